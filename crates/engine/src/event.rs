@@ -1,0 +1,157 @@
+//! What the engine produces: one [`Exchange`] per HTTP request (paired with its response
+//! when one was seen).
+
+use httptop_wire::Timestamp;
+use std::net::SocketAddr;
+
+/// Bytes taken from the wire, cut to `Limits::max_string_len`. Not necessarily UTF-8:
+/// presenters escape or sanitise them; the engine keeps them as they were.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct WireStr {
+    pub bytes: Vec<u8>,
+    /// The wire value was longer than the limit and was cut.
+    pub truncated: bool,
+}
+
+impl WireStr {
+    /// Copies at most `max` bytes of `src`.
+    pub fn capped(src: &[u8], max: usize) -> Self {
+        let n = src.len().min(max);
+        WireStr { bytes: src[..n].to_vec(), truncated: src.len() > max }
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// Flags on an exchange (a bit set; see the associated constants).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Flags(pub u16);
+
+impl Flags {
+    /// No response was seen for this request (connection closed, timed out, evicted,
+    /// capture ended, or the response was lost in a gap).
+    pub const NO_RESPONSE: Flags = Flags(1 << 0);
+    /// Data of this exchange was lost in the capture (a reassembly gap).
+    pub const GAP: Flags = Flags(1 << 1);
+    /// A string or the head was cut at a limit, or the message ended early.
+    pub const TRUNCATED: Flags = Flags(1 << 2);
+    /// The request or response did not parse cleanly (see the anomaly counters).
+    pub const MALFORMED: Flags = Flags(1 << 3);
+    /// A response seen without any request (the capture started mid-connection, or the
+    /// request was lost). Method, host and path are empty.
+    pub const NO_REQUEST: Flags = Flags(1 << 4);
+
+    /// Names in bit order, as written by the JSON log.
+    pub const NAMES: [(Flags, &'static str); 5] = [
+        (Flags::NO_RESPONSE, "no_response"),
+        (Flags::GAP, "gap"),
+        (Flags::TRUNCATED, "truncated"),
+        (Flags::MALFORMED, "malformed"),
+        (Flags::NO_REQUEST, "no_request"),
+    ];
+
+    pub const fn empty() -> Self {
+        Flags(0)
+    }
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub fn insert(&mut self, other: Flags) {
+        self.0 |= other.0;
+    }
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::ops::BitOr for Flags {
+    type Output = Flags;
+    fn bitor(self, rhs: Flags) -> Flags {
+        Flags(self.0 | rhs.0)
+    }
+}
+
+/// HTTP version of a message: `major.minor` (1.0, 1.1; 0.9 for a bare request line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Version {
+    pub major: u8,
+    pub minor: u8,
+}
+
+/// One HTTP request and, when seen, its response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Exchange {
+    /// Time of the first request byte (of the first response byte for `NO_REQUEST`).
+    pub ts: Timestamp,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    pub method: WireStr,
+    /// Host header, or the authority of an absolute-form URI; empty when neither.
+    pub host: WireStr,
+    /// Request target as sent (origin form; for absolute form, the path part).
+    pub path: WireStr,
+    pub user_agent: WireStr,
+    pub version: Version,
+    /// Final status code (interim 1xx responses other than 101 are not final).
+    pub status: Option<u16>,
+    /// Head + body bytes of the request on the wire.
+    pub request_bytes: u64,
+    /// Head + body bytes of the response on the wire (0 without response).
+    pub response_bytes: u64,
+    /// First request byte to first response byte, in nanoseconds.
+    pub latency_ns: Option<u64>,
+    /// Interim (1xx, not 101) responses seen before the final one.
+    pub interim_responses: u8,
+    pub flags: Flags,
+}
+
+impl Exchange {
+    /// The first path segment: `/api/user?id=1` -> `/api`, `/` -> `/`, `*` -> `*`;
+    /// for CONNECT, the authority as is.
+    pub fn section(&self) -> &[u8] {
+        section_of(self.path.as_bytes())
+    }
+}
+
+/// See [`Exchange::section`].
+pub fn section_of(path: &[u8]) -> &[u8] {
+    if !path.starts_with(b"/") {
+        return path;
+    }
+    let end = path[1..]
+        .iter()
+        .position(|&b| b == b'/' || b == b'?' || b == b'#')
+        .map_or(path.len(), |i| i + 1);
+    if end == 1 {
+        b"/"
+    } else {
+        &path[..end]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_examples() {
+        assert_eq!(section_of(b"/api/user?id=1"), b"/api");
+        assert_eq!(section_of(b"/"), b"/");
+        assert_eq!(section_of(b"/?q=1"), b"/");
+        assert_eq!(section_of(b"/index.html"), b"/index.html");
+        assert_eq!(section_of(b"*"), b"*");
+        assert_eq!(section_of(b"example.com:443"), b"example.com:443");
+        assert_eq!(section_of(b""), b"");
+    }
+
+    #[test]
+    fn wirestr_caps_at_limit() {
+        assert!(!WireStr::capped(b"abc", 3).truncated);
+        let s = WireStr::capped(b"abcd", 3);
+        assert_eq!((s.as_bytes(), s.truncated), (&b"abc"[..], true));
+    }
+}

@@ -1,0 +1,9 @@
+//! The httptop engine: frames in, HTTP exchanges out. Sans-IO: it never reads a clock,
+//! socket, file or terminal; time is an argument (packet time).
+
+pub mod event;
+pub mod http;
+pub mod limits;
+
+pub use event::{Exchange, Flags, Version, WireStr};
+pub use limits::Limits;

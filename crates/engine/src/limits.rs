@@ -1,0 +1,47 @@
+//! Every cap that wire input can push against, in one place.
+//!
+//! Each limit has a documented default, a policy when full, and a counter in
+//! [`crate::Counters`] that says how often it was hit. ARCHITECTURE.md gives the memory
+//! budget these defaults imply.
+
+/// Caps on every structure that traffic can grow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Concurrent TCP connections tracked. When full, the least recently active flow is
+    /// closed (its pending requests are reported without response) to make room.
+    /// Counter: `flows_evicted`.
+    pub max_flows: usize,
+    /// A flow with no packet for this long (packet time) is closed. Counter: `flows_timed_out`.
+    pub flow_idle_timeout_ns: u64,
+    /// Out-of-order bytes buffered per direction. When full, the hole before the buffered
+    /// data is declared lost (a gap) and the buffer is delivered. Counter: `reasm_overflows`.
+    pub max_reasm_bytes: usize,
+    /// Out-of-order segments buffered per direction; same policy and counter as bytes.
+    pub max_reasm_segments: usize,
+    /// Request or response head (start line + headers) size. Past it the message is
+    /// counted as `header_too_large`, marked truncated, and the parser resynchronises.
+    pub max_header_bytes: usize,
+    /// Header fields per message. Past it: `too_many_headers`, same policy.
+    pub max_headers: usize,
+    /// Requests waiting for their response on one connection. Past it the oldest is
+    /// reported without response. Counter: `pending_overflow`.
+    pub max_pending_requests: usize,
+    /// Bytes kept of any string taken from the wire (host, path, User-Agent...). Longer
+    /// strings are cut and flagged truncated. Counter: `strings_truncated`.
+    pub max_string_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_flows: 65_536,
+            flow_idle_timeout_ns: 120 * 1_000_000_000,
+            max_reasm_bytes: 256 * 1024,
+            max_reasm_segments: 64,
+            max_header_bytes: 32 * 1024,
+            max_headers: 128,
+            max_pending_requests: 64,
+            max_string_len: 1024,
+        }
+    }
+}
