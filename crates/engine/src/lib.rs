@@ -2,8 +2,10 @@
 //! socket, file or terminal; time is an argument (packet time).
 
 pub mod event;
+pub mod flow;
 pub mod http;
 pub mod limits;
+pub mod reasm;
 
 pub use event::{Exchange, Flags, Version, WireStr};
 pub use limits::Limits;

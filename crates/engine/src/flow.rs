@@ -1,0 +1,238 @@
+//! The flow table: one entry per TCP connection, found from either direction.
+//!
+//! Contract: at most `Limits::max_flows` entries. When full, the least recently active
+//! flow is handed back to the caller to be closed (an LRU list threaded through the slab
+//! makes both the eviction and the idle sweep O(1) per flow). Lookup uses a randomly
+//! seeded hash, so crafted addresses cannot degrade it; nothing depends on hash order,
+//! so replays are deterministic.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+const NIL: u32 = u32::MAX;
+
+/// A connection's identity, the same for both directions: the two endpoints in a fixed
+/// (sorted) order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    lo: ([u8; 16], u16),
+    hi: ([u8; 16], u16),
+}
+
+fn addr_bytes(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+impl FlowKey {
+    /// The key of the connection carrying a segment from `src` to `dst`, and whether
+    /// `src` is the key's `lo` endpoint.
+    pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool) {
+        let s = (addr_bytes(src), sport);
+        let d = (addr_bytes(dst), dport);
+        if s <= d {
+            (FlowKey { lo: s, hi: d }, true)
+        } else {
+            (FlowKey { lo: d, hi: s }, false)
+        }
+    }
+}
+
+struct Slot<T> {
+    key: FlowKey,
+    value: T,
+    prev: u32,
+    next: u32,
+}
+
+/// A bounded map from [`FlowKey`] to `T` with least-recently-used order.
+pub struct FlowTable<T> {
+    map: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    slots: Vec<Option<Slot<T>>>,
+    free: Vec<u32>,
+    /// Most recently touched.
+    head: u32,
+    /// Least recently touched.
+    tail: u32,
+    cap: usize,
+}
+
+impl<T> FlowTable<T> {
+    pub fn new(cap: usize) -> Self {
+        FlowTable {
+            map: HashMap::with_hasher(foldhash::fast::RandomState::default()),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            cap: cap.max(1),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.map.len() >= self.cap
+    }
+
+    /// The slot index of `key`, marking it most recently used.
+    pub fn lookup(&mut self, key: &FlowKey) -> Option<u32> {
+        let idx = *self.map.get(key)?;
+        self.touch(idx);
+        Some(idx)
+    }
+
+    pub fn get_mut(&mut self, idx: u32) -> Option<&mut T> {
+        self.slots
+            .get_mut(idx as usize)?
+            .as_mut()
+            .map(|s| &mut s.value)
+    }
+
+    pub fn get(&self, idx: u32) -> Option<&T> {
+        self.slots.get(idx as usize)?.as_ref().map(|s| &s.value)
+    }
+
+    /// Inserts a new entry (the caller has made room: see [`FlowTable::is_full`] and
+    /// [`FlowTable::lru`]). Returns its slot index.
+    pub fn insert(&mut self, key: FlowKey, value: T) -> u32 {
+        let slot = Slot {
+            key,
+            value,
+            prev: NIL,
+            next: NIL,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, idx);
+        self.link_front(idx);
+        idx
+    }
+
+    /// Removes the entry in slot `idx`.
+    pub fn remove(&mut self, idx: u32) -> Option<T> {
+        self.slots.get(idx as usize)?.as_ref()?;
+        self.unlink(idx);
+        let slot = self.slots[idx as usize].take()?;
+        self.map.remove(&slot.key);
+        self.free.push(idx);
+        Some(slot.value)
+    }
+
+    /// The least recently used entry.
+    pub fn lru(&self) -> Option<u32> {
+        (self.tail != NIL).then_some(self.tail)
+    }
+
+    /// Slot indices of every entry, in no particular order.
+    pub fn indices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.map.values().copied()
+    }
+
+    fn touch(&mut self, idx: u32) {
+        if self.head != idx {
+            self.unlink(idx);
+            self.link_front(idx);
+        }
+    }
+
+    fn link_front(&mut self, idx: u32) {
+        let old_head = self.head;
+        if let Some(Some(s)) = self.slots.get_mut(idx as usize) {
+            s.prev = NIL;
+            s.next = old_head;
+        }
+        if let Some(Some(h)) = self.slots.get_mut(old_head as usize) {
+            h.prev = idx;
+        }
+        self.head = idx;
+        if self.tail == NIL {
+            self.tail = idx;
+        }
+    }
+
+    fn unlink(&mut self, idx: u32) {
+        let (prev, next) = match self.slots.get(idx as usize) {
+            Some(Some(s)) => (s.prev, s.next),
+            _ => return,
+        };
+        match self.slots.get_mut(prev as usize) {
+            Some(Some(p)) => p.next = next,
+            _ => self.head = next,
+        }
+        match self.slots.get_mut(next as usize) {
+            Some(Some(n)) => n.prev = prev,
+            _ => self.tail = prev,
+        }
+        if let Some(Some(s)) = self.slots.get_mut(idx as usize) {
+            s.prev = NIL;
+            s.next = NIL;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn key(n: u16) -> FlowKey {
+        FlowKey::new(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            n,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            80,
+        )
+        .0
+    }
+
+    #[test]
+    fn key_is_symmetric() {
+        let a = IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4));
+        let b: IpAddr = "::1".parse().unwrap();
+        let (k1, s1) = FlowKey::new(a, 1000, b, 80);
+        let (k2, s2) = FlowKey::new(b, 80, a, 1000);
+        assert_eq!(k1, k2);
+        assert_ne!(s1, s2);
+    }
+
+    #[test]
+    fn lru_order_follows_touches() {
+        let mut t = FlowTable::new(3);
+        let a = t.insert(key(1), 'a');
+        let b = t.insert(key(2), 'b');
+        let _c = t.insert(key(3), 'c');
+        assert!(t.is_full());
+        assert_eq!(t.lru(), Some(a));
+        t.lookup(&key(1));
+        assert_eq!(t.lru(), Some(b));
+        assert_eq!(t.remove(b), Some('b'));
+        assert_eq!(t.len(), 2);
+        let d = t.insert(key(4), 'd');
+        assert_eq!(d, b, "slot reused");
+        assert_eq!(t.lookup(&key(2)), None);
+        // Order now (oldest first): c, a, d.
+        let mut order = Vec::new();
+        while let Some(i) = t.lru() {
+            order.push(t.remove(i).unwrap());
+        }
+        assert_eq!(order, vec!['c', 'a', 'd']);
+        assert!(t.is_empty());
+    }
+}

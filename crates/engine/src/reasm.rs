@@ -1,0 +1,686 @@
+//! TCP reassembly of one direction of a connection into an in-order byte stream.
+//!
+//! Contract:
+//! - Input: the segments of one direction in capture order (which may differ from sequence
+//!   order: reordering, retransmission, overlap, shuffled files). Output: the stream as
+//!   `Data | Gap | Fin | Rst` events in sequence order, each byte delivered at most once.
+//! - In-order data (the common case) is handed on straight from the packet buffer: no copy.
+//!   Only segments that arrive ahead of a hole are copied, into a buffer capped by
+//!   `Limits::max_reasm_bytes` and `max_reasm_segments`.
+//! - A hole is declared lost (a `Gap` of its exact length) when (1) the buffer is full,
+//!   (2) the peer has acknowledged bytes beyond the hole and a further segment of this
+//!   direction arrives without filling it (the receiver got data the capture missed), or
+//!   (3) the flow ends ([`HalfStream::flush`]).
+//! - Overlaps: the first copy of a byte wins; later copies are trimmed and counted.
+//! - A direction picked up mid-stream (no SYN seen) starts at its first data segment; a
+//!   FIN or RST seen before any data does not fix the start (shuffled captures).
+//! - Segments more than [`MAX_AHEAD`] bytes ahead of the stream are ignored and counted:
+//!   they cannot be real data of this connection.
+
+use crate::http::StreamEvent;
+use crate::limits::Limits;
+use httptop_wire::Timestamp;
+
+/// A segment further ahead than this (1 GiB) is garbage, not data waiting for a hole.
+pub const MAX_AHEAD: u64 = 1 << 30;
+
+/// Reassembly counters, summed over all flows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReasmCounters {
+    /// Segments entirely made of bytes already delivered.
+    pub retransmissions: u64,
+    /// Segments partly overlapping delivered or buffered bytes (trimmed).
+    pub overlaps: u64,
+    /// Segments that arrived ahead of a hole and were buffered.
+    pub out_of_order: u64,
+    /// Times the out-of-order buffer was full and a hole was given up early.
+    pub overflows: u64,
+    /// Holes declared lost.
+    pub gaps: u64,
+    /// Bytes declared lost.
+    pub gap_bytes: u64,
+    /// Segments ignored because they lay absurdly far ahead of the stream.
+    pub out_of_window: u64,
+}
+
+#[derive(Debug)]
+struct Pending {
+    /// Stream offset of the first byte.
+    off: u64,
+    ts: Timestamp,
+    data: Vec<u8>,
+}
+
+/// One direction of a TCP connection.
+#[derive(Debug, Default)]
+pub struct HalfStream {
+    /// Sequence number of the next byte to deliver; meaningful once `started`.
+    next_seq: u32,
+    /// Stream offset of `next_seq` (bytes delivered plus gap bytes).
+    offset: u64,
+    started: bool,
+    /// Out-of-order segments, sorted by offset, non-overlapping.
+    ooo: Vec<Pending>,
+    ooo_bytes: usize,
+    /// Stream offset at which the sender's FIN sits, once seen.
+    fin_at: Option<u64>,
+    /// FIN seen before the stream start was known (sequence number of the FIN).
+    early_fin_seq: Option<u32>,
+    fin_delivered: bool,
+    /// The peer acknowledged bytes past the first hole: the next segment that does not
+    /// fill it makes the hole a gap.
+    hole_acked: bool,
+}
+
+/// Signed distance from `base` to `seq` in sequence space.
+fn seq_diff(seq: u32, base: u32) -> i64 {
+    i64::from(seq.wrapping_sub(base) as i32)
+}
+
+impl HalfStream {
+    /// Bytes currently held in the out-of-order buffer.
+    pub fn buffered_bytes(&self) -> usize {
+        self.ooo_bytes
+    }
+
+    pub fn fin_delivered(&self) -> bool {
+        self.fin_delivered
+    }
+
+    /// The stream offset acknowledged by `ack` (an ACK number sent by the peer), when the
+    /// stream start is known and `ack` lies ahead of the delivered stream.
+    fn acked_past_hole(&self, ack: u32) -> bool {
+        if !self.started || self.ooo.is_empty() {
+            return false;
+        }
+        let d = seq_diff(ack, self.next_seq);
+        d > 0 && (d as u64) < MAX_AHEAD
+    }
+
+    /// The peer sent a segment acknowledging `ack`.
+    pub fn on_peer_ack(&mut self, ack: u32) {
+        if self.acked_past_hole(ack) {
+            self.hole_acked = true;
+        }
+    }
+
+    /// A SYN from this direction: the stream starts at `isn + 1` unless data already fixed it.
+    pub fn on_syn(&mut self, isn: u32) {
+        if !self.started {
+            self.start_at(isn.wrapping_add(1));
+        }
+    }
+
+    fn start_at(&mut self, seq: u32) {
+        self.started = true;
+        self.next_seq = seq;
+        if let Some(fin_seq) = self.early_fin_seq.take() {
+            let d = seq_diff(fin_seq, seq);
+            if d >= 0 {
+                self.fin_at = Some(d as u64);
+            }
+        }
+    }
+
+    /// One segment of this direction. `emit` receives the in-order events it unlocks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_segment(
+        &mut self,
+        ts: Timestamp,
+        seq: u32,
+        payload: &[u8],
+        fin: bool,
+        limits: &Limits,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        if !self.started {
+            if payload.is_empty() {
+                if fin {
+                    self.early_fin_seq = Some(seq);
+                }
+                return;
+            }
+            self.start_at(seq);
+        }
+        let seq_end_fin = seq.wrapping_add(payload.len() as u32);
+        if fin && self.fin_at.is_none() {
+            let d = seq_diff(seq_end_fin, self.next_seq);
+            if d >= 0 && (d as u64) < MAX_AHEAD {
+                self.fin_at = Some(self.offset + d as u64);
+            }
+        }
+        if !payload.is_empty() {
+            let d = seq_diff(seq, self.next_seq);
+            let len = payload.len() as i64;
+            if d + len <= 0 {
+                counters.retransmissions += 1;
+            } else if d <= 0 {
+                if d < 0 {
+                    counters.overlaps += 1;
+                }
+                let fresh = &payload[(-d) as usize..];
+                self.deliver(ts, fresh, emit);
+                self.hole_acked = false;
+                self.drain(counters, emit);
+            } else if d as u64 >= MAX_AHEAD {
+                counters.out_of_window += 1;
+            } else {
+                self.insert(self.offset + d as u64, ts, payload, limits, counters, emit);
+                if self.hole_acked {
+                    // The receiver had the hole's bytes before this segment was sent.
+                    self.give_up_hole(counters, emit);
+                }
+            }
+        }
+        self.maybe_fin(ts, emit);
+    }
+
+    /// Sends the bytes at `self.offset` on and advances.
+    fn deliver(
+        &mut self,
+        ts: Timestamp,
+        data: &[u8],
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        if data.is_empty() {
+            return;
+        }
+        self.next_seq = self.next_seq.wrapping_add(data.len() as u32);
+        self.offset += data.len() as u64;
+        emit(ts, StreamEvent::Data(data));
+    }
+
+    /// Buffers an out-of-order segment at stream offset `off` (> self.offset), making
+    /// room under the caps by giving up the first hole when full.
+    fn insert(
+        &mut self,
+        off: u64,
+        ts: Timestamp,
+        payload: &[u8],
+        limits: &Limits,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        // Trim against buffered neighbours so the buffer holds each byte once.
+        let mut start = off;
+        let mut data = payload;
+        let end = off + payload.len() as u64;
+        let idx = self.ooo.partition_point(|p| p.off < start);
+        if idx > 0 {
+            let prev = &self.ooo[idx - 1];
+            let prev_end = prev.off + prev.data.len() as u64;
+            if prev_end >= end {
+                counters.retransmissions += 1;
+                return;
+            }
+            if prev_end > start {
+                counters.overlaps += 1;
+                data = &data[(prev_end - start) as usize..];
+                start = prev_end;
+            }
+        }
+        let mut j = idx;
+        let mut pieces: Vec<(u64, &[u8])> = Vec::new();
+        while !data.is_empty() {
+            match self.ooo.get(j) {
+                Some(next) if next.off < start + data.len() as u64 => {
+                    counters.overlaps += 1;
+                    if next.off > start {
+                        let n = (next.off - start) as usize;
+                        pieces.push((start, &data[..n]));
+                    }
+                    let next_end = next.off + next.data.len() as u64;
+                    if next_end >= start + data.len() as u64 {
+                        data = &[];
+                    } else {
+                        data = &data[(next_end - start) as usize..];
+                        start = next_end;
+                    }
+                    j += 1;
+                }
+                _ => {
+                    pieces.push((start, data));
+                    data = &[];
+                }
+            }
+        }
+        if pieces.is_empty() {
+            return;
+        }
+        counters.out_of_order += 1;
+        for (p_off, p) in pieces {
+            while self.ooo.len() >= limits.max_reasm_segments.max(1)
+                || self.ooo_bytes + p.len() > limits.max_reasm_bytes
+            {
+                if self.ooo.is_empty() {
+                    break;
+                }
+                counters.overflows += 1;
+                self.give_up_hole(counters, emit);
+            }
+            if p_off < self.offset {
+                // The overflow above advanced the stream past part of this piece.
+                let skip = (self.offset - p_off) as usize;
+                if skip >= p.len() {
+                    continue;
+                }
+                let rest = &p[skip..];
+                self.deliver(ts, rest, emit);
+                self.drain(counters, emit);
+                continue;
+            }
+            if p_off == self.offset {
+                self.deliver(ts, p, emit);
+                self.drain(counters, emit);
+                continue;
+            }
+            if p.len() > limits.max_reasm_bytes {
+                // Larger than the whole buffer: the hole before it is lost.
+                counters.overflows += 1;
+                self.gap_to(p_off, counters, emit);
+                self.deliver(ts, p, emit);
+                self.drain(counters, emit);
+                continue;
+            }
+            let at = self.ooo.partition_point(|q| q.off < p_off);
+            self.ooo_bytes += p.len();
+            self.ooo.insert(
+                at,
+                Pending {
+                    off: p_off,
+                    ts,
+                    data: p.to_vec(),
+                },
+            );
+        }
+    }
+
+    /// Delivers buffered segments that have become contiguous.
+    fn drain(
+        &mut self,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        while let Some(first) = self.ooo.first() {
+            if first.off > self.offset {
+                break;
+            }
+            let p = self.ooo.remove(0);
+            self.ooo_bytes -= p.data.len();
+            let end = p.off + p.data.len() as u64;
+            if end <= self.offset {
+                counters.retransmissions += 1;
+                continue;
+            }
+            let skip = (self.offset - p.off) as usize;
+            self.deliver(p.ts, &p.data[skip..], emit);
+        }
+        if self.ooo.is_empty() {
+            self.hole_acked = false;
+        }
+    }
+
+    /// Emits a gap up to stream offset `to`.
+    fn gap_to(
+        &mut self,
+        to: u64,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        if to <= self.offset {
+            return;
+        }
+        let n = to - self.offset;
+        counters.gaps += 1;
+        counters.gap_bytes += n;
+        self.offset = to;
+        self.next_seq = self.next_seq.wrapping_add(n as u32);
+        let ts = self.ooo.first().map_or(Timestamp::ZERO, |p| p.ts);
+        emit(ts, StreamEvent::Gap(n));
+    }
+
+    /// Declares the first hole lost and delivers what follows it.
+    fn give_up_hole(
+        &mut self,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        if let Some(first) = self.ooo.first() {
+            let to = first.off;
+            self.gap_to(to, counters, emit);
+            self.drain(counters, emit);
+        }
+        self.hole_acked = false;
+    }
+
+    fn maybe_fin(&mut self, ts: Timestamp, emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>)) {
+        if !self.fin_delivered && self.fin_at == Some(self.offset) {
+            self.fin_delivered = true;
+            emit(ts, StreamEvent::Fin);
+        }
+    }
+
+    /// The flow is ending: every hole is a gap, everything buffered is delivered, and a
+    /// FIN seen beyond a hole is delivered after it.
+    pub fn flush(
+        &mut self,
+        ts: Timestamp,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        while !self.ooo.is_empty() {
+            self.give_up_hole(counters, emit);
+        }
+        if let Some(at) = self.fin_at {
+            if !self.fin_delivered && at > self.offset {
+                self.gap_to(at, counters, emit);
+            }
+        }
+        self.maybe_fin(ts, emit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Ev {
+        Data(Vec<u8>),
+        Gap(u64),
+        Fin,
+        Rst,
+    }
+
+    fn run(
+        segs: &[(u32, &[u8], bool)],
+        acks_before: &[(usize, u32)],
+        limits: &Limits,
+    ) -> (Vec<Ev>, ReasmCounters) {
+        let mut h = HalfStream::default();
+        let mut c = ReasmCounters::default();
+        let mut evs = Vec::new();
+        for (i, (seq, data, fin)) in segs.iter().enumerate() {
+            for (at, ack) in acks_before {
+                if *at == i {
+                    h.on_peer_ack(*ack);
+                }
+            }
+            h.on_segment(
+                Timestamp(i as u64),
+                *seq,
+                data,
+                *fin,
+                limits,
+                &mut c,
+                &mut |_, e| {
+                    evs.push(match e {
+                        StreamEvent::Data(d) => Ev::Data(d.to_vec()),
+                        StreamEvent::Gap(n) => Ev::Gap(n),
+                        StreamEvent::Fin => Ev::Fin,
+                        StreamEvent::Rst => Ev::Rst,
+                    })
+                },
+            );
+        }
+        h.flush(Timestamp(99), &mut c, &mut |_, e| {
+            evs.push(match e {
+                StreamEvent::Data(d) => Ev::Data(d.to_vec()),
+                StreamEvent::Gap(n) => Ev::Gap(n),
+                StreamEvent::Fin => Ev::Fin,
+                StreamEvent::Rst => Ev::Rst,
+            })
+        });
+        (evs, c)
+    }
+
+    /// Concatenates data, writing gaps as '?' bytes, for easy comparison.
+    fn flat(evs: &[Ev]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for e in evs {
+            match e {
+                Ev::Data(d) => v.extend_from_slice(d),
+                Ev::Gap(n) => v.extend(std::iter::repeat(b'?').take(*n as usize)),
+                Ev::Fin => v.push(b'$'),
+                Ev::Rst => v.push(b'!'),
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn in_order_is_passed_through() {
+        let (e, c) = run(
+            &[(100, b"abc", false), (103, b"def", true)],
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(flat(&e), b"abcdef$");
+        assert_eq!(c, ReasmCounters::default());
+    }
+
+    #[test]
+    fn reordered_and_retransmitted() {
+        let (e, c) = run(
+            &[
+                (100, b"abc", false),
+                (106, b"ghi", false),
+                (103, b"def", false),
+                (103, b"def", false),
+                (104, b"efghij", true),
+            ],
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(flat(&e), b"abcdefghij$");
+        assert_eq!(c.out_of_order, 1);
+        assert_eq!(c.retransmissions, 1);
+        assert_eq!(c.overlaps, 1);
+    }
+
+    #[test]
+    fn overlap_first_copy_wins() {
+        let (e, _) = run(
+            &[(0, b"aaaa", false), (2, b"XXYY", false)],
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(flat(&e), b"aaaaYY");
+    }
+
+    #[test]
+    fn sequence_wraps() {
+        let (e, _) = run(
+            &[(u32::MAX - 1, b"ab", false), (0, b"cd", false)],
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(flat(&e), b"abcd");
+    }
+
+    #[test]
+    fn hole_becomes_gap_at_flush() {
+        let (e, c) = run(
+            &[(0, b"ab", false), (5, b"fg", true)],
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(flat(&e), b"ab???fg$");
+        assert_eq!((c.gaps, c.gap_bytes), (1, 3));
+    }
+
+    #[test]
+    fn acked_hole_becomes_gap_on_next_segment() {
+        // Peer acks 7 (past the hole 2..5) before segment index 2 arrives.
+        let (e, _) = run(
+            &[(0, b"ab", false), (5, b"fg", false), (7, b"hi", false)],
+            &[(2, 7)],
+            &Limits::default(),
+        );
+        assert_eq!(e[1], Ev::Gap(3));
+        assert_eq!(flat(&e), b"ab???fghi");
+    }
+
+    #[test]
+    fn acked_hole_filled_by_late_segment_is_not_a_gap() {
+        // Shuffled capture: the ack is seen before the data it acknowledges.
+        let (e, c) = run(
+            &[(0, b"ab", false), (5, b"fg", false), (2, b"cde", false)],
+            &[(2, 7)],
+            &Limits::default(),
+        );
+        assert_eq!(flat(&e), b"abcdefg");
+        assert_eq!(c.gaps, 0);
+    }
+
+    #[test]
+    fn fin_and_syn_before_data_do_not_fix_the_start() {
+        let mut h = HalfStream::default();
+        let mut c = ReasmCounters::default();
+        let l = Limits::default();
+        let mut out = Vec::new();
+        let mut emit = |_: Timestamp, e: StreamEvent<'_>| {
+            out.push(match e {
+                StreamEvent::Data(d) => Ev::Data(d.to_vec()),
+                StreamEvent::Gap(n) => Ev::Gap(n),
+                StreamEvent::Fin => Ev::Fin,
+                StreamEvent::Rst => Ev::Rst,
+            })
+        };
+        h.on_segment(Timestamp(0), 1011, b"", true, &l, &mut c, &mut emit);
+        h.on_syn(1000);
+        h.on_segment(Timestamp(1), 1006, b"fghij", false, &l, &mut c, &mut emit);
+        h.on_segment(Timestamp(2), 1001, b"abcde", false, &l, &mut c, &mut emit);
+        drop(emit);
+        assert_eq!(flat(&out), b"abcdefghij$");
+    }
+
+    #[test]
+    fn buffer_caps_hold_at_cap_minus_one_cap_and_cap_plus_one() {
+        let l = Limits {
+            max_reasm_segments: 3,
+            max_reasm_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        for n in 2..=4u32 {
+            // n segments after a hole of 1 byte.
+            let mut segs: Vec<(u32, &[u8], bool)> = vec![(0, b"a", false)];
+            for i in 0..n {
+                segs.push((2 + i, b"x", false));
+            }
+            let mut h = HalfStream::default();
+            let mut c = ReasmCounters::default();
+            for (seq, d, f) in &segs {
+                h.on_segment(Timestamp(0), *seq, d, *f, &l, &mut c, &mut |_, _| {});
+                assert!(h.ooo.len() <= 3);
+            }
+            assert_eq!(c.overflows, u64::from(n > 3), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn byte_cap_holds() {
+        let l = Limits {
+            max_reasm_bytes: 10,
+            ..Limits::default()
+        };
+        let mut h = HalfStream::default();
+        let mut c = ReasmCounters::default();
+        h.on_segment(Timestamp(0), 0, b"a", false, &l, &mut c, &mut |_, _| {});
+        for i in 0..20u32 {
+            h.on_segment(
+                Timestamp(0),
+                10 + i * 4,
+                b"wxyz",
+                false,
+                &l,
+                &mut c,
+                &mut |_, _| {},
+            );
+            assert!(h.buffered_bytes() <= 10);
+        }
+        // A segment larger than the whole buffer.
+        h.on_segment(
+            Timestamp(0),
+            1000,
+            &[b'q'; 64],
+            false,
+            &l,
+            &mut c,
+            &mut |_, _| {},
+        );
+        assert!(h.buffered_bytes() <= 10);
+        assert!(c.overflows > 0);
+    }
+
+    #[test]
+    fn far_ahead_segment_is_ignored() {
+        let (e, c) = run(
+            &[(0, b"ab", false), (2 + (1 << 30), b"zz", false)],
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(flat(&e), b"ab");
+        assert_eq!(c.out_of_window, 1);
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any permutation, duplication and re-cutting of a stream's segments
+            /// reassembles to the stream itself.
+            #[test]
+            fn reorder_dup_overlap_reassembles(
+                data in proptest::collection::vec(any::<u8>(), 1..400),
+                cuts in proptest::collection::vec((0usize..400, 1usize..60), 1..40),
+                isn in any::<u32>(),
+            ) {
+                let mut segs: Vec<(u32, Vec<u8>)> = cuts
+                    .iter()
+                    .map(|&(s, l)| {
+                        let s = s % data.len();
+                        let e = (s + l).min(data.len());
+                        (isn.wrapping_add(s as u32), data[s..e].to_vec())
+                    })
+                    .collect();
+                // Make sure every byte is covered at least once.
+                segs.push((isn, data.clone()));
+                let l = Limits::default();
+                let mut h = HalfStream::default();
+                h.on_syn(isn.wrapping_sub(1));
+                let mut c = ReasmCounters::default();
+                let mut out = Vec::new();
+                for (seq, d) in &segs {
+                    h.on_segment(Timestamp(0), *seq, d, false, &l, &mut c, &mut |_, e| {
+                        if let StreamEvent::Data(d) = e { out.extend_from_slice(d) } else { out.push(b'#') }
+                    });
+                }
+                h.flush(Timestamp(0), &mut c, &mut |_, e| {
+                    if let StreamEvent::Data(d) = e { out.extend_from_slice(d) } else { out.push(b'#') }
+                });
+                prop_assert_eq!(out, data);
+            }
+
+            /// Random segments never exceed the caps and never panic.
+            #[test]
+            fn caps_hold_on_random_segments(
+                segs in proptest::collection::vec((any::<u32>(), 0usize..3000, any::<bool>(), any::<u32>()), 1..200),
+            ) {
+                let l = Limits { max_reasm_bytes: 4096, max_reasm_segments: 8, ..Limits::default() };
+                let mut h = HalfStream::default();
+                let mut c = ReasmCounters::default();
+                let buf = vec![0u8; 3000];
+                for (seq, len, fin, ack) in segs {
+                    h.on_peer_ack(ack);
+                    h.on_segment(Timestamp(0), seq, &buf[..len], fin, &l, &mut c, &mut |_, _| {});
+                    prop_assert!(h.buffered_bytes() <= 4096);
+                    prop_assert!(h.ooo.len() <= 8);
+                }
+            }
+        }
+    }
+}
