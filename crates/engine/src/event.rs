@@ -136,6 +136,17 @@ pub fn section_of(path: &[u8]) -> &[u8] {
     }
 }
 
+/// Receives what the engine produces. Presenters implement it.
+pub trait Sink {
+    fn on_exchange(&mut self, ex: &Exchange);
+}
+
+impl<F: FnMut(&Exchange)> Sink for F {
+    fn on_exchange(&mut self, ex: &Exchange) {
+        self(ex)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

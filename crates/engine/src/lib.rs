@@ -7,5 +7,5 @@ pub mod http;
 pub mod limits;
 pub mod reasm;
 
-pub use event::{Exchange, Flags, Version, WireStr};
+pub use event::{Exchange, Flags, Sink, Version, WireStr};
 pub use limits::Limits;

@@ -68,6 +68,10 @@ pub struct HalfStream {
     /// FIN seen before the stream start was known (sequence number of the FIN).
     early_fin_seq: Option<u32>,
     fin_delivered: bool,
+    /// A FIN flag was seen, wherever it lies in the stream.
+    fin_seen: bool,
+    /// Time of the latest segment, for events that no segment carries (gaps).
+    last_ts: Timestamp,
     /// The peer acknowledged bytes past the first hole: the next segment that does not
     /// fill it makes the hole a gap.
     hole_acked: bool,
@@ -86,6 +90,32 @@ impl HalfStream {
 
     pub fn fin_delivered(&self) -> bool {
         self.fin_delivered
+    }
+
+    /// A FIN flag was seen in this direction (delivered or not).
+    pub fn fin_seen(&self) -> bool {
+        self.fin_seen
+    }
+
+    /// Stream offset of the next byte to deliver (bytes delivered plus gap bytes).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The capture cut `len` bytes of a segment whose captured part ends at `seq_end`
+    /// (snaplen): when that part was just delivered, the cut bytes are a gap.
+    pub fn on_missing(
+        &mut self,
+        seq_end: u32,
+        len: u64,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        if self.started && self.next_seq == seq_end {
+            let to = self.offset + len;
+            self.gap_to(to, counters, emit);
+            self.drain(counters, emit);
+        }
     }
 
     /// The stream offset acknowledged by `ack` (an ACK number sent by the peer), when the
@@ -137,6 +167,7 @@ impl HalfStream {
     ) {
         if !self.started {
             if payload.is_empty() {
+                self.fin_seen |= fin;
                 if fin {
                     self.early_fin_seq = Some(seq);
                 }
@@ -144,6 +175,8 @@ impl HalfStream {
             }
             self.start_at(seq);
         }
+        self.fin_seen |= fin;
+        self.last_ts = ts;
         let seq_end_fin = seq.wrapping_add(payload.len() as u32);
         if fin && self.fin_at.is_none() {
             let d = seq_diff(seq_end_fin, self.next_seq);
@@ -337,7 +370,7 @@ impl HalfStream {
         counters.gap_bytes += n;
         self.offset = to;
         self.next_seq = self.next_seq.wrapping_add(n as u32);
-        let ts = self.ooo.first().map_or(Timestamp::ZERO, |p| p.ts);
+        let ts = self.ooo.first().map_or(self.last_ts, |p| p.ts);
         emit(ts, StreamEvent::Gap(n));
     }
 

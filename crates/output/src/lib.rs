@@ -1,1 +1,5 @@
-//! output
+//! Presenters: turn the engine's exchanges into output for people and machines.
+
+pub mod jsonl;
+
+pub use jsonl::JsonlWriter;

@@ -1,0 +1,283 @@
+//! The engine: decoded frames through the flow table, reassembly and the HTTP parser,
+//! out to a [`Sink`] as [`Exchange`]s.
+//!
+//! Contract:
+//! - Sans-IO and deterministic: time comes only from frames and [`Engine::on_tick`];
+//!   the same frames give the same exchanges in the same order, every run.
+//! - Never fails on input: undecodable frames, non-TCP traffic, fragments and every
+//!   limit hit are counted in [`Counters`].
+//! - Memory is bounded by [`Limits`]: `max_flows` connections, each with capped
+//!   reassembly and HTTP buffers.
+
+use crate::event::{Exchange, Sink};
+use crate::flow::{FlowKey, FlowTable};
+use crate::http::{Ctx, Dir, HttpConn, HttpCounters, StreamEvent};
+use crate::limits::Limits;
+use crate::reasm::{HalfStream, ReasmCounters};
+use httptop_wire::{decode, DecodeError, Decoded, Frame, TcpSegment, Timestamp};
+use std::net::SocketAddr;
+
+/// Capture-health and anomaly counters, monotonic over the engine's life.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    pub frames: u64,
+    pub bytes: u64,
+    pub tcp_segments: u64,
+    /// IP but not TCP.
+    pub other_ip: u64,
+    pub not_ip: u64,
+    pub ip_fragments: u64,
+    pub decode_errors: u64,
+    pub unsupported_linktype: u64,
+    /// Segments of unknown connections that cannot start one (pure ACK, RST, FIN).
+    pub stray_segments: u64,
+    pub flows_created: u64,
+    pub flows_closed: u64,
+    pub flows_evicted: u64,
+    pub flows_timed_out: u64,
+    /// A SYN reused the address pair of a connection still in the table.
+    pub flows_reused: u64,
+    pub reasm: ReasmCounters,
+    pub http: HttpCounters,
+}
+
+struct Flow {
+    /// Orig is the key's `lo` endpoint.
+    orig_is_lo: bool,
+    halves: [HalfStream; 2],
+    http: HttpConn,
+    last_seen: Timestamp,
+    /// Creation order, to close flows in a deterministic order at the end.
+    id: u64,
+}
+
+fn idx(d: Dir) -> usize {
+    match d {
+        Dir::Orig => 0,
+        Dir::Resp => 1,
+    }
+}
+
+const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// Frames in, exchanges out. See the module documentation.
+pub struct Engine {
+    limits: Limits,
+    flows: FlowTable<Flow>,
+    counters: Counters,
+    out: Vec<Exchange>,
+    /// Latest time seen (frames may go backwards in shuffled captures).
+    now: Timestamp,
+    next_sweep: Timestamp,
+    next_id: u64,
+}
+
+impl Engine {
+    pub fn new(limits: Limits) -> Self {
+        Engine {
+            flows: FlowTable::new(limits.max_flows),
+            limits,
+            counters: Counters::default(),
+            out: Vec::new(),
+            now: Timestamp::ZERO,
+            next_sweep: Timestamp::ZERO,
+            next_id: 0,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Connections currently tracked.
+    pub fn open_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The latest time the engine has seen.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// One captured frame.
+    pub fn on_frame(&mut self, frame: &Frame<'_>, sink: &mut dyn Sink) {
+        self.counters.frames += 1;
+        self.counters.bytes += frame.data.len() as u64;
+        match decode(frame.linktype, frame.data) {
+            Ok(Decoded::Tcp(seg)) => {
+                self.counters.tcp_segments += 1;
+                self.on_tcp(frame.ts, &seg);
+            }
+            Ok(Decoded::OtherIp) => self.counters.other_ip += 1,
+            Ok(Decoded::NotIp) => self.counters.not_ip += 1,
+            Ok(Decoded::Fragment) => self.counters.ip_fragments += 1,
+            Err(DecodeError::UnsupportedLinkType(_)) => self.counters.unsupported_linktype += 1,
+            Err(_) => self.counters.decode_errors += 1,
+        }
+        if frame.ts > self.now {
+            self.now = frame.ts;
+        }
+        if self.now >= self.next_sweep {
+            self.sweep();
+            self.next_sweep = self.now.add_nanos(SWEEP_INTERVAL_NS);
+        }
+        self.drain(sink);
+    }
+
+    /// Time passes without packets (live capture): idle flows time out.
+    pub fn on_tick(&mut self, now: Timestamp, sink: &mut dyn Sink) {
+        if now > self.now {
+            self.now = now;
+        }
+        self.sweep();
+        self.drain(sink);
+    }
+
+    /// The capture is over: every connection is closed, in the order it was opened, and
+    /// everything still pending is emitted.
+    pub fn finish(&mut self, sink: &mut dyn Sink) {
+        let mut all: Vec<(u64, u32)> =
+            self.flows.indices().filter_map(|i| self.flows.get(i).map(|f| (f.id, i))).collect();
+        all.sort_unstable();
+        for (_, i) in all {
+            self.close(i);
+        }
+        self.drain(sink);
+    }
+
+    fn drain(&mut self, sink: &mut dyn Sink) {
+        for ex in self.out.drain(..) {
+            sink.on_exchange(&ex);
+        }
+    }
+
+    fn sweep(&mut self) {
+        let timeout = self.limits.flow_idle_timeout_ns;
+        while let Some(i) = self.flows.lru() {
+            let idle = self.flows.get(i).is_some_and(|f| self.now.since(f.last_seen) >= timeout);
+            if !idle {
+                break;
+            }
+            self.counters.flows_timed_out += 1;
+            self.close(i);
+        }
+    }
+
+    /// Flushes both directions, closes the HTTP connection and removes the flow.
+    fn close(&mut self, i: u32) {
+        let Some(mut f) = self.flows.remove(i) else { return };
+        self.counters.flows_closed += 1;
+        let ts = f.last_seen;
+        let Engine { limits, counters, out, .. } = self;
+        let mut ctx = Ctx { limits, counters: &mut counters.http, out };
+        let Flow { halves, http, .. } = &mut f;
+        for d in [Dir::Orig, Dir::Resp] {
+            halves[idx(d)].flush(ts, &mut counters.reasm, &mut |t, ev| http.feed(d, t, ev, &mut ctx));
+        }
+        http.close(ts, &mut ctx);
+    }
+
+    fn on_tcp(&mut self, ts: Timestamp, seg: &TcpSegment<'_>) {
+        let (key, src_is_lo) = FlowKey::new(seg.src, seg.src_port, seg.dst, seg.dst_port);
+        let flags = seg.flags;
+        let syn_only = flags.syn() && !flags.ack();
+        let mut slot = self.flows.lookup(&key);
+        if let Some(i) = slot {
+            // A new SYN on the address pair of a connection that already carried data:
+            // the port was reused, this is a new connection.
+            let reused = syn_only
+                && self.flows.get(i).is_some_and(|f| {
+                    let from_orig = src_is_lo == f.orig_is_lo;
+                    !from_orig || f.halves[0].offset() > 0 || f.halves[0].fin_delivered()
+                });
+            if reused {
+                self.counters.flows_reused += 1;
+                self.close(i);
+                slot = None;
+            }
+        }
+        let i = match slot {
+            Some(i) => i,
+            None => {
+                if !(flags.syn() || !seg.payload.is_empty()) || flags.rst() {
+                    self.counters.stray_segments += 1;
+                    return;
+                }
+                if self.flows.is_full() {
+                    if let Some(lru) = self.flows.lru() {
+                        self.counters.flows_evicted += 1;
+                        self.close(lru);
+                    }
+                }
+                // The SYN sender is the originator; a SYN-ACK's receiver is; otherwise
+                // the first sender seen.
+                let src = SocketAddr::new(seg.src, seg.src_port);
+                let dst = SocketAddr::new(seg.dst, seg.dst_port);
+                let src_is_orig = !(flags.syn() && flags.ack());
+                let (orig, resp) = if src_is_orig { (src, dst) } else { (dst, src) };
+                self.counters.flows_created += 1;
+                self.next_id += 1;
+                let flow = Flow {
+                    orig_is_lo: src_is_lo == src_is_orig,
+                    halves: [HalfStream::default(), HalfStream::default()],
+                    http: HttpConn::new(orig, resp),
+                    last_seen: ts,
+                    id: self.next_id,
+                };
+                self.flows.insert(key, flow)
+            }
+        };
+        let Engine { limits, counters, out, flows, .. } = self;
+        let Some(f) = flows.get_mut(i) else { return };
+        if ts > f.last_seen {
+            f.last_seen = ts;
+        }
+        let dir = if src_is_lo == f.orig_is_lo { Dir::Orig } else { Dir::Resp };
+        let Flow { halves, http, .. } = f;
+        let mut ctx = Ctx { limits, counters: &mut counters.http, out };
+        let (this, peer) = match dir {
+            Dir::Orig => {
+                let (a, b) = halves.split_at_mut(1);
+                (&mut a[0], &mut b[0])
+            }
+            Dir::Resp => {
+                let (a, b) = halves.split_at_mut(1);
+                (&mut b[0], &mut a[0])
+            }
+        };
+        if flags.ack() {
+            peer.on_peer_ack(seg.ack);
+        }
+        if flags.syn() {
+            this.on_syn(seg.seq);
+        }
+        if flags.rst() {
+            let other = dir.other();
+            this.flush(ts, &mut counters.reasm, &mut |t, ev| http.feed(dir, t, ev, &mut ctx));
+            peer.flush(ts, &mut counters.reasm, &mut |t, ev| http.feed(other, t, ev, &mut ctx));
+            http.feed(dir, ts, StreamEvent::Rst, &mut ctx);
+            self.close(i);
+            return;
+        }
+        let dead = http.is_dead();
+        let payload = if dead { &[][..] } else { seg.payload };
+        this.on_segment(ts, seg.seq, payload, flags.fin(), limits, &mut counters.reasm, &mut |t, ev| {
+            http.feed(dir, t, ev, &mut ctx)
+        });
+        if seg.payload_missing > 0 && !dead {
+            let end = seg.seq.wrapping_add(seg.payload.len() as u32);
+            this.on_missing(end, u64::from(seg.payload_missing), &mut counters.reasm, &mut |t, ev| {
+                http.feed(dir, t, ev, &mut ctx)
+            });
+        }
+        let closed = if dead { this.fin_seen() && peer.fin_seen() } else { this.fin_delivered() && peer.fin_delivered() };
+        if closed {
+            self.close(i);
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The transaction log: one JSON object per exchange, JSON Lines.
+//!
+//! Schema (version [`SCHEMA_VERSION`]), one object per line:
+//!
+//! | field | type | meaning |
+//! | --- | --- | --- |
+//! | `type` | `"exchange"` | record type |
+//! | `schema` | integer | this schema's version |
+//! | `ts` | number | time of the first request byte, seconds since the Unix epoch (9 decimals) |
+//! | `client`, `server` | string or null | `ip:port` (`[v6]:port`) |
+//! | `method`, `host`, `path`, `section`, `user_agent` | string | as sent; empty when absent |
+//! | `version` | string | HTTP version of the request (`1.1`, `1.0`, `0.9`) |
+//! | `status` | integer or null | final status code; null without response |
+//! | `request_bytes`, `response_bytes` | integer | head + body bytes on the wire |
+//! | `latency_ms` | number or null | first request byte to first response byte |
+//! | `interim` | integer | interim 1xx responses before the final one |
+//! | `flags` | array of strings | `no_response`, `gap`, `truncated`, `malformed`, `no_request` |
+//!
+//! Strings come from the wire: valid UTF-8 is kept (JSON-escaped as needed: quotes,
+//! backslash, control characters as `\u00XX`), and every byte that is not part of valid
+//! UTF-8 is written as the four characters `\xHH` (so it is never dropped silently). A
+//! string cut at the length limit carries the `truncated` flag.
+
+use httptop_engine::{Exchange, Flags, WireStr};
+use std::io::{self, Write};
+
+/// Version of the record layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Writes JSON Lines records to `W`. Write errors are kept (the first one) instead of
+/// being returned from [`httptop_engine::Sink`] callbacks: check [`JsonlWriter::error`].
+pub struct JsonlWriter<W: Write> {
+    w: W,
+    line: Vec<u8>,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    pub fn new(w: W) -> Self {
+        JsonlWriter {
+            w,
+            line: Vec::with_capacity(1024),
+            error: None,
+        }
+    }
+
+    /// The first write error, if any (later records are dropped).
+    pub fn error(&self) -> Option<&io::Error> {
+        self.error.as_ref()
+    }
+
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.w.flush()
+    }
+
+    pub fn into_inner(self) -> W {
+        self.w
+    }
+
+    /// Appends one exchange record.
+    pub fn write_exchange(&mut self, ex: &Exchange) {
+        if self.error.is_some() {
+            return;
+        }
+        let l = &mut self.line;
+        l.clear();
+        l.extend_from_slice(b"{\"type\":\"exchange\",\"schema\":");
+        push_int(l, u64::from(SCHEMA_VERSION));
+        l.extend_from_slice(b",\"ts\":");
+        push_int(l, ex.ts.secs());
+        l.push(b'.');
+        push_padded(l, ex.ts.nanos() % 1_000_000_000, 9);
+        l.extend_from_slice(b",\"client\":");
+        push_addr(l, ex.client);
+        l.extend_from_slice(b",\"server\":");
+        push_addr(l, ex.server);
+        push_field(l, b"method", &ex.method);
+        push_field(l, b"host", &ex.host);
+        push_field(l, b"path", &ex.path);
+        l.extend_from_slice(b",\"section\":");
+        push_str(l, ex.section());
+        push_field(l, b"user_agent", &ex.user_agent);
+        l.extend_from_slice(b",\"version\":\"");
+        push_int(l, u64::from(ex.version.major));
+        l.push(b'.');
+        push_int(l, u64::from(ex.version.minor));
+        l.extend_from_slice(b"\",\"status\":");
+        match ex.status {
+            Some(s) => push_int(l, u64::from(s)),
+            None => l.extend_from_slice(b"null"),
+        }
+        l.extend_from_slice(b",\"request_bytes\":");
+        push_int(l, ex.request_bytes);
+        l.extend_from_slice(b",\"response_bytes\":");
+        push_int(l, ex.response_bytes);
+        l.extend_from_slice(b",\"latency_ms\":");
+        match ex.latency_ns {
+            Some(ns) => {
+                push_int(l, ns / 1_000_000);
+                l.push(b'.');
+                push_padded(l, ns % 1_000_000, 6);
+            }
+            None => l.extend_from_slice(b"null"),
+        }
+        l.extend_from_slice(b",\"interim\":");
+        push_int(l, u64::from(ex.interim_responses));
+        l.extend_from_slice(b",\"flags\":[");
+        let mut flags = ex.flags;
+        for s in [&ex.method, &ex.host, &ex.path, &ex.user_agent] {
+            if s.truncated {
+                flags.insert(Flags::TRUNCATED);
+            }
+        }
+        let mut first = true;
+        for (f, name) in Flags::NAMES {
+            if flags.contains(f) {
+                if !first {
+                    l.push(b',');
+                }
+                first = false;
+                l.push(b'"');
+                l.extend_from_slice(name.as_bytes());
+                l.push(b'"');
+            }
+        }
+        l.extend_from_slice(b"]}\n");
+        if let Err(e) = self.w.write_all(&self.line) {
+            self.error = Some(e);
+        }
+    }
+}
+
+impl<W: Write> httptop_engine::Sink for JsonlWriter<W> {
+    fn on_exchange(&mut self, ex: &Exchange) {
+        self.write_exchange(ex);
+    }
+}
+
+fn push_int(l: &mut Vec<u8>, v: u64) {
+    let mut b = itoa::Buffer::new();
+    l.extend_from_slice(b.format(v).as_bytes());
+}
+
+fn push_padded(l: &mut Vec<u8>, v: u64, width: usize) {
+    let mut b = itoa::Buffer::new();
+    let s = b.format(v);
+    for _ in s.len()..width {
+        l.push(b'0');
+    }
+    l.extend_from_slice(s.as_bytes());
+}
+
+fn push_addr(l: &mut Vec<u8>, a: Option<std::net::SocketAddr>) {
+    match a {
+        Some(a) => {
+            use std::io::Write as _;
+            l.push(b'"');
+            // Writing to a Vec cannot fail.
+            let _ = write!(l, "{a}");
+            l.push(b'"');
+        }
+        None => l.extend_from_slice(b"null"),
+    }
+}
+
+fn push_field(l: &mut Vec<u8>, name: &[u8], v: &WireStr) {
+    l.extend_from_slice(b",\"");
+    l.extend_from_slice(name);
+    l.extend_from_slice(b"\":");
+    push_str(l, v.as_bytes());
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string literal; see the module docs for non-UTF-8 bytes.
+pub fn push_str(l: &mut Vec<u8>, s: &[u8]) {
+    l.push(b'"');
+    let mut rest = s;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                push_utf8(l, valid);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                // `good` is valid UTF-8 by construction.
+                push_utf8(l, std::str::from_utf8(good).unwrap_or_default());
+                let n = e.error_len().unwrap_or(bad.len()).max(1);
+                for &b in &bad[..n] {
+                    l.extend_from_slice(b"\\\\x");
+                    l.push(HEX[usize::from(b >> 4)]);
+                    l.push(HEX[usize::from(b & 15)]);
+                }
+                rest = &bad[n..];
+            }
+        }
+    }
+    l.push(b'"');
+}
+
+fn push_utf8(l: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => b"",
+            _ => continue,
+        };
+        l.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            l.extend_from_slice(b"\\u00");
+            l.push(HEX[usize::from(b >> 4)]);
+            l.push(HEX[usize::from(b & 15)]);
+        } else {
+            l.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    l.extend_from_slice(&bytes[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use httptop_engine::Version;
+    use httptop_wire::Timestamp;
+
+    fn s(b: &[u8]) -> String {
+        let mut v = Vec::new();
+        push_str(&mut v, b);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_json_and_keep_invalid_bytes() {
+        assert_eq!(s(b"plain"), "\"plain\"");
+        assert_eq!(
+            s(b"a\"b\\c\n\x1b[31m\x7f"),
+            r#""a\"b\\c\n\u001b[31m\u007f""#
+        );
+        assert_eq!(s("é€".as_bytes()), "\"é€\"");
+        assert_eq!(s(b"a\xffb\xc3"), r#""a\\xffb\\xc3""#);
+        // Every escaped string is valid JSON that decodes to valid text.
+        for input in [
+            &b"\xff\xfe"[..],
+            b"\xe2\x82",
+            b"\x00",
+            b"ok\xf0\x9f\x98\x80",
+        ] {
+            let v: serde_json::Value = serde_json::from_str(&s(input)).unwrap();
+            assert!(v.is_string());
+        }
+    }
+
+    #[test]
+    fn exchange_record_has_every_field() {
+        let ex = Exchange {
+            ts: Timestamp(1_700_000_000_123_456_789),
+            client: Some("10.0.0.1:5555".parse().unwrap()),
+            server: Some("[::1]:80".parse().unwrap()),
+            method: WireStr::capped(b"GET", 1024),
+            host: WireStr::capped(b"example.com", 1024),
+            path: WireStr::capped(b"/api/user?id=1", 1024),
+            user_agent: WireStr::capped(b"curl/8.0", 4),
+            version: Version { major: 1, minor: 1 },
+            status: Some(200),
+            request_bytes: 78,
+            response_bytes: 1234,
+            latency_ns: Some(1_500_000),
+            interim_responses: 0,
+            flags: Flags::GAP,
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write_exchange(&ex);
+        let out = w.into_inner();
+        assert_eq!(out.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["type"], "exchange");
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["ts"].as_f64().unwrap(), 1_700_000_000.123_456_789);
+        assert_eq!(v["client"], "10.0.0.1:5555");
+        assert_eq!(v["server"], "[::1]:80");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["host"], "example.com");
+        assert_eq!(v["path"], "/api/user?id=1");
+        assert_eq!(v["section"], "/api");
+        assert_eq!(v["user_agent"], "curl");
+        assert_eq!(v["version"], "1.1");
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["request_bytes"], 78);
+        assert_eq!(v["response_bytes"], 1234);
+        assert_eq!(v["latency_ms"].as_f64().unwrap(), 1.5);
+        assert_eq!(v["flags"], serde_json::json!(["gap", "truncated"]));
+        assert!(std::str::from_utf8(&out)
+            .unwrap()
+            .contains("\"ts\":1700000000.123456789,"));
+    }
+
+    #[test]
+    fn missing_response_writes_nulls() {
+        let ex = Exchange {
+            flags: Flags::NO_RESPONSE,
+            ..Exchange::default()
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write_exchange(&ex);
+        let v: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
+        assert!(v["status"].is_null() && v["latency_ms"].is_null() && v["client"].is_null());
+        assert_eq!(v["flags"], serde_json::json!(["no_response"]));
+    }
+}
