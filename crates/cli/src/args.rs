@@ -1,0 +1,109 @@
+//! Command-line arguments (clap) and their validation into a [`Config`].
+
+use clap::Parser;
+use httptop_engine::Limits;
+use std::path::PathBuf;
+
+/// Watch HTTP traffic from the wire: live through libpcap, or from a pcap/pcapng file.
+#[derive(Parser, Debug)]
+#[command(name = "httptop", version, about, long_about = None)]
+pub struct Args {
+    /// Capture live on this interface (`any` for all). Default: libpcap's default device.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", conflicts_with = "read")]
+    pub interface: Option<String>,
+
+    /// Read packets from a pcap or pcapng file (`-` for standard input) instead of capturing.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<PathBuf>,
+
+    /// BPF capture filter (live capture only).
+    #[arg(short = 'f', long = "filter", value_name = "EXPR", default_value = "tcp")]
+    pub filter: String,
+
+    /// Bytes captured per packet (live capture only).
+    #[arg(long, value_name = "BYTES", default_value_t = 65535)]
+    pub snaplen: i32,
+
+    /// Put the interface in promiscuous mode (off by default).
+    #[arg(long)]
+    pub promisc: bool,
+
+    /// Kernel capture buffer size in MiB (live capture only).
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    pub buffer_mib: i32,
+
+    /// List the interfaces libpcap can capture on, and exit.
+    #[arg(short = 'D', long = "list-interfaces")]
+    pub list_interfaces: bool,
+
+    /// Write one JSON object per exchange (JSON Lines) to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Do not print the end-of-run summary on standard error.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Maximum concurrent TCP connections tracked (least recently active evicted).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_flows)]
+    pub max_flows: usize,
+
+    /// Seconds without packets after which a connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().flow_idle_timeout_ns / 1_000_000_000)]
+    pub flow_timeout: u64,
+
+    /// Maximum bytes kept of any string from the wire (host, path, User-Agent...).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_string_len)]
+    pub max_string_len: usize,
+
+    /// Maximum size of a request or response head.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_header_bytes)]
+    pub max_header_bytes: usize,
+
+    /// Maximum requests waiting for a response on one connection.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_pending_requests)]
+    pub max_pending: usize,
+
+    /// Maximum out-of-order bytes buffered per connection direction.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_reasm_bytes)]
+    pub max_reasm_bytes: usize,
+}
+
+impl Args {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_flows: self.max_flows.max(1),
+            flow_idle_timeout_ns: self.flow_timeout.max(1).saturating_mul(1_000_000_000),
+            max_string_len: self.max_string_len,
+            max_header_bytes: self.max_header_bytes.max(64),
+            max_pending_requests: self.max_pending.max(1),
+            max_reasm_bytes: self.max_reasm_bytes,
+            ..Limits::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let a = Args::parse_from(["httptop", "-r", "x.pcap"]);
+        assert_eq!(a.filter, "tcp");
+        assert_eq!(a.snaplen, 65535);
+        assert!(!a.promisc);
+        assert_eq!(a.limits(), Limits::default());
+    }
+
+    #[test]
+    fn interface_and_read_conflict() {
+        assert!(Args::try_parse_from(["httptop", "-r", "x", "-i", "lo"]).is_err());
+    }
+}

@@ -1,0 +1,209 @@
+//! Wiring: a capture source feeds the engine; the engine feeds the presenters.
+//!
+//! The only place that reads clocks, handles signals and decides exit codes. SIGINT and
+//! SIGTERM stop the capture; what the engine holds is then finished (requests still
+//! waiting are written with `no_response`) and every output flushed before exit 0.
+
+use crate::args::Args;
+use anyhow::Context as _;
+use httptop_capture::{CaptureError, FileSource, LiveNext, LiveOptions, LiveSource};
+use httptop_engine::{Counters, Engine, Exchange, Sink};
+use httptop_output::JsonlWriter;
+use httptop_wire::Timestamp;
+use std::io::{self, BufWriter, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Why httptop stopped with a non-zero exit code.
+pub enum Failure {
+    /// A setup problem the user can fix (permission, bad argument): exit 2.
+    Usage(String),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+const PERMISSION_HINT: &str =
+    "run as root, or grant the capability: sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v httptop)\"";
+
+/// Every presenter of this run, behind one [`Sink`].
+struct Outputs {
+    log: Option<JsonlWriter<BufWriter<Box<dyn Write>>>>,
+    exchanges: u64,
+}
+
+impl Sink for Outputs {
+    fn on_exchange(&mut self, ex: &Exchange) {
+        self.exchanges += 1;
+        if let Some(l) = &mut self.log {
+            l.write_exchange(ex);
+        }
+    }
+}
+
+impl Outputs {
+    fn open(args: &Args) -> anyhow::Result<Self> {
+        let log = match &args.log {
+            None => None,
+            Some(p) if p.as_os_str() == "-" => {
+                let w: Box<dyn Write> = Box::new(io::stdout());
+                Some(JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)))
+            }
+            Some(p) => {
+                let f = std::fs::File::create(p).with_context(|| format!("cannot create log file {}", p.display()))?;
+                let w: Box<dyn Write> = Box::new(f);
+                Some(JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)))
+            }
+        };
+        Ok(Outputs { log, exchanges: 0 })
+    }
+
+    /// True when output can no longer be written because its reader went away.
+    fn broken_pipe(&self) -> bool {
+        self.log.as_ref().and_then(|l| l.error()).is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if let Some(l) = &mut self.log {
+            match l.flush() {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                r => r.context("cannot write the log")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: &Args) -> Result<(), Failure> {
+    if args.list_interfaces {
+        return list_interfaces();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
+    }
+    let mut engine = Engine::new(args.limits());
+    let mut out = Outputs::open(args)?;
+    let started = Instant::now();
+    let drops = match &args.read {
+        Some(path) => {
+            run_file(path, &mut engine, &mut out, &stop)?;
+            None
+        }
+        None => Some(run_live(args, &mut engine, &mut out, &stop)?),
+    };
+    engine.finish(&mut out);
+    out.flush()?;
+    if !args.quiet {
+        summary(engine.counters(), engine.open_flows(), out.exchanges, drops, started.elapsed());
+    }
+    Ok(())
+}
+
+fn run_file(path: &std::path::Path, engine: &mut Engine, out: &mut Outputs, stop: &AtomicBool) -> Result<(), Failure> {
+    let reader: Box<dyn io::Read> = if path.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?)
+    };
+    let mut src = FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    let mut n: u32 = 0;
+    while let Some(frame) = src.next_frame().with_context(|| format!("reading {}", path.display()))? {
+        engine.on_frame(&frame, out);
+        n = n.wrapping_add(1);
+        if n % 4096 == 0 && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
+            break;
+        }
+    }
+    if src.stats().truncated {
+        eprintln!("httptop: {}: the file ends in the middle of a packet record (cut short)", path.display());
+    }
+    Ok(())
+}
+
+fn wall_now() -> Timestamp {
+    let d = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    Timestamp(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Returns the kernel's drop counters at the end.
+fn run_live(args: &Args, engine: &mut Engine, out: &mut Outputs, stop: &AtomicBool) -> Result<String, Failure> {
+    let opts = LiveOptions {
+        device: args.interface.clone(),
+        filter: Some(args.filter.clone()),
+        snaplen: args.snaplen,
+        promisc: args.promisc,
+        buffer_size: args.buffer_mib.saturating_mul(1 << 20),
+        ..LiveOptions::default()
+    };
+    let mut src = LiveSource::open(&opts).map_err(|e| match e {
+        CaptureError::Permission { .. } => Failure::Usage(format!("{e}: {PERMISSION_HINT}")),
+        e => Failure::Other(anyhow::Error::new(e).context("cannot start the capture")),
+    })?;
+    if !args.quiet {
+        eprintln!("httptop: capturing on {} (filter: {})", src.device(), args.filter);
+    }
+    let mut last_flush = Instant::now();
+    while !stop.load(Ordering::Relaxed) && !out.broken_pipe() {
+        match src.next() {
+            Ok(LiveNext::Frame(frame)) => engine.on_frame(&frame, out),
+            Ok(LiveNext::Timeout) => engine.on_tick(wall_now(), out),
+            Err(e) => return Err(Failure::Other(anyhow::Error::new(e).context("capture failed"))),
+        }
+        if last_flush.elapsed() >= Duration::from_secs(1) {
+            out.flush()?;
+            last_flush = Instant::now();
+        }
+    }
+    Ok(match src.stats() {
+        Ok(s) => format!("kernel: {} received, {} dropped, {} dropped by the interface", s.received, s.dropped, s.if_dropped),
+        Err(e) => format!("kernel drop counters unavailable: {e}"),
+    })
+}
+
+fn list_interfaces() -> Result<(), Failure> {
+    let list = httptop_capture::list_interfaces().map_err(|e| match e {
+        CaptureError::Permission { .. } => Failure::Usage(format!("{e}: {PERMISSION_HINT}")),
+        e => Failure::Other(anyhow::Error::new(e)),
+    })?;
+    let mut o = io::stdout().lock();
+    for (n, d) in list.iter().enumerate() {
+        let desc = d.description.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+        let _ = writeln!(o, "{}.{}{}", n + 1, d.name, desc);
+    }
+    Ok(())
+}
+
+fn summary(c: &Counters, open: usize, exchanges: u64, drops: Option<String>, elapsed: Duration) {
+    let mut e = io::stderr().lock();
+    let _ = writeln!(
+        e,
+        "httptop: {} frames ({} bytes, {} TCP) in {:.3} s; {} exchanges ({} requests, {} responses)",
+        c.frames,
+        c.bytes,
+        c.tcp_segments,
+        elapsed.as_secs_f64(),
+        exchanges,
+        c.http.requests,
+        c.http.responses
+    );
+    let _ = writeln!(
+        e,
+        "httptop: flows: {} created, {} evicted, {} timed out, {} open at end; reassembly: {} gaps ({} bytes), {} out-of-order, {} retransmitted, {} overflows",
+        c.flows_created, c.flows_evicted, c.flows_timed_out, open, c.reasm.gaps, c.reasm.gap_bytes, c.reasm.out_of_order, c.reasm.retransmissions, c.reasm.overflows
+    );
+    let h = &c.http;
+    let _ = writeln!(
+        e,
+        "httptop: anomalies: {} malformed requests, {} malformed responses, {} responses without request, {} heads too large, {} pending overflows, {} truncated strings, {} not-HTTP connections; {} IP fragments, {} undecodable frames",
+        h.malformed_requests, h.malformed_responses, h.responses_without_request, h.header_too_large, h.pending_overflow, h.strings_truncated, h.not_http_connections, c.ip_fragments, c.decode_errors + c.unsupported_linktype
+    );
+    if let Some(d) = drops {
+        let _ = writeln!(e, "httptop: {d}");
+    }
+}
