@@ -462,6 +462,53 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
+        /// Differential check against an independent encoder: etherparse's PacketBuilder.
+        #[test]
+        fn decodes_what_etherparse_builds(
+            v6 in any::<bool>(),
+            vlans in 0usize..=2,
+            src in any::<[u8; 16]>(),
+            dst in any::<[u8; 16]>(),
+            (sp, dp, seq, ack, window) in any::<(u16, u16, u32, u32, u16)>(),
+            (syn, fin, rst, psh) in any::<(bool, bool, bool, bool)>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            use etherparse::{PacketBuilder, VlanId};
+            let vid = VlanId::try_new(seq as u16 & 0x0fff).unwrap_or(VlanId::ZERO);
+            let eth = PacketBuilder::ethernet2([1; 6], [2; 6]);
+            let ip = match (vlans, v6) {
+                (0, false) => eth.ipv4([src[0], src[1], src[2], src[3]], [dst[0], dst[1], dst[2], dst[3]], 64),
+                (0, true) => eth.ipv6(src, dst, 64),
+                (1, false) => eth.single_vlan(vid).ipv4([src[0], src[1], src[2], src[3]], [dst[0], dst[1], dst[2], dst[3]], 64),
+                (1, true) => eth.single_vlan(vid).ipv6(src, dst, 64),
+                (_, false) => eth.double_vlan(vid, VlanId::ZERO).ipv4([src[0], src[1], src[2], src[3]], [dst[0], dst[1], dst[2], dst[3]], 64),
+                (_, true) => eth.double_vlan(vid, VlanId::ZERO).ipv6(src, dst, 64),
+            };
+            let mut b = ip.tcp(sp, dp, seq, window).ack(ack);
+            if syn { b = b.syn(); }
+            if fin { b = b.fin(); }
+            if rst { b = b.rst(); }
+            if psh { b = b.psh(); }
+            let mut frame = Vec::new();
+            prop_assert!(b.write(&mut frame, &payload).is_ok());
+            let got = match decode(LinkType::ETHERNET, &frame) {
+                Ok(Decoded::Tcp(seg)) => seg,
+                other => return Err(TestCaseError::fail(format!("{other:?}"))),
+            };
+            let addr = |a: [u8; 16]| if v6 { IpAddr::from(a) } else { IpAddr::from([a[0], a[1], a[2], a[3]]) };
+            prop_assert_eq!(got.src, addr(src));
+            prop_assert_eq!(got.dst, addr(dst));
+            prop_assert_eq!((got.src_port, got.dst_port, got.seq, got.ack), (sp, dp, seq, ack));
+            prop_assert_eq!(got.window, window);
+            prop_assert!(got.flags.ack());
+            prop_assert_eq!(
+                (got.flags.syn(), got.flags.fin(), got.flags.rst(), got.flags.psh()),
+                (syn, fin, rst, psh)
+            );
+            prop_assert_eq!(got.payload, &payload[..]);
+        }
+
+
         #[test]
         fn random_bytes_never_panic((lt, bytes) in hostile_frame()) {
             let _ = decode(lt, &bytes);
