@@ -14,18 +14,24 @@
 //!
 //! ```no_run
 //! use std::sync::atomic::{AtomicBool, Ordering};
-//! use httptop_capture::{CaptureSource, LiveConfig, LiveSource, Next};
+//! use httptop_capture::{CaptureError, CaptureSource, LiveConfig, LiveSource, Next, Source};
 //!
 //! static STOP: AtomicBool = AtomicBool::new(false); // set from the SIGINT handler
-//! let mut src = LiveSource::open(&LiveConfig::new(Some("lo")))?;
-//! while !STOP.load(Ordering::Relaxed) {
-//!     match src.next()? {
-//!         Next::Frame(frame) => { /* engine.on_frame(frame) */ let _ = frame; }
-//!         Next::Timeout => { /* engine.on_tick(wall clock) */ }
-//!         Next::End => break,
+//!
+//! fn run(src: &mut impl CaptureSource) -> Result<(), CaptureError> {
+//!     while !STOP.load(Ordering::Relaxed) {
+//!         match src.next()? {
+//!             Next::Frame(frame) => { /* engine.on_frame(frame) */ let _ = frame; }
+//!             Next::Timeout => { /* engine.on_tick(wall clock) */ }
+//!             Next::End => break,
+//!         }
 //!     }
+//!     Ok(())
 //! }
-//! # Ok::<(), httptop_capture::CaptureError>(())
+//!
+//! let mut src: Source = Source::Live(LiveSource::open(&LiveConfig::new(Some("lo")))?);
+//! run(&mut src)?;
+//! # Ok::<(), CaptureError>(())
 //! ```
 
 mod error;
