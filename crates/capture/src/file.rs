@@ -1394,7 +1394,7 @@ mod tests {
             );
         // Second section, big-endian: interfaces start over.
         ng.shb(true, &[(4, b"httptop test".to_vec())])
-            .idb(276, 20, &[tsresol(3), tsoffset(-1, true)])
+            .idb(276, 20, &[tsresol(3), tsoffset(2, true)])
             .epb(0, 1_500, 24, &h)
             .epb_with(1, 1, 1, &[1], &[], false) // interface 1 was the previous section's
             .spb(100, &h)
@@ -1406,11 +1406,11 @@ mod tests {
             f(105_500_000_000, LinkType::ETHERNET, 50, &e),
             f(42, LinkType::RAW, 9, &g),
             f(2_000, LinkType::ETHERNET, 9, &g),
-            f(500_000_000, LinkType::LINUX_SLL2, 24, &h),
+            // Milliseconds, plus a big-endian if_tsoffset of 2 s.
+            f(3_500_000_000, LinkType::LINUX_SLL2, 24, &h),
             // SPB: cut to the interface's snaplen of 20, timestamp of the last packet.
-            f(500_000_000, LinkType::LINUX_SLL2, 100, &h[..20]),
-            // if_tsoffset of -1 s before the epoch clamps to 0.
-            f(0, LinkType::LINUX_SLL2, 24, &h),
+            f(3_500_000_000, LinkType::LINUX_SLL2, 100, &h[..20]),
+            f(2_000_000_000, LinkType::LINUX_SLL2, 24, &h),
         ];
         (ng.build(), want)
     }
@@ -1464,18 +1464,20 @@ mod tests {
     fn pcapng_packet_overrunning_its_block_is_skipped_and_counted() {
         let mut ng = Ng::new(false);
         ng.idb(1, 0, &[]);
-        // caplen 200 in a block with room for 8.
-        let mut body = Vec::new();
-        for x in [0u32, 0, 1, 200, 200] {
-            put32(&mut body, x, false);
+        // caplen 200, then 9 (reaching into the trailer), in blocks with room for 8.
+        for caplen in [200u32, 9] {
+            let mut body = Vec::new();
+            for x in [0u32, 0, 1, caplen, caplen] {
+                put32(&mut body, x, false);
+            }
+            body.extend_from_slice(&[0; 8]);
+            ng.block(EPB_TYPE, &body, false);
         }
-        body.extend_from_slice(&[0; 8]);
-        ng.block(EPB_TYPE, &body, false)
-            .block(SPB_TYPE, &[], false) // too short for its original length field
+        ng.block(SPB_TYPE, &[], false) // too short for its original length field
             .epb(0, 5, 1, &[9]);
         let (frames, stats) = read_ok(&ng.build().bytes);
         assert_eq!(frames, vec![f(5_000, LinkType::ETHERNET, 1, &[9])]);
-        assert_eq!(stats.malformed_blocks, 2);
+        assert_eq!(stats.malformed_blocks, 3);
     }
 
     #[test]
