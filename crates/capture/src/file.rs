@@ -1053,7 +1053,7 @@ mod tests {
             let be = self.be;
             let mut b = Vec::new();
             put16(&mut b, if_id, be);
-            put16(&mut b, 0, be); // drops count
+            put16(&mut b, 3, be); // drops count: must not leak into the interface id
             put32(&mut b, (ts >> 32) as u32, be);
             put32(&mut b, ts as u32, be);
             put32(&mut b, data.len() as u32, be);
