@@ -1397,7 +1397,7 @@ mod tests {
             .idb(276, 20, &[tsresol(3), tsoffset(2, true)])
             .epb(0, 1_500, 24, &h)
             .epb_with(1, 1, 1, &[1], &[], false) // interface 1 was the previous section's
-            .spb(100, &h)
+            .spb(100, &h[..20])
             .epb(0, 0, 24, &h);
         let want = vec![
             f(1_700_000_000_123_456_000, LinkType::ETHERNET, 80, &a),
@@ -1408,7 +1408,7 @@ mod tests {
             f(2_000, LinkType::ETHERNET, 9, &g),
             // Milliseconds, plus a big-endian if_tsoffset of 2 s.
             f(3_500_000_000, LinkType::LINUX_SLL2, 24, &h),
-            // SPB: cut to the interface's snaplen of 20, timestamp of the last packet.
+            // SPB: snaplen-long, timestamp of the last packet.
             f(3_500_000_000, LinkType::LINUX_SLL2, 100, &h[..20]),
             f(2_000_000_000, LinkType::LINUX_SLL2, 24, &h),
         ];
@@ -1511,6 +1511,16 @@ mod tests {
         assert_eq!(frames.len(), 1);
         assert_eq!(src.stats().interfaces_over_cap, 1);
         assert_eq!(src.stats().unknown_interface, 1);
+    }
+
+    #[test]
+    fn pcapng_spb_is_cut_at_the_interface_snaplen() {
+        // Non-conformant writers may pad an SPB beyond the snaplen; the spec's captured length
+        // is min(original length, snaplen).
+        let mut ng = Ng::new(false);
+        ng.idb(1, 4, &[]).spb(100, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let (frames, _) = read_ok(&ng.build().bytes);
+        assert_eq!(frames, vec![f(0, LinkType::ETHERNET, 100, &[1, 2, 3, 4])]);
     }
 
     #[test]
