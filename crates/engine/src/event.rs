@@ -17,7 +17,10 @@ impl WireStr {
     /// Copies at most `max` bytes of `src`.
     pub fn capped(src: &[u8], max: usize) -> Self {
         let n = src.len().min(max);
-        WireStr { bytes: src[..n].to_vec(), truncated: src.len() > max }
+        WireStr {
+            bytes: src[..n].to_vec(),
+            truncated: src.len() > max,
+        }
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
