@@ -2,7 +2,42 @@
 //!
 //! Contract: every function here takes untrusted bytes and never panics; lengths are
 //! checked once and accessors only read inside checked bounds. A frame that cannot be
-//! decoded yields a typed [`DecodeError`] the caller counts; it is never fatal.
+//! decoded yields a typed [`DecodeError`] the caller counts; it is never fatal. Nothing
+//! here allocates or copies payload bytes: a [`TcpSegment`] borrows from the frame.
+//!
+//! Decoded link types: Ethernet II (any number of 802.1Q / 802.1ad / QinQ tags), Linux
+//! cooked capture v1 and v2, BSD NULL and LOOP, and raw IP (LINKTYPE 101, 12, 14, 228, 229).
+//! Tunnels (IP-in-IP, GRE, VXLAN...) are not entered: they decode as [`Decoded::OtherIp`].
+//!
+//! ```
+//! use httptop_wire::{decode, Decoded, LinkType};
+//!
+//! # let frame: &[u8] = &[];
+//! match decode(LinkType::ETHERNET, frame) {
+//!     Ok(Decoded::Tcp(segment)) => { /* hand to the flow table */ }
+//!     Ok(Decoded::Fragment) => { /* count */ }
+//!     Ok(Decoded::OtherIp | Decoded::NotIp) => { /* count, or ignore */ }
+//!     Err(e) => { let _counter_label: &str = e.label(); }
+//! }
+//! ```
 
+mod decode;
+mod error;
 mod frame;
+mod ip;
+mod ipv4;
+mod ipv6;
+mod link;
+mod tcp;
+#[cfg(test)]
+mod testutil;
+
+pub use decode::{decode, Decoded};
+pub use error::{DecodeError, Layer};
 pub use frame::{Frame, LinkType, Timestamp};
+pub use tcp::{TcpFlags, TcpSegment};
+
+/// The most IPv6 extension headers walked before a packet is given up on
+/// ([`DecodeError::TooManyExtensionHeaders`]). Real traffic carries at most three or four;
+/// the cap keeps the per-packet cost bounded on crafted chains of minimal headers.
+pub const MAX_IPV6_EXT_HEADERS: usize = 8;

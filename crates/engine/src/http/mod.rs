@@ -5,17 +5,93 @@
 //! - [`HttpConn::feed`] takes the two byte streams of one connection, in order, as
 //!   `Data | Gap | Fin | Rst` events, and pushes one [`Exchange`] per request into
 //!   `ctx.out` when the exchange is complete (response fully framed, or request given up).
+//!   Exchanges of requests are pushed in request order; a response without request is
+//!   pushed when it is complete.
 //! - HTTP is recognised by content, never by port: the side that sends a request line is
-//!   the client, whichever side opened the connection.
+//!   the client, whichever side opened the connection (a capture starting with a
+//!   response makes the side that sent the status line the server).
 //! - Results are identical whether a stream is fed whole, split at any offset, or one byte
-//!   at a time.
+//!   at a time: every decision is taken at a stream position (end of a start line, end of
+//!   a head, the head limit), never at an event boundary.
 //! - Hostile input never panics and never grows memory past the [`Limits`]: the head
-//!   buffer is capped by `max_header_bytes`, the pending queue by `max_pending_requests`,
-//!   strings by `max_string_len`. Each limit hit bumps a counter in [`HttpCounters`].
+//!   buffer is capped by `max_header_bytes` (at least 32), the pending queue by
+//!   `max_pending_requests` (at least 1), strings by `max_string_len`. Each limit hit
+//!   bumps a counter in [`HttpCounters`]. Body bytes are counted, never stored; a head
+//!   is parsed in place from the event slice and copied (into a per-direction buffer)
+//!   only when it spans events.
+//!
+//! Documented choices:
+//! - **Recognition without sync** (stream start, after a gap or a malformed message): a
+//!   start line is looked for at the first byte of the stream, at the first byte after a
+//!   gap, and after every LF; not at arbitrary event starts, which would make results
+//!   depend on segmentation. Request line: `[A-Z_-]{1,20} SP target SP HTTP/d.d (CR)LF`,
+//!   target without spaces or control bytes. Status line: `HTTP/d.d SP ddd` then SP, CR
+//!   or LF. On a synchronised stream the parser is lenient: any token method, runs of
+//!   spaces, spaces and control bytes inside the target (kept raw).
+//! - **Not HTTP**: when the first line of both directions (each starting at its real
+//!   first byte, no gap before) is not a start line and no start line was found yet, the
+//!   connection is dead (`not_http_connections`).
+//! - **HTTP/0.9**: `GET target` (CR)LF without version is a request (version 0.9, counted
+//!   in `requests`) only on a synchronised client side. If the server then sends
+//!   something that does not start with `H`, it is the 0.9 response: no status, body
+//!   until close.
+//! - **Malformed**: a start line that does not parse counts `malformed_requests` /
+//!   `malformed_responses` and is *not* counted in `requests`/`responses` (as tshark). If
+//!   a request line still shows `token SP`, a MALFORMED exchange (method, target as
+//!   path) is queued so that the server's 400 pairs with it. A header block `httparse`
+//!   rejects (after unfolding obsolete line folding, which is tolerated and counted in
+//!   `obs_folds`) keeps the message counted, takes Host/User-Agent from a line-by-line
+//!   salvage, flags MALFORMED, and the side resynchronises after the head (its body
+//!   length cannot be trusted).
+//! - **Content-Length**: digits only, `n, n` lists and repeated equal fields accepted;
+//!   negative, non-numeric, over `u64::MAX`, or different values count
+//!   `bad_content_length` and flag MALFORMED: a request is then taken as bodiless and
+//!   the client side resynchronises at the next request line; a response is read until
+//!   close. `2^64-1` itself is a valid (if endless) length. Transfer-Encoding with
+//!   `chunked` last wins over Content-Length (`te_cl_conflicts`); a request whose
+//!   Transfer-Encoding does not end in `chunked` counts `bad_transfer_encoding`, flags
+//!   MALFORMED and resynchronises; such a response is read until close.
+//! - **Limits**: a head longer than `max_header_bytes` counts `header_too_large`, is
+//!   emitted with what its start line and complete header lines say (TRUNCATED), and
+//!   the side resynchronises. More than `max_headers` fields count `too_many_headers`
+//!   and flag TRUNCATED: Host/User-Agent come from the first `max_headers` fields,
+//!   framing headers from all of them.
+//! - **Interim responses** (1xx but 101) count in `responses` and
+//!   `Exchange::interim_responses`, and their bytes in `response_bytes`; `latency_ns` is
+//!   measured to the first byte of the final response.
+//! - **Pairing**: FIFO, with a timing rule: a response cannot answer a request whose
+//!   first byte came after the response's first byte (it then has no request:
+//!   NO_REQUEST, `responses_without_request`). A queue over `max_pending_requests`
+//!   emits its oldest request with NO_RESPONSE (`pending_overflow`).
+//! - **Gaps**: inside a Content-Length body, a chunk of known size, or a body read until
+//!   close, a gap is skipped (GAP on the exchange, `body_gaps`). Anywhere else the side
+//!   loses sync (`gaps`): a head cut by the gap is emitted with GAP|TRUNCATED if its
+//!   start line was complete, and the side hunts for the next start line (`resyncs`
+//!   when found). *Gap-pairing heuristic*: when the server side lost sync, the first
+//!   response found afterwards considers the waiting requests that started before it.
+//!   If there are several and the client was never seen pipelining (two requests in
+//!   the same packet, or a request sent before the previous response started), the
+//!   client is serial, so the response answers the newest of them and the older ones had
+//!   their responses in the lost bytes: NO_RESPONSE|GAP. A pipelining client keeps FIFO
+//!   order. Requests still waiting at close after a server-side loss get
+//!   NO_RESPONSE|GAP.
+//! - **Tunnels**: after a 101, or a 2xx to CONNECT, both directions are opaque until
+//!   close. Bytes the client sends after CONNECT before the answer are not parsed; if the
+//!   answer is not 2xx the client side resumes (hunting if such bytes came).
+//! - **FIN/close**: a response framed by close completes; a partial head is emitted with
+//!   what is known and TRUNCATED (its start line taken to end at the end of data); a
+//!   body cut short is TRUNCATED. RST closes the connection.
+//! - For an exchange without request, `version` is the response's.
+
+mod conn;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+pub use conn::HttpConn;
 
 use crate::event::Exchange;
 use crate::limits::Limits;
-use httptop_wire::Timestamp;
 
 /// Which side of the TCP connection a byte stream comes from. `Orig` is the side that
 /// sent the SYN, or the side first seen when the connection was picked up mid-stream.
@@ -66,6 +142,15 @@ pub struct HttpCounters {
     pub resyncs: u64,
     pub gaps: u64,
     pub not_http_connections: u64,
+    /// Heads that used obsolete line folding (tolerated).
+    pub obs_folds: u64,
+    /// Messages with both Transfer-Encoding: chunked and Content-Length (chunked wins).
+    pub te_cl_conflicts: u64,
+    /// Requests whose Transfer-Encoding does not end in `chunked`.
+    pub bad_transfer_encoding: u64,
+    /// Gaps inside a body of known extent, skipped without losing sync (the gaps that
+    /// cost sync are counted in `gaps`).
+    pub body_gaps: u64,
 }
 
 /// What [`HttpConn`] needs from its caller on every call.

@@ -1,0 +1,1325 @@
+//! [`HttpConn`]: the per-connection state machine (roles, heads, bodies, pairing, gaps).
+//! See the module documentation of [`crate::http`] for the contract and the documented
+//! choices.
+
+use super::parse::{
+    find_head_end, line_state_after, parse_request_line, parse_status_line, salvage_headers,
+    scan_headers, split_absolute, BadRequestLine, Chunk, ChunkStep, ContentLength, HeaderSummary,
+    LineScan, LineState, RequestLine, StartKind, TransferEncoding, Verdict, Want,
+};
+use super::{Ctx, Dir, StreamEvent};
+use crate::event::{Exchange, Flags, Version, WireStr};
+use crate::limits::Limits;
+use httptop_wire::Timestamp;
+use memchr::memchr;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// Smallest head limit used, whatever `Limits::max_header_bytes` says: a start line must
+/// fit.
+pub(crate) const MIN_HEAD_CAP: usize = 32;
+
+/// A head buffer whose capacity grew past this is freed rather than kept for reuse, so an
+/// idle connection holds no large allocation.
+const KEEP_BUF_CAPACITY: usize = 512;
+
+fn head_cap(limits: &Limits) -> usize {
+    limits.max_header_bytes.max(MIN_HEAD_CAP)
+}
+
+fn idx(dir: Dir) -> usize {
+    match dir {
+        Dir::Orig => 0,
+        Dir::Resp => 1,
+    }
+}
+
+fn n64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Body {
+    Cl(u64),
+    Chunked(Chunk),
+    UntilClose,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Not synchronised: looking for a start line at line starts (stream start, after a
+    /// gap, after a malformed message). `cand`: a start line candidate in progress, its
+    /// bytes in the head buffer.
+    Hunt {
+        at_line_start: bool,
+        cand: Option<LineScan>,
+    },
+    /// Synchronised, at a message start or inside a head (head buffer non-empty).
+    Head,
+    Body(Body),
+    /// Client side after a CONNECT request, until its response says whether a tunnel
+    /// follows. `seen`: bytes arrived meanwhile.
+    AwaitTunnel {
+        seen: bool,
+    },
+    /// Opaque data after 101 or a 2xx to CONNECT.
+    Tunnel,
+    /// FIN seen or connection closed.
+    Closed,
+}
+
+/// What the bytes of the current message on a side are counted to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    None,
+    Entry(u64),
+    Orphan,
+}
+
+/// What the first bytes of a side said (for [`HttpConn::is_dead`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum First {
+    Pending,
+    Http,
+    NotHttp,
+    /// The side started with a gap: its real beginning was not seen.
+    Unknown,
+}
+
+#[derive(Debug)]
+struct Side {
+    mode: Mode,
+    /// Head (or start line candidate) bytes when they span events; empty otherwise.
+    hbuf: Vec<u8>,
+    /// Line state at the end of `hbuf`.
+    line: LineState,
+    /// `hbuf` holds a complete start line that was already checked.
+    start_checked: bool,
+    /// Time of the first byte of the current head or candidate.
+    head_ts: Timestamp,
+    /// Stream bytes (data and gaps) before the current event.
+    offset: u64,
+    /// The current candidate starts at stream offset 0.
+    cand_at_zero: bool,
+    first: First,
+    synced_once: bool,
+    /// Hunting after having been synchronised (the next start line is a resync).
+    lost: bool,
+    target: Target,
+}
+
+impl Side {
+    fn new() -> Self {
+        Side {
+            mode: Mode::Hunt {
+                at_line_start: true,
+                cand: None,
+            },
+            hbuf: Vec::new(),
+            line: LineState::Start,
+            start_checked: false,
+            head_ts: Timestamp::ZERO,
+            offset: 0,
+            cand_at_zero: false,
+            first: First::Pending,
+            synced_once: false,
+            lost: false,
+            target: Target::None,
+        }
+    }
+
+    fn reset_buf(&mut self) {
+        if self.hbuf.capacity() > KEEP_BUF_CAPACITY {
+            self.hbuf = Vec::new();
+        } else {
+            self.hbuf.clear();
+        }
+        self.start_checked = false;
+        self.line = LineState::Start;
+    }
+
+    fn hunt_from(&mut self, at_line_start: bool) {
+        self.reset_buf();
+        self.mode = Mode::Hunt {
+            at_line_start,
+            cand: None,
+        };
+        self.lost = self.synced_once;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resp {
+    Waiting,
+    Reading,
+    Done,
+}
+
+#[derive(Debug)]
+struct Pending {
+    id: u64,
+    ex: Exchange,
+    req_done: bool,
+    resp: Resp,
+}
+
+/// Decision about a head (or the part of it seen so far).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeadStep {
+    NeedMore,
+    /// HTTP/0.9 request line: the whole head.
+    Simple(usize),
+    BadStart(usize),
+    Complete(usize),
+    TooLarge,
+}
+
+fn eval_head(buf: &[u8], full: bool, is_req: bool) -> HeadStep {
+    let Some(lf) = memchr(b'\n', buf) else {
+        return if full {
+            HeadStep::TooLarge
+        } else {
+            HeadStep::NeedMore
+        };
+    };
+    let line = &buf[..=lf];
+    if is_req {
+        match parse_request_line(line) {
+            Ok(rl) if rl.simple => return HeadStep::Simple(lf + 1),
+            Ok(_) => {}
+            Err(_) => return HeadStep::BadStart(lf + 1),
+        }
+    } else if parse_status_line(line).is_none() {
+        return HeadStep::BadStart(lf + 1);
+    }
+    match find_head_end(LineState::Start, &buf[lf + 1..]) {
+        Some(e) => HeadStep::Complete(lf + 1 + e),
+        None if full => HeadStep::TooLarge,
+        None => HeadStep::NeedMore,
+    }
+}
+
+/// The HTTP/1.x parser of one TCP connection. See [`crate::http`].
+#[derive(Debug)]
+pub struct HttpConn {
+    addrs: [SocketAddr; 2],
+    /// The side that sends requests, once known.
+    client: Option<Dir>,
+    sides: [Side; 2],
+    /// Requests in order, until emitted. Ids are consecutive from the front.
+    queue: VecDeque<Pending>,
+    next_id: u64,
+    /// A response being read that pairs with no request.
+    orphan: Option<Box<Exchange>>,
+    /// The server side lost data at a point where no message framing could absorb it;
+    /// cleared by the next response (see the gap-pairing heuristic).
+    server_lost: bool,
+    /// The client was seen sending a request before the previous one was answered.
+    pipelining: bool,
+    dead: bool,
+    finished: bool,
+}
+
+impl HttpConn {
+    /// `orig`/`resp`: the socket addresses of the Orig and Resp sides.
+    pub fn new(orig: SocketAddr, resp: SocketAddr) -> Self {
+        HttpConn {
+            addrs: [orig, resp],
+            client: None,
+            sides: [Side::new(), Side::new()],
+            queue: VecDeque::new(),
+            next_id: 0,
+            orphan: None,
+            server_lost: false,
+            pipelining: false,
+            dead: false,
+            finished: false,
+        }
+    }
+
+    /// One in-order event of the `dir` stream at packet time `ts`.
+    pub fn feed(&mut self, dir: Dir, ts: Timestamp, ev: StreamEvent<'_>, ctx: &mut Ctx<'_>) {
+        if self.dead || self.finished {
+            return;
+        }
+        match ev {
+            StreamEvent::Data(d) => self.on_data(dir, ts, d, ctx),
+            StreamEvent::Gap(n) => self.on_gap(dir, n, ctx),
+            StreamEvent::Fin => self.finish_side(dir, ctx),
+            StreamEvent::Rst => self.close(ts, ctx),
+        }
+    }
+
+    /// The connection is gone (both FINs / RST handled, idle timeout, eviction, end of
+    /// capture): finish what can be finished (a response framed by connection close is
+    /// complete; requests still waiting get [`Flags::NO_RESPONSE`]) and emit everything
+    /// pending. Later calls to `feed` and `close` do nothing.
+    pub fn close(&mut self, _ts: Timestamp, ctx: &mut Ctx<'_>) {
+        if self.finished {
+            return;
+        }
+        if !self.dead {
+            self.finish_side(Dir::Orig, ctx);
+            self.finish_side(Dir::Resp, ctx);
+            let lost = self.server_lost;
+            while let Some(mut p) = self.queue.pop_front() {
+                match p.resp {
+                    Resp::Waiting => {
+                        p.ex.flags.insert(Flags::NO_RESPONSE);
+                        if lost {
+                            p.ex.flags.insert(Flags::GAP);
+                        }
+                    }
+                    Resp::Reading => p.ex.flags.insert(Flags::TRUNCATED),
+                    Resp::Done => {}
+                }
+                if !p.req_done {
+                    p.ex.flags.insert(Flags::TRUNCATED);
+                }
+                ctx.out.push(p.ex);
+            }
+            if let Some(o) = self.orphan.take() {
+                ctx.out.push(*o);
+            }
+        }
+        self.finished = true;
+        self.release();
+    }
+
+    /// True once the connection is known not to be HTTP (the flow table then stops
+    /// delivering data to it, to save time).
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// Bytes held in head buffers (both directions); at most twice
+    /// `max(Limits::max_header_bytes, 32)`.
+    pub fn buffered_bytes(&self) -> usize {
+        self.sides[0].hbuf.len() + self.sides[1].hbuf.len()
+    }
+
+    /// Requests held (waiting for their response, or for an earlier one to be emitted);
+    /// at most `max(Limits::max_pending_requests, 1)`.
+    pub fn pending_requests(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn release(&mut self) {
+        for s in &mut self.sides {
+            s.hbuf = Vec::new();
+            s.mode = Mode::Closed;
+        }
+        self.queue = VecDeque::new();
+        self.orphan = None;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    fn is_client(&self, dir: Dir) -> bool {
+        self.client == Some(dir)
+    }
+
+    fn roles(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        match self.client {
+            Some(c) => (Some(self.addrs[idx(c)]), Some(self.addrs[idx(c.other())])),
+            None => (None, None),
+        }
+    }
+
+    fn want(&self, dir: Dir) -> Want {
+        match self.client {
+            None => Want {
+                request: true,
+                status: true,
+            },
+            Some(c) if c == dir => Want {
+                request: true,
+                status: false,
+            },
+            Some(_) => Want {
+                request: false,
+                status: true,
+            },
+        }
+    }
+
+    fn entry_mut(&mut self, id: u64) -> Option<&mut Pending> {
+        let front = self.queue.front()?.id;
+        let i = usize::try_from(id.checked_sub(front)?).ok()?;
+        self.queue.get_mut(i)
+    }
+
+    fn wire(src: &[u8], ctx: &mut Ctx<'_>, flags: &mut Flags) -> WireStr {
+        let w = WireStr::capped(src, ctx.limits.max_string_len);
+        if w.truncated {
+            ctx.counters.strings_truncated += 1;
+            flags.insert(Flags::TRUNCATED);
+        }
+        w
+    }
+
+    /// Counts a string that was capped while headers were read.
+    fn count_capped(w: &Option<WireStr>, ctx: &mut Ctx<'_>, flags: &mut Flags) {
+        if w.as_ref().is_some_and(|w| w.truncated) {
+            ctx.counters.strings_truncated += 1;
+            flags.insert(Flags::TRUNCATED);
+        }
+    }
+
+    fn add_bytes(&mut self, dir: Dir, n: u64) {
+        let client = self.is_client(dir);
+        match self.sides[idx(dir)].target {
+            Target::Entry(id) => {
+                if let Some(p) = self.entry_mut(id) {
+                    let b = if client {
+                        &mut p.ex.request_bytes
+                    } else {
+                        &mut p.ex.response_bytes
+                    };
+                    *b = b.saturating_add(n);
+                }
+            }
+            Target::Orphan => {
+                if let Some(o) = self.orphan.as_mut() {
+                    o.response_bytes = o.response_bytes.saturating_add(n);
+                }
+            }
+            Target::None => {}
+        }
+    }
+
+    fn flag(&mut self, dir: Dir, f: Flags) {
+        match self.sides[idx(dir)].target {
+            Target::Entry(id) => {
+                if let Some(p) = self.entry_mut(id) {
+                    p.ex.flags.insert(f);
+                }
+            }
+            Target::Orphan => {
+                if let Some(o) = self.orphan.as_mut() {
+                    o.flags.insert(f);
+                }
+            }
+            Target::None => {}
+        }
+    }
+
+    /// Emits finished exchanges from the front, in request order.
+    fn flush(&mut self, ctx: &mut Ctx<'_>) {
+        while self
+            .queue
+            .front()
+            .is_some_and(|p| p.req_done && p.resp == Resp::Done)
+        {
+            if let Some(p) = self.queue.pop_front() {
+                ctx.out.push(p.ex);
+            }
+        }
+    }
+
+    /// The current message of `dir` is complete; the side continues in `next`.
+    fn finish_message(&mut self, dir: Dir, next: Mode, ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        let client = self.is_client(dir);
+        match std::mem::replace(&mut self.sides[i].target, Target::None) {
+            Target::Entry(id) => {
+                if let Some(p) = self.entry_mut(id) {
+                    if client {
+                        p.req_done = true;
+                    } else {
+                        p.resp = Resp::Done;
+                    }
+                }
+            }
+            Target::Orphan => {
+                if let Some(o) = self.orphan.take() {
+                    ctx.out.push(*o);
+                }
+            }
+            Target::None => {}
+        }
+        self.sides[i].mode = next;
+        self.flush(ctx);
+    }
+
+    fn push_request(&mut self, ex: Exchange, req_done: bool, ctx: &mut Ctx<'_>) -> u64 {
+        let cap = ctx.limits.max_pending_requests.max(1);
+        while self.queue.len() >= cap {
+            let Some(mut p) = self.queue.pop_front() else {
+                break;
+            };
+            ctx.counters.pending_overflow += 1;
+            match p.resp {
+                Resp::Waiting => {
+                    p.ex.flags.insert(Flags::NO_RESPONSE);
+                    if self.server_lost {
+                        p.ex.flags.insert(Flags::GAP);
+                    }
+                }
+                Resp::Reading => p.ex.flags.insert(Flags::TRUNCATED),
+                Resp::Done => {}
+            }
+            if !p.req_done {
+                p.ex.flags.insert(Flags::TRUNCATED);
+            }
+            ctx.out.push(p.ex);
+        }
+        // Two requests starting in the same packet: the client pipelines.
+        if self
+            .queue
+            .back()
+            .is_some_and(|b| b.resp == Resp::Waiting && b.ex.ts == ex.ts)
+        {
+            self.pipelining = true;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.queue.push_back(Pending {
+            id,
+            ex,
+            req_done,
+            resp: Resp::Waiting,
+        });
+        self.flush(ctx);
+        id
+    }
+
+    /// Which pending request a response whose first byte came at `ts` answers (None: no
+    /// request). Implements the timing rule and the gap-pairing heuristic.
+    fn pair_response(&mut self, ts: Timestamp, ctx: &mut Ctx<'_>) -> Option<u64> {
+        let lost = std::mem::take(&mut self.server_lost);
+        let cursor = self.queue.iter().position(|p| p.resp == Resp::Waiting)?;
+        let cands = self
+            .queue
+            .iter()
+            .skip(cursor)
+            .take_while(|p| p.resp == Resp::Waiting && p.ex.ts <= ts)
+            .count();
+        if cands == 0 {
+            return None;
+        }
+        let chosen = if lost && cands >= 2 && !self.pipelining {
+            cursor + cands - 1
+        } else {
+            cursor
+        };
+        for p in self.queue.range_mut(cursor..chosen) {
+            p.resp = Resp::Done;
+            p.ex.flags.insert(Flags::NO_RESPONSE | Flags::GAP);
+        }
+        if !lost
+            && self
+                .queue
+                .get(chosen + 1)
+                .is_some_and(|n| n.resp == Resp::Waiting && n.ex.ts < ts)
+        {
+            self.pipelining = true;
+        }
+        let id = self.queue.get(chosen).map(|p| p.id);
+        self.flush(ctx);
+        id
+    }
+
+    fn check_dead(&mut self, ctx: &mut Ctx<'_>) {
+        if self.client.is_none() && self.sides.iter().all(|s| s.first == First::NotHttp) {
+            self.dead = true;
+            ctx.counters.not_http_connections += 1;
+            for s in &mut self.sides {
+                s.hbuf = Vec::new();
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- data
+
+    fn on_data(&mut self, dir: Dir, ts: Timestamp, data: &[u8], ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        let mut pos = 0;
+        let mut stalls = 0;
+        while pos < data.len() && !self.dead && !self.finished {
+            let before = (pos, self.sides[i].mode);
+            pos = match self.sides[i].mode {
+                Mode::Hunt { .. } => self.hunt(dir, ts, data, pos, ctx),
+                Mode::Head => self.head(dir, ts, data, pos, ctx),
+                Mode::Body(b) => self.body(dir, data, pos, b, ctx),
+                Mode::AwaitTunnel { .. } => {
+                    self.sides[i].mode = Mode::AwaitTunnel { seen: true };
+                    data.len()
+                }
+                Mode::Tunnel | Mode::Closed => data.len(),
+            };
+            if (pos, self.sides[i].mode) == before {
+                stalls += 1;
+                debug_assert!(
+                    stalls < 3,
+                    "http parser made no progress in {:?}",
+                    self.sides[i].mode
+                );
+                if stalls >= 3 {
+                    break;
+                }
+            } else {
+                stalls = 0;
+            }
+        }
+        let side = &mut self.sides[i];
+        side.offset = side.offset.saturating_add(n64(data.len()));
+    }
+
+    fn hunt(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        data: &[u8],
+        pos: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> usize {
+        let cap = head_cap(ctx.limits);
+        let want = self.want(dir);
+        let side = &mut self.sides[idx(dir)];
+        let Mode::Hunt {
+            at_line_start,
+            cand,
+        } = side.mode
+        else {
+            return pos;
+        };
+        let mut scan = match cand {
+            Some(s) => s,
+            None if !at_line_start => {
+                return match memchr(b'\n', &data[pos..]) {
+                    Some(k) => {
+                        side.mode = Mode::Hunt {
+                            at_line_start: true,
+                            cand: None,
+                        };
+                        pos + k + 1
+                    }
+                    None => data.len(),
+                };
+            }
+            None => {
+                side.head_ts = ts;
+                side.cand_at_zero = side.offset.saturating_add(n64(pos)) == 0;
+                side.reset_buf();
+                LineScan::new()
+            }
+        };
+        let room = cap.saturating_sub(side.hbuf.len());
+        let avail = &data[pos..data.len().min(pos.saturating_add(room))];
+        let (used, verdict) = scan.feed(avail, want);
+        let verdict = if verdict == Verdict::Maybe && used == room {
+            Verdict::No
+        } else {
+            verdict
+        };
+        match verdict {
+            Verdict::Yes(kind) => {
+                if side.cand_at_zero {
+                    side.first = First::Http;
+                }
+                let next = if side.hbuf.is_empty() {
+                    // In place: the head is parsed from `pos` in this same event.
+                    pos
+                } else {
+                    side.hbuf.extend_from_slice(&avail[..used]);
+                    side.start_checked = memchr(b'\n', &side.hbuf).is_some();
+                    side.line = line_state_after(LineState::Content, &side.hbuf);
+                    pos + used
+                };
+                self.start_found(dir, kind, ctx);
+                next
+            }
+            Verdict::No => {
+                if side.cand_at_zero {
+                    side.first = First::NotHttp;
+                }
+                side.cand_at_zero = false;
+                side.reset_buf();
+                side.mode = Mode::Hunt {
+                    at_line_start: false,
+                    cand: None,
+                };
+                // The deciding byte may be the LF that ends the line: look at it again.
+                let next = if used == room && used > 0 {
+                    pos + used
+                } else {
+                    pos + used.saturating_sub(1)
+                };
+                self.check_dead(ctx);
+                next
+            }
+            Verdict::Maybe => {
+                side.hbuf.extend_from_slice(avail);
+                side.mode = Mode::Hunt {
+                    at_line_start: true,
+                    cand: Some(scan),
+                };
+                pos + avail.len()
+            }
+        }
+    }
+
+    fn start_found(&mut self, dir: Dir, kind: StartKind, ctx: &mut Ctx<'_>) {
+        if self.client.is_none() {
+            self.client = Some(match kind {
+                StartKind::Request => dir,
+                StartKind::Status => dir.other(),
+            });
+        }
+        let side = &mut self.sides[idx(dir)];
+        if side.lost {
+            ctx.counters.resyncs += 1;
+            side.lost = false;
+        }
+        side.synced_once = true;
+        side.cand_at_zero = false;
+        side.mode = Mode::Head;
+    }
+
+    fn head(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        data: &[u8],
+        mut pos: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> usize {
+        let cap = head_cap(ctx.limits);
+        let is_req = self.is_client(dir);
+        let i = idx(dir);
+        if self.sides[i].hbuf.is_empty() {
+            // Blank lines between messages (an extra CRLF after a body) are skipped.
+            while pos < data.len() && matches!(data[pos], b'\r' | b'\n') {
+                pos += 1;
+            }
+            if pos == data.len() {
+                return pos;
+            }
+            self.sides[i].head_ts = ts;
+            if !is_req && data[pos] != b'H' && self.start_simple_response(dir, ts) {
+                return pos;
+            }
+            let avail = &data[pos..];
+            let win = &avail[..avail.len().min(cap)];
+            match eval_head(win, win.len() >= cap, is_req) {
+                HeadStep::NeedMore => {
+                    let side = &mut self.sides[i];
+                    side.hbuf.extend_from_slice(win);
+                    side.start_checked = memchr(b'\n', win).is_some();
+                    side.line = line_state_after(LineState::Content, win);
+                    pos + win.len()
+                }
+                step => pos + self.apply_head(dir, step, win, ctx),
+            }
+        } else {
+            let side = &mut self.sides[i];
+            let room = cap.saturating_sub(side.hbuf.len());
+            let avail = &data[pos..data.len().min(pos.saturating_add(room))];
+            let (take, hit) = if side.start_checked {
+                match find_head_end(side.line, avail) {
+                    Some(e) => (e, true),
+                    None => (avail.len(), false),
+                }
+            } else {
+                match memchr(b'\n', avail) {
+                    Some(k) => (k + 1, true),
+                    None => (avail.len(), false),
+                }
+            };
+            side.hbuf.extend_from_slice(&avail[..take]);
+            side.line = line_state_after(side.line, &avail[..take]);
+            let pos = pos + take;
+            if !hit && side.hbuf.len() < cap {
+                return pos;
+            }
+            let buf = std::mem::take(&mut side.hbuf);
+            match eval_head(&buf, buf.len() >= cap, is_req) {
+                HeadStep::NeedMore => {
+                    let side = &mut self.sides[i];
+                    side.hbuf = buf;
+                    side.start_checked = true;
+                }
+                step => {
+                    self.apply_head(dir, step, &buf, ctx);
+                    let side = &mut self.sides[i];
+                    if side.hbuf.capacity() == 0 && buf.capacity() <= KEEP_BUF_CAPACITY {
+                        side.hbuf = buf;
+                        side.hbuf.clear();
+                    }
+                    side.start_checked = false;
+                }
+            }
+            pos
+        }
+    }
+
+    /// Acts on a decided head; returns the bytes of `buf` it used.
+    fn apply_head(&mut self, dir: Dir, step: HeadStep, buf: &[u8], ctx: &mut Ctx<'_>) -> usize {
+        let is_req = self.is_client(dir);
+        match step {
+            HeadStep::NeedMore => 0,
+            HeadStep::Complete(n) | HeadStep::Simple(n) => {
+                let head = &buf[..n];
+                if is_req {
+                    self.request_head(dir, head, ctx);
+                } else {
+                    self.response_head(dir, head, ctx);
+                }
+                n
+            }
+            HeadStep::BadStart(n) => {
+                self.bad_start(dir, &buf[..n], ctx);
+                n
+            }
+            HeadStep::TooLarge => {
+                ctx.counters.header_too_large += 1;
+                self.partial_head(dir, buf, Flags::TRUNCATED, ctx);
+                self.sides[idx(dir)].hunt_from(buf.last() == Some(&b'\n'));
+                buf.len()
+            }
+        }
+    }
+
+    fn body(&mut self, dir: Dir, data: &[u8], pos: usize, b: Body, ctx: &mut Ctx<'_>) -> usize {
+        let rest = &data[pos..];
+        match b {
+            Body::Cl(left) => {
+                let n = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
+                self.add_bytes(dir, n64(n));
+                let left = left - n64(n);
+                if left == 0 {
+                    self.finish_message(dir, Mode::Head, ctx);
+                } else {
+                    self.sides[idx(dir)].mode = Mode::Body(Body::Cl(left));
+                }
+                pos + n
+            }
+            Body::UntilClose => {
+                self.add_bytes(dir, n64(rest.len()));
+                data.len()
+            }
+            Body::Chunked(mut c) => match c.feed(rest) {
+                ChunkStep::More => {
+                    self.add_bytes(dir, n64(rest.len()));
+                    self.sides[idx(dir)].mode = Mode::Body(Body::Chunked(c));
+                    data.len()
+                }
+                ChunkStep::Done(n) => {
+                    self.add_bytes(dir, n64(n));
+                    self.finish_message(dir, Mode::Head, ctx);
+                    pos + n
+                }
+                ChunkStep::Bad(n) => {
+                    self.add_bytes(dir, n64(n));
+                    ctx.counters.bad_chunk += 1;
+                    self.flag(dir, Flags::MALFORMED);
+                    self.finish_message(dir, Mode::Head, ctx);
+                    self.sides[idx(dir)].hunt_from(rest[n - 1] == b'\n');
+                    pos + n
+                }
+            },
+        }
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /// Fills method, path, host and version from a request line (and headers, if read).
+    fn request_exchange(
+        &self,
+        ts: Timestamp,
+        method: &[u8],
+        target: &[u8],
+        version: Version,
+        hs: Option<&HeaderSummary>,
+        ctx: &mut Ctx<'_>,
+    ) -> Exchange {
+        let mut flags = Flags::empty();
+        let (client, server) = self.roles();
+        let (path, uri_host) = if method == b"CONNECT" {
+            (std::borrow::Cow::Borrowed(target), Some(target))
+        } else if let Some((authority, path)) = split_absolute(target) {
+            (path, Some(authority))
+        } else {
+            (std::borrow::Cow::Borrowed(target), None)
+        };
+        let method = Self::wire(method, ctx, &mut flags);
+        let path = Self::wire(&path, ctx, &mut flags);
+        let mut host = WireStr::default();
+        let mut user_agent = WireStr::default();
+        if let Some(hs) = hs {
+            Self::count_capped(&hs.host, ctx, &mut flags);
+            Self::count_capped(&hs.user_agent, ctx, &mut flags);
+            if let Some(h) = &hs.host {
+                host = h.clone();
+            }
+            if let Some(u) = &hs.user_agent {
+                user_agent = u.clone();
+            }
+        }
+        if host.is_empty() {
+            if let Some(h) = uri_host {
+                host = Self::wire(h, ctx, &mut flags);
+            }
+        }
+        Exchange {
+            ts,
+            client,
+            server,
+            method,
+            host,
+            path,
+            user_agent,
+            version,
+            flags,
+            ..Exchange::default()
+        }
+    }
+
+    fn request_head(&mut self, dir: Dir, head: &[u8], ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        let ts = self.sides[i].head_ts;
+        let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
+        let Ok(rl) = parse_request_line(&head[..lf]) else {
+            self.bad_start(dir, head, ctx);
+            return;
+        };
+        ctx.counters.requests += 1;
+        if rl.simple {
+            let mut ex = self.request_exchange(ts, rl.method, rl.target, rl.version, None, ctx);
+            ex.request_bytes = n64(head.len());
+            self.push_request(ex, true, ctx);
+            self.sides[i].mode = Mode::Head;
+            return;
+        }
+        let limits = ctx.limits;
+        let hs = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
+        let mut ex = self.request_exchange(ts, rl.method, rl.target, rl.version, Some(&hs), ctx);
+        ex.request_bytes = n64(head.len());
+        self.note_headers(&hs, &mut ex.flags, true, ctx);
+        let mut next = Mode::Head;
+        let mut body = false;
+        if rl.method == b"CONNECT" && !hs.malformed {
+            next = Mode::AwaitTunnel { seen: false };
+        } else if hs.malformed {
+            next = Mode::Hunt {
+                at_line_start: true,
+                cand: None,
+            };
+        } else {
+            match (hs.transfer_encoding, hs.content_length) {
+                (TransferEncoding::Chunked, cl) => {
+                    if cl != ContentLength::Absent {
+                        ctx.counters.te_cl_conflicts += 1;
+                    }
+                    next = Mode::Body(Body::Chunked(Chunk::START));
+                    body = true;
+                }
+                (TransferEncoding::Other, _) => {
+                    ctx.counters.bad_transfer_encoding += 1;
+                    ex.flags.insert(Flags::MALFORMED);
+                    next = Mode::Hunt {
+                        at_line_start: true,
+                        cand: None,
+                    };
+                }
+                (TransferEncoding::Absent, ContentLength::Bad) => {
+                    ctx.counters.bad_content_length += 1;
+                    ex.flags.insert(Flags::MALFORMED);
+                    next = Mode::Hunt {
+                        at_line_start: true,
+                        cand: None,
+                    };
+                }
+                (TransferEncoding::Absent, ContentLength::Valid(n)) if n > 0 => {
+                    next = Mode::Body(Body::Cl(n));
+                    body = true;
+                }
+                (TransferEncoding::Absent, _) => {}
+            }
+        }
+        let id = self.push_request(ex, !body, ctx);
+        let side = &mut self.sides[i];
+        side.target = if body {
+            Target::Entry(id)
+        } else {
+            Target::None
+        };
+        if let Mode::Hunt { at_line_start, .. } = next {
+            side.hunt_from(at_line_start);
+        } else {
+            side.mode = next;
+        }
+    }
+
+    /// Counters and flags for what the header scan found.
+    fn note_headers(
+        &mut self,
+        hs: &HeaderSummary,
+        flags: &mut Flags,
+        request: bool,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if hs.too_many(ctx.limits.max_headers) {
+            ctx.counters.too_many_headers += 1;
+            flags.insert(Flags::TRUNCATED);
+        }
+        if hs.obs_fold {
+            ctx.counters.obs_folds += 1;
+        }
+        if hs.malformed {
+            if request {
+                ctx.counters.malformed_requests += 1;
+            } else {
+                ctx.counters.malformed_responses += 1;
+            }
+            flags.insert(Flags::MALFORMED);
+        }
+    }
+
+    /// A start line that does not parse on a synchronised side.
+    fn bad_start(&mut self, dir: Dir, line: &[u8], ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        if self.is_client(dir) {
+            ctx.counters.malformed_requests += 1;
+            if let Err(BadRequestLine {
+                method: Some(method),
+                target,
+            }) = parse_request_line(line)
+            {
+                let ts = self.sides[i].head_ts;
+                let mut ex =
+                    self.request_exchange(ts, method, target, Version::default(), None, ctx);
+                ex.flags.insert(Flags::MALFORMED);
+                ex.request_bytes = n64(line.len());
+                self.push_request(ex, true, ctx);
+            }
+        } else {
+            ctx.counters.malformed_responses += 1;
+        }
+        self.sides[i].hunt_from(line.last() == Some(&b'\n'));
+    }
+
+    /// A head cut short (limit, gap, FIN): emit what its start line and complete header
+    /// lines say, with `flags`. Does not change the side's mode.
+    fn partial_head(&mut self, dir: Dir, buf: &[u8], flags: Flags, ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        let ts = self.sides[i].head_ts;
+        let lf = memchr(b'\n', buf).map_or(buf.len(), |k| k + 1);
+        let (line, rest) = buf.split_at(lf);
+        let limits = ctx.limits;
+        let hs = salvage_headers(rest, limits.max_headers, limits.max_string_len);
+        if self.is_client(dir) {
+            let (method, target, version) = match parse_request_line(line) {
+                Ok(RequestLine {
+                    method,
+                    target,
+                    version,
+                    simple,
+                }) => {
+                    // A line cut before its version is not HTTP/0.9.
+                    let version = if simple && line.last() != Some(&b'\n') {
+                        Version::default()
+                    } else {
+                        version
+                    };
+                    (method, target, version)
+                }
+                Err(BadRequestLine {
+                    method: Some(method),
+                    target,
+                }) if line.last() != Some(&b'\n') => (method, target, Version::default()),
+                Err(_) => return,
+            };
+            ctx.counters.requests += 1;
+            let mut ex = self.request_exchange(ts, method, target, version, Some(&hs), ctx);
+            ex.flags.insert(flags);
+            ex.request_bytes = n64(buf.len());
+            self.push_request(ex, true, ctx);
+        } else if let Some(sl) = parse_status_line(line) {
+            ctx.counters.responses += 1;
+            let interim = (100..200).contains(&sl.code) && sl.code != 101;
+            match self.pair_response(ts, ctx) {
+                Some(id) => {
+                    if let Some(p) = self.entry_mut(id) {
+                        p.ex.response_bytes = p.ex.response_bytes.saturating_add(n64(buf.len()));
+                        p.ex.flags.insert(flags);
+                        if interim {
+                            p.ex.interim_responses = p.ex.interim_responses.saturating_add(1);
+                        } else {
+                            p.ex.status = Some(sl.code);
+                            p.ex.latency_ns = Some(ts.since(p.ex.ts));
+                            p.resp = Resp::Done;
+                        }
+                    }
+                    self.flush(ctx);
+                }
+                None => {
+                    ctx.counters.responses_without_request += 1;
+                    let ex = self.orphan_exchange(ts, sl, n64(buf.len()), flags);
+                    ctx.out.push(ex);
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- responses
+
+    fn orphan_exchange(
+        &self,
+        ts: Timestamp,
+        sl: super::parse::StatusLine,
+        bytes: u64,
+        flags: Flags,
+    ) -> Exchange {
+        let (client, server) = self.roles();
+        Exchange {
+            ts,
+            client,
+            server,
+            version: sl.version,
+            status: Some(sl.code),
+            response_bytes: bytes,
+            flags: flags | Flags::NO_REQUEST,
+            ..Exchange::default()
+        }
+    }
+
+    /// On a synchronised server side, data that cannot start a status line answers an
+    /// HTTP/0.9 request (if that is the next one waiting): its body runs until close.
+    fn start_simple_response(&mut self, dir: Dir, ts: Timestamp) -> bool {
+        let Some(p) = self.queue.iter_mut().find(|p| p.resp == Resp::Waiting) else {
+            return false;
+        };
+        if p.ex.version != (Version { major: 0, minor: 9 }) || p.ex.ts > ts {
+            return false;
+        }
+        p.resp = Resp::Reading;
+        p.ex.latency_ns = Some(ts.since(p.ex.ts));
+        let id = p.id;
+        let side = &mut self.sides[idx(dir)];
+        side.target = Target::Entry(id);
+        side.mode = Mode::Body(Body::UntilClose);
+        true
+    }
+
+    fn response_head(&mut self, dir: Dir, head: &[u8], ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        let ts = self.sides[i].head_ts;
+        let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
+        let Some(sl) = parse_status_line(&head[..lf]) else {
+            self.bad_start(dir, head, ctx);
+            return;
+        };
+        ctx.counters.responses += 1;
+        let limits = ctx.limits;
+        let hs = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
+        let mut flags = Flags::empty();
+        self.note_headers(&hs, &mut flags, false, ctx);
+        let interim = (100..200).contains(&sl.code) && sl.code != 101;
+        let bytes = n64(head.len());
+        let (is_head, is_connect) = match self.pair_response(ts, ctx) {
+            Some(id) => {
+                let Some(p) = self.entry_mut(id) else { return };
+                p.ex.response_bytes = p.ex.response_bytes.saturating_add(bytes);
+                p.ex.flags.insert(flags);
+                if interim {
+                    p.ex.interim_responses = p.ex.interim_responses.saturating_add(1);
+                } else {
+                    p.ex.status = Some(sl.code);
+                    p.ex.latency_ns = Some(ts.since(p.ex.ts));
+                    p.resp = Resp::Reading;
+                }
+                let m = p.ex.method.as_bytes();
+                let r = (m == b"HEAD", m == b"CONNECT");
+                if !interim {
+                    self.sides[i].target = Target::Entry(id);
+                }
+                r
+            }
+            None => {
+                ctx.counters.responses_without_request += 1;
+                let ex = self.orphan_exchange(ts, sl, bytes, flags);
+                if interim {
+                    ctx.out.push(ex);
+                } else {
+                    if let Some(old) = self.orphan.replace(Box::new(ex)) {
+                        ctx.out.push(*old);
+                    }
+                    self.sides[i].target = Target::Orphan;
+                }
+                (false, false)
+            }
+        };
+        if interim {
+            if hs.malformed {
+                self.sides[i].hunt_from(true);
+            } else {
+                self.sides[i].mode = Mode::Head;
+            }
+            return;
+        }
+        let code = sl.code;
+        if code == 101 || (is_connect && (200..300).contains(&code)) {
+            self.finish_message(dir, Mode::Tunnel, ctx);
+            self.enter_tunnel(ctx);
+            return;
+        }
+        if is_connect {
+            if let Some(c) = self.client {
+                let cs = &mut self.sides[idx(c)];
+                if let Mode::AwaitTunnel { seen } = cs.mode {
+                    if seen {
+                        cs.hunt_from(false);
+                    } else {
+                        cs.mode = Mode::Head;
+                    }
+                }
+            }
+        }
+        if hs.malformed {
+            self.finish_message(dir, Mode::Head, ctx);
+            self.sides[i].hunt_from(true);
+            return;
+        }
+        let body = if is_head || code == 204 || code == 304 || (100..200).contains(&code) {
+            None
+        } else {
+            match (hs.transfer_encoding, hs.content_length) {
+                (TransferEncoding::Chunked, cl) => {
+                    if cl != ContentLength::Absent {
+                        ctx.counters.te_cl_conflicts += 1;
+                    }
+                    Some(Body::Chunked(Chunk::START))
+                }
+                (TransferEncoding::Other, _)
+                | (TransferEncoding::Absent, ContentLength::Absent) => Some(Body::UntilClose),
+                (TransferEncoding::Absent, ContentLength::Bad) => {
+                    ctx.counters.bad_content_length += 1;
+                    self.flag(dir, Flags::MALFORMED);
+                    Some(Body::UntilClose)
+                }
+                (TransferEncoding::Absent, ContentLength::Valid(0)) => None,
+                (TransferEncoding::Absent, ContentLength::Valid(n)) => Some(Body::Cl(n)),
+            }
+        };
+        match body {
+            None => self.finish_message(dir, Mode::Head, ctx),
+            Some(b) => self.sides[i].mode = Mode::Body(b),
+        }
+    }
+
+    fn enter_tunnel(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(c) = self.client {
+            if self.sides[idx(c)].target != Target::None {
+                self.finish_message(c, Mode::Tunnel, ctx);
+            }
+        }
+        for s in &mut self.sides {
+            if s.mode != Mode::Closed {
+                s.mode = Mode::Tunnel;
+            }
+            s.hbuf = Vec::new();
+            s.start_checked = false;
+        }
+    }
+
+    // ---------------------------------------------------------------- gaps, FIN
+
+    fn on_gap(&mut self, dir: Dir, n: u64, ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        {
+            let side = &mut self.sides[i];
+            if side.mode == Mode::Closed {
+                return;
+            }
+            if side.first == First::Pending && (side.offset == 0 || side.cand_at_zero) {
+                side.first = First::Unknown;
+            }
+            side.cand_at_zero = false;
+            side.offset = side.offset.saturating_add(n);
+        }
+        match self.sides[i].mode {
+            Mode::Tunnel | Mode::Closed => {}
+            Mode::AwaitTunnel { .. } => self.sides[i].mode = Mode::AwaitTunnel { seen: true },
+            Mode::Body(Body::UntilClose) => {
+                self.add_bytes(dir, n);
+                self.flag(dir, Flags::GAP);
+                ctx.counters.body_gaps += 1;
+            }
+            Mode::Body(Body::Cl(left)) => {
+                self.add_bytes(dir, n.min(left));
+                self.flag(dir, Flags::GAP);
+                if n < left {
+                    ctx.counters.body_gaps += 1;
+                    self.sides[i].mode = Mode::Body(Body::Cl(left - n));
+                } else if n == left {
+                    ctx.counters.body_gaps += 1;
+                    self.finish_message(dir, Mode::Head, ctx);
+                } else {
+                    self.finish_message(dir, Mode::Head, ctx);
+                    self.desync(dir, ctx);
+                }
+            }
+            Mode::Body(Body::Chunked(mut c)) => {
+                self.flag(dir, Flags::GAP);
+                match c.gap(n) {
+                    Ok(()) => {
+                        self.add_bytes(dir, n);
+                        ctx.counters.body_gaps += 1;
+                        self.sides[i].mode = Mode::Body(Body::Chunked(c));
+                    }
+                    Err(k) => {
+                        self.add_bytes(dir, k);
+                        self.finish_message(dir, Mode::Head, ctx);
+                        self.desync(dir, ctx);
+                    }
+                }
+            }
+            Mode::Head => {
+                let buf = std::mem::take(&mut self.sides[i].hbuf);
+                if !buf.is_empty() {
+                    self.partial_head(dir, &buf, Flags::GAP | Flags::TRUNCATED, ctx);
+                }
+                self.desync(dir, ctx);
+            }
+            Mode::Hunt { .. } => self.desync(dir, ctx),
+        }
+    }
+
+    /// The side lost data where no framing absorbs it: hunt from the next byte.
+    fn desync(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
+        ctx.counters.gaps += 1;
+        self.sides[idx(dir)].hunt_from(true);
+        if self.client.is_some() && !self.is_client(dir) {
+            self.server_lost = true;
+        }
+    }
+
+    /// FIN on `dir` (or close): finish what the end of the stream finishes.
+    fn finish_side(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        match self.sides[i].mode {
+            Mode::Closed => return,
+            Mode::Head => {
+                let buf = std::mem::take(&mut self.sides[i].hbuf);
+                if !buf.is_empty() {
+                    self.partial_head(dir, &buf, Flags::TRUNCATED, ctx);
+                }
+            }
+            Mode::Hunt { .. } | Mode::Tunnel | Mode::AwaitTunnel { .. } => {}
+            Mode::Body(Body::UntilClose) => self.finish_message(dir, Mode::Closed, ctx),
+            Mode::Body(Body::Chunked(c)) if c.in_trailer() => {
+                self.finish_message(dir, Mode::Closed, ctx)
+            }
+            Mode::Body(_) => {
+                self.flag(dir, Flags::TRUNCATED);
+                self.finish_message(dir, Mode::Closed, ctx);
+            }
+        }
+        let side = &mut self.sides[i];
+        side.mode = Mode::Closed;
+        side.hbuf = Vec::new();
+        side.start_checked = false;
+    }
+}
