@@ -9,7 +9,12 @@ use std::path::PathBuf;
 #[command(name = "httptop", version, about, long_about = None)]
 pub struct Args {
     /// Capture live on this interface (`any` for all). Default: libpcap's default device.
-    #[arg(short = 'i', long = "interface", value_name = "IFACE", conflicts_with = "read")]
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "IFACE",
+        conflicts_with = "read"
+    )]
     pub interface: Option<String>,
 
     /// Read packets from a pcap or pcapng file (`-` for standard input) instead of capturing.
@@ -17,12 +22,17 @@ pub struct Args {
     pub read: Option<PathBuf>,
 
     /// BPF capture filter (live capture only).
-    #[arg(short = 'f', long = "filter", value_name = "EXPR", default_value = "tcp")]
+    #[arg(
+        short = 'f',
+        long = "filter",
+        value_name = "EXPR",
+        default_value = "tcp"
+    )]
     pub filter: String,
 
     /// Bytes captured per packet (live capture only).
     #[arg(long, value_name = "BYTES", default_value_t = 65535)]
-    pub snaplen: i32,
+    pub snaplen: u32,
 
     /// Put the interface in promiscuous mode (off by default).
     #[arg(long)]
@@ -30,7 +40,7 @@ pub struct Args {
 
     /// Kernel capture buffer size in MiB (live capture only).
     #[arg(long, value_name = "MIB", default_value_t = 32)]
-    pub buffer_mib: i32,
+    pub buffer_mib: u32,
 
     /// List the interfaces libpcap can capture on, and exit.
     #[arg(short = 'D', long = "list-interfaces")]

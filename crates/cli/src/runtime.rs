@@ -6,7 +6,7 @@
 
 use crate::args::Args;
 use anyhow::Context as _;
-use httptop_capture::{CaptureError, FileSource, LiveNext, LiveOptions, LiveSource};
+use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
 use httptop_engine::{Counters, Engine, Exchange, Sink};
 use httptop_output::JsonlWriter;
 use httptop_wire::Timestamp;
@@ -55,7 +55,8 @@ impl Outputs {
                 Some(JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)))
             }
             Some(p) => {
-                let f = std::fs::File::create(p).with_context(|| format!("cannot create log file {}", p.display()))?;
+                let f = std::fs::File::create(p)
+                    .with_context(|| format!("cannot create log file {}", p.display()))?;
                 let w: Box<dyn Write> = Box::new(f);
                 Some(JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)))
             }
@@ -65,7 +66,10 @@ impl Outputs {
 
     /// True when output can no longer be written because its reader went away.
     fn broken_pipe(&self) -> bool {
-        self.log.as_ref().and_then(|l| l.error()).is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        self.log
+            .as_ref()
+            .and_then(|l| l.error())
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     }
 
     fn flush(&mut self) -> anyhow::Result<()> {
@@ -85,7 +89,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install signal handlers")?;
     }
     let mut engine = Engine::new(args.limits());
     let mut out = Outputs::open(args)?;
@@ -100,20 +105,37 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     engine.finish(&mut out);
     out.flush()?;
     if !args.quiet {
-        summary(engine.counters(), engine.open_flows(), out.exchanges, drops, started.elapsed());
+        summary(
+            engine.counters(),
+            engine.open_flows(),
+            out.exchanges,
+            drops,
+            started.elapsed(),
+        );
     }
     Ok(())
 }
 
-fn run_file(path: &std::path::Path, engine: &mut Engine, out: &mut Outputs, stop: &AtomicBool) -> Result<(), Failure> {
+fn run_file(
+    path: &std::path::Path,
+    engine: &mut Engine,
+    out: &mut Outputs,
+    stop: &AtomicBool,
+) -> Result<(), Failure> {
     let reader: Box<dyn io::Read> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())
     } else {
-        Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?)
+        Box::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )
     };
-    let mut src = FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    let mut src =
+        FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     let mut n: u32 = 0;
-    while let Some(frame) = src.next_frame().with_context(|| format!("reading {}", path.display()))? {
+    while let Some(frame) = src
+        .next_frame()
+        .with_context(|| format!("reading {}", path.display()))?
+    {
         engine.on_frame(&frame, out);
         n = n.wrapping_add(1);
         if n % 4096 == 0 && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
@@ -121,39 +143,54 @@ fn run_file(path: &std::path::Path, engine: &mut Engine, out: &mut Outputs, stop
         }
     }
     if src.stats().truncated {
-        eprintln!("httptop: {}: the file ends in the middle of a packet record (cut short)", path.display());
+        eprintln!(
+            "httptop: {}: the file ends in the middle of a packet record (cut short)",
+            path.display()
+        );
     }
     Ok(())
 }
 
 fn wall_now() -> Timestamp {
-    let d = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     Timestamp(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// Returns the kernel's drop counters at the end.
-fn run_live(args: &Args, engine: &mut Engine, out: &mut Outputs, stop: &AtomicBool) -> Result<String, Failure> {
-    let opts = LiveOptions {
-        device: args.interface.clone(),
-        filter: Some(args.filter.clone()),
-        snaplen: args.snaplen,
-        promisc: args.promisc,
-        buffer_size: args.buffer_mib.saturating_mul(1 << 20),
-        ..LiveOptions::default()
-    };
-    let mut src = LiveSource::open(&opts).map_err(|e| match e {
+fn run_live(
+    args: &Args,
+    engine: &mut Engine,
+    out: &mut Outputs,
+    stop: &AtomicBool,
+) -> Result<String, Failure> {
+    let mut config = LiveConfig::new(args.interface.as_deref());
+    config.filter = Some(&args.filter);
+    config.snaplen = args.snaplen;
+    config.promiscuous = args.promisc;
+    config.buffer_size = Some(args.buffer_mib.saturating_mul(1 << 20));
+    let mut src = LiveSource::open(&config).map_err(|e| match e {
         CaptureError::Permission { .. } => Failure::Usage(format!("{e}: {PERMISSION_HINT}")),
         e => Failure::Other(anyhow::Error::new(e).context("cannot start the capture")),
     })?;
     if !args.quiet {
-        eprintln!("httptop: capturing on {} (filter: {})", src.device(), args.filter);
+        eprintln!(
+            "httptop: capturing on {} (filter: {})",
+            src.device(),
+            args.filter
+        );
     }
     let mut last_flush = Instant::now();
     while !stop.load(Ordering::Relaxed) && !out.broken_pipe() {
         match src.next() {
             Ok(LiveNext::Frame(frame)) => engine.on_frame(&frame, out),
             Ok(LiveNext::Timeout) => engine.on_tick(wall_now(), out),
-            Err(e) => return Err(Failure::Other(anyhow::Error::new(e).context("capture failed"))),
+            Err(e) => {
+                return Err(Failure::Other(
+                    anyhow::Error::new(e).context("capture failed"),
+                ))
+            }
         }
         if last_flush.elapsed() >= Duration::from_secs(1) {
             out.flush()?;
@@ -161,7 +198,10 @@ fn run_live(args: &Args, engine: &mut Engine, out: &mut Outputs, stop: &AtomicBo
         }
     }
     Ok(match src.stats() {
-        Ok(s) => format!("kernel: {} received, {} dropped, {} dropped by the interface", s.received, s.dropped, s.if_dropped),
+        Ok(s) => format!(
+            "kernel: {} received, {} dropped, {} dropped by the interface",
+            s.received, s.dropped, s.if_dropped
+        ),
         Err(e) => format!("kernel drop counters unavailable: {e}"),
     })
 }
@@ -173,7 +213,11 @@ fn list_interfaces() -> Result<(), Failure> {
     })?;
     let mut o = io::stdout().lock();
     for (n, d) in list.iter().enumerate() {
-        let desc = d.description.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+        let desc = d
+            .description
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
         let _ = writeln!(o, "{}.{}{}", n + 1, d.name, desc);
     }
     Ok(())

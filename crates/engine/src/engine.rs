@@ -141,8 +141,11 @@ impl Engine {
     /// The capture is over: every connection is closed, in the order it was opened, and
     /// everything still pending is emitted.
     pub fn finish(&mut self, sink: &mut dyn Sink) {
-        let mut all: Vec<(u64, u32)> =
-            self.flows.indices().filter_map(|i| self.flows.get(i).map(|f| (f.id, i))).collect();
+        let mut all: Vec<(u64, u32)> = self
+            .flows
+            .indices()
+            .filter_map(|i| self.flows.get(i).map(|f| (f.id, i)))
+            .collect();
         all.sort_unstable();
         for (_, i) in all {
             self.close(i);
@@ -159,7 +162,10 @@ impl Engine {
     fn sweep(&mut self) {
         let timeout = self.limits.flow_idle_timeout_ns;
         while let Some(i) = self.flows.lru() {
-            let idle = self.flows.get(i).is_some_and(|f| self.now.since(f.last_seen) >= timeout);
+            let idle = self
+                .flows
+                .get(i)
+                .is_some_and(|f| self.now.since(f.last_seen) >= timeout);
             if !idle {
                 break;
             }
@@ -170,14 +176,27 @@ impl Engine {
 
     /// Flushes both directions, closes the HTTP connection and removes the flow.
     fn close(&mut self, i: u32) {
-        let Some(mut f) = self.flows.remove(i) else { return };
+        let Some(mut f) = self.flows.remove(i) else {
+            return;
+        };
         self.counters.flows_closed += 1;
         let ts = f.last_seen;
-        let Engine { limits, counters, out, .. } = self;
-        let mut ctx = Ctx { limits, counters: &mut counters.http, out };
+        let Engine {
+            limits,
+            counters,
+            out,
+            ..
+        } = self;
+        let mut ctx = Ctx {
+            limits,
+            counters: &mut counters.http,
+            out,
+        };
         let Flow { halves, http, .. } = &mut f;
         for d in [Dir::Orig, Dir::Resp] {
-            halves[idx(d)].flush(ts, &mut counters.reasm, &mut |t, ev| http.feed(d, t, ev, &mut ctx));
+            halves[idx(d)].flush(ts, &mut counters.reasm, &mut |t, ev| {
+                http.feed(d, t, ev, &mut ctx)
+            });
         }
         http.close(ts, &mut ctx);
     }
@@ -232,14 +251,28 @@ impl Engine {
                 self.flows.insert(key, flow)
             }
         };
-        let Engine { limits, counters, out, flows, .. } = self;
+        let Engine {
+            limits,
+            counters,
+            out,
+            flows,
+            ..
+        } = self;
         let Some(f) = flows.get_mut(i) else { return };
         if ts > f.last_seen {
             f.last_seen = ts;
         }
-        let dir = if src_is_lo == f.orig_is_lo { Dir::Orig } else { Dir::Resp };
+        let dir = if src_is_lo == f.orig_is_lo {
+            Dir::Orig
+        } else {
+            Dir::Resp
+        };
         let Flow { halves, http, .. } = f;
-        let mut ctx = Ctx { limits, counters: &mut counters.http, out };
+        let mut ctx = Ctx {
+            limits,
+            counters: &mut counters.http,
+            out,
+        };
         let (this, peer) = match dir {
             Dir::Orig => {
                 let (a, b) = halves.split_at_mut(1);
@@ -258,24 +291,41 @@ impl Engine {
         }
         if flags.rst() {
             let other = dir.other();
-            this.flush(ts, &mut counters.reasm, &mut |t, ev| http.feed(dir, t, ev, &mut ctx));
-            peer.flush(ts, &mut counters.reasm, &mut |t, ev| http.feed(other, t, ev, &mut ctx));
+            this.flush(ts, &mut counters.reasm, &mut |t, ev| {
+                http.feed(dir, t, ev, &mut ctx)
+            });
+            peer.flush(ts, &mut counters.reasm, &mut |t, ev| {
+                http.feed(other, t, ev, &mut ctx)
+            });
             http.feed(dir, ts, StreamEvent::Rst, &mut ctx);
             self.close(i);
             return;
         }
         let dead = http.is_dead();
         let payload = if dead { &[][..] } else { seg.payload };
-        this.on_segment(ts, seg.seq, payload, flags.fin(), limits, &mut counters.reasm, &mut |t, ev| {
-            http.feed(dir, t, ev, &mut ctx)
-        });
+        this.on_segment(
+            ts,
+            seg.seq,
+            payload,
+            flags.fin(),
+            limits,
+            &mut counters.reasm,
+            &mut |t, ev| http.feed(dir, t, ev, &mut ctx),
+        );
         if seg.payload_missing > 0 && !dead {
             let end = seg.seq.wrapping_add(seg.payload.len() as u32);
-            this.on_missing(end, u64::from(seg.payload_missing), &mut counters.reasm, &mut |t, ev| {
-                http.feed(dir, t, ev, &mut ctx)
-            });
+            this.on_missing(
+                end,
+                u64::from(seg.payload_missing),
+                &mut counters.reasm,
+                &mut |t, ev| http.feed(dir, t, ev, &mut ctx),
+            );
         }
-        let closed = if dead { this.fin_seen() && peer.fin_seen() } else { this.fin_delivered() && peer.fin_delivered() };
+        let closed = if dead {
+            this.fin_seen() && peer.fin_seen()
+        } else {
+            this.fin_delivered() && peer.fin_delivered()
+        };
         if closed {
             self.close(i);
         }

@@ -1,11 +1,13 @@
 //! The httptop engine: frames in, HTTP exchanges out. Sans-IO: it never reads a clock,
 //! socket, file or terminal; time is an argument (packet time).
 
+mod engine;
 pub mod event;
 pub mod flow;
 pub mod http;
 pub mod limits;
 pub mod reasm;
 
+pub use engine::{Counters, Engine};
 pub use event::{Exchange, Flags, Sink, Version, WireStr};
 pub use limits::Limits;
