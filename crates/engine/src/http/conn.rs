@@ -697,7 +697,7 @@ impl HttpConn {
                 return pos;
             }
             self.sides[i].head_ts = ts;
-            if !is_req && data[pos] != b'H' && self.start_simple_response(dir, ts) {
+            if !is_req && data[pos] != b'H' && self.start_simple_response(dir, ts, ctx) {
                 return pos;
             }
             let avail = &data[pos..];
@@ -1087,7 +1087,7 @@ impl HttpConn {
 
     /// On a synchronised server side, data that cannot start a status line answers an
     /// HTTP/0.9 request (if that is the next one waiting): its body runs until close.
-    fn start_simple_response(&mut self, dir: Dir, ts: Timestamp) -> bool {
+    fn start_simple_response(&mut self, dir: Dir, ts: Timestamp, ctx: &mut Ctx<'_>) -> bool {
         let Some(p) = self.queue.iter_mut().find(|p| p.resp == Resp::Waiting) else {
             return false;
         };
@@ -1097,6 +1097,7 @@ impl HttpConn {
         p.resp = Resp::Reading;
         p.ex.latency_ns = Some(ts.since(p.ex.ts));
         let id = p.id;
+        ctx.counters.responses += 1;
         let side = &mut self.sides[idx(dir)];
         side.target = Target::Entry(id);
         side.mode = Mode::Body(Body::UntilClose);

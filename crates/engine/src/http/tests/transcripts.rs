@@ -467,7 +467,18 @@ transcripts!(
     upgrade_101,
     connect_tunnel,
     connect_refused,
-    response_until_close
+    response_until_close,
+    cl_negative,
+    cl_huge,
+    cl_conflict,
+    chunk_size_overflow,
+    te_cl_conflict,
+    obs_fold,
+    http09,
+    http09_at_start,
+    lf_only,
+    missing_crlf_at_close,
+    header_never_ends,
 );
 
 #[test]
