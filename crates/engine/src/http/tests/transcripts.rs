@@ -479,6 +479,16 @@ transcripts!(
     lf_only,
     missing_crlf_at_close,
     header_never_ends,
+    too_many_headers,
+    absolute_uri,
+    response_first_server_is_orig,
+    tls_dead,
+    not_dead_after_http,
+    gap_in_body,
+    gap_in_head_resync,
+    gap_swallows_response,
+    pipelined_gap_fifo,
+    pending_cap_flood,
 );
 
 #[test]
