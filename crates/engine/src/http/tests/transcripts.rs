@@ -489,6 +489,11 @@ transcripts!(
     gap_swallows_response,
     pipelined_gap_fifo,
     pending_cap_flood,
+    raw_bytes_in_strings,
+    malformed_request_line,
+    malformed_response,
+    rst_mid_body,
+    interim_without_request,
 );
 
 #[test]
