@@ -159,7 +159,11 @@ fn body() -> impl Strategy<Value = BodyGen> {
     prop_oneof![
         Just(BodyGen::None),
         vec(any::<u8>(), 0..40).prop_map(BodyGen::Cl),
-        (vec(vec(any::<u8>(), 1..20), 0..4), any::<bool>(), any::<bool>())
+        (
+            vec(vec(any::<u8>(), 1..20), 0..4),
+            any::<bool>(),
+            any::<bool>()
+        )
             .prop_map(|(c, e, t)| BodyGen::Chunked(c, e, t)),
     ]
 }
@@ -181,7 +185,8 @@ struct GenEx {
 
 fn header_name() -> impl Strategy<Value = String> {
     "[A-Za-z][A-Za-z0-9-]{0,12}".prop_filter("not a header the parser reads", |n| {
-        !["host", "user-agent", "content-length", "transfer-encoding"].contains(&n.to_ascii_lowercase().as_str())
+        !["host", "user-agent", "content-length", "transfer-encoding"]
+            .contains(&n.to_ascii_lowercase().as_str())
     })
 }
 
@@ -192,8 +197,22 @@ fn words() -> impl Strategy<Value = String> {
 fn gen_ex() -> impl Strategy<Value = GenEx> {
     let method = prop_oneof![
         proptest::sample::select(vec![
-            "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND", "PROPPATCH", "MKCOL", "COPY",
-            "MOVE", "LOCK", "UNLOCK", "CCM_POST", "M-SEARCH",
+            "GET",
+            "POST",
+            "PUT",
+            "DELETE",
+            "PATCH",
+            "OPTIONS",
+            "HEAD",
+            "PROPFIND",
+            "PROPPATCH",
+            "MKCOL",
+            "COPY",
+            "MOVE",
+            "LOCK",
+            "UNLOCK",
+            "CCM_POST",
+            "M-SEARCH",
         ])
         .prop_map(str::to_string),
         "[A-Z][A-Z_-]{0,12}",
@@ -210,29 +229,38 @@ fn gen_ex() -> impl Strategy<Value = GenEx> {
         ),
         (
             any::<bool>(),
-            proptest::sample::select(vec![200u16, 201, 204, 206, 301, 302, 304, 400, 404, 418, 500, 503]),
+            proptest::sample::select(vec![
+                200u16, 201, 204, 206, 301, 302, 304, 400, 404, 418, 500, 503,
+            ]),
             vec((header_name(), proptest::option::of(words())), 0..4),
             body(),
         ),
     )
-        .prop_map(|((method, path, host, ua, req_extra, req_order, req_body), (interim, status, resp_extra, resp_body))| {
-            let fix = |v: Vec<(String, Option<String>)>| {
-                v.into_iter().map(|(n, v)| (n, v.unwrap_or_default())).collect::<Vec<_>>()
-            };
-            GenEx {
-                method,
-                path,
-                host,
-                ua,
-                req_extra: fix(req_extra),
-                req_order,
-                req_body,
-                interim,
-                status,
-                resp_extra: fix(resp_extra),
-                resp_body,
-            }
-        })
+        .prop_map(
+            |(
+                (method, path, host, ua, req_extra, req_order, req_body),
+                (interim, status, resp_extra, resp_body),
+            )| {
+                let fix = |v: Vec<(String, Option<String>)>| {
+                    v.into_iter()
+                        .map(|(n, v)| (n, v.unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                };
+                GenEx {
+                    method,
+                    path,
+                    host,
+                    ua,
+                    req_extra: fix(req_extra),
+                    req_order,
+                    req_body,
+                    interim,
+                    status,
+                    resp_extra: fix(resp_extra),
+                    resp_body,
+                }
+            },
+        )
 }
 
 impl GenEx {
@@ -247,8 +275,11 @@ impl GenEx {
         hs.extend(self.req_extra.iter().map(|(n, v)| format!("{n}: {v}")));
         hs.extend(self.req_body.header());
         // A random header order.
-        let mut keyed: Vec<(u8, String)> =
-            hs.into_iter().enumerate().map(|(i, h)| (self.req_order[i % self.req_order.len()], h)).collect();
+        let mut keyed: Vec<(u8, String)> = hs
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| (self.req_order[i % self.req_order.len()], h))
+            .collect();
         keyed.sort_by_key(|(k, _)| *k);
         let mut out = format!("{} {} HTTP/1.1\r\n", self.method, self.path).into_bytes();
         for (_, h) in keyed {
@@ -266,7 +297,11 @@ impl GenEx {
 
     /// (interim part, final response)
     fn response(&self) -> (Vec<u8>, Vec<u8>) {
-        let interim = if self.interim { b"HTTP/1.1 100 Continue\r\n\r\n".to_vec() } else { Vec::new() };
+        let interim = if self.interim {
+            b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()
+        } else {
+            Vec::new()
+        };
         let mut out = format!("HTTP/1.1 {} Some Reason\r\n", self.status).into_bytes();
         for (n, v) in &self.resp_extra {
             out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
@@ -294,7 +329,11 @@ impl GenEx {
 
 /// Cuts `bytes` at the given points (positions taken modulo the length).
 fn cut(bytes: &[u8], cuts: &[Index]) -> Vec<(usize, Vec<u8>)> {
-    let mut at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len().max(1))).filter(|&c| c > 0).collect();
+    let mut at: Vec<usize> = cuts
+        .iter()
+        .map(|i| i.index(bytes.len().max(1)))
+        .filter(|&c| c > 0)
+        .collect();
     at.push(bytes.len());
     at.sort_unstable();
     at.dedup();
@@ -311,7 +350,11 @@ fn cut(bytes: &[u8], cuts: &[Index]) -> Vec<(usize, Vec<u8>)> {
 
 /// The chunk (by its time) holding stream offset `off`.
 fn time_of(chunks: &[(usize, u64, Vec<u8>)], off: usize) -> u64 {
-    chunks.iter().rev().find(|(start, _, _)| *start <= off).map_or(0, |(_, t, _)| *t)
+    chunks
+        .iter()
+        .rev()
+        .find(|(start, _, _)| *start <= off)
+        .map_or(0, |(_, t, _)| *t)
 }
 
 fn check_conversation(exs: &[GenEx], pipelined: bool, cuts: &[Index]) -> Result<(), TestCaseError> {
@@ -332,12 +375,26 @@ fn check_conversation(exs: &[GenEx], pipelined: bool, cuts: &[Index]) -> Result<
             server.extend_from_slice(&fin);
             offs.push((req_start, fin_start));
         }
-        let cchunks: Vec<(usize, u64, Vec<u8>)> =
-            cut(&client, cuts).into_iter().enumerate().map(|(i, (s, b))| (s, 1 + i as u64, b)).collect();
-        let schunks: Vec<(usize, u64, Vec<u8>)> =
-            cut(&server, cuts).into_iter().enumerate().map(|(i, (s, b))| (s, 1000 + i as u64, b)).collect();
-        steps.extend(cchunks.iter().map(|(_, t, b)| Step::Data(Dir::Orig, *t, b.clone())));
-        steps.extend(schunks.iter().map(|(_, t, b)| Step::Data(Dir::Resp, *t, b.clone())));
+        let cchunks: Vec<(usize, u64, Vec<u8>)> = cut(&client, cuts)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (s, b))| (s, 1 + i as u64, b))
+            .collect();
+        let schunks: Vec<(usize, u64, Vec<u8>)> = cut(&server, cuts)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (s, b))| (s, 1000 + i as u64, b))
+            .collect();
+        steps.extend(
+            cchunks
+                .iter()
+                .map(|(_, t, b)| Step::Data(Dir::Orig, *t, b.clone())),
+        );
+        steps.extend(
+            schunks
+                .iter()
+                .map(|(_, t, b)| Step::Data(Dir::Resp, *t, b.clone())),
+        );
         for (e, (rs, fs)) in exs.iter().zip(offs) {
             let (interim, fin) = e.response();
             let t_req = time_of(&cchunks, rs);
@@ -350,10 +407,18 @@ fn check_conversation(exs: &[GenEx], pipelined: bool, cuts: &[Index]) -> Result<
             let t = 10 * i as u64 + 1;
             let req = e.request();
             let (interim, fin) = e.response();
-            steps.extend(cut(&req, cuts).into_iter().map(|(_, b)| Step::Data(Dir::Orig, t, b)));
+            steps.extend(
+                cut(&req, cuts)
+                    .into_iter()
+                    .map(|(_, b)| Step::Data(Dir::Orig, t, b)),
+            );
             let mut resp = interim.clone();
             resp.extend_from_slice(&fin);
-            steps.extend(cut(&resp, cuts).into_iter().map(|(_, b)| Step::Data(Dir::Resp, t + 1, b)));
+            steps.extend(
+                cut(&resp, cuts)
+                    .into_iter()
+                    .map(|(_, b)| Step::Data(Dir::Resp, t + 1, b)),
+            );
             want.push(expect_of(e, t, t + 1, resp.len()));
             interims += usize::from(e.interim);
         }
