@@ -831,7 +831,7 @@ impl HttpConn {
         method: &[u8],
         target: &[u8],
         version: Version,
-        hs: Option<&HeaderSummary>,
+        hs: Option<&mut HeaderSummary>,
         ctx: &mut Ctx<'_>,
     ) -> Exchange {
         let mut flags = Flags::empty();
@@ -850,12 +850,8 @@ impl HttpConn {
         if let Some(hs) = hs {
             Self::count_capped(&hs.host, ctx, &mut flags);
             Self::count_capped(&hs.user_agent, ctx, &mut flags);
-            if let Some(h) = &hs.host {
-                host = h.clone();
-            }
-            if let Some(u) = &hs.user_agent {
-                user_agent = u.clone();
-            }
+            host = hs.host.take().unwrap_or_default();
+            user_agent = hs.user_agent.take().unwrap_or_default();
         }
         if host.is_empty() {
             if let Some(h) = uri_host {
@@ -893,8 +889,9 @@ impl HttpConn {
             return;
         }
         let limits = ctx.limits;
-        let hs = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
-        let mut ex = self.request_exchange(ts, rl.method, rl.target, rl.version, Some(&hs), ctx);
+        let mut hs = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
+        let mut ex =
+            self.request_exchange(ts, rl.method, rl.target, rl.version, Some(&mut hs), ctx);
         ex.request_bytes = n64(head.len());
         self.note_headers(&hs, &mut ex.flags, true, ctx);
         let mut next = Mode::Head;
@@ -1008,7 +1005,7 @@ impl HttpConn {
         let lf = memchr(b'\n', buf).map_or(buf.len(), |k| k + 1);
         let (line, rest) = buf.split_at(lf);
         let limits = ctx.limits;
-        let hs = salvage_headers(rest, limits.max_headers, limits.max_string_len);
+        let mut hs = salvage_headers(rest, limits.max_headers, limits.max_string_len);
         if self.is_client(dir) {
             let (method, target, version) = match parse_request_line(line) {
                 Ok(RequestLine {
@@ -1032,7 +1029,7 @@ impl HttpConn {
                 Err(_) => return,
             };
             ctx.counters.requests += 1;
-            let mut ex = self.request_exchange(ts, method, target, version, Some(&hs), ctx);
+            let mut ex = self.request_exchange(ts, method, target, version, Some(&mut hs), ctx);
             ex.flags.insert(flags);
             ex.request_bytes = n64(buf.len());
             self.push_request(ex, true, ctx);

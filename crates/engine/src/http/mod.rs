@@ -128,19 +128,35 @@ pub enum StreamEvent<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HttpCounters {
+    /// Request lines recognised (including HTTP/0.9 and heads cut by a limit, gap or
+    /// FIN; not malformed request lines).
     pub requests: u64,
+    /// Status lines recognised, interim (1xx) included, plus HTTP/0.9 responses.
     pub responses: u64,
+    /// Request lines that did not parse, and request header blocks that did not.
     pub malformed_requests: u64,
+    /// Status lines that did not parse on a synchronised side, and response header
+    /// blocks that did not.
     pub malformed_responses: u64,
+    /// Heads longer than `Limits::max_header_bytes`.
     pub header_too_large: u64,
+    /// Heads with more than `Limits::max_headers` fields.
     pub too_many_headers: u64,
+    /// Requests reported without response because the pending queue was full.
     pub pending_overflow: u64,
+    /// Strings cut at `Limits::max_string_len`.
     pub strings_truncated: u64,
+    /// Content-Length values that are not a number, negative, over `u64`, or conflicting.
     pub bad_content_length: u64,
+    /// Chunked framing errors (bad or overflowing chunk size, missing CRLF).
     pub bad_chunk: u64,
+    /// Responses paired with no request.
     pub responses_without_request: u64,
+    /// Start lines found again after a side lost sync.
     pub resyncs: u64,
+    /// Gaps that cost a side its sync (outside any body of known extent).
     pub gaps: u64,
+    /// Connections given up as not HTTP.
     pub not_http_connections: u64,
     /// Heads that used obsolete line folding (tolerated).
     pub obs_folds: u64,
