@@ -244,6 +244,7 @@ impl HttpConn {
         }
         match ev {
             StreamEvent::Data(d) => self.on_data(dir, ts, d, ctx),
+            StreamEvent::Gap(0) => {}
             StreamEvent::Gap(n) => self.on_gap(dir, n, ctx),
             StreamEvent::Fin => self.finish_side(dir, ctx),
             StreamEvent::Rst => self.close(ts, ctx),
@@ -608,11 +609,9 @@ impl HttpConn {
         let room = cap.saturating_sub(side.hbuf.len());
         let avail = &data[pos..data.len().min(pos.saturating_add(room))];
         let (used, verdict) = scan.feed(avail, want);
-        let verdict = if verdict == Verdict::Maybe && used == room {
-            Verdict::No
-        } else {
-            verdict
-        };
+        // A candidate as long as the head limit without a verdict is not a start line.
+        let capped = verdict == Verdict::Maybe && used == room;
+        let verdict = if capped { Verdict::No } else { verdict };
         match verdict {
             Verdict::Yes(kind) => {
                 if side.cand_at_zero {
@@ -641,7 +640,7 @@ impl HttpConn {
                     cand: None,
                 };
                 // The deciding byte may be the LF that ends the line: look at it again.
-                let next = if used == room && used > 0 {
+                let next = if capped {
                     pos + used
                 } else {
                     pos + used.saturating_sub(1)

@@ -155,3 +155,26 @@ fn idle_connection_is_small() {
     eprintln!("size_of::<HttpConn>() = {size}");
     assert!(size <= 400, "HttpConn is {size} bytes");
 }
+
+#[test]
+fn empty_gap_changes_nothing() {
+    let req = b"GET / HTTP/1.1\r\nHost: z\r\n\r\n".to_vec();
+    let plain = run_all_splits(
+        &[
+            Step::Data(Dir::Orig, 1, req.clone()),
+            Step::Data(Dir::Resp, 2, OK.to_vec()),
+        ],
+        &Limits::default(),
+    );
+    let with_gaps = run_all_splits(
+        &[
+            Step::Gap(Dir::Orig, 1, 0),
+            Step::Data(Dir::Orig, 1, req),
+            Step::Gap(Dir::Resp, 2, 0),
+            Step::Data(Dir::Resp, 2, OK.to_vec()),
+        ],
+        &Limits::default(),
+    );
+    assert_eq!(plain, with_gaps);
+    assert_eq!(plain.exchanges[0].status, Some(200));
+}
