@@ -27,7 +27,11 @@
 //!   depend on segmentation. Request line: `[A-Z_-]{1,20} SP target SP HTTP/d.d (CR)LF`,
 //!   target without spaces or control bytes. Status line: `HTTP/d.d SP ddd` then SP, CR
 //!   or LF. On a synchronised stream the parser is lenient: any token method, runs of
-//!   spaces, spaces and control bytes inside the target (kept raw).
+//!   spaces, spaces and control bytes inside the target (kept raw). Consequence, and a
+//!   known difference from tshark (which goes by port and a method list): a malformed
+//!   first request line (`GET / HTTP/1.`, a target with a space) is not reported, and
+//!   its answer becomes a response without request; in exchange, SMTP/FTP/IRC commands
+//!   are never taken for HTTP.
 //! - **Not HTTP**: when the first line of both directions (each starting at its real
 //!   first byte, no gap before) is not a start line and no start line was found yet, the
 //!   connection is dead (`not_http_connections`).

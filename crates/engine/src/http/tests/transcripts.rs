@@ -494,6 +494,8 @@ transcripts!(
     malformed_response,
     rst_mid_body,
     interim_without_request,
+    malformed_first_line,
+    smtp_dead,
 );
 
 #[test]
