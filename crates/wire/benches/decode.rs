@@ -236,8 +236,9 @@ where
 }
 
 fn main() {
-    // `cargo test --benches` runs this binary too: keep that quick.
-    let quick = std::env::args().any(|a| a == "--test") || std::env::var_os("QUICK").is_some();
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this binary without it,
+    // unoptimised, and only needs to see that it works.
+    let quick = !std::env::args().any(|a| a == "--bench") || std::env::var_os("QUICK").is_some();
     let (iters, runs) = if quick { (1_000, 1) } else { (5_000_000, 9) };
 
     let req = request();

@@ -476,12 +476,14 @@ mod tests {
             use etherparse::{PacketBuilder, VlanId};
             let vid = VlanId::try_new(seq as u16 & 0x0fff).unwrap_or(VlanId::ZERO);
             let eth = PacketBuilder::ethernet2([1; 6], [2; 6]);
+            let s4 = [src[0], src[1], src[2], src[3]];
+            let d4 = [dst[0], dst[1], dst[2], dst[3]];
             let ip = match (vlans, v6) {
-                (0, false) => eth.ipv4([src[0], src[1], src[2], src[3]], [dst[0], dst[1], dst[2], dst[3]], 64),
+                (0, false) => eth.ipv4(s4, d4, 64),
                 (0, true) => eth.ipv6(src, dst, 64),
-                (1, false) => eth.single_vlan(vid).ipv4([src[0], src[1], src[2], src[3]], [dst[0], dst[1], dst[2], dst[3]], 64),
+                (1, false) => eth.single_vlan(vid).ipv4(s4, d4, 64),
                 (1, true) => eth.single_vlan(vid).ipv6(src, dst, 64),
-                (_, false) => eth.double_vlan(vid, VlanId::ZERO).ipv4([src[0], src[1], src[2], src[3]], [dst[0], dst[1], dst[2], dst[3]], 64),
+                (_, false) => eth.double_vlan(vid, VlanId::ZERO).ipv4(s4, d4, 64),
                 (_, true) => eth.double_vlan(vid, VlanId::ZERO).ipv6(src, dst, 64),
             };
             let mut b = ip.tcp(sp, dp, seq, window).ack(ack);
@@ -495,9 +497,13 @@ mod tests {
                 Ok(Decoded::Tcp(seg)) => seg,
                 other => return Err(TestCaseError::fail(format!("{other:?}"))),
             };
-            let addr = |a: [u8; 16]| if v6 { IpAddr::from(a) } else { IpAddr::from([a[0], a[1], a[2], a[3]]) };
-            prop_assert_eq!(got.src, addr(src));
-            prop_assert_eq!(got.dst, addr(dst));
+            let (want_src, want_dst) = if v6 {
+                (IpAddr::from(src), IpAddr::from(dst))
+            } else {
+                (IpAddr::from(s4), IpAddr::from(d4))
+            };
+            prop_assert_eq!(got.src, want_src);
+            prop_assert_eq!(got.dst, want_dst);
             prop_assert_eq!((got.src_port, got.dst_port, got.seq, got.ack), (sp, dp, seq, ack));
             prop_assert_eq!(got.window, window);
             prop_assert!(got.flags.ack());

@@ -244,6 +244,7 @@ impl HttpConn {
         }
         match ev {
             StreamEvent::Data(d) => self.on_data(dir, ts, d, ctx),
+            StreamEvent::Gap(0) => {}
             StreamEvent::Gap(n) => self.on_gap(dir, n, ctx),
             StreamEvent::Fin => self.finish_side(dir, ctx),
             StreamEvent::Rst => self.close(ts, ctx),
@@ -608,11 +609,9 @@ impl HttpConn {
         let room = cap.saturating_sub(side.hbuf.len());
         let avail = &data[pos..data.len().min(pos.saturating_add(room))];
         let (used, verdict) = scan.feed(avail, want);
-        let verdict = if verdict == Verdict::Maybe && used == room {
-            Verdict::No
-        } else {
-            verdict
-        };
+        // A candidate as long as the head limit without a verdict is not a start line.
+        let capped = verdict == Verdict::Maybe && used == room;
+        let verdict = if capped { Verdict::No } else { verdict };
         match verdict {
             Verdict::Yes(kind) => {
                 if side.cand_at_zero {
@@ -641,7 +640,7 @@ impl HttpConn {
                     cand: None,
                 };
                 // The deciding byte may be the LF that ends the line: look at it again.
-                let next = if used == room && used > 0 {
+                let next = if capped {
                     pos + used
                 } else {
                     pos + used.saturating_sub(1)
@@ -697,7 +696,7 @@ impl HttpConn {
                 return pos;
             }
             self.sides[i].head_ts = ts;
-            if !is_req && data[pos] != b'H' && self.start_simple_response(dir, ts) {
+            if !is_req && data[pos] != b'H' && self.start_simple_response(dir, ts, ctx) {
                 return pos;
             }
             let avail = &data[pos..];
@@ -831,7 +830,7 @@ impl HttpConn {
         method: &[u8],
         target: &[u8],
         version: Version,
-        hs: Option<&HeaderSummary>,
+        hs: Option<&mut HeaderSummary>,
         ctx: &mut Ctx<'_>,
     ) -> Exchange {
         let mut flags = Flags::empty();
@@ -850,12 +849,8 @@ impl HttpConn {
         if let Some(hs) = hs {
             Self::count_capped(&hs.host, ctx, &mut flags);
             Self::count_capped(&hs.user_agent, ctx, &mut flags);
-            if let Some(h) = &hs.host {
-                host = h.clone();
-            }
-            if let Some(u) = &hs.user_agent {
-                user_agent = u.clone();
-            }
+            host = hs.host.take().unwrap_or_default();
+            user_agent = hs.user_agent.take().unwrap_or_default();
         }
         if host.is_empty() {
             if let Some(h) = uri_host {
@@ -893,8 +888,9 @@ impl HttpConn {
             return;
         }
         let limits = ctx.limits;
-        let hs = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
-        let mut ex = self.request_exchange(ts, rl.method, rl.target, rl.version, Some(&hs), ctx);
+        let mut hs = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
+        let mut ex =
+            self.request_exchange(ts, rl.method, rl.target, rl.version, Some(&mut hs), ctx);
         ex.request_bytes = n64(head.len());
         self.note_headers(&hs, &mut ex.flags, true, ctx);
         let mut next = Mode::Head;
@@ -1008,7 +1004,7 @@ impl HttpConn {
         let lf = memchr(b'\n', buf).map_or(buf.len(), |k| k + 1);
         let (line, rest) = buf.split_at(lf);
         let limits = ctx.limits;
-        let hs = salvage_headers(rest, limits.max_headers, limits.max_string_len);
+        let mut hs = salvage_headers(rest, limits.max_headers, limits.max_string_len);
         if self.is_client(dir) {
             let (method, target, version) = match parse_request_line(line) {
                 Ok(RequestLine {
@@ -1032,7 +1028,7 @@ impl HttpConn {
                 Err(_) => return,
             };
             ctx.counters.requests += 1;
-            let mut ex = self.request_exchange(ts, method, target, version, Some(&hs), ctx);
+            let mut ex = self.request_exchange(ts, method, target, version, Some(&mut hs), ctx);
             ex.flags.insert(flags);
             ex.request_bytes = n64(buf.len());
             self.push_request(ex, true, ctx);
@@ -1087,7 +1083,7 @@ impl HttpConn {
 
     /// On a synchronised server side, data that cannot start a status line answers an
     /// HTTP/0.9 request (if that is the next one waiting): its body runs until close.
-    fn start_simple_response(&mut self, dir: Dir, ts: Timestamp) -> bool {
+    fn start_simple_response(&mut self, dir: Dir, ts: Timestamp, ctx: &mut Ctx<'_>) -> bool {
         let Some(p) = self.queue.iter_mut().find(|p| p.resp == Resp::Waiting) else {
             return false;
         };
@@ -1097,6 +1093,7 @@ impl HttpConn {
         p.resp = Resp::Reading;
         p.ex.latency_ns = Some(ts.since(p.ex.ts));
         let id = p.id;
+        ctx.counters.responses += 1;
         let side = &mut self.sides[idx(dir)];
         side.target = Target::Entry(id);
         side.mode = Mode::Body(Body::UntilClose);

@@ -27,7 +27,11 @@
 //!   depend on segmentation. Request line: `[A-Z_-]{1,20} SP target SP HTTP/d.d (CR)LF`,
 //!   target without spaces or control bytes. Status line: `HTTP/d.d SP ddd` then SP, CR
 //!   or LF. On a synchronised stream the parser is lenient: any token method, runs of
-//!   spaces, spaces and control bytes inside the target (kept raw).
+//!   spaces, spaces and control bytes inside the target (kept raw). Consequence, and a
+//!   known difference from tshark (which goes by port and a method list): a malformed
+//!   first request line (`GET / HTTP/1.`, a target with a space) is not reported, and
+//!   its answer becomes a response without request; in exchange, SMTP/FTP/IRC commands
+//!   are never taken for HTTP.
 //! - **Not HTTP**: when the first line of both directions (each starting at its real
 //!   first byte, no gap before) is not a start line and no start line was found yet, the
 //!   connection is dead (`not_http_connections`).
@@ -128,19 +132,35 @@ pub enum StreamEvent<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HttpCounters {
+    /// Request lines recognised (including HTTP/0.9 and heads cut by a limit, gap or
+    /// FIN; not malformed request lines).
     pub requests: u64,
+    /// Status lines recognised, interim (1xx) included, plus HTTP/0.9 responses.
     pub responses: u64,
+    /// Request lines that did not parse, and request header blocks that did not.
     pub malformed_requests: u64,
+    /// Status lines that did not parse on a synchronised side, and response header
+    /// blocks that did not.
     pub malformed_responses: u64,
+    /// Heads longer than `Limits::max_header_bytes`.
     pub header_too_large: u64,
+    /// Heads with more than `Limits::max_headers` fields.
     pub too_many_headers: u64,
+    /// Requests reported without response because the pending queue was full.
     pub pending_overflow: u64,
+    /// Strings cut at `Limits::max_string_len`.
     pub strings_truncated: u64,
+    /// Content-Length values that are not a number, negative, over `u64`, or conflicting.
     pub bad_content_length: u64,
+    /// Chunked framing errors (bad or overflowing chunk size, missing CRLF).
     pub bad_chunk: u64,
+    /// Responses paired with no request.
     pub responses_without_request: u64,
+    /// Start lines found again after a side lost sync.
     pub resyncs: u64,
+    /// Gaps that cost a side its sync (outside any body of known extent).
     pub gaps: u64,
+    /// Connections given up as not HTTP.
     pub not_http_connections: u64,
     /// Heads that used obsolete line folding (tolerated).
     pub obs_folds: u64,

@@ -11,9 +11,11 @@
 use crate::event::{Version, WireStr};
 use memchr::{memchr, memchr_iter, memrchr};
 
-/// Headers parsed per `httparse` call. A head with more is parsed in several batches so
-/// that framing headers past the limit are still honoured.
-pub(crate) const HEADER_BATCH: usize = 128;
+/// Headers parsed per `httparse` call (a stack array of this many `EMPTY_HEADER`s, reset
+/// per head: kept small because most heads have fewer than 20 fields). A head with more
+/// is parsed in further batches, so that the count is exact and framing headers past
+/// `Limits::max_headers` are still honoured.
+pub(crate) const HEADER_BATCH: usize = 32;
 
 /// Longest method accepted when recognising a request line without prior sync.
 pub(crate) const MAX_HUNT_METHOD: u8 = 20;
