@@ -18,6 +18,7 @@
 //!   [`CaptureError::NoDevice`], [`CaptureError::Filter`]; anything else from libpcap is
 //!   [`CaptureError::Pcap`] with libpcap's message.
 
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -156,6 +157,9 @@ pub struct LiveSource {
     linktype: LinkType,
     /// The header's sub-second field is in nanoseconds (else microseconds).
     nanos: bool,
+    /// The last read found the ring empty: wait on the descriptor before reading again.
+    drained: bool,
+    read_timeout: Duration,
 }
 
 impl std::fmt::Debug for LiveSource {
@@ -198,6 +202,8 @@ impl LiveSource {
             cap,
             device,
             nanos: cfg!(target_os = "linux"),
+            drained: false,
+            read_timeout: config.read_timeout,
         };
         if let Some(filter) = config.filter {
             src.cap
@@ -215,7 +221,24 @@ impl LiveSource {
         clippy::should_implement_trait,
         reason = "a lending read: the frame borrows the source, which Iterator cannot express"
     )]
+    ///
+    /// The handle is non-blocking and the wait is a `poll` on its descriptor: libpcap's own
+    /// read timeout does not return control on Linux in immediate mode (it polls again
+    /// internally), and a signal must be able to stop the capture within one timeout.
     pub fn next(&mut self) -> Result<LiveNext<'_>, CaptureError> {
+        if self.drained {
+            let timeout = Timespec {
+                tv_sec: i64::try_from(self.read_timeout.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(self.read_timeout.subsec_nanos()),
+            };
+            let mut fds = [PollFd::new(&self.cap, PollFlags::IN)];
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => return Ok(LiveNext::Timeout),
+                Ok(_) => {}
+                Err(e) => return Err(CaptureError::Io(std::io::Error::from(e))),
+            }
+            self.drained = false;
+        }
         match self.cap.next_packet() {
             Ok(p) => {
                 let h = p.header;
@@ -235,7 +258,10 @@ impl LiveSource {
                     data: p.data,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(LiveNext::Timeout),
+            Err(pcap::Error::TimeoutExpired) => {
+                self.drained = true;
+                Ok(LiveNext::Timeout)
+            }
             // pcap_next_ex says "no more packets" on a live handle only after
             // pcap_breakloop, which we never call; treat it as a turn without a packet.
             Err(pcap::Error::NoMorePackets) => Ok(LiveNext::Timeout),
@@ -287,7 +313,9 @@ fn activate(
     if cfg!(target_os = "linux") {
         cap = cap.precision(pcap::Precision::Nano);
     }
-    cap.open().map_err(|e| classify(e, Some(device)))
+    cap.open()
+        .and_then(|c| c.setnonblock())
+        .map_err(|e| classify(e, Some(device)))
 }
 
 fn pcap_message(e: &pcap::Error) -> String {

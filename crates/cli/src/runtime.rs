@@ -197,6 +197,15 @@ fn run_live(
             last_flush = Instant::now();
         }
     }
+    // Stopping: what the kernel already captured is still read, until the buffer is
+    // empty (the first read timeout), so nothing captured is lost.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !out.broken_pipe() && Instant::now() < deadline {
+        match src.next() {
+            Ok(LiveNext::Frame(frame)) => engine.on_frame(&frame, out),
+            Ok(LiveNext::Timeout) | Err(_) => break,
+        }
+    }
     Ok(match src.stats() {
         Ok(s) => format!(
             "kernel: {} received, {} dropped, {} dropped by the interface",

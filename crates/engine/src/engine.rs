@@ -207,12 +207,15 @@ impl Engine {
         let syn_only = flags.syn() && !flags.ack();
         let mut slot = self.flows.lookup(&key);
         if let Some(i) = slot {
-            // A new SYN on the address pair of a connection that already carried data:
-            // the port was reused, this is a new connection.
+            // A SYN with a new initial sequence number on the address pair of a
+            // connection that already carried data: the port was reused, this is a new
+            // connection. (The same ISN is a retransmitted SYN.)
             let reused = syn_only
                 && self.flows.get(i).is_some_and(|f| {
+                    let orig = &f.halves[0];
                     let from_orig = src_is_lo == f.orig_is_lo;
-                    !from_orig || f.halves[0].offset() > 0 || f.halves[0].fin_delivered()
+                    orig.isn() != Some(seg.seq)
+                        && (!from_orig || orig.offset() > 0 || orig.fin_seen())
                 });
             if reused {
                 self.counters.flows_reused += 1;

@@ -70,6 +70,8 @@ pub struct HalfStream {
     fin_delivered: bool,
     /// A FIN flag was seen, wherever it lies in the stream.
     fin_seen: bool,
+    /// Sequence number of this direction's SYN, once seen.
+    isn: Option<u32>,
     /// Time of the latest segment, for events that no segment carries (gaps).
     last_ts: Timestamp,
     /// The peer acknowledged bytes past the first hole: the next segment that does not
@@ -95,6 +97,11 @@ impl HalfStream {
     /// A FIN flag was seen in this direction (delivered or not).
     pub fn fin_seen(&self) -> bool {
         self.fin_seen
+    }
+
+    /// Sequence number of the SYN seen in this direction.
+    pub fn isn(&self) -> Option<u32> {
+        self.isn
     }
 
     /// Stream offset of the next byte to deliver (bytes delivered plus gap bytes).
@@ -137,6 +144,7 @@ impl HalfStream {
 
     /// A SYN from this direction: the stream starts at `isn + 1` unless data already fixed it.
     pub fn on_syn(&mut self, isn: u32) {
+        self.isn.get_or_insert(isn);
         if !self.started {
             self.start_at(isn.wrapping_add(1));
         }
