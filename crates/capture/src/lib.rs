@@ -22,7 +22,7 @@
 //!     while !STOP.load(Ordering::Relaxed) {
 //!         match src.next()? {
 //!             Next::Frame(frame) => { /* engine.on_frame(frame) */ let _ = frame; }
-//!             Next::Timeout => { /* engine.on_tick(wall clock) */ }
+//!             Next::Timeout => { /* engine.on_tick(wall clock), rate-limited */ }
 //!             Next::End => break,
 //!         }
 //!     }
@@ -52,7 +52,7 @@ pub use live::{
 #[derive(Clone, Copy, Debug)]
 pub enum Next<'a> {
     Frame(Frame<'a>),
-    /// Live capture only: no packet within the read timeout.
+    /// Live capture only: no packet was ready (see [`live`] for how long it waited).
     Timeout,
     /// File only: the input is finished (see the file's stats for truncation).
     End,
