@@ -212,16 +212,16 @@ impl LiveSource {
                 Err(e) => return Err(classify(e, None)),
             },
         };
-        // libpcap cannot put the Linux "any" pseudo-device in promiscuous mode and says so
-        // with a warning, which the pcap crate turns into a failed open.
+        // The Linux "any" pseudo-device has no promiscuous mode; some libpcap releases say so
+        // with an activation warning, which the pcap crate turns into a failed open (1.10.3
+        // does not). Promiscuous mode is a best effort there and on such devices.
         let promisc = config.promiscuous && device != "any";
-        let cap = match activate(&device, config, promisc) {
+        let mut cap = match activate(&device, config, promisc) {
             Err(CaptureError::Pcap(msg)) if promisc && msg.contains("Promiscuous mode") => {
                 activate(&device, config, false)?
             }
             other => other?,
         };
-        let mut cap = cap;
         if let Some(filter) = config.filter {
             cap.filter(filter, true).map_err(|e| CaptureError::Filter {
                 filter: filter.to_owned(),
