@@ -1265,7 +1265,7 @@ mod tests {
     #[test]
     fn pcap_big_endian_modified_is_refused_not_misread() {
         let file = pcap_file(MAGIC_MODIFIED, true, 1, &[]);
-        let err = FileSource::new(&file.bytes[..]).unwrap_err();
+        let err = FileSource::new(&file.bytes[..]).expect_err("refused");
         assert!(matches!(
             err,
             CaptureError::Format {

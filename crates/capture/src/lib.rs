@@ -22,7 +22,7 @@
 //!     while !STOP.load(Ordering::Relaxed) {
 //!         match src.next()? {
 //!             Next::Frame(frame) => { /* engine.on_frame(frame) */ let _ = frame; }
-//!             Next::Timeout => { /* engine.on_tick(wall clock) */ }
+//!             Next::Timeout => { /* engine.on_tick(wall clock), rate-limited */ }
 //!             Next::End => break,
 //!         }
 //!     }
@@ -52,7 +52,7 @@ pub use live::{
 #[derive(Clone, Copy, Debug)]
 pub enum Next<'a> {
     Frame(Frame<'a>),
-    /// Live capture only: no packet within the read timeout.
+    /// Live capture only: no packet was ready (see [`live`] for how long it waited).
     Timeout,
     /// File only: the input is finished (see the file's stats for truncation).
     End,
@@ -102,5 +102,55 @@ impl<R: Read> CaptureSource for Source<R> {
             Source::File(f) => CaptureSource::next(f),
             Source::Live(l) => CaptureSource::next(l),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sources move to a collector thread.
+    #[test]
+    fn sources_are_send() {
+        fn send<T: Send>() {}
+        send::<FileSource<std::fs::File>>();
+        send::<LiveSource>();
+        send::<Source>();
+        send::<CaptureError>();
+    }
+
+    fn one_frame_pcap() -> Vec<u8> {
+        let mut v = Vec::new();
+        for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        for x in [7u32, 8, 2, 2] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.extend_from_slice(&[0xab, 0xcd]);
+        v
+    }
+
+    #[test]
+    fn file_source_through_the_enum_ends_and_stays_ended() {
+        let bytes = one_frame_pcap();
+        let file = FileSource::new(Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read + Send>)
+            .expect("header");
+        let mut src: Source = Source::File(file);
+        match src.next().expect("frame") {
+            Next::Frame(f) => {
+                assert_eq!(f.ts, Timestamp(7_000_008_000));
+                assert_eq!(f.linktype, LinkType::ETHERNET);
+                assert_eq!(f.data, &[0xab, 0xcd]);
+            }
+            other => panic!("{other:?}"),
+        }
+        for _ in 0..3 {
+            assert!(matches!(src.next(), Ok(Next::End)));
+        }
+        let Source::File(file) = &src else {
+            panic!("not a file source");
+        };
+        assert_eq!(file.stats().frames, 1);
     }
 }

@@ -226,7 +226,7 @@ impl Engine {
         let i = match slot {
             Some(i) => i,
             None => {
-                if !(flags.syn() || !seg.payload.is_empty()) || flags.rst() {
+                if flags.rst() || (!flags.syn() && seg.payload.is_empty()) {
                     self.counters.stray_segments += 1;
                     return;
                 }
