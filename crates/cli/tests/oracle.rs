@@ -5,8 +5,9 @@
 //!
 //! Counting rules on httptop's side (the same ones the product uses):
 //! - a request is an exchange without the `no_request` flag;
-//! - host is the Host header (tshark's `http.host`); requests without one count as
-//!   `(none)`, also when httptop took the host from an absolute-form URI;
+//! - host is the Host header (tshark's `http.host`), or the authority of an absolute-form
+//!   URI when there is no Host header (none of the captures has such a request); requests
+//!   with neither count as `(none)`;
 //! - status codes are those of every response: the final status of each exchange
 //!   (including responses without request) plus its interim 1xx responses (100 Continue).
 
@@ -16,7 +17,67 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A difference from tshark that is understood: (capture, key, httptop minus tshark, reason).
-const EXPECTED: &[(&str, &str, i64, &str)] = &[];
+const EXPECTED: &[(&str, &str, i64, &str)] = &[
+    // tshark reports a response only once its whole body is reassembled. Here a capture
+    // gap falls inside a Content-Length body (frames 611..893 of stream port 41835):
+    // httptop skips the framed gap and reports the response, flagged `gap`. 61 segments
+    // start with a status line (summary.json cross_check), as httptop counts.
+    (
+        "cs-http_espn.pcapng",
+        "status:200",
+        1,
+        "response whose body has a capture gap",
+    ),
+    // Same cause: seven responses whose heads are captured but whose bodies are cut by
+    // lost segments or the end of the capture (client ports 60148, 46200, 49354, 49370,
+    // 38314, 35664, 49613). cross_check counts 125 segments starting with a status line;
+    // httptop reports 125 responses (118 + 7), tshark 118.
+    (
+        "ndpi-1kxun.pcap",
+        "status:200",
+        6,
+        "responses whose bodies are cut off",
+    ),
+    (
+        "ndpi-1kxun.pcap",
+        "status:206",
+        1,
+        "response whose body is cut off",
+    ),
+    // A UPnP `SUBSCRIBE` to 10.0.0.138:5005: HTTP on a port tshark does not decode.
+    (
+        "ppp-example.pcap",
+        "requests",
+        1,
+        "SUBSCRIBE on port 5005, not decoded by tshark",
+    ),
+    (
+        "ppp-example.pcap",
+        "method:SUBSCRIBE",
+        1,
+        "SUBSCRIBE on port 5005, not decoded by tshark",
+    ),
+    (
+        "ppp-example.pcap",
+        "host:10.0.0.138:5005",
+        1,
+        "SUBSCRIBE on port 5005, not decoded by tshark",
+    ),
+    // Missing segments: SOURCES.md notes tshark decodes 10 responses while 18 segments
+    // start with a status line; httptop reports all 18 (their bodies have gaps).
+    (
+        "ws-http_with_jpegs.cap",
+        "status:200",
+        4,
+        "responses around capture gaps",
+    ),
+    (
+        "ws-http_with_jpegs.cap",
+        "status:302",
+        4,
+        "responses around capture gaps",
+    ),
+];
 
 fn corpus() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
@@ -120,7 +181,7 @@ fn run_engine(path: &Path) -> Vec<Exchange> {
     out
 }
 
-fn httptop_counts(exchanges: &[Exchange], host_header_only: bool) -> Counts {
+fn httptop_counts(exchanges: &[Exchange]) -> Counts {
     let mut c = Counts::new();
     for ex in exchanges {
         if !ex.flags.contains(Flags::NO_REQUEST) {
@@ -129,15 +190,12 @@ fn httptop_counts(exchanges: &[Exchange], host_header_only: bool) -> Counts {
                 &mut c,
                 format!("method:{}", String::from_utf8_lossy(ex.method.as_bytes())),
             );
-            let from_uri = host_header_only
-                && !ex.path.as_bytes().starts_with(b"/")
-                && ex.method.as_bytes() != b"CONNECT";
             let host = String::from_utf8_lossy(ex.host.as_bytes()).into_owned();
             bump(
                 &mut c,
                 format!(
                     "host:{}",
-                    if host.is_empty() || from_uri {
+                    if host.is_empty() {
                         "(none)".into()
                     } else {
                         host
@@ -183,7 +241,7 @@ fn every_capture_matches_tshark_or_a_listed_difference() {
     let mut used = vec![false; EXPECTED.len()];
     for name in &names {
         let exchanges = run_engine(&corpus.join("pcaps").join(name));
-        let ours = httptop_counts(&exchanges, true);
+        let ours = httptop_counts(&exchanges);
         let theirs = oracle_counts(&corpus, name);
         for (key, delta) in diff(&ours, &theirs) {
             match EXPECTED

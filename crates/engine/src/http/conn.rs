@@ -11,7 +11,7 @@ use super::{Ctx, Dir, StreamEvent};
 use crate::event::{Exchange, Flags, Version, WireStr};
 use crate::limits::Limits;
 use httptop_wire::Timestamp;
-use memchr::memchr;
+use memchr::{memchr, memchr2};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
@@ -588,13 +588,31 @@ impl HttpConn {
         let mut scan = match cand {
             Some(s) => s,
             None if !at_line_start => {
-                return match memchr(b'\n', &data[pos..]) {
-                    Some(k) => {
+                // Mid-line, only a status line can start, at an `H`: a response often
+                // follows a body whose framing was lost without any line end before it.
+                let rest = &data[pos..];
+                let hit = if want.status {
+                    memchr2(b'\n', b'H', rest)
+                } else {
+                    memchr(b'\n', rest)
+                };
+                return match hit {
+                    Some(k) if rest[k] == b'\n' => {
                         side.mode = Mode::Hunt {
                             at_line_start: true,
                             cand: None,
                         };
                         pos + k + 1
+                    }
+                    Some(k) => {
+                        side.head_ts = ts;
+                        side.cand_at_zero = false;
+                        side.reset_buf();
+                        side.mode = Mode::Hunt {
+                            at_line_start: false,
+                            cand: Some(LineScan::status_only()),
+                        };
+                        pos + k
                     }
                     None => data.len(),
                 };
@@ -880,6 +898,10 @@ impl HttpConn {
             return;
         };
         ctx.counters.requests += 1;
+        let malformed_line = rl.malformed;
+        if malformed_line {
+            ctx.counters.malformed_requests += 1;
+        }
         if rl.simple {
             let mut ex = self.request_exchange(ts, rl.method, rl.target, rl.version, None, ctx);
             ex.request_bytes = n64(head.len());
@@ -892,6 +914,9 @@ impl HttpConn {
         let mut ex =
             self.request_exchange(ts, rl.method, rl.target, rl.version, Some(&mut hs), ctx);
         ex.request_bytes = n64(head.len());
+        if malformed_line {
+            ex.flags.insert(Flags::MALFORMED);
+        }
         self.note_headers(&hs, &mut ex.flags, true, ctx);
         let mut next = Mode::Head;
         let mut body = false;
@@ -1012,6 +1037,7 @@ impl HttpConn {
                     target,
                     version,
                     simple,
+                    ..
                 }) => {
                     // A line cut before its version is not HTTP/0.9.
                     let version = if simple && line.last() != Some(&b'\n') {

@@ -94,6 +94,8 @@ pub(crate) struct RequestLine<'a> {
     pub version: Version,
     /// HTTP/0.9 simple request: no version, no header block follows.
     pub simple: bool,
+    /// The line is not well formed (no version, or a broken one) but names a method.
+    pub malformed: bool,
 }
 
 /// Why a request line did not parse. `method`/`target` are what could be read (a token
@@ -113,13 +115,23 @@ pub(crate) fn parse_request_line(line: &[u8]) -> Result<RequestLine<'_>, BadRequ
         .iter()
         .position(|&b| !is_tchar(b))
         .unwrap_or(line.len());
-    if m == 0 || line.get(m) != Some(&b' ') {
+    if m == 0 || (line.get(m) != Some(&b' ') && !(m == line.len() && is_known_method(&line[..m]))) {
         return Err(BadRequestLine {
             method: None,
             target: b"",
         });
     }
     let method = &line[..m];
+    if m == line.len() && is_known_method(method) {
+        // `OPTIONS` alone on its line.
+        return Ok(RequestLine {
+            method,
+            target: b"",
+            version: Version::default(),
+            simple: false,
+            malformed: true,
+        });
+    }
     let rest = &line[m..];
     let rest = &rest[rest.iter().position(|&b| b != b' ').unwrap_or(rest.len())..];
     let rest = &rest[..rest.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1)];
@@ -139,18 +151,94 @@ pub(crate) fn parse_request_line(line: &[u8]) -> Result<RequestLine<'_>, BadRequ
                     target,
                     version,
                     simple: false,
+                    malformed: false,
+                }),
+                // `GET / HTTP/1.` and the like: a request with a broken version.
+                _ if is_known_method(method) => Ok(RequestLine {
+                    method,
+                    target,
+                    version: Version::default(),
+                    simple: false,
+                    malformed: true,
                 }),
                 _ => bad(target),
             }
         }
-        None if method == b"GET" && !rest.is_empty() => Ok(RequestLine {
+        // No version: an HTTP/0.9-style line. tshark (and servers, which answer 400)
+        // treat what follows as header lines, so the head still runs to the blank line.
+        None if is_known_method(method) => Ok(RequestLine {
             method,
             target: rest,
             version: Version { major: 0, minor: 9 },
-            simple: true,
+            simple: false,
+            malformed: true,
         }),
         None => bad(rest),
     }
+}
+
+/// Methods recognised by name (RFC 9110, WebDAV and its extensions, UPnP/SSDP, and a
+/// few vendor methods tshark also knows). A line starting with one of these followed by a
+/// space or the line end is taken for a request line even when the rest is malformed:
+/// scanners and attackers send such lines, and servers answer them.
+pub(crate) const KNOWN_METHODS: &[&[u8]] = &[
+    b"GET",
+    b"HEAD",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"CONNECT",
+    b"OPTIONS",
+    b"TRACE",
+    b"PATCH",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"SEARCH",
+    b"REPORT",
+    b"CHECKOUT",
+    b"CHECKIN",
+    b"UNCHECKOUT",
+    b"MERGE",
+    b"MKACTIVITY",
+    b"MKWORKSPACE",
+    b"VERSION-CONTROL",
+    b"BASELINE-CONTROL",
+    b"UPDATE",
+    b"LABEL",
+    b"ACL",
+    b"BIND",
+    b"UNBIND",
+    b"REBIND",
+    b"ORDERPATCH",
+    b"MKCALENDAR",
+    b"MKREDIRECTREF",
+    b"UPDATEREDIRECTREF",
+    b"NOTIFY",
+    b"SUBSCRIBE",
+    b"UNSUBSCRIBE",
+    b"M-SEARCH",
+    b"POLL",
+    b"BMOVE",
+    b"BDELETE",
+    b"BPROPFIND",
+    b"BPROPPATCH",
+    b"BCOPY",
+    b"X-MS-ENUMATTS",
+    b"CCM_POST",
+    b"RPC_IN_DATA",
+    b"RPC_OUT_DATA",
+    b"PURGE",
+    b"LINK",
+    b"UNLINK",
+];
+
+pub(crate) fn is_known_method(m: &[u8]) -> bool {
+    KNOWN_METHODS.contains(&m)
 }
 
 /// A status line that parsed.
@@ -216,13 +304,16 @@ enum Rq {
 }
 
 /// Resumable recogniser of a plausible start line at a line start, used without prior
-/// sync (stream start, after a gap or a malformed message). Request line:
+/// sync (stream start, after a gap or a malformed message). Request line: a known method
+/// ([`KNOWN_METHODS`]) followed by SP or the line end, or
 /// `[A-Z_-]{1,20} SP target SP HTTP/d.d (CR)LF` with a target free of spaces and control
 /// bytes. Status line: `HTTP/d.d SP ddd` then SP, CR or LF. Byte-at-a-time state: the
 /// verdict for a prefix is the same however the prefix was delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct LineScan {
     rq: Rq,
+    /// The method so far, to recognise known methods (see [`KNOWN_METHODS`]).
+    mbuf: [u8; MAX_HUNT_METHOD as usize],
     /// Bytes of `HTTP/d.d SP ddd` matched; 13 = yes, 255 = no.
     st: u8,
 }
@@ -234,6 +325,16 @@ impl LineScan {
     pub(crate) const fn new() -> Self {
         LineScan {
             rq: Rq::Method(0),
+            mbuf: [0; MAX_HUNT_METHOD as usize],
+            st: 0,
+        }
+    }
+
+    /// A candidate that can only be a status line (it starts mid-line).
+    pub(crate) const fn status_only() -> Self {
+        LineScan {
+            rq: Rq::No,
+            mbuf: [0; MAX_HUNT_METHOD as usize],
             st: 0,
         }
     }
@@ -337,7 +438,24 @@ impl LineScan {
         }
         for (i, &b) in data.iter().enumerate() {
             if want.request {
-                self.rq = Self::step_rq(self.rq, b);
+                self.rq = match self.rq {
+                    // A known method followed by a space or the line end is a request
+                    // line, however malformed the rest is.
+                    Rq::Method(n)
+                        if n > 0
+                            && matches!(b, b' ' | b'\r' | b'\n')
+                            && is_known_method(&self.mbuf[..usize::from(n)]) =>
+                    {
+                        Rq::Yes
+                    }
+                    Rq::Method(n) => {
+                        if let Some(slot) = self.mbuf.get_mut(usize::from(n)) {
+                            *slot = b;
+                        }
+                        Self::step_rq(self.rq, b)
+                    }
+                    rq => Self::step_rq(rq, b),
+                };
             }
             if want.status {
                 self.st = Self::step_st(self.st, b);
@@ -819,7 +937,8 @@ mod tests {
                 method: b"GET",
                 target: b"/",
                 version: v(1, 1),
-                simple: false
+                simple: false,
+                malformed: false
             })
         );
         assert_eq!(
@@ -828,7 +947,8 @@ mod tests {
                 method: b"CCM_POST",
                 target: b"/x",
                 version: v(1, 0),
-                simple: false
+                simple: false,
+                malformed: false
             })
         );
         assert_eq!(
@@ -837,22 +957,36 @@ mod tests {
                 method: b"GET",
                 target: b"/old",
                 version: v(0, 9),
-                simple: true
+                simple: false,
+                malformed: true
             })
         );
         assert_eq!(
             ok(b"get  /a b  HTTP/1.1").map(|r| r.target),
             Some(&b"/a b"[..])
         );
-        assert!(ok(b"POST /old\r\n").is_none());
-        assert!(ok(b"GET / HTTP/1.1x\r\n").is_none());
-        assert!(ok(b"GET\r\n").is_none());
+        // Known methods make a (malformed) request of a broken line, as tshark does.
+        let malformed = |l: &'static [u8]| ok(l).map(|r| (r.method, r.target, r.malformed));
+        assert_eq!(
+            malformed(b"POST /old\r\n"),
+            Some((&b"POST"[..], &b"/old"[..], true))
+        );
+        assert_eq!(
+            malformed(b"GET / HTTP/1.1x\r\n"),
+            Some((&b"GET"[..], &b"/"[..], true))
+        );
+        assert_eq!(
+            malformed(b"OPTIONS\r\n"),
+            Some((&b"OPTIONS"[..], &b""[..], true))
+        );
+        assert!(ok(b"FOO /old\r\n").is_none());
+        assert!(ok(b"FOO\r\n").is_none());
         assert!(ok(b" GET / HTTP/1.1\r\n").is_none());
         assert!(ok(b"").is_none());
         assert_eq!(
-            parse_request_line(b"GET / HTTP/x\r\n"),
+            parse_request_line(b"FOO / HTTP/x\r\n"),
             Err(BadRequestLine {
-                method: Some(b"GET"),
+                method: Some(b"FOO"),
                 target: b"/"
             })
         );
@@ -912,15 +1046,20 @@ mod tests {
             (b"get / HTTP/1.1\r\n", Verdict::No),
             (b"\x16\x03\x01", Verdict::No),
             (b"SSH-2.0-OpenSSH\r\n", Verdict::No),
-            (b"GET /a b HTTP/1.1\r\n", Verdict::No),
-            (b"GET /\x01 HTTP/1.1\r\n", Verdict::No),
-            (b"GET / HTTP/1.1x", Verdict::No),
+            (b"GET /a b HTTP/1.1\r\n", Verdict::Yes(StartKind::Request)),
+            (b"FOO /a b HTTP/1.1\r\n", Verdict::No),
+            (b"GET /\x01 HTTP/1.1\r\n", Verdict::Yes(StartKind::Request)),
+            (b"FOO /\x01 HTTP/1.1\r\n", Verdict::No),
+            (b"GET / HTTP/1.1x", Verdict::Yes(StartKind::Request)),
+            (b"FOO / HTTP/1.1x", Verdict::No),
+            (b"OPTIONS\n", Verdict::Yes(StartKind::Request)),
+            (b"GET/ HTTP/1.1\r\n", Verdict::No),
             (b"ABCDEFGHIJKLMNOPQRSTU / HTTP/1.1\r\n", Verdict::No),
             (
                 b"ABCDEFGHIJKLMNOPQRST / HTTP/1.1\r\n",
                 Verdict::Yes(StartKind::Request),
             ),
-            (b"GET / HTTP/1.", Verdict::Maybe),
+            (b"FOO / HTTP/1.", Verdict::Maybe),
             (b"", Verdict::Maybe),
         ];
         for (bytes, want) in cases {

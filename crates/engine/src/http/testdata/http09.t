@@ -1,6 +1,6 @@
-# HTTP/0.9: a request line without version is a request only on a synchronised
-# connection; the raw answer (no status line) runs until close. At the start of a
-# stream the same line is not recognised.
+# HTTP/0.9 is not supported (obsolete since 1996): a request line without version is
+# a malformed request whose head runs to a blank line, as tshark and servers read it. A
+# raw answer without status line is then a malformed response.
 >>> t=1
 GET /new HTTP/1.1\r\nHost: old\r\n\r\n
 <<< t=2
@@ -11,6 +11,6 @@ GET /old.html\r\n
 <html>old</html>\n
 fin <
 == expect
-ex GET host=old path=/new status=200 req=32 resp=38 ver=1.1
-ex GET path=/old.html req=15 resp=17 ver=0.9 latency=1000000
-counters requests=2 responses=2
+ex GET host=old path=/new status=200 req=32 resp=38 flags= ver=1.1 ua= interim=0 ts=1 latency=1000000
+ex GET host= path=/old.html status=none req=15 resp=0 flags=no_response,truncated ver=0.9 ua= interim=0 ts=3 latency=none
+counters requests=2 responses=1 malformed_responses=1

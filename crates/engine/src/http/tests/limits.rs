@@ -143,10 +143,16 @@ fn candidate_line_at_head_cap_while_hunting() {
         max_header_bytes: 40,
         ..Limits::default()
     };
-    let long = format!("GET /{} HTTP/1.1\r\n\r\n", "p".repeat(40)).into_bytes();
+    let long = format!("FOO /{} HTTP/1.1\r\n\r\n", "p".repeat(40)).into_bytes();
     let out = run_all_splits(&[Step::Data(Dir::Orig, 1, long)], &limits);
     assert!(out.exchanges.is_empty());
     assert_eq!(out.counters.requests, 0);
+    // A known method is recognised at once: the over-long head is a truncated request.
+    let long = format!("GET /{} HTTP/1.1\r\n\r\n", "p".repeat(40)).into_bytes();
+    let out = run_all_splits(&[Step::Data(Dir::Orig, 1, long)], &limits);
+    assert_eq!(out.exchanges.len(), 1);
+    assert!(out.exchanges[0].flags.contains(Flags::TRUNCATED));
+    assert_eq!(out.counters.header_too_large, 1);
 }
 
 #[test]
