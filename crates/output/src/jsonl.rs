@@ -159,6 +159,19 @@ fn push_padded(l: &mut Vec<u8>, v: u64, width: usize) {
 
 fn push_addr(l: &mut Vec<u8>, a: Option<std::net::SocketAddr>) {
     match a {
+        Some(std::net::SocketAddr::V4(v4)) => {
+            // The common case, without the formatting machinery.
+            l.push(b'"');
+            for (i, o) in v4.ip().octets().iter().enumerate() {
+                if i > 0 {
+                    l.push(b'.');
+                }
+                push_int(l, u64::from(*o));
+            }
+            l.push(b':');
+            push_int(l, u64::from(v4.port()));
+            l.push(b'"');
+        }
         Some(a) => {
             use std::io::Write as _;
             l.push(b'"');
@@ -206,26 +219,41 @@ pub fn push_str(l: &mut Vec<u8>, s: &[u8]) {
     l.push(b'"');
 }
 
+/// Bytes that need escaping inside a JSON string (controls, quote, backslash, DEL).
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
 fn push_utf8(l: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
+    while let Some(off) = bytes[start..]
+        .iter()
+        .position(|&b| NEEDS_ESCAPE[usize::from(b)])
+    {
+        let i = start + off;
         l.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            l.extend_from_slice(b"\\u00");
-            l.push(HEX[usize::from(b >> 4)]);
-            l.push(HEX[usize::from(b & 15)]);
-        } else {
-            l.extend_from_slice(esc);
+        let b = bytes[i];
+        match b {
+            b'"' => l.extend_from_slice(b"\\\""),
+            b'\\' => l.extend_from_slice(b"\\\\"),
+            b'\n' => l.extend_from_slice(b"\\n"),
+            b'\r' => l.extend_from_slice(b"\\r"),
+            b'\t' => l.extend_from_slice(b"\\t"),
+            _ => {
+                l.extend_from_slice(b"\\u00");
+                l.push(HEX[usize::from(b >> 4)]);
+                l.push(HEX[usize::from(b & 15)]);
+            }
         }
         start = i + 1;
     }

@@ -9,7 +9,8 @@
 //! way their input is split.
 
 use crate::event::{Version, WireStr};
-use memchr::{memchr, memchr_iter, memrchr};
+use memchr::{memchr, memchr_iter, memmem, memrchr};
+use std::sync::LazyLock;
 
 /// Headers parsed per `httparse` call (a stack array of this many `EMPTY_HEADER`s, reset
 /// per head: kept small because most heads have fewer than 20 fields). A head with more
@@ -502,22 +503,24 @@ pub(crate) fn line_state_after(carry: LineState, data: &[u8]) -> LineState {
 /// Offset just past the empty line (`LF` or `CRLF`) that ends a head, in `data` which
 /// follows bytes that left the current line in state `carry`.
 pub(crate) fn find_head_end(carry: LineState, data: &[u8]) -> Option<usize> {
-    let mut line_start = 0;
-    let mut st = carry;
-    for lf in memchr_iter(b'\n', data) {
-        let line = &data[line_start..lf];
-        let empty = match st {
-            LineState::Start => line.is_empty() || line == b"\r",
-            LineState::Cr => line.is_empty(),
-            LineState::Content => false,
-        };
-        if empty {
-            return Some(lf + 1);
-        }
-        st = LineState::Start;
-        line_start = lf + 1;
+    // A blank line at the very start of `data` continues the line state carried over.
+    match (carry, data) {
+        (LineState::Start | LineState::Cr, [b'\n', ..]) => return Some(1),
+        (LineState::Start, [b'\r', b'\n', ..]) => return Some(2),
+        _ => {}
     }
-    None
+    // Otherwise a blank line is an LF followed by CRLF or by LF. CRLF heads are the common
+    // case: find the first `\n\r\n`, then look for an earlier `\n\n` only before it (not
+    // through the body that may follow the head).
+    static CRLF: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\n\r\n"));
+    static LF: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\n\n"));
+    let crlf = CRLF.find(data).map(|i| i + 3);
+    let within = &data[..crlf.map_or(data.len(), |e| e - 1)];
+    match LF.find(within) {
+        Some(i) => Some(i + 2),
+        None => crlf,
+    }
 }
 
 /// The value of the Content-Length headers of one message.
@@ -581,6 +584,10 @@ impl HeaderSummary {
     fn take(&mut self, name: &[u8], value: &[u8], max_headers: usize, max_str: usize) {
         let within = self.count < max_headers;
         self.count = self.count.saturating_add(1);
+        // Only four names matter; their lengths tell them apart before any comparison.
+        if !matches!(name.len(), 4 | 10 | 14 | 17) {
+            return;
+        }
         if name.eq_ignore_ascii_case(b"host") {
             if within && self.host.is_none() {
                 self.host = Some(WireStr::capped(value, max_str));

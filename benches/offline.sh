@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Offline speed of `httptop -r`, next to the reference floor (../shared/tools/pcap-floor),
+# run alternately on the same capture. Reports median wall time, packets/s, MB/s,
+# exchanges/s and peak resident memory, with and without `--log /dev/null`.
+#
+#   benches/offline.sh [-s SIZE_MB] [-n RUNS] [-f CAPTURE]
+#
+# Without -f, builds (once) a capture of SIZE_MB MiB (default 2000) with
+# ../shared/tools/make-bench-pcap.sh (needs nginx-light, wrk, tcpdump, tshark's capinfos).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+shared=$root/../shared
+size=2000
+runs=5
+cap=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -s) size=$2; shift 2 ;;
+    -n) runs=$2; shift 2 ;;
+    -f) cap=$2; shift 2 ;;
+    *) echo "usage: $0 [-s SIZE_MB] [-n RUNS] [-f CAPTURE]" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$cap" ]; then
+  cap=${TMPDIR:-/tmp}/httptop-bench/http-$size.pcap
+  if [ ! -s "$cap" ]; then
+    mkdir -p "$(dirname "$cap")"
+    "$shared/tools/make-bench-pcap.sh" -s "$size" -o "$cap"
+  fi
+fi
+floor_target=${TMPDIR:-/tmp}/httptop-bench/floor-target
+(cd "$shared/tools/pcap-floor" && cargo build --release --quiet --target-dir "$floor_target")
+cargo build --release --quiet -p httptop
+floor=$floor_target/release/pcap-floor
+httptop=$root/target/release/httptop
+
+cat "$cap" > /dev/null   # warm the page cache
+bytes=$(stat -c %s "$cap")
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+# One line per run: name seconds peak_kib
+for _ in $(seq "$runs"); do
+  /usr/bin/time -f "floor %e %M" "$floor" parse-read "$cap" >/dev/null 2>>"$out"
+  /usr/bin/time -f "httptop %e %M" "$httptop" -r "$cap" -q 2>>"$out"
+  /usr/bin/time -f "httptop+log %e %M" "$httptop" -r "$cap" -q --log /dev/null 2>>"$out"
+done
+summary=$("$httptop" -r "$cap" 2>&1 >/dev/null | head -n 1)
+packets=$(echo "$summary" | sed -n 's/^httptop: \([0-9]*\) frames.*/\1/p')
+exchanges=$(echo "$summary" | sed -n 's/.*; \([0-9]*\) exchanges.*/\1/p')
+python3 - "$out" "$bytes" "$packets" "$exchanges" "$cap" <<'PY'
+import statistics, sys
+path, size, packets, exchanges, cap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+runs = {}
+for line in open(path):
+    f = line.split()
+    if len(f) == 3 and f[0] in ("floor", "httptop", "httptop+log"):
+        runs.setdefault(f[0], []).append((float(f[1]), int(f[2])))
+print(f"capture: {cap}: {size/1e6:.0f} MB, {packets} packets, {exchanges} exchanges; medians of {len(runs['floor'])} alternating runs")
+floor = statistics.median(t for t, _ in runs["floor"])
+print(f"{'program':<14}{'time s':>8}{'x floor':>9}{'Mpkt/s':>9}{'MB/s':>8}{'kexch/s':>9}{'peak MiB':>10}")
+for name in ("floor", "httptop", "httptop+log"):
+    t = statistics.median(t for t, _ in runs[name])
+    peak = max(m for _, m in runs[name]) / 1024
+    ex = "" if name == "floor" else f"{exchanges/t/1e3:9.0f}"
+    print(f"{name:<14}{t:8.2f}{t/floor:9.2f}{packets/t/1e6:9.2f}{size/t/1e6:8.0f}{ex:>9}{peak:10.1f}")
+PY
