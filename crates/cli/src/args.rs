@@ -1,4 +1,4 @@
-//! Command-line arguments (clap) and their validation into a [`Config`].
+//! Command-line arguments (clap) and the engine [`Limits`] they set.
 
 use clap::Parser;
 use httptop_engine::Limits;

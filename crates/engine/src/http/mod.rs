@@ -23,24 +23,26 @@
 //! Documented choices:
 //! - **Recognition without sync** (stream start, after a gap or a malformed message): a
 //!   start line is looked for at the first byte of the stream, at the first byte after a
-//!   gap, and after every LF; not at arbitrary event starts, which would make results
-//!   depend on segmentation. Request line: `[A-Z_-]{1,20} SP target SP HTTP/d.d (CR)LF`,
-//!   target without spaces or control bytes. Status line: `HTTP/d.d SP ddd` then SP, CR
-//!   or LF. On a synchronised stream the parser is lenient: any token method, runs of
-//!   spaces, spaces and control bytes inside the target (kept raw). Consequence, and a
-//!   known difference from tshark (which goes by port and a method list): a malformed
-//!   first request line (`GET / HTTP/1.`, a target with a space) is not reported, and
-//!   its answer becomes a response without request; in exchange, SMTP/FTP/IRC commands
-//!   are never taken for HTTP.
+//!   gap, and after every LF; a status line also at any `H` inside a line (a response
+//!   often follows a body whose framing was lost, with no line end before it). Not at
+//!   arbitrary event starts, which would make results depend on segmentation. Request
+//!   line: a known method (`parse::KNOWN_METHODS`: RFC 9110, WebDAV, UPnP, a few
+//!   vendor methods) followed by SP or the line end, however malformed the rest (as
+//!   tshark recognises them: scanners send such lines and servers answer them); or any
+//!   `[A-Z_-]{1,20} SP target SP HTTP/d.d (CR)LF` with a target free of spaces and
+//!   control bytes. Status line: `HTTP/d.d SP ddd` then SP, CR or LF. SMTP/FTP/IRC
+//!   commands are not methods and are never taken for HTTP. On a synchronised stream the
+//!   parser is lenient: any token method, runs of spaces, spaces and control bytes
+//!   inside the target (kept raw).
 //! - **Not HTTP**: when the first line of both directions (each starting at its real
 //!   first byte, no gap before) is not a start line and no start line was found yet, the
 //!   connection is dead (`not_http_connections`).
-//! - **HTTP/0.9**: `GET target` (CR)LF without version is a request (version 0.9, counted
-//!   in `requests`) only on a synchronised client side. If the server then sends
-//!   something that does not start with `H`, it is the 0.9 response: no status, body
-//!   until close.
-//! - **Malformed**: a start line that does not parse counts `malformed_requests` /
-//!   `malformed_responses` and is *not* counted in `requests`/`responses` (as tshark). If
+//! - **HTTP/0.9** (obsolete since 1996) is not decoded as such: a request line with a
+//!   known method and no version, or a broken version (`GET / HTTP/1.`), is a request
+//!   flagged MALFORMED (counted in `requests` and `malformed_requests`) whose head runs
+//!   to the blank line, as tshark and servers read it.
+//! - **Malformed**: any other start line that does not parse counts `malformed_requests`
+//!   / `malformed_responses` and is *not* counted in `requests`/`responses` (as tshark). If
 //!   a request line still shows `token SP`, a MALFORMED exchange (method, target as
 //!   path) is queued so that the server's 400 pairs with it. A header block `httparse`
 //!   rejects (after unfolding obsolete line folding, which is tolerated and counted in
