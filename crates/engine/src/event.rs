@@ -2,13 +2,20 @@
 //! when one was seen).
 
 use httptop_wire::Timestamp;
+use smallvec::SmallVec;
 use std::net::SocketAddr;
+
+/// Bytes of a [`WireStr`] stored without allocation.
+pub const WIRESTR_INLINE: usize = 24;
 
 /// Bytes taken from the wire, cut to `Limits::max_string_len`. Not necessarily UTF-8:
 /// presenters escape or sanitise them; the engine keeps them as they were.
+///
+/// Up to [`WIRESTR_INLINE`] bytes are stored inline (methods, most hosts): no
+/// allocation per exchange for them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct WireStr {
-    pub bytes: Vec<u8>,
+    pub bytes: SmallVec<[u8; WIRESTR_INLINE]>,
     /// The wire value was longer than the limit and was cut.
     pub truncated: bool,
 }
@@ -18,7 +25,7 @@ impl WireStr {
     pub fn capped(src: &[u8], max: usize) -> Self {
         let n = src.len().min(max);
         WireStr {
-            bytes: src[..n].to_vec(),
+            bytes: SmallVec::from_slice(&src[..n]),
             truncated: src.len() > max,
         }
     }

@@ -57,6 +57,9 @@ pub struct FlowTable<T> {
     /// Least recently touched.
     tail: u32,
     cap: usize,
+    /// The last key looked up and its slot: consecutive packets often share a flow (a
+    /// request and its response), and this skips the hash.
+    last: Option<(FlowKey, u32)>,
 }
 
 impl<T> FlowTable<T> {
@@ -68,6 +71,7 @@ impl<T> FlowTable<T> {
             head: NIL,
             tail: NIL,
             cap: cap.max(1),
+            last: None,
         }
     }
 
@@ -85,7 +89,14 @@ impl<T> FlowTable<T> {
 
     /// The slot index of `key`, marking it most recently used.
     pub fn lookup(&mut self, key: &FlowKey) -> Option<u32> {
-        let idx = *self.map.get(key)?;
+        let idx = match self.last {
+            Some((k, i)) if k == *key => i,
+            _ => {
+                let i = *self.map.get(key)?;
+                self.last = Some((*key, i));
+                i
+            }
+        };
         self.touch(idx);
         Some(idx)
     }
@@ -131,6 +142,9 @@ impl<T> FlowTable<T> {
         self.unlink(idx);
         let slot = self.slots[idx as usize].take()?;
         self.map.remove(&slot.key);
+        if self.last.is_some_and(|(_, i)| i == idx) {
+            self.last = None;
+        }
         self.free.push(idx);
         Some(slot.value)
     }

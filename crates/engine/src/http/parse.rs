@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 /// per head: kept small because most heads have fewer than 20 fields). A head with more
 /// is parsed in further batches, so that the count is exact and framing headers past
 /// `Limits::max_headers` are still honoured.
-pub(crate) const HEADER_BATCH: usize = 32;
+pub(crate) const HEADER_BATCH: usize = 16;
 
 /// Longest method accepted when recognising a request line without prior sync.
 pub(crate) const MAX_HUNT_METHOD: u8 = 20;
@@ -584,8 +584,13 @@ impl HeaderSummary {
     fn take(&mut self, name: &[u8], value: &[u8], max_headers: usize, max_str: usize) {
         let within = self.count < max_headers;
         self.count = self.count.saturating_add(1);
-        // Only four names matter; their lengths tell them apart before any comparison.
-        if !matches!(name.len(), 4 | 10 | 14 | 17) {
+        // Only four names matter; length and first letter tell them apart before any
+        // comparison (Date, Connection and the like are common and skipped here).
+        let first = name.first().map_or(0, |b| b.to_ascii_lowercase());
+        if !matches!(
+            (name.len(), first),
+            (4, b'h') | (10, b'u') | (14, b'c') | (17, b't')
+        ) {
             return;
         }
         if name.eq_ignore_ascii_case(b"host") {
@@ -1162,11 +1167,14 @@ mod tests {
     fn headers_obs_fold_and_salvage() {
         let s = scan_headers(b"Host: a\r\nUser-Agent: x\r\n  y\r\n\r\n", 10, 100);
         assert!(s.obs_fold && !s.malformed);
-        assert_eq!(s.host.map(|h| h.bytes), Some(b"a".to_vec()));
-        assert_eq!(s.user_agent.map(|h| h.bytes), Some(b"x    y".to_vec()));
+        assert_eq!(s.host.map(|h| h.bytes.to_vec()), Some(b"a".to_vec()));
+        assert_eq!(
+            s.user_agent.map(|h| h.bytes.to_vec()),
+            Some(b"x    y".to_vec())
+        );
         let s = scan_headers(b"Host: a\x1bb\r\nContent-Length: 3\r\n\r\n", 10, 100);
         assert!(s.malformed);
-        assert_eq!(s.host.map(|h| h.bytes), Some(b"a\x1bb".to_vec()));
+        assert_eq!(s.host.map(|h| h.bytes.to_vec()), Some(b"a\x1bb".to_vec()));
         assert_eq!(s.content_length, ContentLength::Valid(3));
     }
 
@@ -1183,7 +1191,7 @@ mod tests {
         assert_eq!(s.content_length, ContentLength::Valid(7));
         assert_eq!(s.host, None);
         let s = scan_headers(&block, 1000, 100);
-        assert_eq!(s.host.map(|h| h.bytes), Some(b"late".to_vec()));
+        assert_eq!(s.host.map(|h| h.bytes.to_vec()), Some(b"late".to_vec()));
     }
 
     #[test]

@@ -246,19 +246,19 @@ pub(crate) fn expected(
         client: Some(orig_addr()),
         server: Some(resp_addr()),
         method: WireStr {
-            bytes: method.to_vec(),
+            bytes: method.into(),
             truncated: false,
         },
         host: WireStr {
-            bytes: host.to_vec(),
+            bytes: host.into(),
             truncated: false,
         },
         path: WireStr {
-            bytes: path.to_vec(),
+            bytes: path.into(),
             truncated: false,
         },
         user_agent: WireStr {
-            bytes: ua.to_vec(),
+            bytes: ua.into(),
             truncated: false,
         },
         version: Version { major: 1, minor: 1 },
