@@ -323,3 +323,39 @@ fn live_capture_on_loopback_logs_exactly_the_requests_sent() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn missing_capture_permission_exits_2_with_the_fix() {
+    if !require(is_root(), "root (to run httptop as nobody)") {
+        return;
+    }
+    // A copy the unprivileged user can execute, wherever the build tree lives.
+    let dir = std::env::temp_dir().join(format!("httptop-perm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let copy = dir.join("httptop");
+    std::fs::copy(bin(), &copy).expect("copy binary");
+    let _ = Command::new("chmod")
+        .arg("755")
+        .arg(&dir)
+        .arg(&copy)
+        .status();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&copy)
+        .args(["-i", "lo"])
+        .output()
+        .expect("run setpriv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -334,3 +334,21 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-connection budget ARCHITECTURE.md states: an idle tracked connection costs
+    /// one `Flow` in the slab plus its hash entry.
+    #[test]
+    fn idle_flow_fits_its_budget() {
+        let flow = std::mem::size_of::<Flow>();
+        eprintln!(
+            "Flow: {flow} bytes, HalfStream: {}, HttpConn: {}",
+            std::mem::size_of::<HalfStream>(),
+            std::mem::size_of::<HttpConn>()
+        );
+        assert!(flow <= 640, "Flow is {flow} bytes");
+    }
+}
