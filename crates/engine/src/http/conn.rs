@@ -651,6 +651,13 @@ impl HttpConn {
                 if side.cand_at_zero {
                     side.first = First::NotHttp;
                 }
+                // The server side skips bytes that are no response head: a response
+                // whose head the capture missed (picked up mid-body). Pair the next one
+                // as after a gap.
+                if self.client == Some(dir.other()) {
+                    self.server_lost = true;
+                }
+                let side = &mut self.sides[idx(dir)];
                 side.cand_at_zero = false;
                 side.reset_buf();
                 side.mode = Mode::Hunt {

@@ -496,6 +496,7 @@ transcripts!(
     interim_without_request,
     malformed_first_line,
     smtp_dead,
+    status_mid_line_after_lost_body,
 );
 
 #[test]
