@@ -132,29 +132,21 @@ fn bump(c: &mut Counts, k: String) {
     *c.entry(k).or_insert(0) += 1;
 }
 
+/// One request, counted the same way on both sides.
+fn count_request(c: &mut Counts, method: &str, host: &str) {
+    bump(c, "requests".into());
+    bump(c, format!("method:{method}"));
+    bump(
+        c,
+        format!("host:{}", if host.is_empty() { "(none)" } else { host }),
+    );
+}
+
 fn oracle_counts(corpus: &Path, name: &str) -> Counts {
     let mut c = Counts::new();
     for row in read_tsv(&corpus.join(format!("oracle/{name}.requests.tsv"))) {
-        bump(&mut c, "requests".into());
-        bump(
-            &mut c,
-            format!(
-                "method:{}",
-                row.get("http.request.method").cloned().unwrap_or_default()
-            ),
-        );
-        let host = row.get("http.host").cloned().unwrap_or_default();
-        bump(
-            &mut c,
-            format!(
-                "host:{}",
-                if host.is_empty() {
-                    "(none)".into()
-                } else {
-                    host
-                }
-            ),
-        );
+        let field = |k: &str| row.get(k).cloned().unwrap_or_default();
+        count_request(&mut c, &field("http.request.method"), &field("http.host"));
     }
     for row in read_tsv(&corpus.join(format!("oracle/{name}.responses.tsv"))) {
         bump(
@@ -185,22 +177,10 @@ fn httptop_counts(exchanges: &[Exchange]) -> Counts {
     let mut c = Counts::new();
     for ex in exchanges {
         if !ex.flags.contains(Flags::NO_REQUEST) {
-            bump(&mut c, "requests".into());
-            bump(
+            count_request(
                 &mut c,
-                format!("method:{}", String::from_utf8_lossy(ex.method.as_bytes())),
-            );
-            let host = String::from_utf8_lossy(ex.host.as_bytes()).into_owned();
-            bump(
-                &mut c,
-                format!(
-                    "host:{}",
-                    if host.is_empty() {
-                        "(none)".into()
-                    } else {
-                        host
-                    }
-                ),
+                &String::from_utf8_lossy(ex.method.as_bytes()),
+                &String::from_utf8_lossy(ex.host.as_bytes()),
             );
         }
         if let Some(s) = ex.status {

@@ -435,6 +435,17 @@ mod tests {
         Rst,
     }
 
+    impl From<StreamEvent<'_>> for Ev {
+        fn from(e: StreamEvent<'_>) -> Ev {
+            match e {
+                StreamEvent::Data(d) => Ev::Data(d.to_vec()),
+                StreamEvent::Gap(n) => Ev::Gap(n),
+                StreamEvent::Fin => Ev::Fin,
+                StreamEvent::Rst => Ev::Rst,
+            }
+        }
+    }
+
     fn run(
         segs: &[(u32, &[u8], bool)],
         acks_before: &[(usize, u32)],
@@ -456,24 +467,10 @@ mod tests {
                 *fin,
                 limits,
                 &mut c,
-                &mut |_, e| {
-                    evs.push(match e {
-                        StreamEvent::Data(d) => Ev::Data(d.to_vec()),
-                        StreamEvent::Gap(n) => Ev::Gap(n),
-                        StreamEvent::Fin => Ev::Fin,
-                        StreamEvent::Rst => Ev::Rst,
-                    })
-                },
+                &mut |_, e| evs.push(Ev::from(e)),
             );
         }
-        h.flush(Timestamp(99), &mut c, &mut |_, e| {
-            evs.push(match e {
-                StreamEvent::Data(d) => Ev::Data(d.to_vec()),
-                StreamEvent::Gap(n) => Ev::Gap(n),
-                StreamEvent::Fin => Ev::Fin,
-                StreamEvent::Rst => Ev::Rst,
-            })
-        });
+        h.flush(Timestamp(99), &mut c, &mut |_, e| evs.push(Ev::from(e)));
         (evs, c)
     }
 
@@ -582,14 +579,7 @@ mod tests {
         let mut c = ReasmCounters::default();
         let l = Limits::default();
         let mut out = Vec::new();
-        let mut emit = |_: Timestamp, e: StreamEvent<'_>| {
-            out.push(match e {
-                StreamEvent::Data(d) => Ev::Data(d.to_vec()),
-                StreamEvent::Gap(n) => Ev::Gap(n),
-                StreamEvent::Fin => Ev::Fin,
-                StreamEvent::Rst => Ev::Rst,
-            })
-        };
+        let mut emit = |_: Timestamp, e: StreamEvent<'_>| out.push(Ev::from(e));
         h.on_segment(Timestamp(0), 1011, b"", true, &l, &mut c, &mut emit);
         h.on_syn(1000);
         h.on_segment(Timestamp(1), 1006, b"fghij", false, &l, &mut c, &mut emit);
