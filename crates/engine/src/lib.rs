@@ -1,6 +1,7 @@
 //! The httptop engine: frames in, HTTP exchanges out. Sans-IO: it never reads a clock,
 //! socket, file or terminal; time is an argument (packet time).
 
+pub mod alert;
 mod engine;
 pub mod event;
 pub mod flow;
