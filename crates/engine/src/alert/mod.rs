@@ -50,25 +50,30 @@
 //!
 //! With baseline `c` requests over `l` ns, window `w` ns and threshold `p` percent, an
 //! evaluation seeing `hits` is *over* iff `hits × 100 × l > c × w × (100 + p)` (strictly
-//! greater, exact integers; [`Baseline::is_exceeded`]). States ([`AlertState`]):
+//! greater, exact integers; [`Baseline::is_exceeded`]). The states ([`AlertState`]) and
+//! every transition there is:
 //!
-//! ```text
-//! Learning ──(end, count > 0)──▶ Normal ──over──▶ Alert ──not over──▶ Recovered
-//!    ▲  └─(end, count = 0)─┘        ▲               ▲ └─over (peak)─┘      │ │
-//!                                   │               └────────over──────────┘ │
-//!                                   └── not over, at or after recovered_at + refresh
-//! ```
+//! | from | when | to | event |
+//! | --- | --- | --- | --- |
+//! | `Learning` | period ends, count = 0 | `Learning` (restart) | LearningRestarted |
+//! | `Learning` | period ends, count > 0 | `Normal` | LearningFinished |
+//! | `Normal` | evaluation over | `Alert` | AlertStarted |
+//! | `Alert` | evaluation over | `Alert` (peak kept) |  |
+//! | `Alert` | evaluation not over | `Recovered` | AlertRecovered |
+//! | `Recovered` | evaluation over | `Alert` (new episode) | AlertStarted |
+//! | `Recovered` | evaluation not over, at or after `recovered_at + refresh` | `Normal` |  |
 //!
-//! `Recovered` is the dashboard's "recovered" line: it is shown until the first
-//! evaluation at or after `recovered_at + refresh` that is not over (then `Normal`), or
-//! until traffic goes over again (a new `Alert`). With `refresh` ≤ 1 s that is the next
-//! evaluation. Nothing else is possible: no alert while learning, no `Recovered` without an
-//! `Alert` before it, no return to `Learning`.
+//! `Recovered` is the dashboard's "recovered" line, shown until the next refresh; with
+//! `refresh` ≤ 1 s it lasts exactly one evaluation. Nothing else is possible: no alert
+//! while learning, no `Recovered` without an `Alert` before it, `Alert` never straight to
+//! `Normal`, no return to `Learning`. Learning may end exactly on a boundary whose
+//! evaluation alerts: one call then emits `LearningFinished` and `AlertStarted` with the
+//! same time.
 //!
 //! # History
 //!
 //! Each alert is an [`Episode`] (start, end or `None` while active, peak). Episodes that
-//! ended strictly before `clock − retention` are purged at the next `advance`; at most
+//! ended strictly before `clock − retention` are purged whenever the clock moves; at most
 //! `max_history` are kept, the oldest dropped first ([`AlertCounters::history_dropped`]).
 //! [`Alerting::max_alert_duration_ns`] and [`Alerting::avg_alert_duration_ns`] cover the
 //! kept episodes that have ended; the active episode is not counted (it has no duration
@@ -352,6 +357,8 @@ enum Phase {
 }
 
 /// The learning and alerting state machine. See the module documentation.
+///
+/// Memory: a ring of one `u64` per second of the window, plus the history.
 pub struct Alerting {
     cfg: AlertConfig,
     learn: NonZeroU64,
@@ -375,6 +382,19 @@ pub struct Alerting {
     baseline: Option<Baseline>,
     history: History,
     counters: AlertCounters,
+}
+
+impl fmt::Debug for Alerting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Alerting")
+            .field("clock", &self.clock)
+            .field("state", &self.state())
+            .field("baseline", &self.baseline)
+            .field("next_evaluation", &self.next_evaluation())
+            .field("episodes", &self.history.iter().len())
+            .field("counters", &self.counters())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Alerting {
