@@ -1,8 +1,21 @@
 //! Command-line arguments (clap) and the engine [`Limits`] they set.
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use httptop_engine::alert::AlertConfig;
 use httptop_engine::Limits;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// Format of the end-of-run report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Plain,
+    Json,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
 
 /// Watch HTTP traffic from the wire: live through libpcap, or from a pcap/pcapng file.
 #[derive(Parser, Debug)]
@@ -74,12 +87,57 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_pending_requests)]
     pub max_pending: usize,
 
+    /// Learning period at start-up: the baseline is the request count over it, scaled to
+    /// one window (e.g. 90s, 2m, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "2m")]
+    pub learn: Duration,
+
+    /// Alert window: hits are counted over the last WINDOW every second.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "2m")]
+    pub window: Duration,
+
+    /// Alert when hits exceed the baseline by more than this many percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 10)]
+    pub threshold: u32,
+
+    /// Save the learned baseline to FILE; when FILE exists at start-up, reuse it and skip
+    /// learning.
+    #[arg(long, value_name = "FILE")]
+    pub baseline_file: Option<PathBuf>,
+
+    /// How long statistics and alert history are kept.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "24h")]
+    pub retention: Duration,
+
+    /// Entries shown per top table.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+
+    /// Distinct keys kept per statistics table (heavy hitters kept past it).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_keys: usize,
+
+    /// Report format: `plain` (default) or `json`. With `--log -` the report goes to
+    /// standard error.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Plain)]
+    pub output: OutputFormat,
+
     /// Maximum out-of-order bytes buffered per connection direction.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_reasm_bytes)]
     pub max_reasm_bytes: usize,
 }
 
 impl Args {
+    pub fn alert_config(&self) -> AlertConfig {
+        AlertConfig {
+            learn_ns: nanos(self.learn),
+            window_ns: nanos(self.window),
+            threshold_pct: self.threshold,
+            retention_ns: nanos(self.retention),
+            ..AlertConfig::default()
+        }
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             max_flows: self.max_flows.max(1),
@@ -110,6 +168,14 @@ mod tests {
         assert_eq!(a.snaplen, 65535);
         assert!(!a.promisc);
         assert_eq!(a.limits(), Limits::default());
+        let c = a.alert_config();
+        let d = AlertConfig::default();
+        assert_eq!(
+            (c.learn_ns, c.window_ns, c.threshold_pct, c.retention_ns),
+            (d.learn_ns, d.window_ns, d.threshold_pct, d.retention_ns)
+        );
+        assert_eq!(a.output, OutputFormat::Plain);
+        assert_eq!((a.top, a.max_keys), (10, 10_000));
     }
 
     #[test]

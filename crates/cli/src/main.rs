@@ -1,6 +1,7 @@
 //! The `httptop` binary: arguments, capture source, engine, presenters, signals, exit codes.
 
 mod args;
+mod report;
 mod runtime;
 
 use clap::Parser;

@@ -7,7 +7,8 @@
 use crate::args::Args;
 use anyhow::Context as _;
 use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
-use httptop_engine::{Counters, Engine, Exchange, Sink};
+use httptop_engine::alert::{AlertEvent, Baseline};
+use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer};
 use httptop_output::JsonlWriter;
 use httptop_wire::Timestamp;
 use std::io::{self, BufWriter, Write};
@@ -31,17 +32,35 @@ impl From<anyhow::Error> for Failure {
 const PERMISSION_HINT: &str =
     "run as root, or grant the capability: sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v httptop)\"";
 
-/// Every presenter of this run, behind one [`Sink`].
+/// Every presenter of this run, behind one [`Observer`].
 struct Outputs {
     log: Option<JsonlWriter<BufWriter<Box<dyn Write>>>>,
     exchanges: u64,
+    /// Where to save the baseline when learning finishes.
+    baseline_file: Option<std::path::PathBuf>,
 }
 
-impl Sink for Outputs {
+impl Observer for Outputs {
     fn on_exchange(&mut self, ex: &Exchange) {
         self.exchanges += 1;
         if let Some(l) = &mut self.log {
             l.write_exchange(ex);
+        }
+    }
+
+    fn on_alert(&mut self, ev: &AlertEvent) {
+        if let Some(l) = &mut self.log {
+            l.write_alert(ev);
+        }
+        if let (AlertEvent::LearningFinished { baseline, .. }, Some(path)) =
+            (ev, &self.baseline_file)
+        {
+            if let Err(e) = std::fs::write(path, baseline.to_text()) {
+                eprintln!(
+                    "httptop: cannot save the baseline to {}: {e}",
+                    path.display()
+                );
+            }
         }
     }
 }
@@ -61,7 +80,11 @@ impl Outputs {
                 Some(JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)))
             }
         };
-        Ok(Outputs { log, exchanges: 0 })
+        Ok(Outputs {
+            log,
+            exchanges: 0,
+            baseline_file: args.baseline_file.clone(),
+        })
     }
 
     /// True when output can no longer be written because its reader went away.
@@ -92,33 +115,59 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install signal handlers")?;
     }
-    let mut engine = Engine::new(args.limits());
+    let baseline = load_baseline(args)?;
+    let mut monitor = Monitor::new(MonitorConfig {
+        limits: args.limits(),
+        alert: args.alert_config(),
+        baseline,
+    })
+    .map_err(|e| Failure::Usage(format!("invalid alerting options: {e}")))?;
     let mut out = Outputs::open(args)?;
     let started = Instant::now();
     let drops = match &args.read {
         Some(path) => {
-            run_file(path, &mut engine, &mut out, &stop)?;
+            run_file(path, &mut monitor, &mut out, &stop)?;
             None
         }
-        None => Some(run_live(args, &mut engine, &mut out, &stop)?),
+        None => Some(run_live(args, &mut monitor, &mut out, &stop)?),
     };
-    engine.finish(&mut out);
+    monitor.finish(&mut out);
     out.flush()?;
+    let source = match &args.read {
+        Some(p) => p.display().to_string(),
+        None => args
+            .interface
+            .clone()
+            .unwrap_or_else(|| "default device".into()),
+    };
+    let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
+    crate::report::print(&monitor, &source, args.output, to_stdout);
     if !args.quiet {
-        summary(
-            engine.counters(),
-            engine.open_flows(),
-            out.exchanges,
-            drops,
-            started.elapsed(),
-        );
+        summary(&monitor, out.exchanges, drops, started.elapsed());
     }
     Ok(())
 }
 
+/// The saved baseline, when `--baseline-file` names an existing file.
+fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
+    let Some(path) = &args.baseline_file else {
+        return Ok(None);
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => Baseline::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| Failure::Usage(format!("{}: not a baseline file: {e}", path.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Failure::Usage(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 fn run_file(
     path: &std::path::Path,
-    engine: &mut Engine,
+    monitor: &mut Monitor,
     out: &mut Outputs,
     stop: &AtomicBool,
 ) -> Result<(), Failure> {
@@ -136,7 +185,7 @@ fn run_file(
         .next_frame()
         .with_context(|| format!("reading {}", path.display()))?
     {
-        engine.on_frame(&frame, out);
+        monitor.on_frame(&frame, out);
         n = n.wrapping_add(1);
         if n % 4096 == 0 && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
             break;
@@ -158,10 +207,22 @@ fn wall_now() -> Timestamp {
     Timestamp(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// How far behind the wall clock captured packets may still arrive (the kernel hands
+/// packets over in blocks, within the read timeout): ticks stay this far behind so that
+/// they do not overtake packets still in the ring.
+const CAPTURE_DELAY_NS: u64 = 250_000_000;
+
+/// The time of a tick without packets: the wall clock minus the capture delay, never
+/// before the latest packet.
+fn tick_time(monitor: &Monitor) -> Timestamp {
+    let wall = Timestamp(wall_now().nanos().saturating_sub(CAPTURE_DELAY_NS));
+    wall.max(monitor.engine().now())
+}
+
 /// Returns the kernel's drop counters at the end.
 fn run_live(
     args: &Args,
-    engine: &mut Engine,
+    monitor: &mut Monitor,
     out: &mut Outputs,
     stop: &AtomicBool,
 ) -> Result<String, Failure> {
@@ -181,11 +242,13 @@ fn run_live(
             args.filter
         );
     }
+    // Learning starts now, not at the first packet.
+    monitor.start(wall_now());
     let mut last_flush = Instant::now();
     while !stop.load(Ordering::Relaxed) && !out.broken_pipe() {
         match src.next() {
-            Ok(LiveNext::Frame(frame)) => engine.on_frame(&frame, out),
-            Ok(LiveNext::Timeout) => engine.on_tick(wall_now(), out),
+            Ok(LiveNext::Frame(frame)) => monitor.on_frame(&frame, out),
+            Ok(LiveNext::Timeout) => monitor.on_tick(tick_time(monitor), out),
             Err(e) => {
                 return Err(Failure::Other(
                     anyhow::Error::new(e).context("capture failed"),
@@ -202,7 +265,7 @@ fn run_live(
     let deadline = Instant::now() + Duration::from_secs(2);
     while !out.broken_pipe() && Instant::now() < deadline {
         match src.next() {
-            Ok(LiveNext::Frame(frame)) => engine.on_frame(&frame, out),
+            Ok(LiveNext::Frame(frame)) => monitor.on_frame(&frame, out),
             Ok(LiveNext::Timeout) | Err(_) => break,
         }
     }
@@ -232,7 +295,9 @@ fn list_interfaces() -> Result<(), Failure> {
     Ok(())
 }
 
-fn summary(c: &Counters, open: usize, exchanges: u64, drops: Option<String>, elapsed: Duration) {
+fn summary(monitor: &Monitor, exchanges: u64, drops: Option<String>, elapsed: Duration) {
+    let c = monitor.engine().counters();
+    let open = monitor.engine().open_flows();
     let mut e = io::stderr().lock();
     let _ = writeln!(
         e,

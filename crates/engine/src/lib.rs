@@ -7,8 +7,10 @@ pub mod event;
 pub mod flow;
 pub mod http;
 pub mod limits;
+mod monitor;
 pub mod reasm;
 
 pub use engine::{Counters, Engine};
 pub use event::{Exchange, Flags, Sink, Version, WireStr};
 pub use limits::Limits;
+pub use monitor::{Monitor, MonitorConfig, Observer};

@@ -16,12 +16,25 @@
 //! | `interim` | integer | interim 1xx responses before the final one |
 //! | `flags` | array of strings | `no_response`, `gap`, `truncated`, `malformed`, `no_request` |
 //!
+//! Alerting events share the file (same `schema`, times `at` in epoch seconds):
+//!
+//! - `{"type":"learning_finished","at":..,"baseline":B,"baseline_floor":N,
+//!   "learned_requests":C,"learned_over_s":L,"window_s":W,"message":..}`: `baseline` is
+//!   the exact requests per window (`C × W / L`, up to two decimals);
+//! - `{"type":"learning_restarted","at":..,"empty_periods":N,"message":..}`;
+//! - `{"type":"alert","state":"started","at":..,"hits":H,"baseline":B,"threshold":P,
+//!   "window_s":W,"message":..}`;
+//! - `{"type":"alert","state":"recovered","at":..,"hits":H,"duration_s":D,"peak":K,
+//!   "message":..}`.
+//!
 //! Strings come from the wire: valid UTF-8 is kept (JSON-escaped as needed: quotes,
 //! backslash, control characters as `\u00XX`), and every byte that is not part of valid
 //! UTF-8 is written as the four characters `\xHH` (so it is never dropped silently). A
 //! string cut at the length limit carries the `truncated` flag.
 
+use httptop_engine::alert::AlertEvent;
 use httptop_engine::{Exchange, Flags, WireStr};
+use httptop_wire::Timestamp;
 use std::io::{self, Write};
 
 /// Version of the record layout; bumped on any incompatible change.
@@ -134,6 +147,111 @@ impl<W: Write> JsonlWriter<W> {
         if let Err(e) = self.w.write_all(&self.line) {
             self.error = Some(e);
         }
+    }
+}
+
+impl<W: Write> JsonlWriter<W> {
+    /// Appends one alerting event: `learning_finished`, `learning_restarted`, or `alert`
+    /// with `state` `started` / `recovered` (see the module docs).
+    pub fn write_alert(&mut self, ev: &AlertEvent) {
+        if self.error.is_some() {
+            return;
+        }
+        let l = &mut self.line;
+        l.clear();
+        match *ev {
+            AlertEvent::LearningFinished {
+                baseline,
+                per_window,
+                window_ns,
+                at,
+            } => {
+                l.extend_from_slice(b"{\"type\":\"learning_finished\"");
+                push_common(l, at);
+                l.extend_from_slice(b",\"baseline\":");
+                l.extend_from_slice(
+                    baseline
+                        .per_window_display(window_ns)
+                        .to_string()
+                        .as_bytes(),
+                );
+                l.extend_from_slice(b",\"baseline_floor\":");
+                push_int(l, per_window);
+                l.extend_from_slice(b",\"learned_requests\":");
+                push_int(l, baseline.requests());
+                l.extend_from_slice(b",\"learned_over_s\":");
+                push_secs(l, baseline.over_ns());
+                l.extend_from_slice(b",\"window_s\":");
+                push_secs(l, window_ns);
+            }
+            AlertEvent::LearningRestarted { at, empty_periods } => {
+                l.extend_from_slice(b"{\"type\":\"learning_restarted\"");
+                push_common(l, at);
+                l.extend_from_slice(b",\"empty_periods\":");
+                push_int(l, empty_periods);
+            }
+            AlertEvent::AlertStarted {
+                hits,
+                baseline,
+                window_ns,
+                threshold_pct,
+                at,
+            } => {
+                l.extend_from_slice(b"{\"type\":\"alert\"");
+                push_common(l, at);
+                l.extend_from_slice(b",\"state\":\"started\",\"hits\":");
+                push_int(l, hits);
+                l.extend_from_slice(b",\"baseline\":");
+                l.extend_from_slice(
+                    baseline
+                        .per_window_display(window_ns)
+                        .to_string()
+                        .as_bytes(),
+                );
+                l.extend_from_slice(b",\"threshold\":");
+                push_int(l, u64::from(threshold_pct));
+                l.extend_from_slice(b",\"window_s\":");
+                push_secs(l, window_ns);
+            }
+            AlertEvent::AlertRecovered {
+                hits,
+                at,
+                duration_ns,
+                peak,
+            } => {
+                l.extend_from_slice(b"{\"type\":\"alert\"");
+                push_common(l, at);
+                l.extend_from_slice(b",\"state\":\"recovered\",\"hits\":");
+                push_int(l, hits);
+                l.extend_from_slice(b",\"duration_s\":");
+                push_secs(l, duration_ns);
+                l.extend_from_slice(b",\"peak\":");
+                push_int(l, peak);
+            }
+        }
+        l.extend_from_slice(b",\"message\":");
+        push_str(l, ev.message().as_bytes());
+        l.extend_from_slice(b"}\n");
+        if let Err(e) = self.w.write_all(&self.line) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// `,"schema":N,"at":SECONDS`
+fn push_common(l: &mut Vec<u8>, at: Timestamp) {
+    l.extend_from_slice(b",\"schema\":");
+    push_int(l, u64::from(SCHEMA_VERSION));
+    l.extend_from_slice(b",\"at\":");
+    push_secs(l, at.nanos());
+}
+
+/// Nanoseconds as seconds with 9 decimals (whole seconds without decimals).
+fn push_secs(l: &mut Vec<u8>, ns: u64) {
+    push_int(l, ns / 1_000_000_000);
+    if ns % 1_000_000_000 != 0 {
+        l.push(b'.');
+        push_padded(l, ns % 1_000_000_000, 9);
     }
 }
 
