@@ -5,18 +5,14 @@
 //! Needs root (capture on `lo`) and nginx (`nginx-light`); `.ci/run` provides both. When
 //! either is missing the test says so and passes, except under `CI=true`, where it fails.
 
+mod common;
+
+use common::bin;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> PathBuf {
-    std::env::var_os("HTTPTOP_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_httptop")),
-        PathBuf::from,
-    )
-}
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

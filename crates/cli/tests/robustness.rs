@@ -9,15 +9,11 @@
 //!   same flows and reach reassembly and the HTTP parser);
 //! - valid captures with random bytes flipped.
 
+mod common;
+
+use common::{bin, Pcap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn bin() -> PathBuf {
-    std::env::var_os("HTTPTOP_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_httptop")),
-        PathBuf::from,
-    )
-}
 
 /// xorshift64*: small, deterministic, good enough for fuzz-style inputs.
 struct Rng(u64);
@@ -37,25 +33,6 @@ impl Rng {
     fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
     }
-}
-
-fn pcap_header(linktype: u32) -> Vec<u8> {
-    let mut h = Vec::new();
-    h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&4u16.to_le_bytes());
-    h.extend_from_slice(&[0; 8]);
-    h.extend_from_slice(&65535u32.to_le_bytes());
-    h.extend_from_slice(&linktype.to_le_bytes());
-    h
-}
-
-fn pcap_record(out: &mut Vec<u8>, ts_us: u64, data: &[u8]) {
-    out.extend_from_slice(&((ts_us / 1_000_000) as u32).to_le_bytes());
-    out.extend_from_slice(&((ts_us % 1_000_000) as u32).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out.extend_from_slice(data);
 }
 
 fn tcp_frame(rng: &mut Rng, payload: &[u8]) -> Vec<u8> {
@@ -117,19 +94,19 @@ fn generated_captures(dir: &Path) -> Vec<PathBuf> {
         .enumerate()
     {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
-        let mut f = pcap_header(*lt);
+        let mut f = Pcap::new(*lt);
         for i in 0..3000u64 {
             let len = rng.below(200) as usize;
-            pcap_record(&mut f, i * 1000, &rng.bytes(len));
+            f.record(i * 1000, &rng.bytes(len));
         }
         let p = dir.join(format!("random-lt{lt}.pcap"));
-        std::fs::write(&p, f).expect("write");
+        std::fs::write(&p, &f.bytes).expect("write");
         files.push(p);
     }
     // Valid headers, hostile payloads.
     for seed in 1..=6u64 {
         let mut rng = Rng(seed.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        let mut f = pcap_header(1);
+        let mut f = Pcap::new(1);
         for i in 0..20_000u64 {
             let mut payload = Vec::new();
             for _ in 0..rng.below(4) {
@@ -145,28 +122,28 @@ fn generated_captures(dir: &Path) -> Vec<PathBuf> {
             let frame = tcp_frame(&mut rng, &payload);
             // Time moves forward, sometimes a lot (idle timeouts), sometimes backward.
             let ts = 1_700_000_000_000_000 + i * 500 + rng.below(4) * rng.below(200_000_000);
-            pcap_record(&mut f, ts, &frame);
+            f.record(ts, &frame);
         }
         let p = dir.join(format!("tcp-http-{seed}.pcap"));
-        std::fs::write(&p, f).expect("write");
+        std::fs::write(&p, &f.bytes).expect("write");
         files.push(p);
     }
     // Bit flips in a well-formed capture.
     let mut rng = Rng(42);
-    let mut base = pcap_header(1);
+    let mut base = Pcap::new(1);
     for i in 0..2000u64 {
         let bit = HTTP_BITS[(i % HTTP_BITS.len() as u64) as usize];
         let frame = tcp_frame(&mut rng, bit);
-        pcap_record(&mut base, 1_700_000_000_000_000 + i * 100, &frame);
+        base.record(1_700_000_000_000_000 + i * 100, &frame);
     }
     for k in 0..5 {
-        let mut f = base.clone();
+        let mut f = base.bytes.clone();
         for _ in 0..(200 * (k + 1)) {
             let at = 24 + rng.below(f.len() as u64 - 24) as usize;
             f[at] ^= 1 << rng.below(8);
         }
         let p = dir.join(format!("flipped-{k}.pcap"));
-        std::fs::write(&p, f).expect("write");
+        std::fs::write(&p, &f).expect("write");
         files.push(p);
     }
     files

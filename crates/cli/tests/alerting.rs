@@ -1,0 +1,177 @@
+//! A capture with a known shape (quiet, a burst, quiet again), replayed: the learning
+//! end, the baseline, the alert time, the peak and the recovery time are exact, and the
+//! same on every replay and with a saved baseline.
+//!
+//! Shape (T0 a whole second; one request per connection, its head at k + 0.503 s):
+//! one request per second for k in 0..100 and 110..200, five per second for k in
+//! 100..110. With `--learn 60s --window 10s --threshold 50`: learning sees 60 requests,
+//! so the baseline is 10 per window and an evaluation alerts above 15 hits. The
+//! evaluation at second S counts seconds [S-10, S): S = 101 sees 9 + 5 = 14, S = 102
+//! sees 8 + 10 = 18 (alert), S = 110 sees 50 (the peak), S = 118 sees 8×5... down to
+//! 2 burst seconds (18, still over), S = 119 sees one burst second: 9 + 5 = 14, recovered
+//! after 17 s.
+
+mod common;
+
+use common::{bin, exchange, Pcap};
+use std::process::Command;
+
+const T0: u64 = 1_700_000_000;
+
+fn burst_capture(path: &std::path::Path) {
+    let mut p = Pcap::new(1);
+    // A first packet exactly at T0 starts learning there (a stray ACK of nothing).
+    p.record(
+        T0 * 1_000_000,
+        &common::tcp_frame(
+            ([10, 0, 0, 9], 9),
+            ([10, 0, 0, 2], 80),
+            1,
+            1,
+            common::ACK,
+            b"",
+        ),
+    );
+    let mut port = 20_000u16;
+    for k in 0..200u64 {
+        let n = if (100..110).contains(&k) { 5 } else { 1 };
+        for i in 0..n {
+            port += 1;
+            let t = (T0 + k) * 1_000_000 + 500_000 + i * 10_000 - 10_000 * (n - 1);
+            let req = format!("GET /burst/{k}/{i} HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: loadgen/1\r\n\r\n");
+            exchange(
+                &mut p,
+                t,
+                port,
+                req.as_bytes(),
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            );
+        }
+    }
+    std::fs::write(path, p.bytes).expect("write capture");
+}
+
+fn run(capture: &std::path::Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(bin())
+        .arg("-r")
+        .arg(capture)
+        .args([
+            "--learn",
+            "60s",
+            "--window",
+            "10s",
+            "--threshold",
+            "50",
+            "--log",
+            "-",
+            "-q",
+        ])
+        .args(extra)
+        .output()
+        .expect("run httptop");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .filter(|v: &serde_json::Value| v["type"] != "exchange")
+        .collect()
+}
+
+#[test]
+fn burst_alerts_and_recovers_at_exact_times() {
+    let dir = std::env::temp_dir().join(format!("httptop-burst-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cap = dir.join("burst.pcap");
+    burst_capture(&cap);
+
+    let events = run(&cap, &[]);
+    let types: Vec<String> = events
+        .iter()
+        .map(|e| format!("{}/{}", e["type"], e["state"]))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "\"learning_finished\"/null",
+            "\"alert\"/\"started\"",
+            "\"alert\"/\"recovered\""
+        ],
+        "{events:?}"
+    );
+    let (learned, started, recovered) = (&events[0], &events[1], &events[2]);
+    assert_eq!(learned["at"], T0 + 60);
+    assert_eq!(learned["baseline"], 10);
+    assert_eq!(learned["learned_requests"], 60);
+    assert_eq!(started["at"], T0 + 102);
+    assert_eq!(started["hits"], 18);
+    assert_eq!(started["baseline"], 10);
+    assert_eq!(started["threshold"], 50);
+    assert_eq!(
+        started["message"],
+        format!(
+            "High traffic generated an alert - hits = 18, triggered at {}",
+            "2023-11-14 22:15:02"
+        )
+    );
+    assert_eq!(recovered["at"], T0 + 119);
+    assert_eq!(recovered["duration_s"], 17);
+    assert_eq!(recovered["peak"], 50);
+    assert_eq!(recovered["hits"], 14);
+
+    // Replays are identical.
+    assert_eq!(run(&cap, &[]), events);
+
+    // A saved baseline skips learning and gives the same alert.
+    let base = dir.join("baseline.txt");
+    let first = run(
+        &cap,
+        &["--baseline-file", base.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(first, events, "learning run saves the baseline");
+    let reused = run(
+        &cap,
+        &["--baseline-file", base.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(reused.len(), 2, "{reused:?}");
+    assert_eq!(reused[0], started.clone());
+    assert_eq!(reused[1], recovered.clone());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn report_lists_the_alert_history() {
+    let dir = std::env::temp_dir().join(format!("httptop-burst-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cap = dir.join("burst.pcap");
+    burst_capture(&cap);
+    let out = Command::new(bin())
+        .arg("-r")
+        .arg(&cap)
+        .args([
+            "--learn",
+            "60s",
+            "--window",
+            "10s",
+            "--threshold",
+            "50",
+            "--output",
+            "json",
+            "-q",
+        ])
+        .output()
+        .expect("run httptop");
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(report["requests"], 240);
+    assert_eq!(report["responses"], 240);
+    assert_eq!(report["baseline"], 10);
+    assert_eq!(
+        report["alerts"],
+        serde_json::json!([{"start": T0 + 102, "end": T0 + 119, "peak": 50, "duration_s": 17}])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

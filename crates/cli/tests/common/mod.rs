@@ -1,0 +1,114 @@
+//! Capture fixtures generated in code for the integration tests (never copied from
+//! anywhere): a little-endian microsecond pcap writer and Ethernet/IPv4/TCP frames.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The binary under test: the release build when `HTTPTOP_BIN` says so (scripts/test).
+pub fn bin() -> PathBuf {
+    std::env::var_os("HTTPTOP_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_httptop")),
+        PathBuf::from,
+    )
+}
+
+pub const SYN: u8 = 0x02;
+pub const ACK: u8 = 0x10;
+pub const PSH_ACK: u8 = 0x18;
+pub const FIN_ACK: u8 = 0x11;
+
+/// A pcap file being built in memory.
+pub struct Pcap {
+    pub bytes: Vec<u8>,
+}
+
+impl Pcap {
+    /// An Ethernet (linktype 1) capture, or any other link type.
+    pub fn new(linktype: u32) -> Self {
+        let mut h = Vec::new();
+        h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        h.extend_from_slice(&2u16.to_le_bytes());
+        h.extend_from_slice(&4u16.to_le_bytes());
+        h.extend_from_slice(&[0; 8]);
+        h.extend_from_slice(&65535u32.to_le_bytes());
+        h.extend_from_slice(&linktype.to_le_bytes());
+        Pcap { bytes: h }
+    }
+
+    /// One record at `ts_us` microseconds since the epoch.
+    pub fn record(&mut self, ts_us: u64, data: &[u8]) {
+        let b = &mut self.bytes;
+        b.extend_from_slice(&((ts_us / 1_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&((ts_us % 1_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(data);
+    }
+}
+
+/// An Ethernet/IPv4/TCP frame.
+pub fn tcp_frame(
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (40 + payload.len()) as u16;
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.1.to_be_bytes());
+    f.extend_from_slice(&dst.1.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&ack.to_be_bytes());
+    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// One complete connection at `t_us`: handshake, one request, one response, FINs. The
+/// request head is in the packet at `t_us + 3 ms`.
+pub fn exchange(p: &mut Pcap, t_us: u64, client_port: u16, request: &[u8], response: &[u8]) {
+    let c = ([10, 0, 0, 1], client_port);
+    let s = ([10, 0, 0, 2], 80);
+    let (ci, si) = (1000u32, 5000u32);
+    let rq = request.len() as u32;
+    let rs = response.len() as u32;
+    p.record(t_us, &tcp_frame(c, s, ci, 0, SYN, b""));
+    p.record(t_us + 1000, &tcp_frame(s, c, si, ci + 1, SYN | ACK, b""));
+    p.record(t_us + 2000, &tcp_frame(c, s, ci + 1, si + 1, ACK, b""));
+    p.record(
+        t_us + 3000,
+        &tcp_frame(c, s, ci + 1, si + 1, PSH_ACK, request),
+    );
+    p.record(
+        t_us + 4000,
+        &tcp_frame(s, c, si + 1, ci + 1 + rq, PSH_ACK, response),
+    );
+    p.record(
+        t_us + 5000,
+        &tcp_frame(c, s, ci + 1 + rq, si + 1 + rs, FIN_ACK, b""),
+    );
+    p.record(
+        t_us + 6000,
+        &tcp_frame(s, c, si + 1 + rs, ci + 2 + rq, FIN_ACK, b""),
+    );
+}
