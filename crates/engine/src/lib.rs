@@ -7,6 +7,7 @@ pub mod flow;
 pub mod http;
 pub mod limits;
 pub mod reasm;
+pub mod stats;
 
 pub use engine::{Counters, Engine};
 pub use event::{Exchange, Flags, Sink, Version, WireStr};
