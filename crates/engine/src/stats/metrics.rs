@@ -1,7 +1,7 @@
 //! What each table stores per key: keys, and the rings of every metric.
 
 use super::hist::BINS;
-use super::ring::{Ring, K, KA, KL, RA, WINDOWS};
+use super::ring::{Past, Ring, K, KA, KL, RA, WINDOWS};
 use super::table::{alloc_size, KeyHeap, Payload};
 
 /// Key namespaces sharing one table: a Host header value and a server address written
@@ -20,16 +20,27 @@ impl KeyHeap for ByteKey {
     }
 }
 
+const M: usize = K - 1;
+const MA: usize = KA - 1;
+
 /// One count (requests, or responses for status codes) per window.
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub(crate) struct Counts {
-    pub n: [Ring<u32, K>; WINDOWS],
+    /// Count of each window's newest bucket (see [`Past`]).
+    pub cur: [u32; WINDOWS],
+    pub past: [Past<u32, M>; WINDOWS],
 }
 
 impl Counts {
+    /// Adds `v` in bucket `b` of window `w` (head `head`), if the window still holds it.
     #[inline]
-    pub fn add(&mut self, w: usize, b: u32, v: u32) {
-        self.n[w].add(b, v);
+    pub fn add(&mut self, w: usize, head: u32, b: u32, v: u32) {
+        self.past[w].add(&mut self.cur[w], head, b, v);
+    }
+
+    pub fn sum(&self, w: usize, head: u32, c: u32, from: u32) -> u32 {
+        self.past[w].sum(self.cur[w], head, c, from)
     }
 }
 
@@ -43,21 +54,56 @@ impl Payload for Counts {
     }
     #[inline]
     fn roll(&mut self, w: usize, old: u32, new: u32) {
-        self.n[w].roll(old, new);
+        self.past[w].roll(&mut self.cur[w], old, new);
     }
     fn primary(&self, w: usize, head: u32, cur: u32) -> u32 {
-        self.n[w].sum(head, cur)
+        self.sum(w, head, cur, 0)
     }
 }
 
 /// A host or server: requests at count resolution; 5xx responses and bytes each way at
-/// the coarser attached resolution.
+/// the coarser attached resolution (bucket `b / RA`, head `head / RA`).
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub(crate) struct HostData {
-    pub n: [Ring<u32, K>; WINDOWS],
-    pub errors: [Ring<u32, KA>; WINDOWS],
-    pub req_bytes: [Ring<u64, KA>; WINDOWS],
-    pub resp_bytes: [Ring<u64, KA>; WINDOWS],
+    pub cur_n: [u32; WINDOWS],
+    pub cur_errors: [u32; WINDOWS],
+    pub cur_req_bytes: [u64; WINDOWS],
+    pub cur_resp_bytes: [u64; WINDOWS],
+    pub n: [Past<u32, M>; WINDOWS],
+    pub errors: [Past<u32, MA>; WINDOWS],
+    pub req_bytes: [Past<u64, MA>; WINDOWS],
+    pub resp_bytes: [Past<u64, MA>; WINDOWS],
+}
+
+impl HostData {
+    /// One exchange in bucket `b` of window `w` (head `head`).
+    #[inline]
+    pub fn add(&mut self, w: usize, head: u32, b: u32, req: u32, e5: u32, rq: u64, rs: u64) {
+        self.n[w].add(&mut self.cur_n[w], head, b, req);
+        // The attached window is shorter than the count window by up to one count
+        // bucket: it decides on its own whether it holds the bucket.
+        let (ha, ba) = (head / RA, b / RA);
+        if self.errors[w].add(&mut self.cur_errors[w], ha, ba, e5) {
+            self.req_bytes[w].add(&mut self.cur_req_bytes[w], ha, ba, rq);
+            self.resp_bytes[w].add(&mut self.cur_resp_bytes[w], ha, ba, rs);
+        }
+    }
+
+    pub fn count(&self, w: usize, head: u32, c: u32, from: u32) -> u32 {
+        self.n[w].sum(self.cur_n[w], head, c, from)
+    }
+
+    /// 5xx, request bytes and response bytes in the attached window ending at count
+    /// bucket `c`.
+    pub fn attached(&self, w: usize, head: u32, c: u32) -> (u32, u64, u64) {
+        let (ha, ca) = (head / RA, c / RA);
+        (
+            self.errors[w].sum(self.cur_errors[w], ha, ca, 0),
+            self.req_bytes[w].sum(self.cur_req_bytes[w], ha, ca, 0),
+            self.resp_bytes[w].sum(self.cur_resp_bytes[w], ha, ca, 0),
+        )
+    }
 }
 
 impl Payload for HostData {
@@ -70,24 +116,43 @@ impl Payload for HostData {
     }
     #[inline]
     fn roll(&mut self, w: usize, old: u32, new: u32) {
-        self.n[w].roll(old, new);
+        self.n[w].roll(&mut self.cur_n[w], old, new);
         let (oa, na) = (old / RA, new / RA);
         if na > oa {
-            self.errors[w].roll(oa, na);
-            self.req_bytes[w].roll(oa, na);
-            self.resp_bytes[w].roll(oa, na);
+            self.errors[w].roll(&mut self.cur_errors[w], oa, na);
+            self.req_bytes[w].roll(&mut self.cur_req_bytes[w], oa, na);
+            self.resp_bytes[w].roll(&mut self.cur_resp_bytes[w], oa, na);
         }
     }
     fn primary(&self, w: usize, head: u32, cur: u32) -> u32 {
-        self.n[w].sum(head, cur)
+        self.count(w, head, cur, 0)
     }
 }
 
 /// A client address: requests, and bytes both ways together (attached resolution).
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub(crate) struct ClientData {
-    pub n: [Ring<u32, K>; WINDOWS],
-    pub bytes: [Ring<u64, KA>; WINDOWS],
+    pub cur_n: [u32; WINDOWS],
+    pub cur_bytes: [u64; WINDOWS],
+    pub n: [Past<u32, M>; WINDOWS],
+    pub bytes: [Past<u64, MA>; WINDOWS],
+}
+
+impl ClientData {
+    #[inline]
+    pub fn add(&mut self, w: usize, head: u32, b: u32, req: u32, bytes: u64) {
+        self.n[w].add(&mut self.cur_n[w], head, b, req);
+        self.bytes[w].add(&mut self.cur_bytes[w], head / RA, b / RA, bytes);
+    }
+
+    pub fn count(&self, w: usize, head: u32, c: u32) -> u32 {
+        self.n[w].sum(self.cur_n[w], head, c, 0)
+    }
+
+    pub fn bytes(&self, w: usize, head: u32, c: u32) -> u64 {
+        self.bytes[w].sum(self.cur_bytes[w], head / RA, c / RA, 0)
+    }
 }
 
 impl Payload for ClientData {
@@ -100,23 +165,25 @@ impl Payload for ClientData {
     }
     #[inline]
     fn roll(&mut self, w: usize, old: u32, new: u32) {
-        self.n[w].roll(old, new);
+        self.n[w].roll(&mut self.cur_n[w], old, new);
         let (oa, na) = (old / RA, new / RA);
         if na > oa {
-            self.bytes[w].roll(oa, na);
+            self.bytes[w].roll(&mut self.cur_bytes[w], oa, na);
         }
     }
     fn primary(&self, w: usize, head: u32, cur: u32) -> u32 {
-        self.n[w].sum(head, cur)
+        self.count(w, head, cur)
     }
 }
 
-/// Latency histograms of a server: `KL` time buckets per window (base resolution of the
-/// latency table), each a full histogram, plus the sample count of each bucket.
+/// Latency histograms of a server: `KL` time buckets per window (the latency table's
+/// base resolution), each a full histogram, plus the sample count of each bucket.
+/// Stored bin-major (`h[bin][window][bucket]`) so that one sample, counted in all four
+/// windows, touches a single cache line.
 #[derive(Clone, Debug)]
 pub(crate) struct LatData {
     pub n: [Ring<u32, KL>; WINDOWS],
-    pub h: [[[u32; BINS]; KL]; WINDOWS],
+    pub h: [[[u32; KL]; WINDOWS]; BINS],
 }
 
 impl Payload for LatData {
@@ -124,7 +191,7 @@ impl Payload for LatData {
     fn new() -> Self {
         LatData {
             n: Default::default(),
-            h: [[[0; BINS]; KL]; WINDOWS],
+            h: [[[0; KL]; WINDOWS]; BINS],
         }
     }
     fn reset(&mut self) {
@@ -133,10 +200,14 @@ impl Payload for LatData {
     fn roll(&mut self, w: usize, old: u32, new: u32) {
         self.n[w].roll(old, new);
         if new - old >= KL as u32 {
-            self.h[w] = [[0; BINS]; KL];
+            for bin in self.h.iter_mut() {
+                bin[w] = [0; KL];
+            }
         } else {
             for b in old + 1..=new {
-                self.h[w][b as usize % KL] = [0; BINS];
+                for bin in self.h.iter_mut() {
+                    bin[w][b as usize % KL] = 0;
+                }
             }
         }
     }
@@ -149,25 +220,79 @@ impl LatData {
     #[inline]
     pub fn add(&mut self, w: usize, b: u32, bin: usize) {
         self.n[w].add(b, 1);
-        if let Some(c) = self.h[w][b as usize % KL].get_mut(bin) {
+        if let Some(c) = self.h.get_mut(bin) {
+            let c = &mut c[w][b as usize % KL];
             *c = c.saturating_add(1);
         }
     }
+}
+
+/// Counts under a small fixed key (a status code, a common method): no hashing, no
+/// eviction, bounded by construction.
+pub(crate) struct FixedEntry {
+    /// The key: a status code (or `OTHER_CODE`), or an index in `KNOWN_METHODS`.
+    pub code: u16,
+    pub last_seen: u64,
+    pub heads: [u32; WINDOWS],
+    pub counts: Counts,
+}
+
+impl FixedEntry {
+    pub fn new(code: u16, ts: u64, bs: [u32; WINDOWS]) -> Self {
+        FixedEntry {
+            code,
+            last_seen: ts,
+            heads: bs,
+            counts: Counts::default(),
+        }
+    }
+
+    #[inline]
+    pub fn touch(&mut self, ts: u64, bs: [u32; WINDOWS]) {
+        if ts > self.last_seen {
+            self.last_seen = ts;
+        }
+        for (w, &b) in bs.iter().enumerate() {
+            let h = self.heads[w];
+            if b > h {
+                self.counts.roll(w, h, b);
+                self.heads[w] = b;
+            }
+            self.counts.add(w, self.heads[w], b, 1);
+        }
+    }
+
+    pub fn count(&self, w: usize, c: u32) -> u32 {
+        self.counts.sum(w, self.heads[w], c, 0)
+    }
+}
+
+/// The methods counted without a hash table (the other ones go to a bounded table).
+pub(crate) const KNOWN_METHODS: [&str; 9] = [
+    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+];
+
+#[inline]
+pub(crate) fn known_method(m: &[u8]) -> Option<usize> {
+    Some(match m {
+        b"GET" => 0,
+        b"POST" => 1,
+        b"HEAD" => 2,
+        b"PUT" => 3,
+        b"DELETE" => 4,
+        b"OPTIONS" => 5,
+        b"PATCH" => 6,
+        b"CONNECT" => 7,
+        b"TRACE" => 8,
+        _ => return None,
+    })
 }
 
 /// Status codes: one entry per code 0..=999 (at most 1,000, bounded by construction),
 /// found through a direct index; codes outside that range share one more entry.
 pub(crate) struct StatusTable {
     index: Vec<u16>,
-    pub entries: Vec<StatusEntry>,
-}
-
-pub(crate) struct StatusEntry {
-    /// The code, or `OTHER_CODE`.
-    pub code: u16,
-    pub last_seen: u64,
-    pub heads: [u32; WINDOWS],
-    pub counts: Counts,
+    pub entries: Vec<FixedEntry>,
 }
 
 pub(crate) const OTHER_CODE: u16 = 1000;
@@ -187,29 +312,13 @@ impl StatusTable {
         let slot = self.index[usize::from(code)];
         let e = if slot == NO_SLOT {
             self.index[usize::from(code)] = self.entries.len() as u16;
-            self.entries.push(StatusEntry {
-                code,
-                last_seen: ts,
-                heads: bs,
-                counts: Counts::default(),
-            });
+            self.entries.push(FixedEntry::new(code, ts, bs));
             self.entries.last_mut()
         } else {
             self.entries.get_mut(usize::from(slot))
         };
-        let Some(e) = e else { return };
-        if ts > e.last_seen {
-            e.last_seen = ts;
-        }
-        for (w, &b) in bs.iter().enumerate() {
-            let h = e.heads[w];
-            if b > h {
-                e.counts.roll(w, h, b);
-                e.heads[w] = b;
-            }
-            if b + K as u32 > e.heads[w] {
-                e.counts.add(w, b, 1);
-            }
+        if let Some(e) = e {
+            e.touch(ts, bs);
         }
     }
 
@@ -233,11 +342,11 @@ impl StatusTable {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.index.capacity() * 2 + self.entries.capacity() * std::mem::size_of::<StatusEntry>()
+        self.index.capacity() * 2 + self.entries.capacity() * std::mem::size_of::<FixedEntry>()
     }
 
     pub fn worst_case_bytes() -> usize {
         // Vec doubling: 1,001 entries end in a capacity of 1,024.
-        (usize::from(OTHER_CODE) + 1) * 2 + 1024 * std::mem::size_of::<StatusEntry>()
+        (usize::from(OTHER_CODE) + 1) * 2 + 1024 * std::mem::size_of::<FixedEntry>()
     }
 }

@@ -12,8 +12,8 @@ pub use table::TableCounters;
 use crate::event::{Exchange, Flags, WireStr};
 use httptop_wire::Timestamp;
 use metrics::{
-    ByteKey, ClientData, Counts, HostData, LatData, StatusTable, OTHER_CODE, TAG_ADDR, TAG_HOST,
-    TAG_NONE,
+    known_method, ByteKey, ClientData, Counts, FixedEntry, HostData, LatData, StatusTable,
+    KNOWN_METHODS, OTHER_CODE, TAG_ADDR, TAG_HOST, TAG_NONE,
 };
 use ring::{Geometry, HeadRing, Ring, K, KA, KL, RA, RL, SEC, WINDOWS};
 use std::cmp::Ordering;
@@ -96,6 +96,7 @@ impl StatsConfig {
             + Table::<ByteKey, Counts>::worst_case_bytes(c.max_method_keys, key)
             + Table::<ByteKey, LatData>::worst_case_bytes(c.max_latency_keys, key)
             + StatusTable::worst_case_bytes()
+            + KNOWN_METHODS.len() * std::mem::size_of::<Option<FixedEntry>>()
             + (3600 + per_min) * 8
             + 2 * c.max_key_len
             + 64
@@ -303,6 +304,9 @@ pub struct Stats {
     sections: Table<ByteKey, Counts>,
     hosts: Table<ByteKey, HostData>,
     user_agents: Table<ByteKey, Counts>,
+    /// The common methods, by `metrics::KNOWN_METHODS` index (created on first use).
+    known_methods: [Option<FixedEntry>; KNOWN_METHODS.len()],
+    /// Other methods.
     methods: Table<ByteKey, Counts>,
     status: StatusTable,
     clients: Table<IpAddr, ClientData>,
@@ -349,6 +353,7 @@ impl Stats {
             sections: Table::new(cfg.max_keys, wr),
             hosts: Table::new(cfg.max_keys, wr),
             user_agents: Table::new(cfg.max_keys, wr),
+            known_methods: Default::default(),
             methods: Table::new(cfg.max_method_keys, wr),
             status: StatusTable::new(),
             clients: Table::new(cfg.max_keys, wr),
@@ -497,17 +502,29 @@ impl Stats {
                 &at,
             );
 
-            let (m, cut) = cap(ex.method.as_bytes(), max_key);
-            c.keys_truncated += u64::from(cut);
-            let truncated = ex.method.truncated || cut;
-            count_key(
-                &mut self.methods,
-                &mut c.methods,
-                &self.hasher,
-                m,
-                truncated,
-                &at,
-            );
+            let m = ex.method.as_bytes();
+            let known = known_method(m).and_then(|i| self.known_methods.get_mut(i).map(|e| (i, e)));
+            match known {
+                Some((_, Some(e))) => e.touch(ts, bs),
+                Some((i, slot)) => {
+                    let mut e = FixedEntry::new(i as u16, ts, bs);
+                    e.touch(ts, bs);
+                    *slot = Some(e);
+                }
+                None => {
+                    let (m, cut) = cap(m, max_key);
+                    c.keys_truncated += u64::from(cut);
+                    let truncated = ex.method.truncated || cut;
+                    count_key(
+                        &mut self.methods,
+                        &mut c.methods,
+                        &self.hasher,
+                        m,
+                        truncated,
+                        &at,
+                    );
+                }
+            }
         }
 
         // Hosts and servers: one table keyed by the Host value, or `ip:port` without one.
@@ -530,19 +547,9 @@ impl Stats {
             .touch(hash, tag, eq, || key.into(), &at, &mut c.hosts);
         if let Some(e) = self.hosts.entries.get_mut(i) {
             e.truncated |= truncated;
+            let (e5, rq, rs) = (u32::from(is_5xx), ex.request_bytes, ex.response_bytes);
             for (w, &b) in bs.iter().enumerate() {
-                let d = &mut e.data;
-                if b + k > e.heads[w] {
-                    d.n[w].add(b, req);
-                }
-                // The attached window is shorter than the count window by up to one count
-                // bucket: check it on its own.
-                let ba = b / RA;
-                if ba + KA as u32 > e.heads[w] / RA {
-                    d.errors[w].add(ba, u32::from(is_5xx));
-                    d.req_bytes[w].add(ba, ex.request_bytes);
-                    d.resp_bytes[w].add(ba, ex.response_bytes);
-                }
+                e.data.add(w, e.heads[w], b, req, e5, rq, rs);
             }
         }
         if let (true, Some(lat)) = (is_req, ex.latency_ns) {
@@ -579,13 +586,7 @@ impl Stats {
             if let Some(e) = self.clients.entries.get_mut(i) {
                 let bytes = ex.request_bytes.saturating_add(ex.response_bytes);
                 for (w, &b) in bs.iter().enumerate() {
-                    if b + k > e.heads[w] {
-                        e.data.n[w].add(b, req);
-                    }
-                    let ba = b / RA;
-                    if ba + KA as u32 > e.heads[w] / RA {
-                        e.data.bytes[w].add(ba, bytes);
-                    }
+                    e.data.add(w, e.heads[w], b, req, bytes);
                 }
             }
         }
@@ -621,7 +622,25 @@ impl Stats {
         };
         let sections = rows(&self.sections);
         let user_agents = rows(&self.user_agents);
-        let methods = rows(&self.methods);
+        let mut methods = rows(&self.methods);
+        for (e, name) in self.known_methods.iter().zip(KNOWN_METHODS) {
+            let Some(e) = e else { continue };
+            let n = u64::from(e.count(w, c));
+            if n > 0 {
+                methods.push(Row {
+                    key: WireStr::capped(name.as_bytes(), 16),
+                    count: n,
+                    error: 0,
+                    share: share(n, requests),
+                    last_seen: Timestamp(e.last_seen),
+                });
+            }
+        }
+        select_top(&mut methods, top, |a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.key.bytes.cmp(&b.key.bytes))
+        });
 
         let host_cands = candidates(&self.hosts, w, c, start, |t| t == TAG_HOST);
         let hosts = top_n(host_cands, top)
@@ -636,16 +655,13 @@ impl Stats {
             .collect();
 
         // Bytes by host: rank every host by bytes in the attached window.
-        let ca = c / RA;
         let mut by_bytes: Vec<(u64, u64, u64, &Entry<ByteKey, HostData>)> = self
             .hosts
             .entries
             .iter()
             .filter(|e| e.tag == TAG_HOST)
             .filter_map(|e| {
-                let ha = e.heads[w] / RA;
-                let rq = e.data.req_bytes[w].sum(ha, ca);
-                let rs = e.data.resp_bytes[w].sum(ha, ca);
+                let (_, rq, rs) = e.data.attached(w, e.heads[w], c);
                 (rq > 0 || rs > 0).then_some((rq.saturating_add(rs), rq, rs, e))
             })
             .collect();
@@ -673,9 +689,8 @@ impl Stats {
         let servers = top_n(server_cands, top)
             .into_iter()
             .map(|(n, err, e)| {
-                let ha = e.heads[w] / RA;
-                let errors_5xx = u64::from(e.data.errors[w].sum(ha, ca));
-                let req_a = u64::from(e.data.n[w].sum_from(e.heads[w], c, from_a));
+                let errors_5xx = u64::from(e.data.attached(w, e.heads[w], c).0);
+                let req_a = u64::from(e.data.count(w, e.heads[w], c, from_a));
                 let lat = self
                     .latency
                     .get(e.hash, e.tag, |k| *k == e.key)
@@ -717,7 +732,7 @@ impl Stats {
                 count: n,
                 error: err,
                 share: share(n, requests),
-                bytes: e.data.bytes[w].sum(e.heads[w] / RA, ca),
+                bytes: e.data.bytes(w, e.heads[w], c),
                 last_seen: Timestamp(e.last_seen),
             })
             .collect();
@@ -728,7 +743,7 @@ impl Stats {
             .entries
             .iter()
             .filter_map(|e| {
-                let n = u64::from(e.counts.n[w].sum(e.heads[w], c));
+                let n = u64::from(e.count(w, c));
                 (n > 0).then_some((n, e.code, e.last_seen))
             })
             .collect();
@@ -822,6 +837,7 @@ impl Stats {
             + self.clients.heap_bytes()
             + self.latency.heap_bytes()
             + self.status.heap_bytes()
+            + std::mem::size_of_val(&self.known_methods)
             + self.per_sec.heap_bytes()
             + self.per_min.heap_bytes()
             + self.scratch.capacity()
@@ -871,9 +887,7 @@ fn count_key(
     if let Some(e) = t.entries.get_mut(i) {
         e.truncated |= truncated;
         for (w, &b) in at.bs.iter().enumerate() {
-            if e.holds(w, b) {
-                e.data.add(w, b, 1);
-            }
+            e.data.add(w, e.heads[w], b, 1);
         }
     }
 }
@@ -963,14 +977,12 @@ fn code_key(code: u16) -> WireStr {
 fn latency_of(e: &Entry<ByteKey, LatData>, w: usize, cl: u32) -> (u64, [Option<u64>; 3]) {
     let mut h = [0u64; hist::BINS];
     let (lo, hi) = ring::span::<KL>(e.heads[w], cl, 0);
-    let mut b = lo;
-    while b <= hi {
-        if let Some(src) = e.data.h[w].get(b as usize % KL) {
-            for (d, &s) in h.iter_mut().zip(src.iter()) {
-                *d += u64::from(s);
-            }
+    for (d, bin) in h.iter_mut().zip(e.data.h.iter()) {
+        let mut b = lo;
+        while b <= hi {
+            *d += u64::from(bin[w][b as usize % KL]);
+            b += 1;
         }
-        b += 1;
     }
     let n: u64 = h.iter().sum();
     (

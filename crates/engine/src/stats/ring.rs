@@ -43,12 +43,13 @@ impl Geometry {
     /// the narrowest bucket is 5 s (`u64::MAX / 5e9 < u32::MAX`).
     #[inline]
     pub fn buckets(&self, ts: u64) -> [u32; WINDOWS] {
-        let b = |w: u64| u32::try_from(ts / w).unwrap_or(u32::MAX);
+        // Constant divisors for the fixed windows (a multiplication each).
+        let b = |q: u64| u32::try_from(q).unwrap_or(u32::MAX);
         [
-            b(self.width[0]),
-            b(self.width[1]),
-            b(self.width[2]),
-            b(self.width[3]),
+            b(ts / FIXED_WIDTHS[0]),
+            b(ts / FIXED_WIDTHS[1]),
+            b(ts / FIXED_WIDTHS[2]),
+            b(ts / self.width[3]),
         ]
     }
 
@@ -114,7 +115,11 @@ impl<T: Copy + Default + AddAssign, const N: usize> Ring<T, N> {
 /// starting no earlier than `from`; empty when `lo > hi`.
 #[inline]
 pub(crate) fn span<const N: usize>(head: u32, cur: u32, from: u32) -> (u32, u32) {
-    let n = N as u32;
+    span_n(N as u32, head, cur, from)
+}
+
+#[inline]
+pub(crate) fn span_n(n: u32, head: u32, cur: u32, from: u32) -> (u32, u32) {
     let lo = (cur + 1)
         .saturating_sub(n)
         .max((head + 1).saturating_sub(n))
@@ -124,6 +129,75 @@ pub(crate) fn span<const N: usize>(head: u32, cur: u32, from: u32) -> (u32, u32)
         (1, 0)
     } else {
         (lo, hi)
+    }
+}
+
+/// The older buckets of one window of a per-key metric: `M` is the window's bucket
+/// count minus one. The newest bucket (the head) is kept by the owner in a `cur` field
+/// placed with the entry's other hot fields, so that counting in the current buckets,
+/// the common case, touches one or two cache lines per entry instead of one per window
+/// and metric. Bucket `b` (older than the head) lives in slot `b % M`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Past<T, const M: usize>(pub [T; M]);
+
+impl<T: Copy + Default, const M: usize> Default for Past<T, M> {
+    fn default() -> Self {
+        Past([T::default(); M])
+    }
+}
+
+impl<T: Copy + Default + AddAssign, const M: usize> Past<T, M> {
+    const N: u32 = M as u32 + 1;
+
+    /// The head moves from `old` to `new` (`new > old`): `cur` (bucket `old`) joins the
+    /// ring, the buckets between are cleared, `cur` restarts at zero.
+    #[inline]
+    pub fn roll(&mut self, cur: &mut T, old: u32, new: u32) {
+        if new <= old {
+            return;
+        }
+        if new - old >= Self::N {
+            self.0 = [T::default(); M];
+        } else {
+            // Buckets new-M ..= new-1 use every slot once: clear old+1 .. new-1, keep the
+            // older ones, store `old`.
+            for b in old + 1..new {
+                self.0[b as usize % M] = T::default();
+            }
+            self.0[old as usize % M] = *cur;
+        }
+        *cur = T::default();
+    }
+
+    /// Adds to bucket `b` of a window whose head is `head`; false (nothing added) when
+    /// `b` is older than the window the ring holds. `b <= head`.
+    #[inline]
+    pub fn add(&mut self, cur: &mut T, head: u32, b: u32, v: T) -> bool {
+        if b == head {
+            *cur += v;
+            true
+        } else if b + Self::N > head {
+            self.0[b as usize % M] += v;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Sum of the held buckets of the window ending at `c`, from bucket `from` on.
+    pub fn sum(&self, cur: T, head: u32, c: u32, from: u32) -> T {
+        let mut s = T::default();
+        let (lo, hi) = span_n(Self::N, head, c, from);
+        let mut b = lo;
+        while b <= hi {
+            s += if b == head {
+                cur
+            } else {
+                self.0[b as usize % M]
+            };
+            b += 1;
+        }
+        s
     }
 }
 
@@ -256,6 +330,35 @@ mod tests {
         assert_eq!(r.sum(7, 10), 0);
         // A report older than the head sees only what the ring still holds.
         assert_eq!(r.sum(7, 6), 5 + 6);
+    }
+
+    #[test]
+    fn past_matches_a_full_ring() {
+        // Same operations on a `Past` (+ cur) and a full `Ring` give the same sums.
+        let mut full: Ring<u64, 4> = Ring::default();
+        let mut past: Past<u64, 3> = Past::default();
+        let mut cur = 0u64;
+        let mut head = 0u32;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let b = (head + (x % 3) as u32).saturating_sub((x >> 8) as u32 % 6);
+            if b > head {
+                full.roll(head, b);
+                past.roll(&mut cur, head, b);
+                head = b;
+            }
+            let added = past.add(&mut cur, head, b, x % 100);
+            assert_eq!(added, b + 4 > head);
+            if added {
+                full.add(b, x % 100);
+            }
+            let c = head + (x >> 20) as u32 % 3;
+            let from = c.saturating_sub((x >> 30) as u32 % 5);
+            assert_eq!(full.sum_from(head, c, from), past.sum(cur, head, c, from));
+        }
     }
 
     #[test]

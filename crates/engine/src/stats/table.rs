@@ -62,8 +62,10 @@ pub struct TableCounters {
     pub purged: u64,
 }
 
+// `repr(C)`: the fields a lookup and a count in the current buckets touch come first, in
+// this order, followed by the payload whose `cur` fields lead (see `ring::Past`).
+#[repr(C)]
 pub(crate) struct Entry<K, P> {
-    pub key: K,
     /// Latest (clamped) timestamp of an exchange counted for this key.
     pub last_seen: u64,
     /// Low 32 bits of the key's hash (all the index uses).
@@ -79,6 +81,7 @@ pub(crate) struct Entry<K, P> {
     pub tag: u8,
     /// At least one value counted under this key was longer than the key kept.
     pub truncated: bool,
+    pub key: K,
     pub data: P,
 }
 
