@@ -2,7 +2,7 @@
 
 use super::hist::BINS;
 use super::ring::{Past, Ring, K, KA, KL, RA, WINDOWS};
-use super::table::{alloc_size, KeyHeap, Payload};
+use super::table::{alloc_size, Payload, TableKey};
 
 /// Key namespaces sharing one table: a Host header value and a server address written
 /// `ip:port` are different keys even when their bytes are equal.
@@ -14,9 +14,44 @@ pub(crate) const TAG_ADDR: u8 = 2;
 /// and truncation mark live in the entry (`Entry::tag`, `Entry::truncated`).
 pub(crate) type ByteKey = Box<[u8]>;
 
-impl KeyHeap for ByteKey {
+impl TableKey for ByteKey {
+    type Src = [u8];
+    #[inline]
+    fn matches(&self, src: &[u8]) -> bool {
+        same(self, src)
+    }
+    fn make(src: &[u8]) -> Self {
+        src.into()
+    }
+    fn refill(&mut self, src: &[u8]) {
+        if self.len() == src.len() {
+            self.copy_from_slice(src);
+        } else {
+            *self = src.into();
+        }
+    }
     fn heap_size(&self) -> usize {
         alloc_size(self.len())
+    }
+}
+
+/// `a == b`, without a call into `memcmp` for the short keys most lookups compare.
+#[inline]
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    let word = |s: &[u8], i: usize| {
+        s.get(i..i + 8)
+            .and_then(|x| <[u8; 8]>::try_from(x).ok())
+            .map_or(0, u64::from_ne_bytes)
+    };
+    if (8..=16).contains(&n) {
+        // Two overlapping words cover the whole key.
+        word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8)
+    } else {
+        a == b
     }
 }
 

@@ -541,10 +541,7 @@ impl Stats {
             (TAG_HOST, h, ex.host.truncated || cut)
         };
         let hash = hash_key(&self.hasher, tag, key);
-        let eq = |k: &ByteKey| **k == *key;
-        let i = self
-            .hosts
-            .touch(hash, tag, eq, || key.into(), &at, &mut c.hosts);
+        let i = self.hosts.touch(hash, tag, key, &at, &mut c.hosts);
         if let Some(e) = self.hosts.entries.get_mut(i) {
             e.truncated |= truncated;
             let (e5, rq, rs) = (u32::from(is_5xx), ex.request_bytes, ex.response_bytes);
@@ -559,9 +556,7 @@ impl Stats {
                 cur_r: at.cur_r / RL,
                 ..at
             };
-            let i = self
-                .latency
-                .touch(hash, tag, eq, || key.into(), &at_l, &mut c.latency);
+            let i = self.latency.touch(hash, tag, key, &at_l, &mut c.latency);
             if let Some(e) = self.latency.entries.get_mut(i) {
                 e.truncated |= truncated;
                 let bin = hist::bin(lat);
@@ -580,9 +575,7 @@ impl Stats {
         if let Some(client) = ex.client {
             let ip = client.ip();
             let hash = self.hasher.hash_one(ip) as u32;
-            let i = self
-                .clients
-                .touch(hash, TAG_NONE, |k| *k == ip, || ip, &at, &mut c.clients);
+            let i = self.clients.touch(hash, TAG_NONE, &ip, &at, &mut c.clients);
             if let Some(e) = self.clients.entries.get_mut(i) {
                 let bytes = ex.request_bytes.saturating_add(ex.response_bytes);
                 for (w, &b) in bs.iter().enumerate() {
@@ -693,7 +686,7 @@ impl Stats {
                 let req_a = u64::from(e.data.count(w, e.heads[w], c, from_a));
                 let lat = self
                     .latency
-                    .get(e.hash, e.tag, |k| *k == e.key)
+                    .get(e.hash, e.tag, &e.key)
                     .map(|l| latency_of(l, w, cl));
                 let (samples, p) = lat.unwrap_or((0, [None; 3]));
                 ServerRow {
@@ -883,7 +876,7 @@ fn count_key(
     at: &At,
 ) {
     let hash = hash_key(h, TAG_NONE, key);
-    let i = t.touch(hash, TAG_NONE, |k| **k == *key, || key.into(), at, c);
+    let i = t.touch(hash, TAG_NONE, key, at, c);
     if let Some(e) = t.entries.get_mut(i) {
         e.truncated |= truncated;
         for (w, &b) in at.bs.iter().enumerate() {

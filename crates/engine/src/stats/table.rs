@@ -24,8 +24,14 @@ pub(crate) trait Payload {
     fn primary(&self, w: usize, head: u32, cur: u32) -> u32;
 }
 
-/// Heap bytes a key owns (approximately what the allocator hands out for it).
-pub(crate) trait KeyHeap {
+/// A key type of a table, looked up by a borrowed form (`Src`) without allocating.
+pub(crate) trait TableKey {
+    type Src: ?Sized;
+    fn matches(&self, src: &Self::Src) -> bool;
+    fn make(src: &Self::Src) -> Self;
+    /// Becomes `src`, reusing its allocation when it can (a replaced key).
+    fn refill(&mut self, src: &Self::Src);
+    /// Heap bytes the key owns (approximately what the allocator hands out for it).
     fn heap_size(&self) -> usize;
 }
 
@@ -44,7 +50,18 @@ pub(crate) const fn alloc_size(n: usize) -> usize {
     }
 }
 
-impl KeyHeap for std::net::IpAddr {
+impl TableKey for std::net::IpAddr {
+    type Src = std::net::IpAddr;
+    #[inline]
+    fn matches(&self, src: &Self::Src) -> bool {
+        self == src
+    }
+    fn make(src: &Self::Src) -> Self {
+        *src
+    }
+    fn refill(&mut self, src: &Self::Src) {
+        *self = *src;
+    }
     fn heap_size(&self) -> usize {
         0
     }
@@ -269,7 +286,7 @@ pub(crate) struct Table<K, P> {
     key_heap: usize,
 }
 
-impl<K: KeyHeap, P: Payload> Table<K, P> {
+impl<K: TableKey, P: Payload> Table<K, P> {
     pub fn new(cap: usize, width_r: u64) -> Self {
         Table {
             index: Index::new(),
@@ -290,12 +307,12 @@ impl<K: KeyHeap, P: Payload> Table<K, P> {
 
     /// The entry of a key, if held.
     #[inline]
-    pub fn get(&self, hash: u32, tag: u8, eq: impl Fn(&K) -> bool) -> Option<&Entry<K, P>> {
+    pub fn get(&self, hash: u32, tag: u8, src: &K::Src) -> Option<&Entry<K, P>> {
         let entries = &self.entries;
         let i = self.index.find(hash, |s| {
             entries
                 .get(s as usize)
-                .is_some_and(|e| e.hash == hash && e.tag == tag && eq(&e.key))
+                .is_some_and(|e| e.hash == hash && e.tag == tag && e.key.matches(src))
         })?;
         self.entries.get(i as usize)
     }
@@ -328,7 +345,7 @@ impl<K: KeyHeap, P: Payload> Table<K, P> {
         }
     }
 
-    /// Finds the entry of a key (`tag` and what `eq` accepts), or makes one with `make`
+    /// Finds the entry of a key (`tag`, `src`), or makes one
     /// (replacing the smallest when full). The caller adds the metrics to the returned
     /// entry, for the windows whose bucket it [`Entry::holds`].
     #[inline]
@@ -336,8 +353,7 @@ impl<K: KeyHeap, P: Payload> Table<K, P> {
         &mut self,
         hash: u32,
         tag: u8,
-        eq: impl Fn(&K) -> bool,
-        make: impl FnOnce() -> K,
+        src: &K::Src,
         at: &At,
         c: &mut TableCounters,
     ) -> usize {
@@ -346,7 +362,7 @@ impl<K: KeyHeap, P: Payload> Table<K, P> {
         if let Some(i) = self.index.find(hash, |s| {
             entries
                 .get(s as usize)
-                .is_some_and(|e| e.hash == hash && e.tag == tag && eq(&e.key))
+                .is_some_and(|e| e.hash == hash && e.tag == tag && e.key.matches(src))
         }) {
             let i = i as usize;
             let e = &mut self.entries[i];
@@ -367,14 +383,14 @@ impl<K: KeyHeap, P: Payload> Table<K, P> {
             }
             return i;
         }
-        self.insert(hash, tag, make, at, c)
+        self.insert(hash, tag, src, at, c)
     }
 
     fn insert(
         &mut self,
         hash: u32,
         tag: u8,
-        make: impl FnOnce() -> K,
+        src: &K::Src,
         at: &At,
         c: &mut TableCounters,
     ) -> usize {
@@ -392,7 +408,7 @@ impl<K: KeyHeap, P: Payload> Table<K, P> {
                     .min(self.cap - self.entries.len());
                 self.entries.reserve_exact(add);
             }
-            let key = make();
+            let key = K::make(src);
             self.key_heap += key.heap_size();
             let i = self.entries.len();
             self.entries.push(Entry {
@@ -417,10 +433,10 @@ impl<K: KeyHeap, P: Payload> Table<K, P> {
         self.floor.max_in(u64::from(cur_r), vs);
         let err = floor.max(vs);
         self.index.remove(self.entries[v].hash, v as u32);
-        let key = make();
         let e = &mut self.entries[v];
-        self.key_heap = self.key_heap - e.key.heap_size() + key.heap_size();
-        e.key = key;
+        self.key_heap -= e.key.heap_size();
+        e.key.refill(src);
+        self.key_heap += e.key.heap_size();
         e.hash = hash;
         e.tag = tag;
         e.truncated = false;
@@ -448,25 +464,28 @@ impl<K: KeyHeap, P: Payload> Table<K, P> {
         for (p, &(_, i)) in self.heap.iter().enumerate() {
             self.pos[i as usize] = p as u32;
         }
-        for p in (0..n / 2).rev() {
+        for p in (0..n.div_ceil(4)).rev() {
             self.sift_down(p);
         }
         self.heap_cur = cur_r;
     }
 
+    /// Restores the heap below `p` after its score grew. The heap is 4-ary: the children
+    /// of a node share a cache line, and a new key (which under churn sinks to the
+    /// bottom) crosses half as many levels as in a binary heap.
     fn sift_down(&mut self, mut p: usize) {
         let n = self.heap.len();
         loop {
-            let l = 2 * p + 1;
-            if l >= n {
+            let first = 4 * p + 1;
+            if first >= n {
                 return;
             }
-            let r = l + 1;
-            let m = if r < n && self.heap[r].0 < self.heap[l].0 {
-                r
-            } else {
-                l
-            };
+            let mut m = first;
+            for c in first + 1..(first + 4).min(n) {
+                if self.heap[c].0 < self.heap[m].0 {
+                    m = c;
+                }
+            }
             if self.heap[m].0 >= self.heap[p].0 {
                 return;
             }
@@ -558,7 +577,17 @@ mod tests {
         }
     }
 
-    impl KeyHeap for u64 {
+    impl TableKey for u64 {
+        type Src = u64;
+        fn matches(&self, src: &u64) -> bool {
+            self == src
+        }
+        fn make(src: &u64) -> Self {
+            *src
+        }
+        fn refill(&mut self, src: &u64) {
+            *self = *src;
+        }
         fn heap_size(&self) -> usize {
             0
         }
@@ -574,7 +603,7 @@ mod tests {
             cur_r: b,
             primary: 1,
         };
-        let i = t.touch(hash, 0, |&x| x == k, || k, &at, c);
+        let i = t.touch(hash, 0, &k, &at, c);
         for w in 0..WINDOWS {
             if t.entries[i].holds(w, b) {
                 t.entries[i].data.0[w].add(b, 1);
