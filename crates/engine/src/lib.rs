@@ -9,6 +9,7 @@ pub mod http;
 pub mod limits;
 mod monitor;
 pub mod reasm;
+pub mod stats;
 
 pub use engine::{Counters, Engine};
 pub use event::{Exchange, Flags, Sink, Version, WireStr};

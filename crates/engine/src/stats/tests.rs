@@ -1,0 +1,809 @@
+//! Tests of the statistics engine against naive recomputations over the raw exchanges.
+
+use super::*;
+use crate::event::Version;
+use proptest::prelude::*;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+
+const T0: u64 = 1_700_000_000 * SEC;
+const MIN: u64 = 60 * SEC;
+const HOUR: u64 = 3600 * SEC;
+
+fn ws(s: &[u8]) -> WireStr {
+    WireStr::capped(s, usize::MAX)
+}
+
+/// A request to `host` + `path` from client `c`, answered `status` (0: no response).
+fn ex(ts: u64, host: &str, path: &str, ua: &str, c: u8, status: u16) -> Exchange {
+    Exchange {
+        ts: Timestamp(ts),
+        client: Some(SocketAddr::new(Ipv4Addr::new(10, 0, 0, c).into(), 40000)),
+        server: Some(SocketAddr::new(Ipv4Addr::new(192, 0, 2, 1).into(), 80)),
+        method: ws(b"GET"),
+        host: ws(host.as_bytes()),
+        path: ws(path.as_bytes()),
+        user_agent: ws(ua.as_bytes()),
+        version: Version { major: 1, minor: 1 },
+        status: (status != 0).then_some(status),
+        request_bytes: 100,
+        response_bytes: if status != 0 { 1000 } else { 0 },
+        latency_ns: (status != 0).then_some(1_000_000),
+        interim_responses: 0,
+        flags: if status != 0 {
+            Flags::empty()
+        } else {
+            Flags::NO_RESPONSE
+        },
+    }
+}
+
+fn key(r: &Row) -> String {
+    String::from_utf8_lossy(r.key.as_bytes()).into_owned()
+}
+
+fn feed(s: &mut Stats, exs: &[Exchange]) {
+    let mut clock = 0;
+    for e in exs {
+        clock = clock.max(e.ts.0);
+        s.advance(Timestamp(clock));
+        s.on_exchange(e);
+    }
+}
+
+/// Count-window start as documented: 12 buckets of 5 s / 50 s / 5 min / retention/12.
+fn doc_start(w: Window, now: u64, retention: u64, ratio: u64, n: u64) -> u64 {
+    let width = match w {
+        Window::Min1 => 5 * SEC,
+        Window::Min10 => 50 * SEC,
+        Window::Hour1 => 300 * SEC,
+        Window::Retention => retention / 12,
+    } * ratio;
+    (now / width).saturating_sub(n - 1) * width
+}
+
+// ------------------------------------------------------------------ window sums
+
+#[derive(Clone, Debug)]
+struct Ev {
+    ts: u64,
+    host: u8,
+    path: u8,
+    ua: u8,
+    client: u8,
+    status: u16,
+    no_request: bool,
+    req_bytes: u64,
+    resp_bytes: u64,
+}
+
+fn to_exchange(e: &Ev) -> Exchange {
+    let mut x = ex(
+        e.ts,
+        ["a.example", "b.example", "c.example", ""][usize::from(e.host % 4)],
+        ["/", "/api/x", "/img/1.png", "/api?q", "*"][usize::from(e.path % 5)],
+        ["curl/8", "Mozilla/5.0", ""][usize::from(e.ua % 3)],
+        e.client % 5,
+        e.status,
+    );
+    x.request_bytes = e.req_bytes;
+    x.response_bytes = e.resp_bytes;
+    if e.no_request {
+        x.flags = Flags::NO_REQUEST;
+        x.method = WireStr::default();
+        x.host = WireStr::default();
+        x.path = WireStr::default();
+        x.user_agent = WireStr::default();
+        x.request_bytes = 0;
+        x.latency_ns = None;
+        x.status = Some(e.status.max(100));
+    }
+    x
+}
+
+/// Timestamps that mostly move forward, sometimes jump by hours, and arrive up to
+/// 15 minutes out of order.
+fn events() -> impl Strategy<Value = Vec<Ev>> {
+    let step = (
+        prop_oneof![
+            6 => 0u64..5 * SEC,
+            3 => 0u64..10 * MIN,
+            1 => 0u64..10 * HOUR,
+        ],
+        prop_oneof![8 => Just(0u64), 2 => 0u64..15 * MIN],
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()),
+        prop_oneof![
+            Just(0u16),
+            Just(200u16),
+            Just(404u16),
+            Just(503u16),
+            Just(101u16),
+            Just(999u16)
+        ],
+        prop::bool::weighted(0.1),
+        (0u64..5000, 0u64..1_000_000),
+    );
+    prop::collection::vec(step, 1..300).prop_map(|steps| {
+        let mut t = T0;
+        steps
+            .into_iter()
+            .map(
+                |(d, back, (host, path, ua, client), status, no_request, (rq, rs))| {
+                    t += d;
+                    Ev {
+                        ts: t.saturating_sub(back),
+                        host,
+                        path,
+                        ua,
+                        client,
+                        status,
+                        no_request,
+                        req_bytes: rq,
+                        resp_bytes: rs,
+                    }
+                },
+            )
+            .collect()
+    })
+}
+
+fn naive_counts<'a>(
+    exs: impl Iterator<Item = &'a Exchange>,
+    key: impl Fn(&Exchange) -> Option<String>,
+) -> HashMap<String, u64> {
+    let mut m = HashMap::new();
+    for e in exs {
+        if let Some(k) = key(e) {
+            *m.entry(k).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+fn rows_map(rows: &[Row]) -> HashMap<String, u64> {
+    rows.iter().map(|r| (key(r), r.count)).collect()
+}
+
+fn is_req(e: &Exchange) -> bool {
+    !e.flags.contains(Flags::NO_REQUEST)
+}
+
+fn host_key(e: &Exchange) -> String {
+    if e.host.is_empty() {
+        e.server.map(|a| a.to_string()).unwrap_or_default()
+    } else {
+        String::from_utf8_lossy(e.host.as_bytes()).into_owned()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Every table, total and rate point equals a recount of the raw exchanges whose time
+    /// is in the documented, bucket-aligned window.
+    #[test]
+    fn window_sums_match_naive_recount(
+        evs in events(),
+        extra in prop_oneof![Just(0u64), 0u64..3 * HOUR],
+        short in any::<bool>(),
+    ) {
+        let retention = if short { 2 * HOUR } else { 24 * HOUR };
+        let cfg = StatsConfig { top: 1000, retention_ns: retention, ..StatsConfig::default() };
+        let mut s = Stats::new(cfg);
+        let exs: Vec<Exchange> = evs.iter().map(to_exchange).collect();
+        feed(&mut s, &exs);
+        let latest = exs.iter().map(|e| e.ts.0).max().unwrap_or(0);
+        let now = latest + extra;
+        for w in Window::ALL {
+            let r = s.report(w, Timestamp(now));
+            let start = doc_start(w, now, retention, 1, 12);
+            let start_a = doc_start(w, now, retention, 2, 6);
+            let start_l = doc_start(w, now, retention, 4, 3);
+            prop_assert_eq!(r.start.0, start);
+            prop_assert_eq!(r.bytes_start.0, start_a);
+            prop_assert_eq!(r.latency_start.0, start_l);
+            let inw = |e: &&Exchange| e.ts.0 >= start && e.ts.0 <= now;
+            let ina = |e: &&Exchange| e.ts.0 >= start_a && e.ts.0 <= now;
+            prop_assert_eq!(r.requests, exs.iter().filter(inw).filter(|e| is_req(e)).count() as u64);
+            prop_assert_eq!(r.responses, exs.iter().filter(inw).filter(|e| e.status.is_some()).count() as u64);
+
+            let reqs = || exs.iter().filter(inw).filter(|e| is_req(e));
+            let sections = naive_counts(reqs(), |e| {
+                let sec = e.section();
+                let mut k = Vec::new();
+                if sec.first() == Some(&b'/') { k.extend_from_slice(e.host.as_bytes()); }
+                k.extend_from_slice(sec);
+                Some(String::from_utf8_lossy(&k).into_owned())
+            });
+            prop_assert_eq!(rows_map(&r.sections), sections);
+            let hosts = naive_counts(reqs(), |e| (!e.host.is_empty()).then(|| host_key(e)));
+            prop_assert_eq!(rows_map(&r.hosts), hosts);
+            let uas = naive_counts(reqs(), |e| Some(String::from_utf8_lossy(e.user_agent.as_bytes()).into_owned()));
+            prop_assert_eq!(rows_map(&r.user_agents), uas);
+            let methods = naive_counts(reqs(), |e| Some(String::from_utf8_lossy(e.method.as_bytes()).into_owned()));
+            prop_assert_eq!(rows_map(&r.methods), methods);
+            let codes = naive_counts(exs.iter().filter(inw), |e| e.status.map(|c| format!("{c:03}")));
+            prop_assert_eq!(rows_map(&r.status_codes), codes);
+            let servers = naive_counts(reqs(), |e| Some(host_key(e)));
+            let got: HashMap<String, u64> = r.servers.iter()
+                .filter(|s| s.count > 0)
+                .map(|s| (String::from_utf8_lossy(s.key.as_bytes()).into_owned(), s.count)).collect();
+            prop_assert_eq!(got, servers);
+            for row in r.sections.iter().chain(&r.hosts).chain(&r.user_agents).chain(&r.methods) {
+                prop_assert_eq!(row.error, 0);
+            }
+
+            // Attached metrics, over the attached window.
+            let mut bytes: HashMap<String, (u64, u64)> = HashMap::new();
+            for e in exs.iter().filter(ina).filter(|e| !e.host.is_empty()) {
+                let b = bytes.entry(host_key(e)).or_default();
+                b.0 += e.request_bytes;
+                b.1 += e.response_bytes;
+            }
+            bytes.retain(|_, b| *b != (0, 0));
+            let got: HashMap<String, (u64, u64)> = r.bytes_by_host.iter()
+                .map(|b| (String::from_utf8_lossy(b.key.as_bytes()).into_owned(), (b.request_bytes, b.response_bytes)))
+                .collect();
+            prop_assert_eq!(got, bytes);
+            let mut e5: HashMap<String, u64> = HashMap::new();
+            for e in exs.iter().filter(ina).filter(|e| is_req(e) && matches!(e.status, Some(500..=599))) {
+                *e5.entry(host_key(e)).or_default() += 1;
+            }
+            for sr in &r.servers {
+                let k = String::from_utf8_lossy(sr.key.as_bytes()).into_owned();
+                prop_assert_eq!(sr.errors_5xx, e5.get(&k).copied().unwrap_or(0), "5xx of {}", k);
+            }
+            let mut cb: HashMap<IpAddr, (u64, u64)> = HashMap::new();
+            for e in exs.iter().filter(inw) {
+                if let Some(c) = e.client { cb.entry(c.ip()).or_default().0 += u64::from(is_req(e)); }
+            }
+            for e in exs.iter().filter(ina) {
+                if let Some(c) = e.client { cb.entry(c.ip()).or_default().1 += e.request_bytes + e.response_bytes; }
+            }
+            cb.retain(|_, v| v.0 > 0);
+            let got: HashMap<IpAddr, (u64, u64)> = r.clients.iter().map(|c| (c.key, (c.count, c.bytes))).collect();
+            prop_assert_eq!(got, cb);
+        }
+
+        // Rate series: per second over the last hour, per minute over the retention.
+        let per_sec = s.rate_per_second(Timestamp(now));
+        prop_assert_eq!(per_sec.len(), 3600);
+        let mut naive: HashMap<u64, u64> = HashMap::new();
+        for e in exs.iter().filter(|e| is_req(e)) { *naive.entry(e.ts.0 / SEC).or_default() += 1; }
+        for &(t, n) in &per_sec {
+            prop_assert_eq!(n, naive.get(&(t.0 / SEC)).copied().unwrap_or(0), "second {}", t.0);
+        }
+        let per_min = s.rate_per_minute(Timestamp(now));
+        prop_assert_eq!(per_min.len() as u64, retention / MIN);
+        let mut naive: HashMap<u64, u64> = HashMap::new();
+        for e in exs.iter().filter(|e| is_req(e)) { *naive.entry(e.ts.0 / MIN).or_default() += 1; }
+        for &(t, n) in &per_min {
+            // A minute can only lose what arrived after the series had moved past it.
+            let want = naive.get(&(t.0 / MIN)).copied().unwrap_or(0);
+            prop_assert_eq!(n, want, "minute {}", t.0);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ Space-Saving
+
+fn ua_exchange(ts: u64, ua: &[u8]) -> Exchange {
+    let mut e = ex(ts, "h", "/", "", 1, 200);
+    e.user_agent = ws(ua);
+    e
+}
+
+/// `distinct` one-off User-Agents mixed with `heavy` keys of `each` requests, through a
+/// table of `max_keys`: every heavy key is reported, within its error, and every error
+/// is at most N / max_keys.
+fn space_saving(distinct: u64, heavy: u64, each: u64, max_keys: usize) {
+    let cfg = StatsConfig {
+        max_keys,
+        top: heavy as usize,
+        ..StatsConfig::default()
+    };
+    let mut s = Stats::new(cfg);
+    s.advance(Timestamp(T0));
+    let total = distinct + heavy * each;
+    // Heavy keys spread evenly through the stream (deterministic interleaving).
+    let stride = total / (heavy * each);
+    let (mut d, mut h) = (0u64, 0u64);
+    let mut buf = Vec::new();
+    for i in 0..total {
+        buf.clear();
+        if h < heavy * each && (i % stride == 0 || d == distinct) {
+            buf.extend_from_slice(format!("heavy-{}", h % heavy).as_bytes());
+            h += 1;
+        } else {
+            buf.extend_from_slice(format!("one-off-{d}").as_bytes());
+            d += 1;
+        }
+        s.on_exchange(&ua_exchange(T0 + i % (10 * SEC), &buf));
+    }
+    assert_eq!((d, h), (distinct, heavy * each));
+    let bound = total / max_keys as u64;
+    for w in Window::ALL {
+        let r = s.report(w, Timestamp(T0 + 10 * SEC));
+        assert_eq!(r.user_agents.len(), heavy as usize);
+        for row in &r.user_agents {
+            let k = key(row);
+            assert!(k.starts_with("heavy-"), "{k} in the top of {w:?}");
+            assert!(
+                row.count - row.error <= each && each <= row.count,
+                "{k}: {row:?}"
+            );
+            assert!(row.error <= bound, "{k}: error {} > {bound}", row.error);
+        }
+        assert!(r.floors.user_agents <= bound);
+    }
+    assert_eq!(s.table_sizes()[2], max_keys);
+    assert_eq!(
+        s.counters().user_agents.evicted,
+        distinct + heavy - max_keys as u64
+    );
+}
+
+#[test]
+fn space_saving_small() {
+    space_saving(20_000, 10, 400, 100);
+}
+
+/// The full-size case of the brief: 1,000,000 distinct keys and 10 heavy ones.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: cargo test --release")]
+fn space_saving_million_distinct() {
+    space_saving(1_000_000, 10, 3_000, 1_000);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Sliding windows with eviction and decay: for every key and window, a reported
+    /// count bounds the true count from above and `count - error` from below; an absent
+    /// key's true count (and every error) is at most the floor.
+    #[test]
+    fn bounds_hold_under_churn_and_decay(
+        steps in prop::collection::vec((0u64..40 * MIN, 0u64..5 * MIN, 0u8..40, 1u8..4), 1..400),
+        cap in 2usize..12,
+    ) {
+        let retention = 2 * HOUR;
+        let cfg = StatsConfig { top: 1000, max_keys: cap, retention_ns: retention, ..StatsConfig::default() };
+        let mut s = Stats::new(cfg);
+        let mut t = T0;
+        let mut exs = Vec::new();
+        for (d, back, k, rep) in steps {
+            t += d;
+            // Skewed keys: low numbers are frequent.
+            let k = k % (1 + k / 4);
+            for _ in 0..rep {
+                exs.push(ua_exchange(t.saturating_sub(back), format!("k{k}").as_bytes()));
+            }
+        }
+        feed(&mut s, &exs);
+        let now = t;
+        for w in Window::ALL {
+            let r = s.report(w, Timestamp(now));
+            let start = r.start.0;
+            let truth = naive_counts(exs.iter().filter(|e| e.ts.0 >= start && e.ts.0 <= now),
+                |e| Some(String::from_utf8_lossy(e.user_agent.as_bytes()).into_owned()));
+            let floor = r.floors.user_agents;
+            let rows = rows_map(&r.user_agents);
+            for row in &r.user_agents {
+                let t = truth.get(&key(row)).copied().unwrap_or(0);
+                prop_assert!(row.count - row.error <= t && t <= row.count, "{:?} {:?} true {}", w, row, t);
+                prop_assert!(row.error <= floor);
+            }
+            for (k, &t) in &truth {
+                if !rows.contains_key(k) {
+                    prop_assert!(t <= floor, "{:?}: {} absent with {} > floor {}", w, k, t, floor);
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ time
+
+#[test]
+fn purge_after_retention() {
+    let mut s = Stats::new(StatsConfig::default());
+    let e = ex(T0, "old.example", "/a", "ua-old", 1, 200);
+    feed(&mut s, &[e]);
+    assert_eq!(s.table_sizes(), [1, 1, 1, 0, 1, 1]);
+    // Still inside the retention window: kept.
+    s.advance(Timestamp(T0 + 20 * HOUR));
+    s.on_exchange(&ex(T0 + 20 * HOUR, "new.example", "/b", "ua-new", 2, 200));
+    // Except from the latency table: its retention window is three 8-hour buckets, the
+    // oldest starting after T0 by now.
+    assert_eq!(s.table_sizes(), [2, 2, 2, 0, 2, 1]);
+    // Past the retention period (plus the bucket that holds T0): the old keys go.
+    s.advance(Timestamp(T0 + 26 * HOUR + 5 * MIN));
+    assert_eq!(s.table_sizes(), [1, 1, 1, 0, 1, 1]);
+    let c = s.counters();
+    assert_eq!(
+        (
+            c.sections.purged,
+            c.hosts.purged,
+            c.user_agents.purged,
+            c.clients.purged
+        ),
+        (1, 1, 1, 1)
+    );
+    let r = s.report(Window::Retention, Timestamp(T0 + 26 * HOUR + 5 * MIN));
+    assert_eq!(r.hosts.len(), 1);
+    assert_eq!(key(&r.hosts[0]), "new.example");
+    assert_eq!(r.requests, 1);
+}
+
+#[test]
+fn late_exchange_lands_in_its_bucket_or_only_in_longer_windows() {
+    let mut s = Stats::new(StatsConfig::default());
+    s.advance(Timestamp(T0 + 10 * MIN));
+    s.on_exchange(&ex(T0 + 10 * MIN - 30 * SEC, "h", "/", "", 1, 200)); // in every window
+    s.on_exchange(&ex(T0 + 5 * MIN, "h", "/", "", 1, 200)); // not in the 1-minute window
+    s.on_exchange(&ex(T0 + 10 * MIN - 25 * HOUR, "h", "/", "", 1, 200)); // too old
+    let c = s.counters();
+    assert_eq!((c.late_min1, c.late_min10, c.too_old), (1, 0, 1));
+    let now = Timestamp(T0 + 10 * MIN);
+    let n = |w| s.report(w, now).requests;
+    assert_eq!(
+        [
+            n(Window::Min1),
+            n(Window::Min10),
+            n(Window::Hour1),
+            n(Window::Retention)
+        ],
+        [1, 2, 2, 2]
+    );
+}
+
+#[test]
+fn far_future_timestamp_is_clamped() {
+    let mut s = Stats::new(StatsConfig::default());
+    s.advance(Timestamp(T0));
+    s.on_exchange(&ex(T0, "h", "/", "", 1, 200));
+    s.on_exchange(&ex(u64::MAX, "evil", "/", "", 1, 200));
+    s.on_exchange(&ex(T0 + SEC, "h", "/", "", 1, 200));
+    assert_eq!(s.counters().future_clamped, 1);
+    let r = s.report(Window::Min1, Timestamp(T0 + SEC));
+    // The clamped exchange sits MAX_FUTURE_NS ahead; nothing was lost.
+    assert_eq!(r.requests, 3);
+    assert_eq!(r.end, Timestamp(T0 + MAX_FUTURE_NS));
+    assert_eq!(rows_map(&r.hosts).get("h"), Some(&2));
+}
+
+#[test]
+fn no_request_counts_as_response_only() {
+    let mut s = Stats::new(StatsConfig::default());
+    let mut e = ex(T0, "", "", "", 7, 502);
+    e.flags = Flags::NO_REQUEST;
+    e.method = WireStr::default();
+    e.request_bytes = 0;
+    e.latency_ns = None;
+    feed(&mut s, &[e]);
+    let r = s.report(Window::Min1, Timestamp(T0));
+    assert_eq!((r.requests, r.responses), (0, 1));
+    assert!(r.sections.is_empty() && r.methods.is_empty() && r.user_agents.is_empty());
+    assert!(r.hosts.is_empty());
+    assert_eq!(rows_map(&r.status_codes).get("502"), Some(&1));
+    assert_eq!(rows_map(&r.status_classes).get("5xx"), Some(&1));
+    assert!(r.servers.is_empty(), "no request: not ranked among servers");
+    assert!(r.clients.is_empty(), "no request: no client row");
+    assert_eq!(
+        s.table_sizes()[1],
+        1,
+        "its bytes are kept under the server address"
+    );
+}
+
+// ------------------------------------------------------------------ strings
+
+#[test]
+fn truncation_mark_is_carried() {
+    let mut s = Stats::new(StatsConfig::default());
+    let mut e = ex(T0, "h.example", "/api/x", "", 1, 200);
+    e.user_agent = WireStr::capped(&[b'u'; 2000], 1024);
+    assert!(e.user_agent.truncated);
+    let mut long = ex(T0, "h.example", "/", "short", 1, 200);
+    long.host = ws(&[b'h'; 1000]);
+    long.path = ws(&[&b"/"[..], &[b'p'; 99]].concat());
+    feed(&mut s, &[e, long]);
+    let r = s.report(Window::Min1, Timestamp(T0));
+    let ua = r
+        .user_agents
+        .iter()
+        .find(|r| r.key.as_bytes().len() == 1024);
+    assert!(ua.is_some_and(|r| r.key.truncated));
+    let short = r.user_agents.iter().find(|r| r.key.as_bytes() == b"short");
+    assert!(short.is_some_and(|r| !r.key.truncated));
+    // host (1000) + section (100) is cut to max_key_len and marked.
+    let cut = r.sections.iter().find(|r| r.key.as_bytes().len() == 1024);
+    assert!(cut.is_some_and(|r| r.key.truncated));
+    assert_eq!(s.counters().keys_truncated, 1);
+    let api = r
+        .sections
+        .iter()
+        .find(|r| r.key.as_bytes() == b"h.example/api");
+    assert!(api.is_some_and(|r| !r.key.truncated));
+}
+
+#[test]
+fn truncated_path_marks_its_section_only_when_cut_inside_it() {
+    let mut s = Stats::new(StatsConfig::default());
+    let mut a = ex(T0, "h", "", "", 1, 200);
+    a.path = WireStr::capped(b"/aaaaaaaa", 5); // "/aaaa", cut inside the section
+    let mut b = ex(T0, "h", "", "", 1, 200);
+    b.path = WireStr::capped(b"/bb/cccccc", 6); // "/bb/cc", cut after it
+    feed(&mut s, &[a, b]);
+    let r = s.report(Window::Min1, Timestamp(T0));
+    let t: HashMap<String, bool> = r
+        .sections
+        .iter()
+        .map(|r| (key(r), r.key.truncated))
+        .collect();
+    assert_eq!(t.get("h/aaaa"), Some(&true));
+    assert_eq!(t.get("h/bb"), Some(&false));
+}
+
+// ------------------------------------------------------------------ status, servers
+
+#[test]
+fn status_classes() {
+    let mut s = Stats::new(StatsConfig::default());
+    let codes = [101, 200, 200, 204, 302, 404, 404, 404, 503, 42, 999];
+    let exs: Vec<Exchange> = codes.iter().map(|&c| ex(T0, "h", "/", "", 1, c)).collect();
+    let mut exs = exs;
+    exs.push(ex(T0, "h", "/", "", 1, 0)); // no response: a request, no status
+    feed(&mut s, &exs);
+    let r = s.report(Window::Min1, Timestamp(T0));
+    assert_eq!((r.requests, r.responses), (12, 11));
+    let classes: Vec<(String, u64)> = r.status_classes.iter().map(|r| (key(r), r.count)).collect();
+    let want = [
+        ("1xx", 1),
+        ("2xx", 3),
+        ("3xx", 1),
+        ("4xx", 3),
+        ("5xx", 1),
+        ("other", 2),
+    ];
+    assert_eq!(
+        classes,
+        want.iter()
+            .map(|&(k, n)| (k.to_string(), n))
+            .collect::<Vec<_>>()
+    );
+    let top: Vec<(String, u64)> = r.status_codes.iter().map(|r| (key(r), r.count)).collect();
+    assert_eq!(top[0], ("404".to_string(), 3));
+    assert_eq!(top[1], ("200".to_string(), 2));
+    assert_eq!(
+        top.iter().find(|t| t.0 == "042"),
+        Some(&("042".to_string(), 1))
+    );
+    assert!((r.status_codes[0].share - 3.0 / 11.0).abs() < 1e-12);
+    let srv = &r.servers[0];
+    assert_eq!((srv.count, srv.errors_5xx), (12, 1));
+    assert!((srv.error_rate - 1.0 / 12.0).abs() < 1e-12);
+}
+
+#[test]
+fn server_without_host_is_keyed_by_address() {
+    let mut s = Stats::new(StatsConfig::default());
+    let mut e = ex(T0, "", "/", "", 1, 200);
+    e.server = Some("[2001:db8::1]:8080".parse().unwrap());
+    // A Host header equal to an address text is still a host, not the address.
+    let h = ex(T0, "[2001:db8::1]:8080", "/", "", 1, 200);
+    feed(&mut s, &[e, h]);
+    let r = s.report(Window::Min1, Timestamp(T0));
+    assert_eq!(r.servers.len(), 2);
+    assert!(r
+        .servers
+        .iter()
+        .all(|s| key_of(&s.key) == "[2001:db8::1]:8080"));
+    assert_eq!(r.servers.iter().filter(|s| s.is_address).count(), 1);
+    assert_eq!(r.hosts.len(), 1);
+}
+
+fn key_of(k: &WireStr) -> String {
+    String::from_utf8_lossy(k.as_bytes()).into_owned()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// p50/p95/p99 against a sorted vector (nearest rank), within the histogram's error.
+    #[test]
+    fn latency_percentiles_within_histogram_error(
+        lats in prop::collection::vec((10u32..37, any::<u32>()), 1..2000),
+        fives in prop::collection::vec(any::<bool>(), 1..2000),
+    ) {
+        let mut s = Stats::new(StatsConfig::default());
+        s.advance(Timestamp(T0));
+        let mut v: Vec<u64> = Vec::new();
+        let mut errors = 0u64;
+        for (i, &(exp, frac)) in lats.iter().enumerate() {
+            // Log-uniform in [2^10, 2^37) ns.
+            let lo = 1u64 << exp;
+            let lat = lo + ((u128::from(frac) * u128::from(lo)) >> 32) as u64;
+            let five = fives.get(i).copied().unwrap_or(false);
+            errors += u64::from(five);
+            let mut e = ex(T0 + (i as u64 % 4) * SEC, "srv", "/", "", 1, if five { 503 } else { 200 });
+            e.latency_ns = Some(lat);
+            v.push(lat);
+            s.on_exchange(&e);
+        }
+        v.sort_unstable();
+        let r = s.report(Window::Min1, Timestamp(T0 + 4 * SEC));
+        let srv = &r.servers[0];
+        prop_assert_eq!(srv.latency_samples, v.len() as u64);
+        prop_assert_eq!(srv.errors_5xx, errors);
+        prop_assert!((srv.error_rate - errors as f64 / v.len() as f64).abs() < 1e-12);
+        for (p, got) in [(500u64, srv.p50_ns), (950, srv.p95_ns), (990, srv.p99_ns)] {
+            let rank = ((v.len() as u64 * p).div_ceil(1000)).max(1);
+            let want = v[rank as usize - 1] as f64;
+            let got = got.unwrap_or(0) as f64;
+            prop_assert!((got - want).abs() <= want / 9.0 + 1.0, "p{} got {} want {}", p / 10, got, want);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ determinism
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The same exchanges, reordered within equal timestamps, give identical reports.
+    #[test]
+    fn equal_timestamps_in_any_order_give_identical_reports(
+        evs in prop::collection::vec((0u64..4, any::<u8>(), any::<u8>(), any::<u8>()), 1..120),
+        seed in any::<u64>(),
+    ) {
+        let mut exs: Vec<Exchange> = evs.iter().map(|&(t, h, p, u)| {
+            let mut e = ex(T0 + t * 7 * SEC, ["x", "y", "z"][usize::from(h % 3)],
+                ["/a", "/b", "/c/d"][usize::from(p % 3)], ["u1", "u2"][usize::from(u % 2)], u % 3, 200);
+            e.latency_ns = Some(1000 + u64::from(u) * 977);
+            e
+        }).collect();
+        exs.sort_by_key(|e| e.ts);
+        // Deterministic shuffle inside runs of equal timestamps.
+        let mut x = seed | 1;
+        let mut keyed: Vec<(Timestamp, u64, Exchange)> = exs.iter().map(|e| {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            (e.ts, x, e.clone())
+        }).collect();
+        keyed.sort_by_key(|k| (k.0, k.1));
+        let shuffled: Vec<Exchange> = keyed.into_iter().map(|k| k.2).collect();
+        let (mut a, mut b) = (Stats::new(StatsConfig::default()), Stats::new(StatsConfig::default()));
+        feed(&mut a, &exs);
+        feed(&mut b, &shuffled);
+        let now = Timestamp(T0 + 30 * SEC);
+        for w in Window::ALL {
+            prop_assert_eq!(a.report(w, now), b.report(w, now));
+        }
+        prop_assert_eq!(a.rate_per_second(now), b.rate_per_second(now));
+    }
+}
+
+// ------------------------------------------------------------------ memory
+
+/// Every table full of maximum-length keys, past its cap: entry counts stay at the caps
+/// and the heap stays within the documented worst case (< 48 MiB with the defaults).
+#[test]
+fn memory_stays_at_cap_with_max_length_keys() {
+    let cfg = StatsConfig::default();
+    let worst = cfg.worst_case_bytes();
+    assert!(worst < 48 << 20, "worst case {worst} B");
+    let mut s = Stats::new(cfg.clone());
+    s.advance(Timestamp(T0));
+    let n = cfg.max_keys + 50;
+    let mut host = vec![b'h'; 1024];
+    let mut path = vec![b'/'; 1];
+    path.extend_from_slice(&[b'p'; 1023]);
+    let mut ua = vec![b'u'; 1024];
+    let mut method = vec![b'M'; 1024];
+    for i in 0..n {
+        let tag = format!("{i:08}");
+        for v in [&mut host, &mut path, &mut ua, &mut method] {
+            let l = v.len();
+            v[l - 8..].copy_from_slice(tag.as_bytes());
+        }
+        let mut e = ex(T0 + (i as u64 % 50) * SEC / 10, "", "", "", 0, 503);
+        e.host = ws(&host);
+        e.path = ws(&path);
+        e.user_agent = ws(&ua);
+        e.method = ws(&method);
+        e.client = Some(SocketAddr::new(IpAddr::from((i as u32).to_be_bytes()), 1));
+        s.on_exchange(&e);
+    }
+    assert_eq!(
+        s.table_sizes(),
+        [
+            cfg.max_keys,
+            cfg.max_keys,
+            cfg.max_keys,
+            cfg.max_method_keys,
+            cfg.max_keys,
+            cfg.max_latency_keys
+        ]
+    );
+    let c = s.counters();
+    assert_eq!(c.user_agents.evicted, 50);
+    assert_eq!(c.methods.evicted, (n - cfg.max_method_keys) as u64);
+    let used = s.memory_estimate();
+    assert!(used <= worst, "estimate {used} > worst case {worst}");
+    assert!(
+        used > worst * 9 / 10,
+        "estimate {used} far below worst case {worst}"
+    );
+    let r = s.report(Window::Min1, Timestamp(T0 + 5 * SEC));
+    assert_eq!(r.sections.len(), 10);
+}
+
+/// Prints the budget table of the module documentation
+/// (`cargo test -p httptop-engine budget -- --ignored --nocapture`).
+#[test]
+#[ignore = "prints the memory budget"]
+fn budget() {
+    use std::mem::size_of;
+    let cfg = StatsConfig::default();
+    let key = table::alloc_size(cfg.max_key_len);
+    let t = |name: &str, n: usize, entry: usize, key: usize, total: usize| {
+        println!(
+            "{name:<28} {n:>6} {entry:>6} {key:>6} {:>8.2} MiB",
+            total as f64 / (1u64 << 20) as f64
+        );
+    };
+    t(
+        "sections",
+        cfg.max_keys,
+        size_of::<Entry<ByteKey, Counts>>(),
+        key,
+        Table::<ByteKey, Counts>::worst_case_bytes(cfg.max_keys, key),
+    );
+    t(
+        "user agents",
+        cfg.max_keys,
+        size_of::<Entry<ByteKey, Counts>>(),
+        key,
+        Table::<ByteKey, Counts>::worst_case_bytes(cfg.max_keys, key),
+    );
+    t(
+        "hosts/servers + bytes",
+        cfg.max_keys,
+        size_of::<Entry<ByteKey, HostData>>(),
+        key,
+        Table::<ByteKey, HostData>::worst_case_bytes(cfg.max_keys, key),
+    );
+    t(
+        "clients",
+        cfg.max_keys,
+        size_of::<Entry<IpAddr, ClientData>>(),
+        0,
+        Table::<IpAddr, ClientData>::worst_case_bytes(cfg.max_keys, 0),
+    );
+    t(
+        "methods",
+        cfg.max_method_keys,
+        size_of::<Entry<ByteKey, Counts>>(),
+        key,
+        Table::<ByteKey, Counts>::worst_case_bytes(cfg.max_method_keys, key),
+    );
+    t(
+        "latency",
+        cfg.max_latency_keys,
+        size_of::<Entry<ByteKey, LatData>>(),
+        key,
+        Table::<ByteKey, LatData>::worst_case_bytes(cfg.max_latency_keys, key),
+    );
+    t(
+        "status codes",
+        1001,
+        size_of::<metrics::FixedEntry>(),
+        0,
+        StatusTable::worst_case_bytes(),
+    );
+    println!("index cells for {}: {}", cfg.max_keys, cfg.max_keys);
+    println!(
+        "total {:.2} MiB",
+        cfg.worst_case_bytes() as f64 / (1u64 << 20) as f64
+    );
+}
