@@ -2,6 +2,7 @@
 
 use clap::{Parser, ValueEnum};
 use httptop_engine::alert::AlertConfig;
+use httptop_engine::stats::StatsConfig;
 use httptop_engine::Limits;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -128,6 +129,15 @@ pub struct Args {
 }
 
 impl Args {
+    pub fn stats_config(&self) -> StatsConfig {
+        StatsConfig {
+            top: self.top.max(1),
+            max_keys: self.max_keys.max(1),
+            retention_ns: nanos(self.retention),
+            ..StatsConfig::default()
+        }
+    }
+
     pub fn alert_config(&self) -> AlertConfig {
         AlertConfig {
             learn_ns: nanos(self.learn),

@@ -120,6 +120,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         limits: args.limits(),
         alert: args.alert_config(),
         baseline,
+        stats: args.stats_config(),
     })
     .map_err(|e| Failure::Usage(format!("invalid alerting options: {e}")))?;
     let mut out = Outputs::open(args)?;

@@ -1,5 +1,6 @@
 //! The whole pipeline for one capture source: frames through the [`Engine`] to exchanges,
-//! and the request count through [`Alerting`], all driven by packet time.
+//! exchanges into [`Stats`], and the request count through [`Alerting`], all driven by
+//! packet time.
 //!
 //! Contract: sans-IO and deterministic like its parts. Requests are counted for alerting
 //! at the packet time of the packet that completed their request head (not when their
@@ -12,6 +13,7 @@ use crate::alert::{AlertConfig, AlertConfigError, AlertEvent, Alerting, Baseline
 use crate::engine::Engine;
 use crate::event::{Exchange, Sink};
 use crate::limits::Limits;
+use crate::stats::{Stats, StatsConfig};
 use httptop_wire::{Frame, Timestamp};
 
 /// Receives everything the pipeline produces. Presenters implement it.
@@ -20,12 +22,16 @@ pub trait Observer {
     fn on_alert(&mut self, _ev: &AlertEvent) {}
 }
 
-/// Lets the engine's exchange sink reach an observer.
-struct ExchangeTo<'a>(&'a mut dyn Observer);
+/// The engine's exchanges go to the statistics, then to the observer.
+struct ExchangeTo<'a> {
+    stats: &'a mut Stats,
+    obs: &'a mut dyn Observer,
+}
 
 impl Sink for ExchangeTo<'_> {
     fn on_exchange(&mut self, ex: &Exchange) {
-        self.0.on_exchange(ex);
+        self.stats.on_exchange(ex);
+        self.obs.on_exchange(ex);
     }
 }
 
@@ -36,11 +42,13 @@ pub struct MonitorConfig {
     pub alert: AlertConfig,
     /// A saved baseline: learning is skipped.
     pub baseline: Option<Baseline>,
+    pub stats: StatsConfig,
 }
 
 /// Engine and alerting behind one frame/tick interface.
 pub struct Monitor {
     engine: Engine,
+    stats: Stats,
     alert_cfg: AlertConfig,
     baseline: Option<Baseline>,
     /// Created at the first frame or at `start`.
@@ -56,6 +64,7 @@ impl Monitor {
         Alerting::new(cfg.alert.clone(), Timestamp::ZERO, cfg.baseline)?;
         Ok(Monitor {
             engine: Engine::new(cfg.limits),
+            stats: Stats::new(cfg.stats),
             alert_cfg: cfg.alert,
             baseline: cfg.baseline,
             alerting: None,
@@ -66,6 +75,10 @@ impl Monitor {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// `None` until the first frame or [`Monitor::start`].
@@ -84,21 +97,35 @@ impl Monitor {
 
     pub fn on_frame(&mut self, frame: &Frame<'_>, obs: &mut dyn Observer) {
         self.start(frame.ts);
-        self.engine.on_frame(frame, &mut ExchangeTo(obs));
+        self.stats.advance(frame.ts);
+        let mut to = ExchangeTo {
+            stats: &mut self.stats,
+            obs,
+        };
+        self.engine.on_frame(frame, &mut to);
         self.count_requests(frame.ts, obs);
     }
 
     /// Time passes without packets (live capture).
     pub fn on_tick(&mut self, now: Timestamp, obs: &mut dyn Observer) {
         self.start(now);
-        self.engine.on_tick(now, &mut ExchangeTo(obs));
+        self.stats.advance(now);
+        let mut to = ExchangeTo {
+            stats: &mut self.stats,
+            obs,
+        };
+        self.engine.on_tick(now, &mut to);
         self.count_requests(now, obs);
     }
 
     /// The source is exhausted: every connection is closed and what it held emitted.
     /// Alerting has been evaluated up to the last whole second seen.
     pub fn finish(&mut self, obs: &mut dyn Observer) {
-        self.engine.finish(&mut ExchangeTo(obs));
+        let mut to = ExchangeTo {
+            stats: &mut self.stats,
+            obs,
+        };
+        self.engine.finish(&mut to);
         let now = self.engine.now();
         self.count_requests(now, obs);
     }

@@ -1,5 +1,5 @@
-//! The end-of-run report: totals, capture health, the baseline and the alert history, as
-//! plain text for people or one JSON document for machines.
+//! The end-of-run report: totals, every top table for the retention window, the baseline
+//! and the alert history, as plain text for people or one JSON document for machines.
 //!
 //! Contract: reads a finished [`Monitor`] and never fails. Wire strings that reach the
 //! plain text are sanitised (control characters escaped); the JSON keeps them losslessly
@@ -7,7 +7,8 @@
 
 use crate::jsonl::push_str;
 use httptop_engine::alert::{format_duration, format_utc, AlertState, Alerting};
-use httptop_engine::Monitor;
+use httptop_engine::stats::{Report, Row, Window};
+use httptop_engine::{Monitor, WireStr};
 use std::fmt::Write as _;
 
 /// Plain-text report.
@@ -15,16 +16,115 @@ pub fn plain(monitor: &Monitor, source: &str) -> String {
     let mut o = String::new();
     let c = monitor.engine().counters();
     let _ = writeln!(o, "httptop report: {}", sanitize(source.as_bytes()));
+    let r = monitor
+        .stats()
+        .report(Window::Retention, monitor.engine().now());
     let _ = writeln!(
         o,
-        "  requests {}  responses {}  frames {}  connections {}",
-        c.http.requests, c.http.responses, c.frames, c.flows_created
+        "  requests {}  responses {}  frames {}  connections {}  (tables: {} window, up to {})",
+        r.requests,
+        r.responses,
+        c.frames,
+        c.flows_created,
+        r.window.label(),
+        format_utc(r.end)
     );
     if let Some(a) = monitor.alerting() {
         baseline_plain(&mut o, a);
         alerts_plain(&mut o, a);
     }
+    tables_plain(&mut o, &r);
     o
+}
+
+fn key_text(k: &WireStr) -> String {
+    let mut t = sanitize(k.as_bytes());
+    if t.is_empty() {
+        t.push_str("(none)");
+    }
+    if k.truncated {
+        t.push_str("...");
+    }
+    t
+}
+
+fn rows_plain(o: &mut String, title: &str, rows: &[Row]) {
+    let _ = writeln!(o, "\n  {title}");
+    for r in rows {
+        let approx = if r.error > 0 { "~" } else { "" };
+        let _ = writeln!(
+            o,
+            "    {approx}{:>9} {:>6.2}%  {}",
+            r.count,
+            r.share * 100.0,
+            key_text(&r.key)
+        );
+    }
+}
+
+/// Bytes in binary units (`1.5 MiB`).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn ms(ns: Option<u64>) -> String {
+    ns.map_or("-".into(), |n| format!("{:.1}", n as f64 / 1e6))
+}
+
+fn tables_plain(o: &mut String, r: &Report) {
+    rows_plain(o, "top sections", &r.sections);
+    rows_plain(o, "top hosts", &r.hosts);
+    rows_plain(o, "top user agents", &r.user_agents);
+    rows_plain(o, "methods", &r.methods);
+    rows_plain(o, "status codes", &r.status_codes);
+    rows_plain(o, "status classes", &r.status_classes);
+    let _ = writeln!(o, "\n  bytes by host (request / response)");
+    for b in &r.bytes_by_host {
+        let _ = writeln!(
+            o,
+            "    {:>10} / {:>10}  {}",
+            human_bytes(b.request_bytes),
+            human_bytes(b.response_bytes),
+            key_text(&b.key)
+        );
+    }
+    let _ = writeln!(o, "\n  top clients (requests, bytes)");
+    for c in &r.clients {
+        let _ = writeln!(
+            o,
+            "    {:>9} {:>10}  {}",
+            c.count,
+            human_bytes(c.bytes),
+            c.key
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n  servers (requests, 5xx rate, latency p50 / p95 / p99 ms)"
+    );
+    for v in &r.servers {
+        let _ = writeln!(
+            o,
+            "    {:>9} {:>6.2}%  {:>8} {:>8} {:>8}  {}",
+            v.count,
+            v.error_rate * 100.0,
+            ms(v.p50_ns),
+            ms(v.p95_ns),
+            ms(v.p99_ns),
+            key_text(&v.key)
+        );
+    }
 }
 
 fn baseline_plain(o: &mut String, a: &Alerting) {
@@ -90,18 +190,32 @@ fn alerts_plain(o: &mut String, a: &Alerting) {
 /// The report as one JSON document (one line).
 pub fn json(monitor: &Monitor, source: &str) -> String {
     let c = monitor.engine().counters();
+    let r = monitor
+        .stats()
+        .report(Window::Retention, monitor.engine().now());
     let mut l = Vec::with_capacity(4096);
     l.extend_from_slice(b"{\"type\":\"report\",\"source\":");
     push_str(&mut l, source.as_bytes());
     let _ = write_fields(
         &mut l,
         &[
-            ("requests", c.http.requests),
-            ("responses", c.http.responses),
+            ("requests", r.requests),
+            ("responses", r.responses),
             ("frames", c.frames),
             ("connections", c.flows_created),
         ],
     );
+    l.extend_from_slice(b",\"window\":");
+    push_str(&mut l, r.window.label().as_bytes());
+    l.extend_from_slice(
+        format!(
+            ",\"window_start\":{},\"window_end\":{}",
+            secs(r.start.nanos()),
+            secs(r.end.nanos())
+        )
+        .as_bytes(),
+    );
+    tables_json(&mut l, &r);
     if let Some(a) = monitor.alerting() {
         let window = a.config().window_ns;
         l.extend_from_slice(b",\"baseline\":");
@@ -137,6 +251,95 @@ pub fn json(monitor: &Monitor, source: &str) -> String {
     }
     l.extend_from_slice(b"}\n");
     String::from_utf8(l).unwrap_or_default()
+}
+
+fn rows_json(l: &mut Vec<u8>, name: &str, rows: &[Row]) {
+    let _ = write!(Adapter(l), ",\"{name}\":[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            l.push(b',');
+        }
+        key_json(l, &r.key);
+        let _ = write!(
+            Adapter(l),
+            ",\"count\":{},\"error\":{},\"share\":{:.6},\"last_seen\":{}}}",
+            r.count,
+            r.error,
+            r.share,
+            secs(r.last_seen.nanos())
+        );
+    }
+    l.push(b']');
+}
+
+/// `{"key":"...","truncated":B` (the object is left open).
+fn key_json(l: &mut Vec<u8>, k: &WireStr) {
+    l.extend_from_slice(b"{\"key\":");
+    push_str(l, k.as_bytes());
+    l.extend_from_slice(if k.truncated {
+        b",\"truncated\":true"
+    } else {
+        b",\"truncated\":false"
+    });
+}
+
+fn tables_json(l: &mut Vec<u8>, r: &Report) {
+    rows_json(l, "sections", &r.sections);
+    rows_json(l, "hosts", &r.hosts);
+    rows_json(l, "user_agents", &r.user_agents);
+    rows_json(l, "methods", &r.methods);
+    rows_json(l, "status_codes", &r.status_codes);
+    rows_json(l, "status_classes", &r.status_classes);
+    l.extend_from_slice(b",\"bytes_by_host\":[");
+    for (i, b) in r.bytes_by_host.iter().enumerate() {
+        if i > 0 {
+            l.push(b',');
+        }
+        key_json(l, &b.key);
+        let _ = write!(
+            Adapter(l),
+            ",\"count\":{},\"error\":{},\"request_bytes\":{},\"response_bytes\":{}}}",
+            b.count,
+            b.error,
+            b.request_bytes,
+            b.response_bytes
+        );
+    }
+    l.extend_from_slice(b"],\"clients\":[");
+    for (i, c) in r.clients.iter().enumerate() {
+        if i > 0 {
+            l.push(b',');
+        }
+        let _ = write!(
+            Adapter(l),
+            "{{\"key\":\"{}\",\"count\":{},\"error\":{},\"share\":{:.6},\"bytes\":{}}}",
+            c.key,
+            c.count,
+            c.error,
+            c.share,
+            c.bytes
+        );
+    }
+    l.extend_from_slice(b"],\"servers\":[");
+    for (i, v) in r.servers.iter().enumerate() {
+        if i > 0 {
+            l.push(b',');
+        }
+        key_json(l, &v.key);
+        let _ = write!(
+            Adapter(l),
+            ",\"count\":{},\"error\":{},\"errors_5xx\":{},\"error_rate\":{:.6},\"latency_samples\":{},\"p50_ms\":{},\"p95_ms\":{},\"p99_ms\":{}}}",
+            v.count,
+            v.error,
+            v.errors_5xx,
+            v.error_rate,
+            v.latency_samples,
+            v.p50_ns.map_or("null".into(), |n| format!("{:.3}", n as f64 / 1e6)),
+            v.p95_ns.map_or("null".into(), |n| format!("{:.3}", n as f64 / 1e6)),
+            v.p99_ns.map_or("null".into(), |n| format!("{:.3}", n as f64 / 1e6)),
+        );
+    }
+    l.push(b']');
 }
 
 fn secs(ns: u64) -> String {
