@@ -111,17 +111,26 @@ pub(crate) struct HostData {
     pub resp_bytes: [Past<u64, MA>; WINDOWS],
 }
 
+/// What one exchange adds to its host.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HostHit {
+    pub requests: u32,
+    pub errors: u32,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+}
+
 impl HostData {
     /// One exchange in bucket `b` of window `w` (head `head`).
     #[inline]
-    pub fn add(&mut self, w: usize, head: u32, b: u32, req: u32, e5: u32, rq: u64, rs: u64) {
-        self.n[w].add(&mut self.cur_n[w], head, b, req);
+    pub fn add(&mut self, w: usize, head: u32, b: u32, x: HostHit) {
+        self.n[w].add(&mut self.cur_n[w], head, b, x.requests);
         // The attached window is shorter than the count window by up to one count
         // bucket: it decides on its own whether it holds the bucket.
         let (ha, ba) = (head / RA, b / RA);
-        if self.errors[w].add(&mut self.cur_errors[w], ha, ba, e5) {
-            self.req_bytes[w].add(&mut self.cur_req_bytes[w], ha, ba, rq);
-            self.resp_bytes[w].add(&mut self.cur_resp_bytes[w], ha, ba, rs);
+        if self.errors[w].add(&mut self.cur_errors[w], ha, ba, x.errors) {
+            self.req_bytes[w].add(&mut self.cur_req_bytes[w], ha, ba, x.request_bytes);
+            self.resp_bytes[w].add(&mut self.cur_resp_bytes[w], ha, ba, x.response_bytes);
         }
     }
 

@@ -12,7 +12,7 @@ pub use table::TableCounters;
 use crate::event::{Exchange, Flags, WireStr};
 use httptop_wire::Timestamp;
 use metrics::{
-    known_method, ByteKey, ClientData, Counts, FixedEntry, HostData, LatData, StatusTable,
+    known_method, ByteKey, ClientData, Counts, FixedEntry, HostData, HostHit, LatData, StatusTable,
     KNOWN_METHODS, OTHER_CODE, TAG_ADDR, TAG_HOST, TAG_NONE,
 };
 use ring::{Geometry, HeadRing, Ring, K, KA, KL, RA, RL, SEC, WINDOWS};
@@ -47,7 +47,7 @@ pub struct StatsConfig {
     pub max_keys: usize,
     /// Distinct methods kept (default 64; at most `max_keys`).
     pub max_method_keys: usize,
-    /// Servers with latency histograms (default 128; at most `max_keys`).
+    /// Servers with latency histograms (default 64; at most `max_keys`).
     pub max_latency_keys: usize,
     /// Bytes kept of a key; longer keys are cut and marked truncated (default 1024, the
     /// engine's default `max_string_len`; at least 16).
@@ -62,7 +62,7 @@ impl Default for StatsConfig {
             top: 10,
             max_keys: 10_000,
             max_method_keys: 64,
-            max_latency_keys: 128,
+            max_latency_keys: 64,
             max_key_len: 1024,
             retention_ns: 24 * 3600 * SEC,
         }
@@ -160,10 +160,13 @@ pub struct Row {
     pub last_seen: Timestamp,
 }
 
-/// Bytes of one host (Host header value), at the attached resolution.
+/// Bytes of one host: the Host header value, or `ip:port` of the server for exchanges
+/// without one (responses without request included), at the attached resolution.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BytesRow {
     pub key: WireStr,
+    /// Whether `key` is `ip:port` (no Host header) rather than a Host value.
+    pub is_address: bool,
     /// Requests to this host in the count window (upper bound, as [`Row::count`]).
     pub count: u64,
     pub error: u64,
@@ -296,6 +299,9 @@ pub struct Stats {
     latest: u64,
     /// Count buckets of `latest`.
     cur: [u32; WINDOWS],
+    /// `[cur_start, cur_end)`: the 1-minute window's bucket holding `latest`.
+    cur_start: u64,
+    cur_end: u64,
     totals_head: [u32; WINDOWS],
     requests: [Ring<u64, K>; WINDOWS],
     responses: [Ring<u64, K>; WINDOWS],
@@ -345,6 +351,8 @@ impl Stats {
             clock: None,
             latest: 0,
             cur: [0; WINDOWS],
+            cur_start: 0,
+            cur_end: 0,
             totals_head: [0; WINDOWS],
             requests: Default::default(),
             responses: Default::default(),
@@ -387,7 +395,14 @@ impl Stats {
 
     fn move_latest(&mut self, t: u64) {
         self.latest = t;
+        // Every bucket edge of every window is a multiple of 5 s (the 1-minute window's
+        // bucket): inside the current one, no bucket changes.
+        if t < self.cur_end {
+            return;
+        }
         let cur = self.geo.buckets(t);
+        self.cur_start = u64::from(cur[0]).saturating_mul(ring::FIXED_WIDTHS[0]);
+        self.cur_end = self.cur_start.saturating_add(ring::FIXED_WIDTHS[0]);
         let old = self.cur;
         self.cur = cur;
         if cur[R] != old[R] {
@@ -431,7 +446,11 @@ impl Stats {
         if ts > self.latest {
             self.move_latest(ts);
         }
-        let bs = self.geo.buckets(ts);
+        let bs = if ts >= self.cur_start && ts < self.cur_end {
+            self.cur
+        } else {
+            self.geo.buckets(ts)
+        };
         let cur = self.cur;
         let k = K as u32;
         if bs[R] + k <= cur[R] {
@@ -544,9 +563,14 @@ impl Stats {
         let i = self.hosts.touch(hash, tag, key, &at, &mut c.hosts);
         if let Some(e) = self.hosts.entries.get_mut(i) {
             e.truncated |= truncated;
-            let (e5, rq, rs) = (u32::from(is_5xx), ex.request_bytes, ex.response_bytes);
+            let hit = HostHit {
+                requests: req,
+                errors: u32::from(is_5xx),
+                request_bytes: ex.request_bytes,
+                response_bytes: ex.response_bytes,
+            };
             for (w, &b) in bs.iter().enumerate() {
-                e.data.add(w, e.heads[w], b, req, e5, rq, rs);
+                e.data.add(w, e.heads[w], b, hit);
             }
         }
         if let (true, Some(lat)) = (is_req, ex.latency_ns) {
@@ -652,7 +676,6 @@ impl Stats {
             .hosts
             .entries
             .iter()
-            .filter(|e| e.tag == TAG_HOST)
             .filter_map(|e| {
                 let (_, rq, rs) = e.data.attached(w, e.heads[w], c);
                 (rq > 0 || rs > 0).then_some((rq.saturating_add(rs), rq, rs, e))
@@ -669,6 +692,7 @@ impl Stats {
                 let (n, err) = count_of(e, w, c, start);
                 BytesRow {
                     key: wire(e),
+                    is_address: e.tag == TAG_ADDR,
                     count: n,
                     error: err,
                     request_bytes: rq,

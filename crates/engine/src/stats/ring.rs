@@ -3,7 +3,25 @@
 //! bucket written (one per window, shared by every ring of a key) and rolls the rings
 //! forward when it touches them, so idle keys cost nothing.
 
-use std::ops::AddAssign;
+/// A bucket value: adds saturate (a counter stuck at its maximum is visible; a wrapped
+/// one is not, and overflow must not panic).
+pub(crate) trait Counter: Copy + Default {
+    fn plus(self, o: Self) -> Self;
+}
+
+impl Counter for u32 {
+    #[inline]
+    fn plus(self, o: Self) -> Self {
+        self.saturating_add(o)
+    }
+}
+
+impl Counter for u64 {
+    #[inline]
+    fn plus(self, o: Self) -> Self {
+        self.saturating_add(o)
+    }
+}
 
 /// Windows, in the order of [`super::Window::index`].
 pub(crate) const WINDOWS: usize = 4;
@@ -72,7 +90,7 @@ impl<T: Copy + Default, const N: usize> Default for Ring<T, N> {
     }
 }
 
-impl<T: Copy + Default + AddAssign, const N: usize> Ring<T, N> {
+impl<T: Counter, const N: usize> Ring<T, N> {
     /// Clears the buckets after `old` up to `new` (the head moves from `old` to `new`).
     #[inline]
     pub fn roll(&mut self, old: u32, new: u32) {
@@ -90,7 +108,8 @@ impl<T: Copy + Default + AddAssign, const N: usize> Ring<T, N> {
 
     #[inline]
     pub fn add(&mut self, b: u32, v: T) {
-        self.0[b as usize % N] += v;
+        let x = &mut self.0[b as usize % N];
+        *x = x.plus(v);
     }
 
     /// Sum of the buckets in `(cur - N, cur]` that the ring holds (head `head`), from
@@ -100,7 +119,7 @@ impl<T: Copy + Default + AddAssign, const N: usize> Ring<T, N> {
         let (lo, hi) = span::<N>(head, cur, from);
         let mut b = lo;
         while b <= hi {
-            s += self.0[b as usize % N];
+            s = s.plus(self.0[b as usize % N]);
             b += 1;
         }
         s
@@ -146,7 +165,7 @@ impl<T: Copy + Default, const M: usize> Default for Past<T, M> {
     }
 }
 
-impl<T: Copy + Default + AddAssign, const M: usize> Past<T, M> {
+impl<T: Counter, const M: usize> Past<T, M> {
     const N: u32 = M as u32 + 1;
 
     /// The head moves from `old` to `new` (`new > old`): `cur` (bucket `old`) joins the
@@ -174,10 +193,11 @@ impl<T: Copy + Default + AddAssign, const M: usize> Past<T, M> {
     #[inline]
     pub fn add(&mut self, cur: &mut T, head: u32, b: u32, v: T) -> bool {
         if b == head {
-            *cur += v;
+            *cur = cur.plus(v);
             true
         } else if b + Self::N > head {
-            self.0[b as usize % M] += v;
+            let x = &mut self.0[b as usize % M];
+            *x = x.plus(v);
             true
         } else {
             false
@@ -190,11 +210,11 @@ impl<T: Copy + Default + AddAssign, const M: usize> Past<T, M> {
         let (lo, hi) = span_n(Self::N, head, c, from);
         let mut b = lo;
         while b <= hi {
-            s += if b == head {
+            s = s.plus(if b == head {
                 cur
             } else {
                 self.0[b as usize % M]
-            };
+            });
             b += 1;
         }
         s
@@ -208,7 +228,7 @@ pub(crate) struct HeadRing<T> {
     head: u64,
 }
 
-impl<T: Copy + Default + AddAssign + Ord> HeadRing<T> {
+impl<T: Counter + Ord> HeadRing<T> {
     pub fn new(n: usize) -> Self {
         HeadRing {
             vals: vec![T::default(); n.max(1)],
@@ -248,7 +268,7 @@ impl<T: Copy + Default + AddAssign + Ord> HeadRing<T> {
     pub fn add(&mut self, b: u64, v: T) {
         if self.reach(b) {
             let i = self.slot(b);
-            self.vals[i] += v;
+            self.vals[i] = self.vals[i].plus(v);
         }
     }
 
@@ -278,7 +298,7 @@ impl<T: Copy + Default + AddAssign + Ord> HeadRing<T> {
         let n = self.vals.len() as u64;
         let mut s = T::default();
         for b in (cur + 1).saturating_sub(n)..=cur {
-            s += self.get(b, cur);
+            s = s.plus(self.get(b, cur));
         }
         s
     }

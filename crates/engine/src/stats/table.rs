@@ -174,7 +174,14 @@ impl Index {
     }
 
     fn grow(&mut self) {
-        let n = (self.cells.len() * 2).max(16);
+        self.grow_to((self.cells.len() * 2).max(16));
+    }
+
+    /// Rehashes into `n` cells (a power of two, more than the cells now).
+    fn grow_to(&mut self, n: usize) {
+        if n <= self.cells.len() {
+            return;
+        }
         let old = std::mem::replace(&mut self.cells, vec![0; n]);
         let mask = n - 1;
         for c in old.into_iter().filter(|&c| c != 0) {
@@ -400,13 +407,18 @@ impl<K: TableKey, P: Payload> Table<K, P> {
         let floor = self.inherit(cur_r);
         if self.entries.len() < self.cap {
             if self.entries.len() == self.entries.capacity() {
-                // Doubling, but never past the cap: the worst case is exactly `cap` entries.
-                let add = self
-                    .entries
-                    .len()
-                    .max(16)
-                    .min(self.cap - self.entries.len());
-                self.entries.reserve_exact(add);
+                // All `cap` entries in one allocation: large ones are mapped lazily by the
+                // allocator, so only the entries in use take memory, and no reallocation
+                // copies or fragments the heap. If the address space is refused (an
+                // enormous cap), grow by doubling instead, never past the cap.
+                let want = self.cap - self.entries.len();
+                if self.entries.try_reserve_exact(want).is_ok() {
+                    // The index likewise, at its final size (zeroed pages are lazy too).
+                    self.index.grow_to(Index::cells_for(self.cap));
+                } else {
+                    let add = self.entries.len().max(16).min(want);
+                    self.entries.reserve_exact(add);
+                }
             }
             let key = K::make(src);
             self.key_heap += key.heap_size();
@@ -532,9 +544,10 @@ impl<K: TableKey, P: Payload> Table<K, P> {
         }
     }
 
-    /// Heap bytes held now (entries, index, heap, key strings).
+    /// Heap bytes in use now (entries, index, heap, key strings). Reserved but untouched
+    /// entry slots are not counted: they are not backed by memory until used.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry<K, P>>()
+        self.entries.len() * std::mem::size_of::<Entry<K, P>>()
             + self.index.cells.capacity() * 8
             + self.heap.capacity() * 8
             + self.pos.capacity() * 4

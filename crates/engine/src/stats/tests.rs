@@ -235,7 +235,7 @@ proptest! {
 
             // Attached metrics, over the attached window.
             let mut bytes: HashMap<String, (u64, u64)> = HashMap::new();
-            for e in exs.iter().filter(ina).filter(|e| !e.host.is_empty()) {
+            for e in exs.iter().filter(ina) {
                 let b = bytes.entry(host_key(e)).or_default();
                 b.0 += e.request_bytes;
                 b.1 += e.response_bytes;
@@ -806,4 +806,46 @@ fn budget() {
         "total {:.2} MiB",
         cfg.worst_case_bytes() as f64 / (1u64 << 20) as f64
     );
+}
+
+/// Times at the ends of the range, in any order, without advance: no panic, no overflow,
+/// memory bounded.
+#[test]
+fn extreme_timestamps_do_not_break_anything() {
+    let mut s = Stats::new(StatsConfig {
+        max_keys: 4,
+        ..StatsConfig::default()
+    });
+    let times = [u64::MAX, 0, 1, u64::MAX - 1, T0, u64::MAX / 2, 0, u64::MAX];
+    for (i, &t) in times.iter().enumerate() {
+        let mut e = ex(t, &format!("h{i}"), "/x", "ua", i as u8, 500);
+        e.latency_ns = Some(u64::MAX);
+        e.request_bytes = u64::MAX;
+        e.response_bytes = u64::MAX;
+        s.on_exchange(&e);
+        s.advance(Timestamp(t));
+    }
+    for now in [0, T0, u64::MAX] {
+        for w in Window::ALL {
+            let r = s.report(w, Timestamp(now));
+            assert!(r.sections.len() <= 4);
+            assert_eq!(r.end, Timestamp(u64::MAX));
+        }
+        assert_eq!(s.rate_per_second(Timestamp(now)).len(), 3600);
+    }
+    assert!(s.table_sizes().iter().all(|&n| n <= 4));
+}
+
+#[test]
+fn byte_counters_saturate() {
+    let mut s = Stats::new(StatsConfig::default());
+    let mut e = ex(T0, "h", "/", "", 1, 200);
+    e.request_bytes = u64::MAX - 1;
+    e.response_bytes = u64::MAX;
+    feed(&mut s, &[e.clone(), e]);
+    let r = s.report(Window::Min1, Timestamp(T0));
+    assert_eq!(r.bytes_by_host[0].request_bytes, u64::MAX);
+    assert_eq!(r.bytes_by_host[0].response_bytes, u64::MAX);
+    assert_eq!(r.clients[0].bytes, u64::MAX);
+    assert_eq!(r.bytes_by_host[0].count, 2);
 }
