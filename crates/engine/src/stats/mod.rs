@@ -486,8 +486,8 @@ impl Stats {
                 self.totals_head[w] = b;
             }
             if b + k > self.totals_head[w] {
-                self.requests[w].add(b, u64::from(req));
-                self.responses[w].add(b, u64::from(ex.status.is_some()));
+                self.requests[w].add(b, u64::from(req), false);
+                self.responses[w].add(b, u64::from(ex.status.is_some()), false);
             }
         }
         if is_req {

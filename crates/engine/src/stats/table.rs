@@ -173,15 +173,10 @@ impl Index {
         self.len += 1;
     }
 
+    /// Doubles the cells. The index grows with the table rather than being sized for the
+    /// cap up front: a small, dense index stays in the first-level cache.
     fn grow(&mut self) {
-        self.grow_to((self.cells.len() * 2).max(16));
-    }
-
-    /// Rehashes into `n` cells (a power of two, more than the cells now).
-    fn grow_to(&mut self, n: usize) {
-        if n <= self.cells.len() {
-            return;
-        }
+        let n = (self.cells.len() * 2).max(16);
         let old = std::mem::replace(&mut self.cells, vec![0; n]);
         let mask = n - 1;
         for c in old.into_iter().filter(|&c| c != 0) {
@@ -412,10 +407,7 @@ impl<K: TableKey, P: Payload> Table<K, P> {
                 // copies or fragments the heap. If the address space is refused (an
                 // enormous cap), grow by doubling instead, never past the cap.
                 let want = self.cap - self.entries.len();
-                if self.entries.try_reserve_exact(want).is_ok() {
-                    // The index likewise, at its final size (zeroed pages are lazy too).
-                    self.index.grow_to(Index::cells_for(self.cap));
-                } else {
+                if self.entries.try_reserve_exact(want).is_err() {
                     let add = self.entries.len().max(16).min(want);
                     self.entries.reserve_exact(add);
                 }
@@ -619,7 +611,7 @@ mod tests {
         let i = t.touch(hash, 0, &k, &at, c);
         for w in 0..WINDOWS {
             if t.entries[i].holds(w, b) {
-                t.entries[i].data.0[w].add(b, 1);
+                t.entries[i].data.0[w].add(b, 1, true);
             }
         }
         i
