@@ -154,8 +154,8 @@
 //! | User-Agents (requests) | 10,000 | 248 B | 1,313 B | 12.5 MiB |
 //! | hosts/servers (requests, 5xx, bytes each way) | 10,000 | 728 B | 1,793 B | 17.1 MiB |
 //! | clients (requests, bytes; key inline) | 10,000 | 440 B | 465 B | 4.4 MiB |
-//! | other methods | 64 | 248 B | 1,313 B | 0.08 MiB |
-//! | latency histograms (12 × 110 bins per server) | 64 | 5,384 B | 6,449 B | 0.39 MiB |
+//! | other methods | 64 | 248 B | 1,317 B | 0.08 MiB |
+//! | latency histograms (12 × 110 bins per server) | 64 | 5,384 B | 6,452 B | 0.39 MiB |
 //! | status codes | 1,001 | 224 B | | 0.22 MiB |
 //! | rate series (3,600 s + 1,440 min), totals, floors | | | | 0.04 MiB |
 //! | **total** ([`StatsConfig::worst_case_bytes`]) | | | | **47.3 MiB** |
@@ -173,8 +173,11 @@
 //! client; the common methods and status codes are array lookups), with no allocation
 //! when the keys exist. Each window's newest bucket sits next to the entry header, so a
 //! count usually touches two cache lines per key. Micro-benchmark
-//! (`cargo bench -p httptop-engine --bench stats`): ~110–135 ns per exchange on typical
-//! traffic (1–2,000 clients), ~1.4 µs when every key is new and every table full.
+//! (`cargo bench -p httptop-engine --bench stats`, 1.44 M exchanges, 40 hosts, ~400
+//! sections, 60 User-Agents): 110–135 ns per exchange with 1 to 2,000 clients; 210–250 ns
+//! with 20,000 (the client table full and replacing); 1.2–1.4 µs when every key is new
+//! and every table full. A report reads every entry of the window: 0.1 ms on such
+//! traffic, 2–4 ms with full tables.
 
 mod hist;
 mod metrics;
