@@ -104,7 +104,7 @@ pub(crate) struct Entry<K, P> {
 
 impl<K, P: Payload> Entry<K, P> {
     /// Whether the inherited error may still apply to a window starting at `start`: the
-    /// key's uncounted exchanges are all at or before `since_s` (whole seconds, rounded down: window starts are whole seconds).
+    /// key's uncounted exchanges are all at or before its entry time `since_s`.
     #[inline]
     pub fn err_applies(&self, start: u64) -> bool {
         // Window starts are whole seconds, so comparing in seconds is exact.
