@@ -55,7 +55,8 @@
 //!   dropped (`too_old`).
 //! - **Future exchanges**: a time more than [`MAX_FUTURE_NS`] (5 s) past the latest
 //!   `advance` is clamped to that bound (`future_clamped`), so one bogus timestamp moves
-//!   the windows by at most 5 s. Before the first `advance` there is no bound. Call
+//!   the windows by at most 5 s. Before the first `advance` (`advance(Timestamp::ZERO)`,
+//!   the engine's time before any frame, does not count) there is no bound. Call
 //!   `advance` with the engine's packet time before handing over the exchanges it
 //!   produced (at least once per second of packet time): it is O(1) except when a bucket
 //!   boundary is crossed.
@@ -566,8 +567,14 @@ impl Stats {
     /// keys idle for longer than the retention period are purged. Cheap unless a bucket
     /// boundary is crossed; call it with the engine's time before handing over the
     /// exchanges it produced (at least once per second of packet time).
+    ///
+    /// `Timestamp::ZERO` is ignored: it is `Engine::now` before the first frame, and
+    /// taking it as the clock would clamp every real exchange to 5 s after the epoch.
     pub fn advance(&mut self, now: Timestamp) {
         let now = now.0;
+        if now == 0 {
+            return;
+        }
         self.clock = Some(self.clock.map_or(now, |c| c.max(now)));
         if now > self.latest {
             self.move_latest(now);

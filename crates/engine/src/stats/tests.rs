@@ -483,6 +483,19 @@ fn far_future_timestamp_is_clamped() {
     assert_eq!(rows_map(&r.hosts).get("h"), Some(&2));
 }
 
+/// `Engine::now()` is zero before the first frame: advancing to it must not become the
+/// clock that later exchanges are clamped to.
+#[test]
+fn advance_to_zero_is_not_a_clock() {
+    let mut s = Stats::new(StatsConfig::default());
+    s.advance(Timestamp::ZERO);
+    s.on_exchange(&ex(T0, "h", "/", "", 1, 200));
+    s.on_exchange(&ex(T0 + 2 * SEC, "h", "/", "", 1, 200));
+    assert_eq!(s.counters().future_clamped, 0);
+    let r = s.report(Window::Min1, Timestamp(T0 + 2 * SEC));
+    assert_eq!((r.requests, r.end), (2, Timestamp(T0 + 2 * SEC)));
+}
+
 #[test]
 fn no_request_counts_as_response_only() {
     let mut s = Stats::new(StatsConfig::default());
