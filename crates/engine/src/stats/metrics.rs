@@ -2,6 +2,9 @@
 
 use super::hist::BINS;
 use super::ring::{Past, Ring, K, KA, KL, RA, WINDOWS};
+
+/// The retention window's index.
+const R: usize = WINDOWS - 1;
 use super::table::{alloc_size, Payload, TableKey};
 
 /// Key namespaces sharing one table: a Host header value and a server address written
@@ -71,7 +74,7 @@ impl Counts {
     /// Adds `v` in bucket `b` of window `w` (head `head`), if the window still holds it.
     #[inline]
     pub fn add(&mut self, w: usize, head: u32, b: u32, v: u32) {
-        self.past[w].add(&mut self.cur[w], head, b, v);
+        self.past[w].add(&mut self.cur[w], head, b, v, w == R);
     }
 
     pub fn sum(&self, w: usize, head: u32, c: u32, from: u32) -> u32 {
@@ -111,17 +114,28 @@ pub(crate) struct HostData {
     pub resp_bytes: [Past<u64, MA>; WINDOWS],
 }
 
+/// What one exchange adds to its host.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HostHit {
+    pub requests: u32,
+    pub errors: u32,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+}
+
 impl HostData {
     /// One exchange in bucket `b` of window `w` (head `head`).
     #[inline]
-    pub fn add(&mut self, w: usize, head: u32, b: u32, req: u32, e5: u32, rq: u64, rs: u64) {
-        self.n[w].add(&mut self.cur_n[w], head, b, req);
+    pub fn add(&mut self, w: usize, head: u32, b: u32, x: HostHit) {
+        let sat = w == R;
+        self.n[w].add(&mut self.cur_n[w], head, b, x.requests, sat);
         // The attached window is shorter than the count window by up to one count
         // bucket: it decides on its own whether it holds the bucket.
         let (ha, ba) = (head / RA, b / RA);
-        if self.errors[w].add(&mut self.cur_errors[w], ha, ba, e5) {
-            self.req_bytes[w].add(&mut self.cur_req_bytes[w], ha, ba, rq);
-            self.resp_bytes[w].add(&mut self.cur_resp_bytes[w], ha, ba, rs);
+        if self.errors[w].add(&mut self.cur_errors[w], ha, ba, x.errors, sat) {
+            let (rq, rs) = (x.request_bytes, x.response_bytes);
+            self.req_bytes[w].add(&mut self.cur_req_bytes[w], ha, ba, rq, sat);
+            self.resp_bytes[w].add(&mut self.cur_resp_bytes[w], ha, ba, rs, sat);
         }
     }
 
@@ -177,8 +191,9 @@ pub(crate) struct ClientData {
 impl ClientData {
     #[inline]
     pub fn add(&mut self, w: usize, head: u32, b: u32, req: u32, bytes: u64) {
-        self.n[w].add(&mut self.cur_n[w], head, b, req);
-        self.bytes[w].add(&mut self.cur_bytes[w], head / RA, b / RA, bytes);
+        let sat = w == R;
+        self.n[w].add(&mut self.cur_n[w], head, b, req, sat);
+        self.bytes[w].add(&mut self.cur_bytes[w], head / RA, b / RA, bytes, sat);
     }
 
     pub fn count(&self, w: usize, head: u32, c: u32) -> u32 {
@@ -254,7 +269,7 @@ impl Payload for LatData {
 impl LatData {
     #[inline]
     pub fn add(&mut self, w: usize, b: u32, bin: usize) {
-        self.n[w].add(b, 1);
+        self.n[w].add(b, 1, w == R);
         if let Some(c) = self.h.get_mut(bin) {
             let c = &mut c[w][b as usize % KL];
             *c = c.saturating_add(1);

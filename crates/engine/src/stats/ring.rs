@@ -3,7 +3,39 @@
 //! bucket written (one per window, shared by every ring of a key) and rolls the rings
 //! forward when it touches them, so idle keys cost nothing.
 
-use std::ops::AddAssign;
+/// A bucket value. Overflow must not panic. Sums saturate (a total stuck at its maximum
+/// is visible, a wrapped one is not); adds into buckets saturate only where they could
+/// overflow: `u32` counts in the long buckets of the retention window (2 h by default:
+/// 4.3 billion exchanges of one key in one bucket is 600,000 per second). Elsewhere they
+/// wrap, which is cheaper on the hot path and cannot happen: a `u32` count in a 5-minute
+/// bucket would need 14 million exchanges per second, a `u64` byte count 2^64 bytes.
+pub(crate) trait Counter: Copy + Default {
+    fn plus(self, o: Self) -> Self;
+    fn plus_wrapping(self, o: Self) -> Self;
+}
+
+impl Counter for u32 {
+    #[inline]
+    fn plus(self, o: Self) -> Self {
+        self.saturating_add(o)
+    }
+    #[inline]
+    fn plus_wrapping(self, o: Self) -> Self {
+        self.wrapping_add(o)
+    }
+}
+
+impl Counter for u64 {
+    #[inline]
+    fn plus(self, o: Self) -> Self {
+        self.saturating_add(o)
+    }
+    #[inline]
+    fn plus_wrapping(self, o: Self) -> Self {
+        // u64 bucket values (bytes, global counts) cannot reach 2^64.
+        self.wrapping_add(o)
+    }
+}
 
 /// Windows, in the order of [`super::Window::index`].
 pub(crate) const WINDOWS: usize = 4;
@@ -72,7 +104,7 @@ impl<T: Copy + Default, const N: usize> Default for Ring<T, N> {
     }
 }
 
-impl<T: Copy + Default + AddAssign, const N: usize> Ring<T, N> {
+impl<T: Counter, const N: usize> Ring<T, N> {
     /// Clears the buckets after `old` up to `new` (the head moves from `old` to `new`).
     #[inline]
     pub fn roll(&mut self, old: u32, new: u32) {
@@ -89,8 +121,10 @@ impl<T: Copy + Default + AddAssign, const N: usize> Ring<T, N> {
     }
 
     #[inline]
-    pub fn add(&mut self, b: u32, v: T) {
-        self.0[b as usize % N] += v;
+    /// `sat`: saturate rather than wrap (see [`Counter`]).
+    pub fn add(&mut self, b: u32, v: T, sat: bool) {
+        let x = &mut self.0[b as usize % N];
+        *x = if sat { x.plus(v) } else { x.plus_wrapping(v) };
     }
 
     /// Sum of the buckets in `(cur - N, cur]` that the ring holds (head `head`), from
@@ -100,7 +134,7 @@ impl<T: Copy + Default + AddAssign, const N: usize> Ring<T, N> {
         let (lo, hi) = span::<N>(head, cur, from);
         let mut b = lo;
         while b <= hi {
-            s += self.0[b as usize % N];
+            s = s.plus(self.0[b as usize % N]);
             b += 1;
         }
         s
@@ -146,7 +180,7 @@ impl<T: Copy + Default, const M: usize> Default for Past<T, M> {
     }
 }
 
-impl<T: Copy + Default + AddAssign, const M: usize> Past<T, M> {
+impl<T: Counter, const M: usize> Past<T, M> {
     const N: u32 = M as u32 + 1;
 
     /// The head moves from `old` to `new` (`new > old`): `cur` (bucket `old`) joins the
@@ -170,14 +204,17 @@ impl<T: Copy + Default + AddAssign, const M: usize> Past<T, M> {
     }
 
     /// Adds to bucket `b` of a window whose head is `head`; false (nothing added) when
-    /// `b` is older than the window the ring holds. `b <= head`.
+    /// `b` is older than the window the ring holds. `b <= head`. `sat`: saturate rather
+    /// than wrap (see [`Counter`]).
     #[inline]
-    pub fn add(&mut self, cur: &mut T, head: u32, b: u32, v: T) -> bool {
+    pub fn add(&mut self, cur: &mut T, head: u32, b: u32, v: T, sat: bool) -> bool {
+        let add = |x: T| if sat { x.plus(v) } else { x.plus_wrapping(v) };
         if b == head {
-            *cur += v;
+            *cur = add(*cur);
             true
         } else if b + Self::N > head {
-            self.0[b as usize % M] += v;
+            let x = &mut self.0[b as usize % M];
+            *x = add(*x);
             true
         } else {
             false
@@ -190,11 +227,11 @@ impl<T: Copy + Default + AddAssign, const M: usize> Past<T, M> {
         let (lo, hi) = span_n(Self::N, head, c, from);
         let mut b = lo;
         while b <= hi {
-            s += if b == head {
+            s = s.plus(if b == head {
                 cur
             } else {
                 self.0[b as usize % M]
-            };
+            });
             b += 1;
         }
         s
@@ -208,7 +245,7 @@ pub(crate) struct HeadRing<T> {
     head: u64,
 }
 
-impl<T: Copy + Default + AddAssign + Ord> HeadRing<T> {
+impl<T: Counter + Ord> HeadRing<T> {
     pub fn new(n: usize) -> Self {
         HeadRing {
             vals: vec![T::default(); n.max(1)],
@@ -248,7 +285,7 @@ impl<T: Copy + Default + AddAssign + Ord> HeadRing<T> {
     pub fn add(&mut self, b: u64, v: T) {
         if self.reach(b) {
             let i = self.slot(b);
-            self.vals[i] += v;
+            self.vals[i] = self.vals[i].plus(v);
         }
     }
 
@@ -278,7 +315,7 @@ impl<T: Copy + Default + AddAssign + Ord> HeadRing<T> {
         let n = self.vals.len() as u64;
         let mut s = T::default();
         for b in (cur + 1).saturating_sub(n)..=cur {
-            s += self.get(b, cur);
+            s = s.plus(self.get(b, cur));
         }
         s
     }
@@ -308,10 +345,10 @@ mod tests {
     #[test]
     fn roll_clears_only_the_new_buckets() {
         let mut r: Ring<u32, 4> = Ring::default();
-        r.add(10, 1);
-        r.add(9, 2);
+        r.add(10, 1, true);
+        r.add(9, 2, true);
         r.roll(10, 12);
-        r.add(12, 5);
+        r.add(12, 5, true);
         assert_eq!(r.sum(12, 12), 5 + 1 + 2); // buckets 9..=12
         assert_eq!(r.sum(12, 13), 5 + 1);
         r.roll(12, 100);
@@ -322,7 +359,7 @@ mod tests {
     fn sum_respects_head_and_from() {
         let mut r: Ring<u64, 3> = Ring::default();
         for b in 5..=7 {
-            r.add(b, u64::from(b));
+            r.add(b, u64::from(b), true);
         }
         assert_eq!(r.sum(7, 7), 5 + 6 + 7);
         assert_eq!(r.sum(7, 8), 6 + 7);
@@ -350,10 +387,10 @@ mod tests {
                 past.roll(&mut cur, head, b);
                 head = b;
             }
-            let added = past.add(&mut cur, head, b, x % 100);
+            let added = past.add(&mut cur, head, b, x % 100, true);
             assert_eq!(added, b + 4 > head);
             if added {
-                full.add(b, x % 100);
+                full.add(b, x % 100, true);
             }
             let c = head + (x >> 20) as u32 % 3;
             let from = c.saturating_sub((x >> 30) as u32 % 5);

@@ -104,7 +104,7 @@ pub(crate) struct Entry<K, P> {
 
 impl<K, P: Payload> Entry<K, P> {
     /// Whether the inherited error may still apply to a window starting at `start`: the
-    /// key's uncounted exchanges are all at or before `since`.
+    /// key's uncounted exchanges are all at or before its entry time `since_s`.
     #[inline]
     pub fn err_applies(&self, start: u64) -> bool {
         // Window starts are whole seconds, so comparing in seconds is exact.
@@ -173,6 +173,8 @@ impl Index {
         self.len += 1;
     }
 
+    /// Doubles the cells. The index grows with the table rather than being sized for the
+    /// cap up front: a small, dense index stays in the first-level cache.
     fn grow(&mut self) {
         let n = (self.cells.len() * 2).max(16);
         let old = std::mem::replace(&mut self.cells, vec![0; n]);
@@ -400,13 +402,15 @@ impl<K: TableKey, P: Payload> Table<K, P> {
         let floor = self.inherit(cur_r);
         if self.entries.len() < self.cap {
             if self.entries.len() == self.entries.capacity() {
-                // Doubling, but never past the cap: the worst case is exactly `cap` entries.
-                let add = self
-                    .entries
-                    .len()
-                    .max(16)
-                    .min(self.cap - self.entries.len());
-                self.entries.reserve_exact(add);
+                // All `cap` entries in one allocation: large ones are mapped lazily by the
+                // allocator, so only the entries in use take memory, and no reallocation
+                // copies or fragments the heap. If the address space is refused (an
+                // enormous cap), grow by doubling instead, never past the cap.
+                let want = self.cap - self.entries.len();
+                if self.entries.try_reserve_exact(want).is_err() {
+                    let add = self.entries.len().max(16).min(want);
+                    self.entries.reserve_exact(add);
+                }
             }
             let key = K::make(src);
             self.key_heap += key.heap_size();
@@ -532,9 +536,10 @@ impl<K: TableKey, P: Payload> Table<K, P> {
         }
     }
 
-    /// Heap bytes held now (entries, index, heap, key strings).
+    /// Heap bytes in use now (entries, index, heap, key strings). Reserved but untouched
+    /// entry slots are not counted: they are not backed by memory until used.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry<K, P>>()
+        self.entries.len() * std::mem::size_of::<Entry<K, P>>()
             + self.index.cells.capacity() * 8
             + self.heap.capacity() * 8
             + self.pos.capacity() * 4
@@ -606,7 +611,7 @@ mod tests {
         let i = t.touch(hash, 0, &k, &at, c);
         for w in 0..WINDOWS {
             if t.entries[i].holds(w, b) {
-                t.entries[i].data.0[w].add(b, 1);
+                t.entries[i].data.0[w].add(b, 1, true);
             }
         }
         i

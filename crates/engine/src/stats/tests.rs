@@ -10,6 +10,17 @@ const T0: u64 = 1_700_000_000 * SEC;
 const MIN: u64 = 60 * SEC;
 const HOUR: u64 = 3600 * SEC;
 
+/// `cases` cases; failures saved beside this file (`tests.proptest-regressions`).
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    }
+}
+
 fn ws(s: &[u8]) -> WireStr {
     WireStr::capped(s, usize::MAX)
 }
@@ -177,7 +188,7 @@ fn host_key(e: &Exchange) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(config(96))]
 
     /// Every table, total and rate point equals a recount of the raw exchanges whose time
     /// is in the documented, bucket-aligned window.
@@ -235,7 +246,7 @@ proptest! {
 
             // Attached metrics, over the attached window.
             let mut bytes: HashMap<String, (u64, u64)> = HashMap::new();
-            for e in exs.iter().filter(ina).filter(|e| !e.host.is_empty()) {
+            for e in exs.iter().filter(ina) {
                 let b = bytes.entry(host_key(e)).or_default();
                 b.0 += e.request_bytes;
                 b.1 += e.response_bytes;
@@ -356,7 +367,7 @@ fn space_saving_million_distinct() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(config(64))]
 
     /// Sliding windows with eviction and decay: for every key and window, a reported
     /// count bounds the true count from above and `count - error` from below; an absent
@@ -470,6 +481,19 @@ fn far_future_timestamp_is_clamped() {
     assert_eq!(r.requests, 3);
     assert_eq!(r.end, Timestamp(T0 + MAX_FUTURE_NS));
     assert_eq!(rows_map(&r.hosts).get("h"), Some(&2));
+}
+
+/// `Engine::now()` is zero before the first frame: advancing to it must not become the
+/// clock that later exchanges are clamped to.
+#[test]
+fn advance_to_zero_is_not_a_clock() {
+    let mut s = Stats::new(StatsConfig::default());
+    s.advance(Timestamp::ZERO);
+    s.on_exchange(&ex(T0, "h", "/", "", 1, 200));
+    s.on_exchange(&ex(T0 + 2 * SEC, "h", "/", "", 1, 200));
+    assert_eq!(s.counters().future_clamped, 0);
+    let r = s.report(Window::Min1, Timestamp(T0 + 2 * SEC));
+    assert_eq!((r.requests, r.end), (2, Timestamp(T0 + 2 * SEC)));
 }
 
 #[test]
@@ -608,7 +632,7 @@ fn key_of(k: &WireStr) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(config(64))]
 
     /// p50/p95/p99 against a sorted vector (nearest rank), within the histogram's error.
     #[test]
@@ -649,7 +673,7 @@ proptest! {
 // ------------------------------------------------------------------ determinism
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(config(64))]
 
     /// The same exchanges, reordered within equal timestamps, give identical reports.
     #[test]
@@ -746,64 +770,149 @@ fn budget() {
     use std::mem::size_of;
     let cfg = StatsConfig::default();
     let key = table::alloc_size(cfg.max_key_len);
-    let t = |name: &str, n: usize, entry: usize, key: usize, total: usize| {
+    let mib = |b: usize| b as f64 / f64::from(1u32 << 20);
+    let row = |name: &str, n: usize, entry: usize, total: usize| {
         println!(
-            "{name:<28} {n:>6} {entry:>6} {key:>6} {:>8.2} MiB",
-            total as f64 / (1u64 << 20) as f64
+            "{name:<24} keys {n:>6}  entry {entry:>5} B  per key {:>6.0} B  total {:>6.2} MiB",
+            total as f64 / n as f64,
+            mib(total)
         );
     };
-    t(
+    let k = cfg.max_keys;
+    let (m, l) = (cfg.max_method_keys, cfg.max_latency_keys);
+    row(
         "sections",
-        cfg.max_keys,
+        k,
         size_of::<Entry<ByteKey, Counts>>(),
-        key,
-        Table::<ByteKey, Counts>::worst_case_bytes(cfg.max_keys, key),
+        Table::<ByteKey, Counts>::worst_case_bytes(k, key),
     );
-    t(
+    row(
         "user agents",
-        cfg.max_keys,
+        k,
         size_of::<Entry<ByteKey, Counts>>(),
-        key,
-        Table::<ByteKey, Counts>::worst_case_bytes(cfg.max_keys, key),
+        Table::<ByteKey, Counts>::worst_case_bytes(k, key),
     );
-    t(
-        "hosts/servers + bytes",
-        cfg.max_keys,
+    row(
+        "hosts/servers",
+        k,
         size_of::<Entry<ByteKey, HostData>>(),
-        key,
-        Table::<ByteKey, HostData>::worst_case_bytes(cfg.max_keys, key),
+        Table::<ByteKey, HostData>::worst_case_bytes(k, key),
     );
-    t(
+    row(
         "clients",
-        cfg.max_keys,
+        k,
         size_of::<Entry<IpAddr, ClientData>>(),
-        0,
-        Table::<IpAddr, ClientData>::worst_case_bytes(cfg.max_keys, 0),
+        Table::<IpAddr, ClientData>::worst_case_bytes(k, 0),
     );
-    t(
-        "methods",
-        cfg.max_method_keys,
+    row(
+        "other methods",
+        m,
         size_of::<Entry<ByteKey, Counts>>(),
-        key,
-        Table::<ByteKey, Counts>::worst_case_bytes(cfg.max_method_keys, key),
+        Table::<ByteKey, Counts>::worst_case_bytes(m, key),
     );
-    t(
+    row(
         "latency",
-        cfg.max_latency_keys,
+        l,
         size_of::<Entry<ByteKey, LatData>>(),
-        key,
-        Table::<ByteKey, LatData>::worst_case_bytes(cfg.max_latency_keys, key),
+        Table::<ByteKey, LatData>::worst_case_bytes(l, key),
     );
-    t(
+    row(
         "status codes",
         1001,
         size_of::<metrics::FixedEntry>(),
-        0,
         StatusTable::worst_case_bytes(),
     );
-    println!("index cells for {}: {}", cfg.max_keys, cfg.max_keys);
-    println!(
-        "total {:.2} MiB",
-        cfg.worst_case_bytes() as f64 / (1u64 << 20) as f64
+    println!("total {:.2} MiB", mib(cfg.worst_case_bytes()));
+}
+
+/// Times at the ends of the range, in any order, without advance: no panic, no overflow,
+/// memory bounded.
+#[test]
+fn extreme_timestamps_do_not_break_anything() {
+    let mut s = Stats::new(StatsConfig {
+        max_keys: 4,
+        ..StatsConfig::default()
+    });
+    let times = [u64::MAX, 0, 1, u64::MAX - 1, T0, u64::MAX / 2, 0, u64::MAX];
+    for (i, &t) in times.iter().enumerate() {
+        let mut e = ex(t, &format!("h{i}"), "/x", "ua", i as u8, 500);
+        e.latency_ns = Some(u64::MAX);
+        e.request_bytes = u64::MAX;
+        e.response_bytes = u64::MAX;
+        s.on_exchange(&e);
+        s.advance(Timestamp(t));
+    }
+    for now in [0, T0, u64::MAX] {
+        for w in Window::ALL {
+            let r = s.report(w, Timestamp(now));
+            assert!(r.sections.len() <= 4);
+            assert_eq!(r.end, Timestamp(u64::MAX));
+        }
+        assert_eq!(s.rate_per_second(Timestamp(now)).len(), 3600);
+    }
+    assert!(s.table_sizes().iter().all(|&n| n <= 4));
+}
+
+/// Byte counts no wire can produce: no overflow panic; the retention window (the only
+/// one where a real count could come near the limit) saturates.
+#[test]
+fn huge_byte_counts_do_not_overflow() {
+    let mut s = Stats::new(StatsConfig::default());
+    let mut e = ex(T0, "h", "/", "", 1, 200);
+    e.request_bytes = u64::MAX - 1;
+    e.response_bytes = u64::MAX;
+    feed(&mut s, &[e.clone(), e]);
+    for w in Window::ALL {
+        let r = s.report(w, Timestamp(T0));
+        assert_eq!(r.bytes_by_host[0].count, 2);
+        if w == Window::Retention {
+            assert_eq!(r.bytes_by_host[0].request_bytes, u64::MAX);
+            assert_eq!(r.bytes_by_host[0].response_bytes, u64::MAX);
+            assert_eq!(r.clients[0].bytes, u64::MAX);
+        }
+    }
+}
+
+#[test]
+fn stats_and_reports_can_move_between_threads() {
+    fn send<T: Send + 'static>() {}
+    send::<Stats>();
+    send::<Report>();
+}
+
+#[test]
+fn config_is_brought_into_range() {
+    let c = StatsConfig {
+        top: 0,
+        max_keys: 0,
+        max_method_keys: usize::MAX,
+        max_latency_keys: 0,
+        max_key_len: 0,
+        retention_ns: 1,
+    }
+    .validated();
+    assert_eq!(
+        (
+            c.max_keys,
+            c.max_method_keys,
+            c.max_latency_keys,
+            c.max_key_len
+        ),
+        (1, 1, 1, 16)
     );
+    assert_eq!(c.retention_ns, MIN_RETENTION_NS);
+    let c = StatsConfig {
+        retention_ns: 25 * HOUR + 7 * MIN,
+        ..StatsConfig::default()
+    };
+    assert_eq!(c.validated().retention_ns, 25 * HOUR);
+    // top = 0 gives empty tables, and nothing breaks.
+    let mut s = Stats::new(StatsConfig {
+        top: 0,
+        ..StatsConfig::default()
+    });
+    feed(&mut s, &[ex(T0, "h", "/", "", 1, 200)]);
+    let r = s.report(Window::Min1, Timestamp(T0));
+    assert!(r.hosts.is_empty() && r.servers.is_empty() && r.status_codes.is_empty());
+    assert_eq!(r.requests, 1);
 }
