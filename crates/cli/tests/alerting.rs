@@ -173,5 +173,32 @@ fn report_lists_the_alert_history() {
         report["alerts"],
         serde_json::json!([{"start": T0 + 102, "end": T0 + 119, "peak": 50, "duration_s": 17}])
     );
+    // Every table, for the retention window.
+    let first = |t: &str| report[t][0].clone();
+    assert_eq!(first("hosts")["key"], "shop.example");
+    assert_eq!(first("hosts")["count"], 240);
+    assert_eq!(first("hosts")["error"], 0);
+    assert_eq!(first("sections")["key"], "shop.example/burst");
+    assert_eq!(first("user_agents")["key"], "loadgen/1");
+    assert_eq!(first("methods")["key"], "GET");
+    assert_eq!(first("status_codes")["key"], "200");
+    assert_eq!(first("status_codes")["count"], 240);
+    assert_eq!(first("status_classes")["key"], "2xx");
+    assert_eq!(first("clients")["key"], "10.0.0.1");
+    assert_eq!(first("clients")["count"], 240);
+    // Request heads differ in length with k and i; their bytes are summed exactly.
+    let request_bytes: u64 = (0..200u64)
+        .flat_map(|k| (0..if (100..110).contains(&k) { 5 } else { 1 }).map(move |i| (k, i)))
+        .map(|(k, i)| format!("GET /burst/{k}/{i} HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: loadgen/1\r\n\r\n").len() as u64)
+        .sum();
+    let bytes = first("bytes_by_host");
+    assert_eq!(bytes["request_bytes"], request_bytes);
+    assert_eq!(bytes["response_bytes"], 240 * 40);
+    let server = first("servers");
+    assert_eq!(server["key"], "shop.example");
+    assert_eq!(server["errors_5xx"], 0);
+    // Every response comes 1 ms after its request head (histogram error within 11.1%).
+    let p50 = server["p50_ms"].as_f64().unwrap_or_default();
+    assert!((0.88..=1.12).contains(&p50), "p50 {p50} ms");
     let _ = std::fs::remove_dir_all(&dir);
 }
