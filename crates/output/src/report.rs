@@ -231,21 +231,17 @@ pub fn json(monitor: &Monitor, source: &str) -> String {
             )
             .as_bytes(),
         );
-        l.extend_from_slice(b",\"alerts\":[");
-        for (i, ep) in a.history().enumerate() {
-            if i > 0 {
-                l.push(b',');
-            }
+        let episodes: Vec<_> = a.history().collect();
+        array_json(&mut l, "alerts", &episodes, |l, ep| {
             let _ = write!(
-                Adapter(&mut l),
+                Adapter(l),
                 "{{\"start\":{},\"end\":{},\"peak\":{},\"duration_s\":{}}}",
                 secs(ep.start.nanos()),
                 ep.end.map_or("null".into(), |e| secs(e.nanos())),
                 ep.peak,
                 ep.duration_ns().map_or("null".into(), secs)
             );
-        }
-        l.push(b']');
+        });
     } else {
         l.extend_from_slice(b",\"baseline\":null,\"alerts\":[]");
     }
@@ -254,11 +250,7 @@ pub fn json(monitor: &Monitor, source: &str) -> String {
 }
 
 fn rows_json(l: &mut Vec<u8>, name: &str, rows: &[Row]) {
-    let _ = write!(Adapter(l), ",\"{name}\":[");
-    for (i, r) in rows.iter().enumerate() {
-        if i > 0 {
-            l.push(b',');
-        }
+    array_json(l, name, rows, |l, r| {
         key_json(l, &r.key);
         let _ = write!(
             Adapter(l),
@@ -268,8 +260,7 @@ fn rows_json(l: &mut Vec<u8>, name: &str, rows: &[Row]) {
             r.share,
             secs(r.last_seen.nanos())
         );
-    }
-    l.push(b']');
+    });
 }
 
 /// `{"key":"...","truncated":B` (the object is left open).
@@ -283,6 +274,23 @@ fn key_json(l: &mut Vec<u8>, k: &WireStr) {
     });
 }
 
+/// `,"name":[item,item...]`, each item written by `item`.
+fn array_json<T>(l: &mut Vec<u8>, name: &str, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
+    let _ = write!(Adapter(l), ",\"{name}\":[");
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            l.push(b',');
+        }
+        item(l, it);
+    }
+    l.push(b']');
+}
+
+/// Milliseconds with 3 decimals, or `null`.
+fn ms_json(ns: Option<u64>) -> String {
+    ns.map_or("null".into(), |n| format!("{:.3}", n as f64 / 1e6))
+}
+
 fn tables_json(l: &mut Vec<u8>, r: &Report) {
     rows_json(l, "sections", &r.sections);
     rows_json(l, "hosts", &r.hosts);
@@ -290,11 +298,7 @@ fn tables_json(l: &mut Vec<u8>, r: &Report) {
     rows_json(l, "methods", &r.methods);
     rows_json(l, "status_codes", &r.status_codes);
     rows_json(l, "status_classes", &r.status_classes);
-    l.extend_from_slice(b",\"bytes_by_host\":[");
-    for (i, b) in r.bytes_by_host.iter().enumerate() {
-        if i > 0 {
-            l.push(b',');
-        }
+    array_json(l, "bytes_by_host", &r.bytes_by_host, |l, b| {
         key_json(l, &b.key);
         let _ = write!(
             Adapter(l),
@@ -304,12 +308,8 @@ fn tables_json(l: &mut Vec<u8>, r: &Report) {
             b.request_bytes,
             b.response_bytes
         );
-    }
-    l.extend_from_slice(b"],\"clients\":[");
-    for (i, c) in r.clients.iter().enumerate() {
-        if i > 0 {
-            l.push(b',');
-        }
+    });
+    array_json(l, "clients", &r.clients, |l, c| {
         let _ = write!(
             Adapter(l),
             "{{\"key\":\"{}\",\"count\":{},\"error\":{},\"share\":{:.6},\"bytes\":{}}}",
@@ -319,12 +319,8 @@ fn tables_json(l: &mut Vec<u8>, r: &Report) {
             c.share,
             c.bytes
         );
-    }
-    l.extend_from_slice(b"],\"servers\":[");
-    for (i, v) in r.servers.iter().enumerate() {
-        if i > 0 {
-            l.push(b',');
-        }
+    });
+    array_json(l, "servers", &r.servers, |l, v| {
         key_json(l, &v.key);
         let _ = write!(
             Adapter(l),
@@ -334,12 +330,11 @@ fn tables_json(l: &mut Vec<u8>, r: &Report) {
             v.errors_5xx,
             v.error_rate,
             v.latency_samples,
-            v.p50_ns.map_or("null".into(), |n| format!("{:.3}", n as f64 / 1e6)),
-            v.p95_ns.map_or("null".into(), |n| format!("{:.3}", n as f64 / 1e6)),
-            v.p99_ns.map_or("null".into(), |n| format!("{:.3}", n as f64 / 1e6)),
+            ms_json(v.p50_ns),
+            ms_json(v.p95_ns),
+            ms_json(v.p99_ns),
         );
-    }
-    l.push(b']');
+    });
 }
 
 fn secs(ns: u64) -> String {
