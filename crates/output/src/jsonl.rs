@@ -32,7 +32,7 @@
 //! UTF-8 is written as the four characters `\xHH` (so it is never dropped silently). A
 //! string cut at the length limit carries the `truncated` flag.
 
-use httptop_engine::alert::AlertEvent;
+use httptop_engine::alert::{AlertEvent, Baseline};
 use httptop_engine::{Exchange, Flags, WireStr};
 use httptop_wire::Timestamp;
 use std::io::{self, Write};
@@ -168,13 +168,7 @@ impl<W: Write> JsonlWriter<W> {
             } => {
                 l.extend_from_slice(b"{\"type\":\"learning_finished\"");
                 push_common(l, at);
-                l.extend_from_slice(b",\"baseline\":");
-                l.extend_from_slice(
-                    baseline
-                        .per_window_display(window_ns)
-                        .to_string()
-                        .as_bytes(),
-                );
+                push_baseline(l, baseline, window_ns);
                 l.extend_from_slice(b",\"baseline_floor\":");
                 push_int(l, per_window);
                 l.extend_from_slice(b",\"learned_requests\":");
@@ -201,13 +195,7 @@ impl<W: Write> JsonlWriter<W> {
                 push_common(l, at);
                 l.extend_from_slice(b",\"state\":\"started\",\"hits\":");
                 push_int(l, hits);
-                l.extend_from_slice(b",\"baseline\":");
-                l.extend_from_slice(
-                    baseline
-                        .per_window_display(window_ns)
-                        .to_string()
-                        .as_bytes(),
-                );
+                push_baseline(l, baseline, window_ns);
                 l.extend_from_slice(b",\"threshold\":");
                 push_int(l, u64::from(threshold_pct));
                 l.extend_from_slice(b",\"window_s\":");
@@ -236,6 +224,12 @@ impl<W: Write> JsonlWriter<W> {
             self.error = Some(e);
         }
     }
+}
+
+/// `,"baseline":B`: requests per window, exact to two decimals.
+fn push_baseline(l: &mut Vec<u8>, b: Baseline, window_ns: u64) {
+    l.extend_from_slice(b",\"baseline\":");
+    l.extend_from_slice(b.per_window_display(window_ns).to_string().as_bytes());
 }
 
 /// `,"schema":N,"at":SECONDS`
