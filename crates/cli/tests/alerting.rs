@@ -121,6 +121,8 @@ fn burst_alerts_and_recovers_at_exact_times() {
     assert_eq!(recovered["duration_s"], 17);
     assert_eq!(recovered["peak"], 50);
     assert_eq!(recovered["hits"], 14);
+    assert_eq!(recovered["baseline"], 10);
+    assert_eq!(recovered["threshold"], 50);
 
     // Replays are identical.
     assert_eq!(run(&cap, &[]), events);

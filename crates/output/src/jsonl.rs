@@ -24,8 +24,8 @@
 //! - `{"type":"learning_restarted","at":..,"empty_periods":N,"message":..}`;
 //! - `{"type":"alert","state":"started","at":..,"hits":H,"baseline":B,"threshold":P,
 //!   "window_s":W,"message":..}`;
-//! - `{"type":"alert","state":"recovered","at":..,"hits":H,"duration_s":D,"peak":K,
-//!   "message":..}`.
+//! - `{"type":"alert","state":"recovered","at":..,"hits":H,"baseline":B,"threshold":P,
+//!   "window_s":W,"duration_s":D,"peak":K,"message":..}`.
 //!
 //! Strings come from the wire: valid UTF-8 is kept (JSON-escaped as needed: quotes,
 //! backslash, control characters as `\u00XX`), and every byte that is not part of valid
@@ -46,6 +46,8 @@ pub struct JsonlWriter<W: Write> {
     w: W,
     line: Vec<u8>,
     error: Option<io::Error>,
+    /// Baseline, window and threshold of the last alert start, repeated on its recovery.
+    alert_context: Option<(Baseline, u64, u32)>,
 }
 
 impl<W: Write> JsonlWriter<W> {
@@ -54,6 +56,7 @@ impl<W: Write> JsonlWriter<W> {
             w,
             line: Vec::with_capacity(1024),
             error: None,
+            alert_context: None,
         }
     }
 
@@ -193,6 +196,7 @@ impl<W: Write> JsonlWriter<W> {
             } => {
                 l.extend_from_slice(b"{\"type\":\"alert\"");
                 push_common(l, at);
+                self.alert_context = Some((baseline, window_ns, threshold_pct));
                 l.extend_from_slice(b",\"state\":\"started\",\"hits\":");
                 push_int(l, hits);
                 push_baseline(l, baseline, window_ns);
@@ -211,6 +215,13 @@ impl<W: Write> JsonlWriter<W> {
                 push_common(l, at);
                 l.extend_from_slice(b",\"state\":\"recovered\",\"hits\":");
                 push_int(l, hits);
+                if let Some((baseline, window_ns, threshold_pct)) = self.alert_context {
+                    push_baseline(l, baseline, window_ns);
+                    l.extend_from_slice(b",\"threshold\":");
+                    push_int(l, u64::from(threshold_pct));
+                    l.extend_from_slice(b",\"window_s\":");
+                    push_secs(l, window_ns);
+                }
                 l.extend_from_slice(b",\"duration_s\":");
                 push_secs(l, duration_ns);
                 l.extend_from_slice(b",\"peak\":");
