@@ -9,6 +9,7 @@ pub mod http;
 pub mod limits;
 mod monitor;
 pub mod reasm;
+pub mod snapshot;
 pub mod stats;
 
 pub use engine::{Counters, Engine};

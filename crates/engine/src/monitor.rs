@@ -13,7 +13,8 @@ use crate::alert::{AlertConfig, AlertConfigError, AlertEvent, Alerting, Baseline
 use crate::engine::Engine;
 use crate::event::{Exchange, Sink};
 use crate::limits::Limits;
-use crate::stats::{Stats, StatsConfig};
+use crate::snapshot::{AlertView, Snapshot};
+use crate::stats::{Stats, StatsConfig, Window};
 use httptop_wire::{Frame, Timestamp};
 
 /// Receives everything the pipeline produces. Presenters implement it.
@@ -81,6 +82,28 @@ impl Monitor {
         &self.stats
     }
 
+    /// Everything presenters show, at `now` (at least the latest time seen).
+    pub fn snapshot(&self, now: Timestamp) -> Snapshot {
+        let now = now.max(self.engine.now());
+        Snapshot {
+            now,
+            alert: self.alerting.as_ref().map(|a| AlertView {
+                state: a.state(),
+                baseline: a.baseline(),
+                config: a.config().clone(),
+                hits_in_window: a.hits_in_window(),
+                next_evaluation: a.next_evaluation(),
+                history: a.history().cloned().collect(),
+                max_duration_ns: a.max_alert_duration_ns(),
+                avg_duration_ns: a.avg_alert_duration_ns(),
+            }),
+            counters: self.engine.counters().clone(),
+            open_flows: self.engine.open_flows(),
+            rate_per_second: self.stats.rate_per_second(now),
+            reports: Window::ALL.map(|w| self.stats.report(w, now)),
+        }
+    }
+
     /// `None` until the first frame or [`Monitor::start`].
     pub fn alerting(&self) -> Option<&Alerting> {
         self.alerting.as_ref()
@@ -145,5 +168,94 @@ impl Monitor {
         for ev in self.events.drain(..) {
             obs.on_alert(&ev);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::AlertState;
+    use httptop_wire::LinkType;
+
+    fn frame(sport: u16, dport: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        let total = (40 + payload.len()) as u16;
+        f.extend_from_slice(&[
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ]);
+        let (a, b) = if sport == 80 {
+            ([10, 0, 0, 2], [10, 0, 0, 1])
+        } else {
+            ([10, 0, 0, 1], [10, 0, 0, 2])
+        };
+        f.extend_from_slice(&a);
+        f.extend_from_slice(&b);
+        f.extend_from_slice(&sport.to_be_bytes());
+        f.extend_from_slice(&dport.to_be_bytes());
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.extend_from_slice(&0u32.to_be_bytes());
+        f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    struct Seen(Vec<Exchange>, Vec<AlertEvent>);
+    impl Observer for Seen {
+        fn on_exchange(&mut self, ex: &Exchange) {
+            self.0.push(ex.clone());
+        }
+        fn on_alert(&mut self, ev: &AlertEvent) {
+            self.1.push(*ev);
+        }
+    }
+
+    #[test]
+    fn snapshot_shows_tables_learning_and_health() {
+        let mut m = Monitor::new(MonitorConfig::default()).unwrap();
+        let mut seen = Seen(Vec::new(), Vec::new());
+        let req = b"GET /api/x HTTP/1.1\r\nHost: a.example\r\n\r\n";
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let t0 = Timestamp::from_secs(1_700_000_000);
+        let frames = [
+            frame(40000, 80, 100, 0x02, b""),
+            frame(40000, 80, 101, 0x18, req),
+            frame(80, 40000, 500, 0x18, resp),
+        ];
+        for (i, f) in frames.iter().enumerate() {
+            let fr = Frame {
+                ts: t0.add_nanos(i as u64 * 1_000_000),
+                linktype: LinkType::ETHERNET,
+                orig_len: f.len() as u32,
+                data: f,
+            };
+            m.on_frame(&fr, &mut seen);
+        }
+        assert_eq!(seen.0.len(), 1);
+        let snap = m.snapshot(t0.add_nanos(5_000_000_000));
+        assert_eq!(snap.now, t0.add_nanos(5_000_000_000));
+        assert_eq!(snap.counters.frames, 3);
+        assert_eq!(snap.open_flows, 1);
+        for w in Window::ALL {
+            assert_eq!(snap.report(w).requests, 1, "{w:?}");
+        }
+        assert_eq!(
+            snap.report(Window::Min1).sections[0].key.as_bytes(),
+            b"a.example/api"
+        );
+        let alert = snap.alert.expect("started at the first frame");
+        assert!(matches!(alert.state, AlertState::Learning(p) if p.requests == 1));
+        assert_eq!(snap.rate_per_second.iter().map(|(_, n)| n).sum::<u64>(), 1);
     }
 }

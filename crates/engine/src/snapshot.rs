@@ -1,0 +1,50 @@
+//! An owned picture of the whole monitor at one instant, for presenters that refresh
+//! (dashboard, periodic plain text, JSON snapshots, exporters).
+//!
+//! Contract: built by [`crate::Monitor::snapshot`] on the collector side and handed over
+//! by value; it holds no reference into the engine, so a UI thread renders it while the
+//! engine goes on. Everything a presenter shows comes from here, time included (`now`):
+//! renderers never read a clock. Wire strings are raw (presenters sanitise them).
+
+use crate::alert::{AlertConfig, AlertState, Baseline, Episode};
+use crate::engine::Counters;
+use crate::stats::{Report, Window};
+use httptop_wire::Timestamp;
+
+/// The monitor at `now`.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// Packet time (plus wall-clock ticks, live) of the snapshot.
+    pub now: Timestamp,
+    /// `None` until the first frame (or the start of a live capture).
+    pub alert: Option<AlertView>,
+    /// Engine counters: capture health and anomalies.
+    pub counters: Counters,
+    /// Connections tracked now.
+    pub open_flows: usize,
+    /// Requests per second over the last hour, oldest first, ending at `now`'s second.
+    pub rate_per_second: Vec<(Timestamp, u64)>,
+    /// Every top table, for each window in [`Window::ALL`] order.
+    pub reports: [Report; 4],
+}
+
+impl Snapshot {
+    /// The tables of one window.
+    pub fn report(&self, w: Window) -> &Report {
+        &self.reports[w.index()]
+    }
+}
+
+/// What the alerting side shows.
+#[derive(Clone, Debug)]
+pub struct AlertView {
+    pub state: AlertState,
+    pub baseline: Option<Baseline>,
+    pub config: AlertConfig,
+    pub hits_in_window: u64,
+    pub next_evaluation: Timestamp,
+    /// Alert episodes of the retention period, oldest first.
+    pub history: Vec<Episode>,
+    pub max_duration_ns: Option<u64>,
+    pub avg_duration_ns: Option<u64>,
+}
