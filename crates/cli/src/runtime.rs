@@ -142,7 +142,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             .unwrap_or_else(|| "default device".into()),
     };
     let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
-    crate::report::print(&monitor, &source, args.output, to_stdout);
+    let snap = monitor.snapshot(monitor.engine().now());
+    crate::report::print(&snap, &source, args.output, to_stdout);
     if !args.quiet {
         summary(&monitor, out.exchanges, drops, started.elapsed());
     }

@@ -1,24 +1,26 @@
 //! The end-of-run report: totals, every top table for the retention window, the baseline
 //! and the alert history, as plain text for people or one JSON document for machines.
 //!
-//! Contract: reads a finished [`Monitor`] and never fails. Wire strings that reach the
+//! The same renderers give the periodic blocks and snapshots of live and realtime runs
+//! (`--output plain|json`), for any window.
+//!
+//! Contract: reads a [`Snapshot`] and never fails. Wire strings that reach the
 //! plain text are sanitised (control characters escaped); the JSON keeps them losslessly
 //! (escaped as in the transaction log).
 
 use crate::jsonl::push_str;
-use httptop_engine::alert::{format_duration, format_utc, AlertState, Alerting};
+use httptop_engine::alert::{format_duration, format_utc, AlertState};
+use httptop_engine::snapshot::{AlertView, Snapshot};
 use httptop_engine::stats::{Report, Row, Window};
-use httptop_engine::{Monitor, WireStr};
+use httptop_engine::WireStr;
 use std::fmt::Write as _;
 
-/// Plain-text report.
-pub fn plain(monitor: &Monitor, source: &str) -> String {
+/// Plain-text report of `window`, headed by `title` (e.g. `httptop report: FILE`).
+pub fn plain(snap: &Snapshot, title: &str, window: Window) -> String {
     let mut o = String::new();
-    let c = monitor.engine().counters();
-    let _ = writeln!(o, "httptop report: {}", sanitize(source.as_bytes()));
-    let r = monitor
-        .stats()
-        .report(Window::Retention, monitor.engine().now());
+    let c = &snap.counters;
+    let _ = writeln!(o, "{}", sanitize(title.as_bytes()));
+    let r = snap.report(window);
     let _ = writeln!(
         o,
         "  requests {}  responses {}  frames {}  connections {}  (tables: {} window, up to {})",
@@ -29,12 +31,28 @@ pub fn plain(monitor: &Monitor, source: &str) -> String {
         r.window.label(),
         format_utc(r.end)
     );
-    if let Some(a) = monitor.alerting() {
+    if let Some(a) = &snap.alert {
+        state_plain(&mut o, a);
         baseline_plain(&mut o, a);
         alerts_plain(&mut o, a);
     }
-    tables_plain(&mut o, &r);
+    tables_plain(&mut o, r);
     o
+}
+
+fn state_plain(o: &mut String, a: &AlertView) {
+    let state = match a.state {
+        AlertState::Learning(_) => "LEARNING",
+        AlertState::Normal { .. } => "NORMAL",
+        AlertState::Alert { .. } => "ALERT",
+        AlertState::Recovered { .. } => "RECOVERED",
+    };
+    let _ = writeln!(
+        o,
+        "  state: {state}, {} hits in the last {}",
+        a.hits_in_window,
+        format_duration(a.config.window_ns)
+    );
 }
 
 fn key_text(k: &WireStr) -> String {
@@ -127,16 +145,16 @@ fn tables_plain(o: &mut String, r: &Report) {
     }
 }
 
-fn baseline_plain(o: &mut String, a: &Alerting) {
-    let window = a.config().window_ns;
-    match (a.baseline(), a.state()) {
+fn baseline_plain(o: &mut String, a: &AlertView) {
+    let window = a.config.window_ns;
+    match (a.baseline, a.state) {
         (Some(b), _) => {
             let _ = writeln!(
                 o,
                 "  baseline: {} requests per {} window, threshold {}%",
                 b.per_window_display(window),
                 format_duration(window),
-                a.config().threshold_pct
+                a.config.threshold_pct
             );
         }
         (None, AlertState::Learning(p)) => {
@@ -145,25 +163,25 @@ fn baseline_plain(o: &mut String, a: &Alerting) {
                 "  baseline: still learning ({} requests in {} of {})",
                 p.requests,
                 format_duration(p.elapsed_ns),
-                format_duration(a.config().learn_ns)
+                format_duration(a.config.learn_ns)
             );
         }
         (None, _) => {}
     }
 }
 
-fn alerts_plain(o: &mut String, a: &Alerting) {
-    let n = a.history().len();
+fn alerts_plain(o: &mut String, a: &AlertView) {
+    let n = a.history.len();
     let _ = write!(o, "  alerts: {n}");
-    if let Some(max) = a.max_alert_duration_ns() {
+    if let Some(max) = a.max_duration_ns {
         let _ = write!(o, " (longest {}", format_duration(max));
-        if let Some(avg) = a.avg_alert_duration_ns() {
+        if let Some(avg) = a.avg_duration_ns {
             let _ = write!(o, ", average {}", format_duration(avg));
         }
         o.push(')');
     }
     o.push('\n');
-    for ep in a.history() {
+    for ep in &a.history {
         match ep.end {
             Some(end) => {
                 let _ = writeln!(
@@ -187,14 +205,19 @@ fn alerts_plain(o: &mut String, a: &Alerting) {
     }
 }
 
-/// The report as one JSON document (one line).
-pub fn json(monitor: &Monitor, source: &str) -> String {
-    let c = monitor.engine().counters();
-    let r = monitor
-        .stats()
-        .report(Window::Retention, monitor.engine().now());
+/// `window` as one JSON document on one line: `"type"` is `kind` (`report` at the end,
+/// `snapshot` for periodic output).
+pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String {
+    let c = &snap.counters;
+    let r = snap.report(window);
     let mut l = Vec::with_capacity(4096);
-    l.extend_from_slice(b"{\"type\":\"report\",\"source\":");
+    l.extend_from_slice(b"{\"type\":");
+    push_str(&mut l, kind.as_bytes());
+    let _ = write!(
+        Adapter(&mut l),
+        ",\"at\":{},\"source\":",
+        secs(snap.now.nanos())
+    );
     push_str(&mut l, source.as_bytes());
     let _ = write_fields(
         &mut l,
@@ -203,36 +226,42 @@ pub fn json(monitor: &Monitor, source: &str) -> String {
             ("responses", r.responses),
             ("frames", c.frames),
             ("connections", c.flows_created),
+            ("open_connections", snap.open_flows as u64),
         ],
     );
     l.extend_from_slice(b",\"window\":");
     push_str(&mut l, r.window.label().as_bytes());
-    l.extend_from_slice(
-        format!(
-            ",\"window_start\":{},\"window_end\":{}",
-            secs(r.start.nanos()),
-            secs(r.end.nanos())
-        )
-        .as_bytes(),
+    let _ = write!(
+        Adapter(&mut l),
+        ",\"window_start\":{},\"window_end\":{}",
+        secs(r.start.nanos()),
+        secs(r.end.nanos())
     );
-    tables_json(&mut l, &r);
-    if let Some(a) = monitor.alerting() {
-        let window = a.config().window_ns;
-        l.extend_from_slice(b",\"baseline\":");
-        match a.baseline() {
+    tables_json(&mut l, r);
+    if let Some(a) = &snap.alert {
+        let window = a.config.window_ns;
+        let state = match a.state {
+            AlertState::Learning(_) => "learning",
+            AlertState::Normal { .. } => "normal",
+            AlertState::Alert { .. } => "alert",
+            AlertState::Recovered { .. } => "recovered",
+        };
+        let _ = write!(
+            Adapter(&mut l),
+            ",\"state\":\"{state}\",\"hits\":{},\"baseline\":",
+            a.hits_in_window
+        );
+        match a.baseline {
             Some(b) => l.extend_from_slice(b.per_window_display(window).to_string().as_bytes()),
             None => l.extend_from_slice(b"null"),
         }
-        l.extend_from_slice(
-            format!(
-                ",\"window_s\":{},\"threshold\":{}",
-                window / 1_000_000_000,
-                a.config().threshold_pct
-            )
-            .as_bytes(),
+        let _ = write!(
+            Adapter(&mut l),
+            ",\"window_s\":{},\"threshold\":{}",
+            secs(window),
+            a.config.threshold_pct
         );
-        let episodes: Vec<_> = a.history().collect();
-        array_json(&mut l, "alerts", &episodes, |l, ep| {
+        array_json(&mut l, "alerts", &a.history, |l, ep| {
             let _ = write!(
                 Adapter(l),
                 "{{\"start\":{},\"end\":{},\"peak\":{},\"duration_s\":{}}}",
@@ -243,7 +272,7 @@ pub fn json(monitor: &Monitor, source: &str) -> String {
             );
         });
     } else {
-        l.extend_from_slice(b",\"baseline\":null,\"alerts\":[]");
+        l.extend_from_slice(b",\"state\":null,\"baseline\":null,\"alerts\":[]");
     }
     l.extend_from_slice(b"}\n");
     String::from_utf8(l).unwrap_or_default()
