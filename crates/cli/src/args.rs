@@ -123,6 +123,19 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = OutputFormat::Plain)]
     pub output: OutputFormat,
 
+    /// Replay `-r FILE` at the pace of its timestamps (with periodic output and alert
+    /// lines, like a live capture) instead of as fast as possible.
+    #[arg(long, requires = "read")]
+    pub realtime: bool,
+
+    /// With `--realtime`: replay N times faster than the capture's pace.
+    #[arg(long, value_name = "N", default_value_t = 1.0, requires = "realtime")]
+    pub speed: f64,
+
+    /// Periodic output interval (live capture and `--realtime`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1s")]
+    pub refresh: Duration,
+
     /// Maximum out-of-order bytes buffered per connection direction.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_reasm_bytes)]
     pub max_reasm_bytes: usize,
@@ -144,6 +157,7 @@ impl Args {
             window_ns: nanos(self.window),
             threshold_pct: self.threshold,
             retention_ns: nanos(self.retention),
+            refresh_ns: nanos(self.refresh),
             ..AlertConfig::default()
         }
     }

@@ -4,10 +4,11 @@
 //! SIGTERM stop the capture; what the engine holds is then finished (requests still
 //! waiting are written with `no_response`) and every output flushed before exit 0.
 
-use crate::args::Args;
+use crate::args::{Args, OutputFormat};
 use anyhow::Context as _;
 use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
 use httptop_engine::alert::{AlertEvent, Baseline};
+use httptop_engine::stats::Window;
 use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer};
 use httptop_output::JsonlWriter;
 use httptop_wire::Timestamp;
@@ -38,7 +39,62 @@ struct Outputs {
     exchanges: u64,
     /// Where to save the baseline when learning finishes.
     baseline_file: Option<std::path::PathBuf>,
+    /// Periodic output (live capture and realtime replay), with alert lines as they happen.
+    periodic: Option<Periodic>,
 }
+
+/// Text blocks (plain) or snapshot objects (JSON) every refresh, like the original
+/// program's console, and each alert event when it happens.
+struct Periodic {
+    format: OutputFormat,
+    to_stdout: bool,
+    source: String,
+    every: Duration,
+    next: Instant,
+    /// Alert events as JSON lines, in the same format as the log.
+    events: JsonlWriter<Vec<u8>>,
+}
+
+impl Periodic {
+    fn alert(&mut self, ev: &AlertEvent) {
+        match self.format {
+            OutputFormat::Plain => {
+                crate::report::write_out(&format!("{}\n", ev.message()), self.to_stdout)
+            }
+            OutputFormat::Json => {
+                self.events.write_alert(ev);
+                let line = std::mem::take(self.events.get_mut());
+                crate::report::write_out(&String::from_utf8_lossy(&line), self.to_stdout);
+            }
+        }
+    }
+
+    /// Emits a block if the refresh interval has passed.
+    fn tick(&mut self, monitor: &Monitor, now: Timestamp) {
+        if Instant::now() < self.next {
+            return;
+        }
+        self.next = Instant::now() + self.every;
+        let snap = monitor.snapshot(now);
+        let text = match self.format {
+            OutputFormat::Plain => {
+                let title = format!(
+                    "httptop {}  {}",
+                    self.source,
+                    httptop_engine::alert::format_utc(snap.now)
+                );
+                httptop_output::report::plain(&snap, &title, PERIODIC_WINDOW) + "\n"
+            }
+            OutputFormat::Json => {
+                httptop_output::report::json(&snap, "snapshot", &self.source, PERIODIC_WINDOW)
+            }
+        };
+        crate::report::write_out(&text, self.to_stdout);
+    }
+}
+
+/// The window of periodic blocks and snapshots.
+const PERIODIC_WINDOW: Window = Window::Min10;
 
 impl Observer for Outputs {
     fn on_exchange(&mut self, ex: &Exchange) {
@@ -51,6 +107,9 @@ impl Observer for Outputs {
     fn on_alert(&mut self, ev: &AlertEvent) {
         if let Some(l) = &mut self.log {
             l.write_alert(ev);
+        }
+        if let Some(p) = &mut self.periodic {
+            p.alert(ev);
         }
         if let (AlertEvent::LearningFinished { baseline, .. }, Some(path)) =
             (ev, &self.baseline_file)
@@ -80,10 +139,20 @@ impl Outputs {
                 Some(JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)))
             }
         };
+        let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
+        let periodic = (args.read.is_none() || args.realtime).then(|| Periodic {
+            format: args.output,
+            to_stdout,
+            source: source_name(args),
+            every: args.refresh.max(Duration::from_millis(100)),
+            next: Instant::now() + args.refresh,
+            events: JsonlWriter::new(Vec::new()),
+        });
         Ok(Outputs {
             log,
             exchanges: 0,
             baseline_file: args.baseline_file.clone(),
+            periodic,
         })
     }
 
@@ -127,7 +196,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let started = Instant::now();
     let drops = match &args.read {
         Some(path) => {
-            run_file(path, &mut monitor, &mut out, &stop)?;
+            let pace = args.realtime.then_some(args.speed);
+            run_file(path, pace, &mut monitor, &mut out, &stop)?;
             None
         }
         None => Some(run_live(args, &mut monitor, &mut out, &stop)?),
@@ -150,6 +220,16 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+fn source_name(args: &Args) -> String {
+    match &args.read {
+        Some(p) => p.display().to_string(),
+        None => args
+            .interface
+            .clone()
+            .unwrap_or_else(|| "default device".into()),
+    }
+}
+
 /// The saved baseline, when `--baseline-file` names an existing file.
 fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
     let Some(path) = &args.baseline_file else {
@@ -167,8 +247,12 @@ fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
     }
 }
 
+/// Reads a capture file; with `pace` (`--realtime --speed N`), frames are handed over at
+/// N times the pace of their timestamps, and packet time keeps moving (ticks) between them
+/// so that alerts can recover during silences.
 fn run_file(
     path: &std::path::Path,
+    pace: Option<f64>,
     monitor: &mut Monitor,
     out: &mut Outputs,
     stop: &AtomicBool,
@@ -183,11 +267,40 @@ fn run_file(
     let mut src =
         FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     let mut n: u32 = 0;
+    // Realtime: (first packet time, wall instant it was replayed at).
+    let mut origin: Option<(Timestamp, Instant)> = None;
     while let Some(frame) = src
         .next_frame()
         .with_context(|| format!("reading {}", path.display()))?
     {
+        if let Some(speed) = pace {
+            let (t0, w0) = *origin.get_or_insert((frame.ts, Instant::now()));
+            let speed = if speed.is_finite() && speed > 0.0 {
+                speed
+            } else {
+                1.0
+            };
+            let due = w0 + Duration::from_secs_f64(frame.ts.since(t0) as f64 / 1e9 / speed);
+            // Wait in short steps: packet time goes on (ticks), output refreshes, and a
+            // signal is seen promptly.
+            loop {
+                let now = Instant::now();
+                if now >= due || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep((due - now).min(Duration::from_millis(50)));
+                let elapsed = w0.elapsed().as_secs_f64() * speed;
+                let tick = t0.add_nanos((elapsed * 1e9) as u64).min(frame.ts);
+                monitor.on_tick(tick, out);
+                if let Some(p) = &mut out.periodic {
+                    p.tick(monitor, tick);
+                }
+            }
+        }
         monitor.on_frame(&frame, out);
+        if let Some(p) = &mut out.periodic {
+            p.tick(monitor, frame.ts);
+        }
         n = n.wrapping_add(1);
         if n % 4096 == 0 && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
             break;
@@ -256,6 +369,9 @@ fn run_live(
                     anyhow::Error::new(e).context("capture failed"),
                 ))
             }
+        }
+        if let Some(p) = &mut out.periodic {
+            p.tick(monitor, tick_time(monitor));
         }
         if last_flush.elapsed() >= Duration::from_secs(1) {
             out.flush()?;

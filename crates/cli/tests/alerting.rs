@@ -204,3 +204,49 @@ fn report_lists_the_alert_history() {
     assert!((0.88..=1.12).contains(&p50), "p50 {p50} ms");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn realtime_replay_prints_blocks_and_alert_lines() {
+    let dir = std::env::temp_dir().join(format!("httptop-burst-realtime-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cap = dir.join("burst.pcap");
+    burst_capture(&cap);
+    // 200 s of capture at 100x: about 2 s.
+    let out = Command::new(bin())
+        .arg("-r")
+        .arg(&cap)
+        .args(["--realtime", "--speed", "100", "--refresh", "250ms"])
+        .args([
+            "--learn",
+            "60s",
+            "--window",
+            "10s",
+            "--threshold",
+            "50",
+            "-q",
+        ])
+        .output()
+        .expect("run httptop");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let alert = "High traffic generated an alert - hits = 18, triggered at 2023-11-14 22:15:02";
+    let recovered =
+        "Recovered from high traffic at 2023-11-14 22:15:19 - alert lasted 17s, peak 50 hits";
+    let a = text
+        .find(alert)
+        .unwrap_or_else(|| panic!("no alert line in:\n{text}"));
+    let r = text
+        .find(recovered)
+        .unwrap_or_else(|| panic!("no recovery line in:\n{text}"));
+    assert!(a < r);
+    // Periodic blocks came during the replay (at least 2 s of pacing, a block every
+    // 250 ms), before the end-of-run report.
+    let blocks = text.matches("\nhttptop ").count() + usize::from(text.starts_with("httptop "));
+    assert!(blocks >= 3, "periodic blocks: {blocks}\n{text}");
+    assert!(text.contains("httptop report: "));
+    let _ = std::fs::remove_dir_all(&dir);
+}

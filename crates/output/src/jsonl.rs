@@ -80,6 +80,11 @@ impl<W: Write> JsonlWriter<W> {
         self.w
     }
 
+    /// The underlying writer (e.g. to take the bytes written to a `Vec`).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.w
+    }
+
     /// Appends one exchange record.
     pub fn write_exchange(&mut self, ex: &Exchange) {
         if self.error.is_some() {
