@@ -14,6 +14,10 @@ pub enum OutputFormat {
     Json,
 }
 
+const DEFAULT_WINDOW: Duration = Duration::from_secs(120);
+const DEMO_LEARN: Duration = Duration::from_secs(10);
+const DEMO_WINDOW: Duration = Duration::from_secs(5);
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -89,13 +93,19 @@ pub struct Args {
     pub max_pending: usize,
 
     /// Learning period at start-up: the baseline is the request count over it, scaled to
-    /// one window (e.g. 90s, 2m, 1h).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "2m")]
-    pub learn: Duration,
+    /// one window (e.g. 90s, 2m, 1h). Default 2m (10s with --demo).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub learn: Option<Duration>,
 
-    /// Alert window: hits are counted over the last WINDOW every second.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "2m")]
-    pub window: Duration,
+    /// Alert window: hits are counted over the last WINDOW every second. Default 2m (5s
+    /// with --demo).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub window: Option<Duration>,
+
+    /// Watch built-in synthetic traffic (no capture, no privileges): a quiet period, a
+    /// burst that alerts, and the recovery, in about a minute.
+    #[arg(long, conflicts_with_all = ["read", "interface"])]
+    pub demo: bool,
 
     /// Alert when hits exceed the baseline by more than this many percent.
     #[arg(long, value_name = "PERCENT", default_value_t = 10)]
@@ -128,8 +138,8 @@ pub struct Args {
     #[arg(long, requires = "read")]
     pub realtime: bool,
 
-    /// With `--realtime`: replay N times faster than the capture's pace.
-    #[arg(long, value_name = "N", default_value_t = 1.0, requires = "realtime")]
+    /// With `--realtime` or `--demo`: N times faster than the traffic's own pace.
+    #[arg(long, value_name = "N", default_value_t = 1.0)]
     pub speed: f64,
 
     /// Periodic output interval (live capture and `--realtime`).
@@ -153,8 +163,16 @@ impl Args {
 
     pub fn alert_config(&self) -> AlertConfig {
         AlertConfig {
-            learn_ns: nanos(self.learn),
-            window_ns: nanos(self.window),
+            learn_ns: nanos(self.learn.unwrap_or(if self.demo {
+                DEMO_LEARN
+            } else {
+                DEFAULT_WINDOW
+            })),
+            window_ns: nanos(self.window.unwrap_or(if self.demo {
+                DEMO_WINDOW
+            } else {
+                DEFAULT_WINDOW
+            })),
             threshold_pct: self.threshold,
             retention_ns: nanos(self.retention),
             refresh_ns: nanos(self.refresh),

@@ -1,6 +1,7 @@
 //! The `httptop` binary: arguments, capture source, engine, presenters, signals, exit codes.
 
 mod args;
+mod demo;
 mod report;
 mod runtime;
 

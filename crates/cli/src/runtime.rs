@@ -140,7 +140,7 @@ impl Outputs {
             }
         };
         let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
-        let periodic = (args.read.is_none() || args.realtime).then(|| Periodic {
+        let periodic = (args.read.is_none() || args.realtime || args.demo).then(|| Periodic {
             format: args.output,
             to_stdout,
             source: source_name(args),
@@ -195,6 +195,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let mut out = Outputs::open(args)?;
     let started = Instant::now();
     let drops = match &args.read {
+        _ if args.demo => {
+            run_demo(args, &mut monitor, &mut out, &stop);
+            None
+        }
         Some(path) => {
             let pace = args.realtime.then_some(args.speed);
             run_file(path, pace, &mut monitor, &mut out, &stop)?;
@@ -204,13 +208,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
     monitor.finish(&mut out);
     out.flush()?;
-    let source = match &args.read {
-        Some(p) => p.display().to_string(),
-        None => args
-            .interface
-            .clone()
-            .unwrap_or_else(|| "default device".into()),
-    };
+    let source = source_name(args);
     let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
     let snap = monitor.snapshot(monitor.engine().now());
     crate::report::print(&snap, &source, args.output, to_stdout);
@@ -221,6 +219,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
 }
 
 fn source_name(args: &Args) -> String {
+    if args.demo {
+        return "demo (synthetic traffic)".into();
+    }
     match &args.read {
         Some(p) => p.display().to_string(),
         None => args
@@ -267,35 +268,13 @@ fn run_file(
     let mut src =
         FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     let mut n: u32 = 0;
-    // Realtime: (first packet time, wall instant it was replayed at).
-    let mut origin: Option<(Timestamp, Instant)> = None;
+    let mut clock = pace.map(Pacer::new);
     while let Some(frame) = src
         .next_frame()
         .with_context(|| format!("reading {}", path.display()))?
     {
-        if let Some(speed) = pace {
-            let (t0, w0) = *origin.get_or_insert((frame.ts, Instant::now()));
-            let speed = if speed.is_finite() && speed > 0.0 {
-                speed
-            } else {
-                1.0
-            };
-            let due = w0 + Duration::from_secs_f64(frame.ts.since(t0) as f64 / 1e9 / speed);
-            // Wait in short steps: packet time goes on (ticks), output refreshes, and a
-            // signal is seen promptly.
-            loop {
-                let now = Instant::now();
-                if now >= due || stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                std::thread::sleep((due - now).min(Duration::from_millis(50)));
-                let elapsed = w0.elapsed().as_secs_f64() * speed;
-                let tick = t0.add_nanos((elapsed * 1e9) as u64).min(frame.ts);
-                monitor.on_tick(tick, out);
-                if let Some(p) = &mut out.periodic {
-                    p.tick(monitor, tick);
-                }
-            }
+        if let Some(c) = &mut clock {
+            c.wait_for(frame.ts, monitor, out, stop);
         }
         monitor.on_frame(&frame, out);
         if let Some(p) = &mut out.periodic {
@@ -313,6 +292,68 @@ fn run_file(
         );
     }
     Ok(())
+}
+
+/// Hands frames over at `speed` times the pace of their timestamps. While it waits,
+/// packet time keeps moving (ticks), periodic output refreshes, and a signal is seen
+/// within 50 ms.
+struct Pacer {
+    speed: f64,
+    /// First packet time and the wall instant it was handed over.
+    origin: Option<(Timestamp, Instant)>,
+}
+
+impl Pacer {
+    fn new(speed: f64) -> Self {
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
+        Pacer {
+            speed,
+            origin: None,
+        }
+    }
+
+    fn wait_for(
+        &mut self,
+        ts: Timestamp,
+        monitor: &mut Monitor,
+        out: &mut Outputs,
+        stop: &AtomicBool,
+    ) {
+        let (t0, w0) = *self.origin.get_or_insert((ts, Instant::now()));
+        let due = w0 + Duration::from_secs_f64(ts.since(t0) as f64 / 1e9 / self.speed);
+        loop {
+            let now = Instant::now();
+            if now >= due || stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep((due - now).min(Duration::from_millis(50)));
+            let tick = t0
+                .add_nanos((w0.elapsed().as_secs_f64() * self.speed * 1e9) as u64)
+                .min(ts);
+            monitor.on_tick(tick, out);
+            if let Some(p) = &mut out.periodic {
+                p.tick(monitor, tick);
+            }
+        }
+    }
+}
+
+fn run_demo(args: &Args, monitor: &mut Monitor, out: &mut Outputs, stop: &AtomicBool) {
+    let mut pacer = Pacer::new(args.speed);
+    for f in crate::demo::frames(wall_now()) {
+        if stop.load(Ordering::Relaxed) || out.broken_pipe() {
+            break;
+        }
+        pacer.wait_for(f.ts, monitor, out, stop);
+        monitor.on_frame(&f.frame(), out);
+        if let Some(p) = &mut out.periodic {
+            p.tick(monitor, f.ts);
+        }
+    }
 }
 
 fn wall_now() -> Timestamp {

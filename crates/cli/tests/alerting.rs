@@ -250,3 +250,30 @@ fn realtime_replay_prints_blocks_and_alert_lines() {
     assert!(text.contains("httptop report: "));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn demo_needs_no_privileges_and_alerts_then_recovers() {
+    // About a minute of synthetic traffic at 60x.
+    let out = Command::new(bin())
+        .args(["--demo", "--speed", "60", "-q"])
+        .output()
+        .expect("run httptop");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let learned = text.find("Learning finished at ").expect("learning line");
+    let alert = text
+        .find("High traffic generated an alert - hits = ")
+        .expect("alert line");
+    let recovered = text
+        .find("Recovered from high traffic at ")
+        .expect("recovery line");
+    assert!(learned < alert && alert < recovered, "{text}");
+    assert!(
+        text.contains("httptop report: demo (synthetic traffic)"),
+        "{text}"
+    );
+}
