@@ -176,7 +176,7 @@ fn header_widget_in_a_buffer() {
     assert!(t.contains("eth0  filter: tcp port 80"), "{t}");
     assert!(t.contains(" ALERT  hits 600 peak 640 for 1m 0s"), "{t}");
     assert!(
-        t.contains("baseline 200/2m 0s  threshold +10% (220)"),
+        t.contains("baseline 200/2m 0s +10% = 220  eval in 1s"),
         "{t}"
     );
     assert!(

@@ -31,7 +31,7 @@ const WIDE: u16 = 120;
 pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot) {
     let snap = app.shown(snap);
     let area = frame.area();
-    let banner = banner(snap);
+    let banner_h = banner_height(snap, area.width);
     let chart_h = if area.height >= 40 {
         area.height / 4
     } else {
@@ -39,14 +39,14 @@ pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot) {
     };
     let [head, ban, chart, bar, body] = Layout::vertical([
         Constraint::Length(3),
-        Constraint::Length(u16::from(banner.is_some())),
+        Constraint::Length(banner_h),
         Constraint::Length(chart_h),
         Constraint::Length(1),
         Constraint::Min(0),
     ])
     .areas(area);
     frame.render_widget(header(app, snap), head);
-    if let Some(b) = banner {
+    if let Some(b) = banner(snap) {
         frame.render_widget(b, ban);
     }
     render_chart(frame, chart, snap);
@@ -146,7 +146,7 @@ fn state_line<'a>(snap: &Snapshot) -> Line<'a> {
     }
     if let Some(b) = v.baseline {
         spans.push(Span::raw(format!(
-            "  baseline {}/{win}  threshold +{}% ({})",
+            "  baseline {}/{win} +{}% = {}",
             b.per_window_display(w),
             v.config.threshold_pct,
             threshold_display(b, w, v.config.threshold_pct)
@@ -154,7 +154,7 @@ fn state_line<'a>(snap: &Snapshot) -> Line<'a> {
     }
     if !matches!(v.state, AlertState::Learning(_)) {
         spans.push(Span::raw(format!(
-            "  next eval {}",
+            "  eval in {}",
             HumanDuration(v.next_evaluation.since(snap.now))
         )));
     }
@@ -223,32 +223,47 @@ fn health_line<'a>(app: &App, c: &Counters, open_flows: usize) -> Line<'a> {
     Line::from(spans)
 }
 
-/// The alert banner with the original program's wording, while an alert is active or
-/// has just recovered.
-pub fn banner<'a>(snap: &Snapshot) -> Option<Paragraph<'a>> {
+/// The alert banner's text and style: the original program's wording, while an alert is
+/// active or has just recovered.
+pub fn banner_text(snap: &Snapshot) -> Option<(String, Style)> {
     let v = snap.alert.as_ref()?;
     match v.state {
-        AlertState::Alert { hits, since, .. } => Some(
-            Paragraph::new(format!(
+        AlertState::Alert { hits, since, .. } => Some((
+            format!(
                 "High traffic generated an alert - hits = {hits}, triggered at {}",
                 Utc(since)
-            ))
-            .style(Style::new().fg(Color::White).bg(Color::Red).bold()),
-        ),
+            ),
+            Style::new().fg(Color::White).bg(Color::Red).bold(),
+        )),
         AlertState::Recovered {
             at,
             duration_ns,
             peak,
             ..
-        } => Some(
-            Paragraph::new(format!(
+        } => Some((
+            format!(
                 "Recovered from high traffic at {} - alert lasted {}, peak {peak} hits",
                 Utc(at),
                 HumanDuration(duration_ns)
-            ))
-            .style(Style::new().fg(Color::Black).bg(Color::Green).bold()),
-        ),
+            ),
+            Style::new().fg(Color::Black).bg(Color::Green).bold(),
+        )),
         _ => None,
+    }
+}
+
+/// The banner as a widget, wrapped (it takes two lines on 80 columns).
+pub fn banner<'a>(snap: &Snapshot) -> Option<Paragraph<'a>> {
+    let (text, style) = banner_text(snap)?;
+    Some(Paragraph::new(text).style(style).wrap(Wrap { trim: true }))
+}
+
+/// Lines the banner needs at `width` (at most 2), 0 without a banner.
+fn banner_height(snap: &Snapshot, width: u16) -> u16 {
+    match banner_text(snap) {
+        None => 0,
+        Some((t, _)) if t.chars().count() > usize::from(width) => 2,
+        Some(_) => 1,
     }
 }
 
