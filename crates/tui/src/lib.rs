@@ -15,6 +15,8 @@ pub mod view;
 mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_monitor;
 
 pub use app::{Action, App, Panel, Sort};
 pub use httptop_engine::snapshot::Snapshot;
