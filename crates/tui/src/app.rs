@@ -148,8 +148,10 @@ pub struct App {
     pub scroll: usize,
     pub help: bool,
     paused: bool,
-    /// The snapshot shown: the latest handed over, or the one shown when paused.
-    held: Option<Snapshot>,
+    /// The latest snapshot handed over.
+    latest: Option<Snapshot>,
+    /// While paused: the snapshot that was shown when the pause began.
+    frozen: Option<Snapshot>,
 }
 
 impl App {
@@ -164,7 +166,8 @@ impl App {
             scroll: 0,
             help: false,
             paused: false,
-            held: None,
+            latest: None,
+            frozen: None,
         }
     }
 
@@ -182,29 +185,38 @@ impl App {
         self.sort_of(self.selected)
     }
 
-    /// Hands the app the latest snapshot; kept unless paused (then the one shown stays).
+    /// Hands the app the latest snapshot. While paused the screen keeps the one it had.
     pub fn on_snapshot(&mut self, snap: Snapshot) {
-        if !self.paused || self.held.is_none() {
-            self.held = Some(snap);
+        if self.paused && self.frozen.is_none() {
+            // Paused before anything was shown: the first snapshot is what stays.
+            self.frozen = Some(snap.clone());
         }
+        self.latest = Some(snap);
     }
 
-    /// The snapshot the app holds (see [`App::on_snapshot`]).
+    /// The snapshot to show: the frozen one while paused, else the latest handed over.
     pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.held.as_ref()
+        self.frozen.as_ref().or(self.latest.as_ref())
     }
 
-    /// What to show given the caller's latest snapshot: the held one while paused.
+    /// The latest snapshot handed over, paused or not (for the final summary).
+    pub fn latest(&self) -> Option<&Snapshot> {
+        self.latest.as_ref()
+    }
+
+    /// What to show given the caller's `live` snapshot: the frozen one while paused.
     pub fn shown<'a>(&'a self, live: &'a Snapshot) -> &'a Snapshot {
-        match (&self.held, self.paused) {
-            (Some(h), true) => h,
-            _ => live,
-        }
+        self.frozen.as_ref().unwrap_or(live)
     }
 
-    /// Pauses showing `snap` (what is on screen), or resumes.
+    /// Pauses (freezing the latest snapshot handed to [`App::on_snapshot`]) or resumes.
     pub fn toggle_pause(&mut self) {
         self.paused = !self.paused;
+        self.frozen = if self.paused {
+            self.latest.clone()
+        } else {
+            None
+        };
     }
 
     pub fn on_key(&mut self, key: KeyEvent) -> Action {
@@ -394,6 +406,7 @@ mod tests {
         let live = snap(3);
         assert_eq!(a.shown(&live).now.secs(), 1);
         assert_eq!(a.snapshot().map(|s| s.now.secs()), Some(1));
+        assert_eq!(a.latest().map(|s| s.now.secs()), Some(2));
         a.on_key(key(KeyCode::Char('p')));
         assert!(!a.paused());
         assert_eq!(a.shown(&live).now.secs(), 3);

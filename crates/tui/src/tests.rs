@@ -254,3 +254,57 @@ fn final_summary_text() {
         final_summary(&snapshot(State::Learning, false))
     );
 }
+
+#[test]
+fn chart_draws_rate_baseline_and_threshold() {
+    let mut s = snapshot(State::Normal, false);
+    // Far enough apart to fall in different rows of a 4-row plot (1.67/s and 5/s).
+    s.alert.as_mut().unwrap().config.threshold_pct = 200;
+    let b = screen(&app(), &s, 80, 24);
+    // The chart's plot area: rows 4..7 (inside the block, above the x axis).
+    let colors: Vec<ratatui::style::Color> = (4..8)
+        .flat_map(|y| (7..79).map(move |x| (x, y)))
+        .map(|(x, y)| b[(x, y)].fg)
+        .collect();
+    use ratatui::style::Color;
+    assert!(colors.contains(&Color::Cyan), "rate");
+    assert!(colors.contains(&Color::Yellow), "baseline");
+    assert!(colors.contains(&Color::Red), "threshold");
+}
+
+#[test]
+fn long_tables_scroll_and_say_where_they_are() {
+    let mut s = snapshot(State::Normal, false);
+    let now = s.now.secs();
+    s.reports[0].sections = (0..30)
+        .map(|i| crate::testing::row(format!("/p{i:02}").as_bytes(), 100 - i, 1000, 1, now))
+        .collect();
+    let mut a = app();
+    let t = text(&screen(&a, &s, 80, 24));
+    assert!(t.contains(" 1-10 of 30 "), "{t}");
+    a.on_key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+    let t = text(&screen(&a, &s, 80, 24));
+    assert!(
+        t.contains(" 6-15 of 30 ") && t.contains("/p05") && !t.contains("/p04"),
+        "{t}"
+    );
+    for _ in 0..20 {
+        a.on_key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+    }
+    let t = text(&screen(&a, &s, 80, 24));
+    assert!(
+        t.contains(" 21-30 of 30 ") && t.contains("/p29"),
+        "clamped: {t}"
+    );
+}
+
+#[test]
+fn window_keys_switch_the_tables_shown() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    assert!(text(&screen(&a, &s, 80, 24)).contains("Sections (1m, 100 requests)"));
+    a.on_key(KeyEvent::new(KeyCode::Char('4'), KeyModifiers::NONE));
+    let t = text(&screen(&a, &s, 80, 24));
+    assert!(t.contains("Sections (retention, 12000 requests)"), "{t}");
+    assert!(t.contains("7200"), "{t}");
+}

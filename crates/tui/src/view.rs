@@ -315,7 +315,12 @@ fn render_chart(frame: &mut Frame, area: Rect, snap: &Snapshot) {
     }
     title.push_str(&format!("  peak {peak:.0}/s"));
     let top = (top * 1.1).max(1.0);
-    let mut sets = Vec::new();
+    // The rate first, so the baseline and threshold lines stay visible over it.
+    let mut sets = vec![Dataset::default()
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(Style::new().fg(Color::Cyan))
+        .data(&points)];
     for (pts, color) in &lines {
         sets.push(
             Dataset::default()
@@ -325,13 +330,6 @@ fn render_chart(frame: &mut Frame, area: Rect, snap: &Snapshot) {
                 .data(pts),
         );
     }
-    sets.push(
-        Dataset::default()
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(Style::new().fg(Color::Cyan))
-            .data(&points),
-    );
     let span_label = format!("-{}", HumanDuration(span_s * NS));
     let chart = Chart::new(sets)
         .block(Block::bordered().title(title))
