@@ -308,3 +308,17 @@ fn window_keys_switch_the_tables_shown() {
     assert!(t.contains("Sections (retention, 12000 requests)"), "{t}");
     assert!(t.contains("7200"), "{t}");
 }
+
+#[test]
+fn hostile_strings_as_shown() {
+    let s = snapshot(State::Normal, true);
+    let mut a = app();
+    let mut all = String::new();
+    for p in [Panel::Sections, Panel::Hosts, Panel::UserAgents] {
+        a.selected = p;
+        let t = text(&screen(&a, &s, 100, 24));
+        let lines: Vec<&str> = t.lines().skip(11).take(5).collect();
+        all.push_str(&format!("== {p:?}\n{}\n", lines.join("\n")));
+    }
+    insta::assert_snapshot!(all);
+}
