@@ -1,0 +1,303 @@
+//! Snapshots built by hand for the tests.
+
+use httptop_engine::alert::{AlertConfig, AlertState, Baseline, Episode, LearningProgress};
+use httptop_engine::snapshot::{AlertView, Snapshot};
+use httptop_engine::stats::{BytesRow, ClientRow, Floors, Report, Row, ServerRow, Window};
+use httptop_engine::{Counters, WireStr};
+use httptop_wire::Timestamp;
+
+pub const NS: u64 = 1_000_000_000;
+/// 2024-03-01 12:00:00 UTC.
+pub const T0: u64 = 1_709_294_400;
+
+pub fn ws(s: &[u8]) -> WireStr {
+    WireStr::capped(s, 200)
+}
+
+pub fn row(key: &[u8], count: u64, total: u64, ago_s: u64, now: u64) -> Row {
+    Row {
+        key: ws(key),
+        count,
+        error: 0,
+        share: count as f64 / total.max(1) as f64,
+        last_seen: Timestamp::from_secs(now - ago_s),
+    }
+}
+
+pub fn report(w: Window, now: u64, hostile: bool) -> Report {
+    let n = match w {
+        Window::Min1 => 1,
+        Window::Min10 => 10,
+        Window::Hour1 => 60,
+        Window::Retention => 120,
+    };
+    let total = 100 * n;
+    let (host, ua, path): (&[u8], &[u8], &[u8]) = if hostile {
+        (
+            b"evil\x1b]0;pwned\x07.example\x1b[2J",
+            b"curl\x1b[31m/8.0\r\n\x00\x08\x7f\x9b\xc2\x9b",
+            "/adm\u{202e}in\x1b[H".as_bytes(),
+        )
+    } else {
+        (b"api.example.com", b"curl/8.4.0", b"/api")
+    };
+    let t = Timestamp::from_secs;
+    Report {
+        window: w,
+        start: t(now - 60 * n),
+        bytes_start: t(now - 60 * n),
+        latency_start: t(now - 60 * n),
+        end: t(now),
+        requests: total,
+        responses: total - n,
+        sections: vec![
+            row(path, 60 * n, total, 1, now),
+            row(b"/static", 30 * n, total, 3, now),
+            row(b"/health", 10 * n, total, 42, now),
+        ],
+        hosts: vec![
+            row(host, 70 * n, total, 1, now),
+            row(b"www.example.com", 30 * n, total, 2, now),
+        ],
+        user_agents: vec![
+            row(ua, 50 * n, total, 1, now),
+            row(
+                b"Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+                45 * n,
+                total,
+                5,
+                now,
+            ),
+            row(b"kube-probe/1.28", 5 * n, total, 10, now),
+        ],
+        methods: vec![
+            row(b"GET", 90 * n, total, 1, now),
+            row(b"POST", 10 * n, total, 7, now),
+        ],
+        status_codes: vec![
+            row(b"200", 85 * n, total - n, 1, now),
+            row(b"404", 9 * n, total - n, 4, now),
+            row(b"503", 5 * n, total - n, 9, now),
+        ],
+        status_classes: vec![
+            row(b"2xx", 85 * n, total - n, 1, now),
+            row(b"4xx", 9 * n, total - n, 4, now),
+            row(b"5xx", 5 * n, total - n, 9, now),
+        ],
+        bytes_by_host: vec![
+            BytesRow {
+                key: ws(host),
+                is_address: false,
+                count: 70 * n,
+                error: 0,
+                request_bytes: 35_000 * n,
+                response_bytes: 9_500_000 * n,
+                last_seen: t(now - 1),
+            },
+            BytesRow {
+                key: ws(b"10.0.0.9:8080"),
+                is_address: true,
+                count: 30 * n,
+                error: 2,
+                request_bytes: 900 * n,
+                response_bytes: 700 * n,
+                last_seen: t(now - 2),
+            },
+        ],
+        clients: vec![
+            ClientRow {
+                key: [192, 0, 2, 10].into(),
+                count: 80 * n,
+                error: 0,
+                share: 0.8,
+                bytes: 8_000_000 * n,
+                last_seen: t(now - 1),
+            },
+            ClientRow {
+                key: "2001:db8::1".parse().unwrap(),
+                count: 20 * n,
+                error: 0,
+                share: 0.2,
+                bytes: 1_000 * n,
+                last_seen: t(now - 6),
+            },
+        ],
+        servers: vec![
+            ServerRow {
+                key: ws(host),
+                is_address: false,
+                count: 70 * n,
+                error: 0,
+                share: 0.7,
+                errors_5xx: 5 * n,
+                error_rate: 5.0 / 70.0,
+                latency_samples: 70 * n,
+                p50_ns: Some(3_200_000),
+                p95_ns: Some(48_000_000),
+                p99_ns: Some(250_000_000),
+                last_seen: t(now - 1),
+            },
+            ServerRow {
+                key: ws(b"10.0.0.9:8080"),
+                is_address: true,
+                count: 30 * n,
+                error: 0,
+                share: 0.3,
+                errors_5xx: 0,
+                error_rate: 0.0,
+                latency_samples: 0,
+                p50_ns: None,
+                p95_ns: None,
+                p99_ns: None,
+                last_seen: t(now - 2),
+            },
+        ],
+        floors: Floors::default(),
+    }
+}
+
+pub fn empty_snapshot(now_s: u64) -> Snapshot {
+    let now = Timestamp::from_secs(now_s);
+    let empty = |w| Report {
+        window: w,
+        start: now,
+        bytes_start: now,
+        latency_start: now,
+        end: now,
+        requests: 0,
+        responses: 0,
+        sections: vec![],
+        hosts: vec![],
+        user_agents: vec![],
+        methods: vec![],
+        status_codes: vec![],
+        status_classes: vec![],
+        bytes_by_host: vec![],
+        clients: vec![],
+        servers: vec![],
+        floors: Floors::default(),
+    };
+    Snapshot {
+        now,
+        alert: None,
+        counters: Counters::default(),
+        open_flows: 0,
+        rate_per_second: vec![],
+        reports: Window::ALL.map(empty),
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum State {
+    Learning,
+    Normal,
+    Alert,
+    Recovered,
+}
+
+/// A snapshot at T0 + 1 h in `state`, with traffic of about 1.67 req/s (baseline 200 per
+/// 2 min) and, in alert, a burst over the last two minutes.
+pub fn snapshot(state: State, hostile: bool) -> Snapshot {
+    let now_s = T0 + 3600;
+    let now = Timestamp::from_secs(now_s);
+    let cfg = AlertConfig::default();
+    let baseline = Baseline::new(200, 120 * NS).ok();
+    let burst = matches!(state, State::Alert);
+    let rate_per_second = (0..3600u64)
+        .map(|i| {
+            let s = now_s - 3599 + i;
+            let back = now_s - s;
+            let n = if burst && back < 120 {
+                5
+            } else if back % 7 == 0 {
+                3
+            } else {
+                1 + back % 2
+            };
+            (Timestamp::from_secs(s), n)
+        })
+        .collect();
+    let past = Episode {
+        start: Timestamp::from_secs(T0 + 600),
+        end: Some(Timestamp::from_secs(T0 + 780)),
+        peak: 512,
+    };
+    let (st, baseline, history, hits) = match state {
+        State::Learning => (
+            AlertState::Learning(LearningProgress {
+                started: Timestamp::from_secs(now_s - 45),
+                ends: Timestamp::from_secs(now_s + 75),
+                elapsed_ns: 45 * NS,
+                remaining_ns: 75 * NS,
+                requests: 80,
+                hits: 80,
+                window_ns: cfg.window_ns,
+            }),
+            None,
+            vec![],
+            80,
+        ),
+        State::Normal => (AlertState::Normal { hits: 190 }, baseline, vec![past], 190),
+        State::Alert => (
+            AlertState::Alert {
+                since: Timestamp::from_secs(now_s - 60),
+                hits: 600,
+                peak: 640,
+            },
+            baseline,
+            vec![
+                past,
+                Episode {
+                    start: Timestamp::from_secs(now_s - 60),
+                    end: None,
+                    peak: 640,
+                },
+            ],
+            600,
+        ),
+        State::Recovered => {
+            let e = Episode {
+                start: Timestamp::from_secs(now_s - 300),
+                end: Some(now),
+                peak: 700,
+            };
+            (
+                AlertState::Recovered {
+                    at: now,
+                    duration_ns: 300 * NS,
+                    peak: 700,
+                    hits: 210,
+                },
+                baseline,
+                vec![past, e],
+                210,
+            )
+        }
+    };
+    let ended: Vec<u64> = history.iter().filter_map(|e| e.duration_ns()).collect();
+    let mut counters = Counters::default();
+    counters.frames = 123_456;
+    counters.bytes = 98_765_432;
+    counters.http.requests = 6000;
+    counters.http.responses = 5990;
+    counters.http.malformed_requests = 2;
+    counters.http.gaps = 1;
+    Snapshot {
+        now,
+        alert: Some(AlertView {
+            state: st,
+            baseline,
+            config: cfg.clone(),
+            hits_in_window: hits,
+            next_evaluation: Timestamp::from_secs(now_s + 1),
+            max_duration_ns: ended.iter().copied().max(),
+            avg_duration_ns: (!ended.is_empty())
+                .then(|| ended.iter().sum::<u64>() / ended.len() as u64),
+            history,
+        }),
+        counters,
+        open_flows: 17,
+        rate_per_second,
+        reports: Window::ALL.map(|w| report(w, now_s, hostile)),
+    }
+}

@@ -1,0 +1,324 @@
+//! Whole screens (TestBackend + insta snapshots in `src/snapshots/`), widgets rendered
+//! into a Buffer, and the hostile-string test.
+
+use crate::app::{App, Panel};
+use crate::testing::{empty_snapshot, snapshot, State};
+use crate::{final_summary, render, view};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use httptop_engine::snapshot::Snapshot;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+use ratatui::Terminal;
+
+fn app() -> App {
+    let mut a = App::new("eth0", Some("tcp port 80".to_string()));
+    a.drops = Some(0);
+    a
+}
+
+fn screen(app: &App, snap: &Snapshot, w: u16, h: u16) -> Buffer {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| render(f, app, snap)).unwrap();
+    t.backend().buffer().clone()
+}
+
+/// The buffer as text, one line per row, trailing spaces dropped.
+fn text(b: &Buffer) -> String {
+    let mut o = String::new();
+    for y in 0..b.area.height {
+        let mut line = String::new();
+        for x in 0..b.area.width {
+            line.push_str(b[(x, y)].symbol());
+        }
+        o.push_str(line.trim_end());
+        o.push('\n');
+    }
+    o
+}
+
+macro_rules! screens {
+    ($($name:ident: $state:expr, $w:expr, $h:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let s = snapshot($state, false);
+            insta::assert_snapshot!(text(&screen(&app(), &s, $w, $h)));
+        }
+    )*};
+}
+
+screens! {
+    learning_80x24: State::Learning, 80, 24;
+    normal_80x24: State::Normal, 80, 24;
+    alert_80x24: State::Alert, 80, 24;
+    recovered_80x24: State::Recovered, 80, 24;
+    learning_160x48: State::Learning, 160, 48;
+    normal_160x48: State::Normal, 160, 48;
+    alert_160x48: State::Alert, 160, 48;
+    recovered_160x48: State::Recovered, 160, 48;
+}
+
+#[test]
+fn every_panel_at_80x24() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    let mut all = String::new();
+    for p in Panel::ALL {
+        a.selected = p;
+        let b = screen(&a, &s, 80, 24);
+        // Only the panel part: the header and chart are in the other snapshots.
+        let t = text(&b);
+        let lines: Vec<&str> = t.lines().skip(10).collect();
+        all.push_str(&format!("== {p:?}\n{}\n", lines.join("\n")));
+    }
+    insta::assert_snapshot!(all);
+}
+
+#[test]
+fn help_and_pause_at_80x24() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    a.on_snapshot(s.clone());
+    a.on_key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE));
+    a.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    insta::assert_snapshot!(text(&screen(&a, &s, 80, 24)));
+}
+
+#[test]
+fn before_the_first_packet() {
+    let s = empty_snapshot(crate::testing::T0);
+    insta::assert_snapshot!(text(&screen(&app(), &s, 80, 24)));
+}
+
+#[test]
+fn tiny_and_odd_sizes_do_not_panic() {
+    let s = snapshot(State::Alert, true);
+    let mut a = app();
+    for p in Panel::ALL {
+        a.selected = p;
+        a.help = p == Panel::Alerts;
+        a.scroll = 1000;
+        for (w, h) in [
+            (1, 1),
+            (10, 5),
+            (20, 8),
+            (40, 12),
+            (79, 23),
+            (119, 39),
+            (120, 40),
+            (300, 100),
+        ] {
+            screen(&a, &s, w, h);
+        }
+    }
+}
+
+#[test]
+fn resize_redraws_cleanly() {
+    let s = snapshot(State::Alert, false);
+    let a = app();
+    let mut t = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    t.draw(|f| render(f, &a, &s)).unwrap();
+    t.backend_mut().resize(80, 24);
+    t.autoresize().unwrap();
+    t.draw(|f| render(f, &a, &s)).unwrap();
+    assert_eq!(text(t.backend().buffer()), text(&screen(&a, &s, 80, 24)));
+}
+
+/// ESC sequences, C0/C1 controls, DEL, bidi overrides and invalid UTF-8 in Host,
+/// User-Agent and path must reach the buffer as printable escapes.
+#[test]
+fn hostile_wire_strings_reach_the_buffer_only_as_printable_text() {
+    let s = snapshot(State::Normal, true);
+    let mut a = app();
+    a.source = "eth0\x1b[2J".to_string();
+    a.filter = Some("port 80\u{9b}31m".to_string());
+    for p in Panel::ALL {
+        a.selected = p;
+        for (w, h) in [(80, 24), (160, 48), (300, 60)] {
+            let b = screen(&a, &s, w, h);
+            for cell in b.content() {
+                for ch in cell.symbol().chars() {
+                    assert!(
+                        !ch.is_control() && !('\u{202a}'..='\u{202e}').contains(&ch),
+                        "{p:?} {w}x{h}: control {:?} in the buffer",
+                        ch
+                    );
+                }
+            }
+            let t = text(&b);
+            assert!(t.contains("\\u{1b}"), "escapes are shown");
+        }
+    }
+    let t = text(&screen(&a, &s, 300, 60));
+    assert!(t.contains("evil\\u{1b}]0;pwned\\u{7}.example"), "{t}");
+    a.selected = Panel::UserAgents;
+    let t = text(&screen(&a, &s, 300, 60));
+    assert!(
+        t.contains("curl\\u{1b}[31m/8.0\\u{d}\\u{a}\\u{0}\\u{8}\\u{7f}\\x9b\\u{9b}"),
+        "{t}"
+    );
+    let summary = final_summary(&s);
+    assert!(
+        !summary.chars().any(|c| c.is_control() && c != '\n'),
+        "{summary}"
+    );
+}
+
+#[test]
+fn header_widget_in_a_buffer() {
+    let s = snapshot(State::Alert, false);
+    let area = Rect::new(0, 0, 100, 3);
+    let mut b = Buffer::empty(area);
+    view::header(&app(), &s).render(area, &mut b);
+    let t = text(&b);
+    assert!(t.contains("eth0  filter: tcp port 80"), "{t}");
+    assert!(t.contains(" ALERT  hits 600 peak 640 for 1m 0s"), "{t}");
+    assert!(
+        t.contains("baseline 200/2m 0s +10% = 220  eval in 1s"),
+        "{t}"
+    );
+    assert!(
+        t.contains("packets 123456  drops 0  anomalies 3  open flows 17"),
+        "{t}"
+    );
+    let x = t.lines().nth(1).unwrap().find("ALERT").unwrap() as u16;
+    assert_eq!(b[(x, 1)].bg, ratatui::style::Color::Red);
+}
+
+#[test]
+fn learning_header_counts_down_with_the_estimate() {
+    let s = snapshot(State::Learning, false);
+    let area = Rect::new(0, 0, 100, 3);
+    let mut b = Buffer::empty(area);
+    view::header(&app(), &s).render(area, &mut b);
+    // 80 requests in 45 s = 213.33 per 2 min.
+    assert!(text(&b).contains("LEARNING 1m 15s left  estimate 213.33/2m 0s  hits 80"));
+}
+
+#[test]
+fn banners_carry_the_original_messages() {
+    let area = Rect::new(0, 0, 110, 1);
+    let mut b = Buffer::empty(area);
+    view::banner(&snapshot(State::Alert, false))
+        .unwrap()
+        .render(area, &mut b);
+    assert_eq!(
+        text(&b).trim_end(),
+        "High traffic generated an alert - hits = 600, triggered at 2024-03-01 12:59:00"
+    );
+    let mut b = Buffer::empty(area);
+    view::banner(&snapshot(State::Recovered, false))
+        .unwrap()
+        .render(area, &mut b);
+    assert_eq!(
+        text(&b).trim_end(),
+        "Recovered from high traffic at 2024-03-01 13:00:00 - alert lasted 5m 0s, peak 700 hits"
+    );
+    assert!(view::banner(&snapshot(State::Normal, false)).is_none());
+    assert!(view::banner(&snapshot(State::Learning, false)).is_none());
+}
+
+#[test]
+fn render_reads_time_only_from_the_snapshot() {
+    let s = snapshot(State::Normal, false);
+    let a = screen(&app(), &s, 160, 48);
+    let b = screen(&app(), &s, 160, 48);
+    assert_eq!(a, b);
+    let mut later = s.clone();
+    later.now = later.now.add_nanos(10 * crate::testing::NS);
+    assert_ne!(text(&screen(&app(), &later, 160, 48)), text(&a));
+}
+
+#[test]
+fn sort_by_last_seen_reorders_the_sections() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    a.on_key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE));
+    a.on_key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE));
+    let t = text(&screen(&a, &s, 80, 24));
+    let (h, st, ap) = (
+        t.find("/health").unwrap(),
+        t.find("/static").unwrap(),
+        t.find("/api").unwrap(),
+    );
+    assert!(ap < h && h < st, "by name: {t}");
+}
+
+#[test]
+fn final_summary_text() {
+    insta::assert_snapshot!(final_summary(&snapshot(State::Recovered, false)));
+    insta::assert_snapshot!(
+        "summary_learning",
+        final_summary(&snapshot(State::Learning, false))
+    );
+}
+
+#[test]
+fn chart_draws_rate_baseline_and_threshold() {
+    let mut s = snapshot(State::Normal, false);
+    // Far enough apart to fall in different rows of a 4-row plot (1.67/s and 5/s).
+    s.alert.as_mut().unwrap().config.threshold_pct = 200;
+    let b = screen(&app(), &s, 80, 24);
+    // The chart's plot area: rows 4..7 (inside the block, above the x axis).
+    let colors: Vec<ratatui::style::Color> = (4..8)
+        .flat_map(|y| (7..79).map(move |x| (x, y)))
+        .map(|(x, y)| b[(x, y)].fg)
+        .collect();
+    use ratatui::style::Color;
+    assert!(colors.contains(&Color::Cyan), "rate");
+    assert!(colors.contains(&Color::Yellow), "baseline");
+    assert!(colors.contains(&Color::Red), "threshold");
+}
+
+#[test]
+fn long_tables_scroll_and_say_where_they_are() {
+    let mut s = snapshot(State::Normal, false);
+    let now = s.now.secs();
+    s.reports[0].sections = (0..30)
+        .map(|i| crate::testing::row(format!("/p{i:02}").as_bytes(), 100 - i, 1000, 1, now))
+        .collect();
+    let mut a = app();
+    let t = text(&screen(&a, &s, 80, 24));
+    assert!(t.contains(" 1-10 of 30 "), "{t}");
+    a.on_key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+    let t = text(&screen(&a, &s, 80, 24));
+    assert!(
+        t.contains(" 6-15 of 30 ") && t.contains("/p05") && !t.contains("/p04"),
+        "{t}"
+    );
+    for _ in 0..20 {
+        a.on_key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+    }
+    let t = text(&screen(&a, &s, 80, 24));
+    assert!(
+        t.contains(" 21-30 of 30 ") && t.contains("/p29"),
+        "clamped: {t}"
+    );
+}
+
+#[test]
+fn window_keys_switch_the_tables_shown() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    assert!(text(&screen(&a, &s, 80, 24)).contains("Sections (1m, 100 requests)"));
+    a.on_key(KeyEvent::new(KeyCode::Char('4'), KeyModifiers::NONE));
+    let t = text(&screen(&a, &s, 80, 24));
+    assert!(t.contains("Sections (retention, 12000 requests)"), "{t}");
+    assert!(t.contains("7200"), "{t}");
+}
+
+#[test]
+fn hostile_strings_as_shown() {
+    let s = snapshot(State::Normal, true);
+    let mut a = app();
+    let mut all = String::new();
+    for p in [Panel::Sections, Panel::Hosts, Panel::UserAgents] {
+        a.selected = p;
+        let t = text(&screen(&a, &s, 100, 24));
+        let lines: Vec<&str> = t.lines().skip(11).take(5).collect();
+        all.push_str(&format!("== {p:?}\n{}\n", lines.join("\n")));
+    }
+    insta::assert_snapshot!(all);
+}

@@ -1,0 +1,793 @@
+//! The dashboard screen.
+//!
+//! Contract: [`render`] draws one [`Snapshot`] and reads no clock: every age, countdown
+//! and chart axis is relative to `snap.now`. Every string that came from the wire goes
+//! through [`crate::text`] before it reaches the buffer. Any area size is drawn without
+//! panicking; at 80x24 the selected panel is shown large under a one-line panel bar, and
+//! wider screens add a column of the other panels, small.
+
+use crate::app::{App, Panel, Sort};
+use crate::text::{clean, wire};
+use httptop_engine::alert::{AlertState, Baseline, HumanDuration, Utc};
+use httptop_engine::snapshot::{AlertView, Snapshot};
+use httptop_engine::stats::Report;
+use httptop_engine::Counters;
+use httptop_output::report::human_bytes;
+use httptop_wire::Timestamp;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Block, Borders, Cell, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, Wrap,
+};
+use ratatui::Frame;
+
+const NS: u64 = 1_000_000_000;
+/// Width from which the other panels get a column of their own.
+const WIDE: u16 = 120;
+
+/// Draws the whole dashboard for `snap` (or the held snapshot while `app` is paused).
+pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot) {
+    let snap = app.shown(snap);
+    let area = frame.area();
+    let banner_h = banner_height(snap, area.width);
+    let chart_h = if area.height >= 40 {
+        area.height / 4
+    } else {
+        7
+    };
+    let [head, ban, chart, bar, body] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Length(banner_h),
+        Constraint::Length(chart_h),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    frame.render_widget(header(app, snap), head);
+    if let Some(b) = banner(snap) {
+        frame.render_widget(b, ban);
+    }
+    render_chart(frame, chart, snap);
+    frame.render_widget(panel_bar(app), bar);
+
+    if area.width >= WIDE {
+        let [main, side] =
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                .areas(body);
+        render_panel(frame, main, app, snap, app.selected, true);
+        // The other panels, small, in Tab order after the selected one.
+        let n = Panel::ALL.len();
+        let each = 6;
+        let fit = usize::from(side.height / each);
+        let mut y = side.y;
+        for k in 1..n.min(fit + 1) {
+            let p = Panel::ALL[(app.selected.index() + k) % n];
+            let r = Rect::new(side.x, y, side.width, each);
+            render_panel(frame, r, app, snap, p, false);
+            y += each;
+        }
+    } else {
+        render_panel(frame, body, app, snap, app.selected, true);
+    }
+    if app.help {
+        render_help(frame, area);
+    }
+}
+
+/// The three header lines: source and view, alerting state, capture health.
+pub fn header<'a>(app: &App, snap: &Snapshot) -> Paragraph<'a> {
+    let mut top = vec![
+        Span::styled("httptop", Style::new().bold()),
+        Span::raw(format!("  {}", clean(app.source.as_bytes()))),
+    ];
+    if let Some(f) = &app.filter {
+        top.push(Span::raw(format!("  filter: {}", clean(f.as_bytes()))));
+    }
+    top.push(Span::raw(format!("  {} UTC", Utc(snap.now))));
+    if app.paused() {
+        top.push(Span::styled("  PAUSED", Style::new().reversed().bold()));
+    }
+    Paragraph::new(vec![
+        Line::from(top),
+        state_line(snap),
+        health_line(app, &snap.counters, snap.open_flows),
+    ])
+}
+
+fn state_line<'a>(snap: &Snapshot) -> Line<'a> {
+    let Some(v) = &snap.alert else {
+        return Line::from(Span::styled(
+            "WAITING for the first packet",
+            Style::new().fg(Color::Yellow).bold(),
+        ));
+    };
+    let w = v.config.window_ns;
+    let win = HumanDuration(w);
+    let mut spans = Vec::new();
+    match v.state {
+        AlertState::Learning(p) => {
+            spans.push(Span::styled(
+                "LEARNING",
+                Style::new().fg(Color::Yellow).bold(),
+            ));
+            spans.push(Span::raw(format!(
+                " {} left  estimate ",
+                HumanDuration(p.remaining_ns)
+            )));
+            spans.push(Span::raw(match p.estimate() {
+                Some(b) => format!("{}/{win}", b.per_window_display(w)),
+                None => "-".to_string(),
+            }));
+            spans.push(Span::raw(format!("  hits {}", p.hits)));
+        }
+        AlertState::Normal { hits } => {
+            spans.push(Span::styled("NORMAL", Style::new().fg(Color::Green).bold()));
+            spans.push(Span::raw(format!("  hits {hits}")));
+        }
+        AlertState::Alert { hits, peak, since } => {
+            spans.push(Span::styled(
+                " ALERT ",
+                Style::new().fg(Color::White).bg(Color::Red).bold(),
+            ));
+            spans.push(Span::raw(format!(
+                " hits {hits} peak {peak} for {}",
+                HumanDuration(snap.now.since(since))
+            )));
+        }
+        AlertState::Recovered { hits, .. } => {
+            spans.push(Span::styled(
+                " RECOVERED ",
+                Style::new().fg(Color::Black).bg(Color::Green).bold(),
+            ));
+            spans.push(Span::raw(format!(" hits {hits}")));
+        }
+    }
+    if let Some(b) = v.baseline {
+        spans.push(Span::raw(format!(
+            "  baseline {}/{win} +{}% = {}",
+            b.per_window_display(w),
+            v.config.threshold_pct,
+            threshold_display(b, w, v.config.threshold_pct)
+        )));
+    }
+    if !matches!(v.state, AlertState::Learning(_)) {
+        spans.push(Span::raw(format!(
+            "  eval in {}",
+            HumanDuration(v.next_evaluation.since(snap.now))
+        )));
+    }
+    Line::from(spans)
+}
+
+/// Baseline per window raised by `pct`, as people read it (two decimals, truncated).
+fn threshold_display(b: Baseline, window_ns: u64, pct: u32) -> String {
+    let scaled = u128::from(b.requests()) * u128::from(window_ns) * (100 + u128::from(pct));
+    let over = u128::from(b.over_ns()) * 100;
+    let whole = scaled / over;
+    let hundredths = scaled % over * 100 / over;
+    if hundredths == 0 {
+        format!("{whole}")
+    } else if hundredths % 10 == 0 {
+        format!("{whole}.{}", hundredths / 10)
+    } else {
+        format!("{whole}.{hundredths:02}")
+    }
+}
+
+/// The HTTP anomaly counters added up: everything the parser had to reject, cut, guess
+/// or skip (tolerated oddities such as obsolete folding and resyncs are not counted).
+pub fn anomalies(c: &Counters) -> u64 {
+    let h = &c.http;
+    [
+        h.malformed_requests,
+        h.malformed_responses,
+        h.header_too_large,
+        h.too_many_headers,
+        h.pending_overflow,
+        h.strings_truncated,
+        h.bad_content_length,
+        h.bad_chunk,
+        h.responses_without_request,
+        h.gaps,
+        h.body_gaps,
+        h.not_http_connections,
+        h.te_cl_conflicts,
+        h.bad_transfer_encoding,
+    ]
+    .iter()
+    .fold(0u64, |a, b| a.saturating_add(*b))
+}
+
+fn health_line<'a>(app: &App, c: &Counters, open_flows: usize) -> Line<'a> {
+    let drops = app.drops.map_or_else(|| "-".to_string(), |d| d.to_string());
+    let mut spans = vec![Span::raw(format!("packets {}  drops ", c.frames))];
+    let warn = Style::new().fg(Color::Yellow).bold();
+    spans.push(if app.drops.unwrap_or(0) > 0 {
+        Span::styled(drops, warn)
+    } else {
+        Span::raw(drops)
+    });
+    let a = anomalies(c);
+    spans.push(Span::raw("  anomalies "));
+    spans.push(if a > 0 {
+        Span::styled(a.to_string(), warn)
+    } else {
+        Span::raw(a.to_string())
+    });
+    spans.push(Span::raw(format!(
+        "  open flows {open_flows}  requests {}",
+        c.http.requests
+    )));
+    Line::from(spans)
+}
+
+/// The alert banner's text and style: the original program's wording, while an alert is
+/// active or has just recovered.
+pub fn banner_text(snap: &Snapshot) -> Option<(String, Style)> {
+    let v = snap.alert.as_ref()?;
+    match v.state {
+        AlertState::Alert { hits, since, .. } => Some((
+            format!(
+                "High traffic generated an alert - hits = {hits}, triggered at {}",
+                Utc(since)
+            ),
+            Style::new().fg(Color::White).bg(Color::Red).bold(),
+        )),
+        AlertState::Recovered {
+            at,
+            duration_ns,
+            peak,
+            ..
+        } => Some((
+            format!(
+                "Recovered from high traffic at {} - alert lasted {}, peak {peak} hits",
+                Utc(at),
+                HumanDuration(duration_ns)
+            ),
+            Style::new().fg(Color::Black).bg(Color::Green).bold(),
+        )),
+        _ => None,
+    }
+}
+
+/// The banner as a widget, wrapped (it takes two lines on 80 columns).
+pub fn banner<'a>(snap: &Snapshot) -> Option<Paragraph<'a>> {
+    let (text, style) = banner_text(snap)?;
+    Some(Paragraph::new(text).style(style).wrap(Wrap { trim: true }))
+}
+
+/// Lines the banner needs at `width` (at most 2), 0 without a banner.
+fn banner_height(snap: &Snapshot, width: u16) -> u16 {
+    match banner_text(snap) {
+        None => 0,
+        Some((t, _)) if t.chars().count() > usize::from(width) => 2,
+        Some(_) => 1,
+    }
+}
+
+/// Requests per second of `b`.
+fn per_second(b: Baseline) -> f64 {
+    b.requests() as f64 * NS as f64 / b.over_ns() as f64
+}
+
+/// The baseline the chart draws: the fixed one, or the running estimate while learning.
+fn chart_baseline(v: &AlertView) -> Option<Baseline> {
+    match v.state {
+        AlertState::Learning(p) => v.baseline.or_else(|| p.estimate()),
+        _ => v.baseline,
+    }
+}
+
+fn render_chart(frame: &mut Frame, area: Rect, snap: &Snapshot) {
+    if area.height < 3 {
+        return;
+    }
+    let span_s: u64 = if area.width >= WIDE { 600 } else { 300 };
+    let now_s = snap.now.secs();
+    let from = now_s.saturating_sub(span_s - 1);
+    let points: Vec<(f64, f64)> = snap
+        .rate_per_second
+        .iter()
+        .filter(|(t, _)| t.secs() >= from && t.secs() <= now_s)
+        .map(|(t, n)| (t.secs() as f64 - now_s as f64, *n as f64))
+        .collect();
+    let peak = points.iter().map(|p| p.1).fold(0.0, f64::max);
+    let x0 = -((span_s - 1) as f64);
+    let mut title = format!("requests/s, last {}", HumanDuration(span_s * NS));
+    let mut lines: Vec<(Vec<(f64, f64)>, Color)> = Vec::new();
+    let mut top = peak;
+    if let Some(v) = &snap.alert {
+        if let Some(b) = chart_baseline(v) {
+            let base = per_second(b);
+            let thr = base * (100.0 + f64::from(v.config.threshold_pct)) / 100.0;
+            let what = if v.baseline.is_some() {
+                "baseline"
+            } else {
+                "estimate"
+            };
+            title.push_str(&format!("  {what} {base:.2}/s  threshold {thr:.2}/s"));
+            lines.push((vec![(x0, base), (0.0, base)], Color::Yellow));
+            lines.push((vec![(x0, thr), (0.0, thr)], Color::Red));
+            top = top.max(thr);
+        }
+    }
+    title.push_str(&format!("  peak {peak:.0}/s"));
+    let top = (top * 1.1).max(1.0);
+    // The rate first, so the baseline and threshold lines stay visible over it.
+    let mut sets = vec![Dataset::default()
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(Style::new().fg(Color::Cyan))
+        .data(&points)];
+    for (pts, color) in &lines {
+        sets.push(
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(*color))
+                .data(pts),
+        );
+    }
+    let span_label = format!("-{}", HumanDuration(span_s * NS));
+    let chart = Chart::new(sets)
+        .block(Block::bordered().title(title))
+        .x_axis(
+            Axis::default()
+                .bounds([x0, 0.0])
+                .labels([span_label, "now".to_string()]),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, top])
+                .labels(["0".to_string(), format!("{top:.0}")]),
+        );
+    frame.render_widget(chart, area);
+}
+
+fn panel_bar<'a>(app: &App) -> Line<'a> {
+    let mut spans = Vec::new();
+    for p in Panel::ALL {
+        let style = if p == app.selected {
+            Style::new().reversed().bold()
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(p.label(), style));
+        spans.push(Span::raw(" "));
+    }
+    spans.push(Span::styled("  ? help", Style::new().fg(Color::DarkGray)));
+    Line::from(spans)
+}
+
+/// One table row, with the values the sort orders use.
+struct Item {
+    key: Vec<u8>,
+    count: u64,
+    last: Timestamp,
+    bytes: u64,
+    p99: u64,
+    err_rate: f64,
+    duration: u64,
+    cells: Vec<String>,
+}
+
+impl Item {
+    fn new(key: &[u8], count: u64, last: Timestamp, cells: Vec<String>) -> Self {
+        Item {
+            key: key.to_vec(),
+            count,
+            last,
+            bytes: 0,
+            p99: 0,
+            err_rate: 0.0,
+            duration: 0,
+            cells,
+        }
+    }
+}
+
+fn sort_items(items: &mut [Item], sort: Sort) {
+    match sort {
+        Sort::Count => items.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key))),
+        Sort::LastSeen => items.sort_by(|a, b| b.last.cmp(&a.last).then(a.key.cmp(&b.key))),
+        Sort::Name => items.sort_by(|a, b| a.key.cmp(&b.key)),
+        Sort::Bytes => items.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.key.cmp(&b.key))),
+        Sort::P99 => items.sort_by(|a, b| b.p99.cmp(&a.p99).then(a.key.cmp(&b.key))),
+        Sort::ErrorRate => items.sort_by(|a, b| {
+            b.err_rate
+                .total_cmp(&a.err_rate)
+                .then(b.count.cmp(&a.count))
+                .then(a.key.cmp(&b.key))
+        }),
+        Sort::Duration => {
+            items.sort_by(|a, b| b.duration.cmp(&a.duration).then(b.last.cmp(&a.last)))
+        }
+    }
+}
+
+/// Key column left, numbers right.
+fn row_of<'a>(cells: Vec<String>) -> Row<'a> {
+    Row::new(cells.into_iter().enumerate().map(|(i, c)| {
+        if i == 0 {
+            Cell::from(c)
+        } else {
+            Cell::from(Line::from(c).right_aligned())
+        }
+    }))
+}
+
+/// `count`, with `~` when it is an upper bound (the key entered a full table).
+fn count(n: u64, error: u64) -> String {
+    if error > 0 {
+        format!("~{n}")
+    } else {
+        n.to_string()
+    }
+}
+
+fn pct(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// Time since `t` at `now`, short: `3s`, `2m 5s`.
+fn ago(now: Timestamp, t: Timestamp) -> String {
+    HumanDuration(now.since(t)).to_string()
+}
+
+fn ms(ns: Option<u64>) -> String {
+    match ns {
+        None => "-".to_string(),
+        Some(n) if n < 10 * 1_000_000 => format!("{:.1}ms", n as f64 / 1e6),
+        Some(n) => format!("{}ms", n / 1_000_000),
+    }
+}
+
+fn rows_table(rows: &[httptop_engine::stats::Row], now: Timestamp) -> Vec<Item> {
+    rows.iter()
+        .map(|r| {
+            Item::new(
+                r.key.as_bytes(),
+                r.count,
+                r.last_seen,
+                vec![
+                    wire(&r.key),
+                    count(r.count, r.error),
+                    pct(r.share),
+                    ago(now, r.last_seen),
+                ],
+            )
+        })
+        .collect()
+}
+
+const ROW_HEADER: [&str; 4] = ["", "count", "share", "seen"];
+const ROW_WIDTHS: [Constraint; 4] = [
+    Constraint::Fill(1),
+    Constraint::Length(8),
+    Constraint::Length(6),
+    Constraint::Length(8),
+];
+
+/// Header, widths and rows of `panel` for `report`, sorted by `sort`.
+fn panel_items(
+    panel: Panel,
+    snap: &Snapshot,
+    r: &Report,
+    sort: Sort,
+) -> (Vec<&'static str>, Vec<Constraint>, Vec<Item>) {
+    let now = snap.now;
+    let (head, widths, mut items): (Vec<&'static str>, Vec<Constraint>, Vec<Item>) = match panel {
+        Panel::Sections => (
+            ROW_HEADER.to_vec(),
+            ROW_WIDTHS.to_vec(),
+            rows_table(&r.sections, now),
+        ),
+        Panel::Hosts => (
+            ROW_HEADER.to_vec(),
+            ROW_WIDTHS.to_vec(),
+            rows_table(&r.hosts, now),
+        ),
+        Panel::UserAgents => (
+            ROW_HEADER.to_vec(),
+            ROW_WIDTHS.to_vec(),
+            rows_table(&r.user_agents, now),
+        ),
+        Panel::Methods => (
+            ROW_HEADER.to_vec(),
+            ROW_WIDTHS.to_vec(),
+            rows_table(&r.methods, now),
+        ),
+        Panel::Status => (
+            ROW_HEADER.to_vec(),
+            ROW_WIDTHS.to_vec(),
+            rows_table(&r.status_codes, now),
+        ),
+        Panel::Bytes => (
+            vec!["", "total", "req", "resp", "count", "seen"],
+            vec![
+                Constraint::Fill(1),
+                Constraint::Length(10),
+                Constraint::Length(10),
+                Constraint::Length(10),
+                Constraint::Length(7),
+                Constraint::Length(8),
+            ],
+            r.bytes_by_host
+                .iter()
+                .map(|b| {
+                    let total = b.request_bytes.saturating_add(b.response_bytes);
+                    let mut it = Item::new(
+                        b.key.as_bytes(),
+                        b.count,
+                        b.last_seen,
+                        vec![
+                            wire(&b.key),
+                            human_bytes(total),
+                            human_bytes(b.request_bytes),
+                            human_bytes(b.response_bytes),
+                            count(b.count, b.error),
+                            ago(now, b.last_seen),
+                        ],
+                    );
+                    it.bytes = total;
+                    it
+                })
+                .collect(),
+        ),
+        Panel::Clients => (
+            vec!["", "count", "share", "bytes", "seen"],
+            vec![
+                Constraint::Fill(1),
+                Constraint::Length(8),
+                Constraint::Length(6),
+                Constraint::Length(10),
+                Constraint::Length(8),
+            ],
+            r.clients
+                .iter()
+                .map(|c| {
+                    let key = c.key.to_string();
+                    let mut it = Item::new(
+                        key.as_bytes(),
+                        c.count,
+                        c.last_seen,
+                        vec![
+                            key.clone(),
+                            count(c.count, c.error),
+                            pct(c.share),
+                            human_bytes(c.bytes),
+                            ago(now, c.last_seen),
+                        ],
+                    );
+                    it.bytes = c.bytes;
+                    it
+                })
+                .collect(),
+        ),
+        Panel::Servers => (
+            vec!["", "count", "share", "p50", "p95", "p99", "5xx", "seen"],
+            vec![
+                Constraint::Fill(1),
+                Constraint::Length(7),
+                Constraint::Length(6),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(6),
+                Constraint::Length(8),
+            ],
+            r.servers
+                .iter()
+                .map(|s| {
+                    let mut it = Item::new(
+                        s.key.as_bytes(),
+                        s.count,
+                        s.last_seen,
+                        vec![
+                            wire(&s.key),
+                            count(s.count, s.error),
+                            pct(s.share),
+                            ms(s.p50_ns),
+                            ms(s.p95_ns),
+                            ms(s.p99_ns),
+                            pct(s.error_rate),
+                            ago(now, s.last_seen),
+                        ],
+                    );
+                    it.p99 = s.p99_ns.unwrap_or(0);
+                    it.err_rate = s.error_rate;
+                    it
+                })
+                .collect(),
+        ),
+        Panel::Alerts => (
+            vec!["start (UTC)", "end", "lasted", "peak"],
+            vec![
+                Constraint::Length(19),
+                Constraint::Length(19),
+                Constraint::Fill(1),
+                Constraint::Length(7),
+            ],
+            alert_items(snap),
+        ),
+    };
+    sort_items(&mut items, sort);
+    (head, widths, items)
+}
+
+/// Alert episodes that ended (or are still going) in the last 24 hours.
+fn alert_items(snap: &Snapshot) -> Vec<Item> {
+    let Some(v) = &snap.alert else {
+        return Vec::new();
+    };
+    let day_ago = Timestamp(snap.now.nanos().saturating_sub(24 * 3600 * NS));
+    v.history
+        .iter()
+        .filter(|e| e.end.unwrap_or(snap.now) >= day_ago)
+        .map(|e| {
+            let lasted = e.duration_ns().unwrap_or_else(|| snap.now.since(e.start));
+            let mut it = Item::new(
+                &[],
+                e.peak,
+                e.start,
+                vec![
+                    Utc(e.start).to_string(),
+                    e.end
+                        .map_or_else(|| "active".to_string(), |t| Utc(t).to_string()),
+                    HumanDuration(lasted).to_string(),
+                    e.peak.to_string(),
+                ],
+            );
+            it.duration = lasted;
+            it
+        })
+        .collect()
+}
+
+fn panel_title(panel: Panel, snap: &Snapshot, r: &Report, app: &App) -> String {
+    let w = app.window.label();
+    let sort = app.sort_of(panel).label();
+    match panel {
+        Panel::Sections => format!("Sections ({w}, {} requests) by {sort}", r.requests),
+        Panel::Hosts => format!("Hosts ({w}) by {sort}"),
+        Panel::UserAgents => format!("User agents ({w}) by {sort}"),
+        Panel::Methods => format!("Methods ({w}) by {sort}"),
+        Panel::Status => format!("Status codes ({w}, {} responses) by {sort}", r.responses),
+        Panel::Bytes => format!("Bytes by host ({w}) by {sort}"),
+        Panel::Clients => format!("Clients ({w}) by {sort}"),
+        Panel::Servers => format!("Servers ({w}) by {sort}"),
+        Panel::Alerts => {
+            let mut t = format!("Alert history (24h) by {sort}");
+            if let Some(v) = &snap.alert {
+                if let Some(m) = v.max_duration_ns {
+                    t.push_str(&format!("  longest {}", HumanDuration(m)));
+                }
+                if let Some(a) = v.avg_duration_ns {
+                    t.push_str(&format!("  average {}", HumanDuration(a)));
+                }
+            }
+            t
+        }
+    }
+}
+
+/// Draws `panel` into `area`; `large` panels scroll by `app.scroll` and the Status panel
+/// shows the status classes beside the codes.
+pub fn render_panel(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    snap: &Snapshot,
+    panel: Panel,
+    large: bool,
+) {
+    if area.height < 2 || area.width < 4 {
+        return;
+    }
+    let r = snap.report(app.window);
+    let (head, widths, items) = panel_items(panel, snap, r, app.sort_of(panel));
+    let border = if large && panel == app.selected {
+        Style::new().fg(Color::Cyan)
+    } else {
+        Style::new()
+    };
+    let block = Block::bordered()
+        .border_style(border)
+        .title(panel_title(panel, snap, r, app));
+    let mut table_area = area;
+    if panel == Panel::Status && large && area.width >= 50 {
+        let [codes, classes] =
+            Layout::horizontal([Constraint::Fill(1), Constraint::Length(30)]).areas(area);
+        table_area = codes;
+        let mut cls = rows_table(&r.status_classes, snap.now);
+        for c in &mut cls {
+            c.cells.truncate(3);
+        }
+        let rows = cls.into_iter().map(|i| row_of(i.cells));
+        frame.render_widget(
+            Table::new(
+                rows,
+                [
+                    Constraint::Length(6),
+                    Constraint::Length(9),
+                    Constraint::Length(7),
+                ],
+            )
+            .header(row_of(vec!["class".into(), "count".into(), "share".into()]).bold())
+            .block(Block::bordered().title("Classes")),
+            classes,
+        );
+    }
+    let visible = usize::from(table_area.height.saturating_sub(3));
+    let skip = if large {
+        app.scroll.min(items.len().saturating_sub(visible.max(1)))
+    } else {
+        0
+    };
+    let total = items.len();
+    let mut block = block;
+    if total > visible && large {
+        block = block.title_bottom(format!(
+            " {}-{} of {total} ",
+            skip + 1,
+            (skip + visible).min(total)
+        ));
+    }
+    if items.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no data in this window").block(block),
+            table_area,
+        );
+        return;
+    }
+    let rows = items.into_iter().skip(skip).map(|i| row_of(i.cells));
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(
+                row_of(head.into_iter().map(String::from).collect())
+                    .style(Style::new().add_modifier(Modifier::BOLD)),
+            )
+            .column_spacing(1)
+            .block(block),
+        table_area,
+    );
+}
+
+const HELP: &[(&str, &str)] = &[
+    ("q, Ctrl-C", "quit"),
+    ("p, Space", "pause / resume the display"),
+    ("Tab, arrows", "next / previous panel"),
+    ("1 2 3 4", "window: 1m, 10m, 1h, retention"),
+    ("s", "next sort order of the panel"),
+    ("PgDn/PgUp j/k", "scroll the panel"),
+    ("?", "this help (Esc closes)"),
+];
+
+fn render_help(frame: &mut Frame, area: Rect) {
+    let w = 50.min(area.width);
+    let h = (HELP.len() as u16 + 2).min(area.height);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    let lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, d)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>14}  "), Style::new().bold()),
+                Span::raw(*d),
+            ])
+        })
+        .collect();
+    frame.render_widget(Clear, r);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title("Keys")),
+        r,
+    );
+}
