@@ -7,11 +7,15 @@ use httptop_engine::Limits;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Format of the end-of-run report.
+/// How results are shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// Text blocks every refresh and alert lines (live, --realtime, --demo); the report.
     Plain,
+    /// One snapshot object per refresh and the alert events; the report as one document.
     Json,
+    /// The full-screen dashboard (live, --realtime, --demo; needs a terminal).
+    Tui,
 }
 
 const DEFAULT_WINDOW: Duration = Duration::from_secs(120);
@@ -128,10 +132,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_keys: usize,
 
-    /// Report format: `plain` (default) or `json`. With `--log -` the report goes to
+    /// `tui` (the default for live capture, --realtime and --demo when standard output is
+    /// a terminal), `plain` (otherwise) or `json`. With `--log -` text output goes to
     /// standard error.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Plain)]
-    pub output: OutputFormat,
+    #[arg(long, value_enum)]
+    pub output: Option<OutputFormat>,
 
     /// Replay `-r FILE` at the pace of its timestamps (with periodic output and alert
     /// lines, like a live capture) instead of as fast as possible.
@@ -152,6 +157,21 @@ pub struct Args {
 }
 
 impl Args {
+    /// The output mode: as asked, else the dashboard when it can run, else plain text.
+    pub fn output_format(&self) -> OutputFormat {
+        use std::io::IsTerminal;
+        let watching = self.read.is_none() || self.realtime || self.demo;
+        let log_on_stdout = self.log.as_ref().is_some_and(|p| p.as_os_str() == "-");
+        match self.output {
+            Some(OutputFormat::Tui) if !watching => OutputFormat::Plain,
+            Some(f) => f,
+            None if watching && !log_on_stdout && std::io::stdout().is_terminal() => {
+                OutputFormat::Tui
+            }
+            None => OutputFormat::Plain,
+        }
+    }
+
     pub fn stats_config(&self) -> StatsConfig {
         StatsConfig {
             top: self.top.max(1),
@@ -216,7 +236,11 @@ mod tests {
             (c.learn_ns, c.window_ns, c.threshold_pct, c.retention_ns),
             (d.learn_ns, d.window_ns, d.threshold_pct, d.retention_ns)
         );
-        assert_eq!(a.output, OutputFormat::Plain);
+        assert_eq!(
+            a.output_format(),
+            OutputFormat::Plain,
+            "a file without --realtime"
+        );
         assert_eq!((a.top, a.max_keys), (10, 10_000));
     }
 

@@ -9,7 +9,8 @@ use std::io::Write;
 /// The end-of-run report, for the retention window.
 pub fn print(snap: &Snapshot, source: &str, format: OutputFormat, to_stdout: bool) {
     let text = match format {
-        OutputFormat::Plain => httptop_output::report::plain(
+        // Without a terminal session there is no dashboard: the plain report stands in.
+        OutputFormat::Plain | OutputFormat::Tui => httptop_output::report::plain(
             snap,
             &format!("httptop report: {source}"),
             Window::Retention,

@@ -41,6 +41,67 @@ struct Outputs {
     baseline_file: Option<std::path::PathBuf>,
     /// Periodic output (live capture and realtime replay), with alert lines as they happen.
     periodic: Option<Periodic>,
+    /// The full-screen dashboard, instead of `periodic`.
+    dashboard: Option<Dashboard>,
+}
+
+/// The dashboard: owns the terminal while it lives (restored on drop, also after a
+/// panic). It refreshes from monitor snapshots and reads keys in the capture loop, which
+/// comes back at least every 50 ms.
+struct Dashboard {
+    app: httptop_tui::App,
+    term: ratatui::Terminal<ratatui::backend::CrosstermBackend<io::Stdout>>,
+    every: Duration,
+    next: Instant,
+    /// Set when the user quits (`q`, Ctrl-C): the capture loops stop on it.
+    stop: Arc<AtomicBool>,
+    _guard: httptop_tui::TerminalGuard,
+}
+
+impl Dashboard {
+    fn open(args: &Args, stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
+        let guard = httptop_tui::TerminalGuard::enter().context("cannot set up the terminal")?;
+        let term = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))
+            .context("cannot set up the terminal")?;
+        let filter = args
+            .read
+            .is_none()
+            .then(|| args.filter.clone())
+            .filter(|_| !args.demo);
+        Ok(Dashboard {
+            app: httptop_tui::App::new(source_name(args), filter),
+            term,
+            every: args.refresh.max(Duration::from_millis(100)),
+            next: Instant::now(),
+            stop,
+            _guard: guard,
+        })
+    }
+
+    fn tick(&mut self, monitor: &Monitor, now: Timestamp) {
+        use ratatui::crossterm::event::{self, Event};
+        let mut redraw = false;
+        while event::poll(Duration::ZERO).unwrap_or(false) {
+            match event::read() {
+                Ok(Event::Key(k)) => match self.app.on_key(k) {
+                    httptop_tui::Action::Quit => self.stop.store(true, Ordering::Relaxed),
+                    httptop_tui::Action::Redraw => redraw = true,
+                    httptop_tui::Action::None => {}
+                },
+                Ok(Event::Resize(..)) => redraw = true,
+                _ => {}
+            }
+        }
+        if Instant::now() >= self.next {
+            self.next = Instant::now() + self.every;
+            self.app.on_snapshot(monitor.snapshot(now));
+            redraw = true;
+        }
+        if redraw {
+            let app = &self.app;
+            let _ = self.term.draw(|f| httptop_tui::draw(f, app));
+        }
+    }
 }
 
 /// Text blocks (plain) or snapshot objects (JSON) every refresh, like the original
@@ -58,7 +119,7 @@ struct Periodic {
 impl Periodic {
     fn alert(&mut self, ev: &AlertEvent) {
         match self.format {
-            OutputFormat::Plain => {
+            OutputFormat::Plain | OutputFormat::Tui => {
                 crate::report::write_out(&format!("{}\n", ev.message()), self.to_stdout)
             }
             OutputFormat::Json => {
@@ -77,7 +138,7 @@ impl Periodic {
         self.next = Instant::now() + self.every;
         let snap = monitor.snapshot(now);
         let text = match self.format {
-            OutputFormat::Plain => {
+            OutputFormat::Plain | OutputFormat::Tui => {
                 let title = format!(
                     "httptop {}  {}",
                     self.source,
@@ -140,8 +201,10 @@ impl Outputs {
             }
         };
         let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
-        let periodic = (args.read.is_none() || args.realtime || args.demo).then(|| Periodic {
-            format: args.output,
+        let format = args.output_format();
+        let watching = args.read.is_none() || args.realtime || args.demo;
+        let periodic = (watching && format != OutputFormat::Tui).then(|| Periodic {
+            format,
             to_stdout,
             source: source_name(args),
             every: args.refresh.max(Duration::from_millis(100)),
@@ -153,7 +216,18 @@ impl Outputs {
             exchanges: 0,
             baseline_file: args.baseline_file.clone(),
             periodic,
+            dashboard: None,
         })
+    }
+
+    /// Periodic output or the dashboard, at packet time `now`.
+    fn refresh(&mut self, monitor: &Monitor, now: Timestamp) {
+        if let Some(p) = &mut self.periodic {
+            p.tick(monitor, now);
+        }
+        if let Some(d) = &mut self.dashboard {
+            d.tick(monitor, now);
+        }
     }
 
     /// True when output can no longer be written because its reader went away.
@@ -193,6 +267,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     })
     .map_err(|e| Failure::Usage(format!("invalid alerting options: {e}")))?;
     let mut out = Outputs::open(args)?;
+    // Live, the dashboard takes the terminal once the capture is open (setup errors are
+    // printed normally).
+    if args.output_format() == OutputFormat::Tui && (args.demo || args.read.is_some()) {
+        out.dashboard = Some(Dashboard::open(args, Arc::clone(&stop))?);
+    }
     let started = Instant::now();
     let drops = match &args.read {
         _ if args.demo => {
@@ -206,12 +285,35 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         }
         None => Some(run_live(args, &mut monitor, &mut out, &stop)?),
     };
+    // The dashboard stays up after a replay or the demo ends, until the user quits;
+    // packet time goes on at the replay's pace so that alerts can still recover.
+    if out.dashboard.is_some() {
+        let speed = if args.speed.is_finite() && args.speed > 0.0 {
+            args.speed
+        } else {
+            1.0
+        };
+        let (t0, w0) = (monitor.engine().now(), Instant::now());
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = t0.add_nanos((w0.elapsed().as_secs_f64() * speed * 1e9) as u64);
+            monitor.on_tick(now, &mut out);
+            out.refresh(&monitor, now);
+        }
+    }
     monitor.finish(&mut out);
     out.flush()?;
     let source = source_name(args);
     let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
     let snap = monitor.snapshot(monitor.engine().now());
-    crate::report::print(&snap, &source, args.output, to_stdout);
+    match out.dashboard.take() {
+        Some(dashboard) => {
+            // Restores the terminal, then a short text summary.
+            drop(dashboard);
+            crate::report::write_out(&httptop_tui::final_summary(&snap), true);
+        }
+        None => crate::report::print(&snap, &source, args.output_format(), to_stdout),
+    }
     if !args.quiet {
         summary(&monitor, out.exchanges, drops, started.elapsed());
     }
@@ -277,9 +379,7 @@ fn run_file(
             c.wait_for(frame.ts, monitor, out, stop);
         }
         monitor.on_frame(&frame, out);
-        if let Some(p) = &mut out.periodic {
-            p.tick(monitor, frame.ts);
-        }
+        out.refresh(monitor, frame.ts);
         n = n.wrapping_add(1);
         if n % 4096 == 0 && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
             break;
@@ -335,9 +435,7 @@ impl Pacer {
                 .add_nanos((w0.elapsed().as_secs_f64() * self.speed * 1e9) as u64)
                 .min(ts);
             monitor.on_tick(tick, out);
-            if let Some(p) = &mut out.periodic {
-                p.tick(monitor, tick);
-            }
+            out.refresh(monitor, tick);
         }
     }
 }
@@ -350,9 +448,7 @@ fn run_demo(args: &Args, monitor: &mut Monitor, out: &mut Outputs, stop: &Atomic
         }
         pacer.wait_for(f.ts, monitor, out, stop);
         monitor.on_frame(&f.frame(), out);
-        if let Some(p) = &mut out.periodic {
-            p.tick(monitor, f.ts);
-        }
+        out.refresh(monitor, f.ts);
     }
 }
 
@@ -380,7 +476,7 @@ fn run_live(
     args: &Args,
     monitor: &mut Monitor,
     out: &mut Outputs,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
 ) -> Result<String, Failure> {
     let mut config = LiveConfig::new(args.interface.as_deref());
     config.filter = Some(&args.filter);
@@ -398,6 +494,9 @@ fn run_live(
             args.filter
         );
     }
+    if args.output_format() == OutputFormat::Tui {
+        out.dashboard = Some(Dashboard::open(args, Arc::clone(stop))?);
+    }
     // Learning starts now, not at the first packet.
     monitor.start(wall_now());
     let mut last_flush = Instant::now();
@@ -411,9 +510,7 @@ fn run_live(
                 ))
             }
         }
-        if let Some(p) = &mut out.periodic {
-            p.tick(monitor, tick_time(monitor));
-        }
+        out.refresh(monitor, tick_time(monitor));
         if last_flush.elapsed() >= Duration::from_secs(1) {
             out.flush()?;
             last_flush = Instant::now();

@@ -112,3 +112,34 @@ pub fn exchange(p: &mut Pcap, t_us: u64, client_port: u16, request: &[u8], respo
         &tcp_frame(s, c, si + 1 + rs, ci + 2 + rq, FIN_ACK, b""),
     );
 }
+
+/// First second of the burst capture.
+pub const T0: u64 = 1_700_000_000;
+
+/// The quiet/burst/quiet capture of `tests/alerting.rs` (see its module docs): one
+/// request per second for k in 0..100 and 110..200, five per second for k in 100..110.
+pub fn burst_capture(path: &std::path::Path) {
+    let mut p = Pcap::new(1);
+    // A first packet exactly at T0 starts learning there (a stray ACK of nothing).
+    p.record(
+        T0 * 1_000_000,
+        &tcp_frame(([10, 0, 0, 9], 9), ([10, 0, 0, 2], 80), 1, 1, ACK, b""),
+    );
+    let mut port = 20_000u16;
+    for k in 0..200u64 {
+        let n = if (100..110).contains(&k) { 5 } else { 1 };
+        for i in 0..n {
+            port += 1;
+            let t = (T0 + k) * 1_000_000 + 500_000 + i * 10_000 - 10_000 * (n - 1);
+            let req = format!("GET /burst/{k}/{i} HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: loadgen/1\r\n\r\n");
+            exchange(
+                &mut p,
+                t,
+                port,
+                req.as_bytes(),
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            );
+        }
+    }
+    std::fs::write(path, p.bytes).expect("write capture");
+}
