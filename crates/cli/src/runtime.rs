@@ -53,6 +53,8 @@ struct Dashboard {
     term: ratatui::Terminal<ratatui::backend::CrosstermBackend<io::Stdout>>,
     every: Duration,
     next: Instant,
+    /// When to look at the keyboard next.
+    next_input: Instant,
     /// Set when the user quits (`q`, Ctrl-C): the capture loops stop on it.
     stop: Arc<AtomicBool>,
     _guard: httptop_tui::TerminalGuard,
@@ -73,6 +75,7 @@ impl Dashboard {
             term,
             every: args.refresh.max(Duration::from_millis(100)),
             next: Instant::now(),
+            next_input: Instant::now(),
             stop,
             _guard: guard,
         })
@@ -80,6 +83,12 @@ impl Dashboard {
 
     fn tick(&mut self, monitor: &Monitor, now: Timestamp) {
         use ratatui::crossterm::event::{self, Event};
+        // Called for every packet: look at the keyboard at most every 50 ms.
+        let t = Instant::now();
+        if t < self.next_input && t < self.next {
+            return;
+        }
+        self.next_input = t + Duration::from_millis(50);
         let mut redraw = false;
         while event::poll(Duration::ZERO).unwrap_or(false) {
             match event::read() {
@@ -514,6 +523,9 @@ fn run_live(
         if last_flush.elapsed() >= Duration::from_secs(1) {
             out.flush()?;
             last_flush = Instant::now();
+            if let (Some(d), Ok(st)) = (&mut out.dashboard, src.stats()) {
+                d.app.drops = Some(u64::from(st.dropped) + u64::from(st.if_dropped));
+            }
         }
     }
     // Stopping: what the kernel already captured is still read, until the buffer is
