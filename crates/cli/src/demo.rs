@@ -7,6 +7,7 @@
 //! 12 s burst at four times the rate (an alert), then 30 s of steady traffic again (the
 //! recovery). About a minute in all.
 
+use httptop_wire::build::ethernet_ipv4_tcp as tcp;
 use httptop_wire::{Frame, LinkType, Timestamp};
 
 /// Seconds of each phase: steady, burst, steady.
@@ -51,42 +52,6 @@ impl DemoFrame {
             data: &self.data,
         }
     }
-}
-
-fn tcp(
-    src: ([u8; 4], u16),
-    dst: ([u8; 4], u16),
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut f = vec![0u8; 12];
-    f.extend_from_slice(&[0x08, 0x00]);
-    let total = (40 + payload.len()) as u16;
-    f.extend_from_slice(&[
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        0,
-        0x40,
-        0,
-        64,
-        6,
-        0,
-        0,
-    ]);
-    f.extend_from_slice(&src.0);
-    f.extend_from_slice(&dst.0);
-    f.extend_from_slice(&src.1.to_be_bytes());
-    f.extend_from_slice(&dst.1.to_be_bytes());
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&ack.to_be_bytes());
-    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    f.extend_from_slice(payload);
-    f
 }
 
 /// Every frame of the demo, in time order, starting at `start`.

@@ -178,37 +178,12 @@ mod tests {
     use httptop_wire::LinkType;
 
     fn frame(sport: u16, dport: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![0u8; 12];
-        f.extend_from_slice(&[0x08, 0x00]);
-        let total = (40 + payload.len()) as u16;
-        f.extend_from_slice(&[
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-        ]);
         let (a, b) = if sport == 80 {
             ([10, 0, 0, 2], [10, 0, 0, 1])
         } else {
             ([10, 0, 0, 1], [10, 0, 0, 2])
         };
-        f.extend_from_slice(&a);
-        f.extend_from_slice(&b);
-        f.extend_from_slice(&sport.to_be_bytes());
-        f.extend_from_slice(&dport.to_be_bytes());
-        f.extend_from_slice(&seq.to_be_bytes());
-        f.extend_from_slice(&0u32.to_be_bytes());
-        f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        f.extend_from_slice(payload);
-        f
+        httptop_wire::build::ethernet_ipv4_tcp((a, sport), (b, dport), seq, 0, flags, payload)
     }
 
     struct Seen(Vec<Exchange>, Vec<AlertEvent>);

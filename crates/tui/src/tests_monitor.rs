@@ -13,38 +13,9 @@ use ratatui::Terminal;
 const NS: u64 = 1_000_000_000;
 
 fn frame(client: u16, to_server: bool, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0u8; 12];
-    f.extend_from_slice(&[0x08, 0x00]);
-    let total = (40 + payload.len()) as u16;
-    f.extend_from_slice(&[
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        0,
-        0x40,
-        0,
-        64,
-        6,
-        0,
-        0,
-    ]);
-    let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
-    let (src, dst, sp, dp) = if to_server {
-        (c, s, client, 80u16)
-    } else {
-        (s, c, 80u16, client)
-    };
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&sp.to_be_bytes());
-    f.extend_from_slice(&dp.to_be_bytes());
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&0u32.to_be_bytes());
-    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    f.extend_from_slice(payload);
-    f
+    let (c, s) = (([10, 0, 0, 1], client), ([10, 0, 0, 2], 80u16));
+    let (src, dst) = if to_server { (c, s) } else { (s, c) };
+    httptop_wire::build::ethernet_ipv4_tcp(src, dst, seq, 0, flags, payload)
 }
 
 struct Nothing;

@@ -21,6 +21,7 @@
 //! }
 //! ```
 
+pub mod build;
 mod decode;
 mod error;
 mod frame;
