@@ -244,3 +244,42 @@ fn demo_needs_no_privileges_and_alerts_then_recovers() {
         "{text}"
     );
 }
+
+#[test]
+fn control_bytes_from_the_wire_never_reach_plain_or_json_output() {
+    let dir = std::env::temp_dir().join(format!("httptop-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cap = dir.join("hostile.pcap");
+    let mut p = common::Pcap::new(1);
+    let req = b"GET /\x1b[2J\x1b]0;pwned\x07/x\x08\x7f HTTP/1.1\r\nHost: evil\x1b[31m.example\r\nUser-Agent: \x1b[1;1H\x9b2J\xc2\x9b\xe2\x80\xaeua\r\n\r\n";
+    common::exchange(
+        &mut p,
+        T0 * 1_000_000,
+        30_000,
+        req,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    );
+    std::fs::write(&cap, &p.bytes).expect("write");
+    for output in ["plain", "json"] {
+        let out = Command::new(bin())
+            .arg("-r")
+            .arg(&cap)
+            .args(["--output", output, "-q"])
+            .output()
+            .expect("run");
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).expect("valid UTF-8 output");
+        assert!(text.contains("evil"), "{text}");
+        for ch in text.chars() {
+            let c = ch as u32;
+            let control = (c < 0x20 && ch != '\n')
+                || (0x7f..0xa0).contains(&c)
+                || (0x202a..=0x202e).contains(&c);
+            assert!(
+                !control,
+                "{output}: control character U+{c:04X} in:\n{text}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -28,7 +28,8 @@
 //!   "window_s":W,"duration_s":D,"peak":K,"message":..}`.
 //!
 //! Strings come from the wire: valid UTF-8 is kept (JSON-escaped as needed: quotes,
-//! backslash, control characters as `\u00XX`), and every byte that is not part of valid
+//! backslash; control characters, C1 controls and the invisible bidi/zero-width format
+//! characters as `\uXXXX`, so a raw line printed on a terminal cannot drive it), and every byte that is not part of valid
 //! UTF-8 is written as the four characters `\xHH` (so it is never dropped silently). A
 //! string cut at the length limit carries the `truncated` flag.
 
@@ -348,6 +349,9 @@ pub fn push_str(l: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Bytes that need escaping inside a JSON string (controls, quote, backslash, DEL).
+/// Bytes that may start something to escape inside a JSON string: ASCII controls, quote,
+/// backslash, DEL, and the lead bytes of the UTF-8 sequences of C1 controls and of the
+/// invisible format characters (see `report::is_invisible`).
 const NEEDS_ESCAPE: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -358,9 +362,26 @@ const NEEDS_ESCAPE: [bool; 256] = {
     t[b'"' as usize] = true;
     t[b'\\' as usize] = true;
     t[0x7f] = true;
+    let leads = [0xc2, 0xcd, 0xd8, 0xe1, 0xe2, 0xe3, 0xef, 0xf3];
+    let mut k = 0;
+    while k < leads.len() {
+        t[leads[k]] = true;
+        k += 1;
+    }
     t
 };
 
+fn push_u16_escape(l: &mut Vec<u8>, u: u16) {
+    l.extend_from_slice(b"\\u");
+    for shift in [12, 8, 4, 0] {
+        l.push(HEX[usize::from((u >> shift) & 15)]);
+    }
+}
+
+/// JSON-escapes `s`. Besides what JSON requires, control characters (C0, DEL, C1) and
+/// the invisible format characters that reorder or hide text are written as `\uXXXX`
+/// escapes: the value decodes to the same string, and the raw line cannot drive or
+/// disguise a terminal it is printed on.
 fn push_utf8(l: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
@@ -371,19 +392,32 @@ fn push_utf8(l: &mut Vec<u8>, s: &str) {
         let i = start + off;
         l.extend_from_slice(&bytes[start..i]);
         let b = bytes[i];
+        let mut next = i + 1;
         match b {
             b'"' => l.extend_from_slice(b"\\\""),
             b'\\' => l.extend_from_slice(b"\\\\"),
             b'\n' => l.extend_from_slice(b"\\n"),
             b'\r' => l.extend_from_slice(b"\\r"),
             b'\t' => l.extend_from_slice(b"\\t"),
+            0..=0x7f => push_u16_escape(l, u16::from(b)),
             _ => {
-                l.extend_from_slice(b"\\u00");
-                l.push(HEX[usize::from(b >> 4)]);
-                l.push(HEX[usize::from(b & 15)]);
+                // `s` is valid UTF-8 and `i` starts a character.
+                let ch = s
+                    .get(i..)
+                    .and_then(|t| t.chars().next())
+                    .unwrap_or('\u{fffd}');
+                next = i + ch.len_utf8();
+                if ch.is_control() || crate::report::is_invisible(ch) {
+                    let mut units = [0u16; 2];
+                    for u in ch.encode_utf16(&mut units) {
+                        push_u16_escape(l, *u);
+                    }
+                } else {
+                    l.extend_from_slice(&bytes[i..next]);
+                }
             }
         }
-        start = i + 1;
+        start = next;
     }
     l.extend_from_slice(&bytes[start..]);
 }
@@ -408,6 +442,11 @@ mod tests {
             r#""a\"b\\c\n\u001b[31m\u007f""#
         );
         assert_eq!(s("é€".as_bytes()), "\"é€\"");
+        // C1 controls and bidi/zero-width characters are escaped, losslessly.
+        assert_eq!(
+            s("a\u{9b}b\u{202e}c\u{200b}\u{e0041}¡".as_bytes()),
+            r#""a\u009bb\u202ec\u200b\udb40\udc41¡""#
+        );
         assert_eq!(s(b"a\xffb\xc3"), r#""a\\xffb\\xc3""#);
         // Every escaped string is valid JSON that decodes to valid text.
         for input in [

@@ -391,13 +391,16 @@ impl std::fmt::Write for Adapter<'_> {
     }
 }
 
-/// Wire bytes made safe for a terminal: printable ASCII and valid non-control UTF-8 kept,
-/// everything else escaped (`\xHH`, `\u{..}` for control characters).
+/// Wire bytes made safe for a terminal: printable text kept; C0/C1 controls and DEL
+/// escaped as `\u{..}`, bytes that are not valid UTF-8 as `\xHH`, a backslash doubled;
+/// and the invisible format characters that reorder or hide text (bidi overrides and
+/// isolates, zero-width characters, soft hyphen, BOM...) escaped too, so a Host,
+/// User-Agent or path can neither drive the terminal nor disguise what it shows.
 pub fn sanitize(bytes: &[u8]) -> String {
     let mut o = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for ch in chunk.valid().chars() {
-            if ch.is_control() {
+            if ch.is_control() || is_invisible(ch) {
                 let _ = write!(o, "\\u{{{:x}}}", ch as u32);
             } else if ch == '\\' {
                 o.push_str("\\\\");
@@ -412,6 +415,19 @@ pub fn sanitize(bytes: &[u8]) -> String {
     o
 }
 
+/// Format characters that change or hide how text displays.
+pub(crate) fn is_invisible(ch: char) -> bool {
+    matches!(ch,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}'
+        | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}'
+        | '\u{fff0}'..='\u{fffb}'
+        | '\u{e0000}'..='\u{e0fff}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,5 +439,9 @@ mod tests {
         assert_eq!(sanitize(b"a\xffb"), "a\\xffb");
         assert_eq!(sanitize("é\u{85}".as_bytes()), "é\\u{85}");
         assert_eq!(sanitize(b"\\x41"), "\\\\x41");
+        assert_eq!(
+            sanitize("a\u{202e}b\u{200b}".as_bytes()),
+            "a\\u{202e}b\\u{200b}"
+        );
     }
 }
