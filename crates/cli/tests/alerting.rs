@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{bin, burst_capture};
+use common::{bin, burst_in};
 use std::process::Command;
 
 use common::T0;
@@ -50,10 +50,7 @@ fn run(capture: &std::path::Path, extra: &[&str]) -> Vec<serde_json::Value> {
 
 #[test]
 fn burst_alerts_and_recovers_at_exact_times() {
-    let dir = std::env::temp_dir().join(format!("httptop-burst-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cap = dir.join("burst.pcap");
-    burst_capture(&cap);
+    let (dir, cap) = burst_in("burst");
 
     let events = run(&cap, &[]);
     let types: Vec<String> = events
@@ -95,7 +92,7 @@ fn burst_alerts_and_recovers_at_exact_times() {
     assert_eq!(run(&cap, &[]), events);
 
     // A saved baseline skips learning and gives the same alert.
-    let base = dir.join("baseline.txt");
+    let base = dir.path("baseline.txt");
     let first = run(
         &cap,
         &["--baseline-file", base.to_str().expect("utf-8 path")],
@@ -108,15 +105,11 @@ fn burst_alerts_and_recovers_at_exact_times() {
     assert_eq!(reused.len(), 2, "{reused:?}");
     assert_eq!(reused[0], started.clone());
     assert_eq!(reused[1], recovered.clone());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn report_lists_the_alert_history() {
-    let dir = std::env::temp_dir().join(format!("httptop-burst-report-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cap = dir.join("burst.pcap");
-    burst_capture(&cap);
+    let (_dir, cap) = burst_in("burst-report");
     let out = Command::new(bin())
         .arg("-r")
         .arg(&cap)
@@ -169,15 +162,11 @@ fn report_lists_the_alert_history() {
     // Every response comes 1 ms after its request head (histogram error within 11.1%).
     let p50 = server["p50_ms"].as_f64().unwrap_or_default();
     assert!((0.88..=1.12).contains(&p50), "p50 {p50} ms");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn realtime_replay_prints_blocks_and_alert_lines() {
-    let dir = std::env::temp_dir().join(format!("httptop-burst-realtime-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cap = dir.join("burst.pcap");
-    burst_capture(&cap);
+    let (_dir, cap) = burst_in("burst-realtime");
     // 200 s of capture at 100x: about 2 s.
     let out = Command::new(bin())
         .arg("-r")
@@ -215,7 +204,6 @@ fn realtime_replay_prints_blocks_and_alert_lines() {
     let blocks = text.matches("\nhttptop ").count() + usize::from(text.starts_with("httptop "));
     assert!(blocks >= 3, "periodic blocks: {blocks}\n{text}");
     assert!(text.contains("httptop report: "));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -247,9 +235,8 @@ fn demo_needs_no_privileges_and_alerts_then_recovers() {
 
 #[test]
 fn control_bytes_from_the_wire_never_reach_plain_or_json_output() {
-    let dir = std::env::temp_dir().join(format!("httptop-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cap = dir.join("hostile.pcap");
+    let dir = common::TempDir::new("hostile");
+    let cap = dir.path("hostile.pcap");
     let mut p = common::Pcap::new(1);
     let req = b"GET /\x1b[2J\x1b]0;pwned\x07/x\x08\x7f HTTP/1.1\r\nHost: evil\x1b[31m.example\r\nUser-Agent: \x1b[1;1H\x9b2J\xc2\x9b\xe2\x80\xaeua\r\n\r\n";
     common::exchange(
@@ -281,5 +268,4 @@ fn control_bytes_from_the_wire_never_reach_plain_or_json_output() {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{bin, burst_capture};
+use common::{bin, burst_in};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -120,10 +120,7 @@ fn realtime_replay_dashboard_alerts_recovers_and_quits_cleanly() {
     if !have_tmux() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("httptop-tui-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cap = dir.join("burst.pcap");
-    burst_capture(&cap);
+    let (_dir, cap) = burst_in("tui");
     let cmd = format!(
         "{} -r {} --realtime --speed 20 --refresh 100ms --learn 60s --window 10s --threshold 50 -q",
         bin().display(),
@@ -131,5 +128,4 @@ fn realtime_replay_dashboard_alerts_recovers_and_quits_cleanly() {
     );
     let s = Session::start("httptop-replay", &cmd);
     alert_cycle(&s, &["shop.example/burst", "baseline 10"]);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -108,3 +108,32 @@ pub fn burst_capture(path: &std::path::Path) {
     }
     std::fs::write(path, p.bytes).expect("write capture");
 }
+
+/// A directory for one test's files, removed when dropped (also when the test fails).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("httptop-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A temp dir holding the burst capture, and the capture's path.
+pub fn burst_in(name: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(name);
+    let cap = dir.path("burst.pcap");
+    burst_capture(&cap);
+    (dir, cap)
+}

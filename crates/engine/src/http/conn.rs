@@ -163,6 +163,28 @@ struct Pending {
     resp: Resp,
 }
 
+impl Pending {
+    /// The exchange as it stands when its wait ends without a complete response (close,
+    /// pending-queue overflow): flagged for what is missing; `lost` when the server side
+    /// lost data meanwhile.
+    fn give_up(mut self, lost: bool) -> Exchange {
+        match self.resp {
+            Resp::Waiting => {
+                self.ex.flags.insert(Flags::NO_RESPONSE);
+                if lost {
+                    self.ex.flags.insert(Flags::GAP);
+                }
+            }
+            Resp::Reading => self.ex.flags.insert(Flags::TRUNCATED),
+            Resp::Done => {}
+        }
+        if !self.req_done {
+            self.ex.flags.insert(Flags::TRUNCATED);
+        }
+        self.ex
+    }
+}
+
 /// Decision about a head (or the part of it seen so far).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum HeadStep {
@@ -263,21 +285,8 @@ impl HttpConn {
             self.finish_side(Dir::Orig, ctx);
             self.finish_side(Dir::Resp, ctx);
             let lost = self.server_lost;
-            while let Some(mut p) = self.queue.pop_front() {
-                match p.resp {
-                    Resp::Waiting => {
-                        p.ex.flags.insert(Flags::NO_RESPONSE);
-                        if lost {
-                            p.ex.flags.insert(Flags::GAP);
-                        }
-                    }
-                    Resp::Reading => p.ex.flags.insert(Flags::TRUNCATED),
-                    Resp::Done => {}
-                }
-                if !p.req_done {
-                    p.ex.flags.insert(Flags::TRUNCATED);
-                }
-                ctx.out.push(p.ex);
+            while let Some(p) = self.queue.pop_front() {
+                ctx.out.push(p.give_up(lost));
             }
             if let Some(o) = self.orphan.take() {
                 ctx.out.push(*o);
@@ -446,24 +455,11 @@ impl HttpConn {
     fn push_request(&mut self, ex: Exchange, req_done: bool, ctx: &mut Ctx<'_>) -> u64 {
         let cap = ctx.limits.max_pending_requests.max(1);
         while self.queue.len() >= cap {
-            let Some(mut p) = self.queue.pop_front() else {
+            let Some(p) = self.queue.pop_front() else {
                 break;
             };
             ctx.counters.pending_overflow += 1;
-            match p.resp {
-                Resp::Waiting => {
-                    p.ex.flags.insert(Flags::NO_RESPONSE);
-                    if self.server_lost {
-                        p.ex.flags.insert(Flags::GAP);
-                    }
-                }
-                Resp::Reading => p.ex.flags.insert(Flags::TRUNCATED),
-                Resp::Done => {}
-            }
-            if !p.req_done {
-                p.ex.flags.insert(Flags::TRUNCATED);
-            }
-            ctx.out.push(p.ex);
+            ctx.out.push(p.give_up(self.server_lost));
         }
         // Two requests starting in the same packet: the client pipelines.
         if self
