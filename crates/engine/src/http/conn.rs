@@ -3,7 +3,7 @@
 //! choices.
 
 use super::parse::{
-    find_head_end, line_state_after, parse_request_line, parse_status_line, salvage_headers,
+    find_head_end, line_state_after, scan_clean_block, parse_request_line, parse_status_line, salvage_headers,
     scan_headers, split_absolute, BadRequestLine, Chunk, ChunkStep, ContentLength, HeaderSummary,
     LineScan, LineState, RequestLine, StartKind, TransferEncoding, Verdict, Want,
 };
@@ -196,7 +196,15 @@ enum HeadStep {
     TooLarge,
 }
 
-fn eval_head(buf: &[u8], full: bool, is_req: bool) -> HeadStep {
+/// `fast` receives the header summary when the block was clean enough to read in the
+/// same pass ([`scan_clean_block`]); the head then needs no second scan.
+fn eval_head(
+    buf: &[u8],
+    full: bool,
+    is_req: bool,
+    limits: &Limits,
+    fast: &mut Option<HeaderSummary>,
+) -> HeadStep {
     let Some(lf) = memchr(b'\n', buf) else {
         return if full {
             HeadStep::TooLarge
@@ -214,7 +222,12 @@ fn eval_head(buf: &[u8], full: bool, is_req: bool) -> HeadStep {
     } else if parse_status_line(line).is_none() {
         return HeadStep::BadStart(lf + 1);
     }
-    match find_head_end(LineState::Start, &buf[lf + 1..]) {
+    let block = &buf[lf + 1..];
+    if let Some((e, hs)) = scan_clean_block(block, limits.max_headers, limits.max_string_len) {
+        *fast = Some(hs);
+        return HeadStep::Complete(lf + 1 + e);
+    }
+    match find_head_end(LineState::Start, block) {
         Some(e) => HeadStep::Complete(lf + 1 + e),
         None if full => HeadStep::TooLarge,
         None => HeadStep::NeedMore,
@@ -722,7 +735,8 @@ impl HttpConn {
             }
             let avail = &data[pos..];
             let win = &avail[..avail.len().min(cap)];
-            match eval_head(win, win.len() >= cap, is_req) {
+            let mut fast = None;
+            match eval_head(win, win.len() >= cap, is_req, ctx.limits, &mut fast) {
                 HeadStep::NeedMore => {
                     let side = &mut self.sides[i];
                     side.hbuf.extend_from_slice(win);
@@ -730,7 +744,7 @@ impl HttpConn {
                     side.line = line_state_after(LineState::Content, win);
                     pos + win.len()
                 }
-                step => pos + self.apply_head(dir, step, win, ctx),
+                step => pos + self.apply_head(dir, step, win, fast, ctx),
             }
         } else {
             let side = &mut self.sides[i];
@@ -754,14 +768,15 @@ impl HttpConn {
                 return pos;
             }
             let buf = std::mem::take(&mut side.hbuf);
-            match eval_head(&buf, buf.len() >= cap, is_req) {
+            let mut fast = None;
+            match eval_head(&buf, buf.len() >= cap, is_req, ctx.limits, &mut fast) {
                 HeadStep::NeedMore => {
                     let side = &mut self.sides[i];
                     side.hbuf = buf;
                     side.start_checked = true;
                 }
                 step => {
-                    self.apply_head(dir, step, &buf, ctx);
+                    self.apply_head(dir, step, &buf, fast, ctx);
                     let side = &mut self.sides[i];
                     if side.hbuf.capacity() == 0 && buf.capacity() <= KEEP_BUF_CAPACITY {
                         side.hbuf = buf;
@@ -775,16 +790,23 @@ impl HttpConn {
     }
 
     /// Acts on a decided head; returns the bytes of `buf` it used.
-    fn apply_head(&mut self, dir: Dir, step: HeadStep, buf: &[u8], ctx: &mut Ctx<'_>) -> usize {
+    fn apply_head(
+        &mut self,
+        dir: Dir,
+        step: HeadStep,
+        buf: &[u8],
+        fast: Option<HeaderSummary>,
+        ctx: &mut Ctx<'_>,
+    ) -> usize {
         let is_req = self.is_client(dir);
         match step {
             HeadStep::NeedMore => 0,
             HeadStep::Complete(n) | HeadStep::Simple(n) => {
                 let head = &buf[..n];
                 if is_req {
-                    self.request_head(dir, head, ctx);
+                    self.request_head(dir, head, fast, ctx);
                 } else {
-                    self.response_head(dir, head, ctx);
+                    self.response_head(dir, head, fast, ctx);
                 }
                 n
             }
@@ -892,7 +914,13 @@ impl HttpConn {
         }
     }
 
-    fn request_head(&mut self, dir: Dir, head: &[u8], ctx: &mut Ctx<'_>) {
+    fn request_head(
+        &mut self,
+        dir: Dir,
+        head: &[u8],
+        fast: Option<HeaderSummary>,
+        ctx: &mut Ctx<'_>,
+    ) {
         let i = idx(dir);
         let ts = self.sides[i].head_ts;
         let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
@@ -913,7 +941,8 @@ impl HttpConn {
             return;
         }
         let limits = ctx.limits;
-        let mut hs = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
+        let mut hs = fast
+            .unwrap_or_else(|| scan_headers(&head[lf..], limits.max_headers, limits.max_string_len));
         let mut ex =
             self.request_exchange(ts, rl.method, rl.target, rl.version, Some(&mut hs), ctx);
         ex.request_bytes = n64(head.len());
@@ -1129,7 +1158,13 @@ impl HttpConn {
         true
     }
 
-    fn response_head(&mut self, dir: Dir, head: &[u8], ctx: &mut Ctx<'_>) {
+    fn response_head(
+        &mut self,
+        dir: Dir,
+        head: &[u8],
+        fast: Option<HeaderSummary>,
+        ctx: &mut Ctx<'_>,
+    ) {
         let i = idx(dir);
         let ts = self.sides[i].head_ts;
         let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
@@ -1139,7 +1174,8 @@ impl HttpConn {
         };
         ctx.counters.responses += 1;
         let limits = ctx.limits;
-        let hs = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
+        let hs = fast
+            .unwrap_or_else(|| scan_headers(&head[lf..], limits.max_headers, limits.max_string_len));
         let mut flags = Flags::empty();
         self.note_headers(&hs, &mut flags, false, ctx);
         let interim = (100..200).contains(&sl.code) && sl.code != 101;

@@ -654,22 +654,23 @@ pub(crate) fn scan_headers(block: &[u8], max_headers: usize, max_str: usize) -> 
     s
 }
 
+/// Feeds every field of `block` to `s`; returns the offset just past the blank line.
 fn parse_batches(
     block: &[u8],
     max_headers: usize,
     max_str: usize,
     s: &mut HeaderSummary,
-) -> Result<(), ()> {
+) -> Result<usize, ()> {
     let mut off = 0;
     loop {
         let rest = block.get(off..).ok_or(())?;
         let mut arr = [httparse::EMPTY_HEADER; HEADER_BATCH];
         match httparse::parse_headers(rest, &mut arr) {
-            Ok(httparse::Status::Complete((_, hs))) => {
+            Ok(httparse::Status::Complete((n, hs))) => {
                 for h in hs {
                     s.take(h.name.as_bytes(), h.value, max_headers, max_str);
                 }
-                return Ok(());
+                return Ok(off + n);
             }
             Err(httparse::Error::TooManyHeaders) => {
                 for h in &arr {
@@ -687,6 +688,21 @@ fn parse_batches(
             Ok(httparse::Status::Partial) | Err(_) => return Err(()),
         }
     }
+}
+
+/// A header block that `httparse` reads as it stands (the common case), in one pass:
+/// returns the offset just past the blank line that ends it and the summary, exactly
+/// what [`find_head_end`] (from a line start) and [`scan_headers`] give for it. `None`
+/// when the block is not complete yet or does not parse as it stands (obs-fold, bad
+/// bytes...): those take the general path.
+pub(crate) fn scan_clean_block(
+    block: &[u8],
+    max_headers: usize,
+    max_str: usize,
+) -> Option<(usize, HeaderSummary)> {
+    let mut s = HeaderSummary::default();
+    let end = parse_batches(block, max_headers, max_str, &mut s).ok()?;
+    Some((end, s))
 }
 
 fn has_obs_fold(block: &[u8]) -> bool {
