@@ -3,9 +3,10 @@
 //! choices.
 
 use super::parse::{
-    find_head_end, line_state_after, scan_clean_block, parse_request_line, parse_status_line, salvage_headers,
-    scan_headers, split_absolute, BadRequestLine, Chunk, ChunkStep, ContentLength, HeaderSummary,
-    LineScan, LineState, RequestLine, StartKind, TransferEncoding, Verdict, Want,
+    find_head_end, line_state_after, parse_request_line, parse_status_line, salvage_headers,
+    scan_clean_block, scan_headers, split_absolute, BadRequestLine, Chunk, ChunkStep,
+    ContentLength, HeaderSummary, LineScan, LineState, RequestLine, StartKind, StatusLine,
+    TransferEncoding, Verdict, Want,
 };
 use super::{Ctx, Dir, StreamEvent};
 use crate::event::{Exchange, Flags, Version, WireStr};
@@ -186,25 +187,31 @@ impl Pending {
 }
 
 /// Decision about a head (or the part of it seen so far).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum HeadStep {
+#[derive(Debug, PartialEq, Eq)]
+enum HeadStep<'a> {
     NeedMore,
     /// HTTP/0.9 request line: the whole head.
-    Simple(usize),
+    Simple(usize, RequestLine<'a>),
     BadStart(usize),
-    Complete(usize),
+    Complete(usize, Head<'a>),
     TooLarge,
 }
 
-/// `fast` receives the header summary when the block was clean enough to read in the
-/// same pass ([`scan_clean_block`]); the head then needs no second scan.
-fn eval_head(
-    buf: &[u8],
-    full: bool,
-    is_req: bool,
-    limits: &Limits,
-    fast: &mut Option<HeaderSummary>,
-) -> HeadStep {
+/// A complete head as far as [`eval_head`] read it, so that it is not read twice.
+#[derive(Debug, PartialEq, Eq)]
+struct Head<'a> {
+    start: Start<'a>,
+    /// The header summary when the block parsed in the same pass ([`scan_clean_block`]).
+    headers: Option<HeaderSummary>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Start<'a> {
+    Request(RequestLine<'a>),
+    Status(StatusLine),
+}
+
+fn eval_head<'a>(buf: &'a [u8], full: bool, is_req: bool, limits: &Limits) -> HeadStep<'a> {
     let Some(lf) = memchr(b'\n', buf) else {
         return if full {
             HeadStep::TooLarge
@@ -213,22 +220,31 @@ fn eval_head(
         };
     };
     let line = &buf[..=lf];
-    if is_req {
+    let start = if is_req {
         match parse_request_line(line) {
-            Ok(rl) if rl.simple => return HeadStep::Simple(lf + 1),
-            Ok(_) => {}
+            Ok(rl) if rl.simple => return HeadStep::Simple(lf + 1, rl),
+            Ok(rl) => Start::Request(rl),
             Err(_) => return HeadStep::BadStart(lf + 1),
         }
-    } else if parse_status_line(line).is_none() {
-        return HeadStep::BadStart(lf + 1);
-    }
+    } else {
+        match parse_status_line(line) {
+            Some(sl) => Start::Status(sl),
+            None => return HeadStep::BadStart(lf + 1),
+        }
+    };
     let block = &buf[lf + 1..];
     if let Some((e, hs)) = scan_clean_block(block, limits.max_headers, limits.max_string_len) {
-        *fast = Some(hs);
-        return HeadStep::Complete(lf + 1 + e);
+        let headers = Some(hs);
+        return HeadStep::Complete(lf + 1 + e, Head { start, headers });
     }
     match find_head_end(LineState::Start, block) {
-        Some(e) => HeadStep::Complete(lf + 1 + e),
+        Some(e) => HeadStep::Complete(
+            lf + 1 + e,
+            Head {
+                start,
+                headers: None,
+            },
+        ),
         None if full => HeadStep::TooLarge,
         None => HeadStep::NeedMore,
     }
@@ -735,8 +751,7 @@ impl HttpConn {
             }
             let avail = &data[pos..];
             let win = &avail[..avail.len().min(cap)];
-            let mut fast = None;
-            match eval_head(win, win.len() >= cap, is_req, ctx.limits, &mut fast) {
+            match eval_head(win, win.len() >= cap, is_req, ctx.limits) {
                 HeadStep::NeedMore => {
                     let side = &mut self.sides[i];
                     side.hbuf.extend_from_slice(win);
@@ -744,7 +759,7 @@ impl HttpConn {
                     side.line = line_state_after(LineState::Content, win);
                     pos + win.len()
                 }
-                step => pos + self.apply_head(dir, step, win, fast, ctx),
+                step => pos + self.apply_head(dir, step, win, ctx),
             }
         } else {
             let side = &mut self.sides[i];
@@ -768,15 +783,16 @@ impl HttpConn {
                 return pos;
             }
             let buf = std::mem::take(&mut side.hbuf);
-            let mut fast = None;
-            match eval_head(&buf, buf.len() >= cap, is_req, ctx.limits, &mut fast) {
+            let step = eval_head(&buf, buf.len() >= cap, is_req, ctx.limits);
+            match step {
                 HeadStep::NeedMore => {
+                    drop(step);
                     let side = &mut self.sides[i];
                     side.hbuf = buf;
                     side.start_checked = true;
                 }
                 step => {
-                    self.apply_head(dir, step, &buf, fast, ctx);
+                    self.apply_head(dir, step, &buf, ctx);
                     let side = &mut self.sides[i];
                     if side.hbuf.capacity() == 0 && buf.capacity() <= KEEP_BUF_CAPACITY {
                         side.hbuf = buf;
@@ -790,23 +806,17 @@ impl HttpConn {
     }
 
     /// Acts on a decided head; returns the bytes of `buf` it used.
-    fn apply_head(
-        &mut self,
-        dir: Dir,
-        step: HeadStep,
-        buf: &[u8],
-        fast: Option<HeaderSummary>,
-        ctx: &mut Ctx<'_>,
-    ) -> usize {
-        let is_req = self.is_client(dir);
+    fn apply_head(&mut self, dir: Dir, step: HeadStep<'_>, buf: &[u8], ctx: &mut Ctx<'_>) -> usize {
         match step {
             HeadStep::NeedMore => 0,
-            HeadStep::Complete(n) | HeadStep::Simple(n) => {
-                let head = &buf[..n];
-                if is_req {
-                    self.request_head(dir, head, fast, ctx);
-                } else {
-                    self.response_head(dir, head, fast, ctx);
+            HeadStep::Simple(n, rl) => {
+                self.request_head(dir, &buf[..n], rl, None, ctx);
+                n
+            }
+            HeadStep::Complete(n, head) => {
+                match head.start {
+                    Start::Request(rl) => self.request_head(dir, &buf[..n], rl, head.headers, ctx),
+                    Start::Status(sl) => self.response_head(dir, &buf[..n], sl, head.headers, ctx),
                 }
                 n
             }
@@ -918,16 +928,13 @@ impl HttpConn {
         &mut self,
         dir: Dir,
         head: &[u8],
+        rl: RequestLine<'_>,
         fast: Option<HeaderSummary>,
         ctx: &mut Ctx<'_>,
     ) {
         let i = idx(dir);
         let ts = self.sides[i].head_ts;
         let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
-        let Ok(rl) = parse_request_line(&head[..lf]) else {
-            self.bad_start(dir, head, ctx);
-            return;
-        };
         ctx.counters.requests += 1;
         let malformed_line = rl.malformed;
         if malformed_line {
@@ -941,8 +948,9 @@ impl HttpConn {
             return;
         }
         let limits = ctx.limits;
-        let mut hs = fast
-            .unwrap_or_else(|| scan_headers(&head[lf..], limits.max_headers, limits.max_string_len));
+        let mut hs = fast.unwrap_or_else(|| {
+            scan_headers(&head[lf..], limits.max_headers, limits.max_string_len)
+        });
         let mut ex =
             self.request_exchange(ts, rl.method, rl.target, rl.version, Some(&mut hs), ctx);
         ex.request_bytes = n64(head.len());
@@ -1162,20 +1170,18 @@ impl HttpConn {
         &mut self,
         dir: Dir,
         head: &[u8],
+        sl: StatusLine,
         fast: Option<HeaderSummary>,
         ctx: &mut Ctx<'_>,
     ) {
         let i = idx(dir);
         let ts = self.sides[i].head_ts;
         let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
-        let Some(sl) = parse_status_line(&head[..lf]) else {
-            self.bad_start(dir, head, ctx);
-            return;
-        };
         ctx.counters.responses += 1;
         let limits = ctx.limits;
-        let hs = fast
-            .unwrap_or_else(|| scan_headers(&head[lf..], limits.max_headers, limits.max_string_len));
+        let hs = fast.unwrap_or_else(|| {
+            scan_headers(&head[lf..], limits.max_headers, limits.max_string_len)
+        });
         let mut flags = Flags::empty();
         self.note_headers(&hs, &mut flags, false, ctx);
         let interim = (100..200).contains(&sl.code) && sl.code != 101;
