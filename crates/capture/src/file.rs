@@ -25,22 +25,24 @@
 //!   garbage cannot make it loop. The source is fused: after an error or the end it keeps
 //!   returning `Ok(None)`.
 //!
-//! The buffering is pcap-parser's streaming readers ([`LegacyPcapReader`], [`PcapNGReader`]:
-//! `refill`, `grow`, `consume_noshift`). Records are framed and decoded here rather than with
-//! their `next()`, because that path allocates a `Vec` for the options of every Enhanced
-//! Packet Block that has any, reports a packet whose `caplen` overruns its (complete) block as
-//! "incomplete" (so a corrupt file would read as truncated), does not know obsolete Packet
-//! Blocks, and reads `if_tsoffset` little-endian even in big-endian sections.
+//! Buffering: the input is read in chunks (default 1 MiB) into buffers with headroom in
+//! front; a record that spans two chunks is made contiguous by copying its (short) head
+//! into the next chunk's headroom, and a record longer than the headroom by growing one
+//! buffer (up to the record cap). [`FileSource::read_ahead`] reads the chunks on a
+//! separate thread (at most three chunks in memory), so that reading the file overlaps
+//! decoding it; [`FileSource::new`] reads them on the caller's thread. Records are framed
+//! and decoded here (not with pcap-parser's readers, whose `next()` allocates a `Vec` for
+//! the options of every Enhanced Packet Block that has any, reports a packet whose
+//! `caplen` overruns its complete block as "incomplete", does not know obsolete Packet
+//! Blocks, and reads `if_tsoffset` little-endian even in big-endian sections).
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use httptop_wire::{Frame, LinkType, Timestamp};
-use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{LegacyPcapReader, PcapNGReader};
 
 use crate::error::{CaptureError, FormatError};
 
@@ -143,6 +145,18 @@ impl FileSource<File> {
     }
 }
 
+impl<R: Read + Send + 'static> FileSource<R> {
+    /// Like [`FileSource::with_options`], with the input read ahead by a thread of its own
+    /// (see the module documentation): reading overlaps decoding. The thread ends at the
+    /// end of the input, on a read error (reported by `next_frame`), or once the source
+    /// is dropped and its current read returns.
+    pub fn read_ahead(reader: R, opts: FileOptions) -> Result<Self, CaptureError> {
+        let mut src = FileSource::with_options(reader, opts)?;
+        src.buf.read_ahead()?;
+        Ok(src)
+    }
+}
+
 impl<R: Read> FileSource<R> {
     /// Reads and checks the file header from `reader`, with default limits.
     pub fn new(reader: R) -> Result<Self, CaptureError> {
@@ -195,18 +209,8 @@ impl<R: Read> FileSource<R> {
             rec_hdr,
             linktype,
         };
-        let (input, io_error) = Input::new(header.to_vec(), reader);
-        let capacity = opts.buffer_size;
-        let reader = LegacyPcapReader::new(capacity, input)
-            .map_err(|_| take_io_error(&io_error, FormatError::TruncatedHeader))?;
-        let mut buf = Buf {
-            reader: Reader::Pcap(reader),
-            capacity,
-            max_record: opts.max_record_size,
-            io_error,
-        };
         // The header is checked; records start after it.
-        buf.consume(header.len());
+        let buf = Buf::new(Input::new(Vec::new(), reader), header.len() as u64, &opts);
         Ok(FileSource {
             buf,
             kind: Kind::Pcap(layout),
@@ -247,17 +251,8 @@ impl<R: Read> FileSource<R> {
         if shb.len() != blen {
             return Err(format_err(0, FormatError::TruncatedHeader));
         }
-        let (input, io_error) = Input::new(shb, reader);
-        let capacity = opts.buffer_size.max(blen);
-        let reader = PcapNGReader::new(capacity, input)
-            .map_err(|_| take_io_error(&io_error, FormatError::BadBlockLength(blen32)))?;
         Ok(FileSource {
-            buf: Buf {
-                reader: Reader::Ng(reader),
-                capacity,
-                max_record: opts.max_record_size,
-                io_error,
-            },
+            buf: Buf::new(Input::new(shb, reader), 0, &opts),
             // The SHB is left in the buffer: the block loop reads it like any other.
             kind: Kind::Ng(NgState {
                 be,
@@ -680,88 +675,153 @@ impl TsConv {
 }
 
 /// The streaming reader and what we know about its buffer.
-struct Buf<R: Read> {
-    reader: Reader<R>,
-    /// Current buffer capacity (pcap-parser does not expose it).
+struct Buf<R> {
+    chunks: Chunks<R>,
+    /// The current buffer: `buf[start..end]` is unconsumed input.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Input offset of `buf[start]`.
+    consumed: u64,
+    eof: bool,
+    /// Room in front of each chunk for the tail of the one before.
+    head: usize,
+    /// Bytes read per chunk.
+    chunk: usize,
+    /// The largest contiguous data the buffer has had room for (the chunk size, or a
+    /// record longer than the headroom).
     capacity: usize,
     max_record: usize,
-    /// The real I/O error behind pcap-parser's opaque `ReadError`.
-    io_error: Arc<Mutex<Option<io::Error>>>,
 }
 
-enum Reader<R: Read> {
-    Pcap(LegacyPcapReader<Input<R>>),
-    Ng(PcapNGReader<Input<R>>),
+/// Where chunks come from. A chunk is a buffer of `head + chunk` bytes and the number of
+/// bytes read into it after the headroom.
+enum Chunks<R> {
+    Inline {
+        input: Input<R>,
+        spare: Option<Vec<u8>>,
+    },
+    Ahead {
+        full: Receiver<io::Result<(Vec<u8>, usize)>>,
+        free: SyncSender<Vec<u8>>,
+    },
+    /// Between the two above while switching to read-ahead.
+    Switching,
 }
+
+/// Headroom per chunk: room for a whole record of a 65,535-byte snaplen with any header.
+const HEADROOM: usize = 128 << 10;
 
 impl<R: Read> Buf<R> {
-    #[inline]
-    fn data(&self) -> &[u8] {
-        match &self.reader {
-            Reader::Pcap(r) => r.data(),
-            Reader::Ng(r) => r.data(),
+    fn new(input: Input<R>, consumed: u64, opts: &FileOptions) -> Self {
+        Buf {
+            chunks: Chunks::Inline { input, spare: None },
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            consumed,
+            eof: false,
+            head: HEADROOM.min(opts.buffer_size),
+            chunk: opts.buffer_size,
+            capacity: opts.buffer_size,
+            max_record: opts.max_record_size,
         }
     }
 
-    /// Drops `n` bytes from the front. No shift: the next refill moves the (short) tail once.
+    #[inline]
+    fn data(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or(&[])
+    }
+
     #[inline]
     fn consume(&mut self, n: usize) {
-        match &mut self.reader {
-            Reader::Pcap(r) => r.consume_noshift(n),
-            Reader::Ng(r) => r.consume_noshift(n),
-        }
+        let n = n.min(self.end - self.start);
+        self.start += n;
+        self.consumed += n as u64;
     }
 
     /// Input offset of the first buffered byte.
     fn offset(&self) -> u64 {
-        let n = match &self.reader {
-            Reader::Pcap(r) => r.consumed(),
-            Reader::Ng(r) => r.consumed(),
-        };
-        n as u64
+        self.consumed
     }
 
-    fn exhausted(&self) -> bool {
-        match &self.reader {
-            Reader::Pcap(r) => r.reader_exhausted(),
-            Reader::Ng(r) => r.reader_exhausted(),
+    /// Makes at least `needed` bytes available. Callers have checked `needed` against
+    /// the cap. `Ok(false)` at end of input.
+    fn ensure(&mut self, needed: usize) -> Result<bool, CaptureError> {
+        while self.end - self.start < needed {
+            if self.eof {
+                return Ok(false);
+            }
+            match self.next_chunk().map_err(CaptureError::Io)? {
+                Some((c, n)) => self.append(c, n),
+                None => self.eof = true,
+            }
+        }
+        Ok(true)
+    }
+
+    /// Puts a new chunk after the unconsumed bytes.
+    fn append(&mut self, mut c: Vec<u8>, n: usize) {
+        let (head, tail) = (self.head, self.end - self.start);
+        let Some(new) = c.get(head..head + n) else {
+            return;
+        };
+        if tail <= head {
+            // The common case: the tail (part of one record) goes into the headroom.
+            c[head - tail..head].copy_from_slice(&self.buf[self.start..self.end]);
+            let old = std::mem::replace(&mut self.buf, c);
+            self.start = head - tail;
+            self.end = head + n;
+            self.recycle(old);
+        } else {
+            // A record longer than the headroom: one buffer grows (amortised) until it
+            // holds the record; bounded by the record cap the callers check.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.buf.truncate(tail);
+            self.buf.extend_from_slice(new);
+            self.start = 0;
+            self.end = self.buf.len();
+            self.capacity = self.capacity.max(self.end);
+            self.recycle(c);
         }
     }
 
-    /// Makes at least `needed` bytes available, growing the buffer when the record is larger
-    /// than it. Callers have checked `needed` against the cap. `Ok(false)` at end of input.
-    fn ensure(&mut self, needed: usize) -> Result<bool, CaptureError> {
-        loop {
-            if self.data().len() >= needed {
-                return Ok(true);
+    fn next_chunk(&mut self) -> io::Result<Option<(Vec<u8>, usize)>> {
+        let size = self.head + self.chunk;
+        match &mut self.chunks {
+            Chunks::Inline { input, spare } => {
+                let mut v = spare
+                    .take()
+                    .filter(|v| v.len() == size)
+                    .unwrap_or_else(|| vec![0; size]);
+                let n = read_some(input, &mut v[self.head..])?;
+                if n == 0 {
+                    *spare = Some(v);
+                    return Ok(None);
+                }
+                Ok(Some((v, n)))
             }
-            if self.exhausted() {
-                return Ok(false);
+            Chunks::Ahead { full, .. } => match full.recv() {
+                Ok(Ok(c)) => Ok(Some(c)),
+                Ok(Err(e)) => Err(e),
+                // The reader thread ended: end of input.
+                Err(_) => Ok(None),
+            },
+            Chunks::Switching => Ok(None),
+        }
+    }
+
+    /// Gives a chunk-sized buffer back for reuse; others (grown ones) are freed.
+    fn recycle(&mut self, v: Vec<u8>) {
+        if v.len() != self.head + self.chunk {
+            return;
+        }
+        match &mut self.chunks {
+            Chunks::Inline { spare, .. } => *spare = Some(v),
+            Chunks::Ahead { free, .. } => {
+                let _ = free.try_send(v);
             }
-            if needed > self.capacity {
-                let new_cap = needed.max(self.capacity.saturating_mul(2).min(self.max_record));
-                match &mut self.reader {
-                    Reader::Pcap(r) => r.grow(new_cap),
-                    Reader::Ng(r) => r.grow(new_cap),
-                };
-                self.capacity = new_cap;
-            }
-            // Shifts the partial record to the front and reads into the free space, which is
-            // not empty since fewer than `needed <= capacity` bytes are buffered: each turn
-            // reads something or marks the reader exhausted.
-            let ok = match &mut self.reader {
-                Reader::Pcap(r) => r.refill().is_ok(),
-                Reader::Ng(r) => r.refill().is_ok(),
-            };
-            if !ok {
-                let e = self
-                    .io_error
-                    .lock()
-                    .ok()
-                    .and_then(|mut slot| slot.take())
-                    .unwrap_or_else(|| io::Error::other("read failed"));
-                return Err(CaptureError::Io(e));
-            }
+            Chunks::Switching => {}
         }
     }
 
@@ -776,25 +836,57 @@ impl<R: Read> Buf<R> {
     }
 }
 
-/// Feeds the already-read header back, then the rest of the input; retries interrupted
-/// reads and keeps the real error for [`Buf::ensure`].
+impl<R: Read + Send + 'static> Buf<R> {
+    /// Moves the reading to a thread of its own. Nothing has been read into chunks yet.
+    fn read_ahead(&mut self) -> Result<(), CaptureError> {
+        let Chunks::Inline { input, .. } = std::mem::replace(&mut self.chunks, Chunks::Switching)
+        else {
+            return Ok(());
+        };
+        let (head, size) = (self.head, self.head + self.chunk);
+        // One chunk being read, one waiting, one being decoded.
+        let (full_tx, full) = sync_channel(1);
+        let (free, free_rx) = sync_channel::<Vec<u8>>(2);
+        let mut input = input;
+        std::thread::Builder::new()
+            .name("httptop-read".into())
+            .spawn(move || loop {
+                let mut v = free_rx.try_recv().unwrap_or_else(|_| vec![0; size]);
+                // Dropping `full_tx` (returning) ends the input for the reader; a failed send
+                // means the source was dropped.
+                match read_some(&mut input, &mut v[head..]) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        if full_tx.send(Ok((v, n))).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                }
+            })
+            .map_err(CaptureError::Io)?;
+        self.chunks = Chunks::Ahead { full, free };
+        Ok(())
+    }
+}
+
+/// Feeds the already-read header back, then the rest of the input.
 struct Input<R> {
     prefix: Vec<u8>,
     pos: usize,
     inner: R,
-    error: Arc<Mutex<Option<io::Error>>>,
 }
 
 impl<R> Input<R> {
-    fn new(prefix: Vec<u8>, inner: R) -> (Self, Arc<Mutex<Option<io::Error>>>) {
-        let error = Arc::new(Mutex::new(None));
-        let input = Input {
+    fn new(prefix: Vec<u8>, inner: R) -> Self {
+        Input {
             prefix,
             pos: 0,
             inner,
-            error: Arc::clone(&error),
-        };
-        (input, error)
+        }
     }
 }
 
@@ -812,18 +904,16 @@ impl<R: Read> Read for Input<R> {
                 return Ok(n);
             }
         }
-        loop {
-            match self.inner.read(out) {
-                Ok(n) => return Ok(n.min(out.len())),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let kind = e.kind();
-                    if let Ok(mut slot) = self.error.lock() {
-                        *slot = Some(e);
-                    }
-                    return Err(kind.into());
-                }
-            }
+        self.inner.read(out).map(|n| n.min(out.len()))
+    }
+}
+
+/// One read, retried when interrupted; 0 at end of input.
+fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
         }
     }
 }
@@ -840,13 +930,6 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-fn take_io_error(slot: &Mutex<Option<io::Error>>, otherwise: FormatError) -> CaptureError {
-    match slot.lock().ok().and_then(|mut s| s.take()) {
-        Some(e) => CaptureError::Io(e),
-        None => format_err(0, otherwise),
-    }
 }
 
 fn format_err(offset: u64, problem: FormatError) -> CaptureError {
@@ -1703,6 +1786,76 @@ mod tests {
         let mut input = Trickle::new(&file.bytes, 8);
         input.fail_at = Some(file.ends[1].0);
         let mut src = FileSource::new(input).expect("header");
+        let (frames, err) = drain(&mut src, 10);
+        assert_eq!(frames.len(), 1);
+        match err {
+            Some(CaptureError::Io(e)) => assert_eq!(e.to_string(), "disk on fire"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The read-ahead thread and the caller's thread read the same frames, whatever the
+    /// chunking: records spanning chunks, records longer than the headroom (grown buffer),
+    /// reads that return a few bytes or are interrupted.
+    #[test]
+    fn read_ahead_reads_what_inline_reading_reads() {
+        let mut rng = Rng(7);
+        let mut recs_data = Vec::new();
+        for i in 0..300 {
+            let n = match i % 50 {
+                0 => 20_000,
+                _ => rng.below(1500),
+            };
+            recs_data.push(payload(n, i as u8));
+        }
+        let recs: Vec<Rec<'_>> = recs_data
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Rec {
+                sec: i as u32,
+                frac: 0,
+                orig: d.len() as u32,
+                data: d,
+            })
+            .collect();
+        let pcap = pcap_file(MAGIC_USEC, false, 1, &recs).bytes;
+        let mut ng = Ng::new(false);
+        ng.idb(1, 0, &[]);
+        for (i, d) in recs_data.iter().enumerate() {
+            ng.epb(0, i as u64, d.len() as u32, d);
+        }
+        let ng = ng.build().bytes;
+        for bytes in [pcap, ng] {
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            for (buffer_size, trickle) in [(4096, 1000), (4096, 4096), (1 << 20, 1 << 20), (64, 7)]
+            {
+                let opts = FileOptions {
+                    buffer_size,
+                    ..FileOptions::default()
+                };
+                let mut inline =
+                    FileSource::with_options(Trickle::new(bytes, trickle), opts).expect("header");
+                let (want, err) = drain(&mut inline, 1000);
+                assert!(err.is_none());
+                assert_eq!(want.len(), 300);
+                let mut input = Trickle::new(bytes, trickle);
+                input.interrupt = true;
+                let mut ahead = FileSource::read_ahead(input, opts).expect("header");
+                let (got, err) = drain(&mut ahead, 1000);
+                assert!(err.is_none(), "{err:?}");
+                assert!(got == want, "buffer {buffer_size}, reads of {trickle}");
+                assert_eq!(ahead.stats(), inline.stats());
+            }
+        }
+    }
+
+    #[test]
+    fn read_ahead_reports_read_errors_after_the_good_frames() {
+        let file = small_pcap();
+        let bytes: &'static [u8] = Box::leak(file.bytes.clone().into_boxed_slice());
+        let mut input = Trickle::new(bytes, 8);
+        input.fail_at = Some(file.ends[1].0);
+        let mut src = FileSource::read_ahead(input, FileOptions::default()).expect("header");
         let (frames, err) = drain(&mut src, 10);
         assert_eq!(frames.len(), 1);
         match err {

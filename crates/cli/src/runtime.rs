@@ -6,7 +6,7 @@
 
 use crate::args::{Args, OutputFormat};
 use anyhow::Context as _;
-use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
+use httptop_capture::{CaptureError, FileOptions, FileSource, LiveConfig, LiveNext, LiveSource};
 use httptop_engine::alert::{AlertEvent, Baseline};
 use httptop_engine::stats::Window;
 use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer};
@@ -369,15 +369,16 @@ fn run_file(
     out: &mut Outputs,
     stop: &AtomicBool,
 ) -> Result<(), Failure> {
-    let reader: Box<dyn io::Read> = if path.as_os_str() == "-" {
-        Box::new(io::stdin().lock())
+    let reader: Box<dyn io::Read + Send> = if path.as_os_str() == "-" {
+        Box::new(io::stdin())
     } else {
         Box::new(
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
         )
     };
-    let mut src =
-        FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    // Reading overlaps decoding on a second thread.
+    let mut src = FileSource::read_ahead(reader, FileOptions::default())
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     let mut n: u32 = 0;
     let mut clock = pace.map(Pacer::new);
     while let Some(frame) = src
