@@ -586,7 +586,10 @@ impl HeaderSummary {
         self.count = self.count.saturating_add(1);
         // Only four names matter; length and first letter tell them apart before any
         // comparison (Date, Connection and the like are common and skipped here).
-        let first = name.first().map_or(0, |b| b.to_ascii_lowercase());
+        let first = match (name.len(), name.first()) {
+            (4 | 10 | 14 | 17, Some(&b)) => b | 0x20,
+            _ => return,
+        };
         if !matches!(
             (name.len(), first),
             (4, b'h') | (10, b'u') | (14, b'c') | (17, b't')
