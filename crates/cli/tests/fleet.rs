@@ -167,20 +167,85 @@ fn logged_exchanges(log: &Path) -> (u64, Vec<serde_json::Value>) {
     (n, events)
 }
 
-/// The single value of an instant query, when there is one.
-fn query(prom: u16, q: &str) -> Option<f64> {
+fn url_encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The whole answer of an instant query.
+fn query_raw(prom: u16, q: &str) -> Option<serde_json::Value> {
     let url = format!(
         "http://127.0.0.1:{prom}/api/v1/query?query={}",
-        q.replace(' ', "%20")
-            .replace('{', "%7B")
-            .replace('}', "%7D")
-            .replace('"', "%22")
-            .replace('=', "%3D")
+        url_encode(q)
     );
-    let v: serde_json::Value = serde_json::from_str(&get(&url)?).ok()?;
+    serde_json::from_str(&get(&url)?).ok()
+}
+
+/// The single value of an instant query, when there is one.
+fn query(prom: u16, q: &str) -> Option<f64> {
+    let v = query_raw(prom, q)?;
     assert_eq!(v["status"], "success", "{v}");
     let r = v["data"]["result"].as_array()?.first()?.clone();
     r["value"][1].as_str()?.parse().ok()
+}
+
+/// The fenced blocks of `lang` in docs/fleet.md.
+fn doc_blocks(lang: &str) -> Vec<String> {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/fleet.md");
+    let text = std::fs::read_to_string(doc).expect("docs/fleet.md");
+    let fence = format!("```{lang}\n");
+    text.split(&fence)
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The PromQL examples of docs/fleet.md: one per line, indented lines continuing.
+fn doc_queries() -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for block in doc_blocks("promql") {
+        for line in block.lines().filter(|l| !l.trim().is_empty()) {
+            match out.last_mut() {
+                Some(q) if line.starts_with(' ') => {
+                    q.push(' ');
+                    q.push_str(line.trim());
+                }
+                _ => out.push(line.to_string()),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn documented_alerting_rules_pass_promtool() {
+    let rules = doc_blocks("yaml")
+        .into_iter()
+        .find(|b| b.starts_with("groups:"))
+        .expect("a rules block in docs/fleet.md");
+    let dir = TempDir::new("fleet-rules");
+    let path = dir.path("rules.yml");
+    std::fs::write(&path, rules).expect("write rules");
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&path)
+        .output()
+        .expect("promtool (apt-get install prometheus)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("SUCCESS: 4 rules found"), "{text}");
 }
 
 #[test]
@@ -225,6 +290,28 @@ fn prometheus_scrapes_the_exchanges_httptop_logged() {
     let host_sum = query(prom, "sum(httptop_host_requests_total)").expect("host sum");
     assert_eq!(host_sum, logged as f64, "labelled + other = all requests");
     assert_eq!(query(prom, "httptop_alerts_total"), Some(1.0));
+
+    // Every PromQL example of docs/fleet.md is valid against the real metrics (rates
+    // need two scrapes; Prometheus may have started scraping only near the end).
+    poll("a second scrape", Duration::from_secs(30), || {
+        query(
+            prom,
+            "count_over_time(httptop_host_requests_total{host=\"shop.example\"}[5m])",
+        )
+        .filter(|&n| n >= 2.0)
+    });
+    let queries = doc_queries();
+    assert!(queries.len() >= 10, "{queries:#?}");
+    for q in &queries {
+        let v = query_raw(prom, q).unwrap_or_else(|| panic!("no answer to {q}"));
+        assert_eq!(v["status"], "success", "{q}: {v}");
+    }
+    let top = query_raw(prom, &queries[2]).expect("top hosts");
+    assert_eq!(
+        top["data"]["result"][0]["metric"]["host"], "shop.example",
+        "{}: {top}",
+        queries[2]
+    );
 
     // promtool accepts the exposition.
     let text = get(&format!("http://{addr}/metrics")).expect("scrape");
