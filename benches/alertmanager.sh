@@ -3,7 +3,8 @@
 # capture whose traffic raises and resolves alerts, with and without
 # `--alertmanager http://127.0.0.1:9` (nothing listens there: every post fails and is
 # retried with backoff on the client thread), and with `--metrics-addr` too. Reports
-# hyperfine's mean ± σ per variant and the ratio to the plain run.
+# hyperfine's wall time (mean ± σ, median, ratio of medians to the plain run) and CPU
+# time (user + system, the fairer figure on a loaded machine) per variant.
 #
 #   benches/alertmanager.sh [-n RUNS] [-b BURSTS]
 #
@@ -78,6 +79,8 @@ import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 base = r["plain"]["mean"]
 for name, x in r.items():
-    print(f"{name:28s} mean {x['mean']*1000:8.1f} ms  σ {x['stddev']*1000:6.1f} ms  "
-          f"median {x['median']*1000:8.1f} ms  ratio {x['mean']/base:.3f}")
+    cpu = x["user"] + x["system"]
+    print(f"{name:28s} wall: mean {x['mean']*1000:7.1f} ms σ {x['stddev']*1000:5.1f} median "
+          f"{x['median']*1000:7.1f} ms ratio {x['median']/r['plain']['median']:.3f}; "
+          f"cpu (user+sys): mean {cpu*1000:7.1f} ms ratio {cpu/(r['plain']['user']+r['plain']['system']):.3f}")
 PY

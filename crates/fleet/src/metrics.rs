@@ -91,13 +91,17 @@ pub struct Series {
 /// Keys with a series of their own, and `other`.
 #[derive(Clone, Debug, Default)]
 pub struct LabelTable {
-    index: HashMap<Box<[u8]>, usize>,
+    index: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
     series: Vec<Series>,
     other: KeyCounts,
 }
 
 impl LabelTable {
+    #[inline]
     fn counts_mut(&mut self, key: &[u8]) -> &mut KeyCounts {
+        if self.index.is_empty() {
+            return &mut self.other;
+        }
         match self.index.get(key).and_then(|&i| self.series.get_mut(i)) {
             Some(s) => &mut s.counts,
             None => &mut self.other,
