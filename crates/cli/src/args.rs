@@ -154,6 +154,40 @@ pub struct Args {
     /// Maximum out-of-order bytes buffered per connection direction.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_reasm_bytes)]
     pub max_reasm_bytes: usize,
+
+    /// Fleet options (Prometheus exporter, Alertmanager); see docs/fleet.md.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// `--metrics-addr`, `--alertmanager`, `--instance`, `--linger`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FleetArgs {
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9184). Off by
+    /// default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// Post alerts to this Alertmanager (e.g. http://127.0.0.1:9093) when they start,
+    /// while they fire, and when they resolve.
+    #[arg(long, value_name = "URL")]
+    pub alertmanager: Option<String>,
+
+    /// The `instance` label of alerts. Default: the host name.
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+
+    /// After a replay (`-r`) or the demo ends, keep serving the final metrics and
+    /// delivering alerts for DURATION, or until SIGINT/SIGTERM.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub linger: Option<Duration>,
+}
+
+impl FleetArgs {
+    /// Whether anything fleet-related runs.
+    pub fn enabled(&self) -> bool {
+        self.metrics_addr.is_some() || self.alertmanager.is_some()
+    }
 }
 
 impl Args {
@@ -242,6 +276,30 @@ mod tests {
             "a file without --realtime"
         );
         assert_eq!((a.top, a.max_keys), (10, 10_000));
+    }
+
+    #[test]
+    fn fleet_flags() {
+        let a = Args::parse_from(["httptop", "-r", "x"]);
+        assert!(!a.fleet.enabled());
+        let a = Args::parse_from([
+            "httptop",
+            "-r",
+            "x",
+            "--metrics-addr",
+            "127.0.0.1:9184",
+            "--alertmanager",
+            "http://127.0.0.1:9093",
+            "--instance",
+            "web1",
+            "--linger",
+            "30s",
+        ]);
+        assert!(a.fleet.enabled());
+        assert_eq!(a.fleet.metrics_addr, "127.0.0.1:9184".parse().ok());
+        assert_eq!(a.fleet.instance.as_deref(), Some("web1"));
+        assert_eq!(a.fleet.linger, Some(Duration::from_secs(30)));
+        assert!(Args::try_parse_from(["httptop", "--metrics-addr", "localhost"]).is_err());
     }
 
     #[test]

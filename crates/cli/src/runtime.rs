@@ -43,6 +43,8 @@ struct Outputs {
     periodic: Option<Periodic>,
     /// The full-screen dashboard, instead of `periodic`.
     dashboard: Option<Dashboard>,
+    /// Prometheus exporter and Alertmanager client (`--metrics-addr`, `--alertmanager`).
+    fleet: Option<httptop_fleet::Fleet>,
 }
 
 /// The dashboard: owns the terminal while it lives (restored on drop, also after a
@@ -172,6 +174,9 @@ impl Observer for Outputs {
         if let Some(l) = &mut self.log {
             l.write_exchange(ex);
         }
+        if let Some(f) = &mut self.fleet {
+            f.on_exchange(ex);
+        }
     }
 
     fn on_alert(&mut self, ev: &AlertEvent) {
@@ -180,6 +185,9 @@ impl Observer for Outputs {
         }
         if let Some(p) = &mut self.periodic {
             p.alert(ev);
+        }
+        if let Some(f) = &mut self.fleet {
+            f.on_alert(ev, wall_now());
         }
         if let (AlertEvent::LearningFinished { baseline, .. }, Some(path)) =
             (ev, &self.baseline_file)
@@ -226,6 +234,7 @@ impl Outputs {
             baseline_file: args.baseline_file.clone(),
             periodic,
             dashboard: None,
+            fleet: None,
         })
     }
 
@@ -236,6 +245,9 @@ impl Outputs {
         }
         if let Some(d) = &mut self.dashboard {
             d.tick(monitor, now);
+        }
+        if let Some(f) = &mut self.fleet {
+            f.refresh(monitor, now);
         }
     }
 
@@ -276,6 +288,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     })
     .map_err(|e| Failure::Usage(format!("invalid alerting options: {e}")))?;
     let mut out = Outputs::open(args)?;
+    // Bound now, before the capture opens (and before any privilege is dropped).
+    out.fleet = start_fleet(args)?;
     // Live, the dashboard takes the terminal once the capture is open (setup errors are
     // printed normally).
     if args.output_format() == OutputFormat::Tui && (args.demo || args.read.is_some()) {
@@ -312,6 +326,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
     monitor.finish(&mut out);
     out.flush()?;
+    if let Some(f) = &mut out.fleet {
+        f.finish(&monitor, monitor.engine().now());
+    }
     let source = source_name(args);
     let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
     let snap = monitor.snapshot(monitor.engine().now());
@@ -326,7 +343,52 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if !args.quiet {
         summary(&monitor, out.exchanges, drops, started.elapsed());
     }
+    if let (Some(linger), Some(f)) = (args.fleet.linger, &out.fleet) {
+        if !args.quiet {
+            let metrics = f
+                .metrics_addr()
+                .map(|a| format!(": final metrics at http://{a}/metrics"))
+                .unwrap_or_default();
+            eprintln!(
+                "httptop: lingering for {} (or until interrupted){metrics}",
+                humantime::format_duration(linger)
+            );
+        }
+        let end = Instant::now() + linger;
+        while !stop.load(Ordering::Relaxed) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     Ok(())
+}
+
+/// The Prometheus exporter and the Alertmanager client, when asked for.
+fn start_fleet(args: &Args) -> Result<Option<httptop_fleet::Fleet>, Failure> {
+    let a = &args.fleet;
+    if !a.enabled() {
+        return Ok(None);
+    }
+    let fast_replay = args.read.is_some() && !args.realtime;
+    let cfg = httptop_fleet::FleetConfig {
+        metrics_addr: a.metrics_addr,
+        alertmanager: a.alertmanager.clone(),
+        instance: a
+            .instance
+            .clone()
+            .unwrap_or_else(httptop_fleet::default_instance),
+        top: args.top,
+        // A file read as fast as possible refreshes per packet: look at the clock
+        // every 4096 packets only.
+        check_every: if fast_replay { 4096 } else { 1 },
+        ..httptop_fleet::FleetConfig::default()
+    };
+    let fleet = httptop_fleet::Fleet::start(cfg).map_err(|e| Failure::Usage(e.to_string()))?;
+    if !args.quiet {
+        if let Some(addr) = fleet.metrics_addr() {
+            eprintln!("httptop: metrics at http://{addr}/metrics");
+        }
+    }
+    Ok(Some(fleet))
 }
 
 fn source_name(args: &Args) -> String {
@@ -524,8 +586,13 @@ fn run_live(
         if last_flush.elapsed() >= Duration::from_secs(1) {
             out.flush()?;
             last_flush = Instant::now();
-            if let (Some(d), Ok(st)) = (&mut out.dashboard, src.stats()) {
-                d.app.drops = Some(u64::from(st.dropped) + u64::from(st.if_dropped));
+            if let Ok(st) = src.stats() {
+                if let Some(d) = &mut out.dashboard {
+                    d.app.drops = Some(u64::from(st.dropped) + u64::from(st.if_dropped));
+                }
+                if let Some(f) = &mut out.fleet {
+                    f.set_kernel_drops(u64::from(st.dropped), u64::from(st.if_dropped));
+                }
             }
         }
     }
