@@ -9,6 +9,7 @@
 //! - Memory is bounded by [`Limits`]: `max_flows` connections, each with capped
 //!   reassembly and HTTP buffers.
 
+use crate::budget::Budget;
 use crate::event::{Exchange, Sink};
 use crate::flow::{FlowKey, FlowTable};
 use crate::http::{Ctx, Dir, HttpConn, HttpCounters, StreamEvent};
@@ -38,6 +39,9 @@ pub struct Counters {
     pub flows_timed_out: u64,
     /// A SYN reused the address pair of a connection still in the table.
     pub flows_reused: u64,
+    /// Flows closed because the bytes buffered over all flows went past
+    /// `Limits::max_buffered_bytes` (see [`crate::budget`]).
+    pub flows_shed: u64,
     pub reasm: ReasmCounters,
     pub http: HttpCounters,
 }
@@ -65,6 +69,8 @@ const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 pub struct Engine {
     limits: Limits,
     flows: FlowTable<Flow>,
+    /// Heap bytes each flow buffers, and their sum against `limits.max_buffered_bytes`.
+    budget: Budget,
     counters: Counters,
     out: Vec<Exchange>,
     /// Latest time seen (frames may go backwards in shuffled captures).
@@ -77,6 +83,7 @@ impl Engine {
     pub fn new(limits: Limits) -> Self {
         Engine {
             flows: FlowTable::new(limits.max_flows),
+            budget: Budget::new(limits.max_buffered_bytes),
             limits,
             counters: Counters::default(),
             out: Vec::new(),
@@ -97,6 +104,12 @@ impl Engine {
     /// Connections currently tracked.
     pub fn open_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Heap bytes buffered over all flows (reassembly, heads, queued requests), the
+    /// quantity `Limits::max_buffered_bytes` caps after every packet.
+    pub fn buffered_bytes(&self) -> usize {
+        self.budget.total()
     }
 
     /// The latest time the engine has seen.
@@ -179,6 +192,7 @@ impl Engine {
         let Some(mut f) = self.flows.remove(i) else {
             return;
         };
+        self.budget.release(i);
         self.counters.flows_closed += 1;
         let ts = f.last_seen;
         let Engine {
@@ -331,6 +345,22 @@ impl Engine {
         };
         if closed {
             self.close(i);
+            return;
+        }
+        let held = halves[0].heap_bytes() + halves[1].heap_bytes() + http.heap_bytes();
+        self.budget.charge(i, held);
+        self.shed();
+    }
+
+    /// Over the global ceiling: closes the least recently active flows that hold buffers
+    /// until the total is back under it (the policy of [`crate::budget`]).
+    fn shed(&mut self) {
+        while self.budget.over() {
+            let Some(j) = self.budget.lru_holder() else {
+                break;
+            };
+            self.counters.flows_shed += 1;
+            self.close(j);
         }
     }
 }

@@ -18,6 +18,7 @@
 //!   they cannot be real data of this connection.
 
 use crate::http::StreamEvent;
+use crate::budget::{heap, ALLOC_OVERHEAD};
 use crate::limits::Limits;
 use httptop_wire::Timestamp;
 
@@ -88,6 +89,17 @@ impl HalfStream {
     /// Bytes currently held in the out-of-order buffer.
     pub fn buffered_bytes(&self) -> usize {
         self.ooo_bytes
+    }
+
+    /// Heap bytes held: the out-of-order list and each buffered segment, allocator
+    /// overhead included. O(1). Charged against `Limits::max_buffered_bytes`.
+    pub fn heap_bytes(&self) -> usize {
+        if self.ooo.capacity() == 0 {
+            return 0;
+        }
+        heap(self.ooo.capacity() * std::mem::size_of::<Pending>())
+            + self.ooo_bytes
+            + self.ooo.len() * ALLOC_OVERHEAD
     }
 
     pub fn fin_delivered(&self) -> bool {
@@ -360,6 +372,10 @@ impl HalfStream {
         }
         if self.ooo.is_empty() {
             self.hole_acked = false;
+            if self.ooo.capacity() > 0 {
+                // A stream back in order keeps no out-of-order allocation.
+                self.ooo = Vec::new();
+            }
         }
     }
 
