@@ -11,7 +11,7 @@
 use crate::jsonl::push_str;
 use httptop_engine::alert::{format_duration, format_utc, AlertState};
 use httptop_engine::snapshot::{AlertView, Snapshot};
-use httptop_engine::stats::{Report, Row, Window};
+use httptop_engine::stats::{Report, Row, StatsCounters, Window};
 use httptop_engine::{Counters, WireStr};
 use std::fmt::Write as _;
 
@@ -229,7 +229,7 @@ pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String
             ("open_connections", snap.open_flows as u64),
         ],
     );
-    counters_json(&mut l, c);
+    counters_json(&mut l, c, &snap.stats_counters);
     l.extend_from_slice(b",\"window\":");
     push_str(&mut l, r.window.label().as_bytes());
     let _ = write!(
@@ -281,8 +281,8 @@ pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String
 
 /// `,"counters":{...}`: every engine counter (capture health, reassembly and HTTP
 /// anomalies, limits hit) by its field name, reassembly ones under `reasm`, HTTP ones
-/// under `http`.
-fn counters_json(l: &mut Vec<u8>, c: &Counters) {
+/// under `http`, statistics ones (table evictions and purges) under `stats`.
+fn counters_json(l: &mut Vec<u8>, c: &Counters, s: &StatsCounters) {
     let obj = |l: &mut Vec<u8>, name: &str, fields: &[(&str, u64)]| {
         let _ = write!(Adapter(l), "\"{name}\":{{");
         for (i, (k, v)) in fields.iter().enumerate() {
@@ -304,6 +304,28 @@ fn counters_json(l: &mut Vec<u8>, c: &Counters) {
             ("gaps", r.gaps),
             ("gap_bytes", r.gap_bytes),
             ("out_of_window", r.out_of_window),
+        ],
+    );
+    l.push(b',');
+    obj(
+        l,
+        "stats",
+        &[
+            ("exchanges", s.exchanges),
+            ("future_clamped", s.future_clamped),
+            ("too_old", s.too_old),
+            ("keys_truncated", s.keys_truncated),
+            ("status_purged", s.status_purged),
+            ("sections_evicted", s.sections.evicted),
+            ("hosts_evicted", s.hosts.evicted),
+            ("user_agents_evicted", s.user_agents.evicted),
+            ("methods_evicted", s.methods.evicted),
+            ("clients_evicted", s.clients.evicted),
+            ("latency_evicted", s.latency.evicted),
+            ("sections_purged", s.sections.purged),
+            ("hosts_purged", s.hosts.purged),
+            ("user_agents_purged", s.user_agents.purged),
+            ("clients_purged", s.clients.purged),
         ],
     );
     l.push(b',');
