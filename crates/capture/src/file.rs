@@ -11,7 +11,8 @@
 //!   reader's buffer until the next call. The per-frame path neither allocates nor copies;
 //!   the input is read in large chunks (default 1 MiB) into one buffer.
 //! - Every length in the file is untrusted. A record larger than the buffer grows it, up to
-//!   [`FileOptions::max_record_size`] (default 64 MiB); a record claiming more is
+//!   [`FileOptions::max_record_size`] (default 1 MiB, four times the largest snaplen
+//!   libpcap writes, so the buffer never grows past its initial size); a record claiming more is
 //!   [`CaptureError::RecordTooLarge`], reported before anything is allocated for it. A pcap
 //!   `caplen` above the header's snaplen is read as is (the snaplen is not trusted for sizing).
 //!   `Frame::orig_len` is raised to the captured length when a file claims less.
@@ -47,7 +48,7 @@ use crate::error::{CaptureError, FormatError};
 /// Initial read buffer: large sequential reads are what makes file replay fast.
 pub const DEFAULT_BUFFER_SIZE: usize = 1 << 20;
 /// Largest record (pcap record header + data, or whole pcapng block) the reader will buffer.
-pub const DEFAULT_MAX_RECORD_SIZE: usize = 64 << 20;
+pub const DEFAULT_MAX_RECORD_SIZE: usize = 1 << 20;
 /// Most interfaces remembered per pcapng section.
 pub const DEFAULT_MAX_INTERFACES: usize = 4096;
 

@@ -20,7 +20,7 @@ use common::{bin, PcapStream, TempDir};
 use httptop_wire::build::{flags, Endpoint};
 use serde_json::Value;
 use std::io::{BufWriter, Read, Write};
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -97,6 +97,20 @@ fn run_case<F>(name: &str, args: &[&str], gen: F) -> Outcome
 where
     F: FnOnce(&mut Stream) -> std::io::Result<()> + Send + 'static,
 {
+    let (status, stdout, stderr) = run_raw(name, args, gen);
+    assert!(status.success(), "{name}: {status}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{name}: report is not JSON ({e}): {stdout:.2000}"));
+    Outcome { report, stderr }
+}
+
+/// Runs `httptop -r - --output json ARGS` on the capture `gen` writes (a write error is
+/// the writer's failure only when httptop succeeded), checks the memory ceiling, and
+/// returns the exit status, standard output and standard error.
+fn run_raw<F>(name: &str, args: &[&str], gen: F) -> (ExitStatus, String, String)
+where
+    F: FnOnce(&mut Stream) -> std::io::Result<()> + Send + 'static,
+{
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let mut child = Command::new(bin())
@@ -156,8 +170,9 @@ where
         maxrss_kib as f64 / 1024.0,
         frames.as_ref().map_or(0, |n| *n),
     );
-    assert!(status.success(), "{name}: {status}\n{stderr}");
-    frames.unwrap_or_else(|e| panic!("{name}: writing the capture: {e}\n{stderr}"));
+    if status.success() {
+        frames.unwrap_or_else(|e| panic!("{name}: writing the capture: {e}\n{stderr}"));
+    }
     assert!(hwm > 0, "{name}: VmHWM never read");
     assert!(
         hwm < CEILING_MIB * 1024,
@@ -167,9 +182,7 @@ where
         maxrss_kib < CEILING_MIB * 1024,
         "{name}: max RSS {maxrss_kib} KiB\n{stderr}"
     );
-    let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{name}: report is not JSON ({e}): {stdout:.2000}"));
-    Outcome { report, stderr }
+    (status, stdout, stderr)
 }
 
 /// A client endpoint numbered `n` (distinct for every `n` below 2^24).
@@ -184,9 +197,8 @@ fn client(net: u8, n: u32) -> Endpoint {
 /// FINs.
 fn valid(s: &mut Stream, k: u32) -> std::io::Result<()> {
     let c = client(172, k);
-    let req = format!(
-        "GET /valid/{k} HTTP/1.1\r\nHost: {VALID_HOST}\r\nUser-Agent: {VALID_UA}\r\n\r\n"
-    );
+    let req =
+        format!("GET /valid/{k} HTTP/1.1\r\nHost: {VALID_HOST}\r\nUser-Agent: {VALID_UA}\r\n\r\n");
     let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     let (ci, si) = (1000u32, 5000u32);
     let (rq, rs) = (req.len() as u32, resp.len() as u32);
@@ -289,7 +301,10 @@ fn a_million_distinct_hosts_paths_and_user_agents() {
     });
     o.assert_valid_counted();
     assert_eq!(o.requests(), u64::from(CONNS * PER_CONN) + VALID);
-    assert_eq!(o.counter("http.responses"), u64::from(CONNS * PER_CONN) + VALID);
+    assert_eq!(
+        o.counter("http.responses"),
+        u64::from(CONNS * PER_CONN) + VALID
+    );
     for t in ["hosts", "sections", "user_agents"] {
         assert!(o.counter(&format!("stats.{t}_evicted")) > 0, "{t}");
     }
@@ -379,7 +394,8 @@ fn a_four_gigabyte_chunked_body() {
     const CHUNKS: u32 = 66_100; // 4.296e9 bytes > 2^32
     let dir = TempDir::new("hostile-chunked");
     let log = dir.path("log.jsonl");
-    let head = b"POST /upload HTTP/1.1\r\nHost: upload.example\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let head =
+        b"POST /upload HTTP/1.1\r\nHost: upload.example\r\nTransfer-Encoding: chunked\r\n\r\n";
     let chunk_head = format!("{CHUNK:x}\r\n");
     let body_len = u64::from(CHUNKS) * (chunk_head.len() + CHUNK + 2) as u64 + 5;
     let o = run_case(
@@ -437,7 +453,10 @@ fn a_flood_of_requests_never_answered() {
         let (mut cs, ss) = open(s, c)?;
         let mut req = Vec::new();
         for i in 0..BATCH {
-            write!(req, "GET /flood/{i} HTTP/1.1\r\nHost: flood.example\r\n\r\n")?;
+            write!(
+                req,
+                "GET /flood/{i} HTTP/1.1\r\nHost: flood.example\r\n\r\n"
+            )?;
         }
         let pad = "y".repeat(1000);
         interleaved(s, FLOOD / BATCH, |s, i| {
@@ -458,7 +477,10 @@ fn a_flood_of_requests_never_answered() {
         })
     });
     o.assert_valid_counted();
-    assert_eq!(o.requests(), u64::from(FLOOD) + 64 * u64::from(HEAVY) + VALID);
+    assert_eq!(
+        o.requests(),
+        u64::from(FLOOD) + 64 * u64::from(HEAVY) + VALID
+    );
     assert_eq!(o.row("hosts", "flood.example"), (u64::from(FLOOD), 0));
     assert!(o.counter("http.pending_overflow") > 0);
     assert!(o.counter("flows_shed") > 0);
@@ -512,7 +534,9 @@ fn content_length_extremes() {
             {
                 let c = client(18, i * 8 + k as u32);
                 let (cs, ss) = open(s, c)?;
-                let req = format!("POST /cl HTTP/1.1\r\nHost: cl.example\r\nContent-Length: {cl}\r\n\r\nbody");
+                let req = format!(
+                    "POST /cl HTTP/1.1\r\nHost: cl.example\r\nContent-Length: {cl}\r\n\r\nbody"
+                );
                 s.tcp(c, SERVER, cs, ss, PSH_ACK, req.as_bytes())?;
                 let cs = cs.wrapping_add(req.len() as u32);
                 let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {cl}\r\n\r\nbody");
@@ -630,4 +654,96 @@ fn segments_far_beyond_the_window() {
     assert_eq!(o.requests(), VALID);
     assert!(o.counter("reasm.out_of_window") >= u64::from(CONNS));
     assert!(o.counter("flows_shed") > 0);
+}
+
+/// Every structure at its cap at once: statistics tables full of keys over 1 KiB (12,000
+/// distinct Host, path, User-Agent and client address), then 70,000 connections left
+/// open (more than `--max-flows`), a quarter of them with an unanswered request, then
+/// 1,000 connections holding a full out-of-order buffer and 1,000 holding an unfinished
+/// 30 KiB head.
+#[test]
+fn every_structure_full_at_once() {
+    const KEYS: u32 = 12_000;
+    const OPEN: u32 = 70_000;
+    const BUFFERED: u32 = 1000;
+    let o = run_case("all_at_once", &[], |s| {
+        let pad = "k".repeat(1100);
+        let resp = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let ooo = vec![b'o'; 4000];
+        let filler =
+            "X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(20);
+        interleaved(s, KEYS + OPEN + 2 * BUFFERED, |s, i| {
+            if i < KEYS {
+                let c = client(23, i);
+                let (cs, ss) = open(s, c)?;
+                let req = format!(
+                    "GET /{i}{pad}/x HTTP/1.1\r\nHost: {i}{pad}.example\r\nUser-Agent: {i}{pad}\r\n\r\n"
+                );
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, req.as_bytes())?;
+                let cs = cs.wrapping_add(req.len() as u32);
+                s.tcp(SERVER, c, ss, cs, PSH_ACK, resp)?;
+                let ss = ss.wrapping_add(resp.len() as u32);
+                s.tcp(c, SERVER, cs, ss, FIN_ACK, b"")?;
+                s.tcp(SERVER, c, ss, cs + 1, FIN_ACK, b"")
+            } else if i < KEYS + OPEN {
+                // Answered, never closed: idle connections that fill the flow table; one
+                // in four keeps its request unanswered (held until shed or evicted).
+                let c = client(24, i);
+                let (cs, ss) = open(s, c)?;
+                let req = format!("GET /open/{i} HTTP/1.1\r\nHost: open.example\r\n\r\n");
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, req.as_bytes())?;
+                if i % 4 != 0 {
+                    let cs = cs.wrapping_add(req.len() as u32);
+                    s.tcp(SERVER, c, ss, cs, PSH_ACK, resp)?;
+                }
+                Ok(())
+            } else if i < KEYS + OPEN + BUFFERED {
+                let c = client(25, i);
+                let (cs, ss) = open(s, c)?;
+                for k in 0..64u32 {
+                    s.tcp(
+                        c,
+                        SERVER,
+                        cs.wrapping_add(10_000 + k * 4000),
+                        ss,
+                        PSH_ACK,
+                        &ooo,
+                    )?;
+                }
+                Ok(())
+            } else {
+                let c = client(26, i);
+                let (mut cs, ss) = open(s, c)?;
+                let first = format!("GET /partial/{i} HTTP/1.1\r\nHost: partial.example\r\n");
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, first.as_bytes())?;
+                cs = cs.wrapping_add(first.len() as u32);
+                for _ in 0..(30 << 10) / filler.len() {
+                    s.tcp(c, SERVER, cs, ss, PSH_ACK, filler.as_bytes())?;
+                    cs = cs.wrapping_add(filler.len() as u32);
+                }
+                Ok(())
+            }
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), VALID + u64::from(KEYS + OPEN + BUFFERED));
+    assert!(o.counter("flows_evicted") > 0);
+    assert!(o.counter("flows_shed") > 0);
+    assert!(o.counter("stats.hosts_evicted") > 0);
+    assert!(o.counter("stats.clients_evicted") > 0);
+}
+
+/// A capture record claiming 60 MiB, with the bytes behind it, after valid traffic: the
+/// reader refuses it before buffering it (over `FileOptions::max_record_size`), and the
+/// run ends with an error naming the record.
+#[test]
+fn a_sixty_megabyte_capture_record() {
+    let (status, _stdout, stderr) = run_raw("huge_record", &[], |s| {
+        for k in 0..10 {
+            valid(s, k)?;
+        }
+        s.raw(&vec![0x55; 60 << 20])
+    });
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("record"), "{stderr}");
 }

@@ -375,9 +375,10 @@ mod tests {
     fn idle_flow_fits_its_budget() {
         let flow = std::mem::size_of::<Flow>();
         eprintln!(
-            "Flow: {flow} bytes, HalfStream: {}, HttpConn: {}",
+            "Flow: {flow} bytes, HalfStream: {}, HttpConn: {}, Exchange: {}",
             std::mem::size_of::<HalfStream>(),
-            std::mem::size_of::<HttpConn>()
+            std::mem::size_of::<HttpConn>(),
+            std::mem::size_of::<Exchange>()
         );
         assert!(flow <= 640, "Flow is {flow} bytes");
     }

@@ -39,7 +39,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_flows: 65_536,
+            max_flows: 32_768,
             flow_idle_timeout_ns: 120 * 1_000_000_000,
             max_reasm_bytes: 256 * 1024,
             max_reasm_segments: 64,

@@ -17,8 +17,8 @@
 //! - Segments more than [`MAX_AHEAD`] bytes ahead of the stream are ignored and counted:
 //!   they cannot be real data of this connection.
 
-use crate::http::StreamEvent;
 use crate::budget::{heap, ALLOC_OVERHEAD};
+use crate::http::StreamEvent;
 use crate::limits::Limits;
 use httptop_wire::Timestamp;
 

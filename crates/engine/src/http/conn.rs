@@ -8,8 +8,8 @@ use super::parse::{
     LineScan, LineState, RequestLine, StartKind, TransferEncoding, Verdict, Want,
 };
 use super::{Ctx, Dir, StreamEvent};
-use crate::event::{Exchange, Flags, Version, WireStr};
 use crate::budget::heap;
+use crate::event::{Exchange, Flags, Version, WireStr};
 use crate::limits::Limits;
 use httptop_wire::Timestamp;
 use memchr::{memchr, memchr2};
