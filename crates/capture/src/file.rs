@@ -1817,7 +1817,14 @@ mod tests {
             .epb(0, 1, 1, &[1])
             .epb(0, 2, big.len() as u32, &big)
             .epb(0, 3, 1, &[3]);
-        let (frames, _) = read_ok(&ng.build().bytes);
+        let bytes = ng.build().bytes;
+        let opts = FileOptions {
+            max_record_size: 4 << 20,
+            ..FileOptions::default()
+        };
+        let mut src = FileSource::with_options(&bytes[..], opts).expect("header");
+        let (frames, err) = drain(&mut src, 10);
+        assert!(err.is_none(), "{err:?}");
         assert_eq!(frames.len(), 3);
         assert_eq!(frames[1].data, big);
     }
@@ -1884,9 +1891,15 @@ mod tests {
             );
             assert_eq!(src.buf.capacity, DEFAULT_BUFFER_SIZE);
         }
-        // A section header claiming 60 MiB in a 12-byte file: refused as truncated, and only
+        // A section header claiming 64 MiB in a 12-byte file: over the cap, refused before
+        // anything is read for it; one claiming 512 KiB: refused as truncated, and only
         // what was actually read is held.
         let shb = b"\x0a\x0d\x0d\x0a\x00\x00\x00\x04\x4d\x3c\x2b\x1a";
+        assert!(matches!(
+            FileSource::new(&shb[..]),
+            Err(CaptureError::RecordTooLarge { .. })
+        ));
+        let shb = b"\x0a\x0d\x0d\x0a\x00\x00\x08\x00\x4d\x3c\x2b\x1a";
         assert!(matches!(
             FileSource::new(&shb[..]),
             Err(CaptureError::Format {

@@ -7,7 +7,9 @@
 //! - Never fails on input: undecodable frames, non-TCP traffic, fragments and every
 //!   limit hit are counted in [`Counters`].
 //! - Memory is bounded by [`Limits`]: `max_flows` connections, each with capped
-//!   reassembly and HTTP buffers.
+//!   reassembly and HTTP buffers, and `max_buffered_bytes` over all of them: after every
+//!   packet the flow's heap bytes are recharged, and past the ceiling the least recently
+//!   active flows holding buffers are closed (`flows_shed`; see `budget.rs`).
 
 use crate::budget::Budget;
 use crate::event::{Exchange, Sink};
@@ -40,7 +42,7 @@ pub struct Counters {
     /// A SYN reused the address pair of a connection still in the table.
     pub flows_reused: u64,
     /// Flows closed because the bytes buffered over all flows went past
-    /// `Limits::max_buffered_bytes` (see [`crate::budget`]).
+    /// `Limits::max_buffered_bytes` (the least recently active flows holding buffers go).
     pub flows_shed: u64,
     pub reasm: ReasmCounters,
     pub http: HttpCounters,
@@ -406,7 +408,12 @@ mod budget_tests {
     fn hold(e: &mut Engine, out: &mut Vec<Exchange>, n: u8) {
         let c = ([10, 0, 1, n], 40_000);
         let req = format!("GET /{}{n} HTTP/1.1\r\nHost: h\r\n\r\n", "p".repeat(100));
-        feed(e, out, u64::from(n), ethernet_ipv4_tcp(c, SERVER, 1, 0, flags::SYN, b""));
+        feed(
+            e,
+            out,
+            u64::from(n),
+            ethernet_ipv4_tcp(c, SERVER, 1, 0, flags::SYN, b""),
+        );
         let f = ethernet_ipv4_tcp(c, SERVER, 2, 1, flags::PSH | flags::ACK, req.as_bytes());
         feed(e, out, u64::from(n), f);
     }
@@ -426,14 +433,24 @@ mod budget_tests {
         };
         let mut e = Engine::new(limits);
         let idle = ([10, 0, 2, 1], 40_000);
-        feed(&mut e, &mut out, 0, ethernet_ipv4_tcp(idle, SERVER, 1, 0, flags::SYN, b""));
+        feed(
+            &mut e,
+            &mut out,
+            0,
+            ethernet_ipv4_tcp(idle, SERVER, 1, 0, flags::SYN, b""),
+        );
         for n in 1..=3 {
             hold(&mut e, &mut out, n);
         }
         assert_eq!((e.counters().flows_shed, e.buffered_bytes()), (0, 3 * one));
         // Flow 1 is active again: flow 2 is now the least recently active holder.
         let c1 = ([10, 0, 1, 1], 40_000);
-        feed(&mut e, &mut out, 9, ethernet_ipv4_tcp(c1, SERVER, 2, 1, flags::ACK, b""));
+        feed(
+            &mut e,
+            &mut out,
+            9,
+            ethernet_ipv4_tcp(c1, SERVER, 2, 1, flags::ACK, b""),
+        );
         out.clear();
         hold(&mut e, &mut out, 4);
         assert_eq!(e.counters().flows_shed, 1);
@@ -453,11 +470,26 @@ mod budget_tests {
         let mut out = Vec::new();
         let c = ([10, 0, 3, 1], 40_000);
         let req = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
-        feed(&mut e, &mut out, 0, ethernet_ipv4_tcp(c, SERVER, 1, 0, flags::SYN, b""));
+        feed(
+            &mut e,
+            &mut out,
+            0,
+            ethernet_ipv4_tcp(c, SERVER, 1, 0, flags::SYN, b""),
+        );
         let pa = flags::PSH | flags::ACK;
-        feed(&mut e, &mut out, 1, ethernet_ipv4_tcp(c, SERVER, 12, 1, pa, &req[10..]));
+        feed(
+            &mut e,
+            &mut out,
+            1,
+            ethernet_ipv4_tcp(c, SERVER, 12, 1, pa, &req[10..]),
+        );
         assert!(e.buffered_bytes() > 0, "out-of-order bytes are charged");
-        feed(&mut e, &mut out, 2, ethernet_ipv4_tcp(c, SERVER, 2, 1, pa, &req[..10]));
+        feed(
+            &mut e,
+            &mut out,
+            2,
+            ethernet_ipv4_tcp(c, SERVER, 2, 1, pa, &req[..10]),
+        );
         assert!(e.buffered_bytes() > 0, "the pending request is charged");
         let resp = b"HTTP/1.1 204 No Content\r\n\r\n";
         let f = ethernet_ipv4_tcp(SERVER, c, 1, 2 + req.len() as u32, pa, resp);
