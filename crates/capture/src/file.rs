@@ -11,7 +11,8 @@
 //!   reader's buffer until the next call. The per-frame path neither allocates nor copies;
 //!   the input is read in large chunks (default 1 MiB) into one buffer.
 //! - Every length in the file is untrusted. A record larger than the buffer grows it, up to
-//!   [`FileOptions::max_record_size`] (default 64 MiB); a record claiming more is
+//!   [`FileOptions::max_record_size`] (default 1 MiB, four times the largest snaplen
+//!   libpcap writes, so the buffer never grows past its initial size); a record claiming more is
 //!   [`CaptureError::RecordTooLarge`], reported before anything is allocated for it. A pcap
 //!   `caplen` above the header's snaplen is read as is (the snaplen is not trusted for sizing).
 //!   `Frame::orig_len` is raised to the captured length when a file claims less.
@@ -29,7 +30,7 @@
 //! front; a record that spans two chunks is made contiguous by copying its (short) head
 //! into the next chunk's headroom, and a record longer than the headroom by growing one
 //! buffer (up to the record cap). [`FileSource::read_ahead`] reads the chunks on a
-//! separate thread (at most three chunks in memory), so that reading the file overlaps
+//! separate thread (at most four chunks in memory), so that reading the file overlaps
 //! decoding it; [`FileSource::new`] reads them on the caller's thread. Records are framed
 //! and decoded here (not with pcap-parser's readers, whose `next()` allocates a `Vec` for
 //! the options of every Enhanced Packet Block that has any, reports a packet whose
@@ -49,7 +50,7 @@ use crate::error::{CaptureError, FormatError};
 /// Initial read buffer: large sequential reads are what makes file replay fast.
 pub const DEFAULT_BUFFER_SIZE: usize = 1 << 20;
 /// Largest record (pcap record header + data, or whole pcapng block) the reader will buffer.
-pub const DEFAULT_MAX_RECORD_SIZE: usize = 64 << 20;
+pub const DEFAULT_MAX_RECORD_SIZE: usize = 1 << 20;
 /// Most interfaces remembered per pcapng section.
 pub const DEFAULT_MAX_INTERFACES: usize = 4096;
 
@@ -844,9 +845,9 @@ impl<R: Read + Send + 'static> Buf<R> {
             return Ok(());
         };
         let (head, size) = (self.head, self.head + self.chunk);
-        // One chunk being read, one waiting, one being decoded.
+        // One chunk being read, one waiting, one being decoded, one recycled.
         let (full_tx, full) = sync_channel(1);
-        let (free, free_rx) = sync_channel::<Vec<u8>>(2);
+        let (free, free_rx) = sync_channel::<Vec<u8>>(1);
         let mut input = input;
         std::thread::Builder::new()
             .name("httptop-read".into())
@@ -1969,7 +1970,14 @@ mod tests {
             .epb(0, 1, 1, &[1])
             .epb(0, 2, big.len() as u32, &big)
             .epb(0, 3, 1, &[3]);
-        let (frames, _) = read_ok(&ng.build().bytes);
+        let bytes = ng.build().bytes;
+        let opts = FileOptions {
+            max_record_size: 4 << 20,
+            ..FileOptions::default()
+        };
+        let mut src = FileSource::with_options(&bytes[..], opts).expect("header");
+        let (frames, err) = drain(&mut src, 10);
+        assert!(err.is_none(), "{err:?}");
         assert_eq!(frames.len(), 3);
         assert_eq!(frames[1].data, big);
     }
@@ -2036,9 +2044,15 @@ mod tests {
             );
             assert_eq!(src.buf.capacity, DEFAULT_BUFFER_SIZE);
         }
-        // A section header claiming 60 MiB in a 12-byte file: refused as truncated, and only
+        // A section header claiming 64 MiB in a 12-byte file: over the cap, refused before
+        // anything is read for it; one claiming 512 KiB: refused as truncated, and only
         // what was actually read is held.
         let shb = b"\x0a\x0d\x0d\x0a\x00\x00\x00\x04\x4d\x3c\x2b\x1a";
+        assert!(matches!(
+            FileSource::new(&shb[..]),
+            Err(CaptureError::RecordTooLarge { .. })
+        ));
+        let shb = b"\x0a\x0d\x0d\x0a\x00\x00\x08\x00\x4d\x3c\x2b\x1a";
         assert!(matches!(
             FileSource::new(&shb[..]),
             Err(CaptureError::Format {

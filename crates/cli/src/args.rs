@@ -92,6 +92,12 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_header_bytes)]
     pub max_header_bytes: usize,
 
+    /// Maximum bytes buffered over all connections at once (out-of-order data, heads
+    /// spanning packets, requests waiting for a response); past it the least recently
+    /// active connections holding buffers are closed.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_buffered_bytes)]
+    pub max_buffered_bytes: usize,
+
     /// Maximum requests waiting for a response on one connection.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_pending_requests)]
     pub max_pending: usize,
@@ -242,6 +248,7 @@ impl Args {
             max_header_bytes: self.max_header_bytes.max(64),
             max_pending_requests: self.max_pending.max(1),
             max_reasm_bytes: self.max_reasm_bytes,
+            max_buffered_bytes: self.max_buffered_bytes,
             ..Limits::default()
         }
     }

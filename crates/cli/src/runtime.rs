@@ -648,8 +648,8 @@ fn summary(monitor: &Monitor, exchanges: u64, drops: Option<String>, elapsed: Du
     );
     let _ = writeln!(
         e,
-        "httptop: flows: {} created, {} evicted, {} timed out, {} open at end; reassembly: {} gaps ({} bytes), {} out-of-order, {} retransmitted, {} overflows",
-        c.flows_created, c.flows_evicted, c.flows_timed_out, open, c.reasm.gaps, c.reasm.gap_bytes, c.reasm.out_of_order, c.reasm.retransmissions, c.reasm.overflows
+        "httptop: flows: {} created, {} evicted, {} timed out, {} shed over the buffer ceiling, {} open at end; reassembly: {} gaps ({} bytes), {} out-of-order, {} retransmitted, {} overflows",
+        c.flows_created, c.flows_evicted, c.flows_timed_out, c.flows_shed, open, c.reasm.gaps, c.reasm.gap_bytes, c.reasm.out_of_order, c.reasm.retransmissions, c.reasm.overflows
     );
     let h = &c.http;
     let _ = writeln!(

@@ -7,8 +7,11 @@
 //! - Never fails on input: undecodable frames, non-TCP traffic, fragments and every
 //!   limit hit are counted in [`Counters`].
 //! - Memory is bounded by [`Limits`]: `max_flows` connections, each with capped
-//!   reassembly and HTTP buffers.
+//!   reassembly and HTTP buffers, and `max_buffered_bytes` over all of them: after every
+//!   packet the flow's heap bytes are recharged, and past the ceiling the least recently
+//!   active flows holding buffers are closed (`flows_shed`; see `budget.rs`).
 
+use crate::budget::Budget;
 use crate::event::{Exchange, Sink};
 use crate::flow::{FlowKey, FlowTable};
 use crate::http::{Ctx, Dir, HttpConn, HttpCounters, StreamEvent};
@@ -38,6 +41,9 @@ pub struct Counters {
     pub flows_timed_out: u64,
     /// A SYN reused the address pair of a connection still in the table.
     pub flows_reused: u64,
+    /// Flows closed because the bytes buffered over all flows went past
+    /// `Limits::max_buffered_bytes` (the least recently active flows holding buffers go).
+    pub flows_shed: u64,
     pub reasm: ReasmCounters,
     pub http: HttpCounters,
 }
@@ -65,6 +71,8 @@ const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 pub struct Engine {
     limits: Limits,
     flows: FlowTable<Flow>,
+    /// Heap bytes each flow buffers, and their sum against `limits.max_buffered_bytes`.
+    budget: Budget,
     counters: Counters,
     out: Vec<Exchange>,
     /// Latest time seen (frames may go backwards in shuffled captures).
@@ -77,6 +85,7 @@ impl Engine {
     pub fn new(limits: Limits) -> Self {
         Engine {
             flows: FlowTable::new(limits.max_flows),
+            budget: Budget::new(limits.max_buffered_bytes),
             limits,
             counters: Counters::default(),
             out: Vec::new(),
@@ -97,6 +106,12 @@ impl Engine {
     /// Connections currently tracked.
     pub fn open_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Heap bytes buffered over all flows (reassembly, heads, queued requests), the
+    /// quantity `Limits::max_buffered_bytes` caps after every packet.
+    pub fn buffered_bytes(&self) -> usize {
+        self.budget.total()
     }
 
     /// The latest time the engine has seen.
@@ -179,6 +194,7 @@ impl Engine {
         let Some(mut f) = self.flows.remove(i) else {
             return;
         };
+        self.budget.release(i);
         self.counters.flows_closed += 1;
         let ts = f.last_seen;
         let Engine {
@@ -331,6 +347,22 @@ impl Engine {
         };
         if closed {
             self.close(i);
+            return;
+        }
+        let held = halves[0].heap_bytes() + halves[1].heap_bytes() + http.heap_bytes();
+        self.budget.charge(i, held);
+        self.shed();
+    }
+
+    /// Over the global ceiling: closes the least recently active flows that hold buffers
+    /// until the total is back under it (the policy of [`crate::budget`]).
+    fn shed(&mut self) {
+        while self.budget.over() {
+            let Some(j) = self.budget.lru_holder() else {
+                break;
+            };
+            self.counters.flows_shed += 1;
+            self.close(j);
         }
     }
 }
@@ -345,10 +377,129 @@ mod tests {
     fn idle_flow_fits_its_budget() {
         let flow = std::mem::size_of::<Flow>();
         eprintln!(
-            "Flow: {flow} bytes, HalfStream: {}, HttpConn: {}",
+            "Flow: {flow} bytes, HalfStream: {}, HttpConn: {}, Exchange: {}",
             std::mem::size_of::<HalfStream>(),
-            std::mem::size_of::<HttpConn>()
+            std::mem::size_of::<HttpConn>(),
+            std::mem::size_of::<Exchange>()
         );
         assert!(flow <= 640, "Flow is {flow} bytes");
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+    use httptop_wire::build::{ethernet_ipv4_tcp, flags, Endpoint};
+    use httptop_wire::LinkType;
+
+    const SERVER: Endpoint = ([10, 0, 0, 2], 80);
+
+    fn feed(e: &mut Engine, out: &mut Vec<Exchange>, t: u64, f: Vec<u8>) {
+        let frame = Frame {
+            ts: Timestamp(1_000_000_000 + t),
+            linktype: LinkType::ETHERNET,
+            orig_len: f.len() as u32,
+            data: &f,
+        };
+        e.on_frame(&frame, &mut |ex: &Exchange| out.push(ex.clone()));
+    }
+
+    /// Client `n` sends an unanswered request (a pending exchange whose path is held).
+    fn hold(e: &mut Engine, out: &mut Vec<Exchange>, n: u8) {
+        let c = ([10, 0, 1, n], 40_000);
+        let req = format!("GET /{}{n} HTTP/1.1\r\nHost: h\r\n\r\n", "p".repeat(100));
+        feed(
+            e,
+            out,
+            u64::from(n),
+            ethernet_ipv4_tcp(c, SERVER, 1, 0, flags::SYN, b""),
+        );
+        let f = ethernet_ipv4_tcp(c, SERVER, 2, 1, flags::PSH | flags::ACK, req.as_bytes());
+        feed(e, out, u64::from(n), f);
+    }
+
+    #[test]
+    fn over_the_ceiling_the_least_recently_active_holders_are_shed() {
+        let mut probe = Engine::new(Limits::default());
+        let mut out = Vec::new();
+        hold(&mut probe, &mut out, 0);
+        let one = probe.buffered_bytes();
+        assert!(one > 100, "a held request is charged: {one}");
+
+        // Room for three such flows; an idle flow (no buffers) is never shed.
+        let limits = Limits {
+            max_buffered_bytes: 3 * one + one / 2,
+            ..Limits::default()
+        };
+        let mut e = Engine::new(limits);
+        let idle = ([10, 0, 2, 1], 40_000);
+        feed(
+            &mut e,
+            &mut out,
+            0,
+            ethernet_ipv4_tcp(idle, SERVER, 1, 0, flags::SYN, b""),
+        );
+        for n in 1..=3 {
+            hold(&mut e, &mut out, n);
+        }
+        assert_eq!((e.counters().flows_shed, e.buffered_bytes()), (0, 3 * one));
+        // Flow 1 is active again: flow 2 is now the least recently active holder.
+        let c1 = ([10, 0, 1, 1], 40_000);
+        feed(
+            &mut e,
+            &mut out,
+            9,
+            ethernet_ipv4_tcp(c1, SERVER, 2, 1, flags::ACK, b""),
+        );
+        out.clear();
+        hold(&mut e, &mut out, 4);
+        assert_eq!(e.counters().flows_shed, 1);
+        assert_eq!(e.buffered_bytes(), 3 * one);
+        assert_eq!(e.open_flows(), 4, "the idle flow stays");
+        assert_eq!(out.len(), 1);
+        assert!(out[0].path.as_bytes().ends_with(b"p2"));
+        assert!(out[0].flags.contains(crate::Flags::NO_RESPONSE));
+        // Closing a flow releases its charge.
+        e.finish(&mut |_: &Exchange| {});
+        assert_eq!(e.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn buffers_are_released_when_no_longer_needed() {
+        let mut e = Engine::new(Limits::default());
+        let mut out = Vec::new();
+        let c = ([10, 0, 3, 1], 40_000);
+        let req = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        feed(
+            &mut e,
+            &mut out,
+            0,
+            ethernet_ipv4_tcp(c, SERVER, 1, 0, flags::SYN, b""),
+        );
+        let pa = flags::PSH | flags::ACK;
+        feed(
+            &mut e,
+            &mut out,
+            1,
+            ethernet_ipv4_tcp(c, SERVER, 12, 1, pa, &req[10..]),
+        );
+        assert!(e.buffered_bytes() > 0, "out-of-order bytes are charged");
+        feed(
+            &mut e,
+            &mut out,
+            2,
+            ethernet_ipv4_tcp(c, SERVER, 2, 1, pa, &req[..10]),
+        );
+        assert!(e.buffered_bytes() > 0, "the pending request is charged");
+        let resp = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let f = ethernet_ipv4_tcp(SERVER, c, 1, 2 + req.len() as u32, pa, resp);
+        feed(&mut e, &mut out, 3, f);
+        assert_eq!(out.len(), 1);
+        // The queue and the out-of-order list are freed; the head, which spanned two
+        // events, leaves a small buffer kept for reuse (at most 512 bytes a side), still
+        // charged.
+        let kept = e.buffered_bytes();
+        assert!(kept > 0 && kept <= 2 * crate::budget::heap(512), "{kept}");
+        assert_eq!(e.open_flows(), 1);
     }
 }

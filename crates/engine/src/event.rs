@@ -120,6 +120,21 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// Heap bytes its strings hold (those longer than [`WIRESTR_INLINE`]), allocator
+    /// overhead included.
+    pub fn heap_bytes(&self) -> usize {
+        [&self.method, &self.host, &self.path, &self.user_agent]
+            .iter()
+            .map(|w| {
+                if w.bytes.spilled() {
+                    crate::budget::heap(w.bytes.capacity())
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+
     /// The first path segment: `/api/user?id=1` -> `/api`, `/` -> `/`, `*` -> `*`;
     /// for CONNECT, the authority as is.
     pub fn section(&self) -> &[u8] {

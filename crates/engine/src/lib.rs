@@ -2,6 +2,7 @@
 //! socket, file or terminal; time is an argument (packet time).
 
 pub mod alert;
+mod budget;
 mod engine;
 pub mod event;
 pub mod flow;

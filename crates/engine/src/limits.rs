@@ -29,12 +29,17 @@ pub struct Limits {
     /// Bytes kept of any string taken from the wire (host, path, User-Agent...). Longer
     /// strings are cut and flagged truncated. Counter: `strings_truncated`.
     pub max_string_len: usize,
+    /// Heap bytes buffered over all connections at once (out-of-order data, heads that
+    /// span packets, requests waiting for their response and their strings, allocator
+    /// overhead included). Past it, the least recently active connections holding
+    /// buffers are closed until the total is back under it. Counter: `flows_shed`.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_flows: 65_536,
+            max_flows: 32_768,
             flow_idle_timeout_ns: 120 * 1_000_000_000,
             max_reasm_bytes: 256 * 1024,
             max_reasm_segments: 64,
@@ -42,6 +47,7 @@ impl Default for Limits {
             max_headers: 128,
             max_pending_requests: 64,
             max_string_len: 1024,
+            max_buffered_bytes: 16 << 20,
         }
     }
 }

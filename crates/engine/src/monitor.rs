@@ -98,6 +98,7 @@ impl Monitor {
                 avg_duration_ns: a.avg_alert_duration_ns(),
             }),
             counters: self.engine.counters().clone(),
+            stats_counters: self.stats.counters().clone(),
             open_flows: self.engine.open_flows(),
             rate_per_second: self.stats.rate_per_second(now),
             reports: Window::ALL.map(|w| self.stats.report(w, now)),

@@ -17,6 +17,7 @@
 //! - Segments more than [`MAX_AHEAD`] bytes ahead of the stream are ignored and counted:
 //!   they cannot be real data of this connection.
 
+use crate::budget::{heap, ALLOC_OVERHEAD};
 use crate::http::StreamEvent;
 use crate::limits::Limits;
 use httptop_wire::Timestamp;
@@ -88,6 +89,17 @@ impl HalfStream {
     /// Bytes currently held in the out-of-order buffer.
     pub fn buffered_bytes(&self) -> usize {
         self.ooo_bytes
+    }
+
+    /// Heap bytes held: the out-of-order list and each buffered segment, allocator
+    /// overhead included. O(1). Charged against `Limits::max_buffered_bytes`.
+    pub fn heap_bytes(&self) -> usize {
+        if self.ooo.capacity() == 0 {
+            return 0;
+        }
+        heap(self.ooo.capacity() * std::mem::size_of::<Pending>())
+            + self.ooo_bytes
+            + self.ooo.len() * ALLOC_OVERHEAD
     }
 
     pub fn fin_delivered(&self) -> bool {
@@ -202,7 +214,11 @@ impl HalfStream {
                     counters.overlaps += 1;
                 }
                 let fresh = &payload[(-d) as usize..];
-                self.deliver(ts, fresh, emit);
+                if self.ooo.is_empty() {
+                    self.deliver(ts, fresh, emit);
+                } else {
+                    self.deliver_around_buffered(ts, fresh, counters, emit);
+                }
                 self.hole_acked = false;
                 self.drain(counters, emit);
             } else if d as u64 >= MAX_AHEAD {
@@ -231,6 +247,39 @@ impl HalfStream {
         self.next_seq = self.next_seq.wrapping_add(data.len() as u32);
         self.offset += data.len() as u64;
         emit(ts, StreamEvent::Data(data));
+    }
+
+    /// Delivers in-order `data` (starting at `self.offset`) that may run into buffered
+    /// segments: those bytes were seen first, so they win; `data` fills only the holes
+    /// between them.
+    fn deliver_around_buffered(
+        &mut self,
+        ts: Timestamp,
+        mut data: &[u8],
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        let mut at = self.offset;
+        while !data.is_empty() {
+            let Some(first) = self.ooo.first() else {
+                self.deliver(ts, data, emit);
+                return;
+            };
+            let room = first.off.saturating_sub(self.offset);
+            if room >= data.len() as u64 {
+                self.deliver(ts, data, emit);
+                return;
+            }
+            counters.overlaps += 1;
+            self.deliver(ts, &data[..room as usize], emit);
+            self.drain(counters, emit);
+            let skip = self.offset - at;
+            if skip >= data.len() as u64 {
+                return;
+            }
+            data = &data[skip as usize..];
+            at = self.offset;
+        }
     }
 
     /// Buffers an out-of-order segment at stream offset `off` (> self.offset), making
@@ -360,6 +409,10 @@ impl HalfStream {
         }
         if self.ooo.is_empty() {
             self.hole_acked = false;
+            if self.ooo.capacity() > 0 {
+                // A stream back in order keeps no out-of-order allocation.
+                self.ooo = Vec::new();
+            }
         }
     }
 
@@ -526,6 +579,43 @@ mod tests {
             &Limits::default(),
         );
         assert_eq!(flat(&e), b"aaaaYY");
+    }
+
+    /// In-order data running over buffered out-of-order segments fills only the holes:
+    /// the buffered bytes were seen first.
+    #[test]
+    fn in_order_data_does_not_overwrite_buffered_bytes() {
+        let (e, c) = run(
+            &[
+                (0, b"ab", false),
+                (4, b"ef", false),
+                (8, b"ij", false),
+                (2, b"CDEFGHIJKL", false),
+            ],
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(flat(&e), b"abCDefGHijKL");
+        assert_eq!(c.overlaps, 2);
+        assert_eq!(c.gaps, 0);
+        // Ending inside a buffered segment, and exactly at one.
+        let (e, _) = run(
+            &[(0, b"ab", false), (4, b"efgh", false), (2, b"CDEF", false)],
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(flat(&e), b"abCDefgh");
+        let (e, _) = run(
+            &[
+                (0, b"ab", false),
+                (4, b"ef", false),
+                (2, b"CD", false),
+                (0, b"ABCDEF", false),
+            ],
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(flat(&e), b"abCDef");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::alert::{AlertConfig, AlertState, Baseline, Episode};
 use crate::engine::Counters;
-use crate::stats::{Report, Window};
+use crate::stats::{Report, StatsCounters, Window};
 use httptop_wire::Timestamp;
 
 /// The monitor at `now`.
@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub alert: Option<AlertView>,
     /// Engine counters: capture health and anomalies.
     pub counters: Counters,
+    /// Statistics counters: table evictions and purges, keys cut, late exchanges.
+    pub stats_counters: StatsCounters,
     /// Connections tracked now.
     pub open_flows: usize,
     /// Requests per second over the last hour, oldest first, ending at `now`'s second.

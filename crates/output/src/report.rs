@@ -11,8 +11,8 @@
 use crate::jsonl::push_str;
 use httptop_engine::alert::{format_duration, format_utc, AlertState};
 use httptop_engine::snapshot::{AlertView, Snapshot};
-use httptop_engine::stats::{Report, Row, Window};
-use httptop_engine::WireStr;
+use httptop_engine::stats::{Report, Row, StatsCounters, Window};
+use httptop_engine::{Counters, WireStr};
 use std::fmt::Write as _;
 
 /// Plain-text report of `window`, headed by `title` (e.g. `httptop report: FILE`).
@@ -229,6 +229,7 @@ pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String
             ("open_connections", snap.open_flows as u64),
         ],
     );
+    counters_json(&mut l, c, &snap.stats_counters);
     l.extend_from_slice(b",\"window\":");
     push_str(&mut l, r.window.label().as_bytes());
     let _ = write!(
@@ -276,6 +277,104 @@ pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String
     }
     l.extend_from_slice(b"}\n");
     String::from_utf8(l).unwrap_or_default()
+}
+
+/// `,"counters":{...}`: every engine counter (capture health, reassembly and HTTP
+/// anomalies, limits hit) by its field name, reassembly ones under `reasm`, HTTP ones
+/// under `http`, statistics ones (table evictions and purges) under `stats`.
+fn counters_json(l: &mut Vec<u8>, c: &Counters, s: &StatsCounters) {
+    let obj = |l: &mut Vec<u8>, name: &str, fields: &[(&str, u64)]| {
+        let _ = write!(Adapter(l), "\"{name}\":{{");
+        for (i, (k, v)) in fields.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let _ = write!(Adapter(l), "{sep}\"{k}\":{v}");
+        }
+        l.push(b'}');
+    };
+    l.extend_from_slice(b",\"counters\":{");
+    let r = &c.reasm;
+    obj(
+        l,
+        "reasm",
+        &[
+            ("retransmissions", r.retransmissions),
+            ("overlaps", r.overlaps),
+            ("out_of_order", r.out_of_order),
+            ("overflows", r.overflows),
+            ("gaps", r.gaps),
+            ("gap_bytes", r.gap_bytes),
+            ("out_of_window", r.out_of_window),
+        ],
+    );
+    l.push(b',');
+    obj(
+        l,
+        "stats",
+        &[
+            ("exchanges", s.exchanges),
+            ("future_clamped", s.future_clamped),
+            ("too_old", s.too_old),
+            ("keys_truncated", s.keys_truncated),
+            ("status_purged", s.status_purged),
+            ("sections_evicted", s.sections.evicted),
+            ("hosts_evicted", s.hosts.evicted),
+            ("user_agents_evicted", s.user_agents.evicted),
+            ("methods_evicted", s.methods.evicted),
+            ("clients_evicted", s.clients.evicted),
+            ("latency_evicted", s.latency.evicted),
+            ("sections_purged", s.sections.purged),
+            ("hosts_purged", s.hosts.purged),
+            ("user_agents_purged", s.user_agents.purged),
+            ("clients_purged", s.clients.purged),
+        ],
+    );
+    l.push(b',');
+    let h = &c.http;
+    obj(
+        l,
+        "http",
+        &[
+            ("requests", h.requests),
+            ("responses", h.responses),
+            ("malformed_requests", h.malformed_requests),
+            ("malformed_responses", h.malformed_responses),
+            ("header_too_large", h.header_too_large),
+            ("too_many_headers", h.too_many_headers),
+            ("pending_overflow", h.pending_overflow),
+            ("strings_truncated", h.strings_truncated),
+            ("bad_content_length", h.bad_content_length),
+            ("bad_chunk", h.bad_chunk),
+            ("responses_without_request", h.responses_without_request),
+            ("resyncs", h.resyncs),
+            ("gaps", h.gaps),
+            ("not_http_connections", h.not_http_connections),
+            ("obs_folds", h.obs_folds),
+            ("te_cl_conflicts", h.te_cl_conflicts),
+            ("bad_transfer_encoding", h.bad_transfer_encoding),
+            ("body_gaps", h.body_gaps),
+        ],
+    );
+    let _ = write_fields(
+        l,
+        &[
+            ("frames", c.frames),
+            ("bytes", c.bytes),
+            ("tcp_segments", c.tcp_segments),
+            ("other_ip", c.other_ip),
+            ("not_ip", c.not_ip),
+            ("ip_fragments", c.ip_fragments),
+            ("decode_errors", c.decode_errors),
+            ("unsupported_linktype", c.unsupported_linktype),
+            ("stray_segments", c.stray_segments),
+            ("flows_created", c.flows_created),
+            ("flows_closed", c.flows_closed),
+            ("flows_evicted", c.flows_evicted),
+            ("flows_timed_out", c.flows_timed_out),
+            ("flows_reused", c.flows_reused),
+            ("flows_shed", c.flows_shed),
+        ],
+    );
+    l.push(b'}');
 }
 
 fn rows_json(l: &mut Vec<u8>, name: &str, rows: &[Row]) {

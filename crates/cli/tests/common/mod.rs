@@ -137,3 +137,84 @@ pub fn burst_in(name: &str) -> (TempDir, PathBuf) {
     burst_capture(&cap);
     (dir, cap)
 }
+
+/// A pcap (Ethernet, microseconds, snaplen 262144) written record by record to any
+/// writer (a pipe to `httptop -r -`, a file), without building it in memory: for
+/// captures too large to hold. Each record is stamped `t_us`, which then advances by
+/// one microsecond. Frames are built into one reused buffer (no allocation per frame).
+pub struct PcapStream<W: std::io::Write> {
+    w: W,
+    hdr: [u8; 70],
+    pub t_us: u64,
+}
+
+impl<W: std::io::Write> PcapStream<W> {
+    pub fn new(mut w: W, t_us: u64) -> std::io::Result<Self> {
+        let mut h = Vec::with_capacity(24);
+        h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        h.extend_from_slice(&2u16.to_le_bytes());
+        h.extend_from_slice(&4u16.to_le_bytes());
+        h.extend_from_slice(&[0; 8]);
+        h.extend_from_slice(&262_144u32.to_le_bytes());
+        h.extend_from_slice(&1u32.to_le_bytes());
+        w.write_all(&h)?;
+        Ok(PcapStream {
+            w,
+            hdr: [0; 70],
+            t_us,
+        })
+    }
+
+    fn stamp(&mut self, len: usize) -> [u8; 16] {
+        let mut r = [0u8; 16];
+        r[0..4].copy_from_slice(&((self.t_us / 1_000_000) as u32).to_le_bytes());
+        r[4..8].copy_from_slice(&((self.t_us % 1_000_000) as u32).to_le_bytes());
+        r[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+        r[12..16].copy_from_slice(&(len as u32).to_le_bytes());
+        self.t_us += 1;
+        r
+    }
+
+    /// One record holding `data` as is (any bytes).
+    pub fn raw(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let r = self.stamp(data.len());
+        self.w.write_all(&r)?;
+        self.w.write_all(data)
+    }
+
+    /// One Ethernet/IPv4/TCP frame, as `httptop_wire::build::ethernet_ipv4_tcp` builds
+    /// it. `payload` is at most 65,495 bytes.
+    pub fn tcp(
+        &mut self,
+        src: httptop_wire::build::Endpoint,
+        dst: httptop_wire::build::Endpoint,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        payload: &[u8],
+    ) -> std::io::Result<()> {
+        let r = self.stamp(54 + payload.len());
+        let h = &mut self.hdr;
+        h[0..16].copy_from_slice(&r);
+        let f = &mut h[16..];
+        f[..12].fill(0);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let total = (40 + payload.len()) as u16;
+        f[14..16].copy_from_slice(&[0x45, 0]);
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        f[18..26].copy_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+        f[26..30].copy_from_slice(&src.0);
+        f[30..34].copy_from_slice(&dst.0);
+        f[34..36].copy_from_slice(&src.1.to_be_bytes());
+        f[36..38].copy_from_slice(&dst.1.to_be_bytes());
+        f[38..42].copy_from_slice(&seq.to_be_bytes());
+        f[42..46].copy_from_slice(&ack.to_be_bytes());
+        f[46..54].copy_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        self.w.write_all(&self.hdr)?;
+        self.w.write_all(payload)
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
+    }
+}

@@ -9,6 +9,7 @@ use super::parse::{
     TransferEncoding, Verdict, Want,
 };
 use super::{Ctx, Dir, StreamEvent};
+use crate::budget::heap;
 use crate::event::{Exchange, Flags, Version, WireStr};
 use crate::limits::Limits;
 use httptop_wire::Timestamp;
@@ -259,6 +260,8 @@ pub struct HttpConn {
     sides: [Side; 2],
     /// Requests in order, until emitted. Ids are consecutive from the front.
     queue: VecDeque<Pending>,
+    /// Heap bytes held by the strings of the exchanges in `queue` (for [`Self::heap_bytes`]).
+    queue_strings: usize,
     next_id: u64,
     /// A response being read that pairs with no request.
     orphan: Option<Box<Exchange>>,
@@ -279,6 +282,7 @@ impl HttpConn {
             client: None,
             sides: [Side::new(), Side::new()],
             queue: VecDeque::new(),
+            queue_strings: 0,
             next_id: 0,
             orphan: None,
             server_lost: false,
@@ -314,7 +318,7 @@ impl HttpConn {
             self.finish_side(Dir::Orig, ctx);
             self.finish_side(Dir::Resp, ctx);
             let lost = self.server_lost;
-            while let Some(p) = self.queue.pop_front() {
+            while let Some(p) = self.pop_pending() {
                 ctx.out.push(p.give_up(lost));
             }
             if let Some(o) = self.orphan.take() {
@@ -343,12 +347,33 @@ impl HttpConn {
         self.queue.len()
     }
 
+    /// Heap bytes this connection holds: head buffers, the queue of requests and their
+    /// strings, a response without request being read; allocator overhead included. O(1).
+    /// This is what the engine charges against `Limits::max_buffered_bytes`.
+    pub fn heap_bytes(&self) -> usize {
+        let sides = heap(self.sides[0].hbuf.capacity()) + heap(self.sides[1].hbuf.capacity());
+        let queue = heap(self.queue.capacity() * std::mem::size_of::<Pending>());
+        let orphan = if self.orphan.is_some() {
+            heap(std::mem::size_of::<Exchange>())
+        } else {
+            0
+        };
+        sides + queue + self.queue_strings + orphan
+    }
+
+    fn pop_pending(&mut self) -> Option<Pending> {
+        let p = self.queue.pop_front()?;
+        self.queue_strings = self.queue_strings.saturating_sub(p.ex.heap_bytes());
+        Some(p)
+    }
+
     fn release(&mut self) {
         for s in &mut self.sides {
             s.hbuf = Vec::new();
             s.mode = Mode::Closed;
         }
         self.queue = VecDeque::new();
+        self.queue_strings = 0;
         self.orphan = None;
     }
 
@@ -450,9 +475,13 @@ impl HttpConn {
             .front()
             .is_some_and(|p| p.req_done && p.resp == Resp::Done)
         {
-            if let Some(p) = self.queue.pop_front() {
+            if let Some(p) = self.pop_pending() {
                 ctx.out.push(p.ex);
             }
+        }
+        if self.queue.is_empty() && self.queue.capacity() > 0 {
+            // An idle connection keeps no queue allocation (see `heap_bytes`).
+            self.queue = VecDeque::new();
         }
     }
 
@@ -484,7 +513,7 @@ impl HttpConn {
     fn push_request(&mut self, ex: Exchange, req_done: bool, ctx: &mut Ctx<'_>) -> u64 {
         let cap = ctx.limits.max_pending_requests.max(1);
         while self.queue.len() >= cap {
-            let Some(p) = self.queue.pop_front() else {
+            let Some(p) = self.pop_pending() else {
                 break;
             };
             ctx.counters.pending_overflow += 1;
@@ -500,6 +529,7 @@ impl HttpConn {
         }
         let id = self.next_id;
         self.next_id += 1;
+        self.queue_strings += ex.heap_bytes();
         self.queue.push_back(Pending {
             id,
             ex,

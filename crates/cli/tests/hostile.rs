@@ -1,0 +1,749 @@
+//! The memory ceiling under hostile captures (issue 6).
+//!
+//! Each test generates a hostile capture with code and streams it to the release binary
+//! through `-r -` (a writer thread; nothing large touches the disk), with default limits
+//! and `--output json`. While it runs, the harness reads `VmHWM` (the kernel's resident
+//! high-water mark) from `/proc/<pid>/status`; after it exits, `getrusage(RUSAGE_CHILDREN)`
+//! gives the largest resident set of any child reaped so far (the cases run one at a
+//! time, so this also covers the instants between the last reading and the exit). Each
+//! case checks that the run finishes with exit 0, that both figures stay under
+//! [`CEILING_MIB`], that the valid exchanges mixed into the hostile traffic are counted
+//! exactly, and that the anomaly counters matching the attack are set in the report's
+//! `counters`.
+//!
+//! Figures (peak resident memory, run time) are printed on standard error
+//! (`cargo test -- --nocapture`); nothing here asserts a duration.
+
+mod common;
+
+use common::{bin, PcapStream, TempDir};
+use httptop_wire::build::{flags, Endpoint};
+use serde_json::Value;
+use std::io::{BufWriter, Read, Write};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The issue's ceiling on resident memory with default limits.
+const CEILING_MIB: u64 = 100;
+/// A case that has not finished by then has failed (it is killed).
+const DEADLINE: Duration = Duration::from_secs(300);
+/// Valid exchanges mixed into every hostile capture.
+const VALID: u64 = 1000;
+const VALID_HOST: &str = "valid.example";
+const VALID_UA: &str = "valid-agent/1.0";
+const T0_US: u64 = 1_700_000_000_000_000;
+
+const ACK: u8 = flags::ACK;
+const SYN: u8 = flags::SYN;
+const PSH_ACK: u8 = flags::PSH | flags::ACK;
+const FIN_ACK: u8 = flags::FIN | flags::ACK;
+const SERVER: Endpoint = ([10, 0, 0, 2], 80);
+
+/// One case at a time: `RUSAGE_CHILDREN` then speaks for the case just run, and the
+/// memory figures are not disturbed by another run.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+type Stream = PcapStream<BufWriter<ChildStdin>>;
+
+struct Outcome {
+    report: Value,
+    stderr: String,
+}
+
+impl Outcome {
+    fn counter(&self, path: &str) -> u64 {
+        let mut v = &self.report["counters"];
+        for part in path.split('.') {
+            v = &v[part];
+        }
+        v.as_u64()
+            .unwrap_or_else(|| panic!("no counter {path} in {}", self.report["counters"]))
+    }
+
+    fn requests(&self) -> u64 {
+        self.report["requests"].as_u64().expect("requests")
+    }
+
+    /// `(count, error)` of `key` in report table `table`.
+    fn row(&self, table: &str, key: &str) -> (u64, u64) {
+        let rows = self.report[table].as_array().expect("table");
+        let r = rows
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("no {key} in {table}: {rows:?}"));
+        (
+            r["count"].as_u64().expect("count"),
+            r["error"].as_u64().expect("error"),
+        )
+    }
+
+    /// The valid exchanges were all counted, exactly.
+    fn assert_valid_counted(&self) {
+        assert_eq!(self.row("hosts", VALID_HOST), (VALID, 0), "{}", self.stderr);
+        assert_eq!(self.row("user_agents", VALID_UA), (VALID, 0));
+    }
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs `httptop -r - --output json ARGS` on the capture `gen` writes, checks exit 0 and
+/// the memory ceiling, and returns the parsed report.
+fn run_case<F>(name: &str, args: &[&str], gen: F) -> Outcome
+where
+    F: FnOnce(&mut Stream) -> std::io::Result<()> + Send + 'static,
+{
+    let (status, stdout, stderr) = run_raw(name, args, gen);
+    assert!(status.success(), "{name}: {status}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{name}: report is not JSON ({e}): {stdout:.2000}"));
+    Outcome { report, stderr }
+}
+
+/// Runs `httptop -r - --output json ARGS` on the capture `gen` writes (a write error is
+/// the writer's failure only when httptop succeeded), checks the memory ceiling, and
+/// returns the exit status, standard output and standard error.
+fn run_raw<F>(name: &str, args: &[&str], gen: F) -> (ExitStatus, String, String)
+where
+    F: FnOnce(&mut Stream) -> std::io::Result<()> + Send + 'static,
+{
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let mut child = Command::new(bin())
+        .args(["-r", "-", "--output", "json"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn httptop");
+    let pid = child.id();
+    let stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || -> std::io::Result<u64> {
+        let mut s = PcapStream::new(BufWriter::with_capacity(1 << 20, stdin), T0_US)?;
+        gen(&mut s)?;
+        s.flush()?;
+        Ok(s.t_us - T0_US)
+    });
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    // VmHWM only grows: the last reading before exit is the peak up to that reading.
+    let mut hwm = 0;
+    let status = loop {
+        if let Some(k) = vm_hwm_kib(pid) {
+            hwm = hwm.max(k);
+        }
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name}: still running after {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let frames = writer.join().expect("writer thread");
+    let stdout = out_reader.join().expect("stdout reader");
+    let stderr = err_reader.join().expect("stderr reader");
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    let maxrss_kib = u64::try_from(usage.max_rss()).unwrap_or(0);
+    eprintln!(
+        "hostile {name}: {:.1} s, peak RSS {:.1} MiB (VmHWM), children max {:.1} MiB; {} frames",
+        started.elapsed().as_secs_f64(),
+        hwm as f64 / 1024.0,
+        maxrss_kib as f64 / 1024.0,
+        frames.as_ref().map_or(0, |n| *n),
+    );
+    if status.success() {
+        frames.unwrap_or_else(|e| panic!("{name}: writing the capture: {e}\n{stderr}"));
+    }
+    assert!(hwm > 0, "{name}: VmHWM never read");
+    assert!(
+        hwm < CEILING_MIB * 1024,
+        "{name}: peak RSS {hwm} KiB\n{stderr}"
+    );
+    assert!(
+        maxrss_kib < CEILING_MIB * 1024,
+        "{name}: max RSS {maxrss_kib} KiB\n{stderr}"
+    );
+    (status, stdout, stderr)
+}
+
+/// A client endpoint numbered `n` (distinct for every `n` below 2^24).
+fn client(net: u8, n: u32) -> Endpoint {
+    (
+        [net, (n >> 16) as u8, (n >> 8) as u8, n as u8],
+        40_000 + (n % 20_000) as u16,
+    )
+}
+
+/// Valid exchange number `k`: its own connection, handshake, one request, one response,
+/// FINs.
+fn valid(s: &mut Stream, k: u32) -> std::io::Result<()> {
+    let c = client(172, k);
+    let req =
+        format!("GET /valid/{k} HTTP/1.1\r\nHost: {VALID_HOST}\r\nUser-Agent: {VALID_UA}\r\n\r\n");
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let (ci, si) = (1000u32, 5000u32);
+    let (rq, rs) = (req.len() as u32, resp.len() as u32);
+    s.tcp(c, SERVER, ci, 0, SYN, b"")?;
+    s.tcp(SERVER, c, si, ci + 1, SYN | ACK, b"")?;
+    s.tcp(c, SERVER, ci + 1, si + 1, ACK, b"")?;
+    s.tcp(c, SERVER, ci + 1, si + 1, PSH_ACK, req.as_bytes())?;
+    s.tcp(SERVER, c, si + 1, ci + 1 + rq, PSH_ACK, resp)?;
+    s.tcp(c, SERVER, ci + 1 + rq, si + 1 + rs, FIN_ACK, b"")?;
+    s.tcp(SERVER, c, si + 1 + rs, ci + 2 + rq, FIN_ACK, b"")
+}
+
+/// Calls `unit(s, i)` for i in 0..n, with the valid exchanges spread evenly among them.
+fn interleaved(
+    s: &mut Stream,
+    n: u32,
+    mut unit: impl FnMut(&mut Stream, u32) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut next_valid = 0u32;
+    for i in 0..n {
+        while u64::from(next_valid) * u64::from(n) <= u64::from(i) * VALID {
+            valid(s, next_valid)?;
+            next_valid += 1;
+        }
+        unit(s, i)?;
+    }
+    while u64::from(next_valid) < VALID {
+        valid(s, next_valid)?;
+        next_valid += 1;
+    }
+    Ok(())
+}
+
+/// Opens a connection from `c` (handshake) and returns the next client and server
+/// sequence numbers.
+fn open(s: &mut Stream, c: Endpoint) -> std::io::Result<(u32, u32)> {
+    let (ci, si) = (7_000u32, 90_000u32);
+    s.tcp(c, SERVER, ci, 0, SYN, b"")?;
+    s.tcp(SERVER, c, si, ci + 1, SYN | ACK, b"")?;
+    s.tcp(c, SERVER, ci + 1, si + 1, ACK, b"")?;
+    Ok((ci + 1, si + 1))
+}
+
+/// A deterministic xorshift64* generator for the random-bytes case.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for c in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+    }
+}
+
+/// 1,000,000 requests with distinct Host, path and User-Agent (the first 20,000 with
+/// values over 1 KiB, filling every table with the longest keys), pipelined ten per
+/// packet on 1,000 keep-alive connections, each answered.
+#[test]
+fn a_million_distinct_hosts_paths_and_user_agents() {
+    const CONNS: u32 = 1000;
+    const PER_CONN: u32 = 1000;
+    const BATCH: u32 = 10;
+    const LONG: u32 = 20_000;
+    let o = run_case("distinct_keys", &[], |s| {
+        let pad = "x".repeat(1100);
+        let resp = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let mut req = Vec::new();
+        let mut resps = Vec::new();
+        interleaved(s, CONNS, |s, c| {
+            let cl = client(10, c);
+            let (mut cs, mut ss) = open(s, cl)?;
+            for b in 0..PER_CONN / BATCH {
+                req.clear();
+                resps.clear();
+                for j in 0..BATCH {
+                    let i = c * PER_CONN + b * BATCH + j;
+                    let long = if i < LONG { pad.as_str() } else { "" };
+                    write!(
+                        req,
+                        "GET /p{i}{long}/x HTTP/1.1\r\nHost: h{i}{long}.example\r\nUser-Agent: ua-{i}{long}\r\n\r\n"
+                    )?;
+                    resps.extend_from_slice(resp);
+                }
+                s.tcp(cl, SERVER, cs, ss, PSH_ACK, &req)?;
+                cs = cs.wrapping_add(req.len() as u32);
+                s.tcp(SERVER, cl, ss, cs, PSH_ACK, &resps)?;
+                ss = ss.wrapping_add(resps.len() as u32);
+            }
+            s.tcp(cl, SERVER, cs, ss, FIN_ACK, b"")?;
+            s.tcp(SERVER, cl, ss, cs + 1, FIN_ACK, b"")
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), u64::from(CONNS * PER_CONN) + VALID);
+    assert_eq!(
+        o.counter("http.responses"),
+        u64::from(CONNS * PER_CONN) + VALID
+    );
+    for t in ["hosts", "sections", "user_agents"] {
+        assert!(o.counter(&format!("stats.{t}_evicted")) > 0, "{t}");
+    }
+    assert!(o.counter("stats.keys_truncated") > 0);
+    assert!(o.counter("http.strings_truncated") > 0);
+}
+
+/// 200,000 connections, each sending one request that is never answered, and never
+/// closing.
+#[test]
+fn two_hundred_thousand_connections_that_never_close() {
+    const CONNS: u32 = 200_000;
+    let o = run_case("open_connections", &[], |s| {
+        interleaved(s, CONNS, |s, i| {
+            let c = client(11, i);
+            s.tcp(c, SERVER, 100, 0, SYN, b"")?;
+            s.tcp(SERVER, c, 900, 101, SYN | ACK, b"")?;
+            s.tcp(
+                c,
+                SERVER,
+                101,
+                901,
+                PSH_ACK,
+                b"GET /hang HTTP/1.1\r\nHost: hang.example\r\n\r\n",
+            )
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), u64::from(CONNS) + VALID);
+    assert_eq!(o.row("hosts", "hang.example"), (u64::from(CONNS), 0));
+    assert!(o.counter("flows_evicted") + o.counter("flows_shed") > 0);
+}
+
+/// A request head that never ends (64 MiB of header lines on one connection), and 4,000
+/// connections each holding an unfinished 30 KiB head (under the per-head cap).
+#[test]
+fn a_header_block_that_never_ends() {
+    const PARTIAL: u32 = 4000;
+    let o = run_case("endless_header", &[], |s| {
+        let c = client(12, 0);
+        let (mut cs, ss) = open(s, c)?;
+        let head = b"GET /endless HTTP/1.1\r\nHost: endless.example\r\n";
+        s.tcp(c, SERVER, cs, ss, PSH_ACK, head)?;
+        cs = cs.wrapping_add(head.len() as u32);
+        let mut line = Vec::new();
+        for k in 0..40 {
+            write!(line, "X-Filler-{k:04}: {}\r\n", "a".repeat(20))?;
+        }
+        let seg = &line[..];
+        let mut sent = 0usize;
+        interleaved(s, PARTIAL, |s, i| {
+            // 16 KiB of the endless head per unit: 64 MiB over the case.
+            for _ in 0..(16 << 10) / seg.len() + 1 {
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, seg)?;
+                cs = cs.wrapping_add(seg.len() as u32);
+                sent += seg.len();
+            }
+            let p = client(13, i);
+            let (mut ps, pss) = open(s, p)?;
+            let first = format!("GET /partial/{i} HTTP/1.1\r\nHost: partial.example\r\n");
+            s.tcp(p, SERVER, ps, pss, PSH_ACK, first.as_bytes())?;
+            ps = ps.wrapping_add(first.len() as u32);
+            while (ps - 7001) as usize + seg.len() < 30 << 10 {
+                s.tcp(p, SERVER, ps, pss, PSH_ACK, seg)?;
+                ps = ps.wrapping_add(seg.len() as u32);
+            }
+            Ok(())
+        })?;
+        assert!(sent >= 64 << 20);
+        Ok(())
+    });
+    o.assert_valid_counted();
+    // The endless head is one request (cut at the cap); every unfinished head is one
+    // request, emitted when its connection goes.
+    assert_eq!(o.requests(), VALID + 1 + u64::from(PARTIAL));
+    assert_eq!(o.row("hosts", "endless.example"), (1, 0));
+    assert_eq!(o.row("hosts", "partial.example"), (u64::from(PARTIAL), 0));
+    assert!(o.counter("http.header_too_large") >= 1);
+    assert!(o.counter("flows_shed") > 0);
+}
+
+/// One request with a chunked body of more than 4 GiB (sequence numbers wrap), answered
+/// 201, counted to the byte.
+#[test]
+fn a_four_gigabyte_chunked_body() {
+    const CHUNK: usize = 65_000;
+    const CHUNKS: u32 = 66_100; // 4.296e9 bytes > 2^32
+    let dir = TempDir::new("hostile-chunked");
+    let log = dir.path("log.jsonl");
+    let head =
+        b"POST /upload HTTP/1.1\r\nHost: upload.example\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let chunk_head = format!("{CHUNK:x}\r\n");
+    let body_len = u64::from(CHUNKS) * (chunk_head.len() + CHUNK + 2) as u64 + 5;
+    let o = run_case(
+        "chunked_4g",
+        &["--log", log.to_str().expect("utf-8 path")],
+        move |s| {
+            let c = client(14, 0);
+            let (mut cs, ss) = open(s, c)?;
+            s.tcp(c, SERVER, cs, ss, PSH_ACK, head)?;
+            cs = cs.wrapping_add(head.len() as u32);
+            let mut seg = chunk_head.into_bytes();
+            seg.extend(std::iter::repeat_n(b'z', CHUNK));
+            seg.extend_from_slice(b"\r\n");
+            interleaved(s, CHUNKS, |s, _| {
+                s.tcp(c, SERVER, cs, ss, ACK, &seg)?;
+                cs = cs.wrapping_add(seg.len() as u32);
+                Ok(())
+            })?;
+            s.tcp(c, SERVER, cs, ss, PSH_ACK, b"0\r\n\r\n")?;
+            cs = cs.wrapping_add(5);
+            let resp = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+            s.tcp(SERVER, c, ss, cs, PSH_ACK, resp)?;
+            let ss = ss.wrapping_add(resp.len() as u32);
+            s.tcp(c, SERVER, cs, ss, FIN_ACK, b"")?;
+            s.tcp(SERVER, c, ss, cs + 1, FIN_ACK, b"")
+        },
+    );
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), VALID + 1);
+    let log = std::fs::read_to_string(&log).expect("log");
+    let upload: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["host"] == "upload.example")
+        .collect();
+    assert_eq!(upload.len(), 1, "{upload:?}");
+    assert_eq!(upload[0]["status"], 201);
+    assert_eq!(
+        upload[0]["request_bytes"].as_u64(),
+        Some(head.len() as u64 + body_len)
+    );
+    assert_eq!(o.counter("http.bad_chunk"), 0);
+    assert_eq!(o.counter("reasm.gaps"), 0);
+}
+
+/// 1,000,000 pipelined requests on one connection that never gets a response, and 500
+/// connections each holding 64 unanswered requests with 1 KiB strings.
+#[test]
+fn a_flood_of_requests_never_answered() {
+    const FLOOD: u32 = 1_000_000;
+    const BATCH: u32 = 50;
+    const HEAVY: u32 = 500;
+    let o = run_case("request_flood", &[], |s| {
+        let c = client(15, 0);
+        let (mut cs, ss) = open(s, c)?;
+        let mut req = Vec::new();
+        for i in 0..BATCH {
+            write!(
+                req,
+                "GET /flood/{i} HTTP/1.1\r\nHost: flood.example\r\n\r\n"
+            )?;
+        }
+        let pad = "y".repeat(1000);
+        interleaved(s, FLOOD / BATCH, |s, i| {
+            s.tcp(c, SERVER, cs, ss, PSH_ACK, &req)?;
+            cs = cs.wrapping_add(req.len() as u32);
+            if i % ((FLOOD / BATCH) / HEAVY) == 0 {
+                let h = client(16, i);
+                let (mut hs, hss) = open(s, h)?;
+                for j in 0..64 {
+                    let r = format!(
+                        "GET /{pad}{j} HTTP/1.1\r\nHost: heavy{pad}.example\r\nUser-Agent: {pad}\r\n\r\n"
+                    );
+                    s.tcp(h, SERVER, hs, hss, PSH_ACK, r.as_bytes())?;
+                    hs = hs.wrapping_add(r.len() as u32);
+                }
+            }
+            Ok(())
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(
+        o.requests(),
+        u64::from(FLOOD) + 64 * u64::from(HEAVY) + VALID
+    );
+    assert_eq!(o.row("hosts", "flood.example"), (u64::from(FLOOD), 0));
+    assert!(o.counter("http.pending_overflow") > 0);
+    assert!(o.counter("flows_shed") > 0);
+}
+
+/// Random bytes: 5,000 connections to port 80 carrying random payloads both ways, and
+/// 20,000 frames of random bytes.
+#[test]
+fn random_bytes_on_port_80() {
+    const CONNS: u32 = 5000;
+    let o = run_case("random_bytes", &[], |s| {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut buf = vec![0u8; 1500];
+        interleaved(s, CONNS, |s, i| {
+            let c = client(17, i);
+            let (mut cs, mut ss) = open(s, c)?;
+            for _ in 0..4 {
+                let n = 1 + (rng.next() % 1400) as usize;
+                rng.fill(&mut buf[..n]);
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, &buf[..n])?;
+                cs = cs.wrapping_add(n as u32);
+                let n = 1 + (rng.next() % 1400) as usize;
+                rng.fill(&mut buf[..n]);
+                s.tcp(SERVER, c, ss, cs, PSH_ACK, &buf[..n])?;
+                ss = ss.wrapping_add(n as u32);
+            }
+            for _ in 0..4 {
+                let n = (rng.next() % 1500) as usize;
+                rng.fill(&mut buf[..n]);
+                s.raw(&buf[..n])?;
+            }
+            Ok(())
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), VALID);
+    assert!(o.counter("http.not_http_connections") > 0);
+    assert!(o.counter("decode_errors") + o.counter("not_ip") > 0);
+}
+
+/// Content-Length 2^64-1 (valid, endless), 2^64 (over u64), -1 and a non-number, in
+/// requests and responses, 1,000 connections each.
+#[test]
+fn content_length_extremes() {
+    const EACH: u32 = 1000;
+    let o = run_case("content_length", &[], |s| {
+        interleaved(s, EACH, |s, i| {
+            for (k, cl) in ["18446744073709551615", "18446744073709551616", "-1", "12x"]
+                .iter()
+                .enumerate()
+            {
+                let c = client(18, i * 8 + k as u32);
+                let (cs, ss) = open(s, c)?;
+                let req = format!(
+                    "POST /cl HTTP/1.1\r\nHost: cl.example\r\nContent-Length: {cl}\r\n\r\nbody"
+                );
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, req.as_bytes())?;
+                let cs = cs.wrapping_add(req.len() as u32);
+                let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {cl}\r\n\r\nbody");
+                s.tcp(SERVER, c, ss, cs, PSH_ACK, resp.as_bytes())?;
+                let ss = ss.wrapping_add(resp.len() as u32);
+                s.tcp(c, SERVER, cs, ss, FIN_ACK, b"")?;
+                s.tcp(SERVER, c, ss, cs + 1, FIN_ACK, b"")?;
+            }
+            Ok(())
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), 4 * u64::from(EACH) + VALID);
+    assert_eq!(o.row("hosts", "cl.example"), (4 * u64::from(EACH), 0));
+    assert!(o.counter("http.bad_content_length") >= 3 * u64::from(EACH));
+}
+
+/// Chunk sizes that overflow u64 (17 and 40 hex digits), and the largest that does not,
+/// 1,000 connections each.
+#[test]
+fn chunk_sizes_that_overflow() {
+    const EACH: u32 = 1000;
+    let o = run_case("chunk_overflow", &[], |s| {
+        interleaved(s, EACH, |s, i| {
+            for (k, size) in [
+                "fffffffffffffffff".to_string(),
+                "f".repeat(40),
+                "ffffffffffffffff".to_string(),
+            ]
+            .iter()
+            .enumerate()
+            {
+                let c = client(19, i * 4 + k as u32);
+                let (cs, ss) = open(s, c)?;
+                let req = format!("POST /chunk HTTP/1.1\r\nHost: chunk.example\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabcdef");
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, req.as_bytes())?;
+                let cs = cs.wrapping_add(req.len() as u32);
+                let resp = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+                s.tcp(SERVER, c, ss, cs, PSH_ACK, resp)?;
+                let ss = ss.wrapping_add(resp.len() as u32);
+                s.tcp(c, SERVER, cs, ss, FIN_ACK, b"")?;
+                s.tcp(SERVER, c, ss, cs + 1, FIN_ACK, b"")?;
+            }
+            Ok(())
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), 3 * u64::from(EACH) + VALID);
+    assert!(o.counter("http.bad_chunk") >= 2 * u64::from(EACH));
+}
+
+/// 20,000 connections whose request arrives out of order and is then overlapped and
+/// retransmitted with different content: the first copy of each byte wins.
+#[test]
+fn overlapping_retransmissions_with_different_content() {
+    const CONNS: u32 = 20_000;
+    let o = run_case("overlaps", &[], |s| {
+        interleaved(s, CONNS, |s, i| {
+            let c = client(20, i);
+            let (cs, ss) = open(s, c)?;
+            let real = format!("GET /real/{i:06} HTTP/1.1\r\nHost: overlap.example\r\n\r\n");
+            let evil = format!("GET /evil/{i:06} HTTP/1.1\r\nHost: attacks.example\r\n\r\n");
+            assert_eq!(real.len(), evil.len());
+            let (r, e) = (real.as_bytes(), evil.as_bytes());
+            // The tail first (out of order, buffered); then the head, whose bytes past
+            // 20 overlap the buffered tail with a different Host; then the whole request
+            // again with a different path and Host (all delivered already).
+            s.tcp(c, SERVER, cs + 20, ss, PSH_ACK, &r[20..])?;
+            let mut head = r[..20].to_vec();
+            head.extend_from_slice(&e[20..45]);
+            s.tcp(c, SERVER, cs, ss, PSH_ACK, &head)?;
+            s.tcp(c, SERVER, cs, ss, PSH_ACK, e)?;
+            let cs = cs.wrapping_add(r.len() as u32);
+            let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+            s.tcp(SERVER, c, ss, cs, PSH_ACK, resp)?;
+            let ss = ss.wrapping_add(resp.len() as u32);
+            s.tcp(c, SERVER, cs, ss, FIN_ACK, b"")?;
+            s.tcp(SERVER, c, ss, cs + 1, FIN_ACK, b"")
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), u64::from(CONNS) + VALID);
+    let sections = o.report["sections"].as_array().expect("sections");
+    assert!(
+        sections
+            .iter()
+            .all(|r| !r["key"].as_str().unwrap_or("").contains("attack")),
+        "{sections:?}"
+    );
+    assert_eq!(o.row("hosts", "overlap.example"), (u64::from(CONNS), 0));
+    assert!(o.counter("reasm.overlaps") > 0);
+    assert!(o.counter("reasm.retransmissions") > 0);
+}
+
+/// 1,000 connections each sending segments far beyond the window: 1.5 GiB ahead
+/// (ignored), and 64 segments of 4,000 bytes 100 MB ahead (buffered up to the
+/// per-direction cap: 256 MB in all without a global ceiling).
+#[test]
+fn segments_far_beyond_the_window() {
+    const CONNS: u32 = 1000;
+    let o = run_case("beyond_window", &[], |s| {
+        let data = vec![b'q'; 4000];
+        interleaved(s, CONNS, |s, i| {
+            let c = client(21, i);
+            let (cs, ss) = open(s, c)?;
+            s.tcp(c, SERVER, cs.wrapping_add(3 << 29), ss, PSH_ACK, &data)?;
+            for k in 0..64u32 {
+                let seq = cs.wrapping_add(100_000_000 + k * 4000);
+                s.tcp(c, SERVER, seq, ss, PSH_ACK, &data)?;
+            }
+            Ok(())
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), VALID);
+    assert!(o.counter("reasm.out_of_window") >= u64::from(CONNS));
+    assert!(o.counter("flows_shed") > 0);
+}
+
+/// Every structure at its cap at once: statistics tables full of keys over 1 KiB (12,000
+/// distinct Host, path, User-Agent and client address), then 70,000 connections left
+/// open (more than `--max-flows`), a quarter of them with an unanswered request, then
+/// 1,000 connections holding a full out-of-order buffer and 1,000 holding an unfinished
+/// 30 KiB head.
+#[test]
+fn every_structure_full_at_once() {
+    const KEYS: u32 = 12_000;
+    const OPEN: u32 = 70_000;
+    const BUFFERED: u32 = 1000;
+    let o = run_case("all_at_once", &[], |s| {
+        let pad = "k".repeat(1100);
+        let resp = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let ooo = vec![b'o'; 4000];
+        let filler =
+            "X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(20);
+        interleaved(s, KEYS + OPEN + 2 * BUFFERED, |s, i| {
+            if i < KEYS {
+                let c = client(23, i);
+                let (cs, ss) = open(s, c)?;
+                let req = format!(
+                    "GET /{i}{pad}/x HTTP/1.1\r\nHost: {i}{pad}.example\r\nUser-Agent: {i}{pad}\r\n\r\n"
+                );
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, req.as_bytes())?;
+                let cs = cs.wrapping_add(req.len() as u32);
+                s.tcp(SERVER, c, ss, cs, PSH_ACK, resp)?;
+                let ss = ss.wrapping_add(resp.len() as u32);
+                s.tcp(c, SERVER, cs, ss, FIN_ACK, b"")?;
+                s.tcp(SERVER, c, ss, cs + 1, FIN_ACK, b"")
+            } else if i < KEYS + OPEN {
+                // Answered, never closed: idle connections that fill the flow table; one
+                // in four keeps its request unanswered (held until shed or evicted).
+                let c = client(24, i);
+                let (cs, ss) = open(s, c)?;
+                let req = format!("GET /open/{i} HTTP/1.1\r\nHost: open.example\r\n\r\n");
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, req.as_bytes())?;
+                if i % 4 != 0 {
+                    let cs = cs.wrapping_add(req.len() as u32);
+                    s.tcp(SERVER, c, ss, cs, PSH_ACK, resp)?;
+                }
+                Ok(())
+            } else if i < KEYS + OPEN + BUFFERED {
+                let c = client(25, i);
+                let (cs, ss) = open(s, c)?;
+                for k in 0..64u32 {
+                    s.tcp(
+                        c,
+                        SERVER,
+                        cs.wrapping_add(10_000 + k * 4000),
+                        ss,
+                        PSH_ACK,
+                        &ooo,
+                    )?;
+                }
+                Ok(())
+            } else {
+                let c = client(26, i);
+                let (mut cs, ss) = open(s, c)?;
+                let first = format!("GET /partial/{i} HTTP/1.1\r\nHost: partial.example\r\n");
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, first.as_bytes())?;
+                cs = cs.wrapping_add(first.len() as u32);
+                for _ in 0..(30 << 10) / filler.len() {
+                    s.tcp(c, SERVER, cs, ss, PSH_ACK, filler.as_bytes())?;
+                    cs = cs.wrapping_add(filler.len() as u32);
+                }
+                Ok(())
+            }
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), VALID + u64::from(KEYS + OPEN + BUFFERED));
+    assert!(o.counter("flows_evicted") > 0);
+    assert!(o.counter("flows_shed") > 0);
+    assert!(o.counter("stats.hosts_evicted") > 0);
+    assert!(o.counter("stats.clients_evicted") > 0);
+}
+
+/// A capture record claiming 60 MiB, with the bytes behind it, after valid traffic: the
+/// reader refuses it before buffering it (over `FileOptions::max_record_size`), and the
+/// run ends with an error naming the record.
+#[test]
+fn a_sixty_megabyte_capture_record() {
+    let (status, _stdout, stderr) = run_raw("huge_record", &[], |s| {
+        for k in 0..10 {
+            valid(s, k)?;
+        }
+        s.raw(&vec![0x55; 60 << 20])
+    });
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("record"), "{stderr}");
+}
