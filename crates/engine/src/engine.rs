@@ -14,7 +14,7 @@
 use crate::budget::Budget;
 use crate::event::{Exchange, Sink};
 use crate::flow::{FlowKey, FlowTable};
-use crate::http::{Ctx, Dir, HttpConn, HttpCounters, StreamEvent};
+use crate::http::{Ctx, Dir, HttpConn, HttpCounters, QueuePool, StreamEvent};
 use crate::limits::Limits;
 use crate::reasm::{HalfStream, ReasmCounters};
 use httptop_wire::{decode, DecodeError, Decoded, Frame, TcpSegment, Timestamp};
@@ -73,6 +73,8 @@ pub struct Engine {
     flows: FlowTable<Flow>,
     /// Heap bytes each flow buffers, and their sum against `limits.max_buffered_bytes`.
     budget: Budget,
+    /// Request queues reused across connections.
+    pool: QueuePool,
     counters: Counters,
     out: Vec<Exchange>,
     /// Latest time seen (frames may go backwards in shuffled captures).
@@ -86,6 +88,7 @@ impl Engine {
         Engine {
             flows: FlowTable::new(limits.max_flows),
             budget: Budget::new(limits.max_buffered_bytes),
+            pool: QueuePool::default(),
             limits,
             counters: Counters::default(),
             out: Vec::new(),
@@ -201,12 +204,14 @@ impl Engine {
             limits,
             counters,
             out,
+            pool,
             ..
         } = self;
         let mut ctx = Ctx {
             limits,
             counters: &mut counters.http,
             out,
+            pool,
         };
         let Flow { halves, http, .. } = &mut f;
         for d in [Dir::Orig, Dir::Resp] {
@@ -275,6 +280,7 @@ impl Engine {
             counters,
             out,
             flows,
+            pool,
             ..
         } = self;
         let Some(f) = flows.get_mut(i) else { return };
@@ -291,6 +297,7 @@ impl Engine {
             limits,
             counters: &mut counters.http,
             out,
+            pool,
         };
         let (this, peer) = match dir {
             Dir::Orig => {

@@ -94,7 +94,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use conn::HttpConn;
+pub use conn::{HttpConn, QueuePool};
 
 use crate::event::Exchange;
 use crate::limits::Limits;
@@ -180,4 +180,6 @@ pub struct Ctx<'a> {
     pub limits: &'a Limits,
     pub counters: &'a mut HttpCounters,
     pub out: &'a mut Vec<Exchange>,
+    /// Spare request queues of the engine (see [`QueuePool`]).
+    pub pool: &'a mut QueuePool,
 }

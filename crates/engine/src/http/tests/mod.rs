@@ -68,6 +68,7 @@ pub(crate) fn run(steps: &[Step], limits: &Limits, split: Split) -> Outcome {
     let mut conn = HttpConn::new(orig_addr(), resp_addr());
     let mut counters = HttpCounters::default();
     let mut out = Vec::new();
+    let mut pool = super::QueuePool::default();
     let head_bound = 2 * limits.max_header_bytes.max(super::conn::MIN_HEAD_CAP);
     let pending_bound = limits.max_pending_requests.max(1);
     let mut last = 0;
@@ -78,6 +79,7 @@ pub(crate) fn run(steps: &[Step], limits: &Limits, split: Split) -> Outcome {
             limits,
             counters: &mut counters,
             out: &mut out,
+            pool: &mut pool,
         };
         match step {
             Step::Data(dir, _, bytes) => {
@@ -117,6 +119,7 @@ pub(crate) fn run(steps: &[Step], limits: &Limits, split: Split) -> Outcome {
         limits,
         counters: &mut counters,
         out: &mut out,
+        pool: &mut pool,
     };
     conn.close(Timestamp::from_millis(last), &mut ctx);
     assert_eq!(conn.buffered_bytes(), 0);
