@@ -5,6 +5,7 @@
 //! waiting are written with `no_response`) and every output flushed before exit 0.
 
 use crate::args::{Args, OutputFormat};
+use crate::privs::{Privs, PrivsError};
 use anyhow::Context as _;
 use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
 use httptop_engine::alert::{AlertEvent, Baseline};
@@ -30,6 +31,15 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+impl From<PrivsError> for Failure {
+    fn from(e: PrivsError) -> Self {
+        match e.is_usage() {
+            true => Failure::Usage(e.to_string()),
+            false => Failure::Other(e.into()),
+        }
+    }
+}
+
 const PERMISSION_HINT: &str =
     "run as root, or grant the capability: sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v httptop)\"";
 
@@ -37,8 +47,9 @@ const PERMISSION_HINT: &str =
 struct Outputs {
     log: Option<JsonlWriter<BufWriter<Box<dyn Write>>>>,
     exchanges: u64,
-    /// Where to save the baseline when learning finishes.
-    baseline_file: Option<std::path::PathBuf>,
+    /// Where to save the baseline when learning finishes: opened (created empty) before
+    /// privileges are dropped.
+    baseline_file: Option<(std::path::PathBuf, std::fs::File)>,
     /// Periodic output (live capture and realtime replay), with alert lines as they happen.
     periodic: Option<Periodic>,
     /// The full-screen dashboard, instead of `periodic`.
@@ -181,10 +192,11 @@ impl Observer for Outputs {
         if let Some(p) = &mut self.periodic {
             p.alert(ev);
         }
-        if let (AlertEvent::LearningFinished { baseline, .. }, Some(path)) =
-            (ev, &self.baseline_file)
-        {
-            if let Err(e) = std::fs::write(path, baseline.to_text()) {
+        if let AlertEvent::LearningFinished { baseline, .. } = ev {
+            let Some((path, mut file)) = self.baseline_file.take() else {
+                return;
+            };
+            if let Err(e) = file.write_all(baseline.to_text().as_bytes()) {
                 eprintln!(
                     "httptop: cannot save the baseline to {}: {e}",
                     path.display()
@@ -195,7 +207,8 @@ impl Observer for Outputs {
 }
 
 impl Outputs {
-    fn open(args: &Args) -> anyhow::Result<Self> {
+    /// Opens every output; `learning`: the baseline file (if any) is to be written.
+    fn open(args: &Args, learning: bool) -> anyhow::Result<Self> {
         let log = match &args.log {
             None => None,
             Some(p) if p.as_os_str() == "-" => {
@@ -223,7 +236,18 @@ impl Outputs {
         Ok(Outputs {
             log,
             exchanges: 0,
-            baseline_file: args.baseline_file.clone(),
+            baseline_file: match &args.baseline_file {
+                Some(p) if learning => Some((
+                    p.clone(),
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                _ => None,
+            },
             periodic,
             dashboard: None,
         })
@@ -267,7 +291,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install signal handlers")?;
     }
+    // The user is looked up now; privileges are dropped once the source is open.
+    let privs = Privs::plan(args.user.as_deref(), !args.no_sandbox)?;
     let baseline = load_baseline(args)?;
+    let learning = baseline.is_none();
     let mut monitor = Monitor::new(MonitorConfig {
         limits: args.limits(),
         alert: args.alert_config(),
@@ -275,7 +302,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         stats: args.stats_config(),
     })
     .map_err(|e| Failure::Usage(format!("invalid alerting options: {e}")))?;
-    let mut out = Outputs::open(args)?;
+    let mut out = Outputs::open(args, learning)?;
     // Live, the dashboard takes the terminal once the capture is open (setup errors are
     // printed normally).
     if args.output_format() == OutputFormat::Tui && (args.demo || args.read.is_some()) {
@@ -284,15 +311,16 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let started = Instant::now();
     let drops = match &args.read {
         _ if args.demo => {
+            privs.apply()?;
             run_demo(args, &mut monitor, &mut out, &stop);
             None
         }
         Some(path) => {
             let pace = args.realtime.then_some(args.speed);
-            run_file(path, pace, &mut monitor, &mut out, &stop)?;
+            run_file(path, pace, privs, &mut monitor, &mut out, &stop)?;
             None
         }
-        None => Some(run_live(args, &mut monitor, &mut out, &stop)?),
+        None => Some(run_live(args, privs, &mut monitor, &mut out, &stop)?),
     };
     // The dashboard stays up after a replay or the demo ends, until the user quits;
     // packet time goes on at the replay's pace so that alerts can still recover.
@@ -348,6 +376,8 @@ fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
         return Ok(None);
     };
     match std::fs::read(path) {
+        // Created empty by a run stopped before learning finished.
+        Ok(bytes) if bytes.is_empty() => Ok(None),
         Ok(bytes) => Baseline::from_bytes(&bytes)
             .map(Some)
             .map_err(|e| Failure::Usage(format!("{}: not a baseline file: {e}", path.display()))),
@@ -365,6 +395,7 @@ fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
 fn run_file(
     path: &std::path::Path,
     pace: Option<f64>,
+    privs: Privs,
     monitor: &mut Monitor,
     out: &mut Outputs,
     stop: &AtomicBool,
@@ -378,6 +409,7 @@ fn run_file(
     };
     let mut src =
         FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    privs.apply()?;
     let mut n: u32 = 0;
     let mut clock = pace.map(Pacer::new);
     while let Some(frame) = src
@@ -483,6 +515,7 @@ fn tick_time(monitor: &Monitor) -> Timestamp {
 /// Returns the kernel's drop counters at the end.
 fn run_live(
     args: &Args,
+    privs: Privs,
     monitor: &mut Monitor,
     out: &mut Outputs,
     stop: &Arc<AtomicBool>,
@@ -496,9 +529,10 @@ fn run_live(
         CaptureError::Permission { .. } => Failure::Usage(format!("{e}: {PERMISSION_HINT}")),
         e => Failure::Other(anyhow::Error::new(e).context("cannot start the capture")),
     })?;
+    let dropped = privs.apply()?;
     if !args.quiet {
         eprintln!(
-            "httptop: capturing on {} (filter: {})",
+            "httptop: capturing on {} (filter: {}); {dropped}",
             src.device(),
             args.filter
         );
