@@ -18,14 +18,15 @@
 //!      every thread, but capability sets, the bounding set, `no_new_privs` and Landlock
 //!      are per thread, so a thread started earlier would keep them. Threads (servers,
 //!      clients) are started after the drop; their sockets may be bound before it;
-//!    - started as root: the capability bounding set is emptied (it needs `CAP_SETPCAP`,
-//!      so before the uid change), supplementary groups are cleared (`setgroups([])`),
-//!      then `setresgid` and `setresuid` set the real, effective and saved ids to the
-//!      user's: there is no way back;
+//!    - the capability bounding set is emptied (it needs `CAP_SETPCAP`, so before the uid
+//!      change; without it, as in some containers or with `setcap` file capabilities, it
+//!      is kept and the status line says so: with `no_new_privs` it matters little);
+//!    - started as root: supplementary groups are cleared (`setgroups([])`), then
+//!      `setresgid` and `setresuid` set the real, effective and saved ids to the user's:
+//!      there is no way back;
 //!    - every capability set is cleared: ambient, inheritable, effective, permitted (the
-//!      uid change has already emptied permitted and effective). Not root but holding
-//!      capabilities (`setcap` on the binary): the same, and the bounding set too when
-//!      `CAP_SETPCAP` allows it (else it is kept and the status line says so);
+//!      uid change has already emptied permitted and effective; not root but holding
+//!      capabilities, this is what drops them);
 //!    - `PR_SET_NO_NEW_PRIVS`: no execve can ever grant privileges again;
 //!    - the result is read back from `/proc/self/status` (ids, groups, all five capability
 //!      sets, `NoNewPrivs`); any difference is an error (exit 1): httptop does not go on
@@ -141,7 +142,7 @@ pub enum Sandbox {
 pub struct Dropped {
     pub target: Option<Target>,
     pub uid: u32,
-    /// The bounding set could not be emptied (not root, without `CAP_SETPCAP`).
+    /// The bounding set could not be emptied (no `CAP_SETPCAP`).
     pub bounding_kept: bool,
     pub sandbox: Sandbox,
 }
@@ -284,29 +285,21 @@ mod imp {
             if threads != 1 {
                 return Err(PrivsError::Threads(threads));
             }
-            let mut bounding_cleared = true;
-            match &self.target {
-                Some(t) => {
-                    caps::clear(None, CapSet::Bounding)
-                        .map_err(step("emptying the capability bounding set"))?;
-                    nix::unistd::setgroups(&[])
-                        .map_err(step("clearing the supplementary groups"))?;
-                    let gid = Gid::from_raw(t.gid);
-                    nix::unistd::setresgid(gid, gid, gid).map_err(step("setresgid"))?;
-                    let uid = Uid::from_raw(t.uid);
-                    nix::unistd::setresuid(uid, uid, uid).map_err(step("setresuid"))?;
-                }
-                None => {
-                    // Without CAP_SETPCAP the bounding set cannot shrink; the other sets can.
-                    let held = caps::read(None, CapSet::Permitted)
-                        .map_err(step("reading the capabilities"))?;
-                    if held.contains(&caps::Capability::CAP_SETPCAP) {
-                        caps::clear(None, CapSet::Bounding)
-                            .map_err(step("emptying the capability bounding set"))?;
-                    } else {
-                        bounding_cleared = false;
-                    }
-                }
+            // The bounding set shrinks only with CAP_SETPCAP (root in some containers
+            // lacks it); with no_new_privs it matters little, so it is kept then, and said.
+            let held =
+                caps::read(None, CapSet::Effective).map_err(step("reading the capabilities"))?;
+            let bounding_cleared = held.contains(&caps::Capability::CAP_SETPCAP);
+            if bounding_cleared {
+                caps::clear(None, CapSet::Bounding)
+                    .map_err(step("emptying the capability bounding set"))?;
+            }
+            if let Some(t) = &self.target {
+                nix::unistd::setgroups(&[]).map_err(step("clearing the supplementary groups"))?;
+                let gid = Gid::from_raw(t.gid);
+                nix::unistd::setresgid(gid, gid, gid).map_err(step("setresgid"))?;
+                let uid = Uid::from_raw(t.uid);
+                nix::unistd::setresuid(uid, uid, uid).map_err(step("setresuid"))?;
             }
             for (set, what) in [
                 (CapSet::Ambient, "clearing the ambient capabilities"),
