@@ -29,7 +29,7 @@
 //! Buffering: the input is read in chunks (default 1 MiB) into buffers with headroom in
 //! front; a record that spans two chunks is made contiguous by copying its (short) head
 //! into the next chunk's headroom, and a record longer than the headroom by growing one
-//! buffer (up to the record cap). [`FileSource::read_ahead`] reads the chunks on a
+//! buffer (up to the record cap). [`FileSource::start_read_ahead`] reads the chunks on a
 //! separate thread (at most four chunks in memory), so that reading the file overlaps
 //! decoding it; [`FileSource::new`] reads them on the caller's thread. Records are framed
 //! and decoded here (not with pcap-parser's readers, whose `next()` allocates a `Vec` for
@@ -147,14 +147,13 @@ impl FileSource<File> {
 }
 
 impl<R: Read + Send + 'static> FileSource<R> {
-    /// Like [`FileSource::with_options`], with the input read ahead by a thread of its own
-    /// (see the module documentation): reading overlaps decoding. The thread ends at the
-    /// end of the input, on a read error (reported by `next_frame`), or once the source
-    /// is dropped and its current read returns.
-    pub fn read_ahead(reader: R, opts: FileOptions) -> Result<Self, CaptureError> {
-        let mut src = FileSource::with_options(reader, opts)?;
-        src.buf.read_ahead()?;
-        Ok(src)
+    /// From now on the input is read ahead by a thread of its own (see the module
+    /// documentation): reading overlaps decoding. Data already buffered is kept; a
+    /// second call does nothing. The thread ends at the end of the input, on a read error
+    /// (reported by `next_frame`), or once the source is dropped and its current read
+    /// returns.
+    pub fn start_read_ahead(&mut self) -> Result<(), CaptureError> {
+        self.buf.read_ahead()
     }
 }
 
@@ -838,7 +837,7 @@ impl<R: Read> Buf<R> {
 }
 
 impl<R: Read + Send + 'static> Buf<R> {
-    /// Moves the reading to a thread of its own. Nothing has been read into chunks yet.
+    /// Moves the reading to a thread of its own (once).
     fn read_ahead(&mut self) -> Result<(), CaptureError> {
         let Chunks::Inline { input, .. } = std::mem::replace(&mut self.chunks, Chunks::Switching)
         else {
@@ -1841,7 +1840,8 @@ mod tests {
                 assert_eq!(want.len(), 300);
                 let mut input = Trickle::new(bytes, trickle);
                 input.interrupt = true;
-                let mut ahead = FileSource::read_ahead(input, opts).expect("header");
+                let mut ahead = FileSource::with_options(input, opts).expect("header");
+                ahead.start_read_ahead().expect("thread");
                 let (got, err) = drain(&mut ahead, 1000);
                 assert!(err.is_none(), "{err:?}");
                 assert!(got == want, "buffer {buffer_size}, reads of {trickle}");
@@ -1856,7 +1856,8 @@ mod tests {
         let bytes: &'static [u8] = Box::leak(file.bytes.clone().into_boxed_slice());
         let mut input = Trickle::new(bytes, 8);
         input.fail_at = Some(file.ends[1].0);
-        let mut src = FileSource::read_ahead(input, FileOptions::default()).expect("header");
+        let mut src = FileSource::new(input).expect("header");
+        src.start_read_ahead().expect("thread");
         let (frames, err) = drain(&mut src, 10);
         assert_eq!(frames.len(), 1);
         match err {

@@ -157,6 +157,17 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1s")]
     pub refresh: Duration,
 
+    /// Once the capture is open, become this user (default when started as root:
+    /// `nobody`) with no capabilities left. Only root can switch users.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Do not restrict the process with Landlock after dropping privileges (by default:
+    /// filesystem read-only beneath /etc, /usr and a few others, nothing written or created
+    /// except through files already open, no new listening TCP port).
+    #[arg(long)]
+    pub no_sandbox: bool,
+
     /// Maximum out-of-order bytes buffered per connection direction.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_reasm_bytes)]
     pub max_reasm_bytes: usize,

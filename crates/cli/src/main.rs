@@ -2,6 +2,7 @@
 
 mod args;
 mod demo;
+mod privs;
 mod report;
 mod runtime;
 

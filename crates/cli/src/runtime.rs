@@ -5,8 +5,9 @@
 //! waiting are written with `no_response`) and every output flushed before exit 0.
 
 use crate::args::{Args, OutputFormat};
+use crate::privs::{Privs, PrivsError};
 use anyhow::Context as _;
-use httptop_capture::{CaptureError, FileOptions, FileSource, LiveConfig, LiveNext, LiveSource};
+use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
 use httptop_engine::alert::{AlertEvent, Baseline};
 use httptop_engine::stats::Window;
 use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer};
@@ -30,6 +31,15 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+impl From<PrivsError> for Failure {
+    fn from(e: PrivsError) -> Self {
+        match e.is_usage() {
+            true => Failure::Usage(e.to_string()),
+            false => Failure::Other(e.into()),
+        }
+    }
+}
+
 const PERMISSION_HINT: &str =
     "run as root, or grant the capability: sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v httptop)\"";
 
@@ -37,8 +47,9 @@ const PERMISSION_HINT: &str =
 struct Outputs {
     log: Option<JsonlWriter<BufWriter<Box<dyn Write>>>>,
     exchanges: u64,
-    /// Where to save the baseline when learning finishes.
-    baseline_file: Option<std::path::PathBuf>,
+    /// Where to save the baseline when learning finishes: opened (created empty) before
+    /// privileges are dropped.
+    baseline_file: Option<(std::path::PathBuf, std::fs::File)>,
     /// Periodic output (live capture and realtime replay), with alert lines as they happen.
     periodic: Option<Periodic>,
     /// The full-screen dashboard, instead of `periodic`.
@@ -189,10 +200,11 @@ impl Observer for Outputs {
         if let Some(f) = &mut self.fleet {
             f.on_alert(ev, wall_now());
         }
-        if let (AlertEvent::LearningFinished { baseline, .. }, Some(path)) =
-            (ev, &self.baseline_file)
-        {
-            if let Err(e) = std::fs::write(path, baseline.to_text()) {
+        if let AlertEvent::LearningFinished { baseline, .. } = ev {
+            let Some((path, mut file)) = self.baseline_file.take() else {
+                return;
+            };
+            if let Err(e) = file.write_all(baseline.to_text().as_bytes()) {
                 eprintln!(
                     "httptop: cannot save the baseline to {}: {e}",
                     path.display()
@@ -203,7 +215,8 @@ impl Observer for Outputs {
 }
 
 impl Outputs {
-    fn open(args: &Args) -> anyhow::Result<Self> {
+    /// Opens every output; `learning`: the baseline file (if any) is to be written.
+    fn open(args: &Args, learning: bool) -> anyhow::Result<Self> {
         let log = match &args.log {
             None => None,
             Some(p) if p.as_os_str() == "-" => {
@@ -231,7 +244,18 @@ impl Outputs {
         Ok(Outputs {
             log,
             exchanges: 0,
-            baseline_file: args.baseline_file.clone(),
+            baseline_file: match &args.baseline_file {
+                Some(p) if learning => Some((
+                    p.clone(),
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                _ => None,
+            },
             periodic,
             dashboard: None,
             fleet: None,
@@ -279,7 +303,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install signal handlers")?;
     }
+    // The user is looked up now; privileges are dropped once the source is open.
+    let privs = Privs::plan(args.user.as_deref(), !args.no_sandbox)?;
     let baseline = load_baseline(args)?;
+    let learning = baseline.is_none();
     let mut monitor = Monitor::new(MonitorConfig {
         limits: args.limits(),
         alert: args.alert_config(),
@@ -287,8 +314,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         stats: args.stats_config(),
     })
     .map_err(|e| Failure::Usage(format!("invalid alerting options: {e}")))?;
-    let mut out = Outputs::open(args)?;
-    // Bound now, before the capture opens (and before any privilege is dropped).
+    let mut out = Outputs::open(args, learning)?;
+    // Bound now, before the capture opens and privileges are dropped; its threads start
+    // after the drop (see `drop_privileges`).
     out.fleet = start_fleet(args)?;
     // Live, the dashboard takes the terminal once the capture is open (setup errors are
     // printed normally).
@@ -298,15 +326,16 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let started = Instant::now();
     let drops = match &args.read {
         _ if args.demo => {
+            drop_privileges(privs, &mut out)?;
             run_demo(args, &mut monitor, &mut out, &stop);
             None
         }
         Some(path) => {
             let pace = args.realtime.then_some(args.speed);
-            run_file(path, pace, &mut monitor, &mut out, &stop)?;
+            run_file(path, pace, privs, &mut monitor, &mut out, &stop)?;
             None
         }
-        None => Some(run_live(args, &mut monitor, &mut out, &stop)?),
+        None => Some(run_live(args, privs, &mut monitor, &mut out, &stop)?),
     };
     // The dashboard stays up after a replay or the demo ends, until the user quits;
     // packet time goes on at the replay's pace so that alerts can still recover.
@@ -362,7 +391,18 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The Prometheus exporter and the Alertmanager client, when asked for.
+/// Drops privileges (on the only thread: see `crate::privs`), then starts the threads
+/// of the outputs, whose sockets were bound before.
+fn drop_privileges(privs: Privs, out: &mut Outputs) -> Result<crate::privs::Dropped, Failure> {
+    let dropped = privs.apply()?;
+    if let Some(f) = &mut out.fleet {
+        f.spawn().map_err(|e| Failure::Other(e.into()))?;
+    }
+    Ok(dropped)
+}
+
+/// The Prometheus exporter and the Alertmanager client, when asked for: sockets bound,
+/// threads not started (see [`drop_privileges`]).
 fn start_fleet(args: &Args) -> Result<Option<httptop_fleet::Fleet>, Failure> {
     let a = &args.fleet;
     if !a.enabled() {
@@ -382,7 +422,7 @@ fn start_fleet(args: &Args) -> Result<Option<httptop_fleet::Fleet>, Failure> {
         check_every: if fast_replay { 4096 } else { 1 },
         ..httptop_fleet::FleetConfig::default()
     };
-    let fleet = httptop_fleet::Fleet::start(cfg).map_err(|e| Failure::Usage(e.to_string()))?;
+    let fleet = httptop_fleet::Fleet::bind(cfg).map_err(|e| Failure::Usage(e.to_string()))?;
     if !args.quiet {
         if let Some(addr) = fleet.metrics_addr() {
             eprintln!("httptop: metrics at http://{addr}/metrics");
@@ -410,6 +450,8 @@ fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
         return Ok(None);
     };
     match std::fs::read(path) {
+        // Created empty by a run stopped before learning finished.
+        Ok(bytes) if bytes.is_empty() => Ok(None),
         Ok(bytes) => Baseline::from_bytes(&bytes)
             .map(Some)
             .map_err(|e| Failure::Usage(format!("{}: not a baseline file: {e}", path.display()))),
@@ -427,6 +469,7 @@ fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
 fn run_file(
     path: &std::path::Path,
     pace: Option<f64>,
+    privs: Privs,
     monitor: &mut Monitor,
     out: &mut Outputs,
     stop: &AtomicBool,
@@ -438,9 +481,12 @@ fn run_file(
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
         )
     };
-    // Reading overlaps decoding on a second thread.
-    let mut src = FileSource::read_ahead(reader, FileOptions::default())
-        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    let mut src =
+        FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    drop_privileges(privs, out)?;
+    // Reading overlaps decoding on a second thread, started after the drop.
+    src.start_read_ahead()
+        .map_err(|e| Failure::Other(anyhow::Error::new(e).context("cannot start the reader")))?;
     let mut n: u32 = 0;
     let mut clock = pace.map(Pacer::new);
     while let Some(frame) = src
@@ -546,6 +592,7 @@ fn tick_time(monitor: &Monitor) -> Timestamp {
 /// Returns the kernel's drop counters at the end.
 fn run_live(
     args: &Args,
+    privs: Privs,
     monitor: &mut Monitor,
     out: &mut Outputs,
     stop: &Arc<AtomicBool>,
@@ -559,9 +606,10 @@ fn run_live(
         CaptureError::Permission { .. } => Failure::Usage(format!("{e}: {PERMISSION_HINT}")),
         e => Failure::Other(anyhow::Error::new(e).context("cannot start the capture")),
     })?;
+    let dropped = drop_privileges(privs, out)?;
     if !args.quiet {
         eprintln!(
-            "httptop: capturing on {} (filter: {})",
+            "httptop: capturing on {} (filter: {}); {dropped}",
             src.device(),
             args.filter
         );

@@ -105,6 +105,21 @@ fn burst_alerts_and_recovers_at_exact_times() {
     assert_eq!(reused.len(), 2, "{reused:?}");
     assert_eq!(reused[0], started.clone());
     assert_eq!(reused[1], recovered.clone());
+
+    // The file is created empty at start-up (before privileges are dropped); one left
+    // empty by a run stopped before learning finished counts as absent.
+    let empty = dir.path("empty-baseline.txt");
+    std::fs::write(&empty, "").expect("empty file");
+    let relearned = run(
+        &cap,
+        &["--baseline-file", empty.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(relearned, events, "an empty file: learning again");
+    assert_eq!(
+        std::fs::read(&empty).expect("baseline"),
+        std::fs::read(&base).expect("baseline"),
+        "the same baseline saved"
+    );
 }
 
 #[test]

@@ -8,94 +8,10 @@
 mod common;
 
 use common::bin;
+use common::live::{free_port, is_root, nginx, require, start_nginx, Killed};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn nginx() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-/// Skips (or fails under CI) when the environment cannot run the test.
-fn require(cond: bool, what: &str) -> bool {
-    if cond {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "CI must provide {what}"
-    );
-    eprintln!("skipped: needs {what}");
-    false
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn start_nginx(dir: &Path, port: u16) -> Killed {
-    let www = dir.join("www");
-    std::fs::create_dir_all(www.join("api")).expect("docroot");
-    std::fs::write(www.join("index.html"), "<html>hello httptop</html>\n").expect("index");
-    std::fs::write(
-        www.join("api/users.json"),
-        "[{\"id\":1},{\"id\":2}]\n".repeat(50),
-    )
-    .expect("json");
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
-         fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
-         server {{\n  listen 127.0.0.1:{port};\n  root {www};\n  location / {{ }}\n }}\n}}\n",
-        d = dir.display(),
-        www = www.display()
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).expect("conf");
-    let child = Command::new(nginx().expect("nginx"))
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .arg("-p")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nginx");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Killed(child)
-}
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 
 /// What the client sent and got back, to compare with the log.
 #[derive(Debug)]

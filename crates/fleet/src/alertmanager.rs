@@ -254,10 +254,16 @@ pub struct Client {
 
 impl Client {
     /// Starts the thread that posts to `url` (see [`alerts_endpoint`]).
-    pub fn start(url: &str, instance: String, cfg: NotifierConfig) -> std::io::Result<Self> {
+    /// `stats` receives its counters (made beforehand, so that the exporter can show
+    /// them before the thread starts).
+    pub fn start(
+        url: &str,
+        instance: String,
+        cfg: NotifierConfig,
+        stats: ClientStats,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let (done_tx, done) = mpsc::sync_channel(1);
-        let stats = ClientStats::default();
         let endpoint = alerts_endpoint(url);
         let shared = Arc::clone(&stats.0);
         let name = instance.clone();

@@ -96,29 +96,30 @@ pub struct Fleet {
     shared: Option<Arc<server::Shared>>,
     // Declared before `client`: dropped first, so scrapes stop before the last post.
     server: Option<server::MetricsServer>,
+    /// The Alertmanager client to start in [`Fleet::spawn`]: URL, instance, settings and
+    /// its counters.
+    planned: Option<(String, String, NotifierConfig, alertmanager::ClientStats)>,
     client: Option<alertmanager::Client>,
 }
 
 impl Fleet {
-    /// Binds the metrics listener and starts the client thread, as configured.
-    pub fn start(cfg: FleetConfig) -> Result<Self, FleetError> {
-        let client = match &cfg.alertmanager {
+    /// Binds the metrics listener and checks the Alertmanager URL; starts no thread
+    /// (see [`Fleet::spawn`]), so that privileges can be dropped in between.
+    pub fn bind(cfg: FleetConfig) -> Result<Self, FleetError> {
+        let planned = match &cfg.alertmanager {
             Some(url) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(FleetError::BadUrl(url.clone()));
                 }
-                Some(alertmanager::Client::start(
-                    url,
-                    cfg.instance.clone(),
-                    cfg.notifier,
-                )?)
+                let stats = alertmanager::ClientStats::default();
+                Some((url.clone(), cfg.instance.clone(), cfg.notifier, stats))
             }
             None => None,
         };
         let (shared, server) = match cfg.metrics_addr {
             Some(addr) => {
                 let shared = Arc::new(server::Shared {
-                    alertmanager: client.as_ref().map(alertmanager::Client::stats),
+                    alertmanager: planned.as_ref().map(|p| p.3.clone()),
                     ..server::Shared::default()
                 });
                 let srv = server::MetricsServer::bind(addr, Arc::clone(&shared))?;
@@ -138,8 +139,27 @@ impl Fleet {
             pending: Vec::new(),
             shared,
             server,
-            client,
+            planned,
+            client: None,
         })
+    }
+
+    /// Binds and starts at once (when no privileges are dropped in between).
+    pub fn start(cfg: FleetConfig) -> Result<Self, FleetError> {
+        let mut f = Fleet::bind(cfg)?;
+        f.spawn()?;
+        Ok(f)
+    }
+
+    /// Starts the metrics server and the Alertmanager client threads (once).
+    pub fn spawn(&mut self) -> Result<(), FleetError> {
+        if let Some(s) = &mut self.server {
+            s.start()?;
+        }
+        if let Some((url, instance, cfg, stats)) = self.planned.take() {
+            self.client = Some(alertmanager::Client::start(&url, instance, cfg, stats)?);
+        }
+        Ok(())
     }
 
     /// Where metrics are served.
@@ -166,13 +186,13 @@ impl Fleet {
             AlertEvent::AlertRecovered { .. } => {}
             _ => return,
         }
-        let Some(client) = &self.client else {
+        if self.client.is_none() && self.planned.is_none() {
             return;
-        };
+        }
         if self.pending.len() < MAX_PENDING_EVENTS {
             self.pending.push((*ev, wall));
-        } else {
-            client.count_dropped();
+        } else if let Some(c) = &self.client {
+            c.count_dropped();
         }
     }
 

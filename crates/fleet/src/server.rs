@@ -1,7 +1,8 @@
 //! The `/metrics` endpoint: a `tiny_http` server answered by one thread of ours.
 //!
 //! Contract: [`MetricsServer::bind`] binds the listener at once (at start-up, before any
-//! privilege is dropped) and returns its error. One thread answers requests one at a
+//! privilege is dropped) and returns its error; [`MetricsServer::start`] starts serving
+//! (after the drop: no thread exists before it). One thread answers requests one at a
 //! time: `GET`/`HEAD /metrics` renders the latest published state (the capture thread
 //! publishes at most once per second, so a scrape never waits for it), `/` says where the
 //! metrics are, any other path is 404 and any other method 405. `tiny_http` reads
@@ -51,7 +52,10 @@ pub struct BindError {
 }
 
 pub struct MetricsServer {
-    server: Arc<tiny_http::Server>,
+    /// Bound, not served yet.
+    listener: Option<std::net::TcpListener>,
+    shared: Arc<Shared>,
+    server: Option<Arc<tiny_http::Server>>,
     addr: SocketAddr,
     thread: Option<JoinHandle<()>>,
 }
@@ -59,23 +63,41 @@ pub struct MetricsServer {
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 impl MetricsServer {
+    /// Binds the listening socket; no thread is started.
     pub fn bind(addr: SocketAddr, shared: Arc<Shared>) -> Result<Self, BindError> {
+        let err = |e: std::io::Error| BindError {
+            addr,
+            reason: e.to_string(),
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(err)?;
+        let bound = listener.local_addr().map_err(err)?;
+        Ok(MetricsServer {
+            listener: Some(listener),
+            shared,
+            server: None,
+            addr: bound,
+            thread: None,
+        })
+    }
+
+    /// Starts serving on the bound socket (once; later calls do nothing).
+    pub fn start(&mut self) -> Result<(), BindError> {
+        let Some(listener) = self.listener.take() else {
+            return Ok(());
+        };
+        let addr = self.addr;
         let err = |reason: String| BindError { addr, reason };
-        let server = Arc::new(tiny_http::Server::http(addr).map_err(|e| err(e.to_string()))?);
-        let bound = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| err("not an IP listener".into()))?;
-        let s = Arc::clone(&server);
+        let server = Arc::new(
+            tiny_http::Server::from_listener(listener, None).map_err(|e| err(e.to_string()))?,
+        );
+        let (s, shared) = (Arc::clone(&server), Arc::clone(&self.shared));
         let thread = std::thread::Builder::new()
             .name("metrics".into())
             .spawn(move || serve(&s, &shared))
             .map_err(|e| err(e.to_string()))?;
-        Ok(MetricsServer {
-            server,
-            addr: bound,
-            thread: Some(thread),
-        })
+        self.server = Some(server);
+        self.thread = Some(thread);
+        Ok(())
     }
 
     /// The bound address (the port chosen when asked for port 0).
@@ -86,7 +108,9 @@ impl MetricsServer {
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
-        self.server.unblock();
+        if let Some(s) = &self.server {
+            s.unblock();
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod live;
+
 use std::path::PathBuf;
 
 /// The binary under test: the release build when `HTTPTOP_BIN` says so (scripts/test).

@@ -182,7 +182,6 @@ impl QueuePool {
     }
 }
 
-
 #[derive(Debug)]
 struct Pending {
     id: u64,
