@@ -5,6 +5,8 @@ pub mod alert;
 mod engine;
 pub mod event;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod limits;
 mod monitor;
