@@ -110,11 +110,15 @@ pub fn read_file(data: &[u8]) {
     let Some((&chunk, file)) = data.split_first() else {
         return;
     };
-    let mut small = FileOptions::default();
-    small.buffer_size = 64;
-    small.max_record_size = MAX_RECORD;
-    let mut large = small;
-    large.buffer_size = 64 << 10;
+    let small = FileOptions {
+        buffer_size: 64,
+        max_record_size: MAX_RECORD,
+        ..FileOptions::default()
+    };
+    let large = FileOptions {
+        buffer_size: 64 << 10,
+        ..small
+    };
     let a = if chunk == 0 {
         read_all(file, small, file.len())
     } else {
