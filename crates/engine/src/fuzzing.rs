@@ -5,7 +5,7 @@
 //! [`http_transcript`]: the input is a transcript in the fixture format
 //! (`src/http/testdata/README.md`; the expectations, if any, are ignored), at most
 //! [`MAX_TRANSCRIPT_DATA`] bytes of data. It is run through a fresh `HttpConn` fed whole,
-//! cut at a few offsets and one byte per event; [`http::script::run`] checks the memory
+//! cut at a few offsets and one byte per event; [`script::run`] checks the memory
 //! bounds after every event, and all feeds must give the same exchanges, counters and
 //! verdict (the parser's incremental-feed promise).
 //!
