@@ -36,6 +36,8 @@
 
 mod error;
 pub mod file;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod live;
 
 use std::io::Read;

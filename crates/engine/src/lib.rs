@@ -6,6 +6,8 @@ mod budget;
 mod engine;
 pub mod event;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod limits;
 mod monitor;

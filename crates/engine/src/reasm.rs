@@ -102,6 +102,11 @@ impl HalfStream {
             + self.ooo.len() * ALLOC_OVERHEAD
     }
 
+    /// Segments currently held in the out-of-order buffer.
+    pub fn buffered_segments(&self) -> usize {
+        self.ooo.len()
+    }
+
     pub fn fin_delivered(&self) -> bool {
         self.fin_delivered
     }

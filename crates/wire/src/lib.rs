@@ -25,6 +25,8 @@ pub mod build;
 mod decode;
 mod error;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod ip;
 mod ipv4;
 mod ipv6;

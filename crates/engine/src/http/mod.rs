@@ -91,6 +91,8 @@
 
 mod conn;
 mod parse;
+#[doc(hidden)]
+pub mod script;
 #[cfg(test)]
 mod tests;
 

@@ -3,6 +3,7 @@
 
 use super::{esc, orig_addr, resp_addr, run_all_splits, show, Outcome, Step};
 use crate::event::{Exchange, Flags};
+use crate::http::script::{self, num};
 use crate::http::{Dir, HttpCounters};
 use crate::limits::Limits;
 use std::fmt::Write as _;
@@ -36,52 +37,7 @@ struct Transcript {
 }
 
 fn unescape(s: &str) -> Result<Vec<u8>, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'\\' {
-            out.push(b[i]);
-            i += 1;
-            continue;
-        }
-        let c = *b.get(i + 1).ok_or("dangling backslash")?;
-        i += 2;
-        match c {
-            b'r' => out.push(b'\r'),
-            b'n' => out.push(b'\n'),
-            b't' => out.push(b'\t'),
-            b's' => out.push(b' '),
-            b'0' => out.push(0),
-            b'\\' => out.push(b'\\'),
-            b'x' => {
-                let h = s.get(i..i + 2).ok_or("short \\x escape")?;
-                out.push(u8::from_str_radix(h, 16).map_err(|e| format!("bad \\x{h}: {e}"))?);
-                i += 2;
-            }
-            b'{' => {
-                // \{N*text} repeats text (itself unescaped) N times.
-                let end = s[i..].find('}').ok_or("unclosed \\{")? + i;
-                let (n, text) = s[i..end].split_once('*').ok_or("\\{N*text} expected")?;
-                let n: usize = n.parse().map_err(|e| format!("bad repeat count: {e}"))?;
-                let text = unescape(text)?;
-                for _ in 0..n {
-                    out.extend_from_slice(&text);
-                }
-                i = end + 1;
-            }
-            other => return Err(format!("unknown escape \\{}", char::from(other))),
-        }
-    }
-    Ok(out)
-}
-
-fn dir_of(s: &str) -> Result<Dir, String> {
-    match s {
-        ">" => Ok(Dir::Orig),
-        "<" => Ok(Dir::Resp),
-        _ => Err(format!("direction `>` or `<` expected, got `{s}`")),
-    }
+    script::unescape(s, usize::MAX)
 }
 
 fn parse_flags(s: &str) -> Result<Flags, String> {
@@ -94,13 +50,6 @@ fn parse_flags(s: &str) -> Result<Flags, String> {
         f.insert(*bit);
     }
     Ok(f)
-}
-
-fn num<T: std::str::FromStr>(v: &str) -> Result<T, String>
-where
-    T::Err: std::fmt::Display,
-{
-    v.parse().map_err(|e| format!("bad number {v}: {e}"))
 }
 
 fn parse_ex(rest: &str) -> Result<ExpectEx, String> {
@@ -137,124 +86,39 @@ fn parse_ex(rest: &str) -> Result<ExpectEx, String> {
     Ok(e)
 }
 
-fn set_limit(l: &mut Limits, kv: &str) -> Result<(), String> {
-    let (k, v) = kv.split_once('=').ok_or("limit=value expected")?;
-    let v: usize = num(v)?;
-    match k {
-        "max_header_bytes" => l.max_header_bytes = v,
-        "max_headers" => l.max_headers = v,
-        "max_pending_requests" => l.max_pending_requests = v,
-        "max_string_len" => l.max_string_len = v,
-        _ => return Err(format!("unknown limit {k}")),
-    }
-    Ok(())
-}
+/// Largest script data accepted from a fixture.
+const MAX_DATA: usize = 16 << 20;
 
 fn parse(text: &str) -> Result<Transcript, String> {
-    let mut t = Transcript::default();
-    let mut now: u64 = 0;
-    let mut cur: Option<(Dir, u64, Vec<u8>)> = None;
-    let mut last_dir = Dir::Orig;
-    let mut expect = false;
-    let take_time = |words: &mut Vec<&str>, now: &mut u64| -> Result<u64, String> {
-        if let Some(p) = words.iter().position(|w| w.starts_with("t=")) {
-            *now = num(&words.remove(p)[2..])?;
-        } else {
-            *now += 1;
-        }
-        Ok(*now)
+    let (script, consumed) = script::parse(text, MAX_DATA)?;
+    let mut t = Transcript {
+        limits: script.limits,
+        server_is_orig: script.server_is_orig,
+        steps: script.steps,
+        ..Transcript::default()
     };
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in text.lines().enumerate().skip(consumed) {
         let err = |e: String| format!("line {}: {e}", n + 1);
         let trimmed = line.trim_end();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let mut words: Vec<&str> = trimmed.split_whitespace().collect();
-        if expect {
-            match words[0] {
-                "ex" => t
-                    .exchanges
-                    .push(parse_ex(trimmed.trim_start_matches("ex")).map_err(err)?),
-                "counters" => {
-                    for kv in &words[1..] {
-                        let (k, v) = kv
-                            .split_once('=')
-                            .ok_or(err("counter=value expected".into()))?;
-                        t.counters.push((k.to_string(), num(v).map_err(err)?));
-                    }
-                }
-                "dead" => t.dead = true,
-                other => return Err(err(format!("unknown expectation {other}"))),
-            }
-            continue;
-        }
-        let directive = match words[0] {
-            ">>>" | "<<<" => true,
-            "gap" => {
-                words.len() >= 2
-                    && words[1..].iter().all(|w| {
-                        w.starts_with("t=") || w.parse::<u64>().is_ok() || *w == "<" || *w == ">"
-                    })
-            }
-            "fin" | "rst" | "close" | "limits" | "server_is_orig" | "==" => true,
-            _ => false,
-        };
-        if !directive {
-            let (_, _, buf) = cur
-                .as_mut()
-                .ok_or(err("data outside a >>> / <<< block".into()))?;
-            buf.extend_from_slice(&unescape(line).map_err(err)?);
-            continue;
-        }
-        if let Some((d, ms, buf)) = cur.take() {
-            t.steps.push(Step::Data(d, ms, buf));
-        }
+        let words: Vec<&str> = trimmed.split_whitespace().collect();
         match words[0] {
-            ">>>" | "<<<" => {
-                let d = if words[0] == ">>>" {
-                    Dir::Orig
-                } else {
-                    Dir::Resp
-                };
-                let ms = take_time(&mut words, &mut now).map_err(err)?;
-                last_dir = d;
-                cur = Some((d, ms, Vec::new()));
-            }
-            "gap" => {
-                let ms = take_time(&mut words, &mut now).map_err(err)?;
-                let (d, n) = match words.len() {
-                    2 => (last_dir, words[1]),
-                    3 => (dir_of(words[1]).map_err(err)?, words[2]),
-                    _ => return Err(err("gap [<|>] N".into())),
-                };
-                t.steps.push(Step::Gap(d, ms, num(n).map_err(err)?));
-            }
-            "fin" => {
-                let ms = take_time(&mut words, &mut now).map_err(err)?;
-                let d = dir_of(words.get(1).copied().unwrap_or("")).map_err(err)?;
-                t.steps.push(Step::Fin(d, ms));
-            }
-            "rst" => {
-                let ms = take_time(&mut words, &mut now).map_err(err)?;
-                t.steps.push(Step::Rst(last_dir, ms));
-            }
-            "close" => {
-                let ms = take_time(&mut words, &mut now).map_err(err)?;
-                t.steps.push(Step::Close(ms));
-            }
-            "limits" => {
+            "ex" => t
+                .exchanges
+                .push(parse_ex(trimmed.trim_start_matches("ex")).map_err(err)?),
+            "counters" => {
                 for kv in &words[1..] {
-                    set_limit(&mut t.limits, kv).map_err(err)?;
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or(err("counter=value expected".into()))?;
+                    t.counters.push((k.to_string(), num(v).map_err(err)?));
                 }
             }
-            "server_is_orig" => t.server_is_orig = true,
-            "==" if words.get(1) == Some(&"expect") => expect = true,
-            _ => return Err(err(format!("unknown directive {trimmed}"))),
+            "dead" => t.dead = true,
+            other => return Err(err(format!("unknown expectation {other}"))),
         }
-    }
-    if let Some((d, ms, buf)) = cur.take() {
-        t.steps.push(Step::Data(d, ms, buf));
     }
     Ok(t)
 }

@@ -1,0 +1,204 @@
+//! Replays the fuzz corpora and regressions of the `http_transcript` and `reassembly`
+//! targets (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`) through the same
+//! functions the fuzzer runs, and checks the seeds the corpora were started from: the
+//! transcript fixtures (`src/http/testdata/*.t`) and reassembly scripts written here. With
+//! `HTTPTOP_FUZZ_SEEDS=DIR` set, the seeds are also written to `DIR/<target>/` (see
+//! `fuzz/README.md`).
+
+#![allow(clippy::unwrap_used)]
+
+use httptop_engine::fuzzing::{http_transcript, reassembly};
+use std::path::{Path, PathBuf};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+}
+
+/// Every file of `fuzz/<kind>/<target>/`, sorted.
+fn files(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = fuzz_dir().join(kind).join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn replay(target: &str, f: fn(&[u8])) {
+    let corpus = files("corpus", target);
+    assert!(
+        !corpus.is_empty(),
+        "fuzz/corpus/{target} is empty or missing"
+    );
+    for (path, bytes) in corpus.into_iter().chain(files("regressions", target)) {
+        eprintln!("{}", path.display());
+        f(&bytes);
+    }
+}
+
+#[test]
+fn http_transcript_corpus_replays() {
+    replay("http_transcript", http_transcript);
+}
+
+#[test]
+fn reassembly_corpus_replays() {
+    replay("reassembly", reassembly);
+}
+
+fn write_seeds(target: &str, seeds: &[(String, Vec<u8>)]) {
+    if let Some(dir) = std::env::var_os("HTTPTOP_FUZZ_SEEDS") {
+        let dir = Path::new(&dir).join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, s) in seeds {
+            std::fs::write(dir.join(name), s).unwrap();
+        }
+    }
+}
+
+/// The transcript fixtures, without their expectations (the fuzz target ignores them).
+#[test]
+fn http_transcript_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/testdata");
+    let mut seeds = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "t") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let script = text.split("\n== expect").next().unwrap();
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            seeds.push((name, script.as_bytes().to_vec()));
+        }
+    }
+    assert!(seeds.len() > 30, "fixtures not found");
+    for (name, s) in &seeds {
+        let (parsed, _) =
+            httptop_engine::http::script::parse(std::str::from_utf8(s).unwrap(), 1 << 20)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!parsed.steps.is_empty(), "{name}: no steps");
+        http_transcript(s);
+    }
+    write_seeds("http_transcript", &seeds);
+}
+
+/// Encoder of the reassembly script format (see `httptop_engine::fuzzing::reassembly`).
+struct Script(Vec<u8>);
+
+impl Script {
+    fn new(max_segments: u8, max_bytes: u16, base: u32) -> Self {
+        let mut v = vec![max_segments];
+        v.extend_from_slice(&max_bytes.to_le_bytes());
+        v.extend_from_slice(&base.to_le_bytes());
+        Script(v)
+    }
+    fn seg(mut self, rel: u32, len: u16, fin: bool, alt: bool) -> Self {
+        self.0.push(0);
+        self.0.extend_from_slice(&rel.to_le_bytes());
+        self.0.extend_from_slice(&len.to_le_bytes());
+        self.0.push(u8::from(fin) | (u8::from(alt) << 1));
+        self
+    }
+    fn syn(mut self, rel: u32) -> Self {
+        self.0.push(2);
+        self.0.extend_from_slice(&rel.to_le_bytes());
+        self
+    }
+    fn ack(mut self, rel: u32) -> Self {
+        self.0.push(3);
+        self.0.extend_from_slice(&rel.to_le_bytes());
+        self
+    }
+    fn missing(mut self, rel_end: u32, len: u16) -> Self {
+        self.0.push(4);
+        self.0.extend_from_slice(&rel_end.to_le_bytes());
+        self.0.extend_from_slice(&len.to_le_bytes());
+        self
+    }
+}
+
+#[test]
+fn reassembly_seeds() {
+    let seeds: Vec<(&str, Script)> = vec![
+        (
+            "in-order",
+            Script::new(16, 4096, 1000)
+                .syn(0)
+                .seg(1, 100, false, false)
+                .seg(101, 100, false, false)
+                .seg(201, 0, true, false),
+        ),
+        (
+            "reordered-retransmitted",
+            Script::new(16, 4096, 7)
+                .seg(200, 100, false, false)
+                .seg(0, 100, false, false)
+                .seg(100, 100, false, false)
+                .seg(100, 100, false, true)
+                .seg(300, 10, true, false),
+        ),
+        (
+            "overlaps-disagree",
+            Script::new(8, 1000, 50)
+                .seg(0, 10, false, false)
+                .seg(30, 40, false, false)
+                .seg(20, 30, false, true)
+                .seg(5, 100, false, true),
+        ),
+        (
+            "wraps",
+            Script::new(4, 512, u32::MAX - 50)
+                .syn(0)
+                .seg(1, 30, false, false)
+                .seg(61, 30, false, false)
+                .seg(31, 30, false, false),
+        ),
+        (
+            "caps-overflow",
+            Script::new(2, 64, 0)
+                .seg(0, 10, false, false)
+                .seg(20, 10, false, false)
+                .seg(40, 10, false, false)
+                .seg(60, 100, false, false)
+                .seg(10, 10, false, false),
+        ),
+        (
+            "acked-hole",
+            Script::new(16, 4096, 123_456)
+                .seg(0, 10, false, false)
+                .seg(20, 10, false, false)
+                .ack(30)
+                .seg(30, 10, false, false),
+        ),
+        (
+            "snaplen-cut-and-fin-before-data",
+            Script::new(16, 4096, 9)
+                .seg(500, 0, true, false)
+                .seg(0, 100, false, false)
+                .missing(100, 1400)
+                .seg(1500, 20, false, false),
+        ),
+        (
+            "far-ahead",
+            Script::new(16, 4096, 0)
+                .seg(0, 10, false, false)
+                .seg(1 << 31, 10, false, false)
+                .seg((1 << 30) + 10, 10, false, false),
+        ),
+    ];
+    for (_, s) in &seeds {
+        reassembly(&s.0);
+    }
+    let named: Vec<(String, Vec<u8>)> = seeds
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s.0))
+        .collect();
+    write_seeds("reassembly", &named);
+}

@@ -1,0 +1,191 @@
+//! Replays the fuzz corpus and regressions of the `decode_frame` target
+//! (`fuzz/corpus/decode_frame`, `fuzz/regressions/decode_frame`) through the same function
+//! the fuzzer runs, and checks the seeds the corpus was started from. With
+//! `HTTPTOP_FUZZ_SEEDS=DIR` set, the seeds are also written to `DIR/decode_frame/`
+//! (see `fuzz/README.md`).
+
+#![allow(clippy::unwrap_used)]
+
+use httptop_wire::build::{ethernet_ipv4_tcp, flags};
+use httptop_wire::fuzzing::{decode, linktype_byte};
+use httptop_wire::LinkType;
+use std::path::{Path, PathBuf};
+
+const TARGET: &str = "decode_frame";
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+}
+
+/// Every file of `fuzz/<kind>/<TARGET>/`, sorted.
+fn files(kind: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = fuzz_dir().join(kind).join(TARGET);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn corpus_replays() {
+    let corpus = files("corpus");
+    assert!(
+        !corpus.is_empty(),
+        "fuzz/corpus/{TARGET} is empty or missing"
+    );
+    for (path, bytes) in corpus {
+        eprintln!("{}", path.display());
+        decode(&bytes);
+    }
+}
+
+#[test]
+fn regressions_replay() {
+    for (path, bytes) in files("regressions") {
+        eprintln!("{}", path.display());
+        decode(&bytes);
+    }
+}
+
+/// An IPv4 packet (the Ethernet frame without its 14-byte header).
+fn ipv4(payload: &[u8], fl: u8) -> Vec<u8> {
+    ethernet_ipv4_tcp(
+        ([10, 0, 0, 1], 40000),
+        ([10, 0, 0, 2], 80),
+        1000,
+        2000,
+        fl,
+        payload,
+    )[14..]
+        .to_vec()
+}
+
+/// An IPv6 packet carrying TCP, optionally behind one hop-by-hop extension header.
+fn ipv6(payload: &[u8], ext: bool) -> Vec<u8> {
+    let mut tcp = ipv4(payload, flags::PSH | flags::ACK)[20..].to_vec();
+    let mut next = 6u8;
+    if ext {
+        let mut e = vec![6u8, 0, 1, 4, 0, 0, 0, 0];
+        e.extend_from_slice(&tcp);
+        tcp = e;
+        next = 0;
+    }
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&u16::try_from(tcp.len()).unwrap().to_be_bytes());
+    p.extend_from_slice(&[next, 64]);
+    p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    p.extend_from_slice(&tcp);
+    p
+}
+
+/// `ip` framed for `lt` (ethertype 0x0800 or 0x86dd as `v6` says).
+fn framed(lt: LinkType, ip: &[u8], v6: bool) -> Vec<u8> {
+    let ethertype: [u8; 2] = if v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
+    let mut f = vec![linktype_byte(lt)];
+    match lt {
+        LinkType::ETHERNET => {
+            f.extend_from_slice(&[0; 12]);
+            f.extend_from_slice(&ethertype);
+        }
+        LinkType::LINUX_SLL => {
+            f.extend_from_slice(&[0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
+            f.extend_from_slice(&ethertype);
+        }
+        LinkType::LINUX_SLL2 => {
+            f.extend_from_slice(&ethertype);
+            f.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 4, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        LinkType::NULL => f.extend_from_slice(&(if v6 { 30u32 } else { 2 }).to_le_bytes()),
+        LinkType::LOOP => f.extend_from_slice(&(if v6 { 30u32 } else { 2 }).to_be_bytes()),
+        _ => {}
+    }
+    f.extend_from_slice(ip);
+    f
+}
+
+/// Seeds: frames built with `httptop_wire::build` and by hand for every link type.
+fn seeds() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let get = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n";
+    let v4 = [
+        ipv4(get, flags::PSH | flags::ACK),
+        ipv4(b"", flags::SYN),
+        ipv4(b"HTTP/1.1 200 OK\r\n\r\n", flags::FIN | flags::ACK),
+    ];
+    let v6 = [ipv6(get, false), ipv6(b"", true)];
+    for lt in [
+        LinkType::ETHERNET,
+        LinkType::LINUX_SLL,
+        LinkType::LINUX_SLL2,
+        LinkType::NULL,
+        LinkType::LOOP,
+        LinkType::RAW,
+        LinkType::IPV4,
+    ] {
+        for ip in &v4 {
+            out.push(framed(lt, ip, false));
+        }
+    }
+    for lt in [
+        LinkType::ETHERNET,
+        LinkType::LINUX_SLL2,
+        LinkType::NULL,
+        LinkType::RAW,
+        LinkType::IPV6,
+    ] {
+        for ip in &v6 {
+            out.push(framed(lt, ip, true));
+        }
+    }
+    // 802.1Q then 802.1ad tags.
+    let mut tagged = framed(LinkType::ETHERNET, &v4[0], false);
+    tagged.splice(13..13, [0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2]);
+    out.push(tagged);
+    // IPv4 with options, cut by a snaplen, and a fragment.
+    let mut opt = v4[0].clone();
+    opt[0] = 0x46;
+    opt.splice(20..20, [1, 1, 1, 0]);
+    let total = u16::try_from(opt.len()).unwrap();
+    opt[2..4].copy_from_slice(&total.to_be_bytes());
+    out.push(framed(LinkType::RAW, &opt, false));
+    out.push(framed(LinkType::RAW, &v4[0][..50], false));
+    let mut frag = v4[0].clone();
+    frag[6] = 0x20;
+    out.push(framed(LinkType::RAW, &frag, false));
+    out
+}
+
+#[test]
+fn seeds_decode_and_maybe_are_written() {
+    let seeds = seeds();
+    for s in &seeds {
+        decode(s);
+        // Every seed that claims a TCP link type is a TCP segment (the seeds are real).
+        let lt = httptop_wire::fuzzing::LINKTYPES[usize::from(s[0])];
+        let got = httptop_wire::decode(lt, &s[1..]);
+        assert!(
+            matches!(
+                got,
+                Ok(httptop_wire::Decoded::Tcp(_) | httptop_wire::Decoded::Fragment)
+            ),
+            "seed {s:?} decodes as {got:?}"
+        );
+    }
+    if let Some(dir) = std::env::var_os("HTTPTOP_FUZZ_SEEDS") {
+        let dir = Path::new(&dir).join(TARGET);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, s) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:03}")), s).unwrap();
+        }
+    }
+}
