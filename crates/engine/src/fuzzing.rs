@@ -229,3 +229,138 @@ fn check_caps(h: &HalfStream, limits: &Limits, model: &Model) {
         "stream offset disagrees with the events"
     );
 }
+
+/// Frames of a [`monitor`] script, at most.
+pub const MAX_MONITOR_FRAMES: usize = 4096;
+
+/// Runs a script of TCP/IPv4 frames through a whole [`Monitor`] (flows, reassembly,
+/// HTTP, the global buffer ceiling, statistics, alerting) with small limits, so that
+/// eviction, shedding and every cap are reached by short inputs.
+///
+/// Format: byte 0 sets the limits (bit 0-1: `max_flows` 1-4; bit 2-4: the global ceiling
+/// in KiB, 1-8; bit 5-7: `max_pending_requests` 1-8). Then frames, each: a byte `c`
+/// (bits 0-2: one of eight connections, client port `40000 + c`; bit 3: from the server;
+/// bit 4-7: seconds to advance the clock by, in tenths), a TCP flags byte, a byte `j`
+/// (0: the next in-order sequence number of that direction; else a jump of
+/// `(j as i8) * 97` bytes), a payload length (0-255) and the payload.
+///
+/// After every frame: open flows ≤ `max_flows`, buffered bytes ≤ the ceiling, every
+/// request counted once at most. At the end `finish` leaves no flow and no buffered
+/// byte, and a snapshot of every window is consistent. Returns the exchanges seen.
+pub fn monitor(data: &[u8]) -> u64 {
+    use crate::monitor::{Monitor, MonitorConfig, Observer};
+    use crate::stats::{StatsConfig, Window};
+    use crate::{Exchange, Flags};
+    use httptop_wire::{Frame, LinkType};
+
+    struct Count {
+        exchanges: u64,
+        requests: u64,
+    }
+    impl Observer for Count {
+        fn on_exchange(&mut self, ex: &Exchange) {
+            self.exchanges += 1;
+            self.requests += u64::from(!ex.flags.contains(Flags::NO_REQUEST));
+        }
+    }
+
+    let mut b = Bytes(data);
+    let cfg_byte = b.u8();
+    let limits = Limits {
+        max_flows: usize::from(cfg_byte & 3) + 1,
+        max_buffered_bytes: (usize::from((cfg_byte >> 2) & 7) + 1) << 10,
+        max_pending_requests: usize::from(cfg_byte >> 5) + 1,
+        max_reasm_bytes: 2048,
+        max_reasm_segments: 8,
+        max_header_bytes: 512,
+        max_string_len: 32,
+        ..Limits::default()
+    };
+    let cfg = MonitorConfig {
+        limits: limits.clone(),
+        alert: crate::alert::AlertConfig {
+            learn_ns: 1_000_000_000,
+            window_ns: 1_000_000_000,
+            ..Default::default()
+        },
+        baseline: None,
+        stats: StatsConfig {
+            top: 3,
+            max_keys: 8,
+            max_method_keys: 4,
+            max_latency_keys: 4,
+            max_key_len: 16,
+            ..StatsConfig::default()
+        },
+    };
+    let Ok(mut m) = Monitor::new(cfg) else {
+        return 0;
+    };
+    let mut seen = Count {
+        exchanges: 0,
+        requests: 0,
+    };
+    // Next sequence number per connection and direction.
+    let mut next = [[0x1000_0000u32, 0x8000_0000u32]; 8];
+    let mut now = Timestamp::from_secs(1_700_000_000);
+    for _ in 0..MAX_MONITOR_FRAMES {
+        if b.0.is_empty() {
+            break;
+        }
+        let c = b.u8();
+        let flags = b.u8();
+        let jump = b.u8();
+        let len = usize::from(b.u8()).min(b.0.len());
+        let (payload, rest) = b.0.split_at(len);
+        b.0 = rest;
+        let conn = usize::from(c & 7);
+        let from_server = c & 8 != 0;
+        now = now.add_nanos(u64::from(c >> 4) * 100_000_000);
+        let client = ([10, 0, 0, 1], 40_000 + conn as u16);
+        let server = ([10, 0, 0, 2], 80);
+        let d = usize::from(from_server);
+        let seq = match jump {
+            0 => next[conn][d],
+            j => next[conn][d].wrapping_add_signed(i32::from(j as i8) * 97),
+        };
+        let syn_fin = u32::from(flags & 0x03 != 0);
+        next[conn][d] = seq.wrapping_add(len as u32).wrapping_add(syn_fin);
+        let (src, dst) = if from_server {
+            (server, client)
+        } else {
+            (client, server)
+        };
+        let bytes = httptop_wire::build::ethernet_ipv4_tcp(src, dst, seq, 0, flags, payload);
+        let frame = Frame {
+            ts: now,
+            linktype: LinkType::ETHERNET,
+            orig_len: bytes.len() as u32,
+            data: &bytes,
+        };
+        m.on_frame(&frame, &mut seen);
+        let e = m.engine();
+        assert!(
+            e.open_flows() <= limits.max_flows,
+            "{} flows",
+            e.open_flows()
+        );
+        assert!(
+            e.buffered_bytes() <= limits.max_buffered_bytes,
+            "{} bytes buffered",
+            e.buffered_bytes()
+        );
+        assert!(seen.requests <= e.counters().http.requests);
+    }
+    m.finish(&mut seen);
+    let e = m.engine();
+    assert_eq!(e.open_flows(), 0);
+    assert_eq!(e.buffered_bytes(), 0);
+    assert!(seen.requests <= e.counters().http.requests);
+    let snap = m.snapshot(now);
+    for w in Window::ALL {
+        let r = snap.report(w);
+        assert!(r.requests <= e.counters().http.requests, "{w:?}");
+        assert!(r.sections.len() <= 3 && r.hosts.len() <= 3, "{w:?}");
+    }
+    seen.exchanges
+}

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use httptop_engine::fuzzing::{http_transcript, reassembly};
+use httptop_engine::fuzzing::{http_transcript, monitor, reassembly};
 use std::path::{Path, PathBuf};
 
 fn fuzz_dir() -> PathBuf {
@@ -52,6 +52,13 @@ fn http_transcript_corpus_replays() {
 #[test]
 fn reassembly_corpus_replays() {
     replay("reassembly", reassembly);
+}
+
+#[test]
+fn monitor_corpus_replays() {
+    replay("monitor", |d| {
+        monitor(d);
+    });
 }
 
 fn write_seeds(target: &str, seeds: &[(String, Vec<u8>)]) {
@@ -201,4 +208,71 @@ fn reassembly_seeds() {
         .map(|(n, s)| (n.to_string(), s.0))
         .collect();
     write_seeds("reassembly", &named);
+}
+
+/// Encoder of the monitor script format (see `httptop_engine::fuzzing::monitor`).
+struct Frames(Vec<u8>);
+
+impl Frames {
+    fn new(cfg: u8) -> Self {
+        Frames(vec![cfg])
+    }
+    /// A frame of connection `conn` (from the server when `server`), `tenths` of a
+    /// second later, in order unless `jump` is set.
+    fn frame(mut self, conn: u8, server: bool, tenths: u8, flags: u8, jump: u8, p: &[u8]) -> Self {
+        let len = u8::try_from(p.len()).unwrap();
+        self.0.extend_from_slice(&[
+            conn | (u8::from(server) << 3) | (tenths << 4),
+            flags,
+            jump,
+            len,
+        ]);
+        self.0.extend_from_slice(p);
+        self
+    }
+    fn exchange(self, conn: u8, tenths: u8, host: &str) -> Self {
+        let req = format!("GET /a/b HTTP/1.1\r\nHost: {host}\r\nUser-Agent: t\r\n\r\n");
+        let resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        self.frame(conn, false, tenths, 0x18, 0, req.as_bytes())
+            .frame(conn, true, 1, 0x18, 0, resp.as_bytes())
+    }
+}
+
+#[test]
+fn monitor_seeds() {
+    let mut keepalive = Frames::new(0xff).frame(0, false, 0, 0x02, 0, b"");
+    for i in 0..20 {
+        keepalive = keepalive.exchange(0, 2, if i % 3 == 0 { "a.example" } else { "b.example" });
+    }
+    // One flow at a time, an 8 KiB ceiling, one pending request.
+    let mut many = Frames::new(0x1c);
+    for c in 0..8 {
+        many = many.exchange(c, 1, "c.example");
+    }
+    let ooo = Frames::new(0x25)
+        .frame(1, false, 0, 0x18, 3, b"Host: x\r\n\r\n")
+        .frame(1, false, 0, 0x18, 0, b"GET / HTTP/1.1\r\n")
+        .frame(1, true, 1, 0x18, 0, b"HTTP/1.1 204 No Content\r\n\r\n")
+        .frame(1, false, 1, 0x11, 0, b"")
+        .frame(1, true, 1, 0x04, 0, b"");
+    let pipelined = Frames::new(0x1f).frame(
+        2,
+        false,
+        0,
+        0x18,
+        0,
+        b"GET /1 HTTP/1.1\r\nHost: p\r\n\r\nGET /2 HTTP/1.1\r\nHost: p\r\n\r\nPOST /3 HTTP/1.1\r\nHost: p\r\nContent-Length: 3\r\n\r\nabc",
+    );
+    let seeds = vec![
+        ("keepalive".to_string(), keepalive.0),
+        ("many-connections".to_string(), many.0),
+        ("out-of-order".to_string(), ooo.0),
+        ("pipelined".to_string(), pipelined.0),
+    ];
+    let seen: Vec<u64> = seeds.iter().map(|(_, s)| monitor(s)).collect();
+    // Keep-alive: 20 exchanges; eight connections with the flow cap of 1: each new one
+    // evicts the previous, whose exchange completed; pipelined: three requests without
+    // response, reported at the end.
+    assert_eq!((seen[0], seen[1], seen[3]), (20, 8, 3), "{seen:?}");
+    write_seeds("monitor", &seeds);
 }

@@ -171,8 +171,12 @@ impl QueuePool {
     pub const MAX: usize = 64;
     pub const MAX_CAPACITY: usize = 8;
 
+    /// A spare queue, or a new one with room for exactly one request (the common case;
+    /// the default first allocation would hold four, all charged to the budget).
     fn take(&mut self) -> VecDeque<Pending> {
-        self.spare.pop().unwrap_or_default()
+        self.spare
+            .pop()
+            .unwrap_or_else(|| VecDeque::with_capacity(1))
     }
 
     fn give(&mut self, q: VecDeque<Pending>) {
