@@ -93,6 +93,12 @@ impl Budget {
         }
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         let old = self.entries[k].charged;
+        if old > 0 && bytes > 0 && self.head == i {
+            // Already the most recently active holder (consecutive packets of a flow).
+            self.total = self.total - old as usize + bytes as usize;
+            self.entries[k].charged = bytes;
+            return;
+        }
         if old > 0 {
             self.unlink(i);
         }
