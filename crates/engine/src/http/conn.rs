@@ -1111,6 +1111,9 @@ impl HttpConn {
                 target,
             }) = parse_request_line(line)
             {
+                // Reported as an exchange, so counted as a request too (alerting counts
+                // requests from this counter, statistics from the exchanges).
+                ctx.counters.requests += 1;
                 let ts = self.sides[i].head_ts;
                 let mut ex =
                     self.request_exchange(ts, method, target, Version::default(), None, ctx);

@@ -150,3 +150,43 @@ pub(crate) fn expected(
         flags: Flags::empty(),
     }
 }
+
+/// Every exchange reported with a request is counted in `requests` (alerting counts
+/// requests from that counter, statistics from the exchanges), malformed request lines
+/// included. Found by the `monitor` fuzz target (`fuzz/regressions/monitor/`).
+#[test]
+fn every_reported_request_is_counted() {
+    let limits = Limits::default();
+    let mut malformed = 0;
+    for line in [
+        &b"GET /a HTTP/1.1\r\n\r\n"[..],
+        b"GET /a HTTX/1.1\r\n\r\n",
+        b"GET /a HTTP/1.1 junk\r\n\r\n",
+        b"GEKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKT /2 HTTP/+1.1\r\n\r\n",
+        b"GET /2 HTTP/+1.1\r\n\r\n",
+        b"POST\r\n\r\n",
+        b"GET /a HTTP/1.1\r\nHost: x\r\n",
+    ] {
+        // After a request, so that the side is synchronised (a malformed line is
+        // reported only then).
+        let data = [&b"GET /1 HTTP/1.1\r\n\r\n"[..], line].concat();
+        let out = run_all_splits(&[Step::Data(super::Dir::Orig, 1, data)], &limits);
+        let with_request = out
+            .exchanges
+            .iter()
+            .filter(|e| !e.flags.contains(Flags::NO_REQUEST))
+            .count() as u64;
+        assert_eq!(
+            out.counters.requests,
+            with_request,
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+        malformed += out
+            .exchanges
+            .iter()
+            .filter(|e| e.flags.contains(Flags::MALFORMED))
+            .count();
+    }
+    assert!(malformed > 0, "no malformed request line reached bad_start");
+}
