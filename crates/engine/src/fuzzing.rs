@@ -233,7 +233,7 @@ fn check_caps(h: &HalfStream, limits: &Limits, model: &Model) {
 /// Frames of a [`monitor`] script, at most.
 pub const MAX_MONITOR_FRAMES: usize = 4096;
 
-/// Runs a script of TCP/IPv4 frames through a whole [`Monitor`] (flows, reassembly,
+/// Runs a script of TCP/IPv4 frames through a whole [`Monitor`](crate::Monitor) (flows, reassembly,
 /// HTTP, the global buffer ceiling, statistics, alerting) with small limits, so that
 /// eviction, shedding and every cap are reached by short inputs.
 ///
