@@ -8,41 +8,11 @@
 #![allow(clippy::unwrap_used)]
 
 use httptop_engine::fuzzing::{http_transcript, monitor, reassembly};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
-}
-
-/// Every file of `fuzz/<kind>/<target>/`, sorted.
-fn files(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = fuzz_dir().join(kind).join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<_> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let b = std::fs::read(&p).unwrap();
-            (p, b)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn replay(target: &str, f: fn(&[u8])) {
-    let corpus = files("corpus", target);
-    assert!(
-        !corpus.is_empty(),
-        "fuzz/corpus/{target} is empty or missing"
-    );
-    for (path, bytes) in corpus.into_iter().chain(files("regressions", target)) {
-        eprintln!("{}", path.display());
-        f(&bytes);
-    }
-}
+#[path = "../../../fuzz/replay.rs"]
+mod replay;
+use replay::replay;
 
 #[test]
 fn http_transcript_corpus_replays() {
@@ -62,9 +32,7 @@ fn monitor_corpus_replays() {
 }
 
 fn write_seeds(target: &str, seeds: &[(String, Vec<u8>)]) {
-    if let Some(dir) = std::env::var_os("HTTPTOP_FUZZ_SEEDS") {
-        let dir = Path::new(&dir).join(target);
-        std::fs::create_dir_all(&dir).unwrap();
+    if let Some(dir) = replay::seeds_dir(target) {
         for (name, s) in seeds {
             std::fs::write(dir.join(name), s).unwrap();
         }

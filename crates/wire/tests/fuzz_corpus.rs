@@ -9,51 +9,15 @@
 use httptop_wire::build::{ethernet_ipv4_tcp, flags};
 use httptop_wire::fuzzing::{decode, linktype_byte};
 use httptop_wire::LinkType;
-use std::path::{Path, PathBuf};
 
 const TARGET: &str = "decode_frame";
 
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
-}
-
-/// Every file of `fuzz/<kind>/<TARGET>/`, sorted.
-fn files(kind: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = fuzz_dir().join(kind).join(TARGET);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<_> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let b = std::fs::read(&p).unwrap();
-            (p, b)
-        })
-        .collect();
-    out.sort();
-    out
-}
+#[path = "../../../fuzz/replay.rs"]
+mod replay;
 
 #[test]
-fn corpus_replays() {
-    let corpus = files("corpus");
-    assert!(
-        !corpus.is_empty(),
-        "fuzz/corpus/{TARGET} is empty or missing"
-    );
-    for (path, bytes) in corpus {
-        eprintln!("{}", path.display());
-        decode(&bytes);
-    }
-}
-
-#[test]
-fn regressions_replay() {
-    for (path, bytes) in files("regressions") {
-        eprintln!("{}", path.display());
-        decode(&bytes);
-    }
+fn corpus_and_regressions_replay() {
+    replay::replay(TARGET, decode);
 }
 
 /// An IPv4 packet (the Ethernet frame without its 14-byte header).
@@ -181,9 +145,7 @@ fn seeds_decode_and_maybe_are_written() {
             "seed {s:?} decodes as {got:?}"
         );
     }
-    if let Some(dir) = std::env::var_os("HTTPTOP_FUZZ_SEEDS") {
-        let dir = Path::new(&dir).join(TARGET);
-        std::fs::create_dir_all(&dir).unwrap();
+    if let Some(dir) = replay::seeds_dir(TARGET) {
         for (i, s) in seeds.iter().enumerate() {
             std::fs::write(dir.join(format!("seed-{i:03}")), s).unwrap();
         }
