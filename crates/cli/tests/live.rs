@@ -8,10 +8,10 @@
 mod common;
 
 use common::bin;
-use common::live::{free_port, is_root, nginx, require, start_nginx, Killed};
-use std::io::{BufRead, BufReader, Read, Write};
+use common::live::{free_port, is_root, nginx, require, start_capturing, start_nginx};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// What the client sent and got back, to compare with the log.
 #[derive(Debug)]
@@ -176,37 +176,13 @@ fn live_capture_on_loopback_logs_exactly_the_requests_sent() {
     let port = free_port();
     let _nginx = start_nginx(&dir, port);
     let log = dir.join("exchanges.jsonl");
-    let mut httptop = Command::new(bin())
-        .args(["-i", "lo", "-f", &format!("tcp port {port}"), "--log"])
-        .arg(&log)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start httptop");
-    let pid = httptop.id();
-    let mut stderr = BufReader::new(httptop.stderr.take().expect("stderr"));
-    // httptop says when the capture is open; wait for that, not for a fixed time.
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = stderr.read_line(&mut line).expect("read httptop stderr");
-        assert!(n > 0, "httptop exited before capturing");
-        if line.contains("capturing on") {
-            break;
-        }
-    }
-    let guard = Killed(httptop);
+    let run = start_capturing(
+        Command::new(bin())
+            .args(["-i", "lo", "-f", &format!("tcp port {port}"), "--log"])
+            .arg(&log),
+    );
     let sent = send_requests(port);
-    let st = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(st.success());
-    let mut guard = guard;
-    let status = guard.0.wait().expect("wait httptop");
-    let mut rest = String::new();
-    let _ = stderr.read_to_string(&mut rest);
-    assert!(status.success(), "httptop exit: {status:?}; stderr: {rest}");
+    let rest = run.stop();
 
     let text = std::fs::read_to_string(&log).expect("log");
     let got: Vec<serde_json::Value> = text

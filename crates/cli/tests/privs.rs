@@ -9,11 +9,11 @@
 
 mod common;
 
-use common::live::{free_port, is_root, nginx, require, start_nginx, Killed};
+use common::live::{free_port, is_root, nginx, require, start_capturing, start_nginx};
 use common::{bin, TempDir};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// (uid, gid) of a user, from /etc/passwd.
 fn passwd(user: &str) -> (u32, u32) {
@@ -94,44 +94,23 @@ fn capture_as(name: &str, extra: &[&str], user: &str) -> String {
     let port = free_port();
     let _nginx = start_nginx(&dir.0, port);
     let log = dir.path("exchanges.jsonl");
-    let mut child = Command::new(bin())
-        .args(["-i", "lo", "-f", &format!("tcp port {port}"), "--log"])
-        .arg(&log)
-        .args(["--output", "plain", "--refresh", "200ms"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start httptop");
-    let pid = child.id();
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let guard = Killed(child);
     // The line that says the capture is open comes after the drop.
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = stderr.read_line(&mut line).expect("read httptop stderr");
-        assert!(n > 0, "httptop exited before capturing");
-        if line.contains("capturing on") {
-            break;
-        }
-    }
+    let run = start_capturing(
+        Command::new(bin())
+            .args(["-i", "lo", "-f", &format!("tcp port {port}"), "--log"])
+            .arg(&log)
+            .args(["--output", "plain", "--refresh", "200ms"])
+            .args(extra),
+    );
+    let pid = run.pid;
     let (uid, gid) = passwd(user);
     assert_dropped(pid, uid, gid);
     let statuses = get(port, 5);
     assert_eq!(statuses, vec![200; 5]);
     // Threads started later (none today) would be checked here too.
     assert_dropped(pid, uid, gid);
-    let st = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(st.success());
-    let mut guard = guard;
-    let status = guard.0.wait().expect("wait httptop");
-    let mut rest = String::new();
-    let _ = stderr.read_to_string(&mut rest);
-    assert!(status.success(), "httptop exit: {status:?}; stderr: {rest}");
+    let line = run.line.clone();
+    let rest = run.stop();
     let text = std::fs::read_to_string(&log).expect("log");
     let logged: Vec<serde_json::Value> = text
         .lines()

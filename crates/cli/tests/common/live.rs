@@ -88,3 +88,58 @@ pub fn start_nginx(dir: &Path, port: u16) -> Killed {
     }
     Killed(child)
 }
+
+/// httptop capturing live, started by [`start_capturing`]; killed if dropped.
+pub struct Capturing {
+    pub pid: u32,
+    /// The line that said the capture is open.
+    pub line: String,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+    child: Killed,
+}
+
+/// Spawns `cmd` (its standard error piped) and returns once httptop says the capture is
+/// open: told, not waited for a fixed time.
+pub fn start_capturing(cmd: &mut Command) -> Capturing {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start httptop");
+    let pid = child.id();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let child = Killed(child);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = stderr.read_line(&mut line).expect("read httptop stderr");
+        assert!(n > 0, "httptop exited before capturing");
+        if line.contains("capturing on") {
+            break;
+        }
+    }
+    Capturing {
+        pid,
+        line,
+        stderr,
+        child,
+    }
+}
+
+impl Capturing {
+    /// SIGTERM, then the exit must be 0; returns the rest of its standard error.
+    pub fn stop(mut self) -> String {
+        use std::io::Read;
+        let st = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(st.success());
+        let status = self.child.0.wait().expect("wait httptop");
+        let mut rest = String::new();
+        let _ = self.stderr.read_to_string(&mut rest);
+        assert!(status.success(), "httptop exit: {status:?}; stderr: {rest}");
+        rest
+    }
+}
