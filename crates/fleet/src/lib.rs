@@ -144,13 +144,6 @@ impl Fleet {
         })
     }
 
-    /// Binds and starts at once (when no privileges are dropped in between).
-    pub fn start(cfg: FleetConfig) -> Result<Self, FleetError> {
-        let mut f = Fleet::bind(cfg)?;
-        f.spawn()?;
-        Ok(f)
-    }
-
     /// Starts the metrics server and the Alertmanager client threads (once).
     pub fn spawn(&mut self) -> Result<(), FleetError> {
         if let Some(s) = &mut self.server {
