@@ -645,12 +645,19 @@ fn run_live(
         }
     }
     // Stopping: what the kernel already captured is still read, until the buffer is
-    // empty (the first read timeout), so nothing captured is lost.
+    // empty, so nothing captured is lost. The kernel hands over a partly filled block
+    // only when its timeout (one read timeout) expires, which can come just after a read
+    // timed out: empty means two read timeouts in a row with no packet.
     let deadline = Instant::now() + Duration::from_secs(2);
-    while !out.broken_pipe() && Instant::now() < deadline {
+    let mut idle = 0;
+    while idle < 2 && !out.broken_pipe() && Instant::now() < deadline {
         match src.next() {
-            Ok(LiveNext::Frame(frame)) => monitor.on_frame(&frame, out),
-            Ok(LiveNext::Timeout) | Err(_) => break,
+            Ok(LiveNext::Frame(frame)) => {
+                idle = 0;
+                monitor.on_frame(&frame, out);
+            }
+            Ok(LiveNext::Timeout) => idle += 1,
+            Err(_) => break,
         }
     }
     Ok(match src.stats() {
