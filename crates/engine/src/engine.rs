@@ -16,6 +16,7 @@ use crate::event::{Exchange, Sink};
 use crate::flow::{FlowKey, FlowTable};
 use crate::http::{Ctx, Dir, HttpConn, HttpCounters, QueuePool, StreamEvent};
 use crate::limits::Limits;
+use crate::protocol::ProtocolTable;
 use crate::reasm::{HalfStream, ReasmCounters};
 use httptop_wire::{decode, DecodeError, Decoded, Frame, TcpSegment, Timestamp};
 use std::net::SocketAddr;
@@ -46,6 +47,8 @@ pub struct Counters {
     pub flows_shed: u64,
     pub reasm: ReasmCounters,
     pub http: HttpCounters,
+    /// Connections, requests and bytes per detected protocol.
+    pub protocols: ProtocolTable,
 }
 
 struct Flow {
