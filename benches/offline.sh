@@ -3,7 +3,10 @@
 # run alternately on the same capture. Reports median wall time, packets/s, MB/s,
 # exchanges/s and peak resident memory, with and without `--log /dev/null`.
 #
-#   benches/offline.sh [-s SIZE_MB] [-n RUNS] [-f CAPTURE]
+#   benches/offline.sh [-s SIZE_MB] [-n RUNS] [-f CAPTURE] [-b BASE_BINARY]
+#
+# With -b, a second httptop binary (an earlier build, say) runs alternately with the
+# others as `base` and `base+log`, so a change is measured against its parent in one run.
 #
 # Without -f, builds (once) a capture of SIZE_MB MiB (default 2000) with
 # ../shared/tools/make-bench-pcap.sh (needs nginx-light, wrk, tcpdump, tshark's capinfos).
@@ -14,12 +17,14 @@ shared=$root/../shared
 size=2000
 runs=5
 cap=""
+base=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -s) size=$2; shift 2 ;;
     -n) runs=$2; shift 2 ;;
     -f) cap=$2; shift 2 ;;
-    *) echo "usage: $0 [-s SIZE_MB] [-n RUNS] [-f CAPTURE]" >&2; exit 2 ;;
+    -b) base=$(realpath "$2"); shift 2 ;;
+    *) echo "usage: $0 [-s SIZE_MB] [-n RUNS] [-f CAPTURE] [-b BASE_BINARY]" >&2; exit 2 ;;
   esac
 done
 if [ -z "$cap" ]; then
@@ -44,6 +49,10 @@ for _ in $(seq "$runs"); do
   /usr/bin/time -f "floor %e %M" "$floor" parse-read "$cap" >/dev/null 2>>"$out"
   /usr/bin/time -f "httptop %e %M" "$httptop" -r "$cap" -q 2>>"$out"
   /usr/bin/time -f "httptop+log %e %M" "$httptop" -r "$cap" -q --log /dev/null 2>>"$out"
+  if [ -n "$base" ]; then
+    /usr/bin/time -f "base %e %M" "$base" -r "$cap" -q 2>>"$out"
+    /usr/bin/time -f "base+log %e %M" "$base" -r "$cap" -q --log /dev/null 2>>"$out"
+  fi
 done
 summary=$("$httptop" -r "$cap" 2>&1 >/dev/null | head -n 1)
 packets=$(echo "$summary" | sed -n 's/^httptop: \([0-9]*\) frames.*/\1/p')
@@ -54,12 +63,14 @@ path, size, packets, exchanges, cap = sys.argv[1], int(sys.argv[2]), int(sys.arg
 runs = {}
 for line in open(path):
     f = line.split()
-    if len(f) == 3 and f[0] in ("floor", "httptop", "httptop+log"):
+    if len(f) == 3 and f[0] in ("floor", "httptop", "httptop+log", "base", "base+log"):
         runs.setdefault(f[0], []).append((float(f[1]), int(f[2])))
 print(f"capture: {cap}: {size/1e6:.0f} MB, {packets} packets, {exchanges} exchanges; medians of {len(runs['floor'])} alternating runs")
 floor = statistics.median(t for t, _ in runs["floor"])
 print(f"{'program':<14}{'time s':>8}{'x floor':>9}{'Mpkt/s':>9}{'MB/s':>8}{'kexch/s':>9}{'peak MiB':>10}")
-for name in ("floor", "httptop", "httptop+log"):
+for name in ("floor", "httptop", "httptop+log", "base", "base+log"):
+    if name not in runs:
+        continue
     t = statistics.median(t for t, _ in runs[name])
     peak = max(m for _, m in runs[name]) / 1024
     ex = "" if name == "floor" else f"{exchanges/t/1e3:9.0f}"
