@@ -8,6 +8,8 @@
 //!   random sequence numbers, flags and ports from a small set (so segments meet in the
 //!   same flows and reach reassembly and the HTTP parser);
 //! - valid captures with random bytes flipped.
+//!
+//! And wire bytes that are not text reach the log exactly (schema 2).
 
 mod common;
 
@@ -233,4 +235,53 @@ fn garbage_files_are_errors_not_crashes() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Schema 2 of the log (issue 10): a Host header holding the byte 0xFF and one holding
+/// the four characters `\xff` log differently (schema 1 wrote both as `"\\xff"`), each
+/// giving back its exact wire bytes: the text as a string, the byte as base64.
+#[test]
+fn log_keeps_a_non_utf8_host_apart_from_the_text_of_its_escape() {
+    let dir = common::TempDir::new("robustness-lossless-log");
+    let path = dir.path("hosts.pcap");
+    let mut p = Pcap::new(1);
+    let response = b"HTTP/1.1 204 No Content\r\n\r\n";
+    common::exchange(
+        &mut p,
+        1_700_000_000_000_000,
+        40_001,
+        b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n",
+        response,
+    );
+    common::exchange(
+        &mut p,
+        1_700_000_001_000_000,
+        40_002,
+        b"GET / HTTP/1.1\r\nHost: \\xff\r\n\r\n",
+        response,
+    );
+    std::fs::write(&path, &p.bytes).expect("write capture");
+    let out = Command::new(bin())
+        .arg("-r")
+        .arg(&path)
+        .args(["--log", "-", "--output", "json"])
+        .output()
+        .expect("run httptop");
+    assert!(out.status.success(), "{out:?}");
+    let hosts: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .expect("the log is UTF-8")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "exchange")
+        .inspect(|v| assert_eq!(v["schema"], 2, "{v}"))
+        .map(|v| v["host"].clone())
+        .collect();
+    // 0xFF is "/w==" in base64.
+    assert_eq!(
+        hosts,
+        [
+            serde_json::json!({"bytes": "/w=="}),
+            serde_json::json!("\\xff")
+        ]
+    );
 }

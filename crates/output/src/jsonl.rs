@@ -8,7 +8,7 @@
 //! | `schema` | integer | this schema's version |
 //! | `ts` | number | time of the first request byte, seconds since the Unix epoch (9 decimals) |
 //! | `client`, `server` | string or null | `ip:port` (`[v6]:port`) |
-//! | `method`, `host`, `path`, `section`, `user_agent` | string | as sent; empty when absent |
+//! | `method`, `host`, `path`, `section`, `user_agent` | wire string: string or `{"bytes":..}` | as sent; empty when absent |
 //! | `version` | string | HTTP version of the request (`1.1`, `1.0`, `0.9`) |
 //! | `status` | integer or null | final status code; null without response |
 //! | `request_bytes`, `response_bytes` | integer | head + body bytes on the wire |
@@ -27,11 +27,21 @@
 //! - `{"type":"alert","state":"recovered","at":..,"hits":H,"baseline":B,"threshold":P,
 //!   "window_s":W,"duration_s":D,"peak":K,"message":..}`.
 //!
-//! Strings come from the wire: valid UTF-8 is kept (JSON-escaped as needed: quotes,
-//! backslash; control characters, C1 controls and the invisible bidi/zero-width format
-//! characters as `\uXXXX`, so a raw line printed on a terminal cannot drive it), and every byte that is not part of valid
-//! UTF-8 is written as the four characters `\xHH` (so it is never dropped silently). A
-//! string cut at the length limit carries the `truncated` flag.
+//! Wire strings (the five fields marked so above) keep their exact bytes, the way
+//! ripgrep's JSON printer does:
+//!
+//! - bytes that are valid UTF-8 are a JSON string, escaped as needed: quote and backslash;
+//!   control characters, C1 controls and the invisible bidi/zero-width format characters
+//!   as `\uXXXX`, so a raw line printed on a terminal cannot drive or disguise it (the
+//!   value decodes to the same text);
+//! - any other bytes are an object `{"bytes":"<base64>"}` (standard alphabet, padded)
+//!   holding all of them, so they can never be confused with a string that was sent as
+//!   text (schema 1 wrote a bad byte as the four characters `\xHH`, which the wire can
+//!   carry too).
+//!
+//! A string cut at the length limit carries the `truncated` flag; a cut inside a
+//! multi-byte character leaves bytes that are not UTF-8, written as `{"bytes":..}`.
+//! Alerting events hold no wire string.
 
 use httptop_engine::alert::{AlertEvent, Baseline};
 use httptop_engine::{Exchange, Flags, WireStr};
@@ -39,7 +49,7 @@ use httptop_wire::Timestamp;
 use std::io::{self, Write};
 
 /// Version of the record layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Writes JSON Lines records to `W`. Write errors are kept (the first one) instead of
 /// being returned from [`httptop_engine::Sink`] callbacks: check [`JsonlWriter::error`].
@@ -107,7 +117,7 @@ impl<W: Write> JsonlWriter<W> {
         push_field(l, b"host", &ex.host);
         push_field(l, b"path", &ex.path);
         l.extend_from_slice(b",\"section\":");
-        push_str(l, ex.section());
+        push_wire(l, ex.section());
         push_field(l, b"user_agent", &ex.user_agent);
         l.extend_from_slice(b",\"version\":\"");
         push_int(l, u64::from(ex.version.major));
@@ -316,12 +326,40 @@ fn push_field(l: &mut Vec<u8>, name: &[u8], v: &WireStr) {
     l.extend_from_slice(b",\"");
     l.extend_from_slice(name);
     l.extend_from_slice(b"\":");
-    push_str(l, v.as_bytes());
+    push_wire(l, v.as_bytes());
+}
+
+/// Appends the wire string `s` losslessly: a JSON string when `s` is valid UTF-8, else
+/// `{"bytes":"<base64 of s>"}` (see the module docs).
+pub fn push_wire(l: &mut Vec<u8>, s: &[u8]) {
+    match std::str::from_utf8(s) {
+        Ok(text) => {
+            l.push(b'"');
+            push_utf8(l, text);
+            l.push(b'"');
+        }
+        Err(_) => {
+            use base64::Engine as _;
+            l.extend_from_slice(b"{\"bytes\":\"");
+            let start = l.len();
+            l.resize(start + base64::encoded_len(s.len(), true).unwrap_or(0), 0);
+            // The buffer was sized by `encoded_len`, so this cannot fail; were it to, the
+            // value would be cut, never a panic.
+            let n = base64::engine::general_purpose::STANDARD
+                .encode_slice(s, &mut l[start..])
+                .unwrap_or(0);
+            l.truncate(start + n);
+            l.extend_from_slice(b"\"}");
+        }
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `s` as a JSON string literal; see the module docs for non-UTF-8 bytes.
+/// Appends `s` as a JSON string literal, always a string: every byte that is not part of
+/// valid UTF-8 becomes the four characters `\xHH`. Lossy on such bytes (the wire can send
+/// those characters too), so the log writes wire strings with [`push_wire`]; this one is
+/// for text this program makes and for the report's keys.
 pub fn push_str(l: &mut Vec<u8>, s: &[u8]) {
     l.push(b'"');
     let mut rest = s;
@@ -460,6 +498,95 @@ mod tests {
         }
     }
 
+    /// The exact bytes a decoded wire-string value stands for: a string's UTF-8, or the
+    /// base64 of `{"bytes":..}` (what a reader of the log does).
+    fn wire_bytes(v: &serde_json::Value) -> Vec<u8> {
+        use base64::Engine as _;
+        match v {
+            serde_json::Value::String(t) => t.as_bytes().to_vec(),
+            serde_json::Value::Object(o) => {
+                assert_eq!(o.len(), 1, "{v}");
+                let b = o["bytes"].as_str().unwrap();
+                base64::engine::general_purpose::STANDARD.decode(b).unwrap()
+            }
+            _ => panic!("not a wire string: {v}"),
+        }
+    }
+
+    fn w(b: &[u8]) -> String {
+        let mut v = Vec::new();
+        push_wire(&mut v, b);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn wire_strings_are_text_when_utf8_else_base64_bytes() {
+        // Valid UTF-8 is escaped exactly as before.
+        assert_eq!(w(b"plain"), "\"plain\"");
+        assert_eq!(w(b""), "\"\"");
+        assert_eq!(w(b"a\"b\\c\n\x1b[31m\x7f"), s(b"a\"b\\c\n\x1b[31m\x7f"));
+        assert_eq!(
+            w("a\u{9b}b\u{202e}c\u{200b}\u{e0041}¡".as_bytes()),
+            r#""a\u009bb\u202ec\u200b\udb40\udc41¡""#
+        );
+        // Anything else is all of its bytes in base64, valid parts included.
+        assert_eq!(w(b"a\xffb\xc3"), r#"{"bytes":"Yf9iww=="}"#);
+        assert_eq!(w(b"\xff"), r#"{"bytes":"/w=="}"#);
+        // A character cut in the middle (as a length limit can) is not text.
+        assert_eq!(w(b"\xe2\x82"), r#"{"bytes":"4oI="}"#);
+    }
+
+    fn host_log(host: &[u8]) -> serde_json::Value {
+        let ex = Exchange {
+            host: WireStr::capped(host, 1024),
+            ..Exchange::default()
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write_exchange(&ex);
+        serde_json::from_slice(&w.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn byte_ff_and_text_backslash_xff_log_differently() {
+        let byte = host_log(b"\xff");
+        let text = host_log(b"\\xff");
+        assert_eq!(byte["schema"], 2);
+        assert_ne!(byte["host"], text["host"]);
+        assert_eq!(text["host"], "\\xff");
+        assert_eq!(byte["host"], serde_json::json!({"bytes": "/w=="}));
+        assert_eq!(wire_bytes(&byte["host"]), b"\xff");
+        assert_eq!(wire_bytes(&text["host"]), b"\\xff");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_round_trip_through_the_log(
+            b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            text in "\\PC{0,16}",
+        ) {
+            for input in [b.clone(), text.into_bytes()] {
+                let v: serde_json::Value = serde_json::from_str(&w(&input)).unwrap();
+                proptest::prop_assert_eq!(v.is_string(), std::str::from_utf8(&input).is_ok());
+                proptest::prop_assert_eq!(wire_bytes(&v), input.clone());
+                // The same through a whole record, in every wire-string field.
+                let ex = Exchange {
+                    method: WireStr::capped(&input, 1024),
+                    host: WireStr::capped(&input, 1024),
+                    path: WireStr::capped(&input, 1024),
+                    user_agent: WireStr::capped(&input, 1024),
+                    ..Exchange::default()
+                };
+                let mut jw = JsonlWriter::new(Vec::new());
+                jw.write_exchange(&ex);
+                let rec: serde_json::Value = serde_json::from_slice(&jw.into_inner()).unwrap();
+                for f in ["method", "host", "path", "user_agent"] {
+                    proptest::prop_assert_eq!(wire_bytes(&rec[f]), input.clone());
+                }
+                proptest::prop_assert_eq!(wire_bytes(&rec["section"]), ex.section().to_vec());
+            }
+        }
+    }
+
     #[test]
     fn exchange_record_has_every_field() {
         let ex = Exchange {
@@ -484,7 +611,7 @@ mod tests {
         assert_eq!(out.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["type"], "exchange");
-        assert_eq!(v["schema"], 1);
+        assert_eq!(v["schema"], 2);
         assert!((v["ts"].as_f64().unwrap() - 1_700_000_000.123_456_8).abs() < 1e-6);
         assert_eq!(v["client"], "10.0.0.1:5555");
         assert_eq!(v["server"], "[::1]:80");

@@ -1,7 +1,8 @@
 //! Tests of the statistics engine against naive recomputations over the raw exchanges.
 
+use super::table::Entry;
 use super::*;
-use crate::event::Version;
+use crate::event::{Version, WireStr};
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,0 +1,514 @@
+//! The read-ahead buffer: input read in large chunks with headroom in front, records
+//! spanning two chunks made contiguous, one buffer grown for a record longer than the
+//! headroom, and the optional reader thread (see the module documentation of `file`).
+
+use std::io::{self, Read};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use super::{FileOptions, FileStats, Record};
+use crate::error::CaptureError;
+
+/// The streaming reader and what we know about its buffer.
+pub(super) struct Buf<R> {
+    chunks: Chunks<R>,
+    /// The current buffer: `buf[start..end]` is unconsumed input.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Input offset of `buf[start]`.
+    consumed: u64,
+    eof: bool,
+    /// Room in front of each chunk for the tail of the one before.
+    head: usize,
+    /// Bytes read per chunk.
+    chunk: usize,
+    /// The largest contiguous data the buffer has had room for (the chunk size, or a
+    /// record longer than the headroom).
+    pub(super) capacity: usize,
+    pub(super) max_record: usize,
+}
+
+/// Where chunks come from. A chunk is a buffer of `head + chunk` bytes and the number of
+/// bytes read into it after the headroom.
+enum Chunks<R> {
+    Inline {
+        input: Input<R>,
+        spare: Option<Vec<u8>>,
+    },
+    Ahead {
+        full: Receiver<io::Result<(Vec<u8>, usize)>>,
+        free: SyncSender<Vec<u8>>,
+    },
+    /// Between the two above while switching to read-ahead.
+    Switching,
+}
+
+/// Headroom per chunk: room for a whole record of a 65,535-byte snaplen with any header.
+const HEADROOM: usize = 128 << 10;
+
+impl<R: Read> Buf<R> {
+    pub(super) fn new(input: Input<R>, consumed: u64, opts: &FileOptions) -> Self {
+        Buf {
+            chunks: Chunks::Inline { input, spare: None },
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            consumed,
+            eof: false,
+            head: HEADROOM.min(opts.buffer_size),
+            chunk: opts.buffer_size,
+            capacity: opts.buffer_size,
+            max_record: opts.max_record_size,
+        }
+    }
+
+    #[inline]
+    pub(super) fn data(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    #[inline]
+    pub(super) fn consume(&mut self, n: usize) {
+        let n = n.min(self.end - self.start);
+        self.start += n;
+        self.consumed += n as u64;
+    }
+
+    /// Input offset of the first buffered byte.
+    pub(super) fn offset(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Makes at least `needed` bytes available. Callers have checked `needed` against
+    /// the cap. `Ok(false)` at end of input.
+    pub(super) fn ensure(&mut self, needed: usize) -> Result<bool, CaptureError> {
+        while self.end - self.start < needed {
+            if self.eof {
+                return Ok(false);
+            }
+            match self.next_chunk().map_err(CaptureError::Io)? {
+                Some((c, n)) => self.append(c, n),
+                None => self.eof = true,
+            }
+        }
+        Ok(true)
+    }
+
+    /// Puts a new chunk after the unconsumed bytes.
+    fn append(&mut self, mut c: Vec<u8>, n: usize) {
+        let (head, tail) = (self.head, self.end - self.start);
+        let Some(new) = c.get(head..head + n) else {
+            return;
+        };
+        if tail <= head {
+            // The common case: the tail (part of one record) goes into the headroom.
+            c[head - tail..head].copy_from_slice(&self.buf[self.start..self.end]);
+            let old = std::mem::replace(&mut self.buf, c);
+            self.start = head - tail;
+            self.end = head + n;
+            self.recycle(old);
+        } else {
+            // A record longer than the headroom: one buffer grows (amortised) until it
+            // holds the record; bounded by the record cap the callers check.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.buf.truncate(tail);
+            self.buf.extend_from_slice(new);
+            self.start = 0;
+            self.end = self.buf.len();
+            self.capacity = self.capacity.max(self.end);
+            self.recycle(c);
+        }
+    }
+
+    fn next_chunk(&mut self) -> io::Result<Option<(Vec<u8>, usize)>> {
+        let size = self.head + self.chunk;
+        match &mut self.chunks {
+            Chunks::Inline { input, spare } => {
+                let mut v = spare
+                    .take()
+                    .filter(|v| v.len() == size)
+                    .unwrap_or_else(|| vec![0; size]);
+                let n = read_some(input, &mut v[self.head..])?;
+                if n == 0 {
+                    *spare = Some(v);
+                    return Ok(None);
+                }
+                Ok(Some((v, n)))
+            }
+            Chunks::Ahead { full, .. } => match full.recv() {
+                Ok(Ok(c)) => Ok(Some(c)),
+                Ok(Err(e)) => Err(e),
+                // The reader thread ended: end of input.
+                Err(_) => Ok(None),
+            },
+            Chunks::Switching => Ok(None),
+        }
+    }
+
+    /// Gives a chunk-sized buffer back for reuse; others (grown ones) are freed.
+    fn recycle(&mut self, v: Vec<u8>) {
+        if v.len() != self.head + self.chunk {
+            return;
+        }
+        match &mut self.chunks {
+            Chunks::Inline { spare, .. } => *spare = Some(v),
+            Chunks::Ahead { free, .. } => {
+                let _ = free.try_send(v);
+            }
+            Chunks::Switching => {}
+        }
+    }
+
+    /// End of input: whatever is left is an incomplete record.
+    pub(super) fn end(&self, stats: &mut FileStats) -> Option<Record> {
+        let left = self.data().len();
+        if left > 0 {
+            stats.truncated = true;
+            stats.truncated_bytes = left as u64;
+        }
+        None
+    }
+}
+
+impl<R: Read + Send + 'static> Buf<R> {
+    /// Moves the reading to a thread of its own (once).
+    pub(super) fn read_ahead(&mut self) -> Result<(), CaptureError> {
+        let Chunks::Inline { input, .. } = std::mem::replace(&mut self.chunks, Chunks::Switching)
+        else {
+            return Ok(());
+        };
+        let (head, size) = (self.head, self.head + self.chunk);
+        // One chunk being read, one waiting, one being decoded, one recycled.
+        let (full_tx, full) = sync_channel(1);
+        let (free, free_rx) = sync_channel::<Vec<u8>>(1);
+        let mut input = input;
+        std::thread::Builder::new()
+            .name("httptop-read".into())
+            .spawn(move || loop {
+                let mut v = free_rx.try_recv().unwrap_or_else(|_| vec![0; size]);
+                // Dropping `full_tx` (returning) ends the input for the reader; a failed send
+                // means the source was dropped.
+                match read_some(&mut input, &mut v[head..]) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        if full_tx.send(Ok((v, n))).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                }
+            })
+            .map_err(CaptureError::Io)?;
+        self.chunks = Chunks::Ahead { full, free };
+        Ok(())
+    }
+}
+
+/// Feeds the already-read header back, then the rest of the input.
+pub(super) struct Input<R> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: R,
+}
+
+impl<R> Input<R> {
+    pub(super) fn new(prefix: Vec<u8>, inner: R) -> Self {
+        Input {
+            prefix,
+            pos: 0,
+            inner,
+        }
+    }
+}
+
+impl<R: Read> Read for Input<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(rest) = self.prefix.get(self.pos..) {
+            if !rest.is_empty() {
+                let n = rest.len().min(out.len());
+                out[..n].copy_from_slice(&rest[..n]);
+                self.pos += n;
+                if self.pos >= self.prefix.len() {
+                    self.prefix = Vec::new();
+                    self.pos = 0;
+                }
+                return Ok(n);
+            }
+        }
+        self.inner.read(out).map(|n| n.min(out.len()))
+    }
+}
+
+/// One read, retried when interrupted; 0 at end of input.
+pub(super) fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns how much was read.
+pub(super) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n = n.saturating_add(k).min(buf.len()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pcapng::EPB_TYPE;
+    use super::super::testing::*;
+    use super::super::*;
+
+    #[test]
+    fn interrupted_reads_are_retried() {
+        let (file, want) = sample_pcapng();
+        let mut input = Trickle::new(&file.bytes, 3);
+        input.interrupt = true;
+        let mut src = FileSource::new(input).expect("header");
+        let (frames, err) = drain(&mut src, 100);
+        assert!(err.is_none());
+        assert_eq!(frames, want);
+    }
+
+    #[test]
+    fn read_errors_keep_the_os_error_after_the_good_frames() {
+        let file = small_pcap();
+        let mut input = Trickle::new(&file.bytes, 8);
+        input.fail_at = Some(file.ends[1].0);
+        let mut src = FileSource::new(input).expect("header");
+        let (frames, err) = drain(&mut src, 10);
+        assert_eq!(frames.len(), 1);
+        match err {
+            Some(CaptureError::Io(e)) => assert_eq!(e.to_string(), "disk on fire"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The read-ahead thread and the caller's thread read the same frames, whatever the
+    /// chunking: records spanning chunks, records longer than the headroom (grown buffer),
+    /// reads that return a few bytes or are interrupted.
+    #[test]
+    fn read_ahead_reads_what_inline_reading_reads() {
+        let mut rng = Rng(7);
+        let mut recs_data = Vec::new();
+        for i in 0..300 {
+            let n = match i % 50 {
+                0 => 20_000,
+                _ => rng.below(1500),
+            };
+            recs_data.push(payload(n, i as u8));
+        }
+        let recs: Vec<Rec<'_>> = recs_data
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Rec {
+                sec: i as u32,
+                frac: 0,
+                orig: d.len() as u32,
+                data: d,
+            })
+            .collect();
+        let pcap = pcap_file(MAGIC_USEC, false, 1, &recs).bytes;
+        let mut ng = Ng::new(false);
+        ng.idb(1, 0, &[]);
+        for (i, d) in recs_data.iter().enumerate() {
+            ng.epb(0, i as u64, d.len() as u32, d);
+        }
+        let ng = ng.build().bytes;
+        for bytes in [pcap, ng] {
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            for (buffer_size, trickle) in [(4096, 1000), (4096, 4096), (1 << 20, 1 << 20), (64, 7)]
+            {
+                let opts = FileOptions {
+                    buffer_size,
+                    ..FileOptions::default()
+                };
+                let mut inline =
+                    FileSource::with_options(Trickle::new(bytes, trickle), opts).expect("header");
+                let (want, err) = drain(&mut inline, 1000);
+                assert!(err.is_none());
+                assert_eq!(want.len(), 300);
+                let mut input = Trickle::new(bytes, trickle);
+                input.interrupt = true;
+                let mut ahead = FileSource::with_options(input, opts).expect("header");
+                ahead.start_read_ahead().expect("thread");
+                let (got, err) = drain(&mut ahead, 1000);
+                assert!(err.is_none(), "{err:?}");
+                assert!(got == want, "buffer {buffer_size}, reads of {trickle}");
+                assert_eq!(ahead.stats(), inline.stats());
+            }
+        }
+    }
+
+    #[test]
+    fn read_ahead_reports_read_errors_after_the_good_frames() {
+        let file = small_pcap();
+        let bytes: &'static [u8] = Box::leak(file.bytes.clone().into_boxed_slice());
+        let mut input = Trickle::new(bytes, 8);
+        input.fail_at = Some(file.ends[1].0);
+        let mut src = FileSource::new(input).expect("header");
+        src.start_read_ahead().expect("thread");
+        let (frames, err) = drain(&mut src, 10);
+        assert_eq!(frames.len(), 1);
+        match err {
+            Some(CaptureError::Io(e)) => assert_eq!(e.to_string(), "disk on fire"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // ---- buffer growth and the record cap ------------------------------------------------
+
+    #[test]
+    fn record_larger_than_the_buffer_grows_it() {
+        let big = payload(100_000, 9);
+        let file = pcap_file(
+            MAGIC_USEC,
+            false,
+            1,
+            &[
+                Rec {
+                    sec: 1,
+                    frac: 0,
+                    orig: 3,
+                    data: &[1, 2, 3],
+                },
+                Rec {
+                    sec: 2,
+                    frac: 0,
+                    orig: 100_000,
+                    data: &big,
+                },
+                Rec {
+                    sec: 3,
+                    frac: 0,
+                    orig: 1,
+                    data: &[4],
+                },
+            ],
+        );
+        let opts = FileOptions {
+            buffer_size: 4096,
+            ..FileOptions::default()
+        };
+        let mut src =
+            FileSource::with_options(Trickle::new(&file.bytes, 1000), opts).expect("header");
+        let (frames, err) = drain(&mut src, 10);
+        assert!(err.is_none());
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[1].data, big);
+        assert!(src.buf.capacity >= 100_016);
+    }
+
+    #[test]
+    fn record_larger_than_the_default_buffer_is_read() {
+        let big = payload(3 << 20, 8);
+        let mut ng = Ng::new(false);
+        ng.idb(1, 0, &[])
+            .epb(0, 1, 1, &[1])
+            .epb(0, 2, big.len() as u32, &big)
+            .epb(0, 3, 1, &[3]);
+        let bytes = ng.build().bytes;
+        let opts = FileOptions {
+            max_record_size: 4 << 20,
+            ..FileOptions::default()
+        };
+        let mut src = FileSource::with_options(&bytes[..], opts).expect("header");
+        let (frames, err) = drain(&mut src, 10);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[1].data, big);
+    }
+
+    #[test]
+    fn record_over_the_cap_is_an_error_without_allocation() {
+        let big = payload(100 << 10, 7);
+        let file = pcap_file(
+            MAGIC_USEC,
+            false,
+            1,
+            &[
+                Rec {
+                    sec: 1,
+                    frac: 0,
+                    orig: 1,
+                    data: &[1],
+                },
+                Rec {
+                    sec: 2,
+                    frac: 0,
+                    orig: 1,
+                    data: &big,
+                },
+            ],
+        );
+        let opts = FileOptions {
+            buffer_size: 4096,
+            max_record_size: 64 << 10,
+            ..FileOptions::default()
+        };
+        let mut src = FileSource::with_options(&file.bytes[..], opts).expect("header");
+        let (frames, err) = drain(&mut src, 10);
+        assert_eq!(frames.len(), 1);
+        match err {
+            Some(CaptureError::RecordTooLarge { offset, size, max }) => {
+                assert_eq!(offset, file.ends[1].0 as u64);
+                assert_eq!(size, (100 << 10) + 16);
+                assert_eq!(max, 64 << 10);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(src.buf.capacity, 4096);
+    }
+
+    #[test]
+    fn lying_lengths_over_the_default_cap_do_not_allocate() {
+        // A pcap record header claiming 64 MiB + 1 bytes, and a pcapng block claiming 1 GiB,
+        // with no data behind either.
+        let mut pcap = pcap_file(MAGIC_USEC, false, 1, &[]).bytes;
+        for x in [1u32, 0, (64 << 20) + 1, 10] {
+            put32(&mut pcap, x, false);
+        }
+        let mut ng = Ng::new(false).build().bytes;
+        put32(&mut ng, EPB_TYPE, false);
+        put32(&mut ng, 1 << 30, false);
+        put32(&mut ng, 0, false);
+        for bytes in [pcap, ng] {
+            let mut src = FileSource::new(&bytes[..]).expect("header");
+            let (_, err) = drain(&mut src, 10);
+            assert!(
+                matches!(err, Some(CaptureError::RecordTooLarge { .. })),
+                "{err:?}"
+            );
+            assert_eq!(src.buf.capacity, DEFAULT_BUFFER_SIZE);
+        }
+        // A section header claiming 64 MiB in a 12-byte file: over the cap, refused before
+        // anything is read for it; one claiming 512 KiB: refused as truncated, and only
+        // what was actually read is held.
+        let shb = b"\x0a\x0d\x0d\x0a\x00\x00\x00\x04\x4d\x3c\x2b\x1a";
+        assert!(matches!(
+            FileSource::new(&shb[..]),
+            Err(CaptureError::RecordTooLarge { .. })
+        ));
+        let shb = b"\x0a\x0d\x0d\x0a\x00\x00\x08\x00\x4d\x3c\x2b\x1a";
+        assert!(matches!(
+            FileSource::new(&shb[..]),
+            Err(CaptureError::Format {
+                problem: FormatError::TruncatedHeader,
+                ..
+            })
+        ));
+    }
+}
