@@ -56,7 +56,10 @@ fn a_stalled_terminal_coalesces_snapshots_then_draws_the_newest() {
     assert_eq!((end.app.skipped, end.app.drops), (8, Some(10)));
     let screen = text(end.terminal.backend().inner.buffer());
     assert!(screen.contains("12:00:10 UTC"), "{screen}");
-    assert!(screen.contains("8 refreshes skipped (slow terminal)"), "{screen}");
+    assert!(
+        screen.contains("8 refreshes skipped (slow terminal)"),
+        "{screen}"
+    );
     assert!(!stop.load(Ordering::Relaxed));
 }
 
