@@ -165,7 +165,7 @@ mod tests {
         let replay = mode(&["-r", "x.pcap", "--realtime", "--speed", "2"]);
         let demo = mode(&["--demo", "--speed", "10"]);
         let all = [&live, &file, &replay, &demo];
-        let each = |f: &dyn Fn(&RunMode) -> String| all.map(|m| f(m)).join("|");
+        let each = |f: &dyn Fn(&RunMode) -> String| all.map(f).join("|");
         assert_eq!(each(&|m| m.watching().to_string()), "true|false|true|true");
         assert_eq!(
             each(&|m| format!("{:?}", m.pace())),

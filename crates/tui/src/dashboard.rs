@@ -3,7 +3,7 @@
 //!
 //! Contract:
 //! - [`Dashboard::send`] is all the capture thread does: it puts an [`Update`] in a
-//!   one-slot [`mailbox`](crate::mailbox) (newest wins; a snapshot replaced before it was
+//!   one-slot [`mailbox`] (newest wins; a snapshot replaced before it was
 //!   rendered is counted in [`App::skipped`]). It never waits for the terminal: a slow or
 //!   stalled terminal delays only this thread.
 //! - The thread waits at most [`INPUT_POLL`] for a key, takes the newest update, and draws
