@@ -276,3 +276,54 @@ pub fn default_instance() -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use httptop_engine::alert::Baseline;
+    use httptop_engine::{Monitor, MonitorConfig};
+
+    /// The fleet builds nothing: it says when a snapshot is due (time as an argument) and
+    /// publishes the one it is handed.
+    #[test]
+    fn publishes_the_snapshot_it_is_handed_once_per_interval_and_alerts_make_it_due() {
+        let mut fleet = Fleet::bind(FleetConfig {
+            metrics_addr: "127.0.0.1:0".parse().ok(),
+            // Planned, never started: events queue and are dropped at the next snapshot.
+            alertmanager: Some("http://127.0.0.1:9".into()),
+            ..FleetConfig::default()
+        })
+        .expect("bind");
+        let mut monitor = Monitor::new(MonitorConfig::default()).expect("monitor");
+        monitor.start(Timestamp::from_secs(1_700_000_000));
+        let snap = monitor.snapshot(Timestamp::from_secs(1_700_000_030));
+        let t0 = Instant::now();
+        assert!(fleet.due(t0), "the first publication is due at once");
+        fleet.on_snapshot(&snap, t0);
+        let text = fleet.shared.as_ref().expect("served").exposition();
+        assert!(
+            text.contains("httptop_alert_state{state=\"learning\"} 1"),
+            "{text}"
+        );
+        let half = t0 + Duration::from_millis(500);
+        assert!(!fleet.due(half));
+        assert!(fleet.due(t0 + Duration::from_secs(1)));
+        let ev = AlertEvent::AlertStarted {
+            hits: 10,
+            baseline: Baseline::from_bytes(
+                b"httptop-baseline v1\nrequests=1\nover_ns=1000000000\n",
+            )
+            .expect("baseline"),
+            window_ns: 1_000_000_000,
+            threshold_pct: 10,
+            at: snap.now,
+        };
+        fleet.on_alert(&ev, snap.now);
+        assert!(
+            fleet.has_pending() && fleet.due(half),
+            "an alert is due at once"
+        );
+        fleet.on_snapshot(&snap, half);
+        assert!(!fleet.has_pending() && !fleet.due(half));
+    }
+}
