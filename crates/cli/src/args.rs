@@ -1,5 +1,6 @@
 //! Command-line arguments (clap) and the engine [`Limits`] they set.
 
+use crate::mode::RunMode;
 use clap::{Parser, ValueEnum};
 use httptop_engine::alert::AlertConfig;
 use httptop_engine::stats::StatsConfig;
@@ -208,19 +209,12 @@ impl FleetArgs {
 }
 
 impl Args {
-    /// The output mode: as asked, else the dashboard when it can run, else plain text.
-    pub fn output_format(&self) -> OutputFormat {
+    /// The output mode in `mode`: as asked, else the dashboard when it can run, else
+    /// plain text (see [`RunMode::output_format`]).
+    pub fn output_format(&self, mode: &RunMode) -> OutputFormat {
         use std::io::IsTerminal;
-        let watching = self.read.is_none() || self.realtime || self.demo;
         let log_on_stdout = self.log.as_ref().is_some_and(|p| p.as_os_str() == "-");
-        match self.output {
-            Some(OutputFormat::Tui) if !watching => OutputFormat::Plain,
-            Some(f) => f,
-            None if watching && !log_on_stdout && std::io::stdout().is_terminal() => {
-                OutputFormat::Tui
-            }
-            None => OutputFormat::Plain,
-        }
+        mode.output_format(self.output, log_on_stdout, std::io::stdout().is_terminal())
     }
 
     pub fn stats_config(&self) -> StatsConfig {
@@ -289,7 +283,7 @@ mod tests {
             (d.learn_ns, d.window_ns, d.threshold_pct, d.retention_ns)
         );
         assert_eq!(
-            a.output_format(),
+            a.output_format(&RunMode::from_args(&a)),
             OutputFormat::Plain,
             "a file without --realtime"
         );

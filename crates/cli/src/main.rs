@@ -2,7 +2,9 @@
 
 mod args;
 mod demo;
+mod mode;
 mod privs;
+mod refresh;
 mod report;
 mod runtime;
 

@@ -17,7 +17,8 @@
 //!    - refuses if the process has more than one thread: glibc applies a uid change to
 //!      every thread, but capability sets, the bounding set, `no_new_privs` and Landlock
 //!      are per thread, so a thread started earlier would keep them. Threads (servers,
-//!      clients) are started after the drop; their sockets may be bound before it;
+//!      clients, the file reader, the dashboard) are started after the drop; their
+//!      sockets may be bound before it;
 //!    - the capability bounding set is emptied (it needs `CAP_SETPCAP`, so before the uid
 //!      change; without it, as in some containers or with `setcap` file capabilities, it
 //!      is kept and the status line says so: with `no_new_privs` it matters little);

@@ -5,11 +5,12 @@
 //! waiting are written with `no_response`) and every output flushed before exit 0.
 
 use crate::args::{Args, OutputFormat};
+use crate::mode::{RunMode, MIN_REFRESH};
 use crate::privs::{Privs, PrivsError};
+use crate::refresh::{Periodic, Refresh};
 use anyhow::Context as _;
 use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
 use httptop_engine::alert::{AlertEvent, Baseline};
-use httptop_engine::stats::Window;
 use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer};
 use httptop_output::JsonlWriter;
 use httptop_wire::Timestamp;
@@ -50,134 +51,17 @@ struct Outputs {
     /// Where to save the baseline when learning finishes: opened (created empty) before
     /// privileges are dropped.
     baseline_file: Option<(std::path::PathBuf, std::fs::File)>,
-    /// Periodic output (live capture and realtime replay), with alert lines as they happen.
-    periodic: Option<Periodic>,
-    /// The full-screen dashboard, instead of `periodic`.
-    dashboard: Option<Dashboard>,
+    /// The periodic output or the dashboard, and when they are due.
+    refresh: Refresh,
+    /// The dashboard to start after the privilege drop (`--output tui`).
+    dashboard_app: Option<httptop_tui::App>,
+    /// Set when the user quits the dashboard: the capture loops stop on it.
+    stop: Arc<AtomicBool>,
+    /// Messages held while the dashboard owns the screen, printed after.
+    messages: httptop_tui::Messages,
     /// Prometheus exporter and Alertmanager client (`--metrics-addr`, `--alertmanager`).
     fleet: Option<httptop_fleet::Fleet>,
 }
-
-/// The dashboard: owns the terminal while it lives (restored on drop, also after a
-/// panic). It refreshes from monitor snapshots and reads keys in the capture loop, which
-/// comes back at least every 50 ms.
-struct Dashboard {
-    app: httptop_tui::App,
-    term: ratatui::Terminal<ratatui::backend::CrosstermBackend<io::Stdout>>,
-    every: Duration,
-    next: Instant,
-    /// When to look at the keyboard next.
-    next_input: Instant,
-    /// Set when the user quits (`q`, Ctrl-C): the capture loops stop on it.
-    stop: Arc<AtomicBool>,
-    _guard: httptop_tui::TerminalGuard,
-}
-
-impl Dashboard {
-    fn open(args: &Args, stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
-        let guard = httptop_tui::TerminalGuard::enter().context("cannot set up the terminal")?;
-        let term = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))
-            .context("cannot set up the terminal")?;
-        let filter = args
-            .read
-            .is_none()
-            .then(|| args.filter.clone())
-            .filter(|_| !args.demo);
-        Ok(Dashboard {
-            app: httptop_tui::App::new(source_name(args), filter),
-            term,
-            every: args.refresh.max(Duration::from_millis(100)),
-            next: Instant::now(),
-            next_input: Instant::now(),
-            stop,
-            _guard: guard,
-        })
-    }
-
-    fn tick(&mut self, monitor: &Monitor, now: Timestamp) {
-        use ratatui::crossterm::event::{self, Event};
-        // Called for every packet: look at the keyboard at most every 50 ms.
-        let t = Instant::now();
-        if t < self.next_input && t < self.next {
-            return;
-        }
-        self.next_input = t + Duration::from_millis(50);
-        let mut redraw = false;
-        while event::poll(Duration::ZERO).unwrap_or(false) {
-            match event::read() {
-                Ok(Event::Key(k)) => match self.app.on_key(k) {
-                    httptop_tui::Action::Quit => self.stop.store(true, Ordering::Relaxed),
-                    httptop_tui::Action::Redraw => redraw = true,
-                    httptop_tui::Action::None => {}
-                },
-                Ok(Event::Resize(..)) => redraw = true,
-                _ => {}
-            }
-        }
-        if Instant::now() >= self.next {
-            self.next = Instant::now() + self.every;
-            self.app.on_snapshot(monitor.snapshot(now));
-            redraw = true;
-        }
-        if redraw {
-            let app = &self.app;
-            let _ = self.term.draw(|f| httptop_tui::draw(f, app));
-        }
-    }
-}
-
-/// Text blocks (plain) or snapshot objects (JSON) every refresh, like the original
-/// program's console, and each alert event when it happens.
-struct Periodic {
-    format: OutputFormat,
-    to_stdout: bool,
-    source: String,
-    every: Duration,
-    next: Instant,
-    /// Alert events as JSON lines, in the same format as the log.
-    events: JsonlWriter<Vec<u8>>,
-}
-
-impl Periodic {
-    fn alert(&mut self, ev: &AlertEvent) {
-        match self.format {
-            OutputFormat::Plain | OutputFormat::Tui => {
-                crate::report::write_out(&format!("{}\n", ev.message()), self.to_stdout)
-            }
-            OutputFormat::Json => {
-                self.events.write_alert(ev);
-                let line = std::mem::take(self.events.get_mut());
-                crate::report::write_out(&String::from_utf8_lossy(&line), self.to_stdout);
-            }
-        }
-    }
-
-    /// Emits a block if the refresh interval has passed.
-    fn tick(&mut self, monitor: &Monitor, now: Timestamp) {
-        if Instant::now() < self.next {
-            return;
-        }
-        self.next = Instant::now() + self.every;
-        let snap = monitor.snapshot(now);
-        let text = match self.format {
-            OutputFormat::Plain | OutputFormat::Tui => {
-                let title = format!(
-                    "httptop {}  {}",
-                    self.source,
-                    httptop_engine::alert::format_utc(snap.now)
-                );
-                httptop_output::report::plain(&snap, &title, PERIODIC_WINDOW) + "\n"
-            }
-            OutputFormat::Json => {
-                httptop_output::report::json(&snap, "snapshot", &self.source, PERIODIC_WINDOW)
-            }
-        };
-        crate::report::write_out(&text, self.to_stdout);
-    }
-}
-
-/// The window of periodic blocks and snapshots.
-const PERIODIC_WINDOW: Window = Window::Min10;
 
 impl Observer for Outputs {
     fn on_exchange(&mut self, ex: &Exchange) {
@@ -194,7 +78,7 @@ impl Observer for Outputs {
         if let Some(l) = &mut self.log {
             l.write_alert(ev);
         }
-        if let Some(p) = &mut self.periodic {
+        if let Some(p) = &mut self.refresh.periodic {
             p.alert(ev);
         }
         if let Some(f) = &mut self.fleet {
@@ -205,10 +89,10 @@ impl Observer for Outputs {
                 return;
             };
             if let Err(e) = file.write_all(baseline.to_text().as_bytes()) {
-                eprintln!(
+                self.note(format!(
                     "httptop: cannot save the baseline to {}: {e}",
                     path.display()
-                );
+                ));
             }
         }
     }
@@ -216,7 +100,13 @@ impl Observer for Outputs {
 
 impl Outputs {
     /// Opens every output; `learning`: the baseline file (if any) is to be written.
-    fn open(args: &Args, learning: bool) -> anyhow::Result<Self> {
+    fn open(
+        args: &Args,
+        mode: &RunMode,
+        format: OutputFormat,
+        learning: bool,
+        stop: &Arc<AtomicBool>,
+    ) -> anyhow::Result<Self> {
         let log = match &args.log {
             None => None,
             Some(p) if p.as_os_str() == "-" => {
@@ -231,16 +121,24 @@ impl Outputs {
             }
         };
         let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
-        let format = args.output_format();
-        let watching = args.read.is_none() || args.realtime || args.demo;
-        let periodic = (watching && format != OutputFormat::Tui).then(|| Periodic {
+        let every = args.refresh.max(MIN_REFRESH);
+        let dashboard = format == OutputFormat::Tui && mode.watching();
+        // The dashboard draws at once; periodic output after one interval.
+        let first = Instant::now()
+            + if dashboard {
+                Duration::ZERO
+            } else {
+                args.refresh
+            };
+        let mut refresh = Refresh::new(every, mode.clock_every(), first);
+        refresh.periodic = (mode.watching() && !dashboard).then(|| Periodic {
             format,
             to_stdout,
-            source: source_name(args),
-            every: args.refresh.max(Duration::from_millis(100)),
-            next: Instant::now() + args.refresh,
+            source: mode.source_name(),
             events: JsonlWriter::new(Vec::new()),
         });
+        let dashboard_app = dashboard
+            .then(|| httptop_tui::App::new(mode.source_name(), mode.filter().map(String::from)));
         Ok(Outputs {
             log,
             exchanges: 0,
@@ -256,23 +154,64 @@ impl Outputs {
                 )),
                 _ => None,
             },
-            periodic,
-            dashboard: None,
+            refresh,
+            dashboard_app,
+            stop: Arc::clone(stop),
+            messages: httptop_tui::Messages::new(),
             fleet: None,
         })
     }
 
-    /// Periodic output or the dashboard, at packet time `now`.
-    fn refresh(&mut self, monitor: &Monitor, now: Timestamp) {
-        if let Some(p) = &mut self.periodic {
-            p.tick(monitor, now);
-        }
-        if let Some(d) = &mut self.dashboard {
-            d.tick(monitor, now);
-        }
+    /// Starts the threads of the outputs (after the privilege drop): the fleet's, then the
+    /// dashboard's, which takes the terminal.
+    fn start_threads(&mut self) -> Result<(), Failure> {
         if let Some(f) = &mut self.fleet {
-            f.refresh(monitor, now);
+            f.spawn().map_err(|e| Failure::Other(e.into()))?;
         }
+        if let Some(app) = self.dashboard_app.take() {
+            let d = httptop_tui::Dashboard::spawn_terminal(
+                app,
+                self.messages.clone(),
+                Arc::clone(&self.stop),
+            )
+            .context("cannot set up the terminal")?;
+            self.refresh.dashboard = Some(d);
+        }
+        Ok(())
+    }
+
+    /// A message for the user: on stderr, or held for the dashboard's status line (and
+    /// printed after it ends) while the dashboard owns the screen.
+    fn note(&self, text: String) {
+        if self.refresh.dashboard.is_some() {
+            self.messages.push(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Ends the dashboard (the terminal is restored), then prints the messages it held.
+    /// Returns whether there was a dashboard.
+    fn end_dashboard(&mut self) -> bool {
+        let Some(d) = self.refresh.dashboard.take() else {
+            return false;
+        };
+        drop(d.finish());
+        let (held, dropped) = self.messages.take();
+        let mut e = io::stderr().lock();
+        for m in held {
+            let _ = writeln!(e, "{m}");
+        }
+        if dropped > 0 {
+            let _ = writeln!(e, "httptop: {dropped} more messages were dropped");
+        }
+        true
+    }
+
+    /// After a frame or tick at packet time `now`: the refresh's snapshot, if one is due.
+    #[inline]
+    fn refresh(&mut self, monitor: &Monitor, now: Timestamp) {
+        self.refresh.tick(monitor, now, self.fleet.as_mut());
     }
 
     /// True when output can no longer be written because its reader went away.
@@ -294,10 +233,20 @@ impl Outputs {
     }
 }
 
+impl Drop for Outputs {
+    /// On an error path too: the terminal is restored and held messages printed before
+    /// `main` prints the error.
+    fn drop(&mut self) {
+        self.end_dashboard();
+    }
+}
+
 pub fn run(args: &Args) -> Result<(), Failure> {
     if args.list_interfaces {
         return list_interfaces();
     }
+    let mode = RunMode::from_args(args);
+    let format = args.output_format(&mode);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -314,37 +263,38 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         stats: args.stats_config(),
     })
     .map_err(|e| Failure::Usage(format!("invalid alerting options: {e}")))?;
-    let mut out = Outputs::open(args, learning)?;
-    // Bound now, before the capture opens and privileges are dropped; its threads start
-    // after the drop (see `drop_privileges`).
+    let mut out = Outputs::open(args, &mode, format, learning, &stop)?;
+    // Bound now, before the capture opens and privileges are dropped; its threads (and
+    // the dashboard's) start after the drop (see `drop_privileges`).
     out.fleet = start_fleet(args)?;
-    // Live, the dashboard takes the terminal once the capture is open (setup errors are
-    // printed normally).
-    if args.output_format() == OutputFormat::Tui && (args.demo || args.read.is_some()) {
-        out.dashboard = Some(Dashboard::open(args, Arc::clone(&stop))?);
-    }
     let started = Instant::now();
-    let drops = match &args.read {
-        _ if args.demo => {
+    let drops = match &mode {
+        RunMode::Demo { speed } => {
             drop_privileges(privs, &mut out)?;
-            run_demo(args, &mut monitor, &mut out, &stop);
+            run_demo(*speed, &mut monitor, &mut out, &stop);
             None
         }
-        Some(path) => {
-            let pace = args.realtime.then_some(args.speed);
-            run_file(path, pace, privs, &mut monitor, &mut out, &stop)?;
+        RunMode::File { path } => {
+            run_file(path, None, privs, &mut monitor, &mut out, &stop)?;
             None
         }
-        None => Some(run_live(args, privs, &mut monitor, &mut out, &stop)?),
+        RunMode::Replay { path, speed } => {
+            run_file(path, Some(*speed), privs, &mut monitor, &mut out, &stop)?;
+            None
+        }
+        RunMode::Live { interface, filter } => Some(run_live(
+            args,
+            interface.as_deref(),
+            filter,
+            privs,
+            &mut monitor,
+            &mut out,
+            &stop,
+        )?),
     };
     // The dashboard stays up after a replay or the demo ends, until the user quits;
     // packet time goes on at the replay's pace so that alerts can still recover.
-    if out.dashboard.is_some() {
-        let speed = if args.speed.is_finite() && args.speed > 0.0 {
-            args.speed
-        } else {
-            1.0
-        };
+    if let (Some(speed), true) = (mode.pace(), out.refresh.dashboard.is_some()) {
         let (t0, w0) = (monitor.engine().now(), Instant::now());
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
@@ -355,19 +305,16 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
     monitor.finish(&mut out);
     out.flush()?;
-    if let Some(f) = &mut out.fleet {
-        f.finish(&monitor, monitor.engine().now());
-    }
-    let source = source_name(args);
-    let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
     let snap = monitor.snapshot(monitor.engine().now());
-    match out.dashboard.take() {
-        Some(dashboard) => {
-            // Restores the terminal, then a short text summary.
-            drop(dashboard);
-            crate::report::write_out(&httptop_tui::final_summary(&snap), true);
-        }
-        None => crate::report::print(&snap, &source, args.output_format(), to_stdout),
+    if let Some(f) = &mut out.fleet {
+        f.finish(&snap);
+    }
+    let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
+    // Restores the terminal and prints the held messages, then a short text summary.
+    if out.end_dashboard() {
+        crate::report::write_out(&httptop_tui::final_summary(&snap), true);
+    } else {
+        crate::report::print(&snap, &mode.source_name(), format, to_stdout);
     }
     if !args.quiet {
         summary(&monitor, out.exchanges, drops, started.elapsed());
@@ -392,12 +339,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
 }
 
 /// Drops privileges (on the only thread: see `crate::privs`), then starts the threads
-/// of the outputs, whose sockets were bound before.
+/// of the outputs (fleet, dashboard), whose sockets were bound before.
 fn drop_privileges(privs: Privs, out: &mut Outputs) -> Result<crate::privs::Dropped, Failure> {
     let dropped = privs.apply()?;
-    if let Some(f) = &mut out.fleet {
-        f.spawn().map_err(|e| Failure::Other(e.into()))?;
-    }
+    out.start_threads()?;
     Ok(dropped)
 }
 
@@ -408,7 +353,6 @@ fn start_fleet(args: &Args) -> Result<Option<httptop_fleet::Fleet>, Failure> {
     if !a.enabled() {
         return Ok(None);
     }
-    let fast_replay = args.read.is_some() && !args.realtime;
     let cfg = httptop_fleet::FleetConfig {
         metrics_addr: a.metrics_addr,
         alertmanager: a.alertmanager.clone(),
@@ -417,9 +361,6 @@ fn start_fleet(args: &Args) -> Result<Option<httptop_fleet::Fleet>, Failure> {
             .clone()
             .unwrap_or_else(httptop_fleet::default_instance),
         top: args.top,
-        // A file read as fast as possible refreshes per packet: look at the clock
-        // every 4096 packets only.
-        check_every: if fast_replay { 4096 } else { 1 },
         ..httptop_fleet::FleetConfig::default()
     };
     let fleet = httptop_fleet::Fleet::bind(cfg).map_err(|e| Failure::Usage(e.to_string()))?;
@@ -429,19 +370,6 @@ fn start_fleet(args: &Args) -> Result<Option<httptop_fleet::Fleet>, Failure> {
         }
     }
     Ok(Some(fleet))
-}
-
-fn source_name(args: &Args) -> String {
-    if args.demo {
-        return "demo (synthetic traffic)".into();
-    }
-    match &args.read {
-        Some(p) => p.display().to_string(),
-        None => args
-            .interface
-            .clone()
-            .unwrap_or_else(|| "default device".into()),
-    }
 }
 
 /// The saved baseline, when `--baseline-file` names an existing file.
@@ -504,10 +432,10 @@ fn run_file(
         }
     }
     if src.stats().truncated {
-        eprintln!(
+        out.note(format!(
             "httptop: {}: the file ends in the middle of a packet record (cut short)",
             path.display()
-        );
+        ));
     }
     Ok(())
 }
@@ -522,12 +450,8 @@ struct Pacer {
 }
 
 impl Pacer {
+    /// `speed`: positive and finite (see [`RunMode::from_args`]).
     fn new(speed: f64) -> Self {
-        let speed = if speed.is_finite() && speed > 0.0 {
-            speed
-        } else {
-            1.0
-        };
         Pacer {
             speed,
             origin: None,
@@ -558,8 +482,8 @@ impl Pacer {
     }
 }
 
-fn run_demo(args: &Args, monitor: &mut Monitor, out: &mut Outputs, stop: &AtomicBool) {
-    let mut pacer = Pacer::new(args.speed);
+fn run_demo(speed: f64, monitor: &mut Monitor, out: &mut Outputs, stop: &AtomicBool) {
+    let mut pacer = Pacer::new(speed);
     for f in crate::demo::frames(wall_now()) {
         if stop.load(Ordering::Relaxed) || out.broken_pipe() {
             break;
@@ -592,13 +516,15 @@ fn tick_time(monitor: &Monitor) -> Timestamp {
 /// Returns the kernel's drop counters at the end.
 fn run_live(
     args: &Args,
+    interface: Option<&str>,
+    filter: &str,
     privs: Privs,
     monitor: &mut Monitor,
     out: &mut Outputs,
-    stop: &Arc<AtomicBool>,
+    stop: &AtomicBool,
 ) -> Result<String, Failure> {
-    let mut config = LiveConfig::new(args.interface.as_deref());
-    config.filter = Some(&args.filter);
+    let mut config = LiveConfig::new(interface);
+    config.filter = Some(filter);
     config.snaplen = args.snaplen;
     config.promiscuous = args.promisc;
     config.buffer_size = Some(args.buffer_mib.saturating_mul(1 << 20));
@@ -608,14 +534,10 @@ fn run_live(
     })?;
     let dropped = drop_privileges(privs, out)?;
     if !args.quiet {
-        eprintln!(
-            "httptop: capturing on {} (filter: {}); {dropped}",
-            src.device(),
-            args.filter
-        );
-    }
-    if args.output_format() == OutputFormat::Tui {
-        out.dashboard = Some(Dashboard::open(args, Arc::clone(stop))?);
+        out.note(format!(
+            "httptop: capturing on {} (filter: {filter}); {dropped}",
+            src.device()
+        ));
     }
     // Learning starts now, not at the first packet.
     monitor.start(wall_now());
@@ -635,9 +557,7 @@ fn run_live(
             out.flush()?;
             last_flush = Instant::now();
             if let Ok(st) = src.stats() {
-                if let Some(d) = &mut out.dashboard {
-                    d.app.drops = Some(u64::from(st.dropped) + u64::from(st.if_dropped));
-                }
+                out.refresh.kernel_drops = Some(u64::from(st.dropped) + u64::from(st.if_dropped));
                 if let Some(f) = &mut out.fleet {
                     f.set_kernel_drops(u64::from(st.dropped), u64::from(st.if_dropped));
                 }

@@ -6,12 +6,14 @@
 //!   arrays and two lookups in maps of at most [`metrics::MAX_LABELLED`] keys
 //!   ([`metrics::Totals`]); nothing when no metrics are served.
 //! - [`Fleet::on_alert`] queues the event; nothing else.
-//! - [`Fleet::refresh`] is called after every frame or tick; it reads a clock only every
-//!   `check_every` calls and publishes at most once per second: the top-k labels from
-//!   the statistics' 10-minute tables, capture health and alerting read from the monitor,
-//!   and a copy of the totals handed to the server thread under a mutex held for a
-//!   copy. Queued alert events are handled there (at once, not once per second), with
-//!   the busiest Host of the last minute as their `host` label.
+//! - It builds no report of its own: the capture loop asks [`Fleet::due`] (with the wall
+//!   instant it read, as rarely as it reads the clock) and, when a snapshot is due, hands
+//!   the refresh's one snapshot to [`Fleet::on_snapshot`]. That publishes at most once per
+//!   `publish_every` (a second): the top-k labels from the snapshot's 10-minute tables,
+//!   capture health and alerting from the snapshot, and a copy of the totals handed to the
+//!   server thread under a mutex held for a copy. Queued alert events make a snapshot due
+//!   at once (not once per second); they get the busiest Host of the snapshot's last
+//!   minute as their `host` label.
 //! - Neither the metrics server nor the Alertmanager client can block it: the server
 //!   renders from the published copy; the client is fed by `try_send` on a bounded
 //!   channel (see [`alertmanager`]).
@@ -21,8 +23,9 @@ pub mod metrics;
 pub mod server;
 
 use httptop_engine::alert::AlertEvent;
+use httptop_engine::snapshot::Snapshot;
 use httptop_engine::stats::Window;
-use httptop_engine::{Exchange, Monitor};
+use httptop_engine::Exchange;
 use httptop_wire::Timestamp;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,10 +46,6 @@ pub struct FleetConfig {
     /// Hosts and sections with labels of their own (`--top`, capped at
     /// [`metrics::MAX_LABELLED`]).
     pub top: usize,
-    /// Look at the clock every this many [`Fleet::refresh`] calls (1 for live capture and
-    /// paced replays; more for a file read as fast as possible, where refresh is called
-    /// per packet).
-    pub check_every: u32,
     /// Publish at most this often.
     pub publish_every: Duration,
     pub notifier: NotifierConfig,
@@ -59,7 +58,6 @@ impl Default for FleetConfig {
             alertmanager: None,
             instance: default_instance(),
             top: 10,
-            check_every: 1,
             publish_every: Duration::from_secs(1),
             notifier: NotifierConfig::default(),
         }
@@ -84,9 +82,7 @@ const MAX_PENDING_EVENTS: usize = 16;
 /// The exporter and the client, as the capture loop sees them.
 pub struct Fleet {
     top: usize,
-    check_every: u32,
     publish_every: Duration,
-    calls: u32,
     next_publish: Instant,
     totals: metrics::Totals,
     kernel_drops: Option<(u64, u64)>,
@@ -129,9 +125,7 @@ impl Fleet {
         };
         Ok(Fleet {
             top: cfg.top.clamp(1, metrics::MAX_LABELLED),
-            check_every: cfg.check_every.max(1),
             publish_every: cfg.publish_every,
-            calls: 0,
             next_publish: Instant::now(),
             totals: metrics::Totals::default(),
             kernel_drops: None,
@@ -194,35 +188,42 @@ impl Fleet {
         self.kernel_drops = Some((kernel, interface));
     }
 
-    /// Called after every frame or tick, at packet time `now`. See the crate docs.
+    /// Alert events are waiting for a snapshot (the capture loop then builds one without
+    /// waiting for its next look at the clock).
     #[inline]
-    pub fn refresh(&mut self, monitor: &Monitor, now: Timestamp) {
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Whether the capture loop should build a snapshot for the fleet at wall instant
+    /// `t`: alert events are waiting, or the next publication is due.
+    #[inline]
+    pub fn due(&self, t: Instant) -> bool {
+        !self.pending.is_empty() || (self.shared.is_some() && t >= self.next_publish)
+    }
+
+    /// The refresh's snapshot, built at wall instant `t` (for the fleet or for another
+    /// presenter): queued alert events are sent, and the metrics published if due.
+    pub fn on_snapshot(&mut self, snap: &Snapshot, t: Instant) {
         if !self.pending.is_empty() {
-            self.send_pending(monitor, now);
+            self.send_pending(snap);
         }
-        if self.shared.is_none() {
-            return;
-        }
-        self.calls = self.calls.wrapping_add(1);
-        if self.calls % self.check_every != 0 {
-            return;
-        }
-        let t = Instant::now();
-        if t >= self.next_publish {
+        if self.shared.is_some() && t >= self.next_publish {
             self.next_publish = t + self.publish_every;
-            self.publish(monitor, now, false);
+            self.publish(snap, false);
         }
     }
 
-    /// The run ended: final values, and the alert events still queued.
-    pub fn finish(&mut self, monitor: &Monitor, now: Timestamp) {
+    /// The run ended (`snap`: the final snapshot): final values, and the alert events
+    /// still queued.
+    pub fn finish(&mut self, snap: &Snapshot) {
         if !self.pending.is_empty() {
-            self.send_pending(monitor, now);
+            self.send_pending(snap);
         }
-        self.publish(monitor, now, true);
+        self.publish(snap, true);
     }
 
-    fn send_pending(&mut self, monitor: &Monitor, now: Timestamp) {
+    fn send_pending(&mut self, snap: &Snapshot) {
         let Some(client) = &self.client else {
             self.pending.clear();
             return;
@@ -230,8 +231,7 @@ impl Fleet {
         for (ev, wall) in self.pending.drain(..) {
             match ev {
                 AlertEvent::AlertStarted { .. } => {
-                    let report = monitor.stats().report(Window::Min1, now);
-                    let host = report.hosts.first().map_or_else(
+                    let host = snap.report(Window::Min1).hosts.first().map_or_else(
                         || "unknown".into(),
                         |r| metrics::label_value(r.key.as_bytes()),
                     );
@@ -243,17 +243,17 @@ impl Fleet {
         }
     }
 
-    fn publish(&mut self, monitor: &Monitor, now: Timestamp, finished: bool) {
+    fn publish(&mut self, snap: &Snapshot, finished: bool) {
         let Some(shared) = &self.shared else {
             return;
         };
-        let report = monitor.stats().report(Window::Min10, now);
+        let report = snap.report(Window::Min10);
         self.totals.relabel(
             report.hosts.iter().map(|r| r.key.as_bytes()),
             report.sections.iter().map(|r| r.key.as_bytes()),
             self.top,
         );
-        let mut health = metrics::Health::from_monitor(monitor);
+        let mut health = metrics::Health::from_snapshot(snap);
         health.kernel_drops = self.kernel_drops;
         health.alerts_started = self.alerts_started;
         health.finished = finished;
@@ -275,4 +275,55 @@ pub fn default_instance() -> String {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use httptop_engine::alert::Baseline;
+    use httptop_engine::{Monitor, MonitorConfig};
+
+    /// The fleet builds nothing: it says when a snapshot is due (time as an argument) and
+    /// publishes the one it is handed.
+    #[test]
+    fn publishes_the_snapshot_it_is_handed_once_per_interval_and_alerts_make_it_due() {
+        let mut fleet = Fleet::bind(FleetConfig {
+            metrics_addr: "127.0.0.1:0".parse().ok(),
+            // Planned, never started: events queue and are dropped at the next snapshot.
+            alertmanager: Some("http://127.0.0.1:9".into()),
+            ..FleetConfig::default()
+        })
+        .expect("bind");
+        let mut monitor = Monitor::new(MonitorConfig::default()).expect("monitor");
+        monitor.start(Timestamp::from_secs(1_700_000_000));
+        let snap = monitor.snapshot(Timestamp::from_secs(1_700_000_030));
+        let t0 = Instant::now();
+        assert!(fleet.due(t0), "the first publication is due at once");
+        fleet.on_snapshot(&snap, t0);
+        let text = fleet.shared.as_ref().expect("served").exposition();
+        assert!(
+            text.contains("httptop_alert_state{state=\"learning\"} 1"),
+            "{text}"
+        );
+        let half = t0 + Duration::from_millis(500);
+        assert!(!fleet.due(half));
+        assert!(fleet.due(t0 + Duration::from_secs(1)));
+        let ev = AlertEvent::AlertStarted {
+            hits: 10,
+            baseline: Baseline::from_bytes(
+                b"httptop-baseline v1\nrequests=1\nover_ns=1000000000\n",
+            )
+            .expect("baseline"),
+            window_ns: 1_000_000_000,
+            threshold_pct: 10,
+            at: snap.now,
+        };
+        fleet.on_alert(&ev, snap.now);
+        assert!(
+            fleet.has_pending() && fleet.due(half),
+            "an alert is due at once"
+        );
+        fleet.on_snapshot(&snap, half);
+        assert!(!fleet.has_pending() && !fleet.due(half));
+    }
 }

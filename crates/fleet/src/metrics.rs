@@ -18,7 +18,8 @@
 //! `_total` for counters.
 
 use httptop_engine::alert::AlertState;
-use httptop_engine::{Counters, Exchange, Flags, Monitor};
+use httptop_engine::snapshot::Snapshot;
+use httptop_engine::{Counters, Exchange, Flags};
 use std::collections::HashMap;
 use std::fmt::{Display, Write as _};
 
@@ -334,11 +335,11 @@ pub struct AlertGauges {
 pub const STATES: [&str; 4] = ["learning", "normal", "alert", "recovered"];
 
 impl Health {
-    /// Reads the monitor (once per publication, not per packet).
-    pub fn from_monitor(monitor: &Monitor) -> Self {
-        let alert = monitor.alerting().map(|a| {
-            let cfg = a.config();
-            let (state, progress) = match a.state() {
+    /// Reads the refresh's snapshot (once per publication, not per packet).
+    pub fn from_snapshot(snap: &Snapshot) -> Self {
+        let alert = snap.alert.as_ref().map(|a| {
+            let cfg = &a.config;
+            let (state, progress) = match a.state {
                 AlertState::Learning(p) => {
                     let total = p.elapsed_ns.saturating_add(p.remaining_ns);
                     let f = if total == 0 {
@@ -354,16 +355,16 @@ impl Health {
             };
             AlertGauges {
                 state,
-                hits: a.hits_in_window(),
-                baseline: a.baseline().map(|b| b.per_window(cfg.window_ns)),
+                hits: a.hits_in_window,
+                baseline: a.baseline.map(|b| b.per_window(cfg.window_ns)),
                 threshold_pct: cfg.threshold_pct,
                 window_seconds: cfg.window_ns as f64 / 1e9,
                 learning_progress: progress,
             }
         });
         Health {
-            counters: monitor.engine().counters().clone(),
-            open_flows: u64::try_from(monitor.engine().open_flows()).unwrap_or(u64::MAX),
+            counters: snap.counters.clone(),
+            open_flows: u64::try_from(snap.open_flows).unwrap_or(u64::MAX),
             kernel_drops: None,
             alert,
             alerts_started: 0,

@@ -8,6 +8,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use httptop_engine::snapshot::Snapshot;
 use httptop_engine::stats::Window;
+use std::sync::Arc;
 
 /// What the caller does after a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +141,12 @@ pub struct App {
     pub filter: Option<String>,
     /// Packets dropped by the kernel, when the capture backend tells (set by the caller).
     pub drops: Option<u64>,
+    /// Snapshots replaced before the dashboard took them (a slow terminal), shown on the
+    /// status line and in the help.
+    pub skipped: u64,
+    /// The newest message for the user, and how many there were (shown on the status
+    /// line; printed in full after exit).
+    pub message: Option<(String, u64)>,
     pub selected: Panel,
     pub window: Window,
     /// Index into `selected.sorts()`, per panel.
@@ -148,10 +155,10 @@ pub struct App {
     pub scroll: usize,
     pub help: bool,
     paused: bool,
-    /// The latest snapshot handed over.
-    latest: Option<Snapshot>,
+    /// The latest snapshot handed over (shared with the other presenters of the refresh).
+    latest: Option<Arc<Snapshot>>,
     /// While paused: the snapshot that was shown when the pause began.
-    frozen: Option<Snapshot>,
+    frozen: Option<Arc<Snapshot>>,
 }
 
 impl App {
@@ -160,6 +167,8 @@ impl App {
             source: source.into(),
             filter,
             drops: None,
+            skipped: 0,
+            message: None,
             selected: Panel::Sections,
             window: Window::Min1,
             sort: [0; Panel::ALL.len()],
@@ -186,27 +195,28 @@ impl App {
     }
 
     /// Hands the app the latest snapshot. While paused the screen keeps the one it had.
-    pub fn on_snapshot(&mut self, snap: Snapshot) {
+    pub fn on_snapshot(&mut self, snap: impl Into<Arc<Snapshot>>) {
+        let snap = snap.into();
         if self.paused && self.frozen.is_none() {
             // Paused before anything was shown: the first snapshot is what stays.
-            self.frozen = Some(snap.clone());
+            self.frozen = Some(Arc::clone(&snap));
         }
         self.latest = Some(snap);
     }
 
     /// The snapshot to show: the frozen one while paused, else the latest handed over.
     pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.frozen.as_ref().or(self.latest.as_ref())
+        self.frozen.as_deref().or(self.latest.as_deref())
     }
 
     /// The latest snapshot handed over, paused or not (for the final summary).
     pub fn latest(&self) -> Option<&Snapshot> {
-        self.latest.as_ref()
+        self.latest.as_deref()
     }
 
     /// What to show given the caller's `live` snapshot: the frozen one while paused.
     pub fn shown<'a>(&'a self, live: &'a Snapshot) -> &'a Snapshot {
-        self.frozen.as_ref().unwrap_or(live)
+        self.frozen.as_deref().unwrap_or(live)
     }
 
     /// Pauses (freezing the latest snapshot handed to [`App::on_snapshot`]) or resumes.

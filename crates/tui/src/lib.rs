@@ -1,11 +1,14 @@
 //! The httptop dashboard: a full-screen view of [`Snapshot`]s.
 //!
-//! Contract: the caller owns the loop, the terminal and the threads. It hands snapshots
-//! to [`App::on_snapshot`], keys to [`App::on_key`], and draws with [`render`]. Rendering
-//! reads no clock (time is `snap.now`), logs nothing, and escapes every wire string.
-//! [`TerminalGuard`] enters and restores the terminal; [`final_summary`] is printed after.
+//! Contract: [`Dashboard`] runs the dashboard on a thread of its own (terminal, keys,
+//! rendering); the capture thread only hands it snapshots through a one-slot mailbox
+//! (newest wins), so a slow terminal never delays packet processing. Underneath, [`App`]
+//! takes snapshots ([`App::on_snapshot`]) and keys ([`App::on_key`]), and [`render`] draws.
+//! Rendering reads no clock (time is `snap.now`), logs nothing, and escapes every wire
+//! string (messages included). [`TerminalGuard`] enters and restores the terminal;
+//! [`final_summary`] and the held [`Messages`] are printed after.
 //!
-//! A caller's loop, in outline (the collector thread sends owned snapshots):
+//! The thread's loop, in outline (see [`dashboard`] for the real one):
 //!
 //! ```no_run
 //! use httptop_tui::{draw, final_summary, Action, App, Snapshot, TerminalGuard};
@@ -40,6 +43,11 @@
 //! ```
 
 pub mod app;
+pub mod dashboard;
+pub mod mailbox;
+pub mod messages;
+#[doc(hidden)]
+pub mod stall;
 pub mod summary;
 pub mod term;
 pub mod text;
@@ -50,10 +58,14 @@ mod testing;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_dashboard;
+#[cfg(test)]
 mod tests_monitor;
 
 pub use app::{Action, App, Panel, Sort};
+pub use dashboard::{Dashboard, Update};
 pub use httptop_engine::snapshot::Snapshot;
+pub use messages::Messages;
 pub use summary::final_summary;
 pub use term::TerminalGuard;
 pub use view::render;

@@ -2,6 +2,7 @@
 //! into a Buffer, and the hostile-string test.
 
 use crate::app::{App, Panel};
+use crate::stall::text;
 use crate::testing::{empty_snapshot, snapshot, State};
 use crate::{final_summary, render, view};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -22,20 +23,6 @@ fn screen(app: &App, snap: &Snapshot, w: u16, h: u16) -> Buffer {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| render(f, app, snap)).unwrap();
     t.backend().buffer().clone()
-}
-
-/// The buffer as text, one line per row, trailing spaces dropped.
-fn text(b: &Buffer) -> String {
-    let mut o = String::new();
-    for y in 0..b.area.height {
-        let mut line = String::new();
-        for x in 0..b.area.width {
-            line.push_str(b[(x, y)].symbol());
-        }
-        o.push_str(line.trim_end());
-        o.push('\n');
-    }
-    o
 }
 
 macro_rules! screens {

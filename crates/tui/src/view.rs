@@ -37,14 +37,19 @@ pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot) {
     } else {
         7
     };
-    let [head, ban, chart, bar, body] = Layout::vertical([
+    let status = status_line(app);
+    let [head, ban, chart, bar, body, foot] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Length(banner_h),
         Constraint::Length(chart_h),
         Constraint::Length(1),
         Constraint::Min(0),
+        Constraint::Length(u16::from(status.is_some())),
     ])
     .areas(area);
+    if let Some(s) = status {
+        frame.render_widget(s, foot);
+    }
     frame.render_widget(header(app, snap), head);
     if let Some(b) = banner(snap) {
         frame.render_widget(b, ban);
@@ -72,8 +77,31 @@ pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot) {
         render_panel(frame, body, app, snap, app.selected, true);
     }
     if app.help {
-        render_help(frame, area);
+        render_help(frame, app, area);
     }
+}
+
+/// The bottom line, only when there is something to say: the newest message (all of them
+/// are printed after exit) and the refreshes a slow terminal skipped.
+fn status_line<'a>(app: &App) -> Option<Line<'a>> {
+    let mut spans = Vec::new();
+    let warn = Style::new().fg(Color::Yellow).bold();
+    if let Some((m, n)) = &app.message {
+        spans.push(Span::styled(clean(m.as_bytes()), warn));
+        if *n > 1 {
+            spans.push(Span::raw(format!("  ({n} messages, shown after exit)")));
+        }
+    }
+    if app.skipped > 0 {
+        if !spans.is_empty() {
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::raw(format!(
+            "{} refreshes skipped (slow terminal)",
+            app.skipped
+        )));
+    }
+    (!spans.is_empty()).then(|| Line::from(spans))
 }
 
 /// The three header lines: source and view, alerting state, capture health.
@@ -765,16 +793,16 @@ const HELP: &[(&str, &str)] = &[
     ("?", "this help (Esc closes)"),
 ];
 
-fn render_help(frame: &mut Frame, area: Rect) {
+fn render_help(frame: &mut Frame, app: &App, area: Rect) {
     let w = 50.min(area.width);
-    let h = (HELP.len() as u16 + 2).min(area.height);
+    let h = (HELP.len() as u16 + 3).min(area.height);
     let r = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,
         w,
         h,
     );
-    let lines: Vec<Line> = HELP
+    let mut lines: Vec<Line> = HELP
         .iter()
         .map(|(k, d)| {
             Line::from(vec![
@@ -783,6 +811,10 @@ fn render_help(frame: &mut Frame, area: Rect) {
             ])
         })
         .collect();
+    lines.push(Line::raw(format!(
+        "{:>14}  {} (slow terminal)",
+        "skipped", app.skipped
+    )));
     frame.render_widget(Clear, r);
     frame.render_widget(
         Paragraph::new(lines)
