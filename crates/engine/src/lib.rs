@@ -2,6 +2,7 @@
 //! socket, file or terminal; time is an argument (packet time).
 
 pub mod alert;
+mod analyzer;
 mod budget;
 mod engine;
 pub mod event;
@@ -15,6 +16,7 @@ pub mod protocol;
 pub mod reasm;
 pub mod snapshot;
 pub mod stats;
+pub mod stream;
 
 pub use engine::{Counters, Engine};
 pub use event::{Exchange, Flags, Sink, Version, WireStr};

@@ -301,6 +301,18 @@ pub struct HttpConn {
     pipelining: bool,
     dead: bool,
     finished: bool,
+    /// Where the connection stopped being HTTP/1 (101, 2xx to CONNECT).
+    upgrade: Option<Upgrade>,
+}
+
+/// Where an upgraded connection (101 Switching Protocols, a 2xx answer to CONNECT)
+/// stops being HTTP/1: the rest of both streams belongs to the next analyzer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upgrade {
+    /// The direction of the response that switched.
+    pub dir: Dir,
+    /// Stream offset in `dir` of the first byte after that response's head.
+    pub offset: u64,
 }
 
 impl HttpConn {
@@ -318,7 +330,20 @@ impl HttpConn {
             pipelining: false,
             dead: false,
             finished: false,
+            upgrade: None,
         }
+    }
+
+    /// The side that sends requests, once a start line said so (the connection is then
+    /// HTTP/1: this is the probe's "mine").
+    pub fn client(&self) -> Option<Dir> {
+        self.client
+    }
+
+    /// Set once a response switched the connection to another protocol (the flow then
+    /// hands the streams over; HTTP/1 parses nothing more).
+    pub fn upgrade(&self) -> Option<Upgrade> {
+        self.upgrade
     }
 
     /// One in-order event of the `dir` stream at packet time `ts`.
@@ -348,10 +373,10 @@ impl HttpConn {
             self.finish_side(Dir::Resp, ctx);
             let lost = self.server_lost;
             while let Some(p) = self.pop_pending() {
-                ctx.out.push(p.give_up(lost));
+                ctx.emit(p.give_up(lost));
             }
             if let Some(o) = self.orphan.take() {
-                ctx.out.push(*o);
+                ctx.emit(*o);
             }
         }
         self.finished = true;
@@ -505,7 +530,7 @@ impl HttpConn {
             .is_some_and(|p| p.req_done && p.resp == Resp::Done)
         {
             if let Some(p) = self.pop_pending() {
-                ctx.out.push(p.ex);
+                ctx.emit(p.ex);
             }
         }
         if self.queue.is_empty() && self.queue.capacity() > 0 {
@@ -531,7 +556,7 @@ impl HttpConn {
             }
             Target::Orphan => {
                 if let Some(o) = self.orphan.take() {
-                    ctx.out.push(*o);
+                    ctx.emit(*o);
                 }
             }
             Target::None => {}
@@ -547,7 +572,7 @@ impl HttpConn {
                 break;
             };
             ctx.counters.pending_overflow += 1;
-            ctx.out.push(p.give_up(self.server_lost));
+            ctx.emit(p.give_up(self.server_lost));
         }
         // Two requests starting in the same packet: the client pipelines.
         if self
@@ -626,6 +651,9 @@ impl HttpConn {
         let mut pos = 0;
         let mut stalls = 0;
         while pos < data.len() && !self.dead && !self.finished {
+            if self.sides[i].mode == Mode::Tunnel {
+                self.note_upgrade(dir, pos);
+            }
             let before = (pos, self.sides[i].mode);
             pos = match self.sides[i].mode {
                 Mode::Hunt { .. } => self.hunt(dir, ts, data, pos, ctx),
@@ -651,8 +679,21 @@ impl HttpConn {
                 stalls = 0;
             }
         }
+        if self.sides[i].mode == Mode::Tunnel {
+            self.note_upgrade(dir, pos.min(data.len()));
+        }
         let side = &mut self.sides[i];
         side.offset = side.offset.saturating_add(n64(data.len()));
+    }
+
+    /// The side `dir` is in tunnel mode from `pos` of the current event on: the first
+    /// such point seen is where the connection was upgraded (the switching response
+    /// ends the event's HTTP part; the client side has no bytes left to parse).
+    fn note_upgrade(&mut self, dir: Dir, pos: usize) {
+        if self.upgrade.is_none() {
+            let offset = self.sides[idx(dir)].offset.saturating_add(n64(pos));
+            self.upgrade = Some(Upgrade { dir, offset });
+        }
     }
 
     fn hunt(
@@ -998,7 +1039,7 @@ impl HttpConn {
         let i = idx(dir);
         let ts = self.sides[i].head_ts;
         let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
-        ctx.counters.requests += 1;
+        ctx.request_started();
         let malformed_line = rl.malformed;
         if malformed_line {
             ctx.counters.malformed_requests += 1;
@@ -1111,9 +1152,9 @@ impl HttpConn {
                 target,
             }) = parse_request_line(line)
             {
-                // Reported as an exchange, so counted as a request too (alerting counts
-                // requests from this counter, statistics from the exchanges).
-                ctx.counters.requests += 1;
+                // Reported as an exchange, so it is a request: every request exchange
+                // has one `RequestStarted` (see `crate::event`).
+                ctx.request_started();
                 let ts = self.sides[i].head_ts;
                 let mut ex =
                     self.request_exchange(ts, method, target, Version::default(), None, ctx);
@@ -1159,7 +1200,7 @@ impl HttpConn {
                 }) if line.last() != Some(&b'\n') => (method, target, Version::default()),
                 Err(_) => return,
             };
-            ctx.counters.requests += 1;
+            ctx.request_started();
             let mut ex = self.request_exchange(ts, method, target, version, Some(&mut hs), ctx);
             ex.flags.insert(flags);
             ex.request_bytes = n64(buf.len());
@@ -1185,7 +1226,7 @@ impl HttpConn {
                 None => {
                     ctx.counters.responses_without_request += 1;
                     let ex = self.orphan_exchange(ts, sl, n64(buf.len()), flags);
-                    ctx.out.push(ex);
+                    ctx.emit(ex);
                 }
             }
         }
@@ -1275,10 +1316,10 @@ impl HttpConn {
                 ctx.counters.responses_without_request += 1;
                 let ex = self.orphan_exchange(ts, sl, bytes, flags);
                 if interim {
-                    ctx.out.push(ex);
+                    ctx.emit(ex);
                 } else {
                     if let Some(old) = self.orphan.replace(Box::new(ex)) {
-                        ctx.out.push(*old);
+                        ctx.emit(*old);
                     }
                     self.sides[i].target = Target::Orphan;
                 }

@@ -96,41 +96,14 @@ pub mod script;
 #[cfg(test)]
 mod tests;
 
+/// The stream interface, re-exported where the HTTP code has always used it.
+pub use crate::stream::{Dir, StreamEvent};
 pub use conn::{HttpConn, QueuePool};
 
-use crate::event::Exchange;
+use crate::event::{Event, Exchange};
 use crate::limits::Limits;
-
-/// Which side of the TCP connection a byte stream comes from. `Orig` is the side that
-/// sent the SYN, or the side first seen when the connection was picked up mid-stream.
-/// Which of them is the HTTP client is decided by content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dir {
-    Orig,
-    Resp,
-}
-
-impl Dir {
-    pub fn other(self) -> Dir {
-        match self {
-            Dir::Orig => Dir::Resp,
-            Dir::Resp => Dir::Orig,
-        }
-    }
-}
-
-/// One in-order event of a reassembled byte stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamEvent<'a> {
-    /// The next bytes of the stream.
-    Data(&'a [u8]),
-    /// This many bytes of the stream were lost (not captured).
-    Gap(u64),
-    /// The sender closed its side (FIN).
-    Fin,
-    /// The connection was reset.
-    Rst,
-}
+use crate::protocol::Protocol;
+use httptop_wire::Timestamp;
 
 /// Anomaly and limit counters of the HTTP layer (like Zeek's weird.log, by name).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -181,7 +154,26 @@ pub struct HttpCounters {
 pub struct Ctx<'a> {
     pub limits: &'a Limits,
     pub counters: &'a mut HttpCounters,
-    pub out: &'a mut Vec<Exchange>,
+    /// Where exchanges and request starts go.
+    pub out: &'a mut Vec<Event>,
     /// Spare request queues of the engine (see [`QueuePool`]).
     pub pool: &'a mut QueuePool,
+    /// Packet time of the engine call in progress (the time of
+    /// [`Event::RequestStarted`]).
+    pub now: Timestamp,
+}
+
+impl Ctx<'_> {
+    fn emit(&mut self, ex: Exchange) {
+        self.out.push(Event::Exchange(ex));
+    }
+
+    /// A request head was recognised: counted once, for every consumer.
+    fn request_started(&mut self) {
+        self.counters.requests += 1;
+        self.out.push(Event::RequestStarted {
+            protocol: Protocol::Http1,
+            ts: self.now,
+        });
+    }
 }
