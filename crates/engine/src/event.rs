@@ -192,17 +192,20 @@ pub enum Event {
     },
 }
 
-/// Receives what the engine produces.
+/// Receives what the engine produces. A sink interested only in exchanges implements
+/// `on_exchange`; one that wants every event overrides `on_event`.
 pub trait Sink {
-    fn on_event(&mut self, ev: &Event);
-}
-
-/// A closure over exchanges sees only [`Event::Exchange`].
-impl<F: FnMut(&Exchange)> Sink for F {
+    fn on_exchange(&mut self, ex: &Exchange);
     fn on_event(&mut self, ev: &Event) {
         if let Event::Exchange(ex) = ev {
-            self(ex)
+            self.on_exchange(ex)
         }
+    }
+}
+
+impl<F: FnMut(&Exchange)> Sink for F {
+    fn on_exchange(&mut self, ex: &Exchange) {
+        self(ex)
     }
 }
 

@@ -33,12 +33,14 @@ struct EventsTo<'a> {
 }
 
 impl Sink for EventsTo<'_> {
+    fn on_exchange(&mut self, ex: &Exchange) {
+        self.stats.on_exchange(ex);
+        self.obs.on_exchange(ex);
+    }
+
     fn on_event(&mut self, ev: &Event) {
         match ev {
-            Event::Exchange(ex) => {
-                self.stats.on_exchange(ex);
-                self.obs.on_exchange(ex);
-            }
+            Event::Exchange(ex) => self.on_exchange(ex),
             Event::RequestStarted { .. } => *self.requests += 1,
             _ => {}
         }
