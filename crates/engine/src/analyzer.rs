@@ -186,3 +186,288 @@ impl AppLayer {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{HttpCounters, QueuePool};
+    use crate::limits::Limits;
+    use crate::Exchange;
+
+    /// One application layer fed scripted stream events, with everything it touches.
+    struct Rig {
+        app: AppLayer,
+        limits: Limits,
+        http: HttpCounters,
+        protocols: ProtocolTable,
+        pool: QueuePool,
+        out: Vec<Event>,
+    }
+
+    impl Rig {
+        fn new(limits: Limits) -> Self {
+            let orig = "10.0.0.1:40000".parse().unwrap();
+            let resp = "10.0.0.2:5555".parse().unwrap();
+            Rig {
+                app: AppLayer::new(orig, resp),
+                limits,
+                http: HttpCounters::default(),
+                protocols: ProtocolTable::default(),
+                pool: QueuePool::default(),
+                out: Vec::new(),
+            }
+        }
+
+        fn with(&mut self, f: impl FnOnce(&mut AppLayer, &mut AppCtx<'_>)) {
+            let mut cx = AppCtx {
+                http: Ctx {
+                    limits: &self.limits,
+                    counters: &mut self.http,
+                    out: &mut self.out,
+                    pool: &mut self.pool,
+                    now: Timestamp::from_secs(1),
+                },
+                protocols: &mut self.protocols,
+            };
+            f(&mut self.app, &mut cx);
+        }
+
+        fn feed(&mut self, dir: Dir, ev: StreamEvent<'_>) -> &mut Self {
+            self.with(|app, cx| app.feed(dir, Timestamp::from_secs(1), ev, cx));
+            self
+        }
+
+        fn data(&mut self, dir: Dir, d: &[u8]) -> &mut Self {
+            self.feed(dir, StreamEvent::Data(d))
+        }
+
+        fn close(&mut self) -> &mut Self {
+            self.with(|app, cx| app.close(Timestamp::from_secs(2), cx));
+            self
+        }
+
+        fn decided(&self) -> Vec<Protocol> {
+            self.out
+                .iter()
+                .filter_map(|e| match e {
+                    Event::ConnectionDecided { protocol } => Some(*protocol),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn exchanges(&self) -> Vec<&Exchange> {
+            self.out
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Exchange(x) => Some(x),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn closed(&self) -> Option<(Protocol, u64, u64)> {
+            self.out.iter().find_map(|e| match e {
+                Event::ConnectionClosed {
+                    protocol,
+                    bytes_to_server,
+                    bytes_to_client,
+                } => Some((*protocol, *bytes_to_server, *bytes_to_client)),
+                _ => None,
+            })
+        }
+
+        fn row(&self, p: Protocol) -> (u64, u64, u64) {
+            let r = self.protocols.get(p);
+            (r.connections, r.bytes_to_server, r.bytes_to_client)
+        }
+    }
+
+    const REQ: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    #[test]
+    fn http1_is_decided_by_a_request_line_on_any_port() {
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, REQ);
+        assert_eq!(r.decided(), [Protocol::Http1]);
+        r.data(Dir::Resp, RESP).close();
+        assert_eq!(r.exchanges().len(), 1);
+        let (c, s) = (REQ.len() as u64, RESP.len() as u64);
+        assert_eq!(r.row(Protocol::Http1), (1, c, s));
+        assert_eq!(r.closed(), Some((Protocol::Http1, c, s)));
+        assert_eq!(r.row(Protocol::Unknown), (0, 0, 0));
+    }
+
+    #[test]
+    fn http1_is_decided_by_a_status_line_from_either_direction() {
+        // The capture starts with a response from the originator (a server that
+        // opened the connection, or a capture picked up mid-stream): the other side is
+        // the client, and bytes are counted by role, not by who sent the SYN.
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, RESP);
+        assert_eq!(r.decided(), [Protocol::Http1]);
+        r.data(Dir::Resp, REQ).close();
+        let (c, s) = (REQ.len() as u64, RESP.len() as u64);
+        assert_eq!(r.row(Protocol::Http1), (1, c, s));
+    }
+
+    #[test]
+    fn bytes_before_the_decision_count_under_the_decided_protocol() {
+        // A request whose first line needs two events: undecided after the first.
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, b"PROPF");
+        assert!(r.decided().is_empty());
+        r.data(Dir::Orig, &REQ[3..]).close();
+        assert_eq!(r.decided(), [Protocol::Http1]);
+        assert_eq!(r.row(Protocol::Http1), (1, 5 + REQ.len() as u64 - 3, 0));
+    }
+
+    #[test]
+    fn an_ssh_banner_makes_the_connection_opaque() {
+        let mut r = Rig::new(Limits::default());
+        let server = b"SSH-2.0-OpenSSH_9.2\r\n";
+        let client = b"SSH-2.0-OpenSSH_9.0\r\n";
+        r.data(Dir::Resp, server);
+        assert!(
+            r.decided().is_empty(),
+            "one side alone cannot exclude HTTP/1"
+        );
+        r.data(Dir::Orig, client);
+        assert_eq!(r.decided(), [Protocol::Unknown]);
+        assert!(r.app.is_opaque());
+        assert_eq!(r.http.not_http_connections, 1);
+        let binary = [0u8, 0, 1, 0x14, 0x0a, 0xff, 0x00];
+        r.data(Dir::Orig, &binary).data(Dir::Resp, &binary).close();
+        let (c, s) = ((client.len() + 7) as u64, (server.len() + 7) as u64);
+        assert_eq!(r.row(Protocol::Unknown), (1, c, s));
+        assert_eq!(r.closed(), Some((Protocol::Unknown, c, s)));
+        assert!(r.exchanges().is_empty());
+    }
+
+    #[test]
+    fn random_bytes_make_the_connection_opaque() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Never an upper-case letter: no start line can begin.
+                    (x as u8) & 0x3f
+                })
+                .collect()
+        };
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, &random(300))
+            .data(Dir::Resp, &random(200));
+        assert_eq!(r.decided(), [Protocol::Unknown]);
+        r.data(Dir::Orig, &random(50)).close();
+        assert_eq!(r.row(Protocol::Unknown), (1, 350, 200));
+        assert_eq!(r.app.heap_bytes(), 0);
+    }
+
+    #[test]
+    fn a_connection_closed_undecided_is_unknown() {
+        // One direction only, not a start line: HTTP/1 keeps hunting (a capture picked
+        // up mid-body finds the next response later), so nothing is decided before close.
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Resp, b"tail of a body\r\n");
+        assert!(r.decided().is_empty());
+        r.close();
+        assert_eq!(r.decided(), [Protocol::Unknown]);
+        assert_eq!(r.row(Protocol::Unknown), (1, 0, 16));
+        assert_eq!(r.http.not_http_connections, 0);
+    }
+
+    #[test]
+    fn a_side_starting_with_a_gap_never_excludes_http1() {
+        let mut r = Rig::new(Limits::default());
+        r.feed(Dir::Orig, StreamEvent::Gap(100))
+            .data(Dir::Orig, b"xx\r\n")
+            .data(Dir::Resp, b"SSH-2.0-x\r\n");
+        assert!(r.decided().is_empty());
+        r.data(Dir::Orig, REQ);
+        assert_eq!(r.decided(), [Protocol::Http1]);
+    }
+
+    #[test]
+    fn the_probe_gives_up_on_a_candidate_longer_than_the_head_limit() {
+        // A line that could still become a request line (`TOKEN SP target ...`) is
+        // buffered, and charged, up to the head limit; at the limit it is no start
+        // line. With the other side excluded too, the connection is opaque and the
+        // buffer freed.
+        let limits = Limits {
+            max_header_bytes: 64,
+            ..Limits::default()
+        };
+        let mut r = Rig::new(limits);
+        r.data(Dir::Resp, b"220 smtp.example ESMTP\r\n");
+        r.data(Dir::Orig, b"FOO /");
+        assert!(r.app.heap_bytes() > 0, "the candidate is charged");
+        r.data(Dir::Orig, &[b'a'; 58]);
+        assert!(r.decided().is_empty(), "63 bytes: not yet at the cap");
+        r.data(Dir::Orig, b"a");
+        assert_eq!(r.decided(), [Protocol::Unknown]);
+        assert_eq!(r.app.heap_bytes(), 0);
+    }
+
+    #[test]
+    fn an_upgrade_hands_the_streams_over_and_stays_http1() {
+        let mut r = Rig::new(Limits::default());
+        let req = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n";
+        let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+        let frame = [0x81u8, 0x02, b'h', b'i'];
+        r.data(Dir::Orig, req);
+        let mut both = resp.to_vec();
+        both.extend_from_slice(&frame);
+        r.data(Dir::Resp, &both);
+        assert!(r.app.is_opaque(), "handed over at the end of the 101 head");
+        assert_eq!(r.exchanges().len(), 1, "emitted at the hand-over");
+        assert_eq!(r.exchanges()[0].status, Some(101));
+        r.data(Dir::Orig, &frame).close();
+        let (c, s) = ((req.len() + 4) as u64, (both.len()) as u64);
+        assert_eq!(r.row(Protocol::Http1), (1, c, s));
+        assert_eq!(r.closed(), Some((Protocol::Http1, c, s)));
+        assert_eq!(r.decided(), [Protocol::Http1]);
+    }
+
+    #[test]
+    fn http1_reports_where_the_upgrade_happened() {
+        let mut h = HttpConn::new("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+        let (limits, mut counters, mut out, mut pool) = (
+            Limits::default(),
+            HttpCounters::default(),
+            Vec::new(),
+            QueuePool::default(),
+        );
+        let mut ctx = Ctx {
+            limits: &limits,
+            counters: &mut counters,
+            out: &mut out,
+            pool: &mut pool,
+            now: Timestamp::ZERO,
+        };
+        let t = Timestamp::ZERO;
+        h.feed(
+            Dir::Orig,
+            t,
+            StreamEvent::Data(b"CONNECT a:443 HTTP/1.1\r\n\r\n"),
+            &mut ctx,
+        );
+        h.feed(Dir::Resp, t, StreamEvent::Data(b"xy"), &mut ctx);
+        assert_eq!(h.upgrade(), None);
+        let ok = b"HTTP/1.1 200 OK\r\n\r\n\x16\x03\x01";
+        h.feed(Dir::Resp, t, StreamEvent::Data(&ok[..]), &mut ctx);
+        // The garbage `xy` was skipped while hunting; the head ends 3 bytes before the event.
+        let at = 2 + ok.len() as u64 - 3;
+        assert_eq!(
+            h.upgrade(),
+            Some(crate::http::Upgrade {
+                dir: Dir::Resp,
+                offset: at
+            })
+        );
+    }
+}

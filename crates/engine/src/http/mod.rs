@@ -98,7 +98,7 @@ mod tests;
 
 /// The stream interface, re-exported where the HTTP code has always used it.
 pub use crate::stream::{Dir, StreamEvent};
-pub use conn::{HttpConn, QueuePool};
+pub use conn::{HttpConn, QueuePool, Upgrade};
 
 use crate::event::{Event, Exchange};
 use crate::limits::Limits;
