@@ -19,7 +19,7 @@ pub mod stats;
 pub mod stream;
 
 pub use engine::{Counters, Engine};
-pub use event::{Exchange, Flags, Sink, Version, WireStr};
+pub use event::{Event, Exchange, Flags, Sink, Version, WireStr};
 pub use limits::Limits;
 pub use monitor::{Monitor, MonitorConfig, Observer};
 pub use protocol::{Protocol, ProtocolCounts, ProtocolTable};

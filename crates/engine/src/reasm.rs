@@ -597,6 +597,32 @@ mod tests {
     }
 
     #[test]
+    fn skipping_buffers_nothing_and_reports_no_gap() {
+        let l = Limits::default();
+        let mut h = HalfStream::default();
+        let mut c = ReasmCounters::default();
+        let mut evs = Vec::new();
+        let mut emit = |_: Timestamp, e: StreamEvent<'_>| evs.push(Ev::from(e));
+        h.on_segment(Timestamp(0), 100, b"ab", false, &l, &mut c, &mut emit);
+        // Out of order before the switch: buffered, then handed over by `skip`.
+        h.on_segment(Timestamp(1), 105, b"fg", false, &l, &mut c, &mut emit);
+        assert_eq!(h.buffered_bytes(), 2);
+        h.skip(&mut c, &mut emit);
+        assert!(h.is_skipping());
+        assert_eq!((h.buffered_bytes(), h.heap_bytes(), h.offset()), (0, 0, 7));
+        // Ahead of the stream: moves it over the hole; behind it: a retransmission.
+        h.on_segment(Timestamp(2), 110, b"kl", false, &l, &mut c, &mut emit);
+        h.on_segment(Timestamp(3), 107, b"hij", false, &l, &mut c, &mut emit);
+        assert_eq!(h.heap_bytes(), 0);
+        // A FIN beyond a hole, then the end of the flow: the hole is skipped too.
+        h.on_segment(Timestamp(4), 120, b"", true, &l, &mut c, &mut emit);
+        h.on_missing(112, 3, &mut c, &mut emit);
+        h.flush(Timestamp(5), &mut c, &mut emit);
+        assert_eq!(flat(&evs), b"abfgkl$");
+        assert_eq!((c.gaps, c.gap_bytes, c.retransmissions), (0, 0, 1));
+    }
+
+    #[test]
     fn in_order_is_passed_through() {
         let (e, c) = run(
             &[(100, b"abc", false), (103, b"def", true)],
