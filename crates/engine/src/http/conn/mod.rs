@@ -157,8 +157,8 @@ impl HttpConn {
         self.release();
     }
 
-    /// True once the connection is known not to be HTTP (the flow table then stops
-    /// delivering data to it, to save time).
+    /// True once the connection is known not to be HTTP (the analyzer seam then makes
+    /// the flow opaque: its payload is only counted).
     pub fn is_dead(&self) -> bool {
         self.dead
     }
