@@ -20,7 +20,9 @@
 //!   buffered any more; a segment ahead of the stream moves it forward over the hole,
 //!   whose bytes are neither delivered nor reported as a gap (skipped payload is not lost
 //!   data: the gap counters stay for bytes the capture really missed on parsed streams).
-//!   Each byte seen is still delivered once, so the analyzer can count it.
+//!   Each byte delivered is delivered once, so the analyzer can count it; a segment
+//!   that arrives after a later one (reordered) is then behind the stream: counted as a
+//!   retransmission, its bytes not delivered (the price of buffering nothing).
 
 use crate::budget::{heap, ALLOC_OVERHEAD};
 use crate::limits::Limits;
