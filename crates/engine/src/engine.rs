@@ -1,23 +1,27 @@
-//! The engine: decoded frames through the flow table, reassembly and the HTTP parser,
-//! out to a [`Sink`] as [`Exchange`]s.
+//! The engine: decoded frames through the flow table, reassembly and one analyzer per
+//! flow (see [`crate::analyzer`]), out to a [`Sink`] as [`Event`]s.
 //!
 //! Contract:
 //! - Sans-IO and deterministic: time comes only from frames and [`Engine::on_tick`];
 //!   the same frames give the same exchanges in the same order, every run.
 //! - Never fails on input: undecodable frames, non-TCP traffic, fragments and every
 //!   limit hit are counted in [`Counters`].
+//! - Events are handed to the sink after each call (`on_frame`, `on_tick`, `finish`),
+//!   in the order the analyzers produced them.
 //! - Memory is bounded by [`Limits`]: `max_flows` connections, each with capped
 //!   reassembly and HTTP buffers, and `max_buffered_bytes` over all of them: after every
 //!   packet the flow's heap bytes are recharged, and past the ceiling the least recently
 //!   active flows holding buffers are closed (`flows_shed`; see `budget.rs`).
 
+use crate::analyzer::{AppCtx, AppLayer};
 use crate::budget::Budget;
-use crate::event::{Exchange, Sink};
+use crate::event::{Event, Sink};
 use crate::flow::{FlowKey, FlowTable};
-use crate::http::{Ctx, Dir, HttpConn, HttpCounters, QueuePool, StreamEvent};
+use crate::http::{Ctx, HttpCounters, QueuePool};
 use crate::limits::Limits;
 use crate::protocol::ProtocolTable;
 use crate::reasm::{HalfStream, ReasmCounters};
+use crate::stream::{Dir, StreamEvent};
 use httptop_wire::{decode, DecodeError, Decoded, Frame, TcpSegment, Timestamp};
 use std::net::SocketAddr;
 
@@ -55,22 +59,15 @@ struct Flow {
     /// Orig is the key's `lo` endpoint.
     orig_is_lo: bool,
     halves: [HalfStream; 2],
-    http: HttpConn,
+    app: AppLayer,
     last_seen: Timestamp,
     /// Creation order, to close flows in a deterministic order at the end.
     id: u64,
 }
 
-fn idx(d: Dir) -> usize {
-    match d {
-        Dir::Orig => 0,
-        Dir::Resp => 1,
-    }
-}
-
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 
-/// Frames in, exchanges out. See the module documentation.
+/// Frames in, events out. See the module documentation.
 pub struct Engine {
     limits: Limits,
     flows: FlowTable<Flow>,
@@ -79,9 +76,12 @@ pub struct Engine {
     /// Request queues reused across connections.
     pool: QueuePool,
     counters: Counters,
-    out: Vec<Exchange>,
+    out: Vec<Event>,
     /// Latest time seen (frames may go backwards in shuffled captures).
     now: Timestamp,
+    /// Packet time of the call in progress: the frame's time, the tick's, or the latest
+    /// at the end (the time of the requests it completes).
+    clock: Timestamp,
     next_sweep: Timestamp,
     next_id: u64,
 }
@@ -96,6 +96,7 @@ impl Engine {
             counters: Counters::default(),
             out: Vec::new(),
             now: Timestamp::ZERO,
+            clock: Timestamp::ZERO,
             next_sweep: Timestamp::ZERO,
             next_id: 0,
         }
@@ -129,6 +130,7 @@ impl Engine {
     pub fn on_frame(&mut self, frame: &Frame<'_>, sink: &mut dyn Sink) {
         self.counters.frames += 1;
         self.counters.bytes += frame.data.len() as u64;
+        self.clock = frame.ts;
         match decode(frame.linktype, frame.data) {
             Ok(Decoded::Tcp(seg)) => {
                 self.counters.tcp_segments += 1;
@@ -155,6 +157,7 @@ impl Engine {
         if now > self.now {
             self.now = now;
         }
+        self.clock = now;
         self.sweep();
         self.drain(sink);
     }
@@ -162,6 +165,7 @@ impl Engine {
     /// The capture is over: every connection is closed, in the order it was opened, and
     /// everything still pending is emitted.
     pub fn finish(&mut self, sink: &mut dyn Sink) {
+        self.clock = self.now;
         let mut all: Vec<(u64, u32)> = self
             .flows
             .indices()
@@ -175,8 +179,11 @@ impl Engine {
     }
 
     fn drain(&mut self, sink: &mut dyn Sink) {
-        for ex in self.out.drain(..) {
-            sink.on_exchange(&ex);
+        for ev in self.out.drain(..) {
+            if let Event::RequestStarted { protocol, .. } = ev {
+                self.counters.protocols.get_mut(protocol).requests += 1;
+            }
+            sink.on_event(&ev);
         }
     }
 
@@ -195,7 +202,7 @@ impl Engine {
         }
     }
 
-    /// Flushes both directions, closes the HTTP connection and removes the flow.
+    /// Flushes both directions, closes the analyzer and removes the flow.
     fn close(&mut self, i: u32) {
         let Some(mut f) = self.flows.remove(i) else {
             return;
@@ -208,21 +215,26 @@ impl Engine {
             counters,
             out,
             pool,
+            clock,
             ..
         } = self;
-        let mut ctx = Ctx {
-            limits,
-            counters: &mut counters.http,
-            out,
-            pool,
+        let mut cx = AppCtx {
+            http: Ctx {
+                limits,
+                counters: &mut counters.http,
+                out,
+                pool,
+                now: *clock,
+            },
+            protocols: &mut counters.protocols,
         };
-        let Flow { halves, http, .. } = &mut f;
+        let Flow { halves, app, .. } = &mut f;
         for d in [Dir::Orig, Dir::Resp] {
-            halves[idx(d)].flush(ts, &mut counters.reasm, &mut |t, ev| {
-                http.feed(d, t, ev, &mut ctx)
+            halves[d.index()].flush(ts, &mut counters.reasm, &mut |t, ev| {
+                app.feed(d, t, ev, &mut cx)
             });
         }
-        http.close(ts, &mut ctx);
+        app.close(ts, &mut cx);
     }
 
     fn on_tcp(&mut self, ts: Timestamp, seg: &TcpSegment<'_>) {
@@ -271,7 +283,7 @@ impl Engine {
                 let flow = Flow {
                     orig_is_lo: src_is_lo == src_is_orig,
                     halves: [HalfStream::default(), HalfStream::default()],
-                    http: HttpConn::new(orig, resp),
+                    app: AppLayer::new(orig, resp),
                     last_seen: ts,
                     id: self.next_id,
                 };
@@ -284,6 +296,7 @@ impl Engine {
             out,
             flows,
             pool,
+            clock,
             ..
         } = self;
         let Some(f) = flows.get_mut(i) else { return };
@@ -295,12 +308,16 @@ impl Engine {
         } else {
             Dir::Resp
         };
-        let Flow { halves, http, .. } = f;
-        let mut ctx = Ctx {
-            limits,
-            counters: &mut counters.http,
-            out,
-            pool,
+        let Flow { halves, app, .. } = f;
+        let mut cx = AppCtx {
+            http: Ctx {
+                limits,
+                counters: &mut counters.http,
+                out,
+                pool,
+                now: *clock,
+            },
+            protocols: &mut counters.protocols,
         };
         let (this, peer) = match dir {
             Dir::Orig => {
@@ -320,37 +337,40 @@ impl Engine {
         }
         if flags.rst() {
             let other = dir.other();
-            this.flush(ts, &mut counters.reasm, &mut |t, ev| {
-                http.feed(dir, t, ev, &mut ctx)
-            });
-            peer.flush(ts, &mut counters.reasm, &mut |t, ev| {
-                http.feed(other, t, ev, &mut ctx)
-            });
-            http.feed(dir, ts, StreamEvent::Rst, &mut ctx);
+            let reasm = &mut counters.reasm;
+            this.flush(ts, reasm, &mut |t, ev| app.feed(dir, t, ev, &mut cx));
+            peer.flush(ts, reasm, &mut |t, ev| app.feed(other, t, ev, &mut cx));
+            app.feed(dir, ts, StreamEvent::Rst, &mut cx);
             self.close(i);
             return;
         }
-        let dead = http.is_dead();
-        let payload = if dead { &[][..] } else { seg.payload };
+        let reasm = &mut counters.reasm;
         this.on_segment(
             ts,
             seg.seq,
-            payload,
+            seg.payload,
             flags.fin(),
             limits,
-            &mut counters.reasm,
-            &mut |t, ev| http.feed(dir, t, ev, &mut ctx),
+            reasm,
+            &mut |t, ev| app.feed(dir, t, ev, &mut cx),
         );
-        if seg.payload_missing > 0 && !dead {
+        if seg.payload_missing > 0 {
             let end = seg.seq.wrapping_add(seg.payload.len() as u32);
-            this.on_missing(
-                end,
-                u64::from(seg.payload_missing),
-                &mut counters.reasm,
-                &mut |t, ev| http.feed(dir, t, ev, &mut ctx),
-            );
+            let missing = u64::from(seg.payload_missing);
+            this.on_missing(end, missing, reasm, &mut |t, ev| {
+                app.feed(dir, t, ev, &mut cx)
+            });
         }
-        let closed = if dead {
+        let opaque = app.is_opaque();
+        if opaque && !this.is_skipping() {
+            // Decided as opaque just now: the flow's payload is only counted from here
+            // on, what reassembly holds is handed over, no hole becomes a gap.
+            let other = dir.other();
+            this.skip(reasm, &mut |t, ev| app.feed(dir, t, ev, &mut cx));
+            peer.skip(reasm, &mut |t, ev| app.feed(other, t, ev, &mut cx));
+        }
+        let closed = if opaque {
+            // A FIN beyond a skipped hole is never delivered: seeing both is enough.
             this.fin_seen() && peer.fin_seen()
         } else {
             this.fin_delivered() && peer.fin_delivered()
@@ -359,7 +379,7 @@ impl Engine {
             self.close(i);
             return;
         }
-        let held = halves[0].heap_bytes() + halves[1].heap_bytes() + http.heap_bytes();
+        let held = halves[0].heap_bytes() + halves[1].heap_bytes() + app.heap_bytes();
         self.budget.charge(i, held);
         self.shed();
     }
@@ -387,10 +407,11 @@ mod tests {
     fn idle_flow_fits_its_budget() {
         let flow = std::mem::size_of::<Flow>();
         eprintln!(
-            "Flow: {flow} bytes, HalfStream: {}, HttpConn: {}, Exchange: {}",
+            "Flow: {flow} bytes, HalfStream: {}, AppLayer: {}, HttpConn: {}, Exchange: {}",
             std::mem::size_of::<HalfStream>(),
-            std::mem::size_of::<HttpConn>(),
-            std::mem::size_of::<Exchange>()
+            std::mem::size_of::<AppLayer>(),
+            std::mem::size_of::<crate::http::HttpConn>(),
+            std::mem::size_of::<crate::event::Exchange>()
         );
         assert!(flow <= 640, "Flow is {flow} bytes");
     }
@@ -399,6 +420,7 @@ mod tests {
 #[cfg(test)]
 mod budget_tests {
     use super::*;
+    use crate::event::Exchange;
     use httptop_wire::build::{ethernet_ipv4_tcp, flags, Endpoint};
     use httptop_wire::LinkType;
 

@@ -1,6 +1,16 @@
-//! What the engine produces: one [`Exchange`] per HTTP request (paired with its response
-//! when one was seen).
+//! What the engine produces: one [`Event`] stream, whatever the protocol. Every analyzer
+//! reports through it ([`Event::Exchange`] per HTTP request, paired with its response when
+//! one was seen; [`Event::RequestStarted`] when a request head is recognised), and the
+//! engine adds what it knows of connections ([`Event::ConnectionDecided`],
+//! [`Event::ConnectionClosed`]).
+//!
+//! Contract: a request is one thing everywhere. Each [`Event::RequestStarted`] has
+//! exactly one later [`Event::Exchange`] without [`Flags::NO_REQUEST`] (at the latest when
+//! its connection closes), and each such exchange had one `RequestStarted`; the
+//! counters `HttpCounters::requests` and `ProtocolCounts::requests` count the same
+//! events. Alerting counts `RequestStarted`, statistics count the exchanges.
 
+use crate::protocol::Protocol;
 use httptop_wire::Timestamp;
 use smallvec::SmallVec;
 use std::net::SocketAddr;
@@ -158,9 +168,42 @@ pub fn section_of(path: &[u8]) -> &[u8] {
     }
 }
 
-/// Receives what the engine produces. Presenters implement it.
+/// One thing an analyzer or the engine reports (see the module documentation).
+// Events live in the engine's one reused buffer, drained after every frame: a boxed
+// exchange would cost an allocation per request, the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// An exchange is complete (or given up): one per request, plus responses without
+    /// request.
+    Exchange(Exchange),
+    /// A request head was recognised. `ts` is the packet time of the packet whose
+    /// processing completed it (the frame's time; a tick's or the end of the capture's
+    /// time when a close completed it), so a request counts in the second it was sent.
+    RequestStarted { protocol: Protocol, ts: Timestamp },
+    /// The connection's content decided its protocol (`Unknown`: no analyzer claims
+    /// it, its payload is only counted from now on).
+    ConnectionDecided { protocol: Protocol },
+    /// The connection is gone: its protocol as finally decided (`Unknown` if never) and
+    /// its TCP payload bytes each way (each byte once; retransmissions and gaps
+    /// excluded).
+    ConnectionClosed {
+        protocol: Protocol,
+        bytes_to_server: u64,
+        bytes_to_client: u64,
+    },
+}
+
+/// Receives what the engine produces. A sink interested only in exchanges implements
+/// `on_exchange`; one that wants every event overrides `on_event`.
 pub trait Sink {
     fn on_exchange(&mut self, ex: &Exchange);
+    fn on_event(&mut self, ev: &Event) {
+        if let Event::Exchange(ex) = ev {
+            self.on_exchange(ex)
+        }
+    }
 }
 
 impl<F: FnMut(&Exchange)> Sink for F {

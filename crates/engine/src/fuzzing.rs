@@ -246,7 +246,9 @@ pub const MAX_MONITOR_FRAMES: usize = 4096;
 ///
 /// After every frame: open flows ≤ `max_flows`, buffered bytes ≤ the ceiling, every
 /// request counted once at most. At the end `finish` leaves no flow and no buffered
-/// byte, and a snapshot of every window is consistent. Returns the exchanges seen.
+/// byte, every request started was reported as one exchange (and counted under its
+/// protocol), every connection was counted under one protocol, and a snapshot of every
+/// window is consistent. Returns the exchanges seen.
 pub fn monitor(data: &[u8]) -> u64 {
     use crate::monitor::{Monitor, MonitorConfig, Observer};
     use crate::stats::{StatsConfig, Window};
@@ -355,7 +357,19 @@ pub fn monitor(data: &[u8]) -> u64 {
     let e = m.engine();
     assert_eq!(e.open_flows(), 0);
     assert_eq!(e.buffered_bytes(), 0);
-    assert!(seen.requests <= e.counters().http.requests);
+    // Requests are one thing: every request started yielded one exchange with a
+    // request, and the protocol table counts the same events.
+    let c = e.counters();
+    assert_eq!(seen.requests, c.http.requests);
+    let (http1, unknown) = (
+        c.protocols.get(crate::Protocol::Http1),
+        c.protocols.get(crate::Protocol::Unknown),
+    );
+    assert_eq!(http1.requests, c.http.requests);
+    assert_eq!(unknown.requests, 0);
+    // Every connection was decided once (at the latest when it closed).
+    let decided: u64 = c.protocols.iter().map(|(_, r)| r.connections).sum();
+    assert_eq!(decided, c.flows_created);
     let snap = m.snapshot(now);
     for w in Window::ALL {
         let r = snap.report(w);

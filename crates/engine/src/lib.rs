@@ -2,6 +2,7 @@
 //! socket, file or terminal; time is an argument (packet time).
 
 pub mod alert;
+mod analyzer;
 mod budget;
 mod engine;
 pub mod event;
@@ -15,9 +16,10 @@ pub mod protocol;
 pub mod reasm;
 pub mod snapshot;
 pub mod stats;
+pub mod stream;
 
 pub use engine::{Counters, Engine};
-pub use event::{Exchange, Flags, Sink, Version, WireStr};
+pub use event::{Event, Exchange, Flags, Sink, Version, WireStr};
 pub use limits::Limits;
 pub use monitor::{Monitor, MonitorConfig, Observer};
 pub use protocol::{Protocol, ProtocolCounts, ProtocolTable};

@@ -14,7 +14,7 @@ pub struct Limits {
     /// A flow with no packet for this long (packet time) is closed. Counter: `flows_timed_out`.
     pub flow_idle_timeout_ns: u64,
     /// Out-of-order bytes buffered per direction. When full, the hole before the buffered
-    /// data is declared lost (a gap) and the buffer is delivered. Counter: `reasm_overflows`.
+    /// data is declared lost (a gap) and the buffer is delivered. Counter: `reasm.overflows`.
     pub max_reasm_bytes: usize,
     /// Out-of-order segments buffered per direction; same policy and counter as bytes.
     pub max_reasm_segments: usize,

@@ -1,17 +1,18 @@
-//! The whole pipeline for one capture source: frames through the [`Engine`] to exchanges,
-//! exchanges into [`Stats`], and the request count through [`Alerting`], all driven by
-//! packet time.
+//! The whole pipeline for one capture source: frames through the [`Engine`] to events,
+//! exchanges into [`Stats`], request starts into [`Alerting`], all driven by packet time.
 //!
-//! Contract: sans-IO and deterministic like its parts. Requests are counted for alerting
-//! at the packet time of the packet that completed their request head (not when their
-//! exchange completes), so a request counts in the second it was sent. Time only moves
+//! Contract: sans-IO and deterministic like its parts. Alerting and statistics count the
+//! same requests: alerting counts each [`Event::RequestStarted`], at the packet time of
+//! the packet that completed the request head (not when its exchange completes), so a
+//! request counts in the second it was sent; statistics count the one exchange each
+//! request yields (see [`crate::event`]). Time only moves
 //! forward for alerting: a frame or tick older than the latest time is treated as
 //! happening at the latest time (shuffled captures). Learning starts at the first frame
 //! (files) or at [`Monitor::start`] (live capture, called at start-up).
 
 use crate::alert::{AlertConfig, AlertConfigError, AlertEvent, Alerting, Baseline};
 use crate::engine::Engine;
-use crate::event::{Exchange, Sink};
+use crate::event::{Event, Exchange, Sink};
 use crate::limits::Limits;
 use crate::snapshot::{AlertView, Snapshot};
 use crate::stats::{Stats, StatsConfig, Window};
@@ -23,16 +24,26 @@ pub trait Observer {
     fn on_alert(&mut self, _ev: &AlertEvent) {}
 }
 
-/// The engine's exchanges go to the statistics, then to the observer.
-struct ExchangeTo<'a> {
+/// The engine's exchanges go to the statistics, then to the observer; request starts are
+/// counted for alerting.
+struct EventsTo<'a> {
     stats: &'a mut Stats,
     obs: &'a mut dyn Observer,
+    requests: &'a mut u64,
 }
 
-impl Sink for ExchangeTo<'_> {
+impl Sink for EventsTo<'_> {
     fn on_exchange(&mut self, ex: &Exchange) {
         self.stats.on_exchange(ex);
         self.obs.on_exchange(ex);
+    }
+
+    fn on_event(&mut self, ev: &Event) {
+        match ev {
+            Event::Exchange(ex) => self.on_exchange(ex),
+            Event::RequestStarted { .. } => *self.requests += 1,
+            _ => {}
+        }
     }
 }
 
@@ -54,8 +65,8 @@ pub struct Monitor {
     baseline: Option<Baseline>,
     /// Created at the first frame or at `start`.
     alerting: Option<Alerting>,
-    /// Requests already reported to alerting.
-    counted: u64,
+    /// Requests started in the call in progress, not yet reported to alerting.
+    started: u64,
     events: Vec<AlertEvent>,
 }
 
@@ -69,7 +80,7 @@ impl Monitor {
             alert_cfg: cfg.alert,
             baseline: cfg.baseline,
             alerting: None,
-            counted: 0,
+            started: 0,
             events: Vec::new(),
         })
     }
@@ -122,9 +133,10 @@ impl Monitor {
     pub fn on_frame(&mut self, frame: &Frame<'_>, obs: &mut dyn Observer) {
         self.start(frame.ts);
         self.stats.advance(frame.ts);
-        let mut to = ExchangeTo {
+        let mut to = EventsTo {
             stats: &mut self.stats,
             obs,
+            requests: &mut self.started,
         };
         self.engine.on_frame(frame, &mut to);
         self.count_requests(frame.ts, obs);
@@ -134,9 +146,10 @@ impl Monitor {
     pub fn on_tick(&mut self, now: Timestamp, obs: &mut dyn Observer) {
         self.start(now);
         self.stats.advance(now);
-        let mut to = ExchangeTo {
+        let mut to = EventsTo {
             stats: &mut self.stats,
             obs,
+            requests: &mut self.started,
         };
         self.engine.on_tick(now, &mut to);
         self.count_requests(now, obs);
@@ -145,9 +158,10 @@ impl Monitor {
     /// The source is exhausted: every connection is closed and what it held emitted.
     /// Alerting has been evaluated up to the last whole second seen.
     pub fn finish(&mut self, obs: &mut dyn Observer) {
-        let mut to = ExchangeTo {
+        let mut to = EventsTo {
             stats: &mut self.stats,
             obs,
+            requests: &mut self.started,
         };
         self.engine.finish(&mut to);
         let now = self.engine.now();
@@ -158,9 +172,8 @@ impl Monitor {
         let Some(alerting) = self.alerting.as_mut() else {
             return;
         };
-        let total = self.engine.counters().http.requests;
-        let new = total.saturating_sub(self.counted);
-        self.counted = total;
+        // Every `RequestStarted` of one call carries the call's packet time, `ts`.
+        let new = std::mem::take(&mut self.started);
         if new > 0 {
             alerting.on_requests(ts, new, &mut self.events);
         } else {

@@ -53,6 +53,18 @@ pub struct ProtocolCounts {
     pub bytes_to_client: u64,
 }
 
+impl ProtocolCounts {
+    /// `n` payload bytes, sent by the client (`to_server`) or by the server.
+    pub fn add_bytes(&mut self, to_server: bool, n: u64) {
+        let b = if to_server {
+            &mut self.bytes_to_server
+        } else {
+            &mut self.bytes_to_client
+        };
+        *b = b.saturating_add(n);
+    }
+}
+
 /// [`ProtocolCounts`] for every [`Protocol`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProtocolTable([ProtocolCounts; Protocol::COUNT]);

@@ -16,10 +16,17 @@
 //!   FIN or RST seen before any data does not fix the start (shuffled captures).
 //! - Segments more than [`MAX_AHEAD`] bytes ahead of the stream are ignored and counted:
 //!   they cannot be real data of this connection.
+//! - Skipping ([`HalfStream::skip`], for a connection no analyzer parses): nothing is
+//!   buffered any more; a segment ahead of the stream moves it forward over the hole,
+//!   whose bytes are neither delivered nor reported as a gap (skipped payload is not lost
+//!   data: the gap counters stay for bytes the capture really missed on parsed streams).
+//!   Each byte delivered is delivered once, so the analyzer can count it; a segment
+//!   that arrives after a later one (reordered) is then behind the stream: counted as a
+//!   retransmission, its bytes not delivered (the price of buffering nothing).
 
 use crate::budget::{heap, ALLOC_OVERHEAD};
-use crate::http::StreamEvent;
 use crate::limits::Limits;
+use crate::stream::StreamEvent;
 use httptop_wire::Timestamp;
 
 /// A segment further ahead than this (1 GiB) is garbage, not data waiting for a hole.
@@ -78,6 +85,8 @@ pub struct HalfStream {
     /// The peer acknowledged bytes past the first hole: the next segment that does not
     /// fill it makes the hole a gap.
     hole_acked: bool,
+    /// Nothing is buffered: holes are skipped, not reported (see [`HalfStream::skip`]).
+    skipping: bool,
 }
 
 /// Signed distance from `base` to `seq` in sequence space.
@@ -126,6 +135,38 @@ impl HalfStream {
         self.offset
     }
 
+    /// True once [`HalfStream::skip`] was called.
+    pub fn is_skipping(&self) -> bool {
+        self.skipping
+    }
+
+    /// From now on nothing is buffered and no hole is a gap (the connection's payload is
+    /// not parsed, only counted): what the out-of-order buffer holds is delivered now,
+    /// the holes before it skipped silently, and the buffer freed. Later segments ahead
+    /// of the stream move it forward over their hole. Idempotent.
+    pub fn skip(
+        &mut self,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        self.skipping = true;
+        while let Some(to) = self.ooo.first().map(|p| p.off) {
+            self.skip_to(to);
+            self.drain(counters, emit);
+        }
+        self.ooo = Vec::new();
+        self.hole_acked = false;
+    }
+
+    /// Moves the stream to offset `to` without delivering or reporting the bytes between.
+    fn skip_to(&mut self, to: u64) {
+        if to > self.offset {
+            let n = to - self.offset;
+            self.offset = to;
+            self.next_seq = self.next_seq.wrapping_add(n as u32);
+        }
+    }
+
     /// The capture cut `len` bytes of a segment whose captured part ends at `seq_end`
     /// (snaplen): when that part was just delivered, the cut bytes are a gap.
     pub fn on_missing(
@@ -137,6 +178,10 @@ impl HalfStream {
     ) {
         if self.started && self.next_seq == seq_end {
             let to = self.offset + len;
+            if self.skipping {
+                self.skip_to(to);
+                return;
+            }
             self.gap_to(to, counters, emit);
             self.drain(counters, emit);
         }
@@ -228,6 +273,9 @@ impl HalfStream {
                 self.drain(counters, emit);
             } else if d as u64 >= MAX_AHEAD {
                 counters.out_of_window += 1;
+            } else if self.skipping {
+                self.skip_to(self.offset + d as u64);
+                self.deliver(ts, payload, emit);
             } else {
                 self.insert(self.offset + d as u64, ts, payload, limits, counters, emit);
                 if self.hole_acked {
@@ -474,7 +522,11 @@ impl HalfStream {
         }
         if let Some(at) = self.fin_at {
             if !self.fin_delivered && at > self.offset {
-                self.gap_to(at, counters, emit);
+                if self.skipping {
+                    self.skip_to(at);
+                } else {
+                    self.gap_to(at, counters, emit);
+                }
             }
         }
         self.maybe_fin(ts, emit);
@@ -544,6 +596,32 @@ mod tests {
             }
         }
         v
+    }
+
+    #[test]
+    fn skipping_buffers_nothing_and_reports_no_gap() {
+        let l = Limits::default();
+        let mut h = HalfStream::default();
+        let mut c = ReasmCounters::default();
+        let mut evs = Vec::new();
+        let mut emit = |_: Timestamp, e: StreamEvent<'_>| evs.push(Ev::from(e));
+        h.on_segment(Timestamp(0), 100, b"ab", false, &l, &mut c, &mut emit);
+        // Out of order before the switch: buffered, then handed over by `skip`.
+        h.on_segment(Timestamp(1), 105, b"fg", false, &l, &mut c, &mut emit);
+        assert_eq!(h.buffered_bytes(), 2);
+        h.skip(&mut c, &mut emit);
+        assert!(h.is_skipping());
+        assert_eq!((h.buffered_bytes(), h.heap_bytes(), h.offset()), (0, 0, 7));
+        // Ahead of the stream: moves it over the hole; behind it: a retransmission.
+        h.on_segment(Timestamp(2), 110, b"kl", false, &l, &mut c, &mut emit);
+        h.on_segment(Timestamp(3), 107, b"hij", false, &l, &mut c, &mut emit);
+        assert_eq!(h.heap_bytes(), 0);
+        // A FIN beyond a hole, then the end of the flow: the hole is skipped too.
+        h.on_segment(Timestamp(4), 120, b"", true, &l, &mut c, &mut emit);
+        h.on_missing(112, 3, &mut c, &mut emit);
+        h.flush(Timestamp(5), &mut c, &mut emit);
+        assert_eq!(flat(&evs), b"abfgkl$");
+        assert_eq!((c.gaps, c.gap_bytes, c.retransmissions), (0, 0, 1));
     }
 
     #[test]

@@ -231,16 +231,52 @@ fn monitor_seeds() {
         0,
         b"GET /1 HTTP/1.1\r\nHost: p\r\n\r\nGET /2 HTTP/1.1\r\nHost: p\r\n\r\nPOST /3 HTTP/1.1\r\nHost: p\r\nContent-Length: 3\r\n\r\nabc",
     );
+    // Not HTTP: SSH banners both ways, then binary with a segment ahead of a hole (the
+    // flow turns opaque and skips, no gap).
+    let opaque = Frames::new(0x1f)
+        .frame(3, false, 0, 0x02, 0, b"")
+        .frame(3, true, 1, 0x18, 0, b"SSH-2.0-OpenSSH_9.2\r\n")
+        .frame(3, false, 1, 0x18, 0, b"SSH-2.0-OpenSSH_9.6\r\n")
+        .frame(3, false, 1, 0x18, 1, &[0, 0, 1, 0x14, 0x0a, 0xff, 0x81])
+        .frame(3, true, 1, 0x18, 0, &[0x17, 0x03, 0x03, 0, 2, 9, 9])
+        .frame(3, false, 1, 0x11, 0, b"")
+        .frame(3, true, 1, 0x11, 0, b"");
+    // An upgrade: 101, then WebSocket frames both ways (opaque under http/1).
+    let upgrade = Frames::new(0x1f)
+        .frame(
+            4,
+            false,
+            0,
+            0x18,
+            0,
+            b"GET /ws HTTP/1.1\r\nHost: w\r\nUpgrade: websocket\r\n\r\n",
+        )
+        .frame(
+            4,
+            true,
+            1,
+            0x18,
+            0,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi",
+        )
+        .frame(4, false, 1, 0x18, 0, &[0x81, 0x82, 1, 2, 3, 4, 5, 6])
+        .frame(4, false, 1, 0x18, 3, &[0x88, 0x00]);
     let seeds = vec![
         ("keepalive".to_string(), keepalive.0),
         ("many-connections".to_string(), many.0),
         ("out-of-order".to_string(), ooo.0),
         ("pipelined".to_string(), pipelined.0),
+        ("opaque".to_string(), opaque.0),
+        ("upgrade".to_string(), upgrade.0),
     ];
     let seen: Vec<u64> = seeds.iter().map(|(_, s)| monitor(s)).collect();
     // Keep-alive: 20 exchanges; eight connections with the flow cap of 1: each new one
     // evicts the previous, whose exchange completed; pipelined: three requests without
     // response, reported at the end.
-    assert_eq!((seen[0], seen[1], seen[3]), (20, 8, 3), "{seen:?}");
+    assert_eq!(
+        (seen[0], seen[1], seen[3], seen[4], seen[5]),
+        (20, 8, 3, 0, 1),
+        "{seen:?}"
+    );
     write_seeds("monitor", &seeds);
 }

@@ -1,12 +1,18 @@
 //! HTTP/1.x over one reassembled TCP connection: request/response heads, body framing,
 //! pairing, resynchronisation after gaps.
 //!
-//! Contract (the interface the flow table relies on):
+//! Contract (the interface the analyzer seam, `crate::analyzer`, relies on):
 //! - [`HttpConn::feed`] takes the two byte streams of one connection, in order, as
-//!   `Data | Gap | Fin | Rst` events, and pushes one [`Exchange`] per request into
-//!   `ctx.out` when the exchange is complete (response fully framed, or request given up).
-//!   Exchanges of requests are pushed in request order; a response without request is
-//!   pushed when it is complete.
+//!   `Data | Gap | Fin | Rst` events ([`StreamEvent`]), and pushes into `ctx.out` one
+//!   [`Event::RequestStarted`] when a request head is recognised and one
+//!   [`Event::Exchange`] per request when the exchange is complete (response fully
+//!   framed, or request given up). Exchanges of requests are pushed in request order; a
+//!   response without request is pushed when it is complete.
+//! - **Requests** mean one thing: every request pushed as an exchange (every exchange
+//!   without `NO_REQUEST`) had exactly one `RequestStarted`, and `HttpCounters::requests`
+//!   counts those events. The analyzer seam reports HTTP/1 as decided once
+//!   [`HttpConn::client`] is known, as not HTTP once [`HttpConn::is_dead`], and hands the
+//!   connection over once [`HttpConn::upgrade`] is set.
 //! - HTTP is recognised by content, never by port: the side that sends a request line is
 //!   the client, whichever side opened the connection (a capture starting with a
 //!   response makes the side that sent the status line the server).
@@ -36,15 +42,17 @@
 //!   inside the target (kept raw).
 //! - **Not HTTP**: when the first line of both directions (each starting at its real
 //!   first byte, no gap before) is not a start line and no start line was found yet, the
-//!   connection is dead (`not_http_connections`).
+//!   connection is dead (`not_http_connections`): the flow becomes opaque. A side that
+//!   starts with a gap never says "not HTTP"; nor does a side never heard from.
 //! - **HTTP/0.9** (obsolete since 1996) is not decoded as such: a request line with a
 //!   known method and no version, or a broken version (`GET / HTTP/1.`), is a request
 //!   flagged MALFORMED (counted in `requests` and `malformed_requests`) whose head runs
 //!   to the blank line, as tshark and servers read it.
 //! - **Malformed**: any other start line that does not parse counts `malformed_requests`
-//!   / `malformed_responses` and is *not* counted in `requests`/`responses` (as tshark). If
-//!   a request line still shows `token SP`, a MALFORMED exchange (method, target as
-//!   path) is queued so that the server's 400 pairs with it. A header block `httparse`
+//!   / `malformed_responses` and is not counted in `responses`. If a request line still
+//!   shows `token SP`, a MALFORMED exchange (method, target as path) is queued so that
+//!   the server's 400 pairs with it, and, being reported as a request, it is counted in
+//!   `requests` (with a `RequestStarted`); a line without even that is no request. A header block `httparse`
 //!   rejects (after unfolding obsolete line folding, which is tolerated and counted in
 //!   `obs_folds`) keeps the message counted, takes Host/User-Agent from a line-by-line
 //!   salvage, flags MALFORMED, and the side resynchronises after the head (its body
@@ -81,9 +89,12 @@
 //!   their responses in the lost bytes: NO_RESPONSE|GAP. A pipelining client keeps FIFO
 //!   order. Requests still waiting at close after a server-side loss get
 //!   NO_RESPONSE|GAP.
-//! - **Tunnels**: after a 101, or a 2xx to CONNECT, both directions are opaque until
-//!   close. Bytes the client sends after CONNECT before the answer are not parsed; if the
-//!   answer is not 2xx the client side resumes (hunting if such bytes came).
+//! - **Tunnels**: after a 101, or a 2xx to CONNECT, HTTP/1 is over on the connection:
+//!   [`HttpConn::upgrade`] says where (the direction of the switching response and the
+//!   stream offset just after its head), both sides parse nothing more, and the seam
+//!   closes the parser and hands both streams to the next analyzer (opaque today). Bytes
+//!   the client sends after CONNECT before the answer are not parsed; if the answer is
+//!   not 2xx the client side resumes (hunting if such bytes came).
 //! - **FIN/close**: a response framed by close completes; a partial head is emitted with
 //!   what is known and TRUNCATED (its start line taken to end at the end of data); a
 //!   body cut short is TRUNCATED. RST closes the connection.
@@ -96,48 +107,23 @@ pub mod script;
 #[cfg(test)]
 mod tests;
 
-pub use conn::{HttpConn, QueuePool};
+/// The stream interface, re-exported where the HTTP code has always used it.
+pub use crate::stream::{Dir, StreamEvent};
+pub use conn::{HttpConn, QueuePool, Upgrade};
 
-use crate::event::Exchange;
+use crate::event::{Event, Exchange};
 use crate::limits::Limits;
-
-/// Which side of the TCP connection a byte stream comes from. `Orig` is the side that
-/// sent the SYN, or the side first seen when the connection was picked up mid-stream.
-/// Which of them is the HTTP client is decided by content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dir {
-    Orig,
-    Resp,
-}
-
-impl Dir {
-    pub fn other(self) -> Dir {
-        match self {
-            Dir::Orig => Dir::Resp,
-            Dir::Resp => Dir::Orig,
-        }
-    }
-}
-
-/// One in-order event of a reassembled byte stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamEvent<'a> {
-    /// The next bytes of the stream.
-    Data(&'a [u8]),
-    /// This many bytes of the stream were lost (not captured).
-    Gap(u64),
-    /// The sender closed its side (FIN).
-    Fin,
-    /// The connection was reset.
-    Rst,
-}
+use crate::protocol::Protocol;
+use httptop_wire::Timestamp;
 
 /// Anomaly and limit counters of the HTTP layer (like Zeek's weird.log, by name).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HttpCounters {
+    /// Requests: one per [`Event::RequestStarted`], so one per exchange with a request.
     /// Request lines recognised (including HTTP/0.9 and heads cut by a limit, gap or
-    /// FIN; not malformed request lines).
+    /// FIN), and malformed request lines that still show a method (reported as MALFORMED
+    /// exchanges).
     pub requests: u64,
     /// Status lines recognised, interim (1xx) included, plus HTTP/0.9 responses.
     pub responses: u64,
@@ -164,7 +150,8 @@ pub struct HttpCounters {
     pub resyncs: u64,
     /// Gaps that cost a side its sync (outside any body of known extent).
     pub gaps: u64,
-    /// Connections given up as not HTTP.
+    /// Connections given up as not HTTP: their first line in both directions is no
+    /// start line (they become opaque, `unknown` in the protocol table).
     pub not_http_connections: u64,
     /// Heads that used obsolete line folding (tolerated).
     pub obs_folds: u64,
@@ -181,7 +168,26 @@ pub struct HttpCounters {
 pub struct Ctx<'a> {
     pub limits: &'a Limits,
     pub counters: &'a mut HttpCounters,
-    pub out: &'a mut Vec<Exchange>,
+    /// Where exchanges and request starts go.
+    pub out: &'a mut Vec<Event>,
     /// Spare request queues of the engine (see [`QueuePool`]).
     pub pool: &'a mut QueuePool,
+    /// Packet time of the engine call in progress (the time of
+    /// [`Event::RequestStarted`]).
+    pub now: Timestamp,
+}
+
+impl Ctx<'_> {
+    fn emit(&mut self, ex: Exchange) {
+        self.out.push(Event::Exchange(ex));
+    }
+
+    /// A request head was recognised: counted once, for every consumer.
+    fn request_started(&mut self) {
+        self.counters.requests += 1;
+        self.out.push(Event::RequestStarted {
+            protocol: Protocol::Http1,
+            ts: self.now,
+        });
+    }
 }

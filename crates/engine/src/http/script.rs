@@ -11,6 +11,7 @@
 //! after close, or a stored string longer than `max_string_len`.
 
 use super::{Ctx, Dir, HttpConn, HttpCounters, StreamEvent};
+use crate::event::Event;
 use crate::event::Exchange;
 use crate::limits::Limits;
 use httptop_wire::Timestamp;
@@ -269,6 +270,7 @@ pub fn run(steps: &[Step], limits: &Limits, split: Split) -> Outcome {
             counters: &mut counters,
             out: &mut out,
             pool: &mut pool,
+            now: ts,
         };
         match step {
             Step::Data(dir, _, bytes) => {
@@ -309,17 +311,34 @@ pub fn run(steps: &[Step], limits: &Limits, split: Split) -> Outcome {
         counters: &mut counters,
         out: &mut out,
         pool: &mut pool,
+        now: Timestamp::from_millis(last),
     };
     conn.close(Timestamp::from_millis(last), &mut ctx);
     assert_eq!(conn.buffered_bytes(), 0);
     assert_eq!(conn.pending_requests(), 0);
-    for ex in &out {
+    let mut exchanges = Vec::new();
+    let mut started = 0;
+    for ev in out {
+        match ev {
+            Event::Exchange(ex) => exchanges.push(ex),
+            Event::RequestStarted { .. } => started += 1,
+            _ => {}
+        }
+    }
+    for ex in &exchanges {
         for s in [&ex.method, &ex.host, &ex.path, &ex.user_agent] {
             assert!(s.bytes.len() <= limits.max_string_len);
         }
     }
+    // One request, one exchange with a request (see `crate::event`).
+    let with_request = exchanges
+        .iter()
+        .filter(|ex| !ex.flags.contains(crate::Flags::NO_REQUEST))
+        .count();
+    assert_eq!(started, with_request, "requests started vs reported");
+    assert_eq!(counters.requests, started as u64);
     Outcome {
-        exchanges: out,
+        exchanges,
         counters,
         dead,
     }

@@ -1,0 +1,277 @@
+//! Request heads into exchanges: method, target, Host and User-Agent (capped strings),
+//! framing of the request body, CONNECT, malformed and partial heads.
+
+use super::*;
+use memchr::memchr;
+
+impl HttpConn {
+    pub(super) fn wire(src: &[u8], ctx: &mut Ctx<'_>, flags: &mut Flags) -> WireStr {
+        let w = WireStr::capped(src, ctx.limits.max_string_len);
+        if w.truncated {
+            ctx.counters.strings_truncated += 1;
+            flags.insert(Flags::TRUNCATED);
+        }
+        w
+    }
+
+    /// Counts a string that was capped while headers were read.
+    pub(super) fn count_capped(w: &Option<WireStr>, ctx: &mut Ctx<'_>, flags: &mut Flags) {
+        if w.as_ref().is_some_and(|w| w.truncated) {
+            ctx.counters.strings_truncated += 1;
+            flags.insert(Flags::TRUNCATED);
+        }
+    }
+    // ---------------------------------------------------------------- requests
+
+    /// Fills method, path, host and version from a request line (and headers, if read).
+    pub(super) fn request_exchange(
+        &self,
+        ts: Timestamp,
+        method: &[u8],
+        target: &[u8],
+        version: Version,
+        hs: Option<&mut HeaderSummary>,
+        ctx: &mut Ctx<'_>,
+    ) -> Exchange {
+        let mut flags = Flags::empty();
+        let (client, server) = self.roles();
+        let (path, uri_host) = if method == b"CONNECT" {
+            (std::borrow::Cow::Borrowed(target), Some(target))
+        } else if let Some((authority, path)) = split_absolute(target) {
+            (path, Some(authority))
+        } else {
+            (std::borrow::Cow::Borrowed(target), None)
+        };
+        let method = Self::wire(method, ctx, &mut flags);
+        let path = Self::wire(&path, ctx, &mut flags);
+        let mut host = WireStr::default();
+        let mut user_agent = WireStr::default();
+        if let Some(hs) = hs {
+            Self::count_capped(&hs.host, ctx, &mut flags);
+            Self::count_capped(&hs.user_agent, ctx, &mut flags);
+            host = hs.host.take().unwrap_or_default();
+            user_agent = hs.user_agent.take().unwrap_or_default();
+        }
+        if host.is_empty() {
+            if let Some(h) = uri_host {
+                host = Self::wire(h, ctx, &mut flags);
+            }
+        }
+        Exchange {
+            ts,
+            client,
+            server,
+            method,
+            host,
+            path,
+            user_agent,
+            version,
+            flags,
+            ..Exchange::default()
+        }
+    }
+
+    pub(super) fn request_head(
+        &mut self,
+        dir: Dir,
+        head: &[u8],
+        rl: RequestLine<'_>,
+        fast: Option<HeaderSummary>,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let i = idx(dir);
+        let ts = self.sides[i].head_ts;
+        let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
+        ctx.request_started();
+        let malformed_line = rl.malformed;
+        if malformed_line {
+            ctx.counters.malformed_requests += 1;
+        }
+        if rl.simple {
+            let mut ex = self.request_exchange(ts, rl.method, rl.target, rl.version, None, ctx);
+            ex.request_bytes = n64(head.len());
+            self.push_request(ex, true, ctx);
+            self.sides[i].mode = Mode::Head;
+            return;
+        }
+        let limits = ctx.limits;
+        let mut hs = fast.unwrap_or_else(|| {
+            scan_headers(&head[lf..], limits.max_headers, limits.max_string_len)
+        });
+        let mut ex =
+            self.request_exchange(ts, rl.method, rl.target, rl.version, Some(&mut hs), ctx);
+        ex.request_bytes = n64(head.len());
+        if malformed_line {
+            ex.flags.insert(Flags::MALFORMED);
+        }
+        self.note_headers(&hs, &mut ex.flags, true, ctx);
+        let mut next = Mode::Head;
+        let mut body = false;
+        if rl.method == b"CONNECT" && !hs.malformed {
+            next = Mode::AwaitTunnel { seen: false };
+        } else if hs.malformed {
+            next = Mode::Hunt {
+                at_line_start: true,
+                cand: None,
+            };
+        } else {
+            match (hs.transfer_encoding, hs.content_length) {
+                (TransferEncoding::Chunked, cl) => {
+                    if cl != ContentLength::Absent {
+                        ctx.counters.te_cl_conflicts += 1;
+                    }
+                    next = Mode::Body(Body::Chunked(Chunk::START));
+                    body = true;
+                }
+                (TransferEncoding::Other, _) => {
+                    ctx.counters.bad_transfer_encoding += 1;
+                    ex.flags.insert(Flags::MALFORMED);
+                    next = Mode::Hunt {
+                        at_line_start: true,
+                        cand: None,
+                    };
+                }
+                (TransferEncoding::Absent, ContentLength::Bad) => {
+                    ctx.counters.bad_content_length += 1;
+                    ex.flags.insert(Flags::MALFORMED);
+                    next = Mode::Hunt {
+                        at_line_start: true,
+                        cand: None,
+                    };
+                }
+                (TransferEncoding::Absent, ContentLength::Valid(n)) if n > 0 => {
+                    next = Mode::Body(Body::Cl(n));
+                    body = true;
+                }
+                (TransferEncoding::Absent, _) => {}
+            }
+        }
+        let id = self.push_request(ex, !body, ctx);
+        let side = &mut self.sides[i];
+        side.target = if body {
+            Target::Entry(id)
+        } else {
+            Target::None
+        };
+        if let Mode::Hunt { at_line_start, .. } = next {
+            side.hunt_from(at_line_start);
+        } else {
+            side.mode = next;
+        }
+    }
+
+    /// Counters and flags for what the header scan found.
+    pub(super) fn note_headers(
+        &mut self,
+        hs: &HeaderSummary,
+        flags: &mut Flags,
+        request: bool,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if hs.too_many(ctx.limits.max_headers) {
+            ctx.counters.too_many_headers += 1;
+            flags.insert(Flags::TRUNCATED);
+        }
+        if hs.obs_fold {
+            ctx.counters.obs_folds += 1;
+        }
+        if hs.malformed {
+            if request {
+                ctx.counters.malformed_requests += 1;
+            } else {
+                ctx.counters.malformed_responses += 1;
+            }
+            flags.insert(Flags::MALFORMED);
+        }
+    }
+
+    /// A start line that does not parse on a synchronised side.
+    pub(super) fn bad_start(&mut self, dir: Dir, line: &[u8], ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        if self.is_client(dir) {
+            ctx.counters.malformed_requests += 1;
+            if let Err(BadRequestLine {
+                method: Some(method),
+                target,
+            }) = parse_request_line(line)
+            {
+                // Reported as an exchange, so it is a request: every request exchange
+                // has one `RequestStarted` (see `crate::event`).
+                ctx.request_started();
+                let ts = self.sides[i].head_ts;
+                let mut ex =
+                    self.request_exchange(ts, method, target, Version::default(), None, ctx);
+                ex.flags.insert(Flags::MALFORMED);
+                ex.request_bytes = n64(line.len());
+                self.push_request(ex, true, ctx);
+            }
+        } else {
+            ctx.counters.malformed_responses += 1;
+        }
+        self.sides[i].hunt_from(line.last() == Some(&b'\n'));
+    }
+
+    /// A head cut short (limit, gap, FIN): emit what its start line and complete header
+    /// lines say, with `flags`. Does not change the side's mode.
+    pub(super) fn partial_head(&mut self, dir: Dir, buf: &[u8], flags: Flags, ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        let ts = self.sides[i].head_ts;
+        let lf = memchr(b'\n', buf).map_or(buf.len(), |k| k + 1);
+        let (line, rest) = buf.split_at(lf);
+        let limits = ctx.limits;
+        let mut hs = salvage_headers(rest, limits.max_headers, limits.max_string_len);
+        if self.is_client(dir) {
+            let (method, target, version) = match parse_request_line(line) {
+                Ok(RequestLine {
+                    method,
+                    target,
+                    version,
+                    simple,
+                    ..
+                }) => {
+                    // A line cut before its version is not HTTP/0.9.
+                    let version = if simple && line.last() != Some(&b'\n') {
+                        Version::default()
+                    } else {
+                        version
+                    };
+                    (method, target, version)
+                }
+                Err(BadRequestLine {
+                    method: Some(method),
+                    target,
+                }) if line.last() != Some(&b'\n') => (method, target, Version::default()),
+                Err(_) => return,
+            };
+            ctx.request_started();
+            let mut ex = self.request_exchange(ts, method, target, version, Some(&mut hs), ctx);
+            ex.flags.insert(flags);
+            ex.request_bytes = n64(buf.len());
+            self.push_request(ex, true, ctx);
+        } else if let Some(sl) = parse_status_line(line) {
+            ctx.counters.responses += 1;
+            let interim = (100..200).contains(&sl.code) && sl.code != 101;
+            match self.pair_response(ts, ctx) {
+                Some(id) => {
+                    if let Some(p) = self.entry_mut(id) {
+                        p.ex.response_bytes = p.ex.response_bytes.saturating_add(n64(buf.len()));
+                        p.ex.flags.insert(flags);
+                        if interim {
+                            p.ex.interim_responses = p.ex.interim_responses.saturating_add(1);
+                        } else {
+                            p.ex.status = Some(sl.code);
+                            p.ex.latency_ns = Some(ts.since(p.ex.ts));
+                            p.resp = Resp::Done;
+                        }
+                    }
+                    self.flush(ctx);
+                }
+                None => {
+                    ctx.counters.responses_without_request += 1;
+                    let ex = self.orphan_exchange(ts, sl, n64(buf.len()), flags);
+                    ctx.emit(ex);
+                }
+            }
+        }
+    }
+}

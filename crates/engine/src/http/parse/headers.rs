@@ -1,0 +1,254 @@
+//! Header blocks: the end of a head found across buffer boundaries ([`LineState`],
+//! [`find_head_end`]), and what the parser needs from the fields ([`HeaderSummary`]),
+//! read by `httparse` in batches of [`HEADER_BATCH`], with obsolete line folding
+//! unfolded and a line-by-line salvage of blocks `httparse` rejects. Total over
+//! arbitrary input; strings are capped.
+
+use super::*;
+use crate::event::WireStr;
+use memchr::{memchr, memchr_iter, memmem, memrchr};
+use std::sync::LazyLock;
+
+/// Headers parsed per `httparse` call (a stack array of this many `EMPTY_HEADER`s, reset
+/// per head: kept small because most heads have fewer than 20 fields). A head with more
+/// is parsed in further batches, so that the count is exact and framing headers past
+/// `Limits::max_headers` are still honoured.
+pub(crate) const HEADER_BATCH: usize = 16;
+
+/// What has been seen of the current line, to find the empty line ending a head across
+/// buffer boundaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LineState {
+    /// At the start of a line.
+    Start,
+    /// The line so far is a lone CR.
+    Cr,
+    /// The line has content.
+    Content,
+}
+
+fn tail_state(st: LineState, tail: &[u8]) -> LineState {
+    if tail.is_empty() {
+        st
+    } else if st == LineState::Start && tail == b"\r" {
+        LineState::Cr
+    } else {
+        LineState::Content
+    }
+}
+
+/// The line state after `data`, which follows bytes that left the line in `carry`.
+pub(crate) fn line_state_after(carry: LineState, data: &[u8]) -> LineState {
+    match memrchr(b'\n', data) {
+        Some(i) => tail_state(LineState::Start, &data[i + 1..]),
+        None => tail_state(carry, data),
+    }
+}
+
+/// Offset just past the empty line (`LF` or `CRLF`) that ends a head, in `data` which
+/// follows bytes that left the current line in state `carry`.
+pub(crate) fn find_head_end(carry: LineState, data: &[u8]) -> Option<usize> {
+    // A blank line at the very start of `data` continues the line state carried over.
+    match (carry, data) {
+        (LineState::Start | LineState::Cr, [b'\n', ..]) => return Some(1),
+        (LineState::Start, [b'\r', b'\n', ..]) => return Some(2),
+        _ => {}
+    }
+    // Otherwise a blank line is an LF followed by CRLF or by LF. CRLF heads are the common
+    // case: find the first `\n\r\n`, then look for an earlier `\n\n` only before it (not
+    // through the body that may follow the head).
+    static CRLF: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\n\r\n"));
+    static LF: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\n\n"));
+    let crlf = CRLF.find(data).map(|i| i + 3);
+    let within = &data[..crlf.map_or(data.len(), |e| e - 1)];
+    match LF.find(within) {
+        Some(i) => Some(i + 2),
+        None => crlf,
+    }
+}
+
+/// What the parser needs from a header block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HeaderSummary {
+    /// First Host header, capped.
+    pub host: Option<WireStr>,
+    /// First User-Agent header, capped.
+    pub user_agent: Option<WireStr>,
+    pub content_length: ContentLength,
+    pub transfer_encoding: TransferEncoding,
+    /// Header fields seen (all of them, also past the limit).
+    pub count: usize,
+    /// The block did not parse; fields were salvaged line by line.
+    pub malformed: bool,
+    /// The block used obsolete line folding (unfolded, then parsed).
+    pub obs_fold: bool,
+}
+
+impl HeaderSummary {
+    pub(super) fn take(&mut self, name: &[u8], value: &[u8], max_headers: usize, max_str: usize) {
+        let within = self.count < max_headers;
+        self.count = self.count.saturating_add(1);
+        // Only four names matter; length and first letter tell them apart before any
+        // comparison (Date, Connection and the like are common and skipped here).
+        let first = match (name.len(), name.first()) {
+            (4 | 10 | 14 | 17, Some(&b)) => b | 0x20,
+            _ => return,
+        };
+        if !matches!(
+            (name.len(), first),
+            (4, b'h') | (10, b'u') | (14, b'c') | (17, b't')
+        ) {
+            return;
+        }
+        if name.eq_ignore_ascii_case(b"host") {
+            if within && self.host.is_none() {
+                self.host = Some(WireStr::capped(value, max_str));
+            }
+        } else if name.eq_ignore_ascii_case(b"user-agent") {
+            if within && self.user_agent.is_none() {
+                self.user_agent = Some(WireStr::capped(value, max_str));
+            }
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            self.content_length = match (self.content_length, parse_cl_value(value)) {
+                (ContentLength::Bad, _) | (_, None) => ContentLength::Bad,
+                (ContentLength::Valid(a), Some(b)) if a != b => ContentLength::Bad,
+                (_, Some(n)) => ContentLength::Valid(n),
+            };
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let last = value
+                .rsplit(|&b| b == b',')
+                .map(trim_ows)
+                .find(|t| !t.is_empty());
+            self.transfer_encoding = match last {
+                Some(t) if t.eq_ignore_ascii_case(b"chunked") => TransferEncoding::Chunked,
+                Some(_) => TransferEncoding::Other,
+                // An empty value does not change what earlier fields said.
+                None if self.transfer_encoding == TransferEncoding::Absent => {
+                    TransferEncoding::Other
+                }
+                None => self.transfer_encoding,
+            };
+        }
+    }
+
+    /// More header fields than `max_headers`.
+    pub(crate) fn too_many(&self, max_headers: usize) -> bool {
+        self.count > max_headers
+    }
+}
+
+/// Parses a complete header block (the bytes after the start line, through the empty
+/// line) with `httparse`. Obsolete line folding is replaced by spaces (RFC 9112 §5.2)
+/// and the block parsed again; a block that still fails is salvaged line by line
+/// (`name: value` lines) and marked malformed.
+pub(crate) fn scan_headers(block: &[u8], max_headers: usize, max_str: usize) -> HeaderSummary {
+    let mut s = HeaderSummary::default();
+    if parse_batches(block, max_headers, max_str, &mut s).is_ok() {
+        return s;
+    }
+    if has_obs_fold(block) {
+        let unfolded = unfold(block);
+        let mut s = HeaderSummary {
+            obs_fold: true,
+            ..HeaderSummary::default()
+        };
+        if parse_batches(&unfolded, max_headers, max_str, &mut s).is_ok() {
+            return s;
+        }
+    }
+    let mut s = salvage_headers(block, max_headers, max_str);
+    s.malformed = true;
+    s
+}
+
+/// Feeds every field of `block` to `s`; returns the offset just past the blank line.
+fn parse_batches(
+    block: &[u8],
+    max_headers: usize,
+    max_str: usize,
+    s: &mut HeaderSummary,
+) -> Result<usize, ()> {
+    let mut off = 0;
+    loop {
+        let rest = block.get(off..).ok_or(())?;
+        let mut arr = [httparse::EMPTY_HEADER; HEADER_BATCH];
+        match httparse::parse_headers(rest, &mut arr) {
+            Ok(httparse::Status::Complete((n, hs))) => {
+                for h in hs {
+                    s.take(h.name.as_bytes(), h.value, max_headers, max_str);
+                }
+                return Ok(off + n);
+            }
+            Err(httparse::Error::TooManyHeaders) => {
+                for h in &arr {
+                    s.take(h.name.as_bytes(), h.value, max_headers, max_str);
+                }
+                // Resume after the line of the last header of this batch.
+                let last = arr[HEADER_BATCH - 1].value;
+                let start = (last.as_ptr() as usize)
+                    .checked_sub(rest.as_ptr() as usize)
+                    .ok_or(())?;
+                let end = start.checked_add(last.len()).ok_or(())?;
+                let nl = memchr(b'\n', rest.get(end..).ok_or(())?).ok_or(())?;
+                off += end + nl + 1;
+            }
+            Ok(httparse::Status::Partial) | Err(_) => return Err(()),
+        }
+    }
+}
+
+/// A header block that `httparse` reads as it stands (the common case), in one pass:
+/// returns the offset just past the blank line that ends it and the summary, exactly
+/// what [`find_head_end`] (from a line start) and [`scan_headers`] give for it. `None`
+/// when the block is not complete yet or does not parse as it stands (obs-fold, bad
+/// bytes...): those take the general path.
+pub(crate) fn scan_clean_block(
+    block: &[u8],
+    max_headers: usize,
+    max_str: usize,
+) -> Option<(usize, HeaderSummary)> {
+    let mut s = HeaderSummary::default();
+    let end = parse_batches(block, max_headers, max_str, &mut s).ok()?;
+    Some((end, s))
+}
+
+fn has_obs_fold(block: &[u8]) -> bool {
+    memchr_iter(b'\n', block).any(|i| block.get(i + 1).is_some_and(|&b| is_ows(b)))
+}
+
+/// Replaces each obs-fold (`(CR)LF` followed by SP/HTAB) by spaces, keeping the length.
+fn unfold(block: &[u8]) -> Vec<u8> {
+    let mut out = block.to_vec();
+    for i in memchr_iter(b'\n', block) {
+        if block.get(i + 1).is_some_and(|&b| is_ows(b)) {
+            out[i] = b' ';
+            if i > 0 && block[i - 1] == b'\r' {
+                out[i - 1] = b' ';
+            }
+        }
+    }
+    out
+}
+
+/// Lenient reading of a header block that `httparse` rejected or that was cut short:
+/// every `name: value` line whose name is a token counts; other lines are skipped. A
+/// last line without LF is read too.
+pub(crate) fn salvage_headers(block: &[u8], max_headers: usize, max_str: usize) -> HeaderSummary {
+    let mut s = HeaderSummary::default();
+    for line in block.split(|&b| b == b'\n') {
+        let line = trim_eol(line);
+        if line.first().is_some_and(|&b| is_ows(b)) {
+            continue;
+        }
+        let Some(colon) = memchr(b':', line) else {
+            continue;
+        };
+        let name = trim_ows(&line[..colon]);
+        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+            continue;
+        }
+        s.take(name, trim_ows(&line[colon + 1..]), max_headers, max_str);
+    }
+    s
+}
