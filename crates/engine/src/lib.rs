@@ -3,6 +3,7 @@
 
 pub mod alert;
 mod budget;
+pub mod counters;
 mod engine;
 pub mod event;
 pub mod flow;

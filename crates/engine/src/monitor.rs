@@ -99,6 +99,7 @@ impl Monitor {
             }),
             counters: self.engine.counters().clone(),
             stats_counters: self.stats.counters().clone(),
+            source_counters: Vec::new(),
             open_flows: self.engine.open_flows(),
             rate_per_second: self.stats.rate_per_second(now),
             reports: Window::ALL.map(|w| self.stats.report(w, now)),

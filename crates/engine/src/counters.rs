@@ -1,0 +1,99 @@
+//! The engine's part of the counter registry, in the order presenters list it.
+//!
+//! Contract: [`samples`] yields every counter the engine and the statistics keep, each
+//! once, grouped as [`httptop_wire::counter::Group::ALL`] orders them (the capture
+//! source's counters come from the caller: see [`crate::snapshot::Snapshot::counters`]).
+//! The counters themselves are declared with `httptop_wire::counters!` beside the code
+//! that increments them (`Counters` in `engine.rs`, `ReasmCounters` in `reasm.rs`,
+//! `HttpCounters` in `http/mod.rs`, `StatsCounters` and `TableCounters` in `stats/`);
+//! this module only chains the structs. A new counter in one of them needs nothing here.
+
+use crate::engine::Counters;
+use crate::stats::{StatsCounters, TableCounters};
+use httptop_wire::counter::{Group, Sample};
+
+/// Every engine and statistics counter.
+pub fn samples<'a>(c: &'a Counters, s: &'a StatsCounters) -> impl Iterator<Item = Sample> + 'a {
+    // Counters holds the packets group then the flows group; decode errors by kind go
+    // between them.
+    let own = move |g: Group| c.samples().filter(move |x| x.desc.group == g);
+    own(Group::Packets)
+        .chain(c.decode.samples())
+        .chain(own(Group::Flows))
+        .chain(c.reasm.samples())
+        .chain(c.http.samples())
+        .chain(s.samples())
+        .chain(
+            tables(s)
+                .into_iter()
+                .flat_map(|(name, t)| t.samples_in(("table", name))),
+        )
+}
+
+/// The statistics tables' counters, by table name.
+pub fn tables(s: &StatsCounters) -> [(&'static str, &TableCounters); 6] {
+    [
+        ("sections", &s.sections),
+        ("hosts", &s.hosts),
+        ("user_agents", &s.user_agents),
+        ("methods", &s.methods),
+        ("clients", &s.clients),
+        ("latency", &s.latency),
+    ]
+}
+
+/// Every registered counter of the engine (values zero): the registry as `--list-counters`
+/// prints it.
+pub fn registry() -> Vec<Sample> {
+    samples(&Counters::default(), &StatsCounters::default()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_is_grouped_in_order_and_names_are_unique() {
+        let r = registry();
+        let groups: Vec<Group> = r.iter().map(|s| s.desc.group).collect();
+        let mut sorted = groups.clone();
+        sorted.sort();
+        assert_eq!(groups, sorted, "samples come group by group");
+        let names: std::collections::HashSet<String> = r.iter().map(Sample::full_name).collect();
+        assert_eq!(names.len(), r.len());
+        // Labelled and scoped series are told apart within their family too.
+        let series: std::collections::HashSet<_> = r
+            .iter()
+            .map(|s| (s.desc.family(), s.desc.label, s.scope))
+            .collect();
+        assert_eq!(series.len(), r.len());
+        for s in &r {
+            assert!(!s.desc.help.is_empty(), "{} has no help", s.full_name());
+            if s.desc.unit == httptop_wire::counter::Unit::Bytes && s.desc.label.is_none() {
+                assert!(s.desc.family().ends_with("bytes"), "{}", s.desc.family());
+            }
+        }
+    }
+
+    #[test]
+    fn a_counter_reaches_the_samples_with_its_value() {
+        let mut c = Counters::default();
+        c.http.bad_chunk = 7;
+        c.decode
+            .count(&httptop_wire::DecodeError::TooManyExtensionHeaders);
+        let mut s = StatsCounters::default();
+        s.hosts.evicted = 3;
+        let got: Vec<(String, u64)> = samples(&c, &s)
+            .filter(|x| x.value > 0)
+            .map(|x| (x.full_name(), x.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("decode.too_many_extension_headers".to_string(), 1),
+                ("http.bad_chunk".to_string(), 7),
+                ("stats.hosts_evicted".to_string(), 3),
+            ]
+        );
+    }
+}
