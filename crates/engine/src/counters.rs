@@ -48,6 +48,54 @@ pub fn registry() -> Vec<Sample> {
     samples(&Counters::default(), &StatsCounters::default()).collect()
 }
 
+/// Sets every counter (and every Protocols cell) to a distinct value from `first` up,
+/// in registry order; returns the next unused value. For tests that check every counter
+/// reaches an output.
+#[doc(hidden)]
+pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64 {
+    let mut n = first;
+    let mut set = |v: &mut u64| {
+        *v = n;
+        n += 1;
+    };
+    // Same order as `samples`: Counters' packets group, decode errors, its flows group.
+    let own = |c: &mut Counters, packets: bool, set: &mut dyn FnMut(&mut u64)| {
+        for (d, v) in Counters::DESCRIPTORS.iter().zip(c.values_mut()) {
+            if (d.group == Group::Packets) == packets {
+                set(v);
+            }
+        }
+    };
+    own(c, true, &mut set);
+    c.decode.values_mut().for_each(&mut set);
+    own(c, false, &mut set);
+    c.reasm.values_mut().into_iter().for_each(&mut set);
+    c.http.values_mut().into_iter().for_each(&mut set);
+    s.values_mut().into_iter().for_each(&mut set);
+    for t in [
+        &mut s.sections,
+        &mut s.hosts,
+        &mut s.user_agents,
+        &mut s.methods,
+        &mut s.clients,
+        &mut s.latency,
+    ] {
+        t.values_mut().into_iter().for_each(&mut set);
+    }
+    for p in crate::Protocol::ALL {
+        let x = c.protocols.get_mut(p);
+        for v in [
+            &mut x.connections,
+            &mut x.requests,
+            &mut x.bytes_to_server,
+            &mut x.bytes_to_client,
+        ] {
+            set(v);
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +121,18 @@ mod tests {
                 assert!(s.desc.family().ends_with("bytes"), "{}", s.desc.family());
             }
         }
+    }
+
+    #[test]
+    fn fill_distinct_sets_every_counter_in_registry_order() {
+        let (mut c, mut s) = (Counters::default(), StatsCounters::default());
+        let end = fill_distinct(&mut c, &mut s, 1);
+        let values: Vec<u64> = samples(&c, &s).map(|x| x.value).collect();
+        assert_eq!(values, (1..=values.len() as u64).collect::<Vec<_>>());
+        assert_eq!(
+            end,
+            values.len() as u64 + 1 + 4 * crate::Protocol::COUNT as u64
+        );
     }
 
     #[test]

@@ -306,6 +306,11 @@ macro_rules! counters {
                 [$($(self.$field),*),*]
             }
 
+            /// The fields, in [`Self::DESCRIPTORS`] order, to set (tests, merging).
+            pub fn values_mut(&mut self) -> [&mut u64; Self::COUNT] {
+                [$($(&mut self.$field),*),*]
+            }
+
             /// The counters with their descriptors.
             pub fn samples(&self) -> impl Iterator<Item = $crate::counter::Sample> {
                 $crate::counter::samples(&Self::DESCRIPTORS, self.values(), None)
@@ -386,6 +391,11 @@ mod tests {
         assert!(t.flag);
         assert_eq!(Two::COUNT, 3);
         assert_eq!(t.values(), [1, 2, 3]);
+        let mut u = t.clone();
+        for v in u.values_mut() {
+            *v *= 10;
+        }
+        assert_eq!(u.values(), [10, 20, 30]);
         let d = &Two::DESCRIPTORS;
         assert_eq!(d[0].help, "First line.");
         assert_eq!((d[0].group, d[0].unit), (Group::Http, Unit::Requests));

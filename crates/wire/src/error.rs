@@ -223,6 +223,11 @@ impl DecodeErrorCounts {
         self.0.get(e.kind_index()).copied().unwrap_or(0)
     }
 
+    /// The counts, at [`DecodeError::kind_index`], to set (tests, merging).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut u64> {
+        self.0.iter_mut()
+    }
+
     pub fn samples(&self) -> impl Iterator<Item = Sample> {
         crate::counter::samples(&Self::DESCRIPTORS, self.0, None)
     }
