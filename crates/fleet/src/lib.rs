@@ -89,7 +89,8 @@ pub struct Fleet {
     calls: u32,
     next_publish: Instant,
     totals: metrics::Totals,
-    kernel_drops: Option<(u64, u64)>,
+    /// The capture source's counters, as last set.
+    source_counters: Vec<httptop_wire::counter::Sample>,
     alerts_started: u64,
     /// Alert events with the wall-clock time they were seen.
     pending: Vec<(AlertEvent, Timestamp)>,
@@ -134,7 +135,7 @@ impl Fleet {
             calls: 0,
             next_publish: Instant::now(),
             totals: metrics::Totals::default(),
-            kernel_drops: None,
+            source_counters: Vec::new(),
             alerts_started: 0,
             pending: Vec::new(),
             shared,
@@ -189,9 +190,14 @@ impl Fleet {
         }
     }
 
-    /// Live capture: the kernel's drop counters (dropped by the kernel, by the interface).
-    pub fn set_kernel_drops(&mut self, kernel: u64, interface: u64) {
-        self.kernel_drops = Some((kernel, interface));
+    /// The capture source's counters (file statistics, the kernel's live counters), as
+    /// exported from the next publication on.
+    pub fn set_source_counters(
+        &mut self,
+        samples: impl IntoIterator<Item = httptop_wire::counter::Sample>,
+    ) {
+        self.source_counters.clear();
+        self.source_counters.extend(samples);
     }
 
     /// Called after every frame or tick, at packet time `now`. See the crate docs.
@@ -254,7 +260,7 @@ impl Fleet {
             self.top,
         );
         let mut health = metrics::Health::from_monitor(monitor);
-        health.kernel_drops = self.kernel_drops;
+        health.source_counters.clone_from(&self.source_counters);
         health.alerts_started = self.alerts_started;
         health.finished = finished;
         let totals = self.totals.clone();

@@ -1,385 +1,9 @@
-//! The metrics model and its Prometheus text exposition (format 0.0.4).
-//!
-//! Contract:
-//! - [`Totals`] holds exact, monotonic counters since start-up, fed one [`Exchange`] at a
-//!   time by the capture thread (a few integer additions into fixed arrays and two small
-//!   hash lookups; no allocation, no lock, no clock).
-//! - Host and section labels exist only for the keys chosen by [`Totals::relabel`] (the
-//!   current top-k, at most [`MAX_LABELLED`]); every other exchange counts under the
-//!   label value `other`. A key's series starts at 0 when it enters the top-k and
-//!   disappears when it leaves (Prometheus sees a new series, or a stale one); `other` only
-//!   counts exchanges that had no series of their own at the time, so every series is
-//!   monotonic and `sum(rate(...))` over a metric's series is the rate of all exchanges.
-//! - [`Health`] is the rest of the monitor (capture health, alerting), copied once per
-//!   publication. [`render`] writes both as text; it never fails and escapes every label
-//!   value taken from the wire.
-//!
-//! Names follow Prometheus conventions: `httptop_` prefix, base units (seconds, bytes),
-//! `_total` for counters.
+//! The text exposition (format 0.0.4) of [`Totals`] and [`Health`].
 
-use httptop_engine::alert::AlertState;
-use httptop_engine::{Counters, Exchange, Flags, Monitor};
-use std::collections::HashMap;
+use super::model::{Health, KeyCounts, LabelTable, NotifierCounts, Totals, STATES};
+use super::{LATENCY_BUCKETS, METHODS, OTHER};
+use httptop_wire::counter::{Sample, FAMILIES};
 use std::fmt::{Display, Write as _};
-
-/// Most labelled series per labelled metric family (hosts, sections): `--top` is capped
-/// here.
-pub const MAX_LABELLED: usize = 50;
-
-/// Label values longer than this (in characters, after escaping) are cut and marked `…`.
-pub const MAX_LABEL_CHARS: usize = 128;
-
-/// The label value of everything outside the top-k.
-pub const OTHER: &str = "other";
-
-/// Methods with a label of their own; every other method counts as `other`.
-pub const METHODS: [&str; 9] = [
-    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
-];
-
-/// Upper bounds of the latency histogram's buckets, in seconds (`+Inf` follows).
-pub const LATENCY_BUCKETS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-const BUCKET_NS: [u64; 14] = [
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-    10_000_000,
-    25_000_000,
-    50_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    1_000_000_000,
-    2_500_000_000,
-    5_000_000_000,
-    10_000_000_000,
-];
-
-/// What one host or section has seen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KeyCounts {
-    pub requests: u64,
-    pub request_bytes: u64,
-    pub response_bytes: u64,
-    /// Responses with a 5xx status.
-    pub server_errors: u64,
-}
-
-impl KeyCounts {
-    fn add(&mut self, x: &KeyCounts) {
-        self.requests += x.requests;
-        self.request_bytes += x.request_bytes;
-        self.response_bytes += x.response_bytes;
-        self.server_errors += x.server_errors;
-    }
-}
-
-/// One labelled series.
-#[derive(Clone, Debug)]
-pub struct Series {
-    /// The key as the statistics hold it (raw wire bytes).
-    pub key: Box<[u8]>,
-    /// The label value: sanitised, cut to [`MAX_LABEL_CHARS`].
-    pub label: String,
-    pub counts: KeyCounts,
-}
-
-/// Keys with a series of their own, and `other`.
-#[derive(Clone, Debug, Default)]
-pub struct LabelTable {
-    index: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
-    series: Vec<Series>,
-    other: KeyCounts,
-}
-
-impl LabelTable {
-    #[inline]
-    fn counts_mut(&mut self, key: &[u8]) -> &mut KeyCounts {
-        if self.index.is_empty() {
-            return &mut self.other;
-        }
-        match self.index.get(key).and_then(|&i| self.series.get_mut(i)) {
-            Some(s) => &mut s.counts,
-            None => &mut self.other,
-        }
-    }
-
-    /// Gives a series to each of `top` (in order, at most `cap`): kept series keep their
-    /// counts, new ones start at 0, the others are dropped. Keys whose label value would
-    /// be `other` or repeat an earlier one (distinct keys can escape or cut to the same
-    /// text) get no series.
-    pub fn relabel<'a>(&mut self, top: impl IntoIterator<Item = &'a [u8]>, cap: usize) {
-        let cap = cap.min(MAX_LABELLED);
-        let mut old = std::mem::take(&mut self.index);
-        let mut old_series: Vec<Option<Series>> = std::mem::take(&mut self.series)
-            .into_iter()
-            .map(Some)
-            .collect();
-        for key in top {
-            if self.series.len() >= cap {
-                break;
-            }
-            if self.index.contains_key(key) {
-                continue;
-            }
-            let kept = old
-                .remove(key)
-                .and_then(|i| old_series.get_mut(i).and_then(Option::take));
-            let s = match kept {
-                Some(s) => s,
-                None => {
-                    let label = label_value(key);
-                    Series {
-                        key: key.into(),
-                        label,
-                        counts: KeyCounts::default(),
-                    }
-                }
-            };
-            if s.label == OTHER || self.series.iter().any(|o| o.label == s.label) {
-                continue;
-            }
-            self.index.insert(s.key.clone(), self.series.len());
-            self.series.push(s);
-        }
-    }
-
-    pub fn series(&self) -> &[Series] {
-        &self.series
-    }
-
-    pub fn other(&self) -> KeyCounts {
-        self.other
-    }
-
-    /// Every exchange counted, labelled or not.
-    pub fn sum(&self) -> KeyCounts {
-        let mut t = self.other;
-        for s in &self.series {
-            t.add(&s.counts);
-        }
-        t
-    }
-}
-
-/// A label value from wire bytes: control and invisible characters escaped (as the
-/// terminal output does), cut to [`MAX_LABEL_CHARS`].
-pub fn label_value(bytes: &[u8]) -> String {
-    let s = httptop_output::report::sanitize(bytes);
-    match s.char_indices().nth(MAX_LABEL_CHARS) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s,
-    }
-}
-
-/// Exact counters since start-up. See the module documentation.
-#[derive(Clone, Debug)]
-pub struct Totals {
-    /// Requests by [`METHODS`] index; the last slot is `other`.
-    requests_by_method: [u64; METHODS.len() + 1],
-    /// Final responses by status code (100..=599 by value; the rest in slot 0).
-    responses_by_code: Box<[u64; 600]>,
-    /// Requests that got no response.
-    no_response: u64,
-    request_bytes: u64,
-    response_bytes: u64,
-    /// Latency histogram, not cumulative; the last slot is `+Inf`.
-    latency: [u64; BUCKET_NS.len() + 1],
-    latency_sum_ns: u128,
-    hosts: LabelTable,
-    sections: LabelTable,
-    /// Scratch for section keys (host + section), reused.
-    scratch: Vec<u8>,
-}
-
-impl Default for Totals {
-    fn default() -> Self {
-        Totals {
-            requests_by_method: [0; METHODS.len() + 1],
-            responses_by_code: Box::new([0; 600]),
-            no_response: 0,
-            request_bytes: 0,
-            response_bytes: 0,
-            latency: [0; BUCKET_NS.len() + 1],
-            latency_sum_ns: 0,
-            hosts: LabelTable::default(),
-            sections: LabelTable::default(),
-            scratch: Vec::new(),
-        }
-    }
-}
-
-/// The section key as the statistics build it: the Host value then the path's first
-/// segment, when that starts with `/`; the bare target otherwise (`*`, authority form).
-fn section_key<'a>(buf: &'a mut Vec<u8>, ex: &Exchange) -> &'a [u8] {
-    let section = ex.section();
-    buf.clear();
-    if section.first() == Some(&b'/') {
-        buf.extend_from_slice(ex.host.as_bytes());
-    }
-    buf.extend_from_slice(section);
-    buf
-}
-
-impl Totals {
-    /// Counts one exchange.
-    pub fn on_exchange(&mut self, ex: &Exchange) {
-        let has_request = !ex.flags.contains(Flags::NO_REQUEST);
-        let m = ex.method.as_bytes();
-        if has_request {
-            let i = METHODS
-                .iter()
-                .position(|k| k.as_bytes() == m)
-                .unwrap_or(METHODS.len());
-            if let Some(c) = self.requests_by_method.get_mut(i) {
-                *c += 1;
-            }
-        }
-        let mut server_error = false;
-        match ex.status {
-            Some(code) => {
-                let i = if (100..600).contains(&code) {
-                    usize::from(code)
-                } else {
-                    0
-                };
-                if let Some(c) = self.responses_by_code.get_mut(i) {
-                    *c += 1;
-                }
-                server_error = (500..600).contains(&code);
-            }
-            None => self.no_response += u64::from(has_request),
-        }
-        self.request_bytes += ex.request_bytes;
-        self.response_bytes += ex.response_bytes;
-        if let Some(ns) = ex.latency_ns {
-            let b = BUCKET_NS.partition_point(|&le| le < ns);
-            if let Some(c) = self.latency.get_mut(b) {
-                *c += 1;
-            }
-            self.latency_sum_ns += u128::from(ns);
-        }
-        let hit = KeyCounts {
-            requests: u64::from(has_request),
-            request_bytes: ex.request_bytes,
-            response_bytes: ex.response_bytes,
-            server_errors: u64::from(server_error),
-        };
-        self.hosts.counts_mut(ex.host.as_bytes()).add(&hit);
-        if has_request {
-            let key = section_key(&mut self.scratch, ex);
-            self.sections.counts_mut(key).add(&hit);
-        }
-    }
-
-    /// New top-k label sets (see [`LabelTable::relabel`]).
-    pub fn relabel<'a>(
-        &mut self,
-        hosts: impl IntoIterator<Item = &'a [u8]>,
-        sections: impl IntoIterator<Item = &'a [u8]>,
-        k: usize,
-    ) {
-        self.hosts.relabel(hosts, k);
-        self.sections.relabel(sections, k);
-    }
-
-    pub fn hosts(&self) -> &LabelTable {
-        &self.hosts
-    }
-
-    pub fn sections(&self) -> &LabelTable {
-        &self.sections
-    }
-
-    /// Requests counted (exchanges with a request).
-    pub fn requests(&self) -> u64 {
-        self.requests_by_method.iter().sum()
-    }
-}
-
-/// Capture health and alerting: what is not counted per exchange.
-#[derive(Clone, Debug, Default)]
-pub struct Health {
-    pub counters: Counters,
-    pub open_flows: u64,
-    /// Live capture: (packets dropped by the kernel, dropped by the interface).
-    pub kernel_drops: Option<(u64, u64)>,
-    /// `None` before the first packet (or the start of a live capture).
-    pub alert: Option<AlertGauges>,
-    /// Alerts started since start-up.
-    pub alerts_started: u64,
-    /// The replay or capture has ended (the values are final).
-    pub finished: bool,
-}
-
-/// The alerting side, as gauges.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AlertGauges {
-    /// `learning`, `normal`, `alert` or `recovered`.
-    pub state: &'static str,
-    pub hits: u64,
-    /// Baseline requests per window (rounded down); `None` while learning.
-    pub baseline: Option<u64>,
-    pub threshold_pct: u32,
-    pub window_seconds: f64,
-    /// Learning done, from 0 to 1 (1 once learned).
-    pub learning_progress: f64,
-}
-
-/// The state names, in the order [`render`] writes them.
-pub const STATES: [&str; 4] = ["learning", "normal", "alert", "recovered"];
-
-impl Health {
-    /// Reads the monitor (once per publication, not per packet).
-    pub fn from_monitor(monitor: &Monitor) -> Self {
-        let alert = monitor.alerting().map(|a| {
-            let cfg = a.config();
-            let (state, progress) = match a.state() {
-                AlertState::Learning(p) => {
-                    let total = p.elapsed_ns.saturating_add(p.remaining_ns);
-                    let f = if total == 0 {
-                        0.0
-                    } else {
-                        p.elapsed_ns as f64 / total as f64
-                    };
-                    ("learning", f.clamp(0.0, 1.0))
-                }
-                AlertState::Normal { .. } => ("normal", 1.0),
-                AlertState::Alert { .. } => ("alert", 1.0),
-                AlertState::Recovered { .. } => ("recovered", 1.0),
-            };
-            AlertGauges {
-                state,
-                hits: a.hits_in_window(),
-                baseline: a.baseline().map(|b| b.per_window(cfg.window_ns)),
-                threshold_pct: cfg.threshold_pct,
-                window_seconds: cfg.window_ns as f64 / 1e9,
-                learning_progress: progress,
-            }
-        });
-        Health {
-            counters: monitor.engine().counters().clone(),
-            open_flows: u64::try_from(monitor.engine().open_flows()).unwrap_or(u64::MAX),
-            kernel_drops: None,
-            alert,
-            alerts_started: 0,
-            finished: false,
-        }
-    }
-}
-
-/// The Alertmanager client's counters, as shown.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NotifierCounts {
-    pub posts_ok: u64,
-    pub posts_failed: u64,
-    /// Alert events dropped because the client's queue was full.
-    pub dropped: u64,
-}
 
 /// Text exposition being written.
 struct Expo {
@@ -701,89 +325,37 @@ fn render_alerting(e: &mut Expo, h: &Health) {
     );
 }
 
+/// Every registered counter: one family per counter, or per shared family (its series
+/// told apart by the counter's label, and a per-table counter's by `table`), with the
+/// registry's help text; then the Protocols table and the gauges.
 fn render_health(e: &mut Expo, h: &Health) {
-    let c = &h.counters;
-    e.single(
-        "httptop_packets_total",
-        "counter",
-        "Packets (frames) read from the capture.",
-        c.frames,
-    );
-    e.single(
-        "httptop_captured_bytes_total",
-        "counter",
-        "Bytes of the frames read from the capture.",
-        c.bytes,
-    );
-    if let Some((kernel, iface)) = h.kernel_drops {
-        e.family(
-            "httptop_kernel_drops_total",
-            "counter",
-            "Packets dropped before httptop read them (live capture), by where.",
-        );
-        e.sample("httptop_kernel_drops_total", &[("by", "kernel")], kernel);
-        e.sample("httptop_kernel_drops_total", &[("by", "interface")], iface);
+    let mut families: Vec<(String, Vec<Sample>)> = Vec::new();
+    for s in h.samples() {
+        let f = s.desc.family();
+        match families.iter_mut().find(|(n, _)| *n == f) {
+            Some((_, v)) => v.push(s),
+            None => families.push((f.into_owned(), vec![s])),
+        }
     }
+    for (family, samples) in &families {
+        let name = format!("httptop_{family}_total");
+        let help = FAMILIES
+            .iter()
+            .find(|(f, _)| f == family)
+            .map_or_else(|| samples.first().map_or("", |s| s.desc.help), |f| f.1);
+        e.family(&name, "counter", help);
+        for s in samples {
+            let labels: Vec<(&str, &str)> = s.desc.label.into_iter().chain(s.scope).collect();
+            e.sample(&name, &labels, s.value);
+        }
+    }
+    render_protocols(e, h);
     e.single(
         "httptop_open_flows",
         "gauge",
         "TCP connections tracked now.",
         h.open_flows,
     );
-    e.single(
-        "httptop_flows_total",
-        "counter",
-        "TCP connections tracked since start-up.",
-        c.flows_created,
-    );
-    e.single(
-        "httptop_flow_evictions_total",
-        "counter",
-        "Connections closed because the connection table was full (--max-flows).",
-        c.flows_evicted,
-    );
-    e.single(
-        "httptop_flow_timeouts_total",
-        "counter",
-        "Connections closed after being idle (--flow-timeout).",
-        c.flows_timed_out,
-    );
-    let hc = &c.http;
-    e.family(
-        "httptop_truncations_total",
-        "counter",
-        "Data cut at a limit, by kind: strings (--max-string-len), heads (--max-header-bytes), header fields (over 128).",
-    );
-    for (k, v) in [
-        ("strings", hc.strings_truncated),
-        ("heads", hc.header_too_large),
-        ("header_fields", hc.too_many_headers),
-    ] {
-        e.sample("httptop_truncations_total", &[("kind", k)], v);
-    }
-    e.family(
-        "httptop_anomalies_total",
-        "counter",
-        "Anomalies in the traffic or the capture, by kind.",
-    );
-    for (k, v) in [
-        ("malformed_request", hc.malformed_requests),
-        ("malformed_response", hc.malformed_responses),
-        ("response_without_request", hc.responses_without_request),
-        ("pending_overflow", hc.pending_overflow),
-        ("bad_content_length", hc.bad_content_length),
-        ("bad_chunk", hc.bad_chunk),
-        ("bad_transfer_encoding", hc.bad_transfer_encoding),
-        ("not_http_connection", hc.not_http_connections),
-        ("http_resync", hc.resyncs),
-        ("reassembly_gap", c.reasm.gaps),
-        ("reassembly_overflow", c.reasm.overflows),
-        ("ip_fragment", c.ip_fragments),
-        ("undecodable_frame", c.decode_errors),
-        ("unsupported_link_type", c.unsupported_linktype),
-    ] {
-        e.sample("httptop_anomalies_total", &[("kind", k)], v);
-    }
     e.single(
         "httptop_capture_finished",
         "gauge",
@@ -792,9 +364,57 @@ fn render_health(e: &mut Expo, h: &Health) {
     );
 }
 
+/// The Protocols table, one series per protocol in `Protocol::ALL` order.
+fn render_protocols(e: &mut Expo, h: &Health) {
+    let t = &h.counters.protocols;
+    e.family(
+        "httptop_protocol_connections_total",
+        "counter",
+        "TCP connections by the protocol detected on them (unknown: no analyzer claimed the payload).",
+    );
+    for (p, n) in t.iter() {
+        e.sample(
+            "httptop_protocol_connections_total",
+            &[("protocol", p.name())],
+            n.connections,
+        );
+    }
+    e.family(
+        "httptop_protocol_requests_total",
+        "counter",
+        "Requests reported by each protocol's analyzer.",
+    );
+    for (p, n) in t.iter() {
+        e.sample(
+            "httptop_protocol_requests_total",
+            &[("protocol", p.name())],
+            n.requests,
+        );
+    }
+    e.family(
+        "httptop_protocol_bytes_total",
+        "counter",
+        "TCP payload bytes by protocol and direction (each byte once: no retransmissions, no gaps).",
+    );
+    for (p, n) in t.iter() {
+        for (dir, v) in [
+            ("to_server", n.bytes_to_server),
+            ("to_client", n.bytes_to_client),
+        ] {
+            e.sample(
+                "httptop_protocol_bytes_total",
+                &[("protocol", p.name()), ("direction", dir)],
+                v,
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::{AlertGauges, MAX_LABELLED, MAX_LABEL_CHARS};
+    use httptop_engine::Exchange;
     use httptop_engine::WireStr;
 
     fn ex(method: &str, host: &str, path: &str, status: Option<u16>) -> Exchange {
@@ -947,7 +567,6 @@ mod tests {
         let mut t = Totals::default();
         t.on_exchange(&ex("GET", "a", "/x", Some(200)));
         let h = Health {
-            kernel_drops: Some((1, 2)),
             alert: Some(AlertGauges {
                 state: "normal",
                 hits: 3,
@@ -984,5 +603,77 @@ mod tests {
                 ("state=\"recovered\"", "0"),
             ]
         );
+    }
+
+    /// `name{labels} value` as the exposition writes it.
+    pub(crate) fn series_line(s: &Sample) -> String {
+        let labels: Vec<String> = s
+            .desc
+            .label
+            .into_iter()
+            .chain(s.scope)
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        let name = format!("httptop_{}_total", s.desc.family());
+        if labels.is_empty() {
+            format!("{name} {}", s.value)
+        } else {
+            format!("{name}{{{}}} {}", labels.join(","), s.value)
+        }
+    }
+
+    #[test]
+    fn every_registered_counter_and_protocol_is_exported_with_help() {
+        let mut h = Health::default();
+        httptop_engine::counters::fill_distinct(&mut h.counters, &mut h.stats_counters, 1);
+        let text = render(&Totals::default(), &h, None);
+        let lines: std::collections::HashSet<&str> = text.lines().collect();
+        for s in h.samples() {
+            assert!(
+                lines.contains(series_line(&s).as_str()),
+                "{}",
+                series_line(&s)
+            );
+            let help = format!("# HELP httptop_{}_total ", s.desc.family());
+            assert!(text.contains(&help), "{help}");
+        }
+        // Documented names kept.
+        for l in [
+            format!("httptop_packets_total {}", h.counters.frames),
+            format!("httptop_flows_total {}", h.counters.flows_created),
+            format!(
+                "httptop_anomalies_total{{kind=\"bad_chunk\"}} {}",
+                h.counters.http.bad_chunk
+            ),
+            format!(
+                "httptop_truncations_total{{kind=\"strings\"}} {}",
+                h.counters.http.strings_truncated
+            ),
+        ] {
+            assert!(lines.contains(l.as_str()), "{l}");
+        }
+        for (p, n) in h.counters.protocols.iter() {
+            let p = p.name();
+            for l in [
+                format!(
+                    "httptop_protocol_connections_total{{protocol=\"{p}\"}} {}",
+                    n.connections
+                ),
+                format!(
+                    "httptop_protocol_requests_total{{protocol=\"{p}\"}} {}",
+                    n.requests
+                ),
+                format!(
+                    "httptop_protocol_bytes_total{{protocol=\"{p}\",direction=\"to_server\"}} {}",
+                    n.bytes_to_server
+                ),
+                format!(
+                    "httptop_protocol_bytes_total{{protocol=\"{p}\",direction=\"to_client\"}} {}",
+                    n.bytes_to_client
+                ),
+            ] {
+                assert!(lines.contains(l.as_str()), "{l}");
+            }
+        }
     }
 }
