@@ -9,9 +9,11 @@ use crate::privs::{Privs, PrivsError};
 use anyhow::Context as _;
 use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
 use httptop_engine::alert::{AlertEvent, Baseline};
+use httptop_engine::snapshot::Snapshot;
 use httptop_engine::stats::Window;
 use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer};
 use httptop_output::JsonlWriter;
+use httptop_wire::counter::Sample;
 use httptop_wire::Timestamp;
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +58,8 @@ struct Outputs {
     dashboard: Option<Dashboard>,
     /// Prometheus exporter and Alertmanager client (`--metrics-addr`, `--alertmanager`).
     fleet: Option<httptop_fleet::Fleet>,
+    /// The capture source's counters as last read (file statistics, kernel counters).
+    source_counters: Vec<Sample>,
 }
 
 /// The dashboard: owns the terminal while it lives (restored on drop, also after a
@@ -94,7 +98,7 @@ impl Dashboard {
         })
     }
 
-    fn tick(&mut self, monitor: &Monitor, now: Timestamp) {
+    fn tick(&mut self, monitor: &Monitor, now: Timestamp, source: &[Sample]) {
         use ratatui::crossterm::event::{self, Event};
         // Called for every packet: look at the keyboard at most every 50 ms.
         let t = Instant::now();
@@ -116,7 +120,7 @@ impl Dashboard {
         }
         if Instant::now() >= self.next {
             self.next = Instant::now() + self.every;
-            self.app.on_snapshot(monitor.snapshot(now));
+            self.app.on_snapshot(snapshot(monitor, now, source));
             redraw = true;
         }
         if redraw {
@@ -153,12 +157,12 @@ impl Periodic {
     }
 
     /// Emits a block if the refresh interval has passed.
-    fn tick(&mut self, monitor: &Monitor, now: Timestamp) {
+    fn tick(&mut self, monitor: &Monitor, now: Timestamp, source: &[Sample]) {
         if Instant::now() < self.next {
             return;
         }
         self.next = Instant::now() + self.every;
-        let snap = monitor.snapshot(now);
+        let snap = snapshot(monitor, now, source);
         let text = match self.format {
             OutputFormat::Plain | OutputFormat::Tui => {
                 let title = format!(
@@ -174,6 +178,13 @@ impl Periodic {
         };
         crate::report::write_out(&text, self.to_stdout);
     }
+}
+
+/// The monitor's snapshot at `now`, with the capture source's counters.
+fn snapshot(monitor: &Monitor, now: Timestamp, source: &[Sample]) -> Snapshot {
+    let mut snap = monitor.snapshot(now);
+    snap.source_counters.extend_from_slice(source);
+    snap
 }
 
 /// The window of periodic blocks and snapshots.
@@ -259,16 +270,26 @@ impl Outputs {
             periodic,
             dashboard: None,
             fleet: None,
+            source_counters: Vec::new(),
         })
+    }
+
+    /// The capture source's counters, for every presenter from now on.
+    fn set_source(&mut self, samples: impl Iterator<Item = Sample>) {
+        self.source_counters.clear();
+        self.source_counters.extend(samples);
+        if let Some(f) = &mut self.fleet {
+            f.set_source_counters(self.source_counters.iter().copied());
+        }
     }
 
     /// Periodic output or the dashboard, at packet time `now`.
     fn refresh(&mut self, monitor: &Monitor, now: Timestamp) {
         if let Some(p) = &mut self.periodic {
-            p.tick(monitor, now);
+            p.tick(monitor, now, &self.source_counters);
         }
         if let Some(d) = &mut self.dashboard {
-            d.tick(monitor, now);
+            d.tick(monitor, now, &self.source_counters);
         }
         if let Some(f) = &mut self.fleet {
             f.refresh(monitor, now);
@@ -298,6 +319,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if args.list_interfaces {
         return list_interfaces();
     }
+    if args.list_counters {
+        crate::report::write_out(&crate::counters::list(), true);
+        return Ok(());
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -324,18 +349,18 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         out.dashboard = Some(Dashboard::open(args, Arc::clone(&stop))?);
     }
     let started = Instant::now();
-    let drops = match &args.read {
+    let notes = match &args.read {
         _ if args.demo => {
             drop_privileges(privs, &mut out)?;
             run_demo(args, &mut monitor, &mut out, &stop);
-            None
+            Vec::new()
         }
         Some(path) => {
             let pace = args.realtime.then_some(args.speed);
             run_file(path, pace, privs, &mut monitor, &mut out, &stop)?;
-            None
+            Vec::new()
         }
-        None => Some(run_live(args, privs, &mut monitor, &mut out, &stop)?),
+        None => run_live(args, privs, &mut monitor, &mut out, &stop)?,
     };
     // The dashboard stays up after a replay or the demo ends, until the user quits;
     // packet time goes on at the replay's pace so that alerts can still recover.
@@ -360,7 +385,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
     let source = source_name(args);
     let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
-    let snap = monitor.snapshot(monitor.engine().now());
+    let snap = snapshot(&monitor, monitor.engine().now(), &out.source_counters);
     match out.dashboard.take() {
         Some(dashboard) => {
             // Restores the terminal, then a short text summary.
@@ -370,7 +395,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         None => crate::report::print(&snap, &source, args.output_format(), to_stdout),
     }
     if !args.quiet {
-        summary(&monitor, out.exchanges, drops, started.elapsed());
+        eprint!(
+            "{}",
+            crate::counters::summary(&snap, out.exchanges, started.elapsed(), &notes)
+        );
     }
     if let (Some(linger), Some(f)) = (args.fleet.linger, &out.fleet) {
         if !args.quiet {
@@ -499,10 +527,14 @@ fn run_file(
         monitor.on_frame(&frame, out);
         out.refresh(monitor, frame.ts);
         n = n.wrapping_add(1);
-        if n % 4096 == 0 && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
-            break;
+        if n % 4096 == 0 {
+            out.set_source(src.stats().samples());
+            if stop.load(Ordering::Relaxed) || out.broken_pipe() {
+                break;
+            }
         }
     }
+    out.set_source(src.stats().samples());
     if src.stats().truncated {
         eprintln!(
             "httptop: {}: the file ends in the middle of a packet record (cut short)",
@@ -589,14 +621,14 @@ fn tick_time(monitor: &Monitor) -> Timestamp {
     wall.max(monitor.engine().now())
 }
 
-/// Returns the kernel's drop counters at the end.
+/// Returns what the summary should add (the kernel's counters could not be read).
 fn run_live(
     args: &Args,
     privs: Privs,
     monitor: &mut Monitor,
     out: &mut Outputs,
     stop: &Arc<AtomicBool>,
-) -> Result<String, Failure> {
+) -> Result<Vec<String>, Failure> {
     let mut config = LiveConfig::new(args.interface.as_deref());
     config.filter = Some(&args.filter);
     config.snaplen = args.snaplen;
@@ -636,11 +668,9 @@ fn run_live(
             last_flush = Instant::now();
             if let Ok(st) = src.stats() {
                 if let Some(d) = &mut out.dashboard {
-                    d.app.drops = Some(u64::from(st.dropped) + u64::from(st.if_dropped));
+                    d.app.drops = Some(st.dropped + st.if_dropped);
                 }
-                if let Some(f) = &mut out.fleet {
-                    f.set_kernel_drops(u64::from(st.dropped), u64::from(st.if_dropped));
-                }
+                out.set_source(st.samples());
             }
         }
     }
@@ -661,11 +691,11 @@ fn run_live(
         }
     }
     Ok(match src.stats() {
-        Ok(s) => format!(
-            "kernel: {} received, {} dropped, {} dropped by the interface",
-            s.received, s.dropped, s.if_dropped
-        ),
-        Err(e) => format!("kernel drop counters unavailable: {e}"),
+        Ok(s) => {
+            out.set_source(s.samples());
+            Vec::new()
+        }
+        Err(e) => vec![format!("kernel drop counters unavailable: {e}")],
     })
 }
 
@@ -684,35 +714,4 @@ fn list_interfaces() -> Result<(), Failure> {
         let _ = writeln!(o, "{}.{}{}", n + 1, d.name, desc);
     }
     Ok(())
-}
-
-fn summary(monitor: &Monitor, exchanges: u64, drops: Option<String>, elapsed: Duration) {
-    let c = monitor.engine().counters();
-    let open = monitor.engine().open_flows();
-    let mut e = io::stderr().lock();
-    let _ = writeln!(
-        e,
-        "httptop: {} frames ({} bytes, {} TCP) in {:.3} s; {} exchanges ({} requests, {} responses)",
-        c.frames,
-        c.bytes,
-        c.tcp_segments,
-        elapsed.as_secs_f64(),
-        exchanges,
-        c.http.requests,
-        c.http.responses
-    );
-    let _ = writeln!(
-        e,
-        "httptop: flows: {} created, {} evicted, {} timed out, {} shed over the buffer ceiling, {} open at end; reassembly: {} gaps ({} bytes), {} out-of-order, {} retransmitted, {} overflows",
-        c.flows_created, c.flows_evicted, c.flows_timed_out, c.flows_shed, open, c.reasm.gaps, c.reasm.gap_bytes, c.reasm.out_of_order, c.reasm.retransmissions, c.reasm.overflows
-    );
-    let h = &c.http;
-    let _ = writeln!(
-        e,
-        "httptop: anomalies: {} malformed requests, {} malformed responses, {} responses without request, {} heads too large, {} pending overflows, {} truncated strings, {} not-HTTP connections; {} IP fragments, {} undecodable frames",
-        h.malformed_requests, h.malformed_responses, h.responses_without_request, h.header_too_large, h.pending_overflow, h.strings_truncated, h.not_http_connections, c.ip_fragments, c.decode_errors + c.unsupported_linktype
-    );
-    if let Some(d) = drops {
-        let _ = writeln!(e, "httptop: {d}");
-    }
 }

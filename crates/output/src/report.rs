@@ -13,6 +13,7 @@ use httptop_engine::alert::{format_duration, format_utc, AlertState};
 use httptop_engine::snapshot::{AlertView, Snapshot};
 use httptop_engine::stats::{Report, Row, Window};
 use httptop_engine::{Counters, WireStr};
+use httptop_wire::counter::Sample;
 use std::fmt::Write as _;
 
 /// Plain-text report of `window`, headed by `title` (e.g. `httptop report: FILE`).
@@ -350,20 +351,30 @@ fn protocols_plain(o: &mut String, c: &Counters) {
 /// Every registered counter that is not zero, group by group (`key value`, wrapped);
 /// the JSON report lists the zeros too.
 fn counters_plain(o: &mut String, snap: &Snapshot) {
-    const WIDTH: usize = 96;
     let _ = writeln!(o, "\n  counters (not zero)");
+    for line in counter_lines(snap.counters(), 92) {
+        let _ = writeln!(o, "    {line}");
+    }
+}
+
+/// `samples` that are not zero as lines of at most about `width` characters: the group
+/// (`http:`) in a 14-character column, then `key value` items separated by commas; a
+/// group's further lines leave the column blank.
+pub fn counter_lines(samples: impl Iterator<Item = Sample>, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
     let mut group = None;
     let mut line = String::new();
-    for s in snap.counters().filter(|s| s.value > 0) {
+    for s in samples.filter(|s| s.value > 0) {
         let item = format!("{} {}", s.key(), s.value);
-        if group != Some(s.desc.group) || line.len() + item.len() + 2 > WIDTH {
+        let new_group = group != Some(s.desc.group);
+        if new_group || line.len() + item.len() + 2 > width {
             if !line.is_empty() {
-                let _ = writeln!(o, "{line}");
+                out.push(std::mem::take(&mut line));
             }
-            line = if group != Some(s.desc.group) {
-                format!("    {:<14}", format!("{}:", s.desc.group.key()))
+            line = if new_group {
+                format!("{:<14}", format!("{}:", s.desc.group.key()))
             } else {
-                " ".repeat(18)
+                " ".repeat(14)
             };
             group = Some(s.desc.group);
         } else {
@@ -372,8 +383,9 @@ fn counters_plain(o: &mut String, snap: &Snapshot) {
         line.push_str(&item);
     }
     if !line.is_empty() {
-        let _ = writeln!(o, "{line}");
+        out.push(line);
     }
+    out
 }
 
 fn rows_json(l: &mut Vec<u8>, name: &str, rows: &[Row]) {
