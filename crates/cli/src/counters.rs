@@ -117,10 +117,8 @@ mod tests {
         let mut snap = m.snapshot(Timestamp::from_secs(100));
         let mut file = FileStats::default();
         let mut live = LiveStats::default();
-        let mut n = 5000;
-        for v in file.values_mut().into_iter().chain(live.values_mut()) {
+        for (n, v) in (5000..).zip(file.values_mut().into_iter().chain(live.values_mut())) {
             *v = n;
-            n += 1;
         }
         snap.source_counters = file.samples().chain(live.samples()).collect();
         httptop_engine::counters::fill_distinct(&mut snap.counters, &mut snap.stats_counters, 1000);

@@ -407,6 +407,7 @@ mod tests {
             (d[2].group, d[2].family()),
             (Group::Statistics, "stats_c".into())
         );
+        assert_eq!(t.samples().map(|s| s.value).sum::<u64>(), 6);
         let s: Vec<_> = t.samples_in(("table", "hosts")).collect();
         assert_eq!(s[2].key(), "hosts_c");
         assert_eq!(s[2].full_name(), "stats.hosts_c");
