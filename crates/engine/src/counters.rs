@@ -156,4 +156,34 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn the_engine_counts_decode_errors_by_kind() {
+        use httptop_wire::{DecodeError, Frame, Layer, LinkType, Timestamp};
+        let mut e = crate::Engine::new(crate::Limits::default());
+        let mut sink = |_: &crate::Exchange| {};
+        let frames: [(LinkType, &[u8]); 3] = [
+            (LinkType::ETHERNET, &[0u8; 5]),
+            (LinkType::ETHERNET, &[0u8; 9]),
+            (LinkType(147), &[0u8; 40]),
+        ];
+        for (linktype, data) in frames {
+            let f = Frame {
+                ts: Timestamp::from_secs(1),
+                linktype,
+                orig_len: data.len() as u32,
+                data,
+            };
+            e.on_frame(&f, &mut sink);
+        }
+        let c = e.counters();
+        let truncated = DecodeError::Truncated {
+            layer: Layer::Ethernet,
+        };
+        assert_eq!(c.decode.get(&truncated), 2);
+        assert_eq!(c.decode.get(&DecodeError::UnsupportedLinkType(0)), 1);
+        assert_eq!((c.decode_errors, c.unsupported_linktype), (2, 1));
+        let by_kind: u64 = c.decode.samples().map(|s| s.value).sum();
+        assert_eq!(by_kind, c.decode_errors + c.unsupported_linktype);
+    }
 }
