@@ -8,6 +8,7 @@
 
 use httptop_capture::{FileStats, LiveStats};
 use httptop_engine::snapshot::Snapshot;
+use httptop_fleet::metrics::series;
 use httptop_wire::counter::Sample;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -19,23 +20,6 @@ pub fn registry() -> Vec<Sample> {
         .chain(LiveStats::default().samples())
         .chain(httptop_engine::counters::registry())
         .collect()
-}
-
-/// The Prometheus series of a counter: `httptop_<family>_total{label="value",...}`.
-pub fn series(s: &Sample) -> String {
-    let labels: Vec<String> = s
-        .desc
-        .label
-        .into_iter()
-        .chain(s.scope)
-        .map(|(k, v)| format!("{k}=\"{v}\""))
-        .collect();
-    let name = format!("httptop_{}_total", s.desc.family());
-    if labels.is_empty() {
-        name
-    } else {
-        format!("{name}{{{}}}", labels.join(","))
-    }
 }
 
 /// `--list-counters`: one Markdown table row per counter (README's table is this output).
@@ -100,21 +84,13 @@ pub fn summary(snap: &Snapshot, exchanges: u64, elapsed: Duration, notes: &[Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use httptop_engine::{Monitor, MonitorConfig, Protocol};
-    use httptop_wire::Timestamp;
+    use httptop_engine::Protocol;
     use std::collections::HashSet;
 
     /// A real monitor's snapshot with every registered counter, the capture sources'
     /// included, set to a distinct value.
     fn filled() -> Snapshot {
-        let m = Monitor::new(MonitorConfig {
-            limits: Default::default(),
-            alert: Default::default(),
-            baseline: None,
-            stats: Default::default(),
-        })
-        .expect("monitor");
-        let mut snap = m.snapshot(Timestamp::from_secs(100));
+        let mut snap = httptop_engine::counters::filled_snapshot(1000);
         let mut file = FileStats::default();
         let mut live = LiveStats::default();
         for (n, v) in (5000..).zip(file.values_mut().into_iter().chain(live.values_mut())) {

@@ -30,6 +30,16 @@ pub fn samples<'a>(c: &'a Counters, s: &'a StatsCounters) -> impl Iterator<Item 
         )
 }
 
+/// `source` (the capture source's counters) then [`samples`]: the whole registry of a
+/// run, as every presenter lists it.
+pub fn with_source<'a>(
+    source: &'a [Sample],
+    c: &'a Counters,
+    s: &'a StatsCounters,
+) -> impl Iterator<Item = Sample> + 'a {
+    source.iter().copied().chain(samples(c, s))
+}
+
 /// The statistics tables' counters, by table name.
 pub fn tables(s: &StatsCounters) -> [(&'static str, &TableCounters); 6] {
     [
@@ -94,6 +104,22 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
         }
     }
     n
+}
+
+/// A fresh monitor's snapshot (default configuration) with every engine counter and
+/// Protocols cell set by [`fill_distinct`] from `first`. For presenter tests.
+#[doc(hidden)]
+pub fn filled_snapshot(first: u64) -> crate::snapshot::Snapshot {
+    let mut snap = crate::Monitor::new(crate::MonitorConfig {
+        limits: Default::default(),
+        alert: Default::default(),
+        baseline: None,
+        stats: Default::default(),
+    })
+    .map(|m| m.snapshot(httptop_wire::Timestamp::from_secs(100)))
+    .unwrap_or_else(|e| panic!("default configuration rejected: {e}"));
+    fill_distinct(&mut snap.counters, &mut snap.stats_counters, first);
+    snap
 }
 
 #[cfg(test)]

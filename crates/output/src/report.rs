@@ -541,21 +541,10 @@ pub(crate) fn is_invisible(ch: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use httptop_engine::{Monitor, MonitorConfig, Protocol};
-    use httptop_wire::Timestamp;
+    use httptop_engine::Protocol;
 
-    /// A real monitor's snapshot with every counter set to a distinct value.
     fn filled() -> Snapshot {
-        let m = Monitor::new(MonitorConfig {
-            limits: Default::default(),
-            alert: Default::default(),
-            baseline: None,
-            stats: Default::default(),
-        })
-        .expect("monitor");
-        let mut snap = m.snapshot(Timestamp::from_secs(1));
-        httptop_engine::counters::fill_distinct(&mut snap.counters, &mut snap.stats_counters, 1000);
-        snap
+        httptop_engine::counters::filled_snapshot(1000)
     }
 
     #[test]

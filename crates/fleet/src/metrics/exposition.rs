@@ -364,6 +364,24 @@ fn render_health(e: &mut Expo, h: &Health) {
     );
 }
 
+/// The series a counter is exported as: `httptop_<family>_total{label="value",...}`
+/// (registry labels are static names: nothing to escape).
+pub fn series(s: &Sample) -> String {
+    let labels: Vec<String> = s
+        .desc
+        .label
+        .into_iter()
+        .chain(s.scope)
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    let name = format!("httptop_{}_total", s.desc.family());
+    if labels.is_empty() {
+        name
+    } else {
+        format!("{name}{{{}}}", labels.join(","))
+    }
+}
+
 /// The Protocols table, one series per protocol in `Protocol::ALL` order.
 fn render_protocols(e: &mut Expo, h: &Health) {
     let t = &h.counters.protocols;
@@ -413,22 +431,8 @@ fn render_protocols(e: &mut Expo, h: &Health) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::model::tests::ex;
     use crate::metrics::{AlertGauges, MAX_LABELLED, MAX_LABEL_CHARS};
-    use httptop_engine::Exchange;
-    use httptop_engine::WireStr;
-
-    fn ex(method: &str, host: &str, path: &str, status: Option<u16>) -> Exchange {
-        Exchange {
-            method: WireStr::capped(method.as_bytes(), 1024),
-            host: WireStr::capped(host.as_bytes(), 1024),
-            path: WireStr::capped(path.as_bytes(), 1024),
-            status,
-            request_bytes: 100,
-            response_bytes: status.map_or(0, |_| 1000),
-            latency_ns: status.map(|_| 3_000_000),
-            ..Exchange::default()
-        }
-    }
 
     /// The sample lines of one metric, as (labels, value).
     fn samples<'a>(text: &'a str, name: &str) -> Vec<(&'a str, &'a str)> {
@@ -605,23 +609,6 @@ mod tests {
         );
     }
 
-    /// `name{labels} value` as the exposition writes it.
-    pub(crate) fn series_line(s: &Sample) -> String {
-        let labels: Vec<String> = s
-            .desc
-            .label
-            .into_iter()
-            .chain(s.scope)
-            .map(|(k, v)| format!("{k}=\"{v}\""))
-            .collect();
-        let name = format!("httptop_{}_total", s.desc.family());
-        if labels.is_empty() {
-            format!("{name} {}", s.value)
-        } else {
-            format!("{name}{{{}}} {}", labels.join(","), s.value)
-        }
-    }
-
     #[test]
     fn every_registered_counter_and_protocol_is_exported_with_help() {
         let mut h = Health::default();
@@ -629,11 +616,8 @@ mod tests {
         let text = render(&Totals::default(), &h, None);
         let lines: std::collections::HashSet<&str> = text.lines().collect();
         for s in h.samples() {
-            assert!(
-                lines.contains(series_line(&s).as_str()),
-                "{}",
-                series_line(&s)
-            );
+            let line = format!("{} {}", series(&s), s.value);
+            assert!(lines.contains(line.as_str()), "{line}");
             let help = format!("# HELP httptop_{}_total ", s.desc.family());
             assert!(text.contains(&help), "{help}");
         }

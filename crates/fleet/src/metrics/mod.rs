@@ -22,7 +22,7 @@
 pub mod exposition;
 pub mod model;
 
-pub use exposition::render;
+pub use exposition::{render, series};
 pub use model::{
     label_value, AlertGauges, Health, KeyCounts, LabelTable, NotifierCounts, Series, Totals, STATES,
 };

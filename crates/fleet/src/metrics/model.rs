@@ -270,13 +270,11 @@ pub struct Health {
 impl Health {
     /// Every registered counter, the source's first, in registry order.
     pub fn samples(&self) -> impl Iterator<Item = Sample> + '_ {
-        self.source_counters
-            .iter()
-            .copied()
-            .chain(httptop_engine::counters::samples(
-                &self.counters,
-                &self.stats_counters,
-            ))
+        httptop_engine::counters::with_source(
+            &self.source_counters,
+            &self.counters,
+            &self.stats_counters,
+        )
     }
 }
 
@@ -347,18 +345,20 @@ pub struct NotifierCounts {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use httptop_engine::WireStr;
 
-    fn ex(method: &str, host: &str, path: &str, status: Option<u16>) -> Exchange {
+    /// An exchange of 100 request bytes; answered (`status`): 1000 response bytes, 3 ms.
+    pub(crate) fn ex(method: &str, host: &str, path: &str, status: Option<u16>) -> Exchange {
         Exchange {
             method: WireStr::capped(method.as_bytes(), 1024),
             host: WireStr::capped(host.as_bytes(), 1024),
             path: WireStr::capped(path.as_bytes(), 1024),
             status,
-            request_bytes: 10,
-            response_bytes: 20,
+            request_bytes: 100,
+            response_bytes: status.map_or(0, |_| 1000),
+            latency_ns: status.map(|_| 3_000_000),
             ..Exchange::default()
         }
     }
@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(t.requests(), 5);
         let hosts = t.hosts().sum();
         assert_eq!((hosts.requests, hosts.server_errors), (5, 1));
-        assert_eq!((hosts.request_bytes, hosts.response_bytes), (50, 100));
+        assert_eq!((hosts.request_bytes, hosts.response_bytes), (500, 4000));
         assert_eq!(t.hosts().series()[0].counts.requests, 2);
         assert_eq!(t.sections().series()[0].counts.requests, 2);
         assert_eq!(t.sections().other().requests, 3);
