@@ -105,17 +105,20 @@ pub enum LiveNext<'a> {
     Timeout,
 }
 
-/// Kernel counters since the capture was opened, as libpcap reports them (32-bit, they may
-/// wrap on busy interfaces).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct LiveStats {
-    /// Packets that passed the filter (on Linux: delivered or dropped by the kernel).
-    pub received: u32,
-    /// Packets dropped because the capture buffer was full (we read too slowly).
-    pub dropped: u32,
-    /// Packets dropped by the interface or its driver.
-    pub if_dropped: u32,
+httptop_wire::counters! {
+    /// Kernel counters since the capture was opened, as libpcap reports them (32-bit: they
+    /// may wrap on busy interfaces).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct LiveStats {
+        [Capture]
+        /// Packets that passed the capture filter (on Linux: delivered or dropped by the kernel).
+        received: Frames => "kernel_received_packets",
+        /// Packets the kernel dropped because the capture buffer was full (httptop read too slowly).
+        dropped: Frames => "kernel_drops" { by = "kernel" },
+        /// Packets dropped by the network interface or its driver.
+        if_dropped: Frames => "kernel_drops" { by = "interface" },
+    }
 }
 
 /// A device as `-D` lists it.
@@ -296,9 +299,9 @@ impl LiveSource {
             .stats()
             .map_err(|e| classify(e, Some(&self.device)))?;
         Ok(LiveStats {
-            received: s.received,
-            dropped: s.dropped,
-            if_dropped: s.if_dropped,
+            received: u64::from(s.received),
+            dropped: u64::from(s.dropped),
+            if_dropped: u64::from(s.if_dropped),
         })
     }
 

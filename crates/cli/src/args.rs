@@ -69,6 +69,10 @@ pub struct Args {
     #[arg(short = 'D', long = "list-interfaces")]
     pub list_interfaces: bool,
 
+    /// List every counter httptop keeps (name, unit, Prometheus series, meaning), and exit.
+    #[arg(long)]
+    pub list_counters: bool,
+
     /// Write one JSON object per exchange (JSON Lines) to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,

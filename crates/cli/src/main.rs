@@ -1,6 +1,7 @@
 //! The `httptop` binary: arguments, capture source, engine, presenters, signals, exit codes.
 
 mod args;
+mod counters;
 mod demo;
 mod mode;
 mod privs;

@@ -245,6 +245,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if args.list_interfaces {
         return list_interfaces();
     }
+    if args.list_counters {
+        crate::report::write_out(&crate::counters::list(), true);
+        return Ok(());
+    }
     let mode = RunMode::from_args(args);
     let format = args.output_format(&mode);
     let stop = Arc::new(AtomicBool::new(false));
@@ -268,21 +272,21 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     // the dashboard's) start after the drop (see `drop_privileges`).
     out.fleet = start_fleet(args)?;
     let started = Instant::now();
-    let drops = match &mode {
+    let notes = match &mode {
         RunMode::Demo { speed } => {
             drop_privileges(privs, &mut out)?;
             run_demo(*speed, &mut monitor, &mut out, &stop);
-            None
+            Vec::new()
         }
         RunMode::File { path } => {
             run_file(path, None, privs, &mut monitor, &mut out, &stop)?;
-            None
+            Vec::new()
         }
         RunMode::Replay { path, speed } => {
             run_file(path, Some(*speed), privs, &mut monitor, &mut out, &stop)?;
-            None
+            Vec::new()
         }
-        RunMode::Live { interface, filter } => Some(run_live(
+        RunMode::Live { interface, filter } => run_live(
             args,
             interface.as_deref(),
             filter,
@@ -290,7 +294,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             &mut monitor,
             &mut out,
             &stop,
-        )?),
+        )?,
     };
     // The dashboard stays up after a replay or the demo ends, until the user quits;
     // packet time goes on at the replay's pace so that alerts can still recover.
@@ -317,7 +321,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         crate::report::print(&snap, &mode.source_name(), format, to_stdout);
     }
     if !args.quiet {
-        summary(&monitor, out.exchanges, drops, started.elapsed());
+        eprint!(
+            "{}",
+            crate::counters::summary(&snap, out.exchanges, started.elapsed(), &notes)
+        );
     }
     if let (Some(linger), Some(f)) = (args.fleet.linger, &out.fleet) {
         if !args.quiet {
@@ -427,10 +434,14 @@ fn run_file(
         monitor.on_frame(&frame, out);
         out.refresh(monitor, frame.ts);
         n = n.wrapping_add(1);
-        if n % 4096 == 0 && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
-            break;
+        if n % 4096 == 0 {
+            monitor.set_source_counters(src.stats().samples());
+            if stop.load(Ordering::Relaxed) || out.broken_pipe() {
+                break;
+            }
         }
     }
+    monitor.set_source_counters(src.stats().samples());
     if src.stats().truncated {
         out.note(format!(
             "httptop: {}: the file ends in the middle of a packet record (cut short)",
@@ -513,7 +524,7 @@ fn tick_time(monitor: &Monitor) -> Timestamp {
     wall.max(monitor.engine().now())
 }
 
-/// Returns the kernel's drop counters at the end.
+/// Returns what the summary should add (the kernel's counters could not be read).
 fn run_live(
     args: &Args,
     interface: Option<&str>,
@@ -522,7 +533,7 @@ fn run_live(
     monitor: &mut Monitor,
     out: &mut Outputs,
     stop: &AtomicBool,
-) -> Result<String, Failure> {
+) -> Result<Vec<String>, Failure> {
     let mut config = LiveConfig::new(interface);
     config.filter = Some(filter);
     config.snaplen = args.snaplen;
@@ -557,10 +568,8 @@ fn run_live(
             out.flush()?;
             last_flush = Instant::now();
             if let Ok(st) = src.stats() {
-                out.refresh.kernel_drops = Some(u64::from(st.dropped) + u64::from(st.if_dropped));
-                if let Some(f) = &mut out.fleet {
-                    f.set_kernel_drops(u64::from(st.dropped), u64::from(st.if_dropped));
-                }
+                out.refresh.kernel_drops = Some(st.dropped + st.if_dropped);
+                monitor.set_source_counters(st.samples());
             }
         }
     }
@@ -581,11 +590,11 @@ fn run_live(
         }
     }
     Ok(match src.stats() {
-        Ok(s) => format!(
-            "kernel: {} received, {} dropped, {} dropped by the interface",
-            s.received, s.dropped, s.if_dropped
-        ),
-        Err(e) => format!("kernel drop counters unavailable: {e}"),
+        Ok(s) => {
+            monitor.set_source_counters(s.samples());
+            Vec::new()
+        }
+        Err(e) => vec![format!("kernel drop counters unavailable: {e}")],
     })
 }
 
@@ -604,35 +613,4 @@ fn list_interfaces() -> Result<(), Failure> {
         let _ = writeln!(o, "{}.{}{}", n + 1, d.name, desc);
     }
     Ok(())
-}
-
-fn summary(monitor: &Monitor, exchanges: u64, drops: Option<String>, elapsed: Duration) {
-    let c = monitor.engine().counters();
-    let open = monitor.engine().open_flows();
-    let mut e = io::stderr().lock();
-    let _ = writeln!(
-        e,
-        "httptop: {} frames ({} bytes, {} TCP) in {:.3} s; {} exchanges ({} requests, {} responses)",
-        c.frames,
-        c.bytes,
-        c.tcp_segments,
-        elapsed.as_secs_f64(),
-        exchanges,
-        c.http.requests,
-        c.http.responses
-    );
-    let _ = writeln!(
-        e,
-        "httptop: flows: {} created, {} evicted, {} timed out, {} shed over the buffer ceiling, {} open at end; reassembly: {} gaps ({} bytes), {} out-of-order, {} retransmitted, {} overflows",
-        c.flows_created, c.flows_evicted, c.flows_timed_out, c.flows_shed, open, c.reasm.gaps, c.reasm.gap_bytes, c.reasm.out_of_order, c.reasm.retransmissions, c.reasm.overflows
-    );
-    let h = &c.http;
-    let _ = writeln!(
-        e,
-        "httptop: anomalies: {} malformed requests, {} malformed responses, {} responses without request, {} heads too large, {} pending overflows, {} truncated strings, {} not-HTTP connections; {} IP fragments, {} undecodable frames",
-        h.malformed_requests, h.malformed_responses, h.responses_without_request, h.header_too_large, h.pending_overflow, h.strings_truncated, h.not_http_connections, c.ip_fragments, c.decode_errors + c.unsupported_linktype
-    );
-    if let Some(d) = drops {
-        let _ = writeln!(e, "httptop: {d}");
-    }
 }

@@ -22,37 +22,54 @@ use crate::limits::Limits;
 use crate::protocol::ProtocolTable;
 use crate::reasm::{HalfStream, ReasmCounters};
 use crate::stream::{Dir, StreamEvent};
-use httptop_wire::{decode, DecodeError, Decoded, Frame, TcpSegment, Timestamp};
+use httptop_wire::{decode, DecodeError, DecodeErrorCounts, Decoded, Frame, TcpSegment, Timestamp};
 use std::net::SocketAddr;
 
-/// Capture-health and anomaly counters, monotonic over the engine's life.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Counters {
-    pub frames: u64,
-    pub bytes: u64,
-    pub tcp_segments: u64,
-    /// IP but not TCP.
-    pub other_ip: u64,
-    pub not_ip: u64,
-    pub ip_fragments: u64,
-    pub decode_errors: u64,
-    pub unsupported_linktype: u64,
-    /// Segments of unknown connections that cannot start one (pure ACK, RST, FIN).
-    pub stray_segments: u64,
-    pub flows_created: u64,
-    pub flows_closed: u64,
-    pub flows_evicted: u64,
-    pub flows_timed_out: u64,
-    /// A SYN reused the address pair of a connection still in the table.
-    pub flows_reused: u64,
-    /// Flows closed because the bytes buffered over all flows went past
-    /// `Limits::max_buffered_bytes` (the least recently active flows holding buffers go).
-    pub flows_shed: u64,
-    pub reasm: ReasmCounters,
-    pub http: HttpCounters,
-    /// Connections, requests and bytes per detected protocol.
-    pub protocols: ProtocolTable,
+httptop_wire::counters! {
+    /// Capture-health and anomaly counters, monotonic over the engine's life.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct Counters {
+        [Packets]
+        /// Frames read from the capture.
+        frames: Frames => "packets",
+        /// Bytes of the frames read from the capture.
+        bytes: Bytes => "captured_bytes",
+        /// Frames carrying a TCP segment.
+        tcp_segments: Frames,
+        /// Frames carrying IP but not TCP.
+        other_ip: Frames,
+        /// Frames carrying no IP.
+        not_ip: Frames,
+        /// IP fragments (not reassembled).
+        ip_fragments: Frames => "anomalies" { kind = "ip_fragment" },
+        /// Frames that could not be decoded (every kind but an unsupported link type).
+        decode_errors: Frames => "anomalies" { kind = "undecodable_frame" },
+        /// Frames of a link type httptop does not decode.
+        unsupported_linktype: Frames => "anomalies" { kind = "unsupported_link_type" },
+        /// Segments of unknown connections that cannot start one (pure ACK, RST, FIN).
+        stray_segments: Segments,
+        [Flows]
+        /// TCP connections tracked since start-up.
+        flows_created: Connections => "flows",
+        /// Connections closed and removed from the table.
+        flows_closed: Connections,
+        /// Connections closed because the connection table was full (--max-flows).
+        flows_evicted: Connections => "flow_evictions",
+        /// Connections closed after being idle (--flow-timeout).
+        flows_timed_out: Connections => "flow_timeouts",
+        /// A SYN reused the address pair of a connection still in the table.
+        flows_reused: Connections,
+        /// Connections closed because the bytes buffered over all connections went past the ceiling (the least recently active holders go first).
+        flows_shed: Connections,
+    } extra {
+        /// Undecodable frames by kind (unsupported link types included).
+        pub decode: DecodeErrorCounts,
+        pub reasm: ReasmCounters,
+        pub http: HttpCounters,
+        /// Connections, requests and bytes per detected protocol.
+        pub protocols: ProtocolTable,
+    }
 }
 
 struct Flow {
@@ -139,8 +156,13 @@ impl Engine {
             Ok(Decoded::OtherIp) => self.counters.other_ip += 1,
             Ok(Decoded::NotIp) => self.counters.not_ip += 1,
             Ok(Decoded::Fragment) => self.counters.ip_fragments += 1,
-            Err(DecodeError::UnsupportedLinkType(_)) => self.counters.unsupported_linktype += 1,
-            Err(_) => self.counters.decode_errors += 1,
+            Err(e) => {
+                self.counters.decode.count(&e);
+                match e {
+                    DecodeError::UnsupportedLinkType(_) => self.counters.unsupported_linktype += 1,
+                    _ => self.counters.decode_errors += 1,
+                }
+            }
         }
         if frame.ts > self.now {
             self.now = frame.ts;

@@ -4,6 +4,7 @@
 pub mod alert;
 mod analyzer;
 mod budget;
+pub mod counters;
 mod engine;
 pub mod event;
 pub mod flow;

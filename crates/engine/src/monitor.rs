@@ -16,6 +16,7 @@ use crate::event::{Event, Exchange, Sink};
 use crate::limits::Limits;
 use crate::snapshot::{AlertView, Snapshot};
 use crate::stats::{Stats, StatsConfig, Window};
+use httptop_wire::counter::Sample;
 use httptop_wire::{Frame, Timestamp};
 
 /// Receives everything the pipeline produces. Presenters implement it.
@@ -68,6 +69,8 @@ pub struct Monitor {
     /// Requests started in the call in progress, not yet reported to alerting.
     started: u64,
     events: Vec<AlertEvent>,
+    /// The capture source's counters as last handed in (see [`Monitor::set_source_counters`]).
+    source_counters: Vec<Sample>,
 }
 
 impl Monitor {
@@ -82,6 +85,7 @@ impl Monitor {
             alerting: None,
             started: 0,
             events: Vec::new(),
+            source_counters: Vec::new(),
         })
     }
 
@@ -91,6 +95,14 @@ impl Monitor {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The capture source's counters (file reader statistics, the kernel's live
+    /// counters): the shell that owns the source hands them in (at refresh instants, not
+    /// per packet); every snapshot from now on carries them.
+    pub fn set_source_counters(&mut self, samples: impl IntoIterator<Item = Sample>) {
+        self.source_counters.clear();
+        self.source_counters.extend(samples);
     }
 
     /// Everything presenters show, at `now` (at least the latest time seen).
@@ -110,6 +122,7 @@ impl Monitor {
             }),
             counters: self.engine.counters().clone(),
             stats_counters: self.stats.counters().clone(),
+            source_counters: self.source_counters.clone(),
             open_flows: self.engine.open_flows(),
             rate_per_second: self.stats.rate_per_second(now),
             reports: Window::ALL.map(|w| self.stats.report(w, now)),

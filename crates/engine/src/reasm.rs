@@ -32,24 +32,27 @@ use httptop_wire::Timestamp;
 /// A segment further ahead than this (1 GiB) is garbage, not data waiting for a hole.
 pub const MAX_AHEAD: u64 = 1 << 30;
 
-/// Reassembly counters, summed over all flows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReasmCounters {
-    /// Segments entirely made of bytes already delivered.
-    pub retransmissions: u64,
-    /// Segments partly overlapping delivered or buffered bytes (trimmed).
-    pub overlaps: u64,
-    /// Segments that arrived ahead of a hole and were buffered.
-    pub out_of_order: u64,
-    /// Times the out-of-order buffer was full and a hole was given up early.
-    pub overflows: u64,
-    /// Holes declared lost.
-    pub gaps: u64,
-    /// Bytes declared lost.
-    pub gap_bytes: u64,
-    /// Segments ignored because they lay absurdly far ahead of the stream.
-    pub out_of_window: u64,
+httptop_wire::counters! {
+    /// Reassembly counters, summed over all flows.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct ReasmCounters {
+        [Reassembly]
+        /// Segments entirely made of bytes already delivered.
+        retransmissions: Segments,
+        /// Segments partly overlapping delivered or buffered bytes (trimmed).
+        overlaps: Segments,
+        /// Segments that arrived ahead of a hole and were buffered.
+        out_of_order: Segments,
+        /// Times the out-of-order buffer was full and a hole was given up early.
+        overflows: Events => "anomalies" { kind = "reassembly_overflow" },
+        /// Holes declared lost.
+        gaps: Events => "anomalies" { kind = "reassembly_gap" },
+        /// Bytes declared lost.
+        gap_bytes: Bytes,
+        /// Segments ignored because they lay absurdly far ahead of the stream.
+        out_of_window: Segments,
+    }
 }
 
 #[derive(Debug)]

@@ -9,6 +9,7 @@
 use crate::alert::{AlertConfig, AlertState, Baseline, Episode};
 use crate::engine::Counters;
 use crate::stats::{Report, StatsCounters, Window};
+use httptop_wire::counter::Sample;
 use httptop_wire::Timestamp;
 
 /// The monitor at `now`.
@@ -22,6 +23,10 @@ pub struct Snapshot {
     pub counters: Counters,
     /// Statistics counters: table evictions and purges, keys cut, late exchanges.
     pub stats_counters: StatsCounters,
+    /// The capture source's counters (file reader statistics, or the kernel's live
+    /// counters), as handed to [`crate::Monitor::set_source_counters`]; empty when the
+    /// source has none.
+    pub source_counters: Vec<Sample>,
     /// Connections tracked now.
     pub open_flows: usize,
     /// Requests per second over the last hour, oldest first, ending at `now`'s second.
@@ -34,6 +39,18 @@ impl Snapshot {
     /// The tables of one window.
     pub fn report(&self, w: Window) -> &Report {
         &self.reports[w.index()]
+    }
+
+    /// Every counter, the capture source's first, in registry order: what every presenter
+    /// iterates (see [`crate::counters`]).
+    pub fn counters(&self) -> impl Iterator<Item = Sample> + '_ {
+        self.source_counters
+            .iter()
+            .copied()
+            .chain(crate::counters::samples(
+                &self.counters,
+                &self.stats_counters,
+            ))
     }
 }
 

@@ -85,7 +85,6 @@ pub struct Fleet {
     publish_every: Duration,
     next_publish: Instant,
     totals: metrics::Totals,
-    kernel_drops: Option<(u64, u64)>,
     alerts_started: u64,
     /// Alert events with the wall-clock time they were seen.
     pending: Vec<(AlertEvent, Timestamp)>,
@@ -128,7 +127,6 @@ impl Fleet {
             publish_every: cfg.publish_every,
             next_publish: Instant::now(),
             totals: metrics::Totals::default(),
-            kernel_drops: None,
             alerts_started: 0,
             pending: Vec::new(),
             shared,
@@ -181,11 +179,6 @@ impl Fleet {
         } else if let Some(c) = &self.client {
             c.count_dropped();
         }
-    }
-
-    /// Live capture: the kernel's drop counters (dropped by the kernel, by the interface).
-    pub fn set_kernel_drops(&mut self, kernel: u64, interface: u64) {
-        self.kernel_drops = Some((kernel, interface));
     }
 
     /// Alert events are waiting for a snapshot (the capture loop then builds one without
@@ -254,7 +247,6 @@ impl Fleet {
             self.top,
         );
         let mut health = metrics::Health::from_snapshot(snap);
-        health.kernel_drops = self.kernel_drops;
         health.alerts_started = self.alerts_started;
         health.finished = finished;
         let totals = self.totals.clone();

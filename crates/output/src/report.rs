@@ -11,8 +11,9 @@
 use crate::jsonl::push_str;
 use httptop_engine::alert::{format_duration, format_utc, AlertState};
 use httptop_engine::snapshot::{AlertView, Snapshot};
-use httptop_engine::stats::{Report, Row, StatsCounters, Window};
+use httptop_engine::stats::{Report, Row, Window};
 use httptop_engine::{Counters, WireStr};
+use httptop_wire::counter::Sample;
 use std::fmt::Write as _;
 
 /// Plain-text report of `window`, headed by `title` (e.g. `httptop report: FILE`).
@@ -37,6 +38,8 @@ pub fn plain(snap: &Snapshot, title: &str, window: Window) -> String {
         alerts_plain(&mut o, a);
     }
     tables_plain(&mut o, r);
+    protocols_plain(&mut o, c);
+    counters_plain(&mut o, snap);
     o
 }
 
@@ -229,7 +232,8 @@ pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String
             ("open_connections", snap.open_flows as u64),
         ],
     );
-    counters_json(&mut l, c, &snap.stats_counters);
+    counters_json(&mut l, snap);
+    protocols_json(&mut l, c);
     l.extend_from_slice(b",\"window\":");
     push_str(&mut l, r.window.label().as_bytes());
     let _ = write!(
@@ -279,102 +283,109 @@ pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String
     String::from_utf8(l).unwrap_or_default()
 }
 
-/// `,"counters":{...}`: every engine counter (capture health, reassembly and HTTP
-/// anomalies, limits hit) by its field name, reassembly ones under `reasm`, HTTP ones
-/// under `http`, statistics ones (table evictions and purges) under `stats`.
-fn counters_json(l: &mut Vec<u8>, c: &Counters, s: &StatsCounters) {
-    let obj = |l: &mut Vec<u8>, name: &str, fields: &[(&str, u64)]| {
-        let _ = write!(Adapter(l), "\"{name}\":{{");
-        for (i, (k, v)) in fields.iter().enumerate() {
-            let sep = if i == 0 { "" } else { "," };
-            let _ = write!(Adapter(l), "{sep}\"{k}\":{v}");
-        }
-        l.push(b'}');
-    };
+/// `,"counters":{...}`: every registered counter (see `httptop_wire::counter`), by its key,
+/// in the object of its group (`capture`, `decode`, `reasm`, `http`, `stats`); the packet
+/// and connection counters directly in `counters`.
+fn counters_json(l: &mut Vec<u8>, snap: &Snapshot) {
     l.extend_from_slice(b",\"counters\":{");
-    let r = &c.reasm;
-    obj(
-        l,
-        "reasm",
-        &[
-            ("retransmissions", r.retransmissions),
-            ("overlaps", r.overlaps),
-            ("out_of_order", r.out_of_order),
-            ("overflows", r.overflows),
-            ("gaps", r.gaps),
-            ("gap_bytes", r.gap_bytes),
-            ("out_of_window", r.out_of_window),
-        ],
-    );
-    l.push(b',');
-    obj(
-        l,
-        "stats",
-        &[
-            ("exchanges", s.exchanges),
-            ("future_clamped", s.future_clamped),
-            ("too_old", s.too_old),
-            ("keys_truncated", s.keys_truncated),
-            ("status_purged", s.status_purged),
-            ("sections_evicted", s.sections.evicted),
-            ("hosts_evicted", s.hosts.evicted),
-            ("user_agents_evicted", s.user_agents.evicted),
-            ("methods_evicted", s.methods.evicted),
-            ("clients_evicted", s.clients.evicted),
-            ("latency_evicted", s.latency.evicted),
-            ("sections_purged", s.sections.purged),
-            ("hosts_purged", s.hosts.purged),
-            ("user_agents_purged", s.user_agents.purged),
-            ("clients_purged", s.clients.purged),
-        ],
-    );
-    l.push(b',');
-    let h = &c.http;
-    obj(
-        l,
-        "http",
-        &[
-            ("requests", h.requests),
-            ("responses", h.responses),
-            ("malformed_requests", h.malformed_requests),
-            ("malformed_responses", h.malformed_responses),
-            ("header_too_large", h.header_too_large),
-            ("too_many_headers", h.too_many_headers),
-            ("pending_overflow", h.pending_overflow),
-            ("strings_truncated", h.strings_truncated),
-            ("bad_content_length", h.bad_content_length),
-            ("bad_chunk", h.bad_chunk),
-            ("responses_without_request", h.responses_without_request),
-            ("resyncs", h.resyncs),
-            ("gaps", h.gaps),
-            ("not_http_connections", h.not_http_connections),
-            ("obs_folds", h.obs_folds),
-            ("te_cl_conflicts", h.te_cl_conflicts),
-            ("bad_transfer_encoding", h.bad_transfer_encoding),
-            ("body_gaps", h.body_gaps),
-        ],
-    );
-    let _ = write_fields(
-        l,
-        &[
-            ("frames", c.frames),
-            ("bytes", c.bytes),
-            ("tcp_segments", c.tcp_segments),
-            ("other_ip", c.other_ip),
-            ("not_ip", c.not_ip),
-            ("ip_fragments", c.ip_fragments),
-            ("decode_errors", c.decode_errors),
-            ("unsupported_linktype", c.unsupported_linktype),
-            ("stray_segments", c.stray_segments),
-            ("flows_created", c.flows_created),
-            ("flows_closed", c.flows_closed),
-            ("flows_evicted", c.flows_evicted),
-            ("flows_timed_out", c.flows_timed_out),
-            ("flows_reused", c.flows_reused),
-            ("flows_shed", c.flows_shed),
-        ],
-    );
+    let mut open: Option<&'static str> = None;
+    let mut first = true;
+    for s in snap.counters() {
+        let obj = s.desc.group.json_key();
+        if obj != open {
+            if open.is_some() {
+                l.push(b'}');
+                first = false;
+            }
+            if let Some(o) = obj {
+                let _ = write!(Adapter(l), "{}\"{o}\":{{", if first { "" } else { "," });
+                first = true;
+            }
+            open = obj;
+        }
+        let sep = if first { "" } else { "," };
+        let _ = write!(Adapter(l), "{sep}\"{}\":{}", s.key(), s.value);
+        first = false;
+    }
+    if open.is_some() {
+        l.push(b'}');
+    }
     l.push(b'}');
+}
+
+/// `,"protocols":[...]`: one object per protocol, in `Protocol::ALL` order.
+fn protocols_json(l: &mut Vec<u8>, c: &Counters) {
+    let rows: Vec<_> = c.protocols.iter().collect();
+    array_json(l, "protocols", &rows, |l, (p, n)| {
+        let _ = write!(
+            Adapter(l),
+            "{{\"protocol\":\"{}\",\"connections\":{},\"requests\":{},\"bytes_to_server\":{},\"bytes_to_client\":{}}}",
+            p.name(),
+            n.connections,
+            n.requests,
+            n.bytes_to_server,
+            n.bytes_to_client
+        );
+    });
+}
+
+/// The Protocols table: one row per protocol (all of them, zero rows included).
+fn protocols_plain(o: &mut String, c: &Counters) {
+    let _ = writeln!(
+        o,
+        "\n  protocols (connections, requests, bytes to server / to client)"
+    );
+    for (p, n) in c.protocols.iter() {
+        let _ = writeln!(
+            o,
+            "    {:<8} {:>9} {:>9}  {:>12} / {:>12}",
+            p.name(),
+            n.connections,
+            n.requests,
+            n.bytes_to_server,
+            n.bytes_to_client
+        );
+    }
+}
+
+/// Every registered counter that is not zero, group by group (`key value`, wrapped);
+/// the JSON report lists the zeros too.
+fn counters_plain(o: &mut String, snap: &Snapshot) {
+    let _ = writeln!(o, "\n  counters (not zero)");
+    for line in counter_lines(snap.counters(), 92) {
+        let _ = writeln!(o, "    {line}");
+    }
+}
+
+/// `samples` that are not zero as lines of at most about `width` characters: the group
+/// (`http:`) in a 14-character column, then `key value` items separated by commas; a
+/// group's further lines leave the column blank.
+pub fn counter_lines(samples: impl Iterator<Item = Sample>, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut group = None;
+    let mut line = String::new();
+    for s in samples.filter(|s| s.value > 0) {
+        let item = format!("{} {}", s.key(), s.value);
+        let new_group = group != Some(s.desc.group);
+        if new_group || line.len() + item.len() + 2 > width {
+            if !line.is_empty() {
+                out.push(std::mem::take(&mut line));
+            }
+            line = if new_group {
+                format!("{:<14}", format!("{}:", s.desc.group.key()))
+            } else {
+                " ".repeat(14)
+            };
+            group = Some(s.desc.group);
+        } else {
+            line.push_str(", ");
+        }
+        line.push_str(&item);
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
 }
 
 fn rows_json(l: &mut Vec<u8>, name: &str, rows: &[Row]) {
@@ -530,6 +541,100 @@ pub(crate) fn is_invisible(ch: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use httptop_engine::Protocol;
+
+    fn filled() -> Snapshot {
+        httptop_engine::counters::filled_snapshot(1000)
+    }
+
+    #[test]
+    fn every_counter_and_protocol_reaches_the_json_report() {
+        let snap = filled();
+        let v: serde_json::Value =
+            serde_json::from_str(&json(&snap, "report", "x", Window::Min1)).expect("json");
+        let c = &v["counters"];
+        for s in snap.counters() {
+            let obj = match s.desc.group.json_key() {
+                Some(k) => &c[k],
+                None => c,
+            };
+            assert_eq!(
+                obj[s.key().as_ref()].as_u64(),
+                Some(s.value),
+                "{}",
+                s.full_name()
+            );
+        }
+        // Keys of the first schema kept.
+        assert_eq!(c["frames"].as_u64(), Some(snap.counters.frames));
+        assert_eq!(c["reasm"]["gaps"].as_u64(), Some(snap.counters.reasm.gaps));
+        assert_eq!(
+            c["stats"]["hosts_evicted"].as_u64(),
+            Some(snap.stats_counters.hosts.evicted)
+        );
+        let rows = v["protocols"].as_array().expect("protocols");
+        assert_eq!(rows.len(), Protocol::COUNT);
+        for (row, p) in rows.iter().zip(Protocol::ALL) {
+            let n = snap.counters.protocols.get(p);
+            assert_eq!(row["protocol"], p.name());
+            assert_eq!(row["connections"].as_u64(), Some(n.connections));
+            assert_eq!(row["requests"].as_u64(), Some(n.requests));
+            assert_eq!(row["bytes_to_server"].as_u64(), Some(n.bytes_to_server));
+            assert_eq!(row["bytes_to_client"].as_u64(), Some(n.bytes_to_client));
+        }
+    }
+
+    #[test]
+    fn every_counter_and_protocol_reaches_the_plain_report() {
+        let snap = filled();
+        let text = plain(&snap, "t", Window::Min1);
+        for s in snap.counters() {
+            assert!(
+                text.contains(&format!("{} {}", s.key(), s.value)),
+                "{} missing:\n{text}",
+                s.full_name()
+            );
+        }
+        let block = text
+            .lines()
+            .skip_while(|l| !l.contains("counters (not zero)"));
+        assert!(block.clone().all(|l| l.len() <= 100), "{text}");
+        for (p, n) in snap.counters.protocols.iter() {
+            let row = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(p.name()))
+                .expect("protocol row");
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(
+                cells,
+                [
+                    p.name(),
+                    &n.connections.to_string(),
+                    &n.requests.to_string(),
+                    &n.bytes_to_server.to_string(),
+                    "/",
+                    &n.bytes_to_client.to_string()
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn zero_counters_are_left_out_of_the_plain_report() {
+        let mut snap = filled();
+        snap.counters = Default::default();
+        snap.stats_counters = Default::default();
+        snap.counters.http.bad_chunk = 3;
+        let text = plain(&snap, "t", Window::Min1);
+        let block: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.contains("counters (not zero)"))
+            .collect();
+        assert_eq!(
+            block,
+            ["  counters (not zero)", "    http:         bad_chunk 3"]
+        );
+    }
 
     #[test]
     fn sanitize_escapes_controls_and_invalid_bytes() {

@@ -154,6 +154,9 @@ pub struct App {
     /// First row shown in the selected panel.
     pub scroll: usize,
     pub help: bool,
+    /// The Counters view (every registered counter and the Protocols table) replaces the
+    /// panels.
+    pub counters: bool,
     paused: bool,
     /// The latest snapshot handed over (shared with the other presenters of the refresh).
     latest: Option<Arc<Snapshot>>,
@@ -174,6 +177,7 @@ impl App {
             sort: [0; Panel::ALL.len()],
             scroll: 0,
             help: false,
+            counters: false,
             paused: false,
             latest: None,
             frozen: None,
@@ -246,6 +250,11 @@ impl App {
                 self.help = !self.help;
                 Action::Redraw
             }
+            KeyCode::Char('c') => {
+                self.counters = !self.counters;
+                self.scroll = 0;
+                Action::Redraw
+            }
             KeyCode::Char('p') | KeyCode::Char(' ') => {
                 self.toggle_pause();
                 Action::Redraw
@@ -313,7 +322,9 @@ mod tests {
             a.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Action::Quit
         );
-        assert_eq!(a.on_key(key(KeyCode::Char('c'))), Action::None);
+        // Plain `c` toggles the Counters view.
+        assert_eq!(a.on_key(key(KeyCode::Char('c'))), Action::Redraw);
+        assert!(a.counters);
         assert_eq!(a.on_key(key(KeyCode::Esc)), Action::None);
     }
 

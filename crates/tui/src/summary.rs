@@ -20,7 +20,7 @@ pub fn final_summary(snap: &Snapshot) -> String {
         r.requests,
         r.responses,
         c.frames,
-        anomalies(c)
+        anomalies(snap)
     );
     if let Some(v) = &snap.alert {
         let w = v.config.window_ns;

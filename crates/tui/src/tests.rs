@@ -309,3 +309,69 @@ fn hostile_strings_as_shown() {
     }
     insta::assert_snapshot!(all);
 }
+
+/// Every registered counter (and every Protocols row) as the Counters view shows it.
+pub(crate) fn counters_view_text(snap: &Snapshot, w: u16, h: u16) -> String {
+    let mut a = app();
+    a.counters = true;
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::render_counters(f, f.area(), &a, snap))
+        .unwrap();
+    text(t.backend().buffer())
+}
+
+#[test]
+fn counters_view_shows_every_registered_counter_and_protocol() {
+    let mut s = snapshot(State::Normal, false);
+    httptop_engine::counters::fill_distinct(&mut s.counters, &mut s.stats_counters, 1000);
+    let shown = counters_view_text(&s, 200, 50);
+    for c in s.counters() {
+        let line = format!(" {}", c.key());
+        assert!(
+            shown.lines().any(|l| {
+                l.match_indices(&line).any(|(i, _)| {
+                    l[i + line.len()..]
+                        .trim_start()
+                        .starts_with(&c.value.to_string())
+                })
+            }),
+            "{} {} not shown:\n{shown}",
+            c.full_name(),
+            c.value
+        );
+    }
+    for (p, n) in s.counters.protocols.iter() {
+        let row: Vec<String> = [
+            n.connections,
+            n.requests,
+            n.bytes_to_server,
+            n.bytes_to_client,
+        ]
+        .iter()
+        .map(u64::to_string)
+        .collect();
+        assert!(
+            shown.lines().any(|l| {
+                let cells: Vec<&str> = l.trim_matches('│').split_whitespace().collect();
+                cells.len() == 5 && cells[0] == p.name() && cells[1..] == row
+            }),
+            "{}:\n{shown}",
+            p.name()
+        );
+    }
+}
+
+#[test]
+fn c_toggles_the_counters_view_and_it_scrolls() {
+    let mut a = app();
+    let s = snapshot(State::Normal, false);
+    assert!(!text(&screen(&a, &s, 80, 24)).contains("Counters (c"));
+    a.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE));
+    let first = text(&screen(&a, &s, 80, 24));
+    assert!(first.contains("Counters (c"), "{first}");
+    a.on_key(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    let scrolled = text(&screen(&a, &s, 80, 24));
+    assert_ne!(first, scrolled);
+    a.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE));
+    assert!(!text(&screen(&a, &s, 80, 24)).contains("Counters (c"));
+}

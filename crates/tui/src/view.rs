@@ -11,7 +11,7 @@ use crate::text::{clean, wire};
 use httptop_engine::alert::{AlertState, Baseline, HumanDuration, Utc};
 use httptop_engine::snapshot::{AlertView, Snapshot};
 use httptop_engine::stats::Report;
-use httptop_engine::Counters;
+use httptop_engine::Protocol;
 use httptop_output::report::human_bytes;
 use httptop_wire::Timestamp;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -57,7 +57,9 @@ pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot) {
     render_chart(frame, chart, snap);
     frame.render_widget(panel_bar(app), bar);
 
-    if area.width >= WIDE {
+    if app.counters {
+        render_counters(frame, body, app, snap);
+    } else if area.width >= WIDE {
         let [main, side] =
             Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
                 .areas(body);
@@ -120,7 +122,7 @@ pub fn header<'a>(app: &App, snap: &Snapshot) -> Paragraph<'a> {
     Paragraph::new(vec![
         Line::from(top),
         state_line(snap),
-        health_line(app, &snap.counters, snap.open_flows),
+        health_line(app, snap),
     ])
 }
 
@@ -204,31 +206,17 @@ fn threshold_display(b: Baseline, window_ns: u64, pct: u32) -> String {
     }
 }
 
-/// The HTTP anomaly counters added up: everything the parser had to reject, cut, guess
-/// or skip (tolerated oddities such as obsolete folding and resyncs are not counted).
-pub fn anomalies(c: &Counters) -> u64 {
-    let h = &c.http;
-    [
-        h.malformed_requests,
-        h.malformed_responses,
-        h.header_too_large,
-        h.too_many_headers,
-        h.pending_overflow,
-        h.strings_truncated,
-        h.bad_content_length,
-        h.bad_chunk,
-        h.responses_without_request,
-        h.gaps,
-        h.body_gaps,
-        h.not_http_connections,
-        h.te_cl_conflicts,
-        h.bad_transfer_encoding,
-    ]
-    .iter()
-    .fold(0u64, |a, b| a.saturating_add(*b))
+/// The counters flagged as anomalies in the registry (HTTP: everything the parser had to
+/// reject, cut, guess or skip; tolerated oddities such as obsolete folding and resyncs
+/// are not), added up.
+pub fn anomalies(snap: &Snapshot) -> u64 {
+    snap.counters()
+        .filter(|s| s.desc.anomaly)
+        .fold(0u64, |a, s| a.saturating_add(s.value))
 }
 
-fn health_line<'a>(app: &App, c: &Counters, open_flows: usize) -> Line<'a> {
+fn health_line<'a>(app: &App, snap: &Snapshot) -> Line<'a> {
+    let (c, open_flows) = (&snap.counters, snap.open_flows);
     let drops = app.drops.map_or_else(|| "-".to_string(), |d| d.to_string());
     let mut spans = vec![Span::raw(format!("packets {}  drops ", c.frames))];
     let warn = Style::new().fg(Color::Yellow).bold();
@@ -237,7 +225,7 @@ fn health_line<'a>(app: &App, c: &Counters, open_flows: usize) -> Line<'a> {
     } else {
         Span::raw(drops)
     });
-    let a = anomalies(c);
+    let a = anomalies(snap);
     spans.push(Span::raw("  anomalies "));
     spans.push(if a > 0 {
         Span::styled(a.to_string(), warn)
@@ -783,12 +771,103 @@ pub fn render_panel(
     );
 }
 
+/// Width of one column of the Counters view: the longest key and a 12-digit value.
+const COUNTER_COL: u16 = 44;
+
+/// The Counters view: the Protocols table, then every registered counter (zeros
+/// included) group by group, in as many columns as fit; `j`/`k` scroll.
+pub fn render_counters(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title("Counters (c: back to the panels)");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let proto_h = (Protocol::COUNT as u16 + 1).min(inner.height);
+    let [proto, _, rest] = Layout::vertical([
+        Constraint::Length(proto_h),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    let rows: Vec<Row> = snap
+        .counters
+        .protocols
+        .iter()
+        .map(|(p, n)| {
+            Row::new([
+                p.name().to_string(),
+                n.connections.to_string(),
+                n.requests.to_string(),
+                n.bytes_to_server.to_string(),
+                n.bytes_to_client.to_string(),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(10),
+                Constraint::Length(12),
+                Constraint::Length(12),
+                Constraint::Length(16),
+                Constraint::Length(16),
+            ],
+        )
+        .header(
+            Row::new([
+                "protocol",
+                "connections",
+                "requests",
+                "to server B",
+                "to client B",
+            ])
+            .style(Style::new().add_modifier(Modifier::BOLD)),
+        ),
+        proto,
+    );
+    // One line per group heading and per counter.
+    let mut lines: Vec<Line> = Vec::new();
+    let mut group = None;
+    for s in snap.counters() {
+        if group != Some(s.desc.group) {
+            group = Some(s.desc.group);
+            lines.push(Line::styled(
+                s.desc.group.title().to_string(),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+        }
+        let key = s.key();
+        let w = usize::from(COUNTER_COL) - 2;
+        let text = format!(" {key:<pad$}{:>12}", s.value, pad = w.saturating_sub(13));
+        lines.push(if s.value > 0 {
+            Line::raw(text)
+        } else {
+            Line::styled(text, Style::new().fg(Color::DarkGray))
+        });
+    }
+    let per_col = usize::from(rest.height.max(1));
+    let cols = usize::from((rest.width / COUNTER_COL).max(1));
+    let start = app.scroll.min(lines.len().saturating_sub(1));
+    for (i, chunk) in lines[start..].chunks(per_col).take(cols).enumerate() {
+        let x = rest.x + COUNTER_COL * i as u16;
+        let r = Rect::new(
+            x,
+            rest.y,
+            COUNTER_COL.min(rest.right().saturating_sub(x)),
+            rest.height,
+        );
+        frame.render_widget(Paragraph::new(chunk.to_vec()), r);
+    }
+}
+
 const HELP: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit"),
     ("p, Space", "pause / resume the display"),
     ("Tab, arrows", "next / previous panel"),
     ("1 2 3 4", "window: 1m, 10m, 1h, retention"),
     ("s", "next sort order of the panel"),
+    ("c", "counters and protocols / panels"),
     ("PgDn/PgUp j/k", "scroll the panel"),
     ("?", "this help (Esc closes)"),
 ];

@@ -5,6 +5,7 @@
 //! label) without allocating. Every variant means "this frame is malformed or cut", never
 //! "the program is in trouble": the caller counts it and moves on.
 
+use crate::counter::{Descriptor, Group, Sample, Unit};
 use core::fmt;
 
 /// The protocol layer an error was found in.
@@ -80,34 +81,155 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// Number of kinds ([`DecodeError::kind_index`] is below it).
+    pub const KINDS: usize = KINDS.len();
+
+    /// The kind's index into [`DecodeErrorCounts`], from 0 to [`DecodeError::KINDS`] - 1.
+    pub const fn kind_index(&self) -> usize {
+        match self {
+            DecodeError::Truncated { layer } => match layer {
+                Layer::Ethernet => 0,
+                Layer::Vlan => 1,
+                Layer::LinuxSll => 2,
+                Layer::LinuxSll2 => 3,
+                Layer::Loopback => 4,
+                Layer::RawIp => 5,
+                Layer::Ipv4 => 6,
+                Layer::Ipv6 => 7,
+                Layer::Ipv6Ext => 8,
+                Layer::Tcp => 9,
+            },
+            DecodeError::UnsupportedLinkType(_) => 10,
+            DecodeError::BadIpVersion(_) => 11,
+            DecodeError::BadHeaderLength { layer } => match layer {
+                Layer::Ipv4 => 12,
+                Layer::Ipv6Ext => 13,
+                Layer::Tcp => 14,
+                _ => 15,
+            },
+            DecodeError::BadTotalLength { .. } => 16,
+            DecodeError::TooManyExtensionHeaders => 17,
+        }
+    }
+
     /// A stable static name for counting this error, e.g. `"truncated_tcp"`.
     ///
     /// The set of labels is bounded (no values from the frame appear in it).
     pub const fn label(&self) -> &'static str {
-        match self {
-            DecodeError::Truncated { layer } => match layer {
-                Layer::Ethernet => "truncated_ethernet",
-                Layer::Vlan => "truncated_vlan",
-                Layer::LinuxSll => "truncated_linux_sll",
-                Layer::LinuxSll2 => "truncated_linux_sll2",
-                Layer::Loopback => "truncated_loopback",
-                Layer::RawIp => "truncated_raw_ip",
-                Layer::Ipv4 => "truncated_ipv4",
-                Layer::Ipv6 => "truncated_ipv6",
-                Layer::Ipv6Ext => "truncated_ipv6_ext",
-                Layer::Tcp => "truncated_tcp",
-            },
-            DecodeError::UnsupportedLinkType(_) => "unsupported_link_type",
-            DecodeError::BadIpVersion(_) => "bad_ip_version",
-            DecodeError::BadHeaderLength { layer } => match layer {
-                Layer::Ipv4 => "bad_header_length_ipv4",
-                Layer::Ipv6Ext => "bad_header_length_ipv6_ext",
-                Layer::Tcp => "bad_header_length_tcp",
-                _ => "bad_header_length",
-            },
-            DecodeError::BadTotalLength { .. } => "bad_total_length",
-            DecodeError::TooManyExtensionHeaders => "too_many_extension_headers",
+        KINDS[self.kind_index()].0
+    }
+}
+
+/// Label and help of every kind, at its [`DecodeError::kind_index`].
+const KINDS: [(&str, &str); 18] = [
+    (
+        "truncated_ethernet",
+        "Frames cut inside the Ethernet header.",
+    ),
+    ("truncated_vlan", "Frames cut inside an 802.1Q/802.1ad tag."),
+    (
+        "truncated_linux_sll",
+        "Frames cut inside the Linux cooked (SLL) header.",
+    ),
+    (
+        "truncated_linux_sll2",
+        "Frames cut inside the Linux cooked v2 (SLL2) header.",
+    ),
+    (
+        "truncated_loopback",
+        "Frames cut inside the BSD loopback header.",
+    ),
+    (
+        "truncated_raw_ip",
+        "Raw IP frames with no byte to read the version from.",
+    ),
+    ("truncated_ipv4", "Frames cut inside the IPv4 header."),
+    ("truncated_ipv6", "Frames cut inside the IPv6 header."),
+    (
+        "truncated_ipv6_ext",
+        "Frames cut inside an IPv6 extension header.",
+    ),
+    ("truncated_tcp", "Frames cut inside the TCP header."),
+    (
+        "unsupported_link_type",
+        "Frames of a link type httptop does not decode.",
+    ),
+    (
+        "bad_ip_version",
+        "Frames whose IP version does not match the link layer.",
+    ),
+    (
+        "bad_header_length_ipv4",
+        "IPv4 headers with an impossible header length.",
+    ),
+    (
+        "bad_header_length_ipv6_ext",
+        "IPv6 extension headers running past the packet.",
+    ),
+    (
+        "bad_header_length_tcp",
+        "TCP headers with an impossible data offset.",
+    ),
+    (
+        "bad_header_length",
+        "Other headers with an impossible length.",
+    ),
+    (
+        "bad_total_length",
+        "IP length fields smaller than the IP header.",
+    ),
+    (
+        "too_many_extension_headers",
+        "IPv6 packets with more extension headers than httptop walks (8).",
+    ),
+];
+
+/// Undecodable frames by [`DecodeError`] kind: a fixed array, one addition per error.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecodeErrorCounts([u64; DecodeError::KINDS]);
+
+impl DecodeErrorCounts {
+    /// One descriptor per kind, at its index; all in the `decode_errors` family, labelled
+    /// by `kind`.
+    pub const DESCRIPTORS: [Descriptor; DecodeError::KINDS] = {
+        let mut d = [Descriptor {
+            group: Group::Decode,
+            name: "",
+            help: "",
+            unit: Unit::Frames,
+            metric: Some("decode_errors"),
+            label: None,
+            anomaly: false,
+        }; DecodeError::KINDS];
+        let mut i = 0;
+        while i < DecodeError::KINDS {
+            d[i].name = KINDS[i].0;
+            d[i].help = KINDS[i].1;
+            d[i].label = Some(("kind", KINDS[i].0));
+            i += 1;
         }
+        d
+    };
+
+    #[inline]
+    pub fn count(&mut self, e: &DecodeError) {
+        if let Some(c) = self.0.get_mut(e.kind_index()) {
+            *c += 1;
+        }
+    }
+
+    /// Frames of this kind so far.
+    pub fn get(&self, e: &DecodeError) -> u64 {
+        self.0.get(e.kind_index()).copied().unwrap_or(0)
+    }
+
+    /// The counts, at [`DecodeError::kind_index`], to set (tests, merging).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut u64> {
+        self.0.iter_mut()
+    }
+
+    pub fn samples(&self) -> impl Iterator<Item = Sample> {
+        crate::counter::samples(&Self::DESCRIPTORS, self.0, None)
     }
 }
 
@@ -153,6 +275,59 @@ mod tests {
         labels.sort_unstable();
         labels.dedup();
         assert_eq!(labels.len(), layers.len());
+    }
+
+    #[test]
+    fn every_kind_has_its_own_index_and_label() {
+        let all = [
+            DecodeError::Truncated {
+                layer: Layer::Ethernet,
+            },
+            DecodeError::Truncated { layer: Layer::Vlan },
+            DecodeError::Truncated {
+                layer: Layer::LinuxSll,
+            },
+            DecodeError::Truncated {
+                layer: Layer::LinuxSll2,
+            },
+            DecodeError::Truncated {
+                layer: Layer::Loopback,
+            },
+            DecodeError::Truncated {
+                layer: Layer::RawIp,
+            },
+            DecodeError::Truncated { layer: Layer::Ipv4 },
+            DecodeError::Truncated { layer: Layer::Ipv6 },
+            DecodeError::Truncated {
+                layer: Layer::Ipv6Ext,
+            },
+            DecodeError::Truncated { layer: Layer::Tcp },
+            DecodeError::UnsupportedLinkType(147),
+            DecodeError::BadIpVersion(5),
+            DecodeError::BadHeaderLength { layer: Layer::Ipv4 },
+            DecodeError::BadHeaderLength {
+                layer: Layer::Ipv6Ext,
+            },
+            DecodeError::BadHeaderLength { layer: Layer::Tcp },
+            DecodeError::BadHeaderLength { layer: Layer::Vlan },
+            DecodeError::BadTotalLength { layer: Layer::Ipv4 },
+            DecodeError::TooManyExtensionHeaders,
+        ];
+        let mut c = DecodeErrorCounts::default();
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.kind_index(), i);
+            for _ in 0..=i {
+                c.count(e);
+            }
+            assert_eq!(DecodeErrorCounts::DESCRIPTORS[i].name, e.label());
+            assert_eq!(
+                DecodeErrorCounts::DESCRIPTORS[i].label,
+                Some(("kind", e.label()))
+            );
+        }
+        let values: Vec<u64> = c.samples().map(|s| s.value).collect();
+        assert_eq!(values, (1..=all.len() as u64).collect::<Vec<_>>());
+        assert_eq!(c.get(&DecodeError::TooManyExtensionHeaders), 18);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod build;
+pub mod counter;
 mod decode;
 mod error;
 mod frame;
@@ -36,7 +37,7 @@ mod tcp;
 mod testutil;
 
 pub use decode::{decode, Decoded};
-pub use error::{DecodeError, Layer};
+pub use error::{DecodeError, DecodeErrorCounts, Layer};
 pub use frame::{Frame, LinkType, Timestamp};
 pub use tcp::{TcpFlags, TcpSegment};
 

@@ -107,30 +107,34 @@ pub enum FileFormat {
     PcapNg,
 }
 
-/// What a [`FileSource`] has read so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FileStats {
-    /// Frames yielded.
-    pub frames: u64,
-    /// Captured bytes of the frames yielded.
-    pub bytes: u64,
-    /// The input ended inside a record (a cut-short file).
-    pub truncated: bool,
-    /// Bytes of that incomplete trailing record, dropped.
-    pub truncated_bytes: u64,
-    /// pcapng sections seen.
-    pub sections: u64,
-    /// pcapng blocks that carry no packet and were skipped (statistics, name resolution,
-    /// decryption secrets, custom, unknown types...).
-    pub skipped_blocks: u64,
-    /// Packets naming an interface not described in their section; skipped.
-    pub unknown_interface: u64,
-    /// Packet or interface blocks whose own lengths disagree (e.g. a `caplen` overrunning the
-    /// block); skipped.
-    pub malformed_blocks: u64,
-    /// Interface descriptions beyond [`FileOptions::max_interfaces`]; ignored.
-    pub interfaces_over_cap: u64,
+httptop_wire::counters! {
+    /// What a [`FileSource`] has read so far.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct FileStats {
+        [Capture]
+        /// Frames the capture file reader yielded.
+        frames: Frames => "capture_file_frames",
+        /// Captured bytes of the frames the capture file reader yielded.
+        bytes: Bytes => "capture_file_bytes",
+        /// Bytes of an incomplete record at the end of a cut-short capture file, dropped.
+        truncated_bytes: Bytes,
+        /// pcapng sections seen.
+        sections: Blocks,
+        /// pcapng blocks that carry no packet and were skipped (statistics, name resolution,
+        /// decryption secrets, custom, unknown types...).
+        skipped_blocks: Blocks,
+        /// pcapng packets naming an interface not described in their section; skipped.
+        unknown_interface: Frames,
+        /// Packet or interface blocks whose own lengths disagree (e.g. a caplen overrunning
+        /// the block); skipped.
+        malformed_blocks: Blocks,
+        /// pcapng interface descriptions beyond the interface limit; ignored.
+        interfaces_over_cap: Blocks,
+    } extra {
+        /// The input ended inside a record (a cut-short file).
+        pub truncated: bool,
+    }
 }
 
 /// A pcap or pcapng capture read from `R`, yielding borrowed frames.

@@ -116,52 +116,55 @@ use crate::limits::Limits;
 use crate::protocol::Protocol;
 use httptop_wire::Timestamp;
 
-/// Anomaly and limit counters of the HTTP layer (like Zeek's weird.log, by name).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct HttpCounters {
-    /// Requests: one per [`Event::RequestStarted`], so one per exchange with a request.
-    /// Request lines recognised (including HTTP/0.9 and heads cut by a limit, gap or
-    /// FIN), and malformed request lines that still show a method (reported as MALFORMED
-    /// exchanges).
-    pub requests: u64,
-    /// Status lines recognised, interim (1xx) included, plus HTTP/0.9 responses.
-    pub responses: u64,
-    /// Request lines that did not parse, and request header blocks that did not.
-    pub malformed_requests: u64,
-    /// Status lines that did not parse on a synchronised side, and response header
-    /// blocks that did not.
-    pub malformed_responses: u64,
-    /// Heads longer than `Limits::max_header_bytes`.
-    pub header_too_large: u64,
-    /// Heads with more than `Limits::max_headers` fields.
-    pub too_many_headers: u64,
-    /// Requests reported without response because the pending queue was full.
-    pub pending_overflow: u64,
-    /// Strings cut at `Limits::max_string_len`.
-    pub strings_truncated: u64,
-    /// Content-Length values that are not a number, negative, over `u64`, or conflicting.
-    pub bad_content_length: u64,
-    /// Chunked framing errors (bad or overflowing chunk size, missing CRLF).
-    pub bad_chunk: u64,
-    /// Responses paired with no request.
-    pub responses_without_request: u64,
-    /// Start lines found again after a side lost sync.
-    pub resyncs: u64,
-    /// Gaps that cost a side its sync (outside any body of known extent).
-    pub gaps: u64,
-    /// Connections given up as not HTTP: their first line in both directions is no
-    /// start line (they become opaque, `unknown` in the protocol table).
-    pub not_http_connections: u64,
-    /// Heads that used obsolete line folding (tolerated).
-    pub obs_folds: u64,
-    /// Messages with both Transfer-Encoding: chunked and Content-Length (chunked wins).
-    pub te_cl_conflicts: u64,
-    /// Requests whose Transfer-Encoding does not end in `chunked`.
-    pub bad_transfer_encoding: u64,
-    /// Gaps inside a body of known extent, skipped without losing sync (the gaps that
-    /// cost sync are counted in `gaps`).
-    pub body_gaps: u64,
+httptop_wire::counters! {
+    /// Anomaly and limit counters of the HTTP layer (like Zeek's weird.log, by name).
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct HttpCounters {
+        [Http]
+        /// Requests: one per request-started event, so one per exchange with a request.
+        /// Request lines recognised (including HTTP/0.9 and heads cut by a limit, gap or
+        /// FIN), and malformed request lines that still show a method (reported as
+        /// malformed exchanges).
+        requests: Requests,
+        /// Status lines recognised, interim (1xx) included, plus HTTP/0.9 responses.
+        responses: Responses,
+        /// Request lines that did not parse, and request header blocks that did not.
+        malformed_requests: Requests anomaly => "anomalies" { kind = "malformed_request" },
+        /// Status lines that did not parse on a synchronised side, and response header
+        /// blocks that did not.
+        malformed_responses: Responses anomaly => "anomalies" { kind = "malformed_response" },
+        /// Heads longer than the head limit (--max-header-bytes).
+        header_too_large: Messages anomaly => "truncations" { kind = "heads" },
+        /// Heads with more header fields than the limit.
+        too_many_headers: Messages anomaly => "truncations" { kind = "header_fields" },
+        /// Requests reported without response because the pending queue was full.
+        pending_overflow: Requests anomaly => "anomalies" { kind = "pending_overflow" },
+        /// Strings cut at the string limit (--max-string-len).
+        strings_truncated: Events anomaly => "truncations" { kind = "strings" },
+        /// Content-Length values that are not a number, negative, over 2^64, or conflicting.
+        bad_content_length: Messages anomaly => "anomalies" { kind = "bad_content_length" },
+        /// Chunked framing errors (bad or overflowing chunk size, missing CRLF).
+        bad_chunk: Messages anomaly => "anomalies" { kind = "bad_chunk" },
+        /// Responses paired with no request.
+        responses_without_request: Responses anomaly => "anomalies" { kind = "response_without_request" },
+        /// Start lines found again after a side lost sync.
+        resyncs: Events => "anomalies" { kind = "http_resync" },
+        /// Gaps that cost a side its sync (outside any body of known extent).
+        gaps: Events anomaly,
+        /// Connections given up as not HTTP: their first line in both directions is no
+        /// start line (they become opaque, `unknown` in the protocol table).
+        not_http_connections: Connections anomaly => "anomalies" { kind = "not_http_connection" },
+        /// Heads that used obsolete line folding (tolerated).
+        obs_folds: Messages,
+        /// Messages with both Transfer-Encoding: chunked and Content-Length (chunked wins).
+        te_cl_conflicts: Messages anomaly,
+        /// Requests whose Transfer-Encoding does not end in chunked.
+        bad_transfer_encoding: Requests anomaly => "anomalies" { kind = "bad_transfer_encoding" },
+        /// Gaps inside a body of known extent, skipped without losing sync (the gaps that
+        /// cost sync are counted in gaps).
+        body_gaps: Events anomaly,
+    }
 }
 
 /// What [`HttpConn`] needs from its caller on every call.

@@ -222,33 +222,38 @@ pub const MAX_FUTURE_NS: u64 = 5 * SEC;
 
 const R: usize = WINDOWS - 1;
 
-/// Monotonic counters of the statistics engine.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StatsCounters {
-    pub exchanges: u64,
-    /// Exchanges stamped more than [`MAX_FUTURE_NS`] after the latest advance, counted at
-    /// that bound.
-    pub future_clamped: u64,
-    /// Exchanges older than the retention window when they arrived: not counted at all.
-    pub too_old: u64,
-    /// Exchanges older than the 1-minute window when they arrived (counted in the longer
-    /// windows only).
-    pub late_min1: u64,
-    /// Same, for the 10-minute window.
-    pub late_min10: u64,
-    /// Same, for the 1-hour window.
-    pub late_hour1: u64,
-    /// Keys cut to `max_key_len` by the stats (a section key is host + section).
-    pub keys_truncated: u64,
-    /// Status-code entries removed after being idle for the retention period.
-    pub status_purged: u64,
-    pub sections: TableCounters,
-    pub hosts: TableCounters,
-    pub user_agents: TableCounters,
-    pub methods: TableCounters,
-    pub clients: TableCounters,
-    pub latency: TableCounters,
+httptop_wire::counters! {
+    /// Monotonic counters of the statistics engine.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct StatsCounters {
+        [Statistics]
+        /// Exchanges counted by the statistics.
+        exchanges: Exchanges,
+        /// Exchanges stamped more than 5 s after the latest time, counted at
+        /// that bound.
+        future_clamped: Exchanges,
+        /// Exchanges older than the retention window when they arrived: not counted at all.
+        too_old: Exchanges,
+        /// Exchanges older than the 1-minute window when they arrived (counted in the longer
+        /// windows only).
+        late_min1: Exchanges,
+        /// Same, for the 10-minute window.
+        late_min10: Exchanges,
+        /// Same, for the 1-hour window.
+        late_hour1: Exchanges,
+        /// Keys cut to the key length limit (a section key is host + section).
+        keys_truncated: Keys,
+        /// Status-code entries removed after being idle for the retention period.
+        status_purged: Keys,
+    } extra {
+        pub sections: TableCounters,
+        pub hosts: TableCounters,
+        pub user_agents: TableCounters,
+        pub methods: TableCounters,
+        pub clients: TableCounters,
+        pub latency: TableCounters,
+    }
 }
 
 /// The statistics engine. See the module documentation.

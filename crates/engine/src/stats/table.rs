@@ -67,16 +67,19 @@ impl TableKey for std::net::IpAddr {
     }
 }
 
-/// Monotonic counters of one table.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TableCounters {
-    /// Keys that entered the table (new, or after an eviction or a purge).
-    pub inserted: u64,
-    /// Keys replaced by a new key while the table was full (Space-Saving).
-    pub evicted: u64,
-    /// Keys removed after being idle for longer than the retention period.
-    pub purged: u64,
+httptop_wire::counters! {
+    /// Monotonic counters of one table (each table's are labelled with its name).
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct TableCounters {
+        [Statistics]
+        /// Keys that entered a statistics table (new, or after an eviction or a purge).
+        inserted: Keys => "stats_keys_inserted",
+        /// Keys replaced by a new key while a statistics table was full (Space-Saving).
+        evicted: Keys => "stats_keys_evicted",
+        /// Keys removed from a statistics table after being idle for longer than the retention period.
+        purged: Keys => "stats_keys_purged",
+    }
 }
 
 // `repr(C)`: the fields a lookup and a count in the current buckets touch come first, in

@@ -1,0 +1,663 @@
+//! The text exposition (format 0.0.4) of [`Totals`] and [`Health`].
+
+use super::model::{Health, KeyCounts, LabelTable, NotifierCounts, Totals, STATES};
+use super::{LATENCY_BUCKETS, METHODS, OTHER};
+use httptop_wire::counter::{Sample, FAMILIES};
+use std::fmt::{Display, Write as _};
+
+/// Text exposition being written.
+struct Expo {
+    out: String,
+}
+
+impl Expo {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.out.push_str(k);
+                self.out.push_str("=\"");
+                escape_into(&mut self.out, v);
+                self.out.push('"');
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+
+    /// A family with one unlabelled sample.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl Display) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+}
+
+/// Label value escaping of the text format: backslash, double quote, line feed.
+fn escape_into(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn class_of(code: usize) -> &'static str {
+    match code {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+fn keyed(e: &mut Expo, t: &LabelTable, label: &str, name: &str, f: fn(&KeyCounts) -> u64) {
+    for s in t.series() {
+        e.sample(name, &[(label, &s.label)], f(&s.counts));
+    }
+    e.sample(name, &[(label, OTHER)], f(&t.other()));
+}
+
+/// The exposition of everything, in the text format (version 0.0.4).
+pub fn render(t: &Totals, h: &Health, am: Option<NotifierCounts>) -> String {
+    let mut e = Expo {
+        out: String::with_capacity(8192),
+    };
+    e.family(
+        "httptop_build_info",
+        "gauge",
+        "Version of httptop (always 1).",
+    );
+    e.sample(
+        "httptop_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1,
+    );
+
+    // Requests and responses.
+    e.family(
+        "httptop_requests_total",
+        "counter",
+        "HTTP requests seen, by method (methods outside the standard nine are other).",
+    );
+    for (i, n) in t.requests_by_method.iter().enumerate() {
+        let m = METHODS.get(i).copied().unwrap_or(OTHER);
+        e.sample("httptop_requests_total", &[("method", m)], n);
+    }
+    e.family(
+        "httptop_responses_total",
+        "counter",
+        "Final HTTP responses seen, by status class and code (codes outside 100-599 are other).",
+    );
+    for (code, &n) in t.responses_by_code.iter().enumerate() {
+        if n > 0 && code >= 100 {
+            let c = code.to_string();
+            e.sample(
+                "httptop_responses_total",
+                &[("class", class_of(code)), ("code", &c)],
+                n,
+            );
+        }
+    }
+    if let Some(&n) = t.responses_by_code.first().filter(|&&n| n > 0) {
+        e.sample(
+            "httptop_responses_total",
+            &[("class", OTHER), ("code", OTHER)],
+            n,
+        );
+    }
+    e.single(
+        "httptop_requests_without_response_total",
+        "counter",
+        "Requests for which no response was seen (connection closed, timed out, evicted, lost in a gap).",
+        t.no_response,
+    );
+    e.single(
+        "httptop_request_bytes_total",
+        "counter",
+        "Bytes of HTTP requests on the wire (heads and bodies).",
+        t.request_bytes,
+    );
+    e.single(
+        "httptop_response_bytes_total",
+        "counter",
+        "Bytes of HTTP responses on the wire (heads and bodies).",
+        t.response_bytes,
+    );
+    e.family(
+        "httptop_response_latency_seconds",
+        "histogram",
+        "Time from the first request byte to the first response byte.",
+    );
+    let mut cum = 0u64;
+    for (i, n) in t.latency.iter().enumerate() {
+        cum += n;
+        let le = LATENCY_BUCKETS
+            .get(i)
+            .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+        e.sample(
+            "httptop_response_latency_seconds_bucket",
+            &[("le", &le)],
+            cum,
+        );
+    }
+    e.sample(
+        "httptop_response_latency_seconds_sum",
+        &[],
+        t.latency_sum_ns as f64 / 1e9,
+    );
+    e.sample("httptop_response_latency_seconds_count", &[], cum);
+
+    // Top-k hosts and sections.
+    e.family(
+        "httptop_host_requests_total",
+        "counter",
+        "Requests by Host header, for the current top hosts; the rest (and requests without Host) under other.",
+    );
+    keyed(
+        &mut e,
+        &t.hosts,
+        "host",
+        "httptop_host_requests_total",
+        |c| c.requests,
+    );
+    e.family(
+        "httptop_host_request_bytes_total",
+        "counter",
+        "Request bytes by Host header (top hosts, the rest under other).",
+    );
+    keyed(
+        &mut e,
+        &t.hosts,
+        "host",
+        "httptop_host_request_bytes_total",
+        |c| c.request_bytes,
+    );
+    e.family(
+        "httptop_host_response_bytes_total",
+        "counter",
+        "Response bytes by Host header (top hosts, the rest under other).",
+    );
+    keyed(
+        &mut e,
+        &t.hosts,
+        "host",
+        "httptop_host_response_bytes_total",
+        |c| c.response_bytes,
+    );
+    e.family(
+        "httptop_host_server_errors_total",
+        "counter",
+        "5xx responses by Host header (top hosts, the rest under other).",
+    );
+    keyed(
+        &mut e,
+        &t.hosts,
+        "host",
+        "httptop_host_server_errors_total",
+        |c| c.server_errors,
+    );
+    e.family(
+        "httptop_section_requests_total",
+        "counter",
+        "Requests by section (Host and first path segment), for the current top sections; the rest under other.",
+    );
+    keyed(
+        &mut e,
+        &t.sections,
+        "section",
+        "httptop_section_requests_total",
+        |c| c.requests,
+    );
+    e.family(
+        "httptop_section_server_errors_total",
+        "counter",
+        "5xx responses by section (top sections, the rest under other).",
+    );
+    keyed(
+        &mut e,
+        &t.sections,
+        "section",
+        "httptop_section_server_errors_total",
+        |c| c.server_errors,
+    );
+
+    render_alerting(&mut e, h);
+    render_health(&mut e, h);
+    if let Some(am) = am {
+        e.family(
+            "httptop_alertmanager_posts_total",
+            "counter",
+            "Posts to Alertmanager, by result.",
+        );
+        e.sample(
+            "httptop_alertmanager_posts_total",
+            &[("result", "success")],
+            am.posts_ok,
+        );
+        e.sample(
+            "httptop_alertmanager_posts_total",
+            &[("result", "failure")],
+            am.posts_failed,
+        );
+        e.single(
+            "httptop_alertmanager_dropped_events_total",
+            "counter",
+            "Alert events dropped because the Alertmanager client's queue was full.",
+            am.dropped,
+        );
+    }
+    e.out
+}
+
+fn render_alerting(e: &mut Expo, h: &Health) {
+    e.single(
+        "httptop_alerts_total",
+        "counter",
+        "High-traffic alerts started.",
+        h.alerts_started,
+    );
+    let Some(a) = &h.alert else {
+        return;
+    };
+    e.family(
+        "httptop_alert_state",
+        "gauge",
+        "Alerting state: 1 for the current one.",
+    );
+    for s in STATES {
+        e.sample(
+            "httptop_alert_state",
+            &[("state", s)],
+            u8::from(s == a.state),
+        );
+    }
+    e.single(
+        "httptop_alert_firing",
+        "gauge",
+        "1 while the high-traffic alert is active.",
+        u8::from(a.state == "alert"),
+    );
+    e.single(
+        "httptop_alert_window_hits",
+        "gauge",
+        "Requests in the alert window at the latest evaluation.",
+        a.hits,
+    );
+    if let Some(b) = a.baseline {
+        e.single(
+            "httptop_alert_baseline_hits",
+            "gauge",
+            "Learned baseline: requests per alert window.",
+            b,
+        );
+    }
+    e.single(
+        "httptop_alert_threshold_ratio",
+        "gauge",
+        "An alert starts when window hits exceed the baseline by more than this fraction.",
+        f64::from(a.threshold_pct) / 100.0,
+    );
+    e.single(
+        "httptop_alert_window_seconds",
+        "gauge",
+        "Length of the alert window.",
+        a.window_seconds,
+    );
+    e.single(
+        "httptop_learning_progress_ratio",
+        "gauge",
+        "Fraction of the learning period done (1 once the baseline is known).",
+        a.learning_progress,
+    );
+}
+
+/// Every registered counter: one family per counter, or per shared family (its series
+/// told apart by the counter's label, and a per-table counter's by `table`), with the
+/// registry's help text; then the Protocols table and the gauges.
+fn render_health(e: &mut Expo, h: &Health) {
+    let mut families: Vec<(String, Vec<Sample>)> = Vec::new();
+    for s in h.samples() {
+        let f = s.desc.family();
+        match families.iter_mut().find(|(n, _)| *n == f) {
+            Some((_, v)) => v.push(s),
+            None => families.push((f.into_owned(), vec![s])),
+        }
+    }
+    for (family, samples) in &families {
+        let name = format!("httptop_{family}_total");
+        let help = FAMILIES
+            .iter()
+            .find(|(f, _)| f == family)
+            .map_or_else(|| samples.first().map_or("", |s| s.desc.help), |f| f.1);
+        e.family(&name, "counter", help);
+        for s in samples {
+            let labels: Vec<(&str, &str)> = s.desc.label.into_iter().chain(s.scope).collect();
+            e.sample(&name, &labels, s.value);
+        }
+    }
+    render_protocols(e, h);
+    e.single(
+        "httptop_open_flows",
+        "gauge",
+        "TCP connections tracked now.",
+        h.open_flows,
+    );
+    e.single(
+        "httptop_capture_finished",
+        "gauge",
+        "1 once the capture or replay has ended (the values are final).",
+        u8::from(h.finished),
+    );
+}
+
+/// The series a counter is exported as: `httptop_<family>_total{label="value",...}`
+/// (registry labels are static names: nothing to escape).
+pub fn series(s: &Sample) -> String {
+    let labels: Vec<String> = s
+        .desc
+        .label
+        .into_iter()
+        .chain(s.scope)
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    let name = format!("httptop_{}_total", s.desc.family());
+    if labels.is_empty() {
+        name
+    } else {
+        format!("{name}{{{}}}", labels.join(","))
+    }
+}
+
+/// The Protocols table, one series per protocol in `Protocol::ALL` order.
+fn render_protocols(e: &mut Expo, h: &Health) {
+    let t = &h.counters.protocols;
+    e.family(
+        "httptop_protocol_connections_total",
+        "counter",
+        "TCP connections by the protocol detected on them (unknown: no analyzer claimed the payload).",
+    );
+    for (p, n) in t.iter() {
+        e.sample(
+            "httptop_protocol_connections_total",
+            &[("protocol", p.name())],
+            n.connections,
+        );
+    }
+    e.family(
+        "httptop_protocol_requests_total",
+        "counter",
+        "Requests reported by each protocol's analyzer.",
+    );
+    for (p, n) in t.iter() {
+        e.sample(
+            "httptop_protocol_requests_total",
+            &[("protocol", p.name())],
+            n.requests,
+        );
+    }
+    e.family(
+        "httptop_protocol_bytes_total",
+        "counter",
+        "TCP payload bytes by protocol and direction (each byte once: no retransmissions, no gaps).",
+    );
+    for (p, n) in t.iter() {
+        for (dir, v) in [
+            ("to_server", n.bytes_to_server),
+            ("to_client", n.bytes_to_client),
+        ] {
+            e.sample(
+                "httptop_protocol_bytes_total",
+                &[("protocol", p.name()), ("direction", dir)],
+                v,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::model::tests::ex;
+    use crate::metrics::{AlertGauges, MAX_LABELLED, MAX_LABEL_CHARS};
+
+    /// The sample lines of one metric, as (labels, value).
+    fn samples<'a>(text: &'a str, name: &str) -> Vec<(&'a str, &'a str)> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                let (n, labels) = match series.split_once('{') {
+                    Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                    None => (series, ""),
+                };
+                (n == name).then_some((labels, value))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counts_methods_codes_bytes_latency() {
+        let mut t = Totals::default();
+        t.on_exchange(&ex("GET", "a", "/x", Some(200)));
+        t.on_exchange(&ex("GET", "a", "/x", Some(503)));
+        t.on_exchange(&ex("BREW", "a", "/x", None));
+        t.on_exchange(&ex("POST", "b", "/y", Some(999)));
+        let text = render(&t, &Health::default(), None);
+        let req = samples(&text, "httptop_requests_total");
+        assert!(req.contains(&("method=\"GET\"", "2")));
+        assert!(req.contains(&("method=\"POST\"", "1")));
+        assert!(req.contains(&("method=\"other\"", "1")));
+        assert_eq!(t.requests(), 4);
+        let resp = samples(&text, "httptop_responses_total");
+        assert_eq!(
+            resp,
+            vec![
+                ("class=\"2xx\",code=\"200\"", "1"),
+                ("class=\"5xx\",code=\"503\"", "1"),
+                ("class=\"other\",code=\"other\"", "1"),
+            ]
+        );
+        assert_eq!(
+            samples(&text, "httptop_requests_without_response_total"),
+            vec![("", "1")]
+        );
+        assert_eq!(
+            samples(&text, "httptop_request_bytes_total"),
+            vec![("", "400")]
+        );
+        assert_eq!(
+            samples(&text, "httptop_response_bytes_total"),
+            vec![("", "3000")]
+        );
+        let buckets = samples(&text, "httptop_response_latency_seconds_bucket");
+        assert!(buckets.contains(&("le=\"0.0025\"", "0")));
+        assert!(buckets.contains(&("le=\"0.005\"", "3")));
+        assert!(buckets.contains(&("le=\"+Inf\"", "3")));
+        assert_eq!(
+            samples(&text, "httptop_response_latency_seconds_sum"),
+            vec![("", "0.009")]
+        );
+    }
+
+    #[test]
+    fn hosts_outside_the_top_fold_into_other_and_series_stay_monotonic() {
+        let mut t = Totals::default();
+        t.on_exchange(&ex("GET", "a", "/x", Some(200)));
+        t.relabel([&b"a"[..], b"b"], [&b"a/x"[..]], 2);
+        t.on_exchange(&ex("GET", "a", "/x", Some(500)));
+        t.on_exchange(&ex("GET", "b", "/y", Some(200)));
+        t.on_exchange(&ex("GET", "c", "/z", Some(200)));
+        let text = render(&t, &Health::default(), None);
+        assert_eq!(
+            samples(&text, "httptop_host_requests_total"),
+            vec![
+                ("host=\"a\"", "1"),
+                ("host=\"b\"", "1"),
+                ("host=\"other\"", "2")
+            ]
+        );
+        assert_eq!(
+            samples(&text, "httptop_host_server_errors_total")[0],
+            ("host=\"a\"", "1")
+        );
+        assert_eq!(
+            samples(&text, "httptop_section_requests_total"),
+            vec![("section=\"a/x\"", "1"), ("section=\"other\"", "3")]
+        );
+        // `a` leaves the top: its series goes; `b` keeps its count; `other` never drops.
+        t.relabel([&b"c"[..], b"b"], [], 2);
+        assert_eq!(t.hosts().series().len(), 2);
+        assert_eq!(t.hosts().series()[0].counts.requests, 0);
+        assert_eq!(t.hosts().series()[1].counts.requests, 1);
+        assert_eq!(t.hosts().other().requests, 2);
+        assert_eq!(t.sections().series().len(), 0);
+    }
+
+    #[test]
+    fn labels_are_capped_deduplicated_and_escaped() {
+        let mut t = Totals::default();
+        let many: Vec<Vec<u8>> = (0..200).map(|i| format!("h{i}").into_bytes()).collect();
+        t.relabel(many.iter().map(Vec::as_slice), [], 1000);
+        assert_eq!(t.hosts().series().len(), MAX_LABELLED);
+
+        let long_a = [b"x".repeat(300), b"a".to_vec()].concat();
+        let long_b = [b"x".repeat(300), b"b".to_vec()].concat();
+        t.relabel(
+            [
+                &b"other"[..],
+                b"q\"uo\\te\n",
+                b"\x1b[31mred",
+                &long_a,
+                &long_b,
+            ],
+            [],
+            10,
+        );
+        let labels: Vec<&str> = t
+            .hosts()
+            .series()
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect();
+        assert_eq!(
+            labels.len(),
+            3,
+            "`other` and the second cut key get no series"
+        );
+        assert_eq!(labels[1], "\\u{1b}[31mred");
+        assert_eq!(labels[2].chars().count(), MAX_LABEL_CHARS + 1);
+        let text = render(&t, &Health::default(), None);
+        // Sanitised (backslash doubled, line feed as \u{a}), then escaped for the format.
+        assert!(text.contains(r#"host="q\"uo\\\\te\\u{a}""#), "{text}");
+        assert!(!text.contains('\x1b'));
+    }
+
+    #[test]
+    fn every_family_has_help_and_type_once() {
+        let mut t = Totals::default();
+        t.on_exchange(&ex("GET", "a", "/x", Some(200)));
+        let h = Health {
+            alert: Some(AlertGauges {
+                state: "normal",
+                hits: 3,
+                baseline: Some(2),
+                threshold_pct: 10,
+                window_seconds: 120.0,
+                learning_progress: 1.0,
+            }),
+            ..Health::default()
+        };
+        let text = render(&t, &h, Some(NotifierCounts::default()));
+        let mut types = std::collections::HashSet::new();
+        for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            assert!(types.insert(l.to_string()), "repeated {l}");
+        }
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = l.split(['{', ' ']).next().unwrap_or("");
+            let family = name
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count");
+            assert!(
+                types.iter().any(|t| t.split(' ').nth(2) == Some(family))
+                    || types.iter().any(|t| t.split(' ').nth(2) == Some(name)),
+                "{l} has no TYPE"
+            );
+        }
+        assert_eq!(
+            samples(&text, "httptop_alert_state"),
+            vec![
+                ("state=\"learning\"", "0"),
+                ("state=\"normal\"", "1"),
+                ("state=\"alert\"", "0"),
+                ("state=\"recovered\"", "0"),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_registered_counter_and_protocol_is_exported_with_help() {
+        let mut h = Health::default();
+        httptop_engine::counters::fill_distinct(&mut h.counters, &mut h.stats_counters, 1);
+        let text = render(&Totals::default(), &h, None);
+        let lines: std::collections::HashSet<&str> = text.lines().collect();
+        for s in h.samples() {
+            let line = format!("{} {}", series(&s), s.value);
+            assert!(lines.contains(line.as_str()), "{line}");
+            let help = format!("# HELP httptop_{}_total ", s.desc.family());
+            assert!(text.contains(&help), "{help}");
+        }
+        // Documented names kept.
+        for l in [
+            format!("httptop_packets_total {}", h.counters.frames),
+            format!("httptop_flows_total {}", h.counters.flows_created),
+            format!(
+                "httptop_anomalies_total{{kind=\"bad_chunk\"}} {}",
+                h.counters.http.bad_chunk
+            ),
+            format!(
+                "httptop_truncations_total{{kind=\"strings\"}} {}",
+                h.counters.http.strings_truncated
+            ),
+        ] {
+            assert!(lines.contains(l.as_str()), "{l}");
+        }
+        for (p, n) in h.counters.protocols.iter() {
+            let p = p.name();
+            for l in [
+                format!(
+                    "httptop_protocol_connections_total{{protocol=\"{p}\"}} {}",
+                    n.connections
+                ),
+                format!(
+                    "httptop_protocol_requests_total{{protocol=\"{p}\"}} {}",
+                    n.requests
+                ),
+                format!(
+                    "httptop_protocol_bytes_total{{protocol=\"{p}\",direction=\"to_server\"}} {}",
+                    n.bytes_to_server
+                ),
+                format!(
+                    "httptop_protocol_bytes_total{{protocol=\"{p}\",direction=\"to_client\"}} {}",
+                    n.bytes_to_client
+                ),
+            ] {
+                assert!(lines.contains(l.as_str()), "{l}");
+            }
+        }
+    }
+}
