@@ -200,13 +200,16 @@ impl Engine {
         self.drain(sink);
     }
 
+    /// Hands the events out by reference (an event holding an exchange is a few hundred
+    /// bytes: moving each out of the vector again would copy it once more per exchange).
     fn drain(&mut self, sink: &mut dyn Sink) {
-        for ev in self.out.drain(..) {
+        for ev in &self.out {
             if let Event::RequestStarted { protocol, .. } = ev {
-                self.counters.protocols.get_mut(protocol).requests += 1;
+                self.counters.protocols.get_mut(*protocol).requests += 1;
             }
-            sink.on_event(&ev);
+            sink.on_event(ev);
         }
+        self.out.clear();
     }
 
     fn sweep(&mut self) {
