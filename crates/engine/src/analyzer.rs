@@ -101,6 +101,7 @@ impl AppLayer {
     }
 
     /// One in-order event of the `dir` stream at packet time `ts`.
+    #[inline]
     pub fn feed(&mut self, dir: Dir, ts: Timestamp, ev: StreamEvent<'_>, cx: &mut AppCtx<'_>) {
         if let StreamEvent::Data(d) = ev {
             let n = d.len() as u64;

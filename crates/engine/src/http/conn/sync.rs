@@ -23,7 +23,7 @@ impl HttpConn {
         let mut pos = 0;
         let mut stalls = 0;
         while pos < data.len() && !self.dead && !self.finished {
-            if self.sides[i].mode == Mode::Tunnel {
+            if matches!(self.sides[i].mode, Mode::Tunnel) {
                 self.note_upgrade(dir, pos);
             }
             let before = (pos, self.sides[i].mode);
@@ -51,7 +51,7 @@ impl HttpConn {
                 stalls = 0;
             }
         }
-        if self.sides[i].mode == Mode::Tunnel {
+        if matches!(self.sides[i].mode, Mode::Tunnel) {
             self.note_upgrade(dir, pos.min(data.len()));
         }
         let side = &mut self.sides[i];
