@@ -84,6 +84,27 @@ struct Flow {
 
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 
+/// What the analyzers need on a call, borrowed from the engine's fields.
+fn app_ctx<'a>(
+    limits: &'a Limits,
+    http: &'a mut HttpCounters,
+    protocols: &'a mut ProtocolTable,
+    out: &'a mut Vec<Event>,
+    pool: &'a mut QueuePool,
+    now: Timestamp,
+) -> AppCtx<'a> {
+    AppCtx {
+        http: Ctx {
+            limits,
+            counters: http,
+            out,
+            pool,
+            now,
+        },
+        protocols,
+    }
+}
+
 /// Frames in, events out. See the module documentation.
 pub struct Engine {
     limits: Limits,
@@ -243,16 +264,14 @@ impl Engine {
             clock,
             ..
         } = self;
-        let mut cx = AppCtx {
-            http: Ctx {
-                limits,
-                counters: &mut counters.http,
-                out,
-                pool,
-                now: *clock,
-            },
-            protocols: &mut counters.protocols,
-        };
+        let mut cx = app_ctx(
+            limits,
+            &mut counters.http,
+            &mut counters.protocols,
+            out,
+            pool,
+            *clock,
+        );
         let Flow { halves, app, .. } = &mut f;
         for d in [Dir::Orig, Dir::Resp] {
             halves[d.index()].flush(ts, &mut counters.reasm, &mut |t, ev| {
@@ -334,16 +353,14 @@ impl Engine {
             Dir::Resp
         };
         let Flow { halves, app, .. } = f;
-        let mut cx = AppCtx {
-            http: Ctx {
-                limits,
-                counters: &mut counters.http,
-                out,
-                pool,
-                now: *clock,
-            },
-            protocols: &mut counters.protocols,
-        };
+        let mut cx = app_ctx(
+            limits,
+            &mut counters.http,
+            &mut counters.protocols,
+            out,
+            pool,
+            *clock,
+        );
         let (this, peer) = match dir {
             Dir::Orig => {
                 let (a, b) = halves.split_at_mut(1);
