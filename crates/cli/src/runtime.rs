@@ -431,14 +431,18 @@ fn run_file(
         if let Some(c) = &mut clock {
             c.wait_for(frame.ts, monitor, out, stop);
         }
+        let ts = frame.ts;
         monitor.on_frame(&frame, out);
-        out.refresh(monitor, frame.ts);
         n = n.wrapping_add(1);
-        if n % 4096 == 0 {
+        // The reader's counters go to the snapshots every 4,096 frames, and at every
+        // frame of a paced replay (which may never reach 4,096 while it is watched).
+        let every = n % 4096 == 0;
+        if every || clock.is_some() {
             monitor.set_source_counters(src.stats().samples());
-            if stop.load(Ordering::Relaxed) || out.broken_pipe() {
-                break;
-            }
+        }
+        out.refresh(monitor, ts);
+        if every && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
+            break;
         }
     }
     monitor.set_source_counters(src.stats().samples());
