@@ -84,6 +84,9 @@ struct Flow {
 
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 
+/// Capacity of the event vector kept between packets (events of about 300 bytes).
+const MAX_KEPT_EVENTS: usize = 256;
+
 /// What the analyzers need on a call, borrowed from the engine's fields.
 fn app_ctx<'a>(
     limits: &'a Limits,
@@ -188,11 +191,11 @@ impl Engine {
         if frame.ts > self.now {
             self.now = frame.ts;
         }
+        self.drain(sink);
         if self.now >= self.next_sweep {
-            self.sweep();
+            self.sweep(sink);
             self.next_sweep = self.now.add_nanos(SWEEP_INTERVAL_NS);
         }
-        self.drain(sink);
     }
 
     /// Time passes without packets (live capture): idle flows time out.
@@ -201,8 +204,7 @@ impl Engine {
             self.now = now;
         }
         self.clock = now;
-        self.sweep();
-        self.drain(sink);
+        self.sweep(sink);
     }
 
     /// The capture is over: every connection is closed, in the order it was opened, and
@@ -217,12 +219,15 @@ impl Engine {
         all.sort_unstable();
         for (_, i) in all {
             self.close(i);
+            self.drain(sink);
         }
-        self.drain(sink);
     }
 
     /// Hands the events out by reference (an event holding an exchange is a few hundred
     /// bytes: moving each out of the vector again would copy it once more per exchange).
+    /// Events are drained after every packet and after every connection closed in a
+    /// batch (sweep, finish), so the vector holds one packet's or one connection's worth;
+    /// a vector grown past [`MAX_KEPT_EVENTS`] by a burst is shrunk back.
     fn drain(&mut self, sink: &mut dyn Sink) {
         for ev in &self.out {
             if let Event::RequestStarted { protocol, .. } = ev {
@@ -231,9 +236,13 @@ impl Engine {
             sink.on_event(ev);
         }
         self.out.clear();
+        if self.out.capacity() > MAX_KEPT_EVENTS {
+            self.out.shrink_to(MAX_KEPT_EVENTS);
+        }
     }
 
-    fn sweep(&mut self) {
+    /// Closes the flows idle for longer than the timeout, least recently active first.
+    fn sweep(&mut self, sink: &mut dyn Sink) {
         let timeout = self.limits.flow_idle_timeout_ns;
         while let Some(i) = self.flows.lru() {
             let idle = self
@@ -245,6 +254,7 @@ impl Engine {
             }
             self.counters.flows_timed_out += 1;
             self.close(i);
+            self.drain(sink);
         }
     }
 
