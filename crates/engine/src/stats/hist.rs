@@ -23,8 +23,9 @@
 const MIN_NS: u64 = 1_000;
 /// End of the logarithmic range: 1 h.
 const MAX_NS: u64 = 3_600_000_000_000;
-/// Ratio of a bin's upper bound to its lower bound.
-pub(crate) const GAMMA: f64 = 1.0185;
+/// Ratio of a bin's upper bound to its lower bound (the code uses [`INV_LN_GAMMA`]).
+#[cfg(test)]
+const GAMMA: f64 = 1.0185;
 /// `1 / ln(GAMMA)` (checked by a test).
 const INV_LN_GAMMA: f64 = 54.552_526_482_885_43;
 /// Logarithmic bins: `ceil(ln(MAX_NS / MIN_NS) / ln(GAMMA))`, so that the last one
