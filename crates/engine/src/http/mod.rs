@@ -44,12 +44,31 @@
 //!   first byte, no gap before) is not a start line and no start line was found yet, the
 //!   connection is dead (`not_http_connections`): the flow becomes opaque. A side that
 //!   starts with a gap never says "not HTTP"; nor does a side never heard from.
-//! - **HTTP/0.9** (obsolete since 1996) is not decoded as such: a request line with a
-//!   known method and no version, or a broken version (`GET / HTTP/1.`), is a request
-//!   flagged MALFORMED (counted in `requests` and `malformed_requests`) whose head runs
-//!   to the blank line, as tshark and servers read it.
+//! - **HTTP/0.9** (obsolete since 1996, still answered by nginx and Apache): a request
+//!   line with a known method and no version, or a broken version (`GET / HTTP/1.`), is
+//!   a request flagged MALFORMED (counted in `requests` and `malformed_requests`) whose
+//!   head runs to the blank line, as tshark reads it, unless the server answers first
+//!   without a status line: then the versionless line was a complete HTTP/0.9 request
+//!   (not MALFORMED, version 0.9, its buffered bytes as request bytes) and the answer is
+//!   its body until close (counted in `responses`, status null, no GAP, latency to its
+//!   first byte). On a new connection the server side counts as synchronised from its
+//!   first byte when the client began with such a request before it. (tshark decodes
+//!   neither side of such an exchange: it waits for the end of the request head.)
 //! - **Malformed**: any other start line that does not parse counts `malformed_requests`
-//!   / `malformed_responses` and is not counted in `responses`. If a request line still
+//!   / `malformed_responses` and is not counted in `responses`. A start line that does
+//!   not parse on a synchronised server side, and a lower-case `http/1.1 200` anywhere a
+//!   status line is looked for (HTTP-name is case-sensitive: such a line is a response,
+//!   but malformed), is the malformed response to the request it pairs with: that
+//!   exchange is flagged MALFORMED (status null, latency to the bad line), and its
+//!   response bytes run to the next start line found, or the end of the stream (no GAP:
+//!   nothing was lost; a real gap meanwhile ends it with GAP). The side resynchronises
+//!   at the next status line, which answers the same request (the bad line was a
+//!   preamble), or at the first line start after a request that started after the bad
+//!   line (a serial client: that line answers the new request). tshark shows such
+//!   answers as "Continuation" data and no response. At the start of a server side, bytes
+//!   that are no start line (other than the above) are skipped as the tail of a response
+//!   picked up mid-stream (the parser cannot tell a capture that missed the SYN), and
+//!   the next response pairs as after a gap. If a request line still
 //!   shows `token SP`, a MALFORMED exchange (method, target as path) is queued so that
 //!   the server's 400 pairs with it, and, being reported as a request, it is counted in
 //!   `requests` (with a `RequestStarted`); a line without even that is no request. A header block `httparse`

@@ -111,7 +111,17 @@ impl HttpConn {
                 }
                 self.desync(dir, ctx);
             }
-            Mode::Hunt { .. } => self.desync(dir, ctx),
+            Mode::Hunt { .. } => {
+                if self.sides[i].malformed_ts.take().is_some() {
+                    // The malformed response being skipped lost bytes: it ends here.
+                    let held = n64(self.sides[i].hbuf.len());
+                    self.add_bytes(dir, held);
+                    self.flag(dir, Flags::GAP);
+                    let mode = self.sides[i].mode;
+                    self.finish_message(dir, mode, ctx);
+                }
+                self.desync(dir, ctx)
+            }
         }
     }
 
@@ -134,6 +144,12 @@ impl HttpConn {
                 if !buf.is_empty() {
                     self.partial_head(dir, &buf, Flags::TRUNCATED, ctx);
                 }
+            }
+            Mode::Hunt { .. } if self.sides[i].malformed_ts.take().is_some() => {
+                // A malformed response runs to the end of the stream.
+                let held = n64(self.sides[i].hbuf.len());
+                self.add_bytes(dir, held);
+                self.finish_message(dir, Mode::Closed, ctx);
             }
             Mode::Hunt { .. } | Mode::Tunnel | Mode::AwaitTunnel { .. } => {}
             Mode::Body(Body::UntilClose) => self.finish_message(dir, Mode::Closed, ctx),

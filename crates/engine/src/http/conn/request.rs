@@ -206,7 +206,28 @@ impl HttpConn {
                 self.push_request(ex, true, ctx);
             }
         } else {
+            let ts = self.sides[i].head_ts;
+            if self.start_simple_response(dir, ts, ctx) {
+                // An HTTP/0.9 answer whose first line looked like nothing else.
+                self.add_bytes(dir, n64(line.len()));
+                return;
+            }
             ctx.counters.malformed_responses += 1;
+            if let Some(id) = self.pair_response(ts, ctx) {
+                // The response to that request, malformed: its bytes run to the next
+                // start line found (or close), counted to it; status unknown.
+                if let Some(p) = self.entry_mut(id) {
+                    p.resp = Resp::Reading;
+                    p.ex.flags.insert(Flags::MALFORMED);
+                    p.ex.latency_ns = Some(ts.since(p.ex.ts));
+                    p.ex.response_bytes = p.ex.response_bytes.saturating_add(n64(line.len()));
+                }
+                let side = &mut self.sides[i];
+                side.target = Target::Entry(id);
+                side.hunt_from(line.last() == Some(&b'\n'));
+                side.malformed_ts = Some(ts);
+                return;
+            }
         }
         self.sides[i].hunt_from(line.last() == Some(&b'\n'));
     }

@@ -29,13 +29,18 @@ impl HttpConn {
     }
 
     /// On a synchronised server side, data that cannot start a status line answers an
-    /// HTTP/0.9 request (if that is the next one waiting): its body runs until close.
+    /// HTTP/0.9 request (if that is the next one waiting): its body runs until close. A
+    /// versionless request line whose head is still in progress on the client side (no
+    /// blank line yet) is such a request: the server's answer shows that it was complete.
     pub(super) fn start_simple_response(
         &mut self,
         dir: Dir,
         ts: Timestamp,
         ctx: &mut Ctx<'_>,
     ) -> bool {
+        if !self.queue.iter().any(|p| p.resp == Resp::Waiting) {
+            self.complete_simple_request(dir.other(), ts, ctx);
+        }
         let Some(p) = self.queue.iter_mut().find(|p| p.resp == Resp::Waiting) else {
             return false;
         };
@@ -50,6 +55,37 @@ impl HttpConn {
         side.target = Target::Entry(id);
         side.mode = Mode::Body(Body::UntilClose);
         true
+    }
+
+    /// The head in progress on the client side `dir`, if its start line is a complete
+    /// versionless request line that came before `ts`, becomes an HTTP/0.9 request (all
+    /// its bytes); the side then hunts for the next request line.
+    fn complete_simple_request(&mut self, dir: Dir, ts: Timestamp, ctx: &mut Ctx<'_>) {
+        let i = idx(dir);
+        let side = &self.sides[i];
+        if side.mode != Mode::Head || side.hbuf.is_empty() || side.head_ts > ts {
+            return;
+        }
+        let Some(lf) = memchr(b'\n', &side.hbuf) else {
+            return;
+        };
+        let buf = std::mem::take(&mut self.sides[i].hbuf);
+        let head_ts = self.sides[i].head_ts;
+        if let Ok(rl) = parse_request_line(&buf[..=lf]) {
+            if rl.version == (Version { major: 0, minor: 9 }) {
+                ctx.request_started();
+                let mut ex =
+                    self.request_exchange(head_ts, rl.method, rl.target, rl.version, None, ctx);
+                ex.request_bytes = n64(buf.len());
+                self.push_request(ex, true, ctx);
+                let side = &mut self.sides[i];
+                side.hunt_from(buf.last() == Some(&b'\n'));
+                side.hbuf = buf;
+                side.reset_buf();
+                return;
+            }
+        }
+        self.sides[i].hbuf = buf;
     }
 
     pub(super) fn response_head(

@@ -71,6 +71,9 @@ pub(super) struct Side {
     /// Hunting after having been synchronised (the next start line is a resync).
     pub(super) lost: bool,
     pub(super) target: Target,
+    /// Server side skipping the rest of a malformed response (its start line was no
+    /// status line): the time of its first byte. The skipped bytes count to `target`.
+    pub(super) malformed_ts: Option<Timestamp>,
 }
 
 impl Side {
@@ -90,6 +93,7 @@ impl Side {
             synced_once: false,
             lost: false,
             target: Target::None,
+            malformed_ts: None,
         }
     }
 

@@ -28,6 +28,15 @@ impl HttpConn {
             }
             let before = (pos, self.sides[i].mode);
             pos = match self.sides[i].mode {
+                Mode::Hunt { .. } if self.sides[i].malformed_ts.is_some() => {
+                    // Bytes skipped while hunting belong to the malformed response:
+                    // consumed here and not held as a candidate start line.
+                    let held = self.sides[i].hbuf.len();
+                    let next = self.hunt(dir, ts, data, pos, ctx);
+                    let skipped = (next - pos + held).saturating_sub(self.sides[i].hbuf.len());
+                    self.add_bytes(dir, n64(skipped));
+                    next
+                }
                 Mode::Hunt { .. } => self.hunt(dir, ts, data, pos, ctx),
                 Mode::Head => self.head(dir, ts, data, pos, ctx),
                 Mode::Body(b) => self.body(dir, data, pos, b, ctx),
@@ -76,6 +85,9 @@ impl HttpConn {
         pos: usize,
         ctx: &mut Ctx<'_>,
     ) -> usize {
+        if self.synchronised_response_start(dir, ts, pos, ctx) {
+            return pos;
+        }
         let cap = head_cap(ctx.limits);
         let want = self.want(dir);
         let side = &mut self.sides[idx(dir)];
@@ -155,7 +167,7 @@ impl HttpConn {
                 // The server side skips bytes that are no response head: a response
                 // whose head the capture missed (picked up mid-body). Pair the next one
                 // as after a gap.
-                if self.client == Some(dir.other()) {
+                if self.client == Some(dir.other()) && self.sides[idx(dir)].malformed_ts.is_none() {
                     self.server_lost = true;
                 }
                 let side = &mut self.sides[idx(dir)];
@@ -192,6 +204,17 @@ impl HttpConn {
                 StartKind::Status => dir.other(),
             });
         }
+        if self.sides[idx(dir)].malformed_ts.take().is_some() {
+            // A status line after a malformed one answers the same request (the bad line
+            // was a preamble): the request waits for it again, its bytes and MALFORMED kept.
+            if let Target::Entry(id) =
+                std::mem::replace(&mut self.sides[idx(dir)].target, Target::None)
+            {
+                if let Some(p) = self.entry_mut(id) {
+                    p.resp = Resp::Waiting;
+                }
+            }
+        }
         let side = &mut self.sides[idx(dir)];
         if side.lost {
             ctx.counters.resyncs += 1;
@@ -200,5 +223,72 @@ impl HttpConn {
         side.synced_once = true;
         side.cand_at_zero = false;
         side.mode = Mode::Head;
+    }
+
+    /// At a line start of a hunting server side, decides whether a response starts here
+    /// although no status line was recognised (the side is then synchronised: `Mode::Head`
+    /// reads the line, as a status line, an HTTP/0.9 body or a malformed response):
+    /// - the stream start (no gap before it), when the client side also began with a
+    ///   request, an HTTP/0.9 one (versionless, queued or its head in progress), that came
+    ///   before this byte (anything else at the start of a server side may be the tail of
+    ///   a response the capture picked up mid-stream: skipped while hunting);
+    /// - after a malformed response, a request that started after that response and
+    ///   before this byte is waiting (a serial client: this line answers it).
+    fn synchronised_response_start(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        pos: usize,
+        ctx: &mut Ctx<'_>,
+    ) -> bool {
+        let Some(c) = self.client else { return false };
+        if c == dir {
+            return false;
+        }
+        let side = &self.sides[idx(dir)];
+        if side.mode
+            != (Mode::Hunt {
+                at_line_start: true,
+                cand: None,
+            })
+        {
+            return false;
+        }
+        if let Some(m) = side.malformed_ts {
+            let next = self
+                .queue
+                .iter()
+                .find(|p| p.resp == Resp::Waiting)
+                .is_some_and(|p| p.ex.ts > m && p.ex.ts <= ts);
+            if next {
+                self.sides[idx(dir)].malformed_ts = None;
+                self.sides[idx(dir)].lost = false;
+                self.finish_message(dir, Mode::Head, ctx);
+                return true;
+            }
+            return false;
+        }
+        let at_start = side.offset.saturating_add(n64(pos)) == 0 && side.first == First::Pending;
+        let cs = &self.sides[idx(c)];
+        let v09 = Version { major: 0, minor: 9 };
+        let in_progress = cs.mode == Mode::Head
+            && cs.head_ts <= ts
+            && memchr(b'\n', &cs.hbuf).is_some_and(|lf| {
+                parse_request_line(&cs.hbuf[..=lf]).is_ok_and(|rl| rl.version == v09)
+            });
+        let asked = in_progress
+            || self
+                .queue
+                .iter()
+                .find(|p| p.resp == Resp::Waiting)
+                .is_some_and(|p| p.ex.version == v09 && p.ex.ts <= ts);
+        if at_start && cs.first == First::Http && asked {
+            let side = &mut self.sides[idx(dir)];
+            side.first = First::Http;
+            side.synced_once = true;
+            side.mode = Mode::Head;
+            return true;
+        }
+        false
     }
 }

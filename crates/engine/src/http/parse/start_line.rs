@@ -340,7 +340,9 @@ impl LineScan {
 
     fn step_st(k: u8, b: u8) -> u8 {
         let ok = match k {
-            0..=4 => b == b"HTTP/"[usize::from(k)],
+            // In any case: a lower-case `http/1.1 200` is a response (malformed once
+            // parsed, see `parse_status_line`), not bytes to skip.
+            0..=4 => b.to_ascii_uppercase() == b"HTTP/"[usize::from(k)],
             5 | 7 | 9 | 10 | 11 => b.is_ascii_digit(),
             6 => b == b'.',
             8 => b == b' ',

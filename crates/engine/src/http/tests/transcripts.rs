@@ -356,6 +356,8 @@ transcripts!(
     raw_bytes_in_strings,
     malformed_request_line,
     malformed_response,
+    lowercase_status,
+    garbage_response,
     rst_mid_body,
     interim_without_request,
     malformed_first_line,
