@@ -307,6 +307,13 @@ impl<R: Read> FileSource<R> {
         self.damage.pop_front()
     }
 
+    /// The largest contiguous buffer held so far (the chunk size, or a record longer
+    /// than the headroom): the memory bound the fuzz target checks.
+    #[doc(hidden)]
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity
+    }
+
     /// Counters so far; final once [`FileSource::next_frame`] has returned `Ok(None)`.
     pub fn stats(&self) -> FileStats {
         self.stats
