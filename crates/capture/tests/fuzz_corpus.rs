@@ -213,7 +213,6 @@ fn seeds_read_and_maybe_are_written() {
         // The seeds are real captures: every one yields frames.
         let mut src = FileSource::new(&s[1..]).unwrap();
         assert!(src.next_frame().unwrap().is_some(), "seed without frames");
-
     }
     if let Some(dir) = replay::seeds_dir(TARGET) {
         for (i, s) in seeds.iter().enumerate() {
