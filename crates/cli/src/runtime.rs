@@ -468,8 +468,12 @@ fn run_file(
         }
     }
     note_damage(&mut src, &name, out);
-    if let Some(e) = &stopped {
-        out.note(format!("httptop: {name}: reading stopped: {e}"));
+    match &stopped {
+        Some(CaptureError::Damaged(d)) => {
+            out.note(format!("httptop: {name}: damaged capture at {d}"))
+        }
+        Some(e) => out.note(format!("httptop: {name}: reading stopped: {e}")),
+        None => {}
     }
     let stats = src.stats();
     monitor.set_source_counters(stats.samples());
