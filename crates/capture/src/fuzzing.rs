@@ -10,15 +10,21 @@
 //!   it yields no more frames than the input has room for;
 //! - every frame lies within its record: its bytes are no more than the input, and
 //!   `orig_len` is at least the captured length;
-//! - the statistics agree with the frames yielded;
-//! - buffering does not change the result: both reads yield the same frames, stats and
-//!   error.
+//! - the statistics agree with the frames yielded; the bytes yielded, skipped over damage
+//!   and dropped at a cut-short end together fit the input; every resynchronisation
+//!   skipped at least one byte, and is reported as a `Damage` (or as the error it gave up
+//!   with) whose skipped bytes lie in the input;
+//! - memory stays bounded: the buffer never holds more than a record (at most the cap),
+//!   the header after it and a chunk, whatever the damage scanned;
+//! - buffering does not change the result: both reads yield the same frames, damage
+//!   reports (offsets, problems, bytes skipped, where reading resumed), stats and error.
 //!
 //! Records are capped at 1 MiB here (the default is 64 MiB) so a lying length cannot make
 //! every run allocate tens of MiB; the cap's own path is still exercised.
 
 use std::io::{self, Read};
 
+use crate::error::{CaptureError, Damage};
 use crate::file::{FileOptions, FileSource, FileStats};
 
 /// Largest record accepted while fuzzing.
@@ -44,6 +50,7 @@ impl Read for Trickle<'_> {
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
     frames: Vec<(u64, u32, u32, Vec<u8>)>,
+    damage: Vec<Damage>,
     stats: Option<FileStats>,
     error: Option<String>,
 }
@@ -54,6 +61,7 @@ fn read_all(reader: impl Read, opts: FileOptions, input_len: usize) -> Outcome {
         Err(e) => {
             return Outcome {
                 frames: Vec::new(),
+                damage: Vec::new(),
                 stats: None,
                 error: Some(e.to_string()),
             }
@@ -62,10 +70,12 @@ fn read_all(reader: impl Read, opts: FileOptions, input_len: usize) -> Outcome {
     // Every frame consumes at least a 12-byte pcapng block or a 16-byte pcap record header.
     let max_frames = input_len / 12 + 1;
     let mut frames = Vec::new();
+    let mut damage = Vec::new();
     let mut error = None;
     let mut bytes = 0u64;
     loop {
-        match src.next_frame() {
+        let step = src.next_frame();
+        let done = match step {
             Ok(Some(f)) => {
                 assert!(f.data.len() <= input_len, "frame larger than the input");
                 assert!(
@@ -78,12 +88,27 @@ fn read_all(reader: impl Read, opts: FileOptions, input_len: usize) -> Outcome {
                     frames.len() <= max_frames,
                     "more frames than the input holds"
                 );
+                false
             }
-            Ok(None) => break,
+            Ok(None) => true,
             Err(e) => {
+                if let CaptureError::Damaged(d) = &e {
+                    damage.push(*d);
+                }
                 error = Some(e.to_string());
-                break;
+                true
             }
+        };
+        while let Some(d) = src.take_damage() {
+            damage.push(d);
+        }
+        assert!(
+            src.buffer_capacity() <= opts.max_record_size + 2 * opts.buffer_size + 64,
+            "buffer grew to {}",
+            src.buffer_capacity()
+        );
+        if done {
+            break;
         }
     }
     for _ in 0..2 {
@@ -98,8 +123,33 @@ fn read_all(reader: impl Read, opts: FileOptions, input_len: usize) -> Outcome {
     if error.is_some() {
         assert!(!stats.truncated, "both an error and a truncation");
     }
+    let input = input_len as u64;
+    assert!(
+        bytes + stats.skipped_bytes + stats.truncated_bytes <= input,
+        "more bytes accounted for than the input has"
+    );
+    assert!(
+        stats.resyncs <= stats.skipped_bytes,
+        "a resync that skipped nothing"
+    );
+    // At most 16 reports wait between two frames; every one is counted.
+    assert!(
+        damage.len() as u64 <= stats.resyncs,
+        "damage reported, not counted"
+    );
+    if stats.resyncs <= 16 {
+        assert_eq!(
+            damage.len() as u64,
+            stats.resyncs,
+            "damage counted, not reported"
+        );
+    }
+    for d in &damage {
+        assert!(d.skipped >= 1 && d.offset + d.skipped <= input, "{d}");
+    }
     Outcome {
         frames,
+        damage,
         stats: Some(stats),
         error,
     }

@@ -42,7 +42,7 @@ pub mod live;
 
 use std::io::Read;
 
-pub use error::{CaptureError, FormatError};
+pub use error::{CaptureError, Damage, FormatError, Resumed};
 pub use file::{FileFormat, FileOptions, FileSource, FileStats};
 pub use httptop_wire::{Frame, LinkType, Timestamp};
 pub use live::{

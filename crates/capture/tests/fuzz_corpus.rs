@@ -181,6 +181,27 @@ fn seeds() -> Vec<Vec<u8>> {
         s.extend_from_slice(&f[..f.len() - 5]);
         out.push(s);
     }
+    // Damage and concatenation (issue 11): two captures of every pair of formats one
+    // after the other; a record length corrupted; noise between records.
+    for (i, a) in files.iter().enumerate() {
+        let b = &files[(i + 1) % files.len()];
+        let mut s = vec![(i % 2 * 5) as u8];
+        s.extend_from_slice(a);
+        s.extend_from_slice(b);
+        out.push(s);
+    }
+    let mut s = vec![0u8];
+    let mut f = pcap(0xa1b2_c3d4, false, false);
+    let second = 24 + 16 + frames()[0].len();
+    f[second + 8..second + 12].copy_from_slice(&[0xff; 4]);
+    s.extend_from_slice(&f);
+    out.push(s);
+    let mut s = vec![3u8];
+    let f = pcapng();
+    s.extend_from_slice(&f[..200]);
+    s.extend((0..97u8).map(|i| i.wrapping_mul(73)));
+    s.extend_from_slice(&f[200..]);
+    out.push(s);
     out
 }
 

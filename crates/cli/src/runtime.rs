@@ -3,6 +3,8 @@
 //! The only place that reads clocks, handles signals and decides exit codes. SIGINT and
 //! SIGTERM stop the capture; what the engine holds is then finished (requests still
 //! waiting are written with `no_response`) and every output flushed before exit 0.
+//! A damaged capture file (bytes skipped, a record cut short, a read error or damage the
+//! reader gave up on) ends the same way, every damage named as it is met, then exits 1.
 
 use crate::args::{Args, OutputFormat};
 use crate::mode::{RunMode, MIN_REFRESH};
@@ -272,6 +274,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     // the dashboard's) start after the drop (see `drop_privileges`).
     out.fleet = start_fleet(args)?;
     let started = Instant::now();
+    // Set when a capture file was damaged: said last, exit 1.
+    let mut damaged = None;
     let notes = match &mode {
         RunMode::Demo { speed } => {
             drop_privileges(privs, &mut out)?;
@@ -279,11 +283,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             Vec::new()
         }
         RunMode::File { path } => {
-            run_file(path, None, privs, &mut monitor, &mut out, &stop)?;
+            damaged = run_file(path, None, privs, &mut monitor, &mut out, &stop)?;
             Vec::new()
         }
         RunMode::Replay { path, speed } => {
-            run_file(path, Some(*speed), privs, &mut monitor, &mut out, &stop)?;
+            damaged = run_file(path, Some(*speed), privs, &mut monitor, &mut out, &stop)?;
             Vec::new()
         }
         RunMode::Live { interface, filter } => run_live(
@@ -342,7 +346,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    Ok(())
+    match damaged {
+        Some(msg) => Err(Failure::Other(anyhow::anyhow!(msg))),
+        None => Ok(()),
+    }
 }
 
 /// Drops privileges (on the only thread: see `crate::privs`), then starts the threads
@@ -401,6 +408,11 @@ fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
 /// Reads a capture file; with `pace` (`--realtime --speed N`), frames are handed over at
 /// N times the pace of their timestamps, and packet time keeps moving (ticks) between them
 /// so that alerts can recover during silences.
+///
+/// Damage the reader steps over is named as it is met (`out.note`); a read error, or
+/// damage the reader gives up on, ends the reading but not the run: the caller finishes
+/// the engine, prints the report and flushes the log as after a clean file. Returns the
+/// closing message when anything was skipped (the run then exits 1).
 fn run_file(
     path: &std::path::Path,
     pace: Option<f64>,
@@ -408,7 +420,7 @@ fn run_file(
     monitor: &mut Monitor,
     out: &mut Outputs,
     stop: &AtomicBool,
-) -> Result<(), Failure> {
+) -> Result<Option<String>, Failure> {
     let reader: Box<dyn io::Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
     } else {
@@ -422,12 +434,19 @@ fn run_file(
     // Reading overlaps decoding on a second thread, started after the drop.
     src.start_read_ahead()
         .map_err(|e| Failure::Other(anyhow::Error::new(e).context("cannot start the reader")))?;
+    let name = path.display();
     let mut n: u32 = 0;
     let mut clock = pace.map(Pacer::new);
-    while let Some(frame) = src
-        .next_frame()
-        .with_context(|| format!("reading {}", path.display()))?
-    {
+    let mut stopped = None;
+    loop {
+        let frame = match src.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                stopped = Some(e);
+                break;
+            }
+        };
         if let Some(c) = &mut clock {
             c.wait_for(frame.ts, monitor, out, stop);
         }
@@ -440,19 +459,62 @@ fn run_file(
         if every || clock.is_some() {
             monitor.set_source_counters(src.stats().samples());
         }
+        if src.has_damage() {
+            note_damage(&mut src, &name, out);
+        }
         out.refresh(monitor, ts);
         if every && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
             break;
         }
     }
-    monitor.set_source_counters(src.stats().samples());
-    if src.stats().truncated {
+    note_damage(&mut src, &name, out);
+    match &stopped {
+        Some(CaptureError::Damaged(d)) => {
+            out.note(format!("httptop: {name}: damaged capture at {d}"))
+        }
+        Some(e) => out.note(format!("httptop: {name}: reading stopped: {e}")),
+        None => {}
+    }
+    let stats = src.stats();
+    monitor.set_source_counters(stats.samples());
+    if stats.truncated {
         out.note(format!(
-            "httptop: {}: the file ends in the middle of a packet record (cut short)",
-            path.display()
+            "httptop: {name}: the file ends in the middle of a packet record (cut short): \
+             {} bytes dropped",
+            stats.truncated_bytes
         ));
     }
-    Ok(())
+    if out.broken_pipe() {
+        return Ok(None);
+    }
+    let mut what = Vec::new();
+    if stats.resyncs > 0 {
+        what.push(format!(
+            "{} bytes skipped at {} damaged places",
+            stats.skipped_bytes, stats.resyncs
+        ));
+    }
+    if stats.truncated {
+        what.push("the last record cut short".to_string());
+    }
+    if stopped.is_some() {
+        what.push("reading stopped early".to_string());
+    }
+    Ok((!what.is_empty()).then(|| {
+        format!(
+            "{name}: damaged capture ({}); the report and the log cover the {} frames read",
+            what.join(", "),
+            stats.frames
+        )
+    }))
+}
+
+/// Names every damage the reader stepped over since the last call.
+#[cold]
+fn note_damage<R: io::Read>(src: &mut FileSource<R>, name: &dyn std::fmt::Display, out: &Outputs) {
+    while let Some(d) = src.take_damage() {
+        out.note(format!("httptop: {name}: damaged capture at {d}"));
+    }
 }
 
 /// Hands frames over at `speed` times the pace of their timestamps. While it waits,

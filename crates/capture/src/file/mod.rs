@@ -19,9 +19,26 @@
 //! - Input that ends inside a record is not an error: every complete record is yielded, then
 //!   the source ends and [`FileStats::truncated`] is set. A packet naming an interface the
 //!   section never described, or whose lengths disagree with its block, is skipped and
-//!   counted; a pcapng block whose framing is broken (length not a multiple of 4, below the
-//!   minimum, or disagreeing with its trailing copy) ends the read with
-//!   [`CaptureError::Format`], because nothing after it can be located reliably.
+//!   counted.
+//! - Damage is named, stepped over and counted (`resync.rs`). A pcap record claiming more
+//!   than the record limit, a pcapng block whose framing is broken (length not a multiple
+//!   of 4, below the minimum or over the limit, disagreeing with its trailing copy, a
+//!   section header of an unknown version or byte order) is *damage* at its offset: the
+//!   reader scans forward, byte by byte, for the next plausible record (pcap: a record
+//!   header with a sane timestamp and lengths whose following header is sane too; pcapng:
+//!   a block of a known type whose trailing length matches, followed by a plausible block)
+//!   or a new file header, and goes on from there; the bytes skipped are counted in
+//!   [`FileStats::skipped_bytes`], each such place in [`FileStats::resyncs`], and a
+//!   [`Damage`] (offset, problem, bytes skipped, where reading resumed) waits in
+//!   [`FileSource::take_damage`]. The scan is bounded by [`FileOptions::max_resync_bytes`]
+//!   (default 16 MiB): past it the source ends with [`CaptureError::Damaged`]. Input that
+//!   ends during the scan ends the source (the rest counted as skipped).
+//! - Concatenated captures: a pcap file header (either byte order, µs or ns, the modified
+//!   variant) or a pcapng Section Header Block where a record or block should start begins
+//!   a new section with its own format, link type, byte order and resolution; this is not
+//!   damage (`cat a.pcap b.pcapng | httptop -r -` reads both, with nothing skipped). A pcap
+//!   record whose first word happens to equal a magic number is read as a record unless a
+//!   whole valid header is there.
 //! - Nothing here panics on any input, and every call consumes input or ends the source, so
 //!   garbage cannot make it loop. The source is fused: after an error or the end it keeps
 //!   returning `Ok(None)`.
@@ -46,11 +63,13 @@
 mod pcap;
 mod pcapng;
 mod read_ahead;
+mod resync;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
@@ -58,10 +77,11 @@ use std::path::Path;
 
 use httptop_wire::{Frame, LinkType, Timestamp};
 
-use crate::error::{CaptureError, FormatError};
+use crate::error::{CaptureError, Damage, FormatError};
 use pcap::{next_pcap, PcapLayout};
 use pcapng::{next_pcapng, NgState, SHB_TYPE};
 use read_ahead::{read_full, Buf};
+use resync::Step;
 
 /// Initial read buffer: large sequential reads are what makes file replay fast.
 pub const DEFAULT_BUFFER_SIZE: usize = 1 << 20;
@@ -69,6 +89,11 @@ pub const DEFAULT_BUFFER_SIZE: usize = 1 << 20;
 pub const DEFAULT_MAX_RECORD_SIZE: usize = 1 << 20;
 /// Most interfaces remembered per pcapng section.
 pub const DEFAULT_MAX_INTERFACES: usize = 4096;
+/// Most bytes scanned for a plausible record after damage before giving up.
+pub const DEFAULT_MAX_RESYNC_BYTES: usize = 16 << 20;
+/// Damage reports held until [`FileSource::take_damage`] takes them; further ones are
+/// only counted ([`FileStats::resyncs`]).
+const MAX_DAMAGE_QUEUED: usize = 16;
 
 /// Smallest buffer accepted, so a header always fits in the first read.
 const MIN_BUFFER_SIZE: usize = 64;
@@ -87,6 +112,9 @@ pub struct FileOptions {
     /// [`FileStats::interfaces_over_cap`] and their packets in
     /// [`FileStats::unknown_interface`].
     pub max_interfaces: usize,
+    /// Most bytes scanned for the next plausible record after damage; past it the source
+    /// ends with [`CaptureError::Damaged`].
+    pub max_resync_bytes: usize,
 }
 
 impl Default for FileOptions {
@@ -95,6 +123,7 @@ impl Default for FileOptions {
             buffer_size: DEFAULT_BUFFER_SIZE,
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             max_interfaces: DEFAULT_MAX_INTERFACES,
+            max_resync_bytes: DEFAULT_MAX_RESYNC_BYTES,
         }
     }
 }
@@ -119,7 +148,8 @@ httptop_wire::counters! {
         bytes: Bytes => "capture_file_bytes",
         /// Bytes of an incomplete record at the end of a cut-short capture file, dropped.
         truncated_bytes: Bytes,
-        /// pcapng sections seen.
+        /// Capture file headers and pcapng section headers read (more than one: captures
+        /// concatenated, or a pcapng file of several sections).
         sections: Blocks,
         /// pcapng blocks that carry no packet and were skipped (statistics, name resolution,
         /// decryption secrets, custom, unknown types...).
@@ -131,6 +161,11 @@ httptop_wire::counters! {
         malformed_blocks: Blocks,
         /// pcapng interface descriptions beyond the interface limit; ignored.
         interfaces_over_cap: Blocks,
+        /// Damaged places in a capture file (a record or block with impossible lengths,
+        /// bytes that are no record) where the reader skipped to the next plausible record.
+        resyncs: Events anomaly,
+        /// Bytes of a capture file skipped over damage.
+        skipped_bytes: Bytes anomaly,
     } extra {
         /// The input ended inside a record (a cut-short file).
         pub truncated: bool,
@@ -146,6 +181,11 @@ pub struct FileSource<R: Read> {
     pending: usize,
     done: bool,
     stats: FileStats,
+    /// Timestamp of the last frame yielded in this section (zero: none yet), the window
+    /// of a plausible pcap record after damage.
+    last_ts: Timestamp,
+    /// Damage reports not yet taken (at most [`MAX_DAMAGE_QUEUED`]).
+    damage: VecDeque<Damage>,
 }
 
 impl FileSource<File> {
@@ -178,6 +218,7 @@ impl<R: Read> FileSource<R> {
             buffer_size: opts.buffer_size.max(MIN_BUFFER_SIZE),
             max_record_size: opts.max_record_size.max(MIN_BUFFER_SIZE),
             max_interfaces: opts.max_interfaces,
+            max_resync_bytes: opts.max_resync_bytes,
         };
         let mut magic = [0u8; 4];
         match read_full(&mut reader, &mut magic)? {
@@ -193,7 +234,8 @@ impl<R: Read> FileSource<R> {
     }
 
     /// The next frame, `Ok(None)` at the end of the input (including a cut-short input:
-    /// see [`FileStats::truncated`]). The frame borrows the source's buffer.
+    /// see [`FileStats::truncated`]). The frame borrows the source's buffer. Damage on the
+    /// way is stepped over (see the module documentation and [`FileSource::take_damage`]).
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         if self.pending != 0 {
             self.buf.consume(self.pending);
@@ -202,19 +244,35 @@ impl<R: Read> FileSource<R> {
         if self.done {
             return Ok(None);
         }
-        let found = match &mut self.kind {
-            Kind::Pcap(layout) => next_pcap(&mut self.buf, *layout, &mut self.stats),
-            Kind::Ng(ng) => next_pcapng(&mut self.buf, ng, &self.opts, &mut self.stats),
-        };
-        let rec = match found {
-            Ok(Some(rec)) => rec,
-            Ok(None) => {
-                self.done = true;
-                return Ok(None);
+        let rec = loop {
+            let step = match &mut self.kind {
+                Kind::Pcap(layout) => next_pcap(&mut self.buf, *layout, &mut self.stats),
+                Kind::Ng(ng) => next_pcapng(&mut self.buf, ng, &self.opts, &mut self.stats),
+            };
+            match step {
+                Ok(Step::Record(rec)) => break rec,
+                Ok(Step::End) => {
+                    // A record running past the end with plausible records inside its
+                    // claimed length is damage, not a cut-short file.
+                    if !self.stats.truncated || !self.salvage_tail()? {
+                        self.done = true;
+                        return Ok(None);
+                    }
+                }
+                Ok(Step::Header(h)) => self.start_section(h),
+                Ok(Step::Damaged(problem)) => {
+                    if let Err(e) = self.recover(problem) {
+                        self.done = true;
+                        return Err(e);
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
             }
-            Err(e) => {
-                self.done = true;
-                return Err(e);
+            if self.done {
+                return Ok(None);
             }
         };
         self.pending = rec.total;
@@ -227,12 +285,33 @@ impl<R: Read> FileSource<R> {
         let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
         self.stats.frames += 1;
         self.stats.bytes += u64::from(caplen);
+        self.last_ts = rec.ts;
         Ok(Some(Frame {
             ts: rec.ts,
             linktype: rec.linktype,
             orig_len: rec.orig_len.max(caplen),
             data,
         }))
+    }
+
+    /// True when a [`Damage`] report waits in [`FileSource::take_damage`].
+    #[inline]
+    pub fn has_damage(&self) -> bool {
+        !self.damage.is_empty()
+    }
+
+    /// The oldest damage report not yet taken: damage the source stepped over before the
+    /// frame it last returned (or before its end). At most 16 wait; every one is counted
+    /// in [`FileStats::resyncs`].
+    pub fn take_damage(&mut self) -> Option<Damage> {
+        self.damage.pop_front()
+    }
+
+    /// The largest contiguous buffer held so far (the chunk size, or a record longer
+    /// than the headroom): the memory bound the fuzz target checks.
+    #[doc(hidden)]
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity
     }
 
     /// Counters so far; final once [`FileSource::next_frame`] has returned `Ok(None)`.
@@ -257,6 +336,21 @@ impl<R: Read> fmt::Debug for FileSource<R> {
             .field("done", &self.done)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
+    }
+}
+
+impl<R: Read> FileSource<R> {
+    fn from_parts(buf: Buf<R>, kind: Kind, opts: FileOptions, stats: FileStats) -> Self {
+        FileSource {
+            buf,
+            kind,
+            opts,
+            pending: 0,
+            done: false,
+            stats,
+            last_ts: Timestamp::ZERO,
+            damage: VecDeque::new(),
+        }
     }
 }
 

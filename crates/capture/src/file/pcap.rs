@@ -6,10 +6,12 @@ use std::io::Read;
 use httptop_wire::{LinkType, Timestamp};
 
 use super::read_ahead::{read_full, Buf, Input};
-use super::{
-    format_err, too_large, u32_at, FileOptions, FileSource, FileStats, Kind, Record, NANOS_PER_SEC,
-};
+use super::resync::{is_header_word, sniff_header, Step};
+use super::{format_err, u32_at, FileOptions, FileSource, FileStats, Kind, Record, NANOS_PER_SEC};
 use crate::error::{CaptureError, FormatError};
+
+/// Length of the pcap file header.
+pub(super) const HEADER_LEN: usize = 24;
 
 impl<R: Read> FileSource<R> {
     pub(super) fn open_pcap(
@@ -17,52 +19,65 @@ impl<R: Read> FileSource<R> {
         magic: [u8; 4],
         opts: FileOptions,
     ) -> Result<Self, CaptureError> {
-        let magic_le = u32::from_le_bytes(magic);
-        // (big endian, nanoseconds per fraction unit, record header length)
-        let (be, frac_mult, rec_hdr) = match magic_le {
-            0xa1b2_c3d4 => (false, 1_000, 16),
-            0xa1b2_3c4d => (false, 1, 16),
-            0xa1b2_cd34 => (false, 1_000, 24),
-            0xd4c3_b2a1 => (true, 1_000, 16),
-            0x4d3c_b2a1 => (true, 1, 16),
-            // The big-endian "modified" header: refused, not guessed at; no such file is
-            // known in the wild to check a reading against.
-            0x34cd_b2a1 => return Err(format_err(0, FormatError::UnsupportedMagic(magic_le))),
-            other => return Err(format_err(0, FormatError::UnknownMagic(other))),
-        };
-        let mut header = [0u8; 24];
+        let mut header = [0u8; HEADER_LEN];
         header[..4].copy_from_slice(&magic);
+        // The magic is checked before anything more is read.
+        pcap_layout(&header).map_err(|e| format_err(0, e))?;
         if read_full(&mut reader, &mut header[4..])? != 20 {
             return Err(format_err(0, FormatError::TruncatedHeader));
         }
-        // Upper bits carry FCS information; libpcap's LT_LINKTYPE keeps these 26.
-        let linktype = LinkType(u32_at(&header, 20, be) & 0x03FF_FFFF);
-        let layout = PcapLayout {
-            be,
-            frac_mult,
-            rec_hdr,
-            linktype,
-        };
+        let layout = pcap_layout(&header).map_err(|e| format_err(0, e))?;
         // The header is checked; records start after it.
         let buf = Buf::new(Input::new(Vec::new(), reader), header.len() as u64, &opts);
-        Ok(FileSource {
-            buf,
-            kind: Kind::Pcap(layout),
-            opts,
-            pending: 0,
-            done: false,
-            stats: FileStats::default(),
-        })
+        let stats = FileStats {
+            sections: 1,
+            ..FileStats::default()
+        };
+        Ok(FileSource::from_parts(buf, Kind::Pcap(layout), opts, stats))
     }
+}
+
+/// The layout a pcap file header announces (`header`: at least the 4-byte magic; the
+/// fields after it read as zero when absent).
+pub(super) fn pcap_layout(header: &[u8]) -> Result<PcapLayout, FormatError> {
+    let magic_le = u32_at(header, 0, false);
+    // (big endian, nanoseconds per fraction unit, record header length)
+    let (be, frac_mult, rec_hdr) = match magic_le {
+        0xa1b2_c3d4 => (false, 1_000, 16),
+        0xa1b2_3c4d => (false, 1, 16),
+        0xa1b2_cd34 => (false, 1_000, 24),
+        0xd4c3_b2a1 => (true, 1_000, 16),
+        0x4d3c_b2a1 => (true, 1, 16),
+        // The big-endian "modified" header: refused, not guessed at; no such file is
+        // known in the wild to check a reading against.
+        0x34cd_b2a1 => return Err(FormatError::UnsupportedMagic(magic_le)),
+        other => return Err(FormatError::UnknownMagic(other)),
+    };
+    Ok(PcapLayout {
+        be,
+        frac_mult,
+        rec_hdr,
+        snaplen: u32_at(header, 16, be),
+        // Upper bits carry FCS information; libpcap's LT_LINKTYPE keeps these 26.
+        linktype: LinkType(u32_at(header, 20, be) & 0x03FF_FFFF),
+    })
 }
 
 pub(super) fn next_pcap<R: Read>(
     buf: &mut Buf<R>,
     l: PcapLayout,
     stats: &mut FileStats,
-) -> Result<Option<Record>, CaptureError> {
+) -> Result<Step, CaptureError> {
     if !buf.ensure(l.rec_hdr)? {
         return Ok(buf.end(stats));
+    }
+    let d = buf.data();
+    if is_header_word(u32_at(d, 0, false)) {
+        // Rare (a timestamp equal to a magic number, or captures concatenated): off the
+        // per-record path.
+        if let Some(h) = sniff_header(buf)? {
+            return Ok(Step::Header(h));
+        }
     }
     let d = buf.data();
     let sec = u32_at(d, 0, l.be);
@@ -71,7 +86,10 @@ pub(super) fn next_pcap<R: Read>(
     let orig_len = u32_at(d, 12, l.be);
     let total = (caplen as usize).saturating_add(l.rec_hdr);
     if total > buf.max_record {
-        return Err(too_large(buf.offset(), total as u64, buf.max_record));
+        return Ok(Step::Damaged(FormatError::RecordTooLong {
+            len: caplen,
+            max: buf.max_record as u64,
+        }));
     }
     if !buf.ensure(total)? {
         return Ok(buf.end(stats));
@@ -79,7 +97,7 @@ pub(super) fn next_pcap<R: Read>(
     let ns = u64::from(sec)
         .saturating_mul(NANOS_PER_SEC)
         .saturating_add(u64::from(frac).saturating_mul(l.frac_mult));
-    Ok(Some(Record {
+    Ok(Step::Record(Record {
         start: l.rec_hdr,
         len: caplen as usize,
         total,
@@ -89,13 +107,15 @@ pub(super) fn next_pcap<R: Read>(
     }))
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct PcapLayout {
-    be: bool,
+    pub(super) be: bool,
     /// Nanoseconds per unit of the sub-second field.
-    frac_mult: u64,
+    pub(super) frac_mult: u64,
     /// Record header length: 16, or 24 in the modified format.
-    rec_hdr: usize,
+    pub(super) rec_hdr: usize,
+    /// The header's snaplen: not trusted for sizing, only to judge a record after damage.
+    pub(super) snaplen: u32,
     linktype: LinkType,
 }
 

@@ -7,6 +7,7 @@ use std::io::Read;
 use httptop_wire::{LinkType, Timestamp};
 
 use super::read_ahead::{read_full, Buf, Input};
+use super::resync::{is_header_word, sniff_header, Header, Step};
 use super::{
     format_err, too_large, u16_at, u32_at, FileOptions, FileSource, FileStats, Kind, Record,
     NANOS_PER_SEC,
@@ -59,19 +60,13 @@ impl<R: Read> FileSource<R> {
         if shb.len() != blen {
             return Err(format_err(0, FormatError::TruncatedHeader));
         }
-        Ok(FileSource {
-            buf: Buf::new(Input::new(shb, reader), 0, &opts),
-            // The SHB is left in the buffer: the block loop reads it like any other.
-            kind: Kind::Ng(NgState {
-                be,
-                interfaces: Vec::new(),
-                last_ts: Timestamp::ZERO,
-            }),
+        // The SHB is left in the buffer: the block loop reads it like any other.
+        Ok(FileSource::from_parts(
+            Buf::new(Input::new(shb, reader), 0, &opts),
+            Kind::Ng(NgState::new()),
             opts,
-            pending: 0,
-            done: false,
-            stats: FileStats::default(),
-        })
+            FileStats::default(),
+        ))
     }
 }
 
@@ -80,7 +75,7 @@ pub(super) fn next_pcapng<R: Read>(
     ng: &mut NgState,
     opts: &FileOptions,
     stats: &mut FileStats,
-) -> Result<Option<Record>, CaptureError> {
+) -> Result<Step, CaptureError> {
     // Each turn either returns or consumes one whole block (at least 12 bytes).
     loop {
         if !buf.ensure(12)? {
@@ -93,7 +88,7 @@ pub(super) fn next_pcapng<R: Read>(
             match u32_at(d, 8, false) {
                 BYTE_ORDER_MAGIC => false,
                 m if m == BYTE_ORDER_MAGIC.swap_bytes() => true,
-                m => return Err(format_err(buf.offset(), FormatError::BadByteOrderMagic(m))),
+                m => return damaged(buf, FormatError::BadByteOrderMagic(m)),
             }
         } else {
             ng.be
@@ -101,14 +96,17 @@ pub(super) fn next_pcapng<R: Read>(
         let btype = u32_at(d, 0, be);
         let blen32 = u32_at(d, 4, be);
         if blen32 < 12 || blen32 % 4 != 0 {
-            return Err(format_err(
-                buf.offset(),
-                FormatError::BadBlockLength(blen32),
-            ));
+            return damaged(buf, FormatError::BadBlockLength(blen32));
         }
         let blen = blen32 as usize;
         if blen > buf.max_record {
-            return Err(too_large(buf.offset(), blen as u64, buf.max_record));
+            return damaged(
+                buf,
+                FormatError::BlockTooLong {
+                    len: blen32,
+                    max: buf.max_record as u64,
+                },
+            );
         }
         if !buf.ensure(blen)? {
             return Ok(buf.end(stats));
@@ -116,28 +114,22 @@ pub(super) fn next_pcapng<R: Read>(
         let block = buf.data().get(..blen).unwrap_or(&[]);
         let trailer = u32_at(block, blen - 4, be);
         if trailer != blen32 {
-            return Err(format_err(
-                buf.offset(),
+            return damaged(
+                buf,
                 FormatError::BlockLengthMismatch {
                     first: blen32,
                     second: trailer,
                 },
-            ));
+            );
         }
         let found = match btype {
             SHB_TYPE => {
                 if blen < 28 {
-                    return Err(format_err(
-                        buf.offset(),
-                        FormatError::BadBlockLength(blen32),
-                    ));
+                    return damaged(buf, FormatError::BadBlockLength(blen32));
                 }
                 let (major, minor) = (u16_at(block, 12, be), u16_at(block, 14, be));
                 if major != 1 {
-                    return Err(format_err(
-                        buf.offset(),
-                        FormatError::UnsupportedVersion { major, minor },
-                    ));
+                    return damaged(buf, FormatError::UnsupportedVersion { major, minor });
                 }
                 ng.be = be;
                 ng.interfaces.clear();
@@ -156,10 +148,23 @@ pub(super) fn next_pcapng<R: Read>(
             }
         };
         match found {
-            Some(rec) => return Ok(Some(rec)),
+            Some(rec) => return Ok(Step::Record(rec)),
             None => buf.consume(blen),
         }
     }
+}
+
+/// A block whose framing is broken: a pcap file header there starts a new section (pcap
+/// captures concatenated after this one), anything else is damage.
+#[cold]
+fn damaged<R: Read>(buf: &mut Buf<R>, problem: FormatError) -> Result<Step, CaptureError> {
+    if is_header_word(u32_at(buf.data(), 0, false)) {
+        // Only a pcap header: a valid SHB never reaches here.
+        if let Some(h @ Header::Pcap(_)) = sniff_header(buf)? {
+            return Ok(Step::Header(h));
+        }
+    }
+    Ok(Step::Damaged(problem))
 }
 
 /// Enhanced Packet Block, or the obsolete Packet Block (16-bit interface id, then a drop
@@ -291,11 +296,22 @@ fn add_interface(
 
 pub(super) struct NgState {
     /// Byte order of the current section.
-    be: bool,
+    pub(super) be: bool,
     /// Interfaces of the current section by id; `None` for a malformed description.
     interfaces: Vec<Option<Interface>>,
     /// Timestamp of the last timestamped packet, for Simple Packet Blocks.
     last_ts: Timestamp,
+}
+
+impl NgState {
+    /// Before the first Section Header Block is read.
+    pub(super) fn new() -> Self {
+        NgState {
+            be: false,
+            interfaces: Vec::new(),
+            last_ts: Timestamp::ZERO,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -479,7 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn pcapng_broken_framing_ends_with_format_error_after_good_frames() {
+    fn pcapng_broken_framing_is_damage_named_at_its_offset() {
         let base = || {
             let mut ng = Ng::new(false);
             ng.idb(1, 0, &[]).epb(0, 1, 1, &[1]);
@@ -518,17 +534,20 @@ mod tests {
             ),
             (bom, FormatError::BadByteOrderMagic(0x1A2B_3C00)),
         ];
+        // Nothing plausible follows: everything after the good frame is skipped.
         for (bytes, want) in cases {
             let mut src = FileSource::new(&bytes[..]).expect("header");
             let (frames, err) = drain(&mut src, 10);
             assert_eq!(frames.len(), 1, "{want:?}");
-            match err {
-                Some(CaptureError::Format { offset, problem }) => {
-                    assert_eq!(problem, want);
-                    assert_eq!(offset, good as u64);
-                }
-                other => panic!("{want:?}: got {other:?}"),
-            }
+            assert!(err.is_none(), "{want:?}: {err:?}");
+            let d = src.take_damage().expect("damage reported");
+            assert_eq!(d.problem, want);
+            assert_eq!(d.offset, good as u64);
+            assert_eq!(d.resumed, Resumed::End);
+            assert_eq!(d.skipped, (bytes.len() - good) as u64);
+            assert_eq!(src.stats().skipped_bytes, d.skipped);
+            assert_eq!(src.stats().resyncs, 1);
+            assert!(src.take_damage().is_none());
         }
     }
 

@@ -5,7 +5,8 @@
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use super::{FileOptions, FileStats, Record};
+use super::resync::Step;
+use super::{FileOptions, FileStats};
 use crate::error::CaptureError;
 
 /// The streaming reader and what we know about its buffer.
@@ -160,13 +161,13 @@ impl<R: Read> Buf<R> {
     }
 
     /// End of input: whatever is left is an incomplete record.
-    pub(super) fn end(&self, stats: &mut FileStats) -> Option<Record> {
+    pub(super) fn end(&self, stats: &mut FileStats) -> Step {
         let left = self.data().len();
         if left > 0 {
             stats.truncated = true;
             stats.truncated_bytes = left as u64;
         }
-        None
+        Step::End
     }
 }
 
@@ -433,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn record_over_the_cap_is_an_error_without_allocation() {
+    fn record_over_the_cap_is_damage_without_allocation() {
         let big = payload(100 << 10, 7);
         let file = pcap_file(
             MAGIC_USEC,
@@ -462,14 +463,26 @@ mod tests {
         let mut src = FileSource::with_options(&file.bytes[..], opts).expect("header");
         let (frames, err) = drain(&mut src, 10);
         assert_eq!(frames.len(), 1);
-        match err {
-            Some(CaptureError::RecordTooLarge { offset, size, max }) => {
-                assert_eq!(offset, file.ends[1].0 as u64);
-                assert_eq!(size, (100 << 10) + 16);
-                assert_eq!(max, 64 << 10);
+        assert!(err.is_none(), "{err:?}");
+        let d = src.take_damage().expect("damage");
+        assert_eq!(d.offset, file.ends[1].0 as u64);
+        assert_eq!(
+            d.problem,
+            FormatError::RecordTooLong {
+                len: 100 << 10,
+                max: 64 << 10
             }
-            other => panic!("{other:?}"),
-        }
+        );
+        assert_eq!(d.resumed, Resumed::End);
+        assert_eq!(
+            d.to_string(),
+            format!(
+                "byte {}: record length 102400 over the 64 KiB limit; no plausible record \
+                 after it: skipped the last 102416 bytes",
+                file.ends[1].0
+            )
+        );
+        // Scanning the claimed record never buffered it.
         assert_eq!(src.buf.capacity, 4096);
     }
 
@@ -485,13 +498,28 @@ mod tests {
         put32(&mut ng, EPB_TYPE, false);
         put32(&mut ng, 1 << 30, false);
         put32(&mut ng, 0, false);
-        for bytes in [pcap, ng] {
+        for (bytes, problem) in [
+            (
+                pcap,
+                FormatError::RecordTooLong {
+                    len: (64 << 20) + 1,
+                    max: 1 << 20,
+                },
+            ),
+            (
+                ng,
+                FormatError::BlockTooLong {
+                    len: 1 << 30,
+                    max: 1 << 20,
+                },
+            ),
+        ] {
             let mut src = FileSource::new(&bytes[..]).expect("header");
             let (_, err) = drain(&mut src, 10);
-            assert!(
-                matches!(err, Some(CaptureError::RecordTooLarge { .. })),
-                "{err:?}"
-            );
+            assert!(err.is_none(), "{err:?}");
+            let d = src.take_damage().expect("damage");
+            assert_eq!(d.problem, problem);
+            assert_eq!(d.resumed, Resumed::End);
             assert_eq!(src.buf.capacity, DEFAULT_BUFFER_SIZE);
         }
         // A section header claiming 64 MiB in a 12-byte file: over the cap, refused before

@@ -6,6 +6,7 @@ use std::io::{self, Read};
 
 use super::pcapng::*;
 use super::*;
+pub(super) use crate::error::Resumed;
 
 // ---- writers -------------------------------------------------------------------------
 
@@ -428,4 +429,81 @@ pub(super) fn check_every_truncation(file: &Built) {
             assert_eq!(stats.truncated_bytes, (cut - last_end) as u64, "cut {cut}");
         }
     }
+}
+
+// ---- damage --------------------------------------------------------------------------
+
+/// Everything one complete read gave: frames, damage reports in order, stats, the error.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Reading {
+    pub(super) frames: Vec<F>,
+    pub(super) damage: Vec<Damage>,
+    pub(super) stats: FileStats,
+    pub(super) error: Option<String>,
+}
+
+/// Reads `bytes` whole, through a 64-byte buffer at several read sizes, and through the
+/// read-ahead thread: every way gives the same reading, which is returned.
+pub(super) fn read_every_way(bytes: &[u8], opts: FileOptions) -> Reading {
+    let bytes: &'static [u8] = Box::leak(bytes.to_vec().into_boxed_slice());
+    let once = |buffer_size: usize, chunk: usize, ahead: bool| {
+        let opts = FileOptions {
+            buffer_size,
+            ..opts
+        };
+        let mut src = FileSource::with_options(Trickle::new(bytes, chunk), opts).expect("header");
+        if ahead {
+            src.start_read_ahead().expect("thread");
+        }
+        let mut frames = Vec::new();
+        let mut damage = Vec::new();
+        let mut error = None;
+        for _ in 0..bytes.len() + 2 {
+            let step = src.next_frame();
+            let done = match step {
+                Ok(Some(fr)) => {
+                    frames.push(F {
+                        ts: fr.ts.0,
+                        lt: fr.linktype.0,
+                        orig: fr.orig_len,
+                        data: fr.data.to_vec(),
+                    });
+                    false
+                }
+                Ok(None) => true,
+                Err(e) => {
+                    error = Some(e.to_string());
+                    true
+                }
+            };
+            while let Some(d) = src.take_damage() {
+                damage.push(d);
+            }
+            if done {
+                assert!(matches!(src.next_frame(), Ok(None)), "not fused");
+                // The scan never holds more than a record and a header beyond a chunk.
+                assert!(
+                    src.buf.capacity <= buffer_size.max(opts.max_record_size + 64 + buffer_size),
+                    "buffer grew to {}",
+                    src.buf.capacity
+                );
+                return Reading {
+                    frames,
+                    damage,
+                    stats: src.stats(),
+                    error,
+                };
+            }
+        }
+        panic!("reader did not end");
+    };
+    let want = once(opts.buffer_size, usize::MAX, false);
+    for (buffer_size, chunk, ahead) in [(64, 1, false), (64, 7, false), (4096, 1000, true)] {
+        let got = once(buffer_size, chunk, ahead);
+        assert_eq!(
+            got, want,
+            "buffer {buffer_size}, reads of {chunk}, ahead {ahead}"
+        );
+    }
+    want
 }
