@@ -372,7 +372,7 @@ impl Engine {
             }
         };
         if flags.ack() {
-            peer.on_peer_ack(seg.ack);
+            peer.on_peer_ack(seg.ack, seg.window);
         }
         if flags.syn() {
             this.on_syn(seg.seq);
@@ -387,15 +387,23 @@ impl Engine {
             return;
         }
         let reasm = &mut counters.reasm;
-        this.on_segment(
-            ts,
-            seg.seq,
-            seg.payload,
-            flags.fin(),
-            limits,
-            reasm,
-            &mut |t, ev| app.feed(dir, t, ev, &mut cx),
-        );
+        // Keep-alive and zero-window probes carry 0 or 1 byte (see `reasm`).
+        let probe = seg.payload.len() <= 1
+            && !flags.syn()
+            && !flags.fin()
+            && seg.payload_missing == 0
+            && this.on_probe(ts, seg.seq, seg.payload, reasm);
+        if !probe {
+            this.on_segment(
+                ts,
+                seg.seq,
+                seg.payload,
+                flags.fin(),
+                limits,
+                reasm,
+                &mut |t, ev| app.feed(dir, t, ev, &mut cx),
+            );
+        }
         if seg.payload_missing > 0 {
             let end = seg.seq.wrapping_add(seg.payload.len() as u32);
             let missing = u64::from(seg.payload_missing);
