@@ -190,6 +190,17 @@ impl HalfStream {
         self.offset
     }
 
+    /// Sequence number just past the last byte (and FIN) of this direction as far as
+    /// the stream went: meant for a flushed stream (what a closed connection's late
+    /// duplicates may repeat). `None` when nothing of it was seen.
+    pub fn end_seq(&self) -> Option<u32> {
+        if self.started {
+            Some(self.next_seq.wrapping_add(u32::from(self.fin_delivered)))
+        } else {
+            self.early_fin_seq.map(|s| s.wrapping_add(1))
+        }
+    }
+
     /// Sequence number of stream offset 0, once the direction has started.
     pub fn start_seq(&self) -> Option<u32> {
         self.started
