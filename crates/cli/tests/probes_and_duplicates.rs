@@ -255,3 +255,70 @@ fn the_same_traffic_seen_on_three_vlans() {
     assert!(counter(&r, "late_duplicates") >= 4 * N as u64);
     assert_eq!(counter(&r, "closed_evicted"), 0);
 }
+
+/// Probes in real captures of the shared corpus, counted by httptop and by tshark's TCP
+/// analysis (`tcp.analysis.keep_alive`, `tcp.analysis.zero_window_probe`): (capture,
+/// httptop's keep-alive and zero-window probes, tshark's minus httptop's, why).
+const CORPUS_PROBES: &[(&str, u64, u64, u64, &str)] = &[
+    ("ndpi-1kxun.pcap", 20, 0, 0, ""),
+    ("ndpi-ocsp.pcapng", 97, 0, 0, ""),
+    ("ppp-example.pcap", 2, 0, 0, ""),
+    ("sv-mime-truncated.pcap", 0, 5, 0, ""),
+    ("zeek-docker-http-upgrade-2375.pcap", 6, 0, 0, ""),
+    // A pure ACK at the sequence number of the FIN it follows (frame 102): tshark calls
+    // it a keep-alive; httptop has closed the connection at the second FIN (stray).
+    (
+        "arkime-retrans-4000.pcap",
+        0,
+        0,
+        1,
+        "pure ACK after the FINs",
+    ),
+    // Shuffled frames: tshark's analysis follows capture order.
+    ("tcpflow-lines-randomized.pcap", 0, 0, 1, "shuffled capture"),
+];
+
+#[test]
+fn probes_in_the_corpus_match_tshark() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/pcaps");
+    if !corpus.is_dir() {
+        eprintln!("skipped: ../shared/corpus not found");
+        return;
+    }
+    for &(name, ka, zwp, tshark_more, why) in CORPUS_PROBES {
+        let path = corpus.join(name);
+        let file = std::fs::File::open(&path).expect("open capture");
+        let mut src = httptop_capture::FileSource::new(std::io::BufReader::new(file))
+            .expect("capture header");
+        let mut engine = httptop_engine::Engine::new(httptop_engine::Limits::default());
+        let mut sink = |_: &httptop_engine::Exchange| {};
+        while let Ok(Some(frame)) = src.next_frame() {
+            engine.on_frame(&frame, &mut sink);
+        }
+        engine.finish(&mut sink);
+        let r = &engine.counters().reasm;
+        assert_eq!(
+            (r.keepalive_probes, r.zero_window_probes),
+            (ka, zwp),
+            "{name}"
+        );
+        let out = match Command::new("tshark")
+            .arg("-r")
+            .arg(&path)
+            .args([
+                "-Y",
+                "tcp.analysis.keep_alive || tcp.analysis.zero_window_probe",
+            ])
+            .args(["-T", "fields", "-e", "frame.number"])
+            .output()
+        {
+            Ok(o) if o.status.success() => o,
+            _ => {
+                eprintln!("{name}: tshark not installed, comparison skipped");
+                continue;
+            }
+        };
+        let theirs = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
+        assert_eq!(theirs, ka + zwp + tshark_more, "{name}: tshark ({why})");
+    }
+}
