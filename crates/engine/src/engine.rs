@@ -333,7 +333,7 @@ impl Engine {
                     let orig = &f.halves[0];
                     let from_orig = src_is_lo == f.orig_is_lo;
                     orig.isn() != Some(seg.seq)
-                        && (!from_orig || orig.offset() > 0 || orig.fin_seen())
+                        && (!from_orig || orig.offset() > 0 || orig.fin_seen() || orig.has_parked())
                 });
             if reused {
                 self.counters.flows_reused += 1;
@@ -866,6 +866,22 @@ mod issue11_tests {
         assert_eq!(r.e.counters().late_duplicates, 0);
         assert_eq!(r.e.counters().flows_created, 3);
         assert_eq!(r.e.closed_flows(), 1);
+    }
+
+    /// A connection seen only as a keep-alive probe, then a new connection on the same
+    /// address pair (a SYN with another ISN): the port was reused, the new one is whole.
+    #[test]
+    fn new_syn_after_a_lone_probe_is_port_reuse() {
+        let mut r = Run::new(Limits::default());
+        let c = ([10, 0, 7, 1], 40_000);
+        r.feed(&tcp(c, SERVER, 123_456_789, 77, flags::ACK, b"\0"));
+        for f in connection(c, 1000) {
+            r.feed(&f);
+        }
+        r.finish();
+        assert_eq!(r.tally(), (1, 0, 1), "{:?}", r.out);
+        assert_eq!(r.e.counters().flows_reused, 1);
+        assert_eq!(r.e.counters().reasm.gaps, 0);
     }
 
     /// The memory at cap - 1, cap and cap + 1 closed connections, then every one of them

@@ -113,8 +113,9 @@ pub struct HalfStream {
     fin_delivered: bool,
     /// A FIN flag was seen, wherever it lies in the stream.
     fin_seen: bool,
-    /// Sequence number of this direction's SYN, once seen.
-    isn: Option<u32>,
+    /// Sequence number of this direction's SYN, once seen (`isn_known`).
+    isn: u32,
+    isn_known: bool,
     /// Time of the latest segment, for events that no segment carries (gaps).
     last_ts: Timestamp,
     /// The peer acknowledged bytes past the first hole: the next segment that does not
@@ -122,25 +123,32 @@ pub struct HalfStream {
     hole_acked: bool,
     /// Nothing is buffered: holes are skipped, not reported (see [`HalfStream::skip`]).
     skipping: bool,
-    /// `peer_ack` holds the latest ACK number the peer sent.
-    peer_ack_known: bool,
-    /// The peer's latest segment advertised a zero window.
-    peer_window_zero: bool,
-    /// `parked` holds a probe's byte (see the module documentation).
-    has_parked: bool,
+    /// `PEER_ACK_KNOWN | PEER_WINDOW_ZERO | PARKED | PARKED_ZWP` (one byte: an idle
+    /// flow's size is budgeted).
+    probe: u8,
     /// The latest ACK number the peer sent: the sequence number of this direction's next
     /// new byte as the receiver sees it.
     peer_ack: u32,
-    parked: Parked,
+    /// A probe's byte held back (see the module documentation), and its sequence number.
+    parked_byte: u8,
+    parked_seq: u32,
 }
 
+/// `peer_ack` holds the latest ACK number the peer sent.
+const PEER_ACK_KNOWN: u8 = 1;
+/// The peer's latest segment advertised a zero window.
+const PEER_WINDOW_ZERO: u8 = 2;
+/// A byte is parked.
+const PARKED: u8 = 4;
+/// The parked byte was sent into a zero window (counted when parked); otherwise it is a
+/// tentative start.
+const PARKED_ZWP: u8 = 8;
+
 /// A 1-byte probe held back until the direction's next segment says what it was.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct Parked {
-    ts: Timestamp,
     seq: u32,
     byte: u8,
-    /// Sent into a zero window (counted when parked); otherwise a tentative start.
     zwp: bool,
 }
 
@@ -182,7 +190,7 @@ impl HalfStream {
 
     /// Sequence number of the SYN seen in this direction.
     pub fn isn(&self) -> Option<u32> {
-        self.isn
+        self.isn_known.then_some(self.isn)
     }
 
     /// Stream offset of the next byte to deliver (bytes delivered plus gap bytes).
@@ -199,6 +207,11 @@ impl HalfStream {
         } else {
             self.early_fin_seq.map(|s| s.wrapping_add(1))
         }
+    }
+
+    /// A probe's byte is held back, waiting for the next segment to decide.
+    pub fn has_parked(&self) -> bool {
+        self.probe & PARKED != 0
     }
 
     /// Sequence number of stream offset 0, once the direction has started.
@@ -279,8 +292,23 @@ impl HalfStream {
             self.hole_acked = true;
         }
         self.peer_ack = ack;
-        self.peer_ack_known = true;
-        self.peer_window_zero = window == 0;
+        self.probe = self.probe & !PEER_WINDOW_ZERO
+            | PEER_ACK_KNOWN
+            | if window == 0 { PEER_WINDOW_ZERO } else { 0 };
+    }
+
+    fn parked(&self) -> Option<Parked> {
+        (self.probe & PARKED != 0).then_some(Parked {
+            seq: self.parked_seq,
+            byte: self.parked_byte,
+            zwp: self.probe & PARKED_ZWP != 0,
+        })
+    }
+
+    fn unpark(&mut self) -> Option<Parked> {
+        let p = self.parked();
+        self.probe &= !(PARKED | PARKED_ZWP);
+        p
     }
 
     /// A segment of 0 or 1 payload byte, without SYN, FIN or RST and not cut by the
@@ -294,34 +322,32 @@ impl HalfStream {
         payload: &[u8],
         counters: &mut ReasmCounters,
     ) -> bool {
-        if payload.len() > 1 || self.isn == Some(seq) {
+        if payload.len() > 1 || self.isn() == Some(seq) {
             return false;
         }
+        self.last_ts = ts;
         let next = if self.started {
             Some(self.next_seq)
         } else {
-            self.peer_ack_known.then_some(self.peer_ack)
+            (self.probe & PEER_ACK_KNOWN != 0).then_some(self.peer_ack)
         };
         let park = |h: &mut HalfStream, zwp: bool| {
-            if h.has_parked {
+            if let Some(p) = h.parked() {
                 // A repeated probe: the first copy stays parked.
-                return h.parked.seq == seq;
+                return p.seq == seq;
             }
-            h.has_parked = true;
-            h.parked = Parked {
-                ts,
-                seq,
-                byte: payload[0],
-                zwp,
-            };
+            h.probe |= PARKED | if zwp { PARKED_ZWP } else { 0 };
+            h.parked_seq = seq;
+            h.parked_byte = payload[0];
             true
         };
+        let window_zero = self.probe & PEER_WINDOW_ZERO != 0;
         let Some(next) = next else {
             // Not started, nothing acknowledged yet: a lone byte is a tentative start.
             return payload.len() == 1 && !self.skipping && park(self, false);
         };
         if seq == next.wrapping_sub(1) {
-            if self.peer_window_zero {
+            if window_zero {
                 counters.zero_window_probes += 1;
             } else {
                 counters.keepalive_probes += 1;
@@ -330,7 +356,7 @@ impl HalfStream {
         }
         if payload.len() == 1
             && seq == next
-            && self.peer_window_zero
+            && window_zero
             && !self.skipping
             && self.ooo.is_empty()
             && park(self, true)
@@ -346,14 +372,16 @@ impl HalfStream {
     #[allow(clippy::too_many_arguments)]
     fn resolve_parked(
         &mut self,
+        ts: Timestamp,
         seq: u32,
         len: usize,
         limits: &Limits,
         counters: &mut ReasmCounters,
         emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
     ) {
-        let p = self.parked;
-        self.has_parked = false;
+        let Some(p) = self.unpark() else {
+            return;
+        };
         if len > 0 && seq == p.seq {
             // Retransmitted as real data: this segment carries the byte again.
             return;
@@ -362,13 +390,17 @@ impl HalfStream {
             counters.keepalive_probes += 1;
             return;
         }
-        self.segment(p.ts, p.seq, &[p.byte], false, limits, counters, emit);
+        // Data after all: it takes the time of the segment that decided.
+        self.segment(ts, p.seq, &[p.byte], false, limits, counters, emit);
     }
 
     /// A tentative start the peer acknowledged without the stream having started: the
     /// shape of a keep-alive probe.
     fn is_tentative_keepalive(&self, p: &Parked) -> bool {
-        !p.zwp && !self.started && self.peer_ack_known && self.peer_ack == p.seq.wrapping_add(1)
+        !p.zwp
+            && !self.started
+            && self.probe & PEER_ACK_KNOWN != 0
+            && self.peer_ack == p.seq.wrapping_add(1)
     }
 
     /// Hands a parked byte on without a segment to decide (end of flow, skipping, a
@@ -378,11 +410,9 @@ impl HalfStream {
         counters: &mut ReasmCounters,
         emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
     ) {
-        if !self.has_parked {
+        let Some(p) = self.unpark() else {
             return;
-        }
-        let p = self.parked;
-        self.has_parked = false;
+        };
         if self.is_tentative_keepalive(&p) {
             counters.keepalive_probes += 1;
             return;
@@ -403,13 +433,17 @@ impl HalfStream {
                 self.gap_to(self.offset + d as u64, counters, emit);
             }
         }
-        self.deliver(p.ts, &[p.byte], emit);
+        // Delivered with the time of the direction's latest segment.
+        self.deliver(self.last_ts, &[p.byte], emit);
         self.drain(counters, emit);
     }
 
     /// A SYN from this direction: the stream starts at `isn + 1` unless data already fixed it.
     pub fn on_syn(&mut self, isn: u32) {
-        self.isn.get_or_insert(isn);
+        if !self.isn_known {
+            self.isn = isn;
+            self.isn_known = true;
+        }
         if !self.started {
             self.start_at(isn.wrapping_add(1));
         }
@@ -438,8 +472,8 @@ impl HalfStream {
         counters: &mut ReasmCounters,
         emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
     ) {
-        if self.has_parked && (fin || !payload.is_empty()) {
-            self.resolve_parked(seq, payload.len(), limits, counters, emit);
+        if self.probe & PARKED != 0 && (fin || !payload.is_empty()) {
+            self.resolve_parked(ts, seq, payload.len(), limits, counters, emit);
         }
         self.segment(ts, seq, payload, fin, limits, counters, emit);
     }
