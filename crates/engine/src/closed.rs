@@ -140,10 +140,8 @@ impl ClosedTable {
             return false;
         }
         if self.ring.capacity() == 0 {
-            // Once, at full size: growing by doubling would free large buffers, which
-            // raises glibc's mmap threshold and leaves later large buffers (out-of-order
-            // data) on the heap, fragmenting it (measured: +4 MiB peak in the hostile
-            // all-at-once case).
+            // Once, at full size: no reallocation (and no transient old+new copy) as
+            // connections keep closing; the budget is known up front.
             self.ring.reserve_exact(self.cap);
             self.map.reserve(self.cap);
         }
