@@ -338,6 +338,49 @@ fn two_hundred_thousand_connections_that_never_close() {
     assert!(o.counter("flows_evicted") + o.counter("flows_shed") > 0);
 }
 
+/// 200,000 connections that open, exchange one request and close, each repeated whole
+/// 1,000 connections later (the same traffic again from a second mirror, after the
+/// close): the memory of closed connections (4,096 entries) cycles 49 times, every repeat
+/// is recognised, and nothing is reported twice.
+#[test]
+fn two_hundred_thousand_closed_connections_then_their_duplicates() {
+    const CONNS: u32 = 200_000;
+    const LAG: u32 = 1000;
+    fn closing(s: &mut Stream, i: u32) -> std::io::Result<()> {
+        let c = client(12, i);
+        let req = b"GET /closed HTTP/1.1\r\nHost: closed.example\r\n\r\n";
+        let resp = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let (ci, si) = (i * 7, i * 13 + 1_000_000);
+        let (rq, rs) = (req.len() as u32, resp.len() as u32);
+        s.tcp(c, SERVER, ci, 0, SYN, b"")?;
+        s.tcp(SERVER, c, si, ci + 1, SYN | ACK, b"")?;
+        s.tcp(c, SERVER, ci + 1, si + 1, ACK, b"")?;
+        s.tcp(c, SERVER, ci + 1, si + 1, PSH_ACK, req)?;
+        s.tcp(SERVER, c, si + 1, ci + 1 + rq, PSH_ACK, resp)?;
+        s.tcp(c, SERVER, ci + 1 + rq, si + 1 + rs, FIN_ACK, b"")?;
+        s.tcp(SERVER, c, si + 1 + rs, ci + 2 + rq, FIN_ACK, b"")?;
+        s.tcp(c, SERVER, ci + 2 + rq, si + 2 + rs, ACK, b"")
+    }
+    let o = run_case("late_duplicates", &[], |s| {
+        interleaved(s, CONNS + LAG, |s, i| {
+            if i < CONNS {
+                closing(s, i)?;
+            }
+            match i.checked_sub(LAG) {
+                Some(j) => closing(s, j),
+                None => Ok(()),
+            }
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), u64::from(CONNS) + VALID);
+    assert_eq!(o.row("hosts", "closed.example"), (u64::from(CONNS), 0));
+    // SYN, SYN-ACK, request and response of every repeat.
+    assert_eq!(o.counter("late_duplicates"), 4 * u64::from(CONNS));
+    assert_eq!(o.counter("closed_evicted"), u64::from(CONNS) + VALID - 4096);
+    assert_eq!(o.counter("flows_created"), u64::from(CONNS) + VALID);
+}
+
 /// A request head that never ends (64 MiB of header lines on one connection), and 4,000
 /// connections each holding an unfinished 30 KiB head (under the per-head cap).
 #[test]

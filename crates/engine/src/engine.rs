@@ -15,6 +15,7 @@
 
 use crate::analyzer::{AppCtx, AppLayer};
 use crate::budget::Budget;
+use crate::closed::{ClosedTable, EndpointEnd};
 use crate::event::{Event, Sink};
 use crate::flow::{FlowKey, FlowTable};
 use crate::http::{Ctx, HttpCounters, QueuePool};
@@ -62,6 +63,10 @@ httptop_wire::counters! {
         flows_reused: Connections,
         /// Connections closed because the bytes buffered over all connections went past the ceiling (the least recently active holders go first).
         flows_shed: Connections,
+        /// Segments repeating a recently closed connection (its SYN, or data at or before its final sequence numbers), dropped instead of opening a new connection.
+        late_duplicates: Segments,
+        /// Recently closed connections forgotten early because their memory was full (max_closed_flows); late copies of their segments then open a new connection.
+        closed_evicted: Connections,
     } extra {
         /// Undecodable frames by kind (unsupported link types included).
         pub decode: DecodeErrorCounts,
@@ -112,6 +117,8 @@ fn app_ctx<'a>(
 pub struct Engine {
     limits: Limits,
     flows: FlowTable<Flow>,
+    /// Connections recently closed by FIN or RST, consulted only on a flow table miss.
+    closed: ClosedTable,
     /// Heap bytes each flow buffers, and their sum against `limits.max_buffered_bytes`.
     budget: Budget,
     /// Request queues reused across connections.
@@ -131,6 +138,10 @@ impl Engine {
     pub fn new(limits: Limits) -> Self {
         Engine {
             flows: FlowTable::new(limits.max_flows),
+            closed: ClosedTable::new(
+                limits.max_closed_flows,
+                crate::closed::timeout_ns(limits.flow_idle_timeout_ns),
+            ),
             budget: Budget::new(limits.max_buffered_bytes),
             pool: QueuePool::default(),
             limits,
@@ -241,8 +252,14 @@ impl Engine {
         }
     }
 
+    /// Connections remembered as recently closed (see [`crate::closed`]).
+    pub fn closed_flows(&self) -> usize {
+        self.closed.len()
+    }
+
     /// Closes the flows idle for longer than the timeout, least recently active first.
     fn sweep(&mut self, sink: &mut dyn Sink) {
+        self.closed.expire(self.now);
         let timeout = self.limits.flow_idle_timeout_ns;
         while let Some(i) = self.flows.lru() {
             let idle = self
@@ -258,11 +275,31 @@ impl Engine {
         }
     }
 
-    /// Flushes both directions, closes the analyzer and removes the flow.
-    fn close(&mut self, i: u32) {
-        let Some(mut f) = self.flows.remove(i) else {
+    /// Closes a flow that ended by TCP (FIN both ways, RST) and remembers it, so that
+    /// late copies of its segments are not taken for a new connection.
+    fn close_finished(&mut self, i: u32, key: FlowKey, now: Timestamp) {
+        let Some(f) = self.close_flow(i) else {
             return;
         };
+        let side = |h: &HalfStream| EndpointEnd {
+            isn: h.isn(),
+            end: h.end_seq(),
+        };
+        let (lo, hi) = if f.orig_is_lo { (0, 1) } else { (1, 0) };
+        let sides = [side(&f.halves[lo]), side(&f.halves[hi])];
+        if self.closed.insert(key, now, sides) {
+            self.counters.closed_evicted += 1;
+        }
+    }
+
+    /// Flushes both directions, closes the analyzer and removes the flow.
+    fn close(&mut self, i: u32) {
+        self.close_flow(i);
+    }
+
+    /// [`Engine::close`], handing the flushed flow back.
+    fn close_flow(&mut self, i: u32) -> Option<Flow> {
+        let mut f = self.flows.remove(i)?;
         self.budget.release(i);
         self.counters.flows_closed += 1;
         let ts = f.last_seen;
@@ -289,6 +326,7 @@ impl Engine {
             });
         }
         app.close(ts, &mut cx);
+        Some(f)
     }
 
     fn on_tcp(&mut self, ts: Timestamp, seg: &TcpSegment<'_>) {
@@ -305,7 +343,7 @@ impl Engine {
                     let orig = &f.halves[0];
                     let from_orig = src_is_lo == f.orig_is_lo;
                     orig.isn() != Some(seg.seq)
-                        && (!from_orig || orig.offset() > 0 || orig.fin_seen())
+                        && (!from_orig || orig.offset() > 0 || orig.fin_seen() || orig.has_parked())
                 });
             if reused {
                 self.counters.flows_reused += 1;
@@ -319,6 +357,23 @@ impl Engine {
                 if flags.rst() || (!flags.syn() && seg.payload.is_empty()) {
                     self.counters.stray_segments += 1;
                     return;
+                }
+                // Only here, on a miss by a segment that would open a flow: a late copy
+                // of a connection that closed is dropped (see `closed`).
+                if !self.closed.is_empty() {
+                    let len = seg.wire_payload_len() + u64::from(flags.fin());
+                    let now = self.now.max(ts);
+                    if self.closed.is_late_duplicate(
+                        &key,
+                        src_is_lo,
+                        seg.seq,
+                        len,
+                        flags.syn(),
+                        now,
+                    ) {
+                        self.counters.late_duplicates += 1;
+                        return;
+                    }
                 }
                 if self.flows.is_full() {
                     if let Some(lru) = self.flows.lru() {
@@ -382,7 +437,7 @@ impl Engine {
             }
         };
         if flags.ack() {
-            peer.on_peer_ack(seg.ack);
+            peer.on_peer_ack(seg.ack, seg.window);
         }
         if flags.syn() {
             this.on_syn(seg.seq);
@@ -393,19 +448,27 @@ impl Engine {
             this.flush(ts, reasm, &mut |t, ev| app.feed(dir, t, ev, &mut cx));
             peer.flush(ts, reasm, &mut |t, ev| app.feed(other, t, ev, &mut cx));
             app.feed(dir, ts, StreamEvent::Rst, &mut cx);
-            self.close(i);
+            self.close_finished(i, key, self.now.max(ts));
             return;
         }
         let reasm = &mut counters.reasm;
-        this.on_segment(
-            ts,
-            seg.seq,
-            seg.payload,
-            flags.fin(),
-            limits,
-            reasm,
-            &mut |t, ev| app.feed(dir, t, ev, &mut cx),
-        );
+        // Keep-alive and zero-window probes carry 0 or 1 byte (see `reasm`).
+        let probe = seg.payload.len() <= 1
+            && !flags.syn()
+            && !flags.fin()
+            && seg.payload_missing == 0
+            && this.on_probe(ts, seg.seq, seg.payload, reasm);
+        if !probe {
+            this.on_segment(
+                ts,
+                seg.seq,
+                seg.payload,
+                flags.fin(),
+                limits,
+                reasm,
+                &mut |t, ev| app.feed(dir, t, ev, &mut cx),
+            );
+        }
         if seg.payload_missing > 0 {
             let end = seg.seq.wrapping_add(seg.payload.len() as u32);
             let missing = u64::from(seg.payload_missing);
@@ -428,7 +491,7 @@ impl Engine {
             this.fin_delivered() && peer.fin_delivered()
         };
         if closed {
-            self.close(i);
+            self.close_finished(i, key, self.now.max(ts));
             return;
         }
         let held = halves[0].heap_bytes() + halves[1].heap_bytes() + app.heap_bytes();
@@ -585,5 +648,308 @@ mod budget_tests {
         let kept = e.buffered_bytes();
         assert!(kept > 0 && kept <= 2 * crate::budget::heap(512), "{kept}");
         assert_eq!(e.open_flows(), 1);
+    }
+}
+
+/// Issue 11: probes and late duplicates through the whole engine, on frames built with
+/// `httptop_wire::build`.
+#[cfg(test)]
+mod issue11_tests {
+    use super::*;
+    use crate::event::Exchange;
+    use crate::Flags;
+    use httptop_wire::build::{ethernet_ipv4_tcp as tcp, flags, Endpoint};
+    use httptop_wire::LinkType;
+
+    const SERVER: Endpoint = ([10, 0, 0, 2], 80);
+    const PA: u8 = flags::PSH | flags::ACK;
+    const FA: u8 = flags::FIN | flags::ACK;
+    const REQ: &[u8] = b"GET /k HTTP/1.1\r\nHost: h\r\n\r\n";
+    const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    /// Inserts an 802.1Q tag with VLAN `vid` into an Ethernet frame.
+    fn vlan(f: &[u8], vid: u16) -> Vec<u8> {
+        let mut v = f[..12].to_vec();
+        v.extend_from_slice(&[0x81, 0x00]);
+        v.extend_from_slice(&vid.to_be_bytes());
+        v.extend_from_slice(&f[12..]);
+        v
+    }
+
+    /// Frames of one whole connection from `c`: handshake, request, response, FINs and
+    /// the last ACK. The client's ISN is `isn`, the server's `isn + 50_000`.
+    fn connection(c: Endpoint, isn: u32) -> Vec<Vec<u8>> {
+        let (ci, si) = (isn, isn.wrapping_add(50_000));
+        let (rq, rs) = (REQ.len() as u32, RESP.len() as u32);
+        vec![
+            tcp(c, SERVER, ci, 0, flags::SYN, b""),
+            tcp(SERVER, c, si, ci + 1, flags::SYN | flags::ACK, b""),
+            tcp(c, SERVER, ci + 1, si + 1, flags::ACK, b""),
+            tcp(c, SERVER, ci + 1, si + 1, PA, REQ),
+            tcp(SERVER, c, si + 1, ci + 1 + rq, PA, RESP),
+            tcp(c, SERVER, ci + 1 + rq, si + 1 + rs, FA, b""),
+            tcp(SERVER, c, si + 1 + rs, ci + 2 + rq, FA, b""),
+            tcp(c, SERVER, ci + 2 + rq, si + 2 + rs, flags::ACK, b""),
+        ]
+    }
+
+    struct Run {
+        e: Engine,
+        out: Vec<Exchange>,
+        t: u64,
+    }
+
+    impl Run {
+        fn new(limits: Limits) -> Self {
+            Run {
+                e: Engine::new(limits),
+                out: Vec::new(),
+                t: 1_700_000_000_000_000_000,
+            }
+        }
+
+        /// One frame, 1 ms after the previous one.
+        fn feed(&mut self, f: &[u8]) {
+            self.t += 1_000_000;
+            let frame = Frame {
+                ts: Timestamp(self.t),
+                linktype: LinkType::ETHERNET,
+                orig_len: f.len() as u32,
+                data: f,
+            };
+            let out = &mut self.out;
+            self.e
+                .on_frame(&frame, &mut |ex: &Exchange| out.push(ex.clone()));
+        }
+
+        fn finish(&mut self) {
+            let out = &mut self.out;
+            self.e.finish(&mut |ex: &Exchange| out.push(ex.clone()));
+        }
+
+        /// (complete exchanges, exchanges without request, all exchanges).
+        fn tally(&self) -> (usize, usize, usize) {
+            let complete = self
+                .out
+                .iter()
+                .filter(|x| x.status == Some(200) && x.flags == Flags::default())
+                .count();
+            let no_req = self
+                .out
+                .iter()
+                .filter(|x| x.flags.contains(Flags::NO_REQUEST))
+                .count();
+            (complete, no_req, self.out.len())
+        }
+    }
+
+    /// A connection picked up mid-stream whose first segment is a Windows keep-alive
+    /// probe (1 byte of garbage one below the next sequence number), answered by the
+    /// server's ACK, then a request and its response: one complete exchange.
+    #[test]
+    fn mid_stream_keepalive_probe_then_request_gives_one_complete_exchange() {
+        for probe in [&b"\0"[..], &b"G"[..]] {
+            let mut r = Run::new(Limits::default());
+            let c = ([10, 0, 1, 1], 50_000);
+            let (x, y) = (7_000u32, 900_000u32);
+            r.feed(&tcp(c, SERVER, x - 1, y, flags::ACK, probe));
+            r.feed(&tcp(SERVER, c, y, x, flags::ACK, b""));
+            r.feed(&tcp(c, SERVER, x - 1, y, flags::ACK, probe));
+            r.feed(&tcp(SERVER, c, y, x, flags::ACK, b""));
+            r.feed(&tcp(c, SERVER, x, y, PA, REQ));
+            r.feed(&tcp(SERVER, c, y, x + REQ.len() as u32, PA, RESP));
+            r.finish();
+            assert_eq!(r.tally(), (1, 0, 1), "{:?}", r.out);
+            let c = &r.e.counters().reasm;
+            assert_eq!((c.keepalive_probes, c.retransmissions, c.gaps), (2, 0, 0));
+        }
+    }
+
+    /// A response sent into a zero window: the server's 1-byte probes, the client's
+    /// zero-window ACKs, then the rest once the window opens (the probe byte sent again).
+    #[test]
+    fn zero_window_probe_is_skipped_and_counted() {
+        let mut r = Run::new(Limits::default());
+        let c = ([10, 0, 1, 2], 50_001);
+        let f = connection(c, 1000);
+        for fr in &f[..4] {
+            r.feed(fr);
+        }
+        let (cn, sn) = (1001 + REQ.len() as u32, 51_001u32);
+        let (head, rest) = RESP.split_at(20);
+        r.feed(&tcp(SERVER, c, sn, cn, PA, head));
+        let s2 = sn + head.len() as u32;
+        for _ in 0..3 {
+            // The client's window is full: zero-window ACK, then a probe of 1 byte.
+            r.feed(&tcp(c, SERVER, cn, s2, flags::ACK, b""));
+            let mut ack = tcp(c, SERVER, cn, s2, flags::ACK, b"");
+            ack[48..50].copy_from_slice(&[0, 0]);
+            r.feed(&ack);
+            r.feed(&tcp(SERVER, c, s2, cn, flags::ACK, &rest[..1]));
+        }
+        r.feed(&tcp(c, SERVER, cn, s2, flags::ACK, b""));
+        r.feed(&tcp(SERVER, c, s2, cn, PA, rest));
+        r.finish();
+        assert_eq!(r.tally(), (1, 0, 1), "{:?}", r.out);
+        let rc = &r.e.counters().reasm;
+        assert_eq!(
+            (
+                rc.zero_window_probes,
+                rc.overlaps,
+                rc.retransmissions,
+                rc.gaps
+            ),
+            (3, 0, 0, 0)
+        );
+    }
+
+    /// What a SPAN port mirroring two VLANs gives: every segment twice, the second copy
+    /// (VLAN 20) lagging `lag` frames behind, so that copies of a connection's last
+    /// segments arrive after it closed; then the whole capture once more. Each exchange
+    /// is reported once, none without request.
+    #[test]
+    fn duplicates_from_a_second_vlan_after_the_close_are_late_duplicates() {
+        let mut conns = Vec::new();
+        for k in 0..20u8 {
+            conns.extend(connection(([10, 0, 2, k], 40_000 + u16::from(k)), 1000));
+        }
+        for lag in [1usize, 3, 8, 30] {
+            let mut r = Run::new(Limits::default());
+            for i in 0..conns.len() + lag {
+                if let Some(f) = conns.get(i) {
+                    r.feed(&vlan(f, 10));
+                }
+                if let Some(f) = i.checked_sub(lag).and_then(|j| conns.get(j)) {
+                    r.feed(&vlan(f, 20));
+                }
+            }
+            for f in &conns {
+                r.feed(&vlan(f, 30));
+            }
+            r.finish();
+            assert_eq!(r.tally(), (20, 0, 20), "lag {lag}: {:?}", r.out);
+            assert!(r.e.counters().late_duplicates > 0);
+            assert_eq!(r.e.counters().flows_created, 20, "lag {lag}");
+            assert_eq!(r.e.counters().reasm.gaps, 0);
+        }
+    }
+
+    /// A connection that ended by RST: its data repeated later is a late duplicate.
+    #[test]
+    fn duplicates_of_a_reset_connection_are_late_duplicates() {
+        let mut r = Run::new(Limits::default());
+        let c = ([10, 0, 3, 1], 40_000);
+        let f = connection(c, 1000);
+        for fr in &f[..5] {
+            r.feed(fr);
+        }
+        let rst = tcp(c, SERVER, 1001 + REQ.len() as u32, 0, flags::RST, b"");
+        r.feed(&rst);
+        for fr in &f[..5] {
+            r.feed(fr);
+        }
+        r.finish();
+        assert_eq!(r.tally(), (1, 0, 1), "{:?}", r.out);
+        // SYN, SYN-ACK, request, response.
+        assert_eq!(r.e.counters().late_duplicates, 4);
+    }
+
+    /// The same address pair reused by a new connection (a new SYN with another ISN, or
+    /// new data past the old end) is seen as a connection of its own.
+    #[test]
+    fn a_new_connection_on_a_remembered_address_pair_is_seen() {
+        let mut r = Run::new(Limits::default());
+        let c = ([10, 0, 4, 1], 40_000);
+        for f in connection(c, 1000) {
+            r.feed(&f);
+        }
+        for f in connection(c, 3_000_000) {
+            r.feed(&f);
+        }
+        // Picked up mid-stream past the old ends (no SYN).
+        let later = connection(c, 6_000_000);
+        for f in &later[3..] {
+            r.feed(f);
+        }
+        r.finish();
+        assert_eq!(r.tally(), (3, 0, 3), "{:?}", r.out);
+        assert_eq!(r.e.counters().late_duplicates, 0);
+        assert_eq!(r.e.counters().flows_created, 3);
+        assert_eq!(r.e.closed_flows(), 1);
+    }
+
+    /// A connection seen only as a keep-alive probe, then a new connection on the same
+    /// address pair (a SYN with another ISN): the port was reused, the new one is whole.
+    #[test]
+    fn new_syn_after_a_lone_probe_is_port_reuse() {
+        let mut r = Run::new(Limits::default());
+        let c = ([10, 0, 7, 1], 40_000);
+        r.feed(&tcp(c, SERVER, 123_456_789, 77, flags::ACK, b"\0"));
+        for f in connection(c, 1000) {
+            r.feed(&f);
+        }
+        r.finish();
+        assert_eq!(r.tally(), (1, 0, 1), "{:?}", r.out);
+        assert_eq!(r.e.counters().flows_reused, 1);
+        assert_eq!(r.e.counters().reasm.gaps, 0);
+    }
+
+    /// The memory at cap - 1, cap and cap + 1 closed connections, then every one of them
+    /// repeated: the forgotten one opens a new flow (its response without request).
+    #[test]
+    fn closed_memory_cap_at_cap_minus_one_cap_and_cap_plus_one() {
+        const CAP: usize = 4;
+        for n in [CAP - 1, CAP, CAP + 1] {
+            let mut r = Run::new(Limits {
+                max_closed_flows: CAP,
+                ..Limits::default()
+            });
+            let conns: Vec<_> = (0..n)
+                .map(|k| connection(([10, 0, 5, k as u8], 40_000), 1000))
+                .collect();
+            for f in conns.iter().flatten() {
+                r.feed(f);
+            }
+            assert_eq!(r.e.closed_flows(), n.min(CAP));
+            let evicted = n.saturating_sub(CAP);
+            assert_eq!(r.e.counters().closed_evicted, evicted as u64, "n = {n}");
+            // The repeats start with the request (no SYN), newest connection first (the
+            // forgotten one, repeated last, closes again and is remembered in its turn):
+            // only those remembered are recognised.
+            for f in conns.iter().rev() {
+                for fr in &f[3..] {
+                    r.feed(fr);
+                }
+            }
+            r.finish();
+            let remembered = n.min(CAP) as u64;
+            // Request and response of each remembered connection.
+            assert_eq!(r.e.counters().late_duplicates, 2 * remembered, "n = {n}");
+            assert_eq!(r.tally().0, n + evicted, "n = {n}: {:?}", r.out);
+        }
+    }
+
+    /// Entries expire: a repeat after the timeout is a new connection again.
+    #[test]
+    fn closed_memory_expires() {
+        let mut r = Run::new(Limits {
+            flow_idle_timeout_ns: 5_000_000_000,
+            ..Limits::default()
+        });
+        let f = connection(([10, 0, 6, 1], 40_000), 1000);
+        for fr in &f {
+            r.feed(fr);
+        }
+        assert_eq!(r.e.closed_flows(), 1);
+        r.t += 6_000_000_000;
+        let out = &mut r.out;
+        r.e.on_tick(Timestamp(r.t), &mut |ex: &Exchange| out.push(ex.clone()));
+        assert_eq!(r.e.closed_flows(), 0);
+        for fr in &f {
+            r.feed(fr);
+        }
+        r.finish();
+        assert_eq!(r.tally(), (2, 0, 2));
+        assert_eq!(r.e.counters().late_duplicates, 0);
     }
 }

@@ -94,11 +94,14 @@ impl Bytes<'_> {
 
 /// What the events seen so far say about the stream.
 struct Model {
-    /// Sequence number of stream offset 0, once known.
+    /// Sequence number of stream offset 0, once known (taken from the stream, which may
+    /// start after a probe; it must never move).
     start: Option<u32>,
     /// Offset reached by the events (data and gap bytes).
     offset: u64,
     fins: u32,
+    /// Data delivered by the current operation, checked once it returns.
+    unchecked: Vec<(u64, Vec<u8>)>,
 }
 
 impl Model {
@@ -106,15 +109,7 @@ impl Model {
         match ev {
             StreamEvent::Data(d) => {
                 assert!(!d.is_empty(), "empty data event");
-                let start = self.start.expect("data before the stream start");
-                for (i, &b) in d.iter().enumerate() {
-                    let seq = start.wrapping_add((self.offset + i as u64) as u32);
-                    assert!(
-                        b == byte_at(seq) || b == alt_byte_at(seq),
-                        "byte at offset {} (seq {seq}) was never sent there",
-                        self.offset + i as u64
-                    );
-                }
+                self.unchecked.push((self.offset, d.to_vec()));
                 self.offset += d.len() as u64;
             }
             StreamEvent::Gap(n) => {
@@ -125,6 +120,27 @@ impl Model {
             StreamEvent::Rst => {}
         }
         assert!(self.fins <= 1, "FIN delivered twice");
+    }
+
+    /// Every byte delivered by the last operation was sent at its sequence number.
+    fn check(&mut self, h: &HalfStream) {
+        if let Some(s) = h.start_seq() {
+            if let Some(old) = self.start {
+                assert_eq!(old, s, "the stream start moved");
+            }
+            self.start = Some(s);
+        }
+        for (off, d) in self.unchecked.drain(..) {
+            let start = self.start.expect("data before the stream start");
+            for (i, &b) in d.iter().enumerate() {
+                let seq = start.wrapping_add((off + i as u64) as u32);
+                assert!(
+                    b == byte_at(seq) || b == alt_byte_at(seq),
+                    "byte at offset {} (seq {seq}) was never sent there",
+                    off + i as u64
+                );
+            }
+        }
     }
 }
 
@@ -140,10 +156,12 @@ pub const MAX_SEGMENT: usize = 4096;
 ///   (bit 0 FIN, bit 1 carries the conflicting copy of the bytes);
 /// - 1: segment near the base: `rel: u16`, `len: u8`, `flags: u8`;
 /// - 2: SYN: `rel: u32` (the ISN);
-/// - 3: ACK from the peer: `rel: u32`;
+/// - 3: ACK from the peer: `rel: u32` (a zero window when the tag byte is 128 or more);
 /// - 4: bytes cut by the snaplen: `rel_end: u32`, `len: u16`.
 ///
-/// At most 256 operations; the stream is flushed at the end.
+/// A segment of 0 or 1 byte without FIN is first offered as a probe
+/// ([`HalfStream::on_probe`]), as the engine does. At most 256 operations; the stream is
+/// flushed at the end.
 pub fn reassembly(data: &[u8]) {
     let mut input = Bytes(data);
     let limits = Limits {
@@ -158,13 +176,15 @@ pub fn reassembly(data: &[u8]) {
         start: None,
         offset: 0,
         fins: 0,
+        unchecked: Vec::new(),
     };
     let mut payload = Vec::with_capacity(MAX_SEGMENT);
     let mut ops = 0;
     while !input.0.is_empty() && ops < 256 {
         ops += 1;
         let ts = Timestamp::from_millis(ops);
-        match input.u8() % 5 {
+        let tag_byte = input.u8();
+        match tag_byte % 5 {
             tag @ (0 | 1) => {
                 let (rel, len) = if tag == 0 {
                     (input.u32(), usize::from(input.u16()) % (MAX_SEGMENT + 1))
@@ -176,21 +196,21 @@ pub fn reassembly(data: &[u8]) {
                 let pick = if flags & 2 != 0 { alt_byte_at } else { byte_at };
                 payload.clear();
                 payload.extend((0..len).map(|i| pick(seq.wrapping_add(i as u32))));
-                if model.start.is_none() && !payload.is_empty() {
-                    model.start = Some(seq);
-                }
                 let fin = flags & 1 != 0;
-                let mut emit = |_: Timestamp, ev: StreamEvent<'_>| model.on_event(ev);
-                h.on_segment(ts, seq, &payload, fin, &limits, &mut counters, &mut emit);
+                let probe = !fin && len <= 1 && h.on_probe(ts, seq, &payload, &mut counters);
+                if !probe {
+                    let mut emit = |_: Timestamp, ev: StreamEvent<'_>| model.on_event(ev);
+                    h.on_segment(ts, seq, &payload, fin, &limits, &mut counters, &mut emit);
+                }
             }
             2 => {
                 let isn = base.wrapping_add(input.u32());
-                if model.start.is_none() {
-                    model.start = Some(isn.wrapping_add(1));
-                }
                 h.on_syn(isn);
             }
-            3 => h.on_peer_ack(base.wrapping_add(input.u32())),
+            3 => {
+                let window = if tag_byte >= 128 { 0 } else { 0xffff };
+                h.on_peer_ack(base.wrapping_add(input.u32()), window);
+            }
             _ => {
                 let seq_end = base.wrapping_add(input.u32());
                 let len = u64::from(input.u16());
@@ -198,6 +218,7 @@ pub fn reassembly(data: &[u8]) {
                 h.on_missing(seq_end, len, &mut counters, &mut emit);
             }
         }
+        model.check(&h);
         check_caps(&h, &limits, &model);
     }
     h.flush(
@@ -205,6 +226,7 @@ pub fn reassembly(data: &[u8]) {
         &mut counters,
         &mut |_, ev| model.on_event(ev),
     );
+    model.check(&h);
     check_caps(&h, &limits, &model);
     assert_eq!(h.buffered_bytes(), 0, "bytes left after flush");
     assert_eq!(h.buffered_segments(), 0, "segments left after flush");

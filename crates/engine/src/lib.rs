@@ -4,6 +4,7 @@
 pub mod alert;
 mod analyzer;
 mod budget;
+pub mod closed;
 pub mod counters;
 mod engine;
 pub mod event;

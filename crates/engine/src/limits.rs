@@ -34,6 +34,12 @@ pub struct Limits {
     /// overhead included). Past it, the least recently active connections holding
     /// buffers are closed until the total is back under it. Counter: `flows_shed`.
     pub max_buffered_bytes: usize,
+    /// Recently closed connections remembered (FIN both ways or RST), so that late
+    /// copies of their segments are dropped as retransmissions instead of opening a new
+    /// flow (see [`crate::closed`]); entries expire after 2 MSL (120 s), at most
+    /// `flow_idle_timeout_ns`. When full, the oldest is forgotten. 0 disables the memory.
+    /// Counter: `closed_evicted` (and `late_duplicates` for the segments dropped).
+    pub max_closed_flows: usize,
 }
 
 impl Default for Limits {
@@ -48,6 +54,7 @@ impl Default for Limits {
             max_pending_requests: 64,
             max_string_len: 1024,
             max_buffered_bytes: 16 << 20,
+            max_closed_flows: 4096,
         }
     }
 }

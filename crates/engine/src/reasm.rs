@@ -16,6 +16,34 @@
 //!   FIN or RST seen before any data does not fix the start (shuffled captures).
 //! - Segments more than [`MAX_AHEAD`] bytes ahead of the stream are ignored and counted:
 //!   they cannot be real data of this connection.
+//! - Probes ([`HalfStream::on_probe`], offered by the caller every segment of 0 or 1
+//!   payload byte without SYN, FIN or RST and not cut by the snaplen) are not data. The
+//!   sender's next new byte is `next`: the delivered stream's next sequence number once
+//!   the direction has started, else the peer's latest ACK number (mid-stream pickup: the
+//!   peer's ACK tells where the real stream is). A segment at the direction's ISN is its
+//!   SYN, never a probe.
+//!   - Keep-alive probe: `seq == next - 1` with 0 or 1 byte (garbage, already
+//!     acknowledged): counted (`keepalive_probes`, or `zero_window_probes` when the peer's
+//!     latest window is zero: Linux probes a zero window that way), nothing delivered,
+//!     and the direction's start is not fixed by it.
+//!   - Zero-window probe: 1 byte at `seq == next` while the peer's latest window is zero:
+//!     counted (`zero_window_probes`) and *parked* (one byte held inline, no allocation).
+//!   - Not started and no ACK from the peer yet: a 1-byte segment is parked as a
+//!     *tentative* start; the first segment of the direction that is not a probe decides.
+//!
+//!   A parked byte is resolved by the next segment of the direction that carries data or
+//!   a FIN: one starting at the parked byte's sequence number carries it again (the probe
+//!   retransmitted as real data): the parked copy is dropped; one starting just after a
+//!   tentative byte the peer has acknowledged (`ack == seq + 1`) makes it a keep-alive
+//!   probe: dropped and counted; anything else makes it data, reassembled as if it had
+//!   just arrived (the receiver accepted the probe, or it was a real 1-byte segment).
+//!   [`HalfStream::flush`], [`HalfStream::skip`] and a snaplen cut deliver a parked
+//!   byte (a tentative one the peer acknowledged is a keep-alive probe). The rule cannot
+//!   tell a real 1-byte first segment, acknowledged, then followed by more data from a
+//!   Windows keep-alive probe (1 byte at `snd.nxt - 1`): it takes it as a probe, which
+//!   moves a mid-stream pickup's start one byte later (the start of such a stream is
+//!   arbitrary anyway); the opposite mistake would make the whole next message
+//!   unparseable.
 //! - Skipping ([`HalfStream::skip`], for a connection no analyzer parses): nothing is
 //!   buffered any more; a segment ahead of the stream moves it forward over the hole,
 //!   whose bytes are neither delivered nor reported as a gap (skipped payload is not lost
@@ -52,6 +80,10 @@ httptop_wire::counters! {
         gap_bytes: Bytes,
         /// Segments ignored because they lay absurdly far ahead of the stream.
         out_of_window: Segments,
+        /// TCP keep-alive probes (0 or 1 byte one below the next sequence number), not delivered as data.
+        keepalive_probes: Segments,
+        /// Zero-window probes (1 byte sent into a zero window, or an empty probe one below it), not delivered as data.
+        zero_window_probes: Segments,
     }
 }
 
@@ -81,8 +113,9 @@ pub struct HalfStream {
     fin_delivered: bool,
     /// A FIN flag was seen, wherever it lies in the stream.
     fin_seen: bool,
-    /// Sequence number of this direction's SYN, once seen.
-    isn: Option<u32>,
+    /// Sequence number of this direction's SYN, once seen (`isn_known`).
+    isn: u32,
+    isn_known: bool,
     /// Time of the latest segment, for events that no segment carries (gaps).
     last_ts: Timestamp,
     /// The peer acknowledged bytes past the first hole: the next segment that does not
@@ -90,6 +123,33 @@ pub struct HalfStream {
     hole_acked: bool,
     /// Nothing is buffered: holes are skipped, not reported (see [`HalfStream::skip`]).
     skipping: bool,
+    /// `PEER_ACK_KNOWN | PEER_WINDOW_ZERO | PARKED | PARKED_ZWP` (one byte: an idle
+    /// flow's size is budgeted).
+    probe: u8,
+    /// The latest ACK number the peer sent: the sequence number of this direction's next
+    /// new byte as the receiver sees it.
+    peer_ack: u32,
+    /// A probe's byte held back (see the module documentation), and its sequence number.
+    parked_byte: u8,
+    parked_seq: u32,
+}
+
+/// `peer_ack` holds the latest ACK number the peer sent.
+const PEER_ACK_KNOWN: u8 = 1;
+/// The peer's latest segment advertised a zero window.
+const PEER_WINDOW_ZERO: u8 = 2;
+/// A byte is parked.
+const PARKED: u8 = 4;
+/// The parked byte was sent into a zero window (counted when parked); otherwise it is a
+/// tentative start.
+const PARKED_ZWP: u8 = 8;
+
+/// A 1-byte probe held back until the direction's next segment says what it was.
+#[derive(Clone, Copy, Debug)]
+struct Parked {
+    seq: u32,
+    byte: u8,
+    zwp: bool,
 }
 
 /// Signed distance from `base` to `seq` in sequence space.
@@ -130,12 +190,34 @@ impl HalfStream {
 
     /// Sequence number of the SYN seen in this direction.
     pub fn isn(&self) -> Option<u32> {
-        self.isn
+        self.isn_known.then_some(self.isn)
     }
 
     /// Stream offset of the next byte to deliver (bytes delivered plus gap bytes).
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Sequence number just past the last byte (and FIN) of this direction as far as
+    /// the stream went: meant for a flushed stream (what a closed connection's late
+    /// duplicates may repeat). `None` when nothing of it was seen.
+    pub fn end_seq(&self) -> Option<u32> {
+        if self.started {
+            Some(self.next_seq.wrapping_add(u32::from(self.fin_delivered)))
+        } else {
+            self.early_fin_seq.map(|s| s.wrapping_add(1))
+        }
+    }
+
+    /// A probe's byte is held back, waiting for the next segment to decide.
+    pub fn has_parked(&self) -> bool {
+        self.probe & PARKED != 0
+    }
+
+    /// Sequence number of stream offset 0, once the direction has started.
+    pub fn start_seq(&self) -> Option<u32> {
+        self.started
+            .then(|| self.next_seq.wrapping_sub(self.offset as u32))
     }
 
     /// True once [`HalfStream::skip`] was called.
@@ -159,6 +241,7 @@ impl HalfStream {
         }
         self.ooo = Vec::new();
         self.hole_acked = false;
+        self.release_parked(counters, emit);
     }
 
     /// Moves the stream to offset `to` without delivering or reporting the bytes between.
@@ -179,6 +262,9 @@ impl HalfStream {
         counters: &mut ReasmCounters,
         emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
     ) {
+        if self.started {
+            self.release_parked(counters, emit);
+        }
         if self.started && self.next_seq == seq_end {
             let to = self.offset + len;
             if self.skipping {
@@ -200,16 +286,164 @@ impl HalfStream {
         d > 0 && (d as u64) < MAX_AHEAD
     }
 
-    /// The peer sent a segment acknowledging `ack`.
-    pub fn on_peer_ack(&mut self, ack: u32) {
+    /// The peer sent a segment acknowledging `ack` and advertising `window`.
+    pub fn on_peer_ack(&mut self, ack: u32, window: u16) {
         if self.acked_past_hole(ack) {
             self.hole_acked = true;
         }
+        self.peer_ack = ack;
+        self.probe = self.probe & !PEER_WINDOW_ZERO
+            | PEER_ACK_KNOWN
+            | if window == 0 { PEER_WINDOW_ZERO } else { 0 };
+    }
+
+    fn parked(&self) -> Option<Parked> {
+        (self.probe & PARKED != 0).then_some(Parked {
+            seq: self.parked_seq,
+            byte: self.parked_byte,
+            zwp: self.probe & PARKED_ZWP != 0,
+        })
+    }
+
+    fn unpark(&mut self) -> Option<Parked> {
+        let p = self.parked();
+        self.probe &= !(PARKED | PARKED_ZWP);
+        p
+    }
+
+    /// A segment of 0 or 1 payload byte, without SYN, FIN or RST and not cut by the
+    /// snaplen: true when it is a keep-alive or zero-window probe, consumed here (counted,
+    /// or parked); false when it is to be handed to [`HalfStream::on_segment`]. See the
+    /// module documentation for the rule.
+    pub fn on_probe(
+        &mut self,
+        ts: Timestamp,
+        seq: u32,
+        payload: &[u8],
+        counters: &mut ReasmCounters,
+    ) -> bool {
+        if payload.len() > 1 || self.isn() == Some(seq) {
+            return false;
+        }
+        self.last_ts = ts;
+        let next = if self.started {
+            Some(self.next_seq)
+        } else {
+            (self.probe & PEER_ACK_KNOWN != 0).then_some(self.peer_ack)
+        };
+        let park = |h: &mut HalfStream, zwp: bool| {
+            if let Some(p) = h.parked() {
+                // A repeated probe: the first copy stays parked.
+                return p.seq == seq;
+            }
+            h.probe |= PARKED | if zwp { PARKED_ZWP } else { 0 };
+            h.parked_seq = seq;
+            h.parked_byte = payload[0];
+            true
+        };
+        let window_zero = self.probe & PEER_WINDOW_ZERO != 0;
+        let Some(next) = next else {
+            // Not started, nothing acknowledged yet: a lone byte is a tentative start.
+            return payload.len() == 1 && !self.skipping && park(self, false);
+        };
+        if seq == next.wrapping_sub(1) {
+            if window_zero {
+                counters.zero_window_probes += 1;
+            } else {
+                counters.keepalive_probes += 1;
+            }
+            return true;
+        }
+        if payload.len() == 1
+            && seq == next
+            && window_zero
+            && !self.skipping
+            && self.ooo.is_empty()
+            && park(self, true)
+        {
+            counters.zero_window_probes += 1;
+            return true;
+        }
+        false
+    }
+
+    /// Resolves a parked byte before a segment of this direction carrying data or a FIN
+    /// (`seq`, `len`) is reassembled.
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_parked(
+        &mut self,
+        ts: Timestamp,
+        seq: u32,
+        len: usize,
+        limits: &Limits,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        let Some(p) = self.unpark() else {
+            return;
+        };
+        if len > 0 && seq == p.seq {
+            // Retransmitted as real data: this segment carries the byte again.
+            return;
+        }
+        if self.is_tentative_keepalive(&p) && seq == p.seq.wrapping_add(1) {
+            counters.keepalive_probes += 1;
+            return;
+        }
+        // Data after all: it takes the time of the segment that decided.
+        self.segment(ts, p.seq, &[p.byte], false, limits, counters, emit);
+    }
+
+    /// A tentative start the peer acknowledged without the stream having started: the
+    /// shape of a keep-alive probe.
+    fn is_tentative_keepalive(&self, p: &Parked) -> bool {
+        !p.zwp
+            && !self.started
+            && self.probe & PEER_ACK_KNOWN != 0
+            && self.peer_ack == p.seq.wrapping_add(1)
+    }
+
+    /// Hands a parked byte on without a segment to decide (end of flow, skipping, a
+    /// snaplen cut): data in its place, unless it is an acknowledged tentative start.
+    fn release_parked(
+        &mut self,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        let Some(p) = self.unpark() else {
+            return;
+        };
+        if self.is_tentative_keepalive(&p) {
+            counters.keepalive_probes += 1;
+            return;
+        }
+        if !self.started {
+            self.start_at(p.seq);
+        }
+        let d = seq_diff(p.seq, self.next_seq);
+        if d < 0 || d as u64 >= MAX_AHEAD {
+            counters.retransmissions += 1;
+            return;
+        }
+        if d > 0 {
+            // Only after a hole the caller has given up (flush): the byte follows it.
+            if self.skipping {
+                self.skip_to(self.offset + d as u64);
+            } else {
+                self.gap_to(self.offset + d as u64, counters, emit);
+            }
+        }
+        // Delivered with the time of the direction's latest segment.
+        self.deliver(self.last_ts, &[p.byte], emit);
+        self.drain(counters, emit);
     }
 
     /// A SYN from this direction: the stream starts at `isn + 1` unless data already fixed it.
     pub fn on_syn(&mut self, isn: u32) {
-        self.isn.get_or_insert(isn);
+        if !self.isn_known {
+            self.isn = isn;
+            self.isn_known = true;
+        }
         if !self.started {
             self.start_at(isn.wrapping_add(1));
         }
@@ -229,6 +463,23 @@ impl HalfStream {
     /// One segment of this direction. `emit` receives the in-order events it unlocks.
     #[allow(clippy::too_many_arguments)]
     pub fn on_segment(
+        &mut self,
+        ts: Timestamp,
+        seq: u32,
+        payload: &[u8],
+        fin: bool,
+        limits: &Limits,
+        counters: &mut ReasmCounters,
+        emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
+    ) {
+        if self.probe & PARKED != 0 && (fin || !payload.is_empty()) {
+            self.resolve_parked(ts, seq, payload.len(), limits, counters, emit);
+        }
+        self.segment(ts, seq, payload, fin, limits, counters, emit);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn segment(
         &mut self,
         ts: Timestamp,
         seq: u32,
@@ -523,6 +774,7 @@ impl HalfStream {
         while !self.ooo.is_empty() {
             self.give_up_hole(counters, emit);
         }
+        self.release_parked(counters, emit);
         if let Some(at) = self.fin_at {
             if !self.fin_delivered && at > self.offset {
                 if self.skipping {
@@ -570,7 +822,7 @@ mod tests {
         for (i, (seq, data, fin)) in segs.iter().enumerate() {
             for (at, ack) in acks_before {
                 if *at == i {
-                    h.on_peer_ack(*ack);
+                    h.on_peer_ack(*ack, 0xffff);
                 }
             }
             h.on_segment(
@@ -832,6 +1084,187 @@ mod tests {
         assert_eq!(c.out_of_window, 1);
     }
 
+    /// One direction driven like the engine drives it: short segments are offered as
+    /// probes first. `Ack(ack, window)` is a segment of the peer.
+    enum Op<'a> {
+        Seg(u32, &'a [u8]),
+        Fin(u32),
+        Ack(u32, u16),
+        Syn(u32),
+    }
+
+    fn drive(ops: &[Op<'_>]) -> (Vec<u8>, ReasmCounters) {
+        let l = Limits::default();
+        let mut h = HalfStream::default();
+        let mut c = ReasmCounters::default();
+        let mut evs = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let ts = Timestamp(i as u64);
+            let mut emit = |_: Timestamp, e: StreamEvent<'_>| evs.push(Ev::from(e));
+            match *op {
+                Op::Seg(seq, d) => {
+                    if d.len() > 1 || !h.on_probe(ts, seq, d, &mut c) {
+                        h.on_segment(ts, seq, d, false, &l, &mut c, &mut emit);
+                    }
+                }
+                Op::Fin(seq) => h.on_segment(ts, seq, b"", true, &l, &mut c, &mut emit),
+                Op::Ack(ack, win) => h.on_peer_ack(ack, win),
+                Op::Syn(isn) => h.on_syn(isn),
+            }
+        }
+        h.flush(Timestamp(99), &mut c, &mut |_, e| evs.push(Ev::from(e)));
+        (flat(&evs), c)
+    }
+
+    /// Issue 11: a connection picked up mid-stream whose first segment is a Windows
+    /// keep-alive probe (1 garbage byte at snd.nxt - 1), acknowledged by the peer, then
+    /// the request: the stream starts at the request, not at the probe's byte.
+    #[test]
+    fn mid_stream_keepalive_probe_does_not_start_the_stream() {
+        let (out, c) = drive(&[
+            Op::Seg(999, b"\0"),
+            Op::Ack(1000, 0xffff),
+            Op::Seg(999, b"\0"),
+            Op::Ack(1000, 0xffff),
+            Op::Seg(1000, b"GET / HTTP/1.1\r\n\r\n"),
+        ]);
+        assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!((c.keepalive_probes, c.retransmissions, c.gaps), (2, 0, 0));
+        // The peer's ACK seen first: the probe is known at once, 0 or 1 byte.
+        let (out, c) = drive(&[
+            Op::Ack(1000, 0xffff),
+            Op::Seg(999, b""),
+            Op::Seg(999, b"x"),
+            Op::Seg(1000, b"GET /"),
+        ]);
+        assert_eq!(out, b"GET /");
+        assert_eq!(c.keepalive_probes, 2);
+    }
+
+    #[test]
+    fn keepalive_probes_on_a_started_stream_are_counted_not_delivered() {
+        let (out, c) = drive(&[
+            Op::Syn(99),
+            // The SYN's own sequence number is never a probe.
+            Op::Seg(99, b""),
+            Op::Seg(100, b"abc"),
+            Op::Seg(102, b""),
+            Op::Seg(102, b"c"),
+            Op::Seg(103, b"d"),
+            Op::Fin(104),
+        ]);
+        assert_eq!(out, b"abcd$");
+        assert_eq!((c.keepalive_probes, c.retransmissions), (2, 0));
+    }
+
+    /// A lone first byte that is not acknowledged as a probe is data: a mid-stream pickup
+    /// whose first segment carries one byte, followed by more, or a hole.
+    #[test]
+    fn tentative_first_byte_not_acknowledged_is_data() {
+        // No ACK from the peer at all.
+        let (out, c) = drive(&[Op::Seg(10, b"a"), Op::Seg(11, b"bc")]);
+        assert_eq!((out.as_slice(), c.keepalive_probes), (&b"abc"[..], 0));
+        // Followed by a segment further on: a hole between.
+        let (out, _) = drive(&[Op::Seg(10, b"a"), Op::Seg(13, b"de")]);
+        assert_eq!(out, b"a??de");
+        // Followed by a later one first, then its gap filled (shuffled).
+        let (out, _) = drive(&[Op::Seg(10, b"a"), Op::Seg(12, b"c"), Op::Seg(11, b"b")]);
+        assert_eq!(out, b"abc");
+        // The peer acknowledged only up to it: not a keep-alive.
+        let (out, _) = drive(&[Op::Seg(10, b"a"), Op::Ack(10, 100), Op::Seg(11, b"b")]);
+        assert_eq!(out, b"ab");
+        // Alone until the end: delivered at the flush, unless acknowledged.
+        let (out, _) = drive(&[Op::Seg(10, b"a")]);
+        assert_eq!(out, b"a");
+        let (out, c) = drive(&[Op::Seg(10, b"a"), Op::Ack(11, 100)]);
+        assert_eq!((out.as_slice(), c.keepalive_probes), (&b""[..], 1));
+        // A FIN right after an acknowledged lone byte: the byte was a probe.
+        let (out, c) = drive(&[Op::Seg(10, b"a"), Op::Ack(11, 100), Op::Fin(11)]);
+        assert_eq!((out.as_slice(), c.keepalive_probes), (&b""[..], 1));
+    }
+
+    /// Issue 11: 1 byte sent into a zero window, repeated, then sent again as real data
+    /// when the window opens: the stream carries it once, no overlap, no retransmission.
+    #[test]
+    fn zero_window_probe_retransmitted_as_data() {
+        let (out, c) = drive(&[
+            Op::Syn(99),
+            Op::Seg(100, b"HTTP/1.1 200 OK\r\n"),
+            Op::Ack(117, 0),
+            Op::Seg(117, b"C"),
+            Op::Ack(117, 0),
+            Op::Seg(117, b"C"),
+            // Linux probes a zero window with an empty segment one below.
+            Op::Seg(116, b""),
+            Op::Ack(117, 512),
+            Op::Seg(117, b"Content-Length: 0\r\n\r\n"),
+        ]);
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(
+            (
+                c.zero_window_probes,
+                c.overlaps,
+                c.retransmissions,
+                c.keepalive_probes
+            ),
+            (3, 0, 0, 0)
+        );
+    }
+
+    /// A zero-window probe the receiver accepted (its window had opened): the sender goes
+    /// on after it, and the parked byte is delivered, not lost.
+    #[test]
+    fn zero_window_probe_accepted_is_delivered() {
+        let (out, c) = drive(&[
+            Op::Syn(99),
+            Op::Seg(100, b"ab"),
+            Op::Ack(102, 0),
+            Op::Seg(102, b"c"),
+            Op::Ack(103, 100),
+            Op::Seg(103, b"de"),
+        ]);
+        assert_eq!(out, b"abcde");
+        assert_eq!((c.zero_window_probes, c.gaps), (1, 0));
+        // Accepted and followed by nothing but the end of the flow.
+        let (out, _) = drive(&[Op::Syn(99), Op::Ack(100, 0), Op::Seg(100, b"a")]);
+        assert_eq!(out, b"a");
+        // A zero-window probe seen first on a mid-stream pickup (the peer's ACK says where
+        // the stream is), then the real data.
+        let (out, c) = drive(&[
+            Op::Ack(500, 0),
+            Op::Seg(500, b"x"),
+            Op::Ack(500, 0),
+            Op::Ack(500, 4096),
+            Op::Seg(500, b"xyz"),
+        ]);
+        assert_eq!((out.as_slice(), c.zero_window_probes), (&b"xyz"[..], 1));
+    }
+
+    /// A parked byte is handed over when the flow is decided opaque (skipping) or when
+    /// the snaplen cut a segment behind it.
+    #[test]
+    fn parked_byte_is_released_by_skip_and_snaplen_cuts() {
+        let l = Limits::default();
+        let mut c = ReasmCounters::default();
+        let mut evs = Vec::new();
+        let mut h = HalfStream::default();
+        h.on_syn(99);
+        h.on_peer_ack(100, 0);
+        assert!(h.on_probe(Timestamp(1), 100, b"a", &mut c));
+        h.skip(&mut c, &mut |_, e| evs.push(Ev::from(e)));
+        assert_eq!(flat(&evs), b"a");
+        evs.clear();
+        let mut h = HalfStream::default();
+        h.on_syn(99);
+        h.on_peer_ack(100, 0);
+        assert!(h.on_probe(Timestamp(1), 100, b"a", &mut c));
+        h.on_missing(101, 3, &mut c, &mut |_, e| evs.push(Ev::from(e)));
+        h.on_segment(Timestamp(2), 104, b"e", false, &l, &mut c, &mut |_, e| {
+            evs.push(Ev::from(e))
+        });
+        assert_eq!(flat(&evs), b"a???e");
+    }
+
     mod prop {
         use super::*;
         use proptest::prelude::*;
@@ -881,8 +1314,13 @@ mod tests {
                 let mut c = ReasmCounters::default();
                 let buf = vec![0u8; 3000];
                 for (seq, len, fin, ack) in segs {
-                    h.on_peer_ack(ack);
-                    h.on_segment(Timestamp(0), seq, &buf[..len], fin, &l, &mut c, &mut |_, _| {});
+                    // Short segments are offered as probes, as the engine does; the low
+                    // bit of the ACK picks a zero window.
+                    h.on_peer_ack(ack, (ack & 1) as u16);
+                    let len = if seq & 3 == 0 { len % 2 } else { len };
+                    if fin || len > 1 || !h.on_probe(Timestamp(0), seq, &buf[..len], &mut c) {
+                        h.on_segment(Timestamp(0), seq, &buf[..len], fin, &l, &mut c, &mut |_, _| {});
+                    }
                     prop_assert!(h.buffered_bytes() <= 4096);
                     prop_assert!(h.ooo.len() <= 8);
                 }
