@@ -140,7 +140,7 @@ fn seeds_decode_and_maybe_are_written() {
         assert!(
             matches!(
                 got,
-                Ok(httptop_wire::Decoded::Tcp(_) | httptop_wire::Decoded::Fragment)
+                Ok(httptop_wire::Decoded::Tcp(_) | httptop_wire::Decoded::Fragment(_))
             ),
             "seed {s:?} decodes as {got:?}"
         );
