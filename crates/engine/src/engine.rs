@@ -4,8 +4,9 @@
 //! Contract:
 //! - Sans-IO and deterministic: time comes only from frames and [`Engine::on_tick`];
 //!   the same frames give the same exchanges in the same order, every run.
-//! - Never fails on input: undecodable frames, non-TCP traffic, fragments and every
-//!   limit hit are counted in [`Counters`].
+//! - Never fails on input: undecodable frames, non-TCP traffic and every limit hit are
+//!   counted in [`Counters`]; IP fragments are reassembled within the caps of
+//!   [`crate::ipfrag`] and the datagram decoded again.
 //! - Events are handed to the sink after each call (`on_frame`, `on_tick`, `finish`),
 //!   in the order the analyzers produced them.
 //! - Memory is bounded by [`Limits`]: `max_flows` connections, each with capped
