@@ -832,3 +832,50 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod datagram_tests {
+    use crate::decode::{decode_datagram, Decoded};
+    use crate::encap::{Encap, EncapKind};
+    use crate::testutil::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn a_reassembled_payload_decodes_like_a_whole_packet() {
+        let t = TcpB {
+            payload: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            ..TcpB::default()
+        };
+        let seg = t.build();
+        let (a4, b4) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        let (a6, b6) = (
+            IpAddr::from([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            IpAddr::from([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]),
+        );
+        // IPv4 TCP, and IPv6 TCP behind a destination options header.
+        let (r, e) = decode_datagram(a4, b4, 6, &seg, Encap::NONE);
+        assert!(matches!(r, Ok(Decoded::Tcp(s)) if s.payload == t.payload && s.src == a4));
+        assert!(e.is_empty());
+        let mut with_opts = vec![6, 0, 1, 4, 0, 0, 0, 0];
+        with_opts.extend_from_slice(&seg);
+        let (r, _) = decode_datagram(a6, b6, 60, &with_opts, Encap::NONE);
+        assert!(matches!(r, Ok(Decoded::Tcp(s)) if s.payload == t.payload && s.dst == b6));
+        // A VXLAN datagram inside a GRE tunnel: the layers continue the outer ones.
+        let inner = eth_frame(
+            &[],
+            0x0800,
+            &Ipv4B::new([192, 168, 0, 1], [192, 168, 0, 2], 6, &seg).build(),
+        );
+        let mut udp = vec![0xc0, 0, 0x12, 0xb5];
+        udp.extend_from_slice(&((16 + inner.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0, 8, 0, 0, 0, 0, 0, 1, 0]);
+        udp.extend_from_slice(&inner);
+        let gre = Encap::NONE.push(EncapKind::Gre).expect("one");
+        let (r, e) = decode_datagram(a4, b4, 17, &udp, gre);
+        assert!(matches!(r, Ok(Decoded::Tcp(s)) if s.encap.to_string() == "gre/vxlan"));
+        assert_eq!(
+            (e.to_string(), e.inner_of(gre).to_string()),
+            ("gre/vxlan".into(), "vxlan".into())
+        );
+    }
+}
