@@ -801,3 +801,139 @@ fn a_sixty_megabyte_capture_record() {
     let report: Value = serde_json::from_str(&stdout).expect("the report, as JSON");
     assert!(report.is_object(), "{stdout:.2000}");
 }
+
+/// An Ethernet/IPv4 frame: `proto`, identification `id`, flags and fragment offset field
+/// `frag`, around `payload` (issue 11: fragments and tunnels).
+fn ipv4_frame(
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    id: u16,
+    frag: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![0; 12];
+    f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+    f.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&id.to_be_bytes());
+    f.extend_from_slice(&frag.to_be_bytes());
+    f.extend_from_slice(&[64, proto, 0, 0]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A TCP header (no options) and its payload.
+fn tcp_bytes(
+    src: Endpoint,
+    dst: Endpoint,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut t = Vec::with_capacity(20 + payload.len());
+    t.extend_from_slice(&src.1.to_be_bytes());
+    t.extend_from_slice(&dst.1.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(payload);
+    t
+}
+
+/// 100,000 datagrams whose fragments never complete (a first fragment, and one near the
+/// end of a 64 KiB datagram): at most 1,024 in progress and 4 MiB held, the oldest
+/// dropped; the valid exchanges around them are all reported.
+#[test]
+fn fragments_that_never_complete() {
+    const DATAGRAMS: u32 = 100_000;
+    let o = run_case("fragments_never_complete", &[], |s| {
+        interleaved(s, DATAGRAMS, |s, i| {
+            let c = client(30, i);
+            let t = tcp_bytes(c, SERVER, 1, 0, PSH_ACK, &[b'x'; 1400]);
+            s.raw(&ipv4_frame(c.0, SERVER.0, 6, i as u16, 0x2000, &t))?;
+            s.raw(&ipv4_frame(
+                c.0,
+                SERVER.0,
+                6,
+                i as u16,
+                0x2000 | 8000,
+                &[b'y'; 1400],
+            ))
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), VALID);
+    assert_eq!(o.counter("ip_fragments"), 2 * u64::from(DATAGRAMS));
+    assert_eq!(o.counter("frag_reassembled"), 0);
+    assert!(o.counter("frag_evicted") > u64::from(DATAGRAMS) / 2);
+}
+
+/// 20,000 requests each carried in an IPv4 datagram cut into three fragments, the second
+/// overlapping the first with a different Host: the first copy of each byte wins, as in
+/// TCP reassembly, and every overlap is counted.
+#[test]
+fn overlapping_fragments_with_different_content() {
+    const CONNS: u32 = 20_000;
+    let o = run_case("fragment_overlaps", &[], |s| {
+        interleaved(s, CONNS, |s, i| {
+            let c = client(40, i);
+            let (cs, ss) = open(s, c)?;
+            let real = format!("GET /frag/{i:06} HTTP/1.1\r\nHost: fragments.example\r\n\r\n");
+            let evil = format!("GET /evil/{i:06} HTTP/1.1\r\nHost: attacks.example\r\n\r\n");
+            let (r, e) = (
+                tcp_bytes(c, SERVER, cs, ss, PSH_ACK, real.as_bytes()),
+                tcp_bytes(c, SERVER, cs, ss, PSH_ACK, evil.as_bytes()),
+            );
+            let id = (i % 60_000) as u16;
+            // Bytes 0..48, then 32..48 again from the evil copy, then the rest.
+            s.raw(&ipv4_frame(c.0, SERVER.0, 6, id, 0x2000, &r[..48]))?;
+            s.raw(&ipv4_frame(c.0, SERVER.0, 6, id, 0x2000 | 4, &e[32..48]))?;
+            s.raw(&ipv4_frame(c.0, SERVER.0, 6, id, 6, &r[48..]))?;
+            let cs = cs.wrapping_add(real.len() as u32);
+            let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+            s.tcp(SERVER, c, ss, cs, PSH_ACK, resp)?;
+            let ss = ss.wrapping_add(resp.len() as u32);
+            s.tcp(c, SERVER, cs, ss, FIN_ACK, b"")?;
+            s.tcp(SERVER, c, ss, cs + 1, FIN_ACK, b"")
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), u64::from(CONNS) + VALID);
+    assert_eq!(o.row("hosts", "fragments.example"), (u64::from(CONNS), 0));
+    assert_eq!(o.counter("frag_reassembled"), u64::from(CONNS));
+    assert_eq!(o.counter("frag_overlaps"), u64::from(CONNS));
+}
+
+/// 100,000 frames of a request nested in 100 IPv4-in-IPv4 tunnels: each given up at the
+/// eighth layer and counted, none reaching the connection table.
+#[test]
+fn tunnels_nested_a_hundred_deep() {
+    const FRAMES: u32 = 100_000;
+    let mut frame = tcp_bytes(
+        ([10, 50, 0, 1], 40_000),
+        SERVER,
+        1,
+        0,
+        PSH_ACK,
+        b"GET / HTTP/1.1\r\n\r\n",
+    );
+    let mut proto = 6;
+    for _ in 0..100 {
+        frame = ipv4_frame([10, 50, 0, 1], SERVER.0, proto, 0, 0x4000, &frame)[14..].to_vec();
+        proto = 4;
+    }
+    let frame = [&[0u8; 12][..], &[0x08, 0x00], &frame].concat();
+    let o = run_case("nested_tunnels", &[], move |s| {
+        interleaved(s, FRAMES, |s, _| s.raw(&frame))
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), VALID);
+    assert_eq!(
+        o.counter("decode.too_many_encapsulations"),
+        u64::from(FRAMES)
+    );
+    assert_eq!(o.counter("encap_4in4"), 8 * u64::from(FRAMES));
+}

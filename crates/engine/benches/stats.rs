@@ -153,6 +153,7 @@ fn typical_pool(n: usize, rng: &mut Rng) -> Vec<Exchange> {
                 } else {
                     Flags::empty()
                 },
+                ..Default::default()
             }
         })
         .collect()

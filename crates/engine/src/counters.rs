@@ -4,7 +4,8 @@
 //! once, grouped as [`httptop_wire::counter::Group::ALL`] orders them (the capture
 //! source's counters come from the caller: see [`crate::snapshot::Snapshot::counters`]).
 //! The counters themselves are declared with `httptop_wire::counters!` beside the code
-//! that increments them (`Counters` in `engine.rs`, `ReasmCounters` in `reasm.rs`,
+//! that increments them (`Counters` in `engine.rs`, `EncapCounters` in the wire crate,
+//! `FragCounters` in `ipfrag.rs`, `ReasmCounters` in `reasm.rs`,
 //! `HttpCounters` in `http/mod.rs`, `StatsCounters` and `TableCounters` in `stats/`);
 //! this module only chains the structs. A new counter in one of them needs nothing here.
 
@@ -18,6 +19,8 @@ pub fn samples<'a>(c: &'a Counters, s: &'a StatsCounters) -> impl Iterator<Item 
     // between them.
     let own = move |g: Group| c.samples().filter(move |x| x.desc.group == g);
     own(Group::Packets)
+        .chain(c.encap.samples())
+        .chain(c.frag.samples())
         .chain(c.decode.samples())
         .chain(own(Group::Flows))
         .chain(c.reasm.samples())
@@ -77,6 +80,8 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
         }
     };
     own(c, true, &mut set);
+    c.encap.values_mut().into_iter().for_each(&mut set);
+    c.frag.values_mut().into_iter().for_each(&mut set);
     c.decode.values_mut().for_each(&mut set);
     own(c, false, &mut set);
     c.reasm.values_mut().into_iter().for_each(&mut set);

@@ -4,8 +4,9 @@
 //! Contract:
 //! - Sans-IO and deterministic: time comes only from frames and [`Engine::on_tick`];
 //!   the same frames give the same exchanges in the same order, every run.
-//! - Never fails on input: undecodable frames, non-TCP traffic, fragments and every
-//!   limit hit are counted in [`Counters`].
+//! - Never fails on input: undecodable frames, non-TCP traffic and every limit hit are
+//!   counted in [`Counters`]; IP fragments are reassembled within the caps of
+//!   [`crate::ipfrag`] and the datagram decoded again.
 //! - Events are handed to the sink after each call (`on_frame`, `on_tick`, `finish`),
 //!   in the order the analyzers produced them.
 //! - Memory is bounded by [`Limits`]: `max_flows` connections, each with capped
@@ -19,11 +20,15 @@ use crate::closed::{ClosedTable, EndpointEnd};
 use crate::event::{Event, Sink};
 use crate::flow::{FlowKey, FlowTable};
 use crate::http::{Ctx, HttpCounters, QueuePool};
+use crate::ipfrag::{FragCounters, Reassembler};
 use crate::limits::Limits;
 use crate::protocol::ProtocolTable;
 use crate::reasm::{HalfStream, ReasmCounters};
 use crate::stream::{Dir, StreamEvent};
-use httptop_wire::{decode, DecodeError, DecodeErrorCounts, Decoded, Frame, TcpSegment, Timestamp};
+use httptop_wire::{
+    decode_datagram, decode_traced, DecodeError, DecodeErrorCounts, Decoded, Encap, EncapCounters,
+    Frame, IpFragment, TcpSegment, Timestamp, MAX_ENCAP_DEPTH,
+};
 use std::net::SocketAddr;
 
 httptop_wire::counters! {
@@ -42,7 +47,7 @@ httptop_wire::counters! {
         other_ip: Frames,
         /// Frames carrying no IP.
         not_ip: Frames,
-        /// IP fragments (not reassembled).
+        /// IP fragments (reassembled: see the frag_ counters).
         ip_fragments: Frames => "anomalies" { kind = "ip_fragment" },
         /// Frames that could not be decoded (every kind but an unsupported link type).
         decode_errors: Frames => "anomalies" { kind = "undecodable_frame" },
@@ -70,6 +75,10 @@ httptop_wire::counters! {
     } extra {
         /// Undecodable frames by kind (unsupported link types included).
         pub decode: DecodeErrorCounts,
+        /// Frames by encapsulation layer entered.
+        pub encap: EncapCounters,
+        /// IP fragment reassembly.
+        pub frag: FragCounters,
         pub reasm: ReasmCounters,
         pub http: HttpCounters,
         /// Connections, requests and bytes per detected protocol.
@@ -85,6 +94,8 @@ struct Flow {
     last_seen: Timestamp,
     /// Creation order, to close flows in a deterministic order at the end.
     id: u64,
+    /// The tunnels of the segment that created the flow, copied into its exchanges.
+    encap: Encap,
 }
 
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
@@ -132,6 +143,8 @@ pub struct Engine {
     clock: Timestamp,
     next_sweep: Timestamp,
     next_id: u64,
+    /// IP datagrams being reassembled from fragments.
+    frags: Reassembler,
 }
 
 impl Engine {
@@ -151,6 +164,7 @@ impl Engine {
             clock: Timestamp::ZERO,
             next_sweep: Timestamp::ZERO,
             next_id: 0,
+            frags: Reassembler::default(),
         }
     }
 
@@ -183,14 +197,19 @@ impl Engine {
         self.counters.frames += 1;
         self.counters.bytes += frame.data.len() as u64;
         self.clock = frame.ts;
-        match decode(frame.linktype, frame.data) {
+        let (decoded, encap) = decode_traced(frame.linktype, frame.data);
+        self.counters.encap.count(encap);
+        match decoded {
             Ok(Decoded::Tcp(seg)) => {
                 self.counters.tcp_segments += 1;
                 self.on_tcp(frame.ts, &seg);
             }
             Ok(Decoded::OtherIp) => self.counters.other_ip += 1,
             Ok(Decoded::NotIp) => self.counters.not_ip += 1,
-            Ok(Decoded::Fragment) => self.counters.ip_fragments += 1,
+            Ok(Decoded::Fragment(f)) => {
+                self.counters.ip_fragments += 1;
+                self.on_fragment(frame.ts, &f);
+            }
             Err(e) => {
                 self.counters.decode.count(&e);
                 match e {
@@ -257,9 +276,36 @@ impl Engine {
         self.closed.len()
     }
 
+    /// A fragment: once its datagram is complete, the datagram is decoded again and goes
+    /// where a whole frame would (its fragments were counted as frames; the datagram is
+    /// counted in `frag_reassembled`, its layers inside the fragments' in `encap`).
+    fn on_fragment(&mut self, ts: Timestamp, f: &IpFragment<'_>) {
+        let limits = &self.limits;
+        let mut next = self.frags.add(ts, f, limits, &mut self.counters.frag);
+        // A reassembled datagram may hold a fragment of a tunnelled one: each turn is
+        // one tunnel deeper, so the encapsulation cap bounds the loop too.
+        for _ in 0..MAX_ENCAP_DEPTH {
+            let Some(d) = next.take() else { return };
+            let (decoded, encap) = decode_datagram(d.src, d.dst, d.proto, &d.payload, d.encap);
+            self.counters.encap.count(encap.inner_of(d.encap));
+            match decoded {
+                Ok(Decoded::Tcp(seg)) => self.on_tcp(ts, &seg),
+                Ok(Decoded::Fragment(g)) => {
+                    next = self
+                        .frags
+                        .add(ts, &g, &self.limits, &mut self.counters.frag);
+                }
+                Ok(Decoded::OtherIp | Decoded::NotIp) => {}
+                Err(e) => self.counters.decode.count(&e),
+            }
+        }
+    }
+
     /// Closes the flows idle for longer than the timeout, least recently active first.
     fn sweep(&mut self, sink: &mut dyn Sink) {
         self.closed.expire(self.now);
+        self.frags
+            .expire(self.now, &self.limits, &mut self.counters.frag);
         let timeout = self.limits.flow_idle_timeout_ns;
         while let Some(i) = self.flows.lru() {
             let idle = self
@@ -319,13 +365,17 @@ impl Engine {
             pool,
             *clock,
         );
-        let Flow { halves, app, .. } = &mut f;
+        let start = cx.http.out.len();
+        let Flow {
+            halves, app, encap, ..
+        } = &mut f;
         for d in [Dir::Orig, Dir::Resp] {
             halves[d.index()].flush(ts, &mut counters.reasm, &mut |t, ev| {
                 app.feed(d, t, ev, &mut cx)
             });
         }
         app.close(ts, &mut cx);
+        stamp(&mut out[start..], *encap);
         Some(f)
     }
 
@@ -395,6 +445,7 @@ impl Engine {
                     app: AppLayer::new(orig, resp),
                     last_seen: ts,
                     id: self.next_id,
+                    encap: seg.encap,
                 };
                 self.flows.insert(key, flow)
             }
@@ -417,7 +468,11 @@ impl Engine {
         } else {
             Dir::Resp
         };
-        let Flow { halves, app, .. } = f;
+        let start = out.len();
+        let Flow {
+            halves, app, encap, ..
+        } = f;
+        let encap = *encap;
         let mut cx = app_ctx(
             limits,
             &mut counters.http,
@@ -448,6 +503,7 @@ impl Engine {
             this.flush(ts, reasm, &mut |t, ev| app.feed(dir, t, ev, &mut cx));
             peer.flush(ts, reasm, &mut |t, ev| app.feed(other, t, ev, &mut cx));
             app.feed(dir, ts, StreamEvent::Rst, &mut cx);
+            stamp(&mut out[start..], encap);
             self.close_finished(i, key, self.now.max(ts));
             return;
         }
@@ -484,6 +540,7 @@ impl Engine {
             this.skip(reasm, &mut |t, ev| app.feed(dir, t, ev, &mut cx));
             peer.skip(reasm, &mut |t, ev| app.feed(other, t, ev, &mut cx));
         }
+        stamp(&mut out[start..], encap);
         let closed = if opaque {
             // A FIN beyond a skipped hole is never delivered: seeing both is enough.
             this.fin_seen() && peer.fin_seen()
@@ -508,6 +565,20 @@ impl Engine {
             };
             self.counters.flows_shed += 1;
             self.close(j);
+        }
+    }
+}
+
+/// Marks the exchanges of one flow with the tunnels that carried it (events from index
+/// `start` of the output are that flow's).
+#[inline]
+fn stamp(events: &mut [Event], encap: Encap) {
+    if encap.is_empty() {
+        return;
+    }
+    for ev in events {
+        if let Event::Exchange(ex) = ev {
+            ex.encap = encap;
         }
     }
 }

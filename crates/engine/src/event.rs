@@ -127,6 +127,9 @@ pub struct Exchange {
     /// Interim (1xx, not 101) responses seen before the final one.
     pub interim_responses: u8,
     pub flags: Flags,
+    /// The tunnels that carried the connection, outermost first (none: empty), as the
+    /// segment that created its flow arrived.
+    pub encap: httptop_wire::Encap,
 }
 
 impl Exchange {

@@ -12,6 +12,7 @@ pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod ipfrag;
 pub mod limits;
 mod monitor;
 pub mod protocol;

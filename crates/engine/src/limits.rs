@@ -40,6 +40,18 @@ pub struct Limits {
     /// `flow_idle_timeout_ns`. When full, the oldest is forgotten. 0 disables the memory.
     /// Counter: `closed_evicted` (and `late_duplicates` for the segments dropped).
     pub max_closed_flows: usize,
+    /// IP datagrams being reassembled from fragments at once. Past it the oldest is
+    /// dropped. Counter: `frag_evicted`.
+    pub max_frag_datagrams: usize,
+    /// Heap bytes held by datagrams being reassembled (fragment bytes, piece lists, a
+    /// fixed cost per datagram). Past it the oldest datagrams are dropped. Counter:
+    /// `frag_evicted`.
+    pub max_frag_bytes: usize,
+    /// Fragments per datagram. Past it the datagram is dropped. Counter: `frag_too_many`.
+    pub max_frags_per_datagram: usize,
+    /// A datagram still incomplete this long (packet time) after its first fragment is
+    /// dropped. Counter: `frag_timed_out`.
+    pub frag_timeout_ns: u64,
 }
 
 impl Default for Limits {
@@ -55,6 +67,10 @@ impl Default for Limits {
             max_string_len: 1024,
             max_buffered_bytes: 16 << 20,
             max_closed_flows: 4096,
+            max_frag_datagrams: 1024,
+            max_frag_bytes: 2 << 20,
+            max_frags_per_datagram: 64,
+            frag_timeout_ns: 30 * 1_000_000_000,
         }
     }
 }

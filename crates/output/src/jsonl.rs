@@ -14,6 +14,7 @@
 //! | `request_bytes`, `response_bytes` | integer | head + body bytes on the wire |
 //! | `latency_ms` | number or null | first request byte to first response byte |
 //! | `interim` | integer | interim 1xx responses before the final one |
+//! | `encap` | string or null | the tunnels that carried the connection, outermost first, joined by `/` (`vxlan`, `gre/erspan2`, `4in6/gre`; names: `vxlan`, `geneve`, `gre`, `erspan1`, `erspan2`, `erspan3`, `gtpu`, `teredo`, `4in4`, `6in4`, `4in6`, `6in6`, `mpls`, `pppoe`); null when none |
 //! | `flags` | array of strings | `no_response`, `gap`, `truncated`, `malformed`, `no_request` |
 //!
 //! Alerting events share the file (same `schema`, times `at` in epoch seconds):
@@ -143,6 +144,16 @@ impl<W: Write> JsonlWriter<W> {
         }
         l.extend_from_slice(b",\"interim\":");
         push_int(l, u64::from(ex.interim_responses));
+        l.extend_from_slice(b",\"encap\":");
+        if ex.encap.is_empty() {
+            l.extend_from_slice(b"null");
+        } else {
+            for (i, k) in ex.encap.iter().enumerate() {
+                l.extend_from_slice(if i == 0 { b"\"" } else { b"/" });
+                l.extend_from_slice(k.name().as_bytes());
+            }
+            l.push(b'"');
+        }
         l.extend_from_slice(b",\"flags\":[");
         let mut flags = ex.flags;
         for s in [&ex.method, &ex.host, &ex.path, &ex.user_agent] {
@@ -604,6 +615,10 @@ mod tests {
             latency_ns: Some(1_500_000),
             interim_responses: 0,
             flags: Flags::GAP,
+            encap: httptop_wire::Encap::NONE
+                .push(httptop_wire::EncapKind::Gre)
+                .and_then(|e| e.push(httptop_wire::EncapKind::Erspan2))
+                .unwrap(),
         };
         let mut w = JsonlWriter::new(Vec::new());
         w.write_exchange(&ex);
@@ -626,6 +641,7 @@ mod tests {
         assert_eq!(v["response_bytes"], 1234);
         assert_eq!(v["latency_ms"].as_f64().unwrap(), 1.5);
         assert_eq!(v["flags"], serde_json::json!(["gap", "truncated"]));
+        assert_eq!(v["encap"], "gre/erspan2");
         assert!(std::str::from_utf8(&out)
             .unwrap()
             .contains("\"ts\":1700000000.123456789,"));
@@ -641,6 +657,7 @@ mod tests {
         w.write_exchange(&ex);
         let v: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
         assert!(v["status"].is_null() && v["latency_ms"].is_null() && v["client"].is_null());
+        assert!(v["encap"].is_null());
         assert_eq!(v["flags"], serde_json::json!(["no_response"]));
     }
 }

@@ -130,6 +130,7 @@ fn etherparse_lax(data: &[u8]) -> Option<TcpSegment<'_>> {
         window: t.window_size(),
         payload: t.payload(),
         payload_missing: missing,
+        encap: httptop_wire::Encap::NONE,
     })
 }
 
@@ -171,6 +172,7 @@ fn etherparse_strict(data: &[u8]) -> Option<TcpSegment<'_>> {
         window: t.window_size(),
         payload: t.payload(),
         payload_missing: 0,
+        encap: httptop_wire::Encap::NONE,
     })
 }
 
@@ -189,6 +191,7 @@ fn floor(data: &[u8]) -> Option<TcpSegment<'_>> {
         window: u16::from_be_bytes([h[14], h[15]]),
         payload: data.get(66..)?,
         payload_missing: 0,
+        encap: httptop_wire::Encap::NONE,
     })
 }
 

@@ -9,39 +9,111 @@
 //! complete; the bytes lost from the payload are reported in
 //! [`TcpSegment::payload_missing`].
 
+use crate::encap::Encap;
 use crate::error::DecodeError;
 use crate::frame::{Frame, LinkType};
-use crate::ip::{self, Ip};
+use crate::ip::{self, Ip, IpBody, IpFragment, PROTO_TCP};
 use crate::link::{self, Network};
 use crate::tcp::{self, TcpSegment};
-use crate::{ipv4, ipv6};
+use crate::{ipv4, ipv6, tunnel};
+use std::net::IpAddr;
 
 /// What a frame turned out to carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decoded<'a> {
-    /// A TCP segment over IPv4 or IPv6.
+    /// A TCP segment over IPv4 or IPv6 (inside the tunnels its `encap` names).
     Tcp(TcpSegment<'a>),
-    /// IPv4/IPv6 but not TCP (UDP, ICMP, ESP, IP-in-IP, GRE...).
+    /// IPv4/IPv6 but not TCP, and not a tunnel httptop enters (UDP, ICMP, ESP...).
     OtherIp,
-    /// An IP fragment (any fragment, first or not): counted and skipped by the caller.
-    Fragment,
-    /// Not IP at all (ARP, LLDP, 802.3/LLC, MPLS, PPPoE...).
+    /// An IP fragment (any fragment, first or not), for the caller to reassemble and
+    /// hand to [`decode_datagram`].
+    Fragment(IpFragment<'a>),
+    /// Not IP at all (ARP, LLDP, 802.3/LLC...).
     NotIp,
 }
 
 /// Decodes one captured frame of link type `linktype` down to its TCP segment.
 #[inline]
 pub fn decode(linktype: LinkType, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
-    let ip = match link::network(linktype, data)? {
-        Network::Ipv4(packet) => ipv4::parse(packet)?,
-        Network::Ipv6(packet) => ipv6::parse(packet)?,
-        Network::AnyIp(packet) => ip::any(packet)?,
-        Network::NotIp => return Ok(Decoded::NotIp),
+    decode_traced(linktype, data).0
+}
+
+/// [`decode`], and the encapsulations entered on the way (also when the result is not TCP
+/// or an error: a frame cut inside its VXLAN payload was still in VXLAN).
+#[inline]
+pub fn decode_traced(linktype: LinkType, data: &[u8]) -> (Result<Decoded<'_>, DecodeError>, Encap) {
+    let mut encap = Encap::NONE;
+    let r = link::network(linktype, data, &mut encap).and_then(|net| layers(net, &mut encap));
+    (r, encap)
+}
+
+/// The payload of a reassembled datagram (`proto`: IPv4 protocol or the next header of
+/// the IPv6 fragment header), decoded as if it had arrived whole in the encapsulations
+/// `encap` names: it may be TCP, a tunnel, or (inside a tunnel) a fragment again.
+pub fn decode_datagram(
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    payload: &[u8],
+    encap: Encap,
+) -> (Result<Decoded<'_>, DecodeError>, Encap) {
+    let mut encap = encap;
+    let body = IpBody {
+        bytes: payload,
+        missing: 0,
+        announced: true,
     };
+    let ip = if src.is_ipv6() {
+        ipv6::walk(proto, src, dst, body)
+    } else if proto == PROTO_TCP {
+        Ok(Ip::Tcp { src, dst, body })
+    } else {
+        Ok(Ip::Other {
+            v6: false,
+            proto,
+            body,
+        })
+    };
+    let r = ip.and_then(|ip| transport(ip, &mut encap));
+    (r, encap)
+}
+
+/// From a network layer down through every tunnel (each pushes onto `encap`, which caps
+/// the loop at `MAX_ENCAP_DEPTH` turns) to TCP.
+#[inline]
+fn layers<'a>(mut net: Network<'a>, encap: &mut Encap) -> Result<Decoded<'a>, DecodeError> {
+    loop {
+        let ip = match net {
+            Network::Ipv4(packet) => ipv4::parse(packet)?,
+            Network::Ipv6(packet) => ipv6::parse(packet)?,
+            Network::AnyIp(packet) => ip::any(packet)?,
+            Network::NotIp => return Ok(Decoded::NotIp),
+        };
+        match ip {
+            Ip::Other { v6, proto, body } => match tunnel::enter(v6, proto, body, encap)? {
+                Some(inner) => net = inner,
+                None => return Ok(Decoded::OtherIp),
+            },
+            ip => return transport(ip, encap),
+        }
+    }
+}
+
+#[inline]
+fn transport<'a>(ip: Ip<'a>, encap: &mut Encap) -> Result<Decoded<'a>, DecodeError> {
     match ip {
-        Ip::Tcp { src, dst, body } => tcp::parse(src, dst, body).map(Decoded::Tcp),
-        Ip::Other => Ok(Decoded::OtherIp),
-        Ip::Fragment => Ok(Decoded::Fragment),
+        Ip::Tcp { src, dst, body } => tcp::parse(src, dst, body).map(|mut s| {
+            s.encap = *encap;
+            Decoded::Tcp(s)
+        }),
+        Ip::Fragment(mut f) => {
+            f.encap = *encap;
+            Ok(Decoded::Fragment(f))
+        }
+        Ip::Other { v6, proto, body } => match tunnel::enter(v6, proto, body, encap)? {
+            Some(inner) => layers(inner, encap),
+            None => Ok(Decoded::OtherIp),
+        },
     }
 }
 
@@ -180,7 +252,10 @@ mod tests {
             let mut ip = Ipv4B::new(V4_SRC, V4_DST, 6, &t.build());
             ip.frag = frag;
             let f = eth_frame(&[], 0x0800, &ip.build());
-            assert_eq!(decode(LinkType::ETHERNET, &f), Ok(Decoded::Fragment));
+            assert!(matches!(
+                decode(LinkType::ETHERNET, &f),
+                Ok(Decoded::Fragment(g)) if g.id == 0x1c46 && g.proto == 6 && g.encap.is_empty()
+            ));
         }
     }
 
@@ -192,7 +267,10 @@ mod tests {
             vec![Ext::HopByHop(0), Ext::DestOpts(1), Ext::Fragment(1)],
         );
         let f = eth_frame(&[], 0x86dd, &p);
-        assert_eq!(decode(LinkType::ETHERNET, &f), Ok(Decoded::Fragment));
+        assert!(matches!(
+            decode(LinkType::ETHERNET, &f),
+            Ok(Decoded::Fragment(g)) if g.offset == 0 && g.more
+        ));
         let p = v6(&t, vec![Ext::HopByHop(0), Ext::DestOpts(1)]);
         let f = eth_frame(&[], 0x86dd, &p);
         assert_matches_builder(&tcp(decode(LinkType::ETHERNET, &f)), &t);

@@ -32,6 +32,24 @@ pub enum Layer {
     Ipv6Ext,
     /// TCP header.
     Tcp,
+    /// VXLAN header (8 bytes).
+    Vxlan,
+    /// Geneve header (8 bytes and its options).
+    Geneve,
+    /// GRE header (4 bytes, plus checksum, key and sequence words).
+    Gre,
+    /// ERSPAN type II/III header.
+    Erspan,
+    /// GTP-U header (8 bytes, optional fields and extension headers).
+    GtpU,
+    /// Teredo authentication or origin indication.
+    Teredo,
+    /// An MPLS label stack entry (4 bytes each).
+    Mpls,
+    /// PPPoE session header and PPP protocol (8 bytes).
+    Pppoe,
+    /// NFLOG header or TLV.
+    Nflog,
 }
 
 impl Layer {
@@ -48,6 +66,15 @@ impl Layer {
             Layer::Ipv6 => "ipv6",
             Layer::Ipv6Ext => "ipv6_ext",
             Layer::Tcp => "tcp",
+            Layer::Vxlan => "vxlan",
+            Layer::Geneve => "geneve",
+            Layer::Gre => "gre",
+            Layer::Erspan => "erspan",
+            Layer::GtpU => "gtpu",
+            Layer::Teredo => "teredo",
+            Layer::Mpls => "mpls",
+            Layer::Pppoe => "pppoe",
+            Layer::Nflog => "nflog",
         }
     }
 }
@@ -78,6 +105,8 @@ pub enum DecodeError {
     BadTotalLength { layer: Layer },
     /// More IPv6 extension headers than [`crate::MAX_IPV6_EXT_HEADERS`].
     TooManyExtensionHeaders,
+    /// More encapsulation layers than [`crate::MAX_ENCAP_DEPTH`].
+    TooManyEncapsulations,
 }
 
 impl DecodeError {
@@ -98,6 +127,15 @@ impl DecodeError {
                 Layer::Ipv6 => 7,
                 Layer::Ipv6Ext => 8,
                 Layer::Tcp => 9,
+                Layer::Vxlan => 18,
+                Layer::Geneve => 19,
+                Layer::Gre => 20,
+                Layer::Erspan => 21,
+                Layer::GtpU => 22,
+                Layer::Teredo => 23,
+                Layer::Mpls => 24,
+                Layer::Pppoe => 25,
+                Layer::Nflog => 26,
             },
             DecodeError::UnsupportedLinkType(_) => 10,
             DecodeError::BadIpVersion(_) => 11,
@@ -109,6 +147,7 @@ impl DecodeError {
             },
             DecodeError::BadTotalLength { .. } => 16,
             DecodeError::TooManyExtensionHeaders => 17,
+            DecodeError::TooManyEncapsulations => 27,
         }
     }
 
@@ -121,7 +160,7 @@ impl DecodeError {
 }
 
 /// Label and help of every kind, at its [`DecodeError::kind_index`].
-const KINDS: [(&str, &str); 18] = [
+const KINDS: [(&str, &str); 28] = [
     (
         "truncated_ethernet",
         "Frames cut inside the Ethernet header.",
@@ -181,6 +220,31 @@ const KINDS: [(&str, &str); 18] = [
     (
         "too_many_extension_headers",
         "IPv6 packets with more extension headers than httptop walks (8).",
+    ),
+    ("truncated_vxlan", "Frames cut inside a VXLAN header."),
+    (
+        "truncated_geneve",
+        "Frames cut inside a Geneve header or its options.",
+    ),
+    ("truncated_gre", "Frames cut inside a GRE header."),
+    ("truncated_erspan", "Frames cut inside an ERSPAN header."),
+    (
+        "truncated_gtpu",
+        "Frames cut inside a GTP-U header or extension.",
+    ),
+    ("truncated_teredo", "Frames cut inside a Teredo indication."),
+    ("truncated_mpls", "Frames cut inside an MPLS label stack."),
+    (
+        "truncated_pppoe",
+        "Frames cut inside a PPPoE session header.",
+    ),
+    (
+        "truncated_nflog",
+        "Frames cut inside an NFLOG header or TLV.",
+    ),
+    (
+        "too_many_encapsulations",
+        "Frames nested in more tunnels than httptop enters (8).",
     ),
 ];
 
@@ -242,6 +306,7 @@ impl fmt::Display for DecodeError {
             DecodeError::BadHeaderLength { layer } => write!(f, "bad {layer} header length"),
             DecodeError::BadTotalLength { layer } => write!(f, "bad {layer} total length"),
             DecodeError::TooManyExtensionHeaders => f.write_str("too many IPv6 extension headers"),
+            DecodeError::TooManyEncapsulations => f.write_str("too many encapsulations"),
         }
     }
 }
@@ -265,6 +330,15 @@ mod tests {
             Layer::Ipv6,
             Layer::Ipv6Ext,
             Layer::Tcp,
+            Layer::Vxlan,
+            Layer::Geneve,
+            Layer::Gre,
+            Layer::Erspan,
+            Layer::GtpU,
+            Layer::Teredo,
+            Layer::Mpls,
+            Layer::Pppoe,
+            Layer::Nflog,
         ];
         let mut labels = Vec::new();
         for layer in layers {
@@ -312,6 +386,28 @@ mod tests {
             DecodeError::BadHeaderLength { layer: Layer::Vlan },
             DecodeError::BadTotalLength { layer: Layer::Ipv4 },
             DecodeError::TooManyExtensionHeaders,
+            DecodeError::Truncated {
+                layer: Layer::Vxlan,
+            },
+            DecodeError::Truncated {
+                layer: Layer::Geneve,
+            },
+            DecodeError::Truncated { layer: Layer::Gre },
+            DecodeError::Truncated {
+                layer: Layer::Erspan,
+            },
+            DecodeError::Truncated { layer: Layer::GtpU },
+            DecodeError::Truncated {
+                layer: Layer::Teredo,
+            },
+            DecodeError::Truncated { layer: Layer::Mpls },
+            DecodeError::Truncated {
+                layer: Layer::Pppoe,
+            },
+            DecodeError::Truncated {
+                layer: Layer::Nflog,
+            },
+            DecodeError::TooManyEncapsulations,
         ];
         let mut c = DecodeErrorCounts::default();
         for (i, e) in all.iter().enumerate() {
@@ -328,6 +424,7 @@ mod tests {
         let values: Vec<u64> = c.samples().map(|s| s.value).collect();
         assert_eq!(values, (1..=all.len() as u64).collect::<Vec<_>>());
         assert_eq!(c.get(&DecodeError::TooManyExtensionHeaders), 18);
+        assert_eq!(c.get(&DecodeError::TooManyEncapsulations), 28);
     }
 
     #[test]

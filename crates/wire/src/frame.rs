@@ -47,6 +47,8 @@ impl LinkType {
     pub const RAW: LinkType = LinkType(101);
     pub const LOOP: LinkType = LinkType(108);
     pub const LINUX_SLL: LinkType = LinkType(113);
+    /// Linux netfilter NFLOG messages.
+    pub const NFLOG: LinkType = LinkType(239);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     pub const LINUX_SLL2: LinkType = LinkType(276);

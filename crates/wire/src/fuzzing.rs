@@ -8,8 +8,9 @@
 
 use crate::{decode as decode_frame, Decoded, LinkType};
 
-/// Every link type the decoder understands, plus one it does not (to cover the refusal).
-pub const LINKTYPES: [LinkType; 11] = [
+/// Every link type the decoder understands, plus one it does not (to cover the refusal);
+/// NFLOG was added last so that older corpus entries keep their link type.
+pub const LINKTYPES: [LinkType; 12] = [
     LinkType::ETHERNET,
     LinkType::LINUX_SLL,
     LinkType::LINUX_SLL2,
@@ -21,6 +22,7 @@ pub const LINKTYPES: [LinkType; 11] = [
     LinkType::IPV4,
     LinkType::IPV6,
     LinkType(147),
+    LinkType::NFLOG,
 ];
 
 /// The byte that selects `lt` in [`decode`]'s input format.

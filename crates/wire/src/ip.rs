@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use crate::encap::Encap;
 use crate::error::{DecodeError, Layer};
 use crate::{ipv4, ipv6};
 
@@ -44,8 +45,36 @@ pub(crate) enum Ip<'a> {
         dst: IpAddr,
         body: IpBody<'a>,
     },
-    Other,
-    Fragment,
+    /// Another protocol (a tunnel is entered from here). `v6`: the header was IPv6.
+    Other {
+        v6: bool,
+        proto: u8,
+        body: IpBody<'a>,
+    },
+    Fragment(IpFragment<'a>),
+}
+
+/// One IPv4 or IPv6 fragment (first, middle or last), its payload borrowed from the frame,
+/// for the caller to reassemble.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpFragment<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The identification (16 bits in IPv4, 32 in IPv6).
+    pub id: u32,
+    /// IPv4 protocol, or the IPv6 fragment header's next header.
+    pub proto: u8,
+    /// Byte offset of `payload` in the datagram (a multiple of 8).
+    pub offset: u16,
+    /// More fragments follow (the MF / M flag).
+    pub more: bool,
+    /// The fragment's bytes after the IP headers (and the IPv6 fragment header), trimmed to
+    /// the announced length.
+    pub payload: &'a [u8],
+    /// Announced payload bytes the capture cut (snaplen).
+    pub payload_missing: u32,
+    /// The encapsulations the fragment arrived in.
+    pub encap: Encap,
 }
 
 /// Splits `packet` at `announced` bytes, or keeps it whole and counts what the capture lost.

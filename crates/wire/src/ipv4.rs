@@ -9,8 +9,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::encap::Encap;
 use crate::error::{DecodeError, Layer};
-use crate::ip::{trim, Ip, IpBody, PROTO_TCP};
+use crate::ip::{trim, Ip, IpBody, IpFragment, PROTO_TCP};
 
 const MIN_HEADER_LEN: usize = 20;
 /// More-fragments flag and 13-bit fragment offset (DF and the reserved bit are excluded).
@@ -43,21 +44,35 @@ pub(crate) fn parse(packet: &[u8]) -> Result<Ip<'_>, DecodeError> {
         .get(header_len..)
         .ok_or(DecodeError::Truncated { layer: Layer::Ipv4 })?;
 
-    if u16::from_be_bytes([h[6], h[7]]) & FRAGMENT_MASK != 0 {
-        return Ok(Ip::Fragment);
+    let body = IpBody {
+        bytes,
+        missing,
+        announced,
+    };
+    let src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
+    let dst = IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19]));
+    let frag = u16::from_be_bytes([h[6], h[7]]);
+    if frag & FRAGMENT_MASK != 0 {
+        return Ok(Ip::Fragment(IpFragment {
+            src,
+            dst,
+            id: u32::from(u16::from_be_bytes([h[4], h[5]])),
+            proto: h[9],
+            offset: (frag & 0x1fff) << 3,
+            more: frag & 0x2000 != 0,
+            payload: body.bytes,
+            payload_missing: body.missing,
+            encap: Encap::NONE,
+        }));
     }
     if h[9] != PROTO_TCP {
-        return Ok(Ip::Other);
+        return Ok(Ip::Other {
+            v6: false,
+            proto: h[9],
+            body,
+        });
     }
-    Ok(Ip::Tcp {
-        src: IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15])),
-        dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
-        body: IpBody {
-            bytes,
-            missing,
-            announced,
-        },
-    })
+    Ok(Ip::Tcp { src, dst, body })
 }
 
 #[cfg(test)]
@@ -133,10 +148,14 @@ mod tests {
                 b.frag = field;
                 let p = b.build();
                 let r = parse(&p);
-                if is_frag {
-                    assert_eq!(r, Ok(Ip::Fragment), "{field:#06x}");
-                } else {
-                    assert_ne!(r, Ok(Ip::Fragment), "{field:#06x}");
+                match r {
+                    Ok(Ip::Fragment(f)) => {
+                        assert!(is_frag, "{field:#06x}");
+                        assert_eq!((f.proto, f.payload), (proto, &[0u8; 8][..]));
+                        assert_eq!(f.offset, (field & 0x1fff) << 3);
+                        assert_eq!(f.more, field & 0x2000 != 0);
+                    }
+                    _ => assert!(!is_frag, "{field:#06x}"),
                 }
             }
         }
@@ -146,7 +165,10 @@ mod tests {
     fn other_protocols() {
         for proto in [1, 17, 41, 47, 50, 132] {
             let p = Ipv4B::new(SRC, DST, proto, &[0; 8]).build();
-            assert_eq!(parse(&p), Ok(Ip::Other), "protocol {proto}");
+            assert!(
+                matches!(parse(&p), Ok(Ip::Other { v6: false, proto: p, body }) if p == proto && body.bytes == [0; 8]),
+                "protocol {proto}"
+            );
         }
     }
 

@@ -13,8 +13,9 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::encap::Encap;
 use crate::error::{DecodeError, Layer};
-use crate::ip::{trim, Ip, IpBody, PROTO_TCP};
+use crate::ip::{trim, Ip, IpBody, IpFragment, PROTO_TCP};
 use crate::MAX_IPV6_EXT_HEADERS;
 
 const HOP_BY_HOP: u8 = 0;
@@ -32,7 +33,7 @@ pub(crate) fn parse(packet: &[u8]) -> Result<Ip<'_>, DecodeError> {
         return Err(DecodeError::BadIpVersion(version));
     }
     let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
-    let mut body = if payload_len == 0 {
+    let body = if payload_len == 0 {
         IpBody {
             bytes: rest,
             missing: 0,
@@ -47,7 +48,20 @@ pub(crate) fn parse(packet: &[u8]) -> Result<Ip<'_>, DecodeError> {
         }
     };
 
-    let mut next = h[6];
+    let src = IpAddr::V6(Ipv6Addr::from(*src));
+    let dst = IpAddr::V6(Ipv6Addr::from(*dst));
+    walk(h[6], src, dst, body)
+}
+
+/// Walks the extension headers from next header `next` over `body` (after the fixed
+/// header, or at the start of a reassembled datagram's payload).
+#[inline]
+pub(crate) fn walk(
+    mut next: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    mut body: IpBody<'_>,
+) -> Result<Ip<'_>, DecodeError> {
     let mut seen = 0;
     loop {
         let ext_len = match next {
@@ -68,8 +82,19 @@ pub(crate) fn parse(packet: &[u8]) -> Result<Ip<'_>, DecodeError> {
                             .first_chunk::<8>()
                             .ok_or(body.overrun(Layer::Ipv6Ext))?;
                         // 13-bit offset, 2 reserved bits, M flag.
-                        if u16::from_be_bytes([frag[2], frag[3]]) & 0xfff9 != 0 {
-                            return Ok(Ip::Fragment);
+                        let field = u16::from_be_bytes([frag[2], frag[3]]);
+                        if field & 0xfff9 != 0 {
+                            return Ok(Ip::Fragment(IpFragment {
+                                src,
+                                dst,
+                                id: u32::from_be_bytes([frag[4], frag[5], frag[6], frag[7]]),
+                                proto: following,
+                                offset: field & 0xfff8,
+                                more: field & 1 != 0,
+                                payload: body.bytes.get(8..).unwrap_or_default(),
+                                payload_missing: body.missing,
+                                encap: Encap::NONE,
+                            }));
                         }
                         8
                     }
@@ -79,7 +104,13 @@ pub(crate) fn parse(packet: &[u8]) -> Result<Ip<'_>, DecodeError> {
                 next = following;
                 ext_len
             }
-            _ => return Ok(Ip::Other),
+            proto => {
+                return Ok(Ip::Other {
+                    v6: true,
+                    proto,
+                    body,
+                })
+            }
         };
         body.bytes = body
             .bytes
@@ -87,11 +118,7 @@ pub(crate) fn parse(packet: &[u8]) -> Result<Ip<'_>, DecodeError> {
             .ok_or(body.overrun(Layer::Ipv6Ext))?;
     }
 
-    Ok(Ip::Tcp {
-        src: IpAddr::V6(Ipv6Addr::from(*src)),
-        dst: IpAddr::V6(Ipv6Addr::from(*dst)),
-        body,
-    })
+    Ok(Ip::Tcp { src, dst, body })
 }
 
 /// The fixed header as (version..hop limit, source, destination), and what follows it.
@@ -144,7 +171,14 @@ mod tests {
                 Ext::DestOpts(1),
                 Ext::Fragment(offset_and_m),
             ];
-            assert_eq!(parse(&b.build()), Ok(Ip::Fragment), "{offset_and_m:#06x}");
+            match parse(&b.build()) {
+                Ok(Ip::Fragment(f)) => {
+                    assert_eq!(f.offset, offset_and_m & 0xfff8);
+                    assert_eq!(f.more, offset_and_m & 1 == 1);
+                    assert_eq!((f.proto, f.payload), (PROTO_TCP, &[0u8; 16][..]));
+                }
+                other => panic!("{offset_and_m:#06x}: {other:?}"),
+            }
         }
     }
 
@@ -182,11 +216,14 @@ mod tests {
     fn no_next_header_and_other_protocols() {
         for proto in [59, 17, 58, 50, 4, 41, 47, 135] {
             let p = Ipv6B::new(SRC, DST, proto, &[0; 16]).build();
-            assert_eq!(parse(&p), Ok(Ip::Other), "next header {proto}");
+            assert!(
+                matches!(parse(&p), Ok(Ip::Other { v6: true, proto: p, .. }) if p == proto),
+                "next header {proto}"
+            );
         }
         let mut b = Ipv6B::new(SRC, DST, 59, &[]);
         b.exts = vec![Ext::HopByHop(0)];
-        assert_eq!(parse(&b.build()), Ok(Ip::Other));
+        assert!(matches!(parse(&b.build()), Ok(Ip::Other { proto: 59, .. })));
     }
 
     #[test]

@@ -7,7 +7,11 @@
 //!
 //! Decoded link types: Ethernet II (any number of 802.1Q / 802.1ad / QinQ tags), Linux
 //! cooked capture v1 and v2, BSD NULL and LOOP, and raw IP (LINKTYPE 101, 12, 14, 228, 229).
-//! Tunnels (IP-in-IP, GRE, VXLAN...) are not entered: they decode as [`Decoded::OtherIp`].
+//! NFLOG (239) too. Tunnels are entered (`tunnel.rs`: IP-in-IP, GRE with Ethernet bridging
+//! and ERSPAN I/II/III, VXLAN, Geneve, GTP-U, Teredo, MPLS, PPPoE), at most
+//! [`MAX_ENCAP_DEPTH`] deep; the layers are named by the segment's [`Encap`]. IP fragments
+//! are handed out whole ([`Decoded::Fragment`]) for the caller to reassemble and decode
+//! again with [`decode_datagram`].
 //!
 //! ```
 //! use httptop_wire::{decode, Decoded, LinkType};
@@ -15,7 +19,7 @@
 //! # let frame: &[u8] = &[];
 //! match decode(LinkType::ETHERNET, frame) {
 //!     Ok(Decoded::Tcp(segment)) => { /* hand to the flow table */ }
-//!     Ok(Decoded::Fragment) => { /* count */ }
+//!     Ok(Decoded::Fragment(fragment)) => { /* reassemble, then decode_datagram */ }
 //!     Ok(Decoded::OtherIp | Decoded::NotIp) => { /* count, or ignore */ }
 //!     Err(e) => { let _counter_label: &str = e.label(); }
 //! }
@@ -24,6 +28,7 @@
 pub mod build;
 pub mod counter;
 mod decode;
+mod encap;
 mod error;
 mod frame;
 #[doc(hidden)]
@@ -35,10 +40,13 @@ mod link;
 mod tcp;
 #[cfg(test)]
 mod testutil;
+mod tunnel;
 
-pub use decode::{decode, Decoded};
+pub use decode::{decode, decode_datagram, decode_traced, Decoded};
+pub use encap::{Encap, EncapCounters, EncapKind, MAX_ENCAP_DEPTH};
 pub use error::{DecodeError, DecodeErrorCounts, Layer};
 pub use frame::{Frame, LinkType, Timestamp};
+pub use ip::IpFragment;
 pub use tcp::{TcpFlags, TcpSegment};
 
 /// The most IPv6 extension headers walked before a packet is given up on

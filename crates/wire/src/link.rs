@@ -9,8 +9,10 @@
 //! Link trailers (Ethernet padding, FCS, vendor trailers) are left on the returned slice;
 //! the IP layer trims them using its own length field.
 
+use crate::encap::Encap;
 use crate::error::{DecodeError, Layer};
 use crate::frame::LinkType;
+use crate::tunnel;
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
@@ -36,13 +38,19 @@ pub(crate) enum Network<'a> {
     NotIp,
 }
 
-/// Strips the link-layer header of `linktype` off `data`.
+/// Strips the link-layer header of `linktype` off `data` (MPLS and PPPoE under it are
+/// entered and pushed onto `encap`).
 #[inline]
-pub(crate) fn network(linktype: LinkType, data: &[u8]) -> Result<Network<'_>, DecodeError> {
+pub(crate) fn network<'a>(
+    linktype: LinkType,
+    data: &'a [u8],
+    encap: &mut Encap,
+) -> Result<Network<'a>, DecodeError> {
     match linktype {
-        LinkType::ETHERNET => ethernet(data),
-        LinkType::LINUX_SLL => linux_sll(data),
-        LinkType::LINUX_SLL2 => linux_sll2(data),
+        LinkType::ETHERNET => ethernet(data, encap),
+        LinkType::LINUX_SLL => linux_sll(data, encap),
+        LinkType::LINUX_SLL2 => linux_sll2(data, encap),
+        LinkType::NFLOG => tunnel::nflog(data),
         LinkType::NULL | LinkType::LOOP => loopback(data),
         LinkType::RAW | LinkType::RAW_DLT12 | LinkType::RAW_DLT14 => Ok(Network::AnyIp(data)),
         LinkType::IPV4 => Ok(Network::Ipv4(data)),
@@ -51,38 +59,39 @@ pub(crate) fn network(linktype: LinkType, data: &[u8]) -> Result<Network<'_>, De
     }
 }
 
+/// An Ethernet II frame (also the inner frame of VXLAN, Geneve, GRE bridging, ERSPAN).
 #[inline]
-fn ethernet(data: &[u8]) -> Result<Network<'_>, DecodeError> {
+pub(crate) fn ethernet<'a>(data: &'a [u8], encap: &mut Encap) -> Result<Network<'a>, DecodeError> {
     let (h, rest) = data
         .split_first_chunk::<14>()
         .ok_or(DecodeError::Truncated {
             layer: Layer::Ethernet,
         })?;
-    ethertype(u16::from_be_bytes([h[12], h[13]]), rest)
+    ethertype(u16::from_be_bytes([h[12], h[13]]), rest, encap)
 }
 
 /// Linux cooked capture v1: packet type, ARPHRD type, address length, 8 address bytes,
 /// protocol (an EtherType for the link types that matter here).
 #[inline]
-fn linux_sll(data: &[u8]) -> Result<Network<'_>, DecodeError> {
+fn linux_sll<'a>(data: &'a [u8], encap: &mut Encap) -> Result<Network<'a>, DecodeError> {
     let (h, rest) = data
         .split_first_chunk::<16>()
         .ok_or(DecodeError::Truncated {
             layer: Layer::LinuxSll,
         })?;
-    ethertype(u16::from_be_bytes([h[14], h[15]]), rest)
+    ethertype(u16::from_be_bytes([h[14], h[15]]), rest, encap)
 }
 
 /// Linux cooked capture v2: protocol first, then reserved, interface index, ARPHRD type,
 /// packet type, address length and 8 address bytes.
 #[inline]
-fn linux_sll2(data: &[u8]) -> Result<Network<'_>, DecodeError> {
+fn linux_sll2<'a>(data: &'a [u8], encap: &mut Encap) -> Result<Network<'a>, DecodeError> {
     let (h, rest) = data
         .split_first_chunk::<20>()
         .ok_or(DecodeError::Truncated {
             layer: Layer::LinuxSll2,
         })?;
-    ethertype(u16::from_be_bytes([h[0], h[1]]), rest)
+    ethertype(u16::from_be_bytes([h[0], h[1]]), rest, encap)
 }
 
 /// BSD loopback. NULL stores the address family in the byte order of the capturing host,
@@ -107,9 +116,14 @@ fn loopback(data: &[u8]) -> Result<Network<'_>, DecodeError> {
     })
 }
 
-/// Dispatches on an EtherType, skipping any number of VLAN tags.
+/// Dispatches on an EtherType, skipping any number of VLAN tags; MPLS and PPPoE sessions
+/// are entered.
 #[inline]
-fn ethertype(mut ty: u16, mut rest: &[u8]) -> Result<Network<'_>, DecodeError> {
+fn ethertype<'a>(
+    mut ty: u16,
+    mut rest: &'a [u8],
+    encap: &mut Encap,
+) -> Result<Network<'a>, DecodeError> {
     loop {
         match ty {
             ETHERTYPE_IPV4 => return Ok(Network::Ipv4(rest)),
@@ -123,6 +137,8 @@ fn ethertype(mut ty: u16, mut rest: &[u8]) -> Result<Network<'_>, DecodeError> {
                 ty = u16::from_be_bytes([tag[2], tag[3]]);
                 rest = inner;
             }
+            tunnel::ETHERTYPE_MPLS | tunnel::ETHERTYPE_MPLS_MC => return tunnel::mpls(rest, encap),
+            tunnel::ETHERTYPE_PPPOE_SESSION => return tunnel::pppoe(rest, encap),
             _ => return Ok(Network::NotIp),
         }
     }
@@ -134,7 +150,8 @@ mod tests {
     use crate::testutil::*;
 
     fn net(lt: LinkType, data: &[u8]) -> Result<Network<'_>, DecodeError> {
-        network(lt, data)
+        let mut encap = Encap::NONE;
+        network(lt, data, &mut encap)
     }
 
     const IP: &[u8] = &[0x45, 1, 2, 3];
@@ -149,7 +166,7 @@ mod tests {
 
     #[test]
     fn ethernet_non_ip_is_not_ip() {
-        for ty in [0x0806, 0x88cc, 0x8847, 0x8864, 0x0000, 0x05dc, 0xffff] {
+        for ty in [0x0806, 0x88cc, 0x0000, 0x05dc, 0xffff] {
             let f = eth_frame(&[], ty, IP);
             assert_eq!(net(LinkType::ETHERNET, &f), Ok(Network::NotIp), "{ty:#06x}");
         }

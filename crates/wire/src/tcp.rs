@@ -9,6 +9,7 @@
 use core::fmt;
 use std::net::IpAddr;
 
+use crate::encap::Encap;
 use crate::error::{DecodeError, Layer};
 use crate::ip::IpBody;
 
@@ -113,6 +114,8 @@ pub struct TcpSegment<'a> {
     /// Payload bytes the IP header announces but the capture cut (snaplen); 0 normally,
     /// and 0 when the IP header gives no length (IPv4 total length 0, IPv6 jumbo).
     pub payload_missing: u32,
+    /// The tunnels the segment arrived in (none for a plain frame).
+    pub encap: Encap,
 }
 
 impl TcpSegment<'_> {
@@ -151,6 +154,7 @@ pub(crate) fn parse(
         window: u16::from_be_bytes([h[14], h[15]]),
         payload,
         payload_missing: body.missing,
+        encap: Encap::NONE,
     })
 }
 

@@ -126,7 +126,105 @@ fn seeds() -> Vec<Vec<u8>> {
     let mut frag = v4[0].clone();
     frag[6] = 0x20;
     out.push(framed(LinkType::RAW, &frag, false));
+    out.extend(tunnel_seeds(&v4[0], &v6[0]));
     out
+}
+
+/// `payload` in an IPv4 header of protocol `proto` (outer addresses 172.16.0.1 -> .2).
+fn outer(proto: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&u16::try_from(20 + payload.len()).unwrap().to_be_bytes());
+    p.extend_from_slice(&[0, 1, 0, 0, 64, proto, 0, 0, 172, 16, 0, 1, 172, 16, 0, 2]);
+    p.extend_from_slice(payload);
+    p
+}
+
+fn udp(dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = vec![0xc0, 0x00];
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&u16::try_from(8 + payload.len()).unwrap().to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
+/// Every encapsulation the decoder enters (issue 11), around the TCP packets `v4`/`v6`.
+fn tunnel_seeds(v4: &[u8], v6: &[u8]) -> Vec<Vec<u8>> {
+    let eth = framed(LinkType::ETHERNET, v4, false)[1..].to_vec();
+    let cat = |parts: &[&[u8]]| parts.concat();
+    let e = |ip: &[u8]| framed(LinkType::ETHERNET, ip, false);
+    let mut nflog = vec![linktype_byte(LinkType::NFLOG), 2, 0, 0, 0];
+    let len = u16::try_from(4 + v4.len()).unwrap();
+    nflog.extend_from_slice(&len.to_le_bytes());
+    nflog.extend_from_slice(&[9, 0]);
+    nflog.extend_from_slice(v4);
+    let pppoe_len = u16::try_from(2 + v4.len()).unwrap().to_be_bytes();
+    let mut mpls = framed(
+        LinkType::ETHERNET,
+        &cat(&[&[0, 1, 0, 64, 0, 2, 1, 64], v4]),
+        false,
+    );
+    mpls[13..15].copy_from_slice(&[0x88, 0x47]);
+    let mut pppoe = framed(
+        LinkType::ETHERNET,
+        &cat(&[&[0x11, 0, 0, 1, pppoe_len[0], pppoe_len[1], 0, 0x21], v4]),
+        false,
+    );
+    pppoe[13..15].copy_from_slice(&[0x88, 0x64]);
+    vec![
+        e(&outer(
+            17,
+            &udp(4789, &cat(&[&[8, 0, 0, 0, 0, 0, 1, 0], &eth])),
+        )),
+        e(&outer(
+            17,
+            &udp(
+                6081,
+                &cat(&[&[1, 0, 0x65, 0x58, 0, 0, 1, 0, 0, 0, 0, 0], &eth]),
+            ),
+        )),
+        e(&outer(47, &cat(&[&[0, 0, 0x08, 0], v4]))),
+        e(&outer(47, &cat(&[&[0xb0, 0, 0x65, 0x58], &[0; 12], &eth]))),
+        e(&outer(47, &cat(&[&[0, 0, 0x88, 0xbe], &eth]))),
+        e(&outer(
+            47,
+            &cat(&[
+                &[0x10, 0, 0x88, 0xbe, 0, 0, 0, 1, 0x10, 1, 0, 0, 0, 0, 0, 0],
+                &eth,
+            ]),
+        )),
+        e(&outer(
+            47,
+            &cat(&[
+                &[0x10, 0, 0x22, 0xeb, 0, 0, 0, 1, 0x20, 1, 0, 0],
+                &[0; 8],
+                &eth,
+            ]),
+        )),
+        e(&outer(
+            17,
+            &udp(
+                2152,
+                &cat(&[
+                    &[0x34, 0xff, 0, 95, 0, 0, 0, 1, 0, 0, 0, 0x85, 1, 0, 0, 0],
+                    v4,
+                ]),
+            ),
+        )),
+        e(&outer(
+            17,
+            &udp(3544, &cat(&[&[0, 0, 1, 2, 3, 4, 5, 6], v6])),
+        )),
+        e(&outer(4, v4)),
+        e(&outer(41, v6)),
+        e(&outer(
+            4,
+            &outer(47, &cat(&[&[0x20, 0, 0x08, 0, 0, 0, 0, 9], v4])),
+        )),
+        mpls,
+        pppoe,
+        nflog,
+    ]
 }
 
 #[test]
@@ -140,7 +238,7 @@ fn seeds_decode_and_maybe_are_written() {
         assert!(
             matches!(
                 got,
-                Ok(httptop_wire::Decoded::Tcp(_) | httptop_wire::Decoded::Fragment)
+                Ok(httptop_wire::Decoded::Tcp(_) | httptop_wire::Decoded::Fragment(_))
             ),
             "seed {s:?} decodes as {got:?}"
         );

@@ -47,6 +47,7 @@ fn ex(ts: u64, host: &str, path: &str, ua: &str, c: u8, status: u16) -> Exchange
         } else {
             Flags::NO_RESPONSE
         },
+        ..Default::default()
     }
 }
 

@@ -148,6 +148,7 @@ pub(crate) fn expected(
         latency_ns: latency_ms.map(|l| l * 1_000_000),
         interim_responses: interim,
         flags: Flags::empty(),
+        ..Default::default()
     }
 }
 
