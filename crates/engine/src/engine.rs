@@ -19,6 +19,7 @@ use crate::event::{Event, Sink};
 use crate::flow::{FlowKey, FlowTable};
 use crate::http::{Ctx, HttpCounters, QueuePool};
 use crate::limits::Limits;
+use crate::preface::PrefaceCounters;
 use crate::protocol::ProtocolTable;
 use crate::reasm::{HalfStream, ReasmCounters};
 use crate::stream::{Dir, StreamEvent};
@@ -69,6 +70,8 @@ httptop_wire::counters! {
         pub http: HttpCounters,
         /// Connections, requests and bytes per detected protocol.
         pub protocols: ProtocolTable,
+        /// PROXY headers, SOCKS5 handshakes and CONNECT tunnels in front of HTTP.
+        pub preface: PrefaceCounters,
     }
 }
 
@@ -89,6 +92,7 @@ fn app_ctx<'a>(
     limits: &'a Limits,
     http: &'a mut HttpCounters,
     protocols: &'a mut ProtocolTable,
+    preface: &'a mut PrefaceCounters,
     out: &'a mut Vec<Event>,
     pool: &'a mut QueuePool,
     now: Timestamp,
@@ -102,6 +106,7 @@ fn app_ctx<'a>(
             now,
         },
         protocols,
+        preface,
     }
 }
 
@@ -268,6 +273,7 @@ impl Engine {
             limits,
             &mut counters.http,
             &mut counters.protocols,
+            &mut counters.preface,
             out,
             pool,
             *clock,
@@ -357,6 +363,7 @@ impl Engine {
             limits,
             &mut counters.http,
             &mut counters.protocols,
+            &mut counters.preface,
             out,
             pool,
             *clock,
