@@ -791,5 +791,5 @@ fn proxy_v2_headers_claiming_65535_bytes_of_tlvs() {
         o.counter("http.proxy_v2_skipped_bytes"),
         u64::from(CONNS / 2) * (TLV as u64 + 30_000)
     );
-    assert_eq!(o.counter("http.malformed"), 0);
+    assert_eq!(o.counter("http.malformed_preface"), 0);
 }

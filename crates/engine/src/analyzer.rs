@@ -413,7 +413,7 @@ impl AppLayer {
         let Some((client, server)) = connect_tunnel(&cx.http.out[from.min(closed)..]) else {
             return;
         };
-        cx.preface.http_connect += 1;
+        cx.preface.connect_tunnels += 1;
         let (orig, resp) = match self.client {
             Dir::Orig => (client, server),
             Dir::Resp => (server, client),
@@ -840,7 +840,7 @@ mod tests {
         let script: &[(Dir, &[u8])] = &[(Dir::Orig, &req), (Dir::Resp, RESP), (Dir::Resp, RESP)];
         let (ex, decided, c, row) = run_all_ways(script);
         assert_eq!(decided, [Protocol::Http1]);
-        assert_eq!((c.proxy_v1, c.malformed), (1, 0));
+        assert_eq!((c.proxy_v1, c.malformed_preface), (1, 0));
         assert_eq!(ex.len(), 2);
         for x in &ex {
             assert_eq!(x.status, Some(200));
@@ -905,7 +905,7 @@ mod tests {
     fn a_malformed_proxy_header_is_counted_and_http_follows() {
         let req = [&b"PROXY TCP4 203.0.113.7 10.0.0.2 x 80\r\n"[..], REQ].concat();
         let (ex, decided, c, _) = run_all_ways(&[(Dir::Orig, &req), (Dir::Resp, RESP)]);
-        assert_eq!((c.proxy_v1, c.malformed), (0, 1));
+        assert_eq!((c.proxy_v1, c.malformed_preface), (0, 1));
         assert_eq!(decided, [Protocol::Http1]);
         assert_eq!(ex.len(), 1);
         assert_eq!(ex[0].original_client, None);
@@ -938,7 +938,7 @@ mod tests {
             (Dir::Resp, RESP),
         ];
         let (ex, decided, c, row) = run_all_ways(script);
-        assert_eq!((c.socks5, c.malformed), (1, 0));
+        assert_eq!((c.socks5, c.malformed_preface), (1, 0));
         assert_eq!(decided, [Protocol::Http1]);
         assert_eq!(ex.len(), 1);
         assert_eq!((ex[0].status, ex[0].original_client), (Some(200), None));
@@ -964,7 +964,7 @@ mod tests {
             (Dir::Resp, RESP),
         ];
         let (ex, decided, c, row) = run_all_ways(script);
-        assert_eq!(c.http_connect, 1);
+        assert_eq!(c.connect_tunnels, 1);
         assert_eq!(decided, [Protocol::Http1]);
         let got: Vec<_> = ex
             .iter()
@@ -1018,7 +1018,7 @@ mod tests {
             r.close();
             assert_eq!(r.exchanges().len(), 1);
             assert_eq!(
-                (r.preface.http_connect, r.http.not_http_connections),
+                (r.preface.connect_tunnels, r.http.not_http_connections),
                 (1, 0)
             );
             assert_eq!(r.decided(), [Protocol::Http1]);

@@ -22,13 +22,13 @@
 //!   bytes (`proxy::ProxyV1`) or 52 (`proxy::ProxyV2`) or a few counters (`socks5`);
 //!   declared bytes beyond what is read (PROXY v2 TLVs, up to 65,535) are skipped as
 //!   they stream by. The same verdicts and counts whatever way the streams are split.
-//! - A preface that does not parse is counted (`malformed`, SOCKS5 only once the server
+//! - A preface that does not parse is counted (`malformed_preface`, SOCKS5 only once the server
 //!   answered as SOCKS5) and the rest of both streams goes to HTTP/1 from there, as if
 //!   they started there. A gap, FIN or RST inside a preface ends it the same way
 //!   (uncounted: the capture lost it or the peer gave up). A PROXY header's address is
 //!   kept only when the whole header was read.
 //! - Counted per connection: `proxy_v1`, `proxy_v2` (LOCAL included), `socks5`
-//!   (recognised handshakes, refused ones included) and `http_connect` (2xx answers to
+//!   (recognised handshakes, refused ones included) and `connect_tunnels` (2xx answers to
 //!   CONNECT, whatever the tunnel carries). These are counters, not `Protocol` rows: the
 //!   connection's protocol is what its analyzer parses after the preface.
 
@@ -58,9 +58,9 @@ httptop_wire::counters! {
         /// Connections starting with a SOCKS5 handshake (the server selected a method).
         socks5: Connections,
         /// CONNECT tunnels opened (2xx answers to CONNECT), whatever they carry.
-        http_connect: Connections,
+        connect_tunnels: Connections,
         /// PROXY headers and SOCKS5 handshakes that did not parse (the rest of the connection is parsed as HTTP/1 from there).
-        malformed: Connections anomaly => "anomalies" { kind = "malformed_preface" },
+        malformed_preface: Connections anomaly => "anomalies" { kind = "malformed_preface" },
     }
 }
 
@@ -221,7 +221,7 @@ impl PrefaceConn {
                 (n, oc)
             }
             Verdict::Malformed => {
-                c.malformed += 1;
+                c.malformed_preface += 1;
                 (n, None)
             }
         }

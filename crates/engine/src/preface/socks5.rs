@@ -85,7 +85,7 @@ impl Socks5 {
 
     fn fail(&self, c: &mut PrefaceCounters) -> Option<SideEnd> {
         if self.recognised {
-            c.malformed += 1;
+            c.malformed_preface += 1;
         }
         Some(SideEnd::Failed)
     }
@@ -361,7 +361,7 @@ pub(crate) mod tests {
         ] {
             let ((n, v), c) = side(&greeted, false, server);
             assert_eq!((n, v), (server.len(), Some(SideEnd::Failed)), "{server:?}");
-            assert_eq!((c.socks5, c.malformed), (1, 0), "{server:?}");
+            assert_eq!((c.socks5, c.malformed_preface), (1, 0), "{server:?}");
         }
         let bind = [GREETING, &[5, 2, 0, 1, 1, 2, 3, 4, 0, 80]].concat();
         let ((n, v), _) = side(&none, true, &bind);
@@ -383,6 +383,6 @@ pub(crate) mod tests {
         // Recognised, then a reply with an unknown address type.
         let ((n, v), c) = side(&greeted, false, &[5, 0, 5, 0, 0, 9, 1, 2]);
         assert_eq!((n, v), (6, Some(SideEnd::Failed)));
-        assert_eq!((c.socks5, c.malformed), (1, 1));
+        assert_eq!((c.socks5, c.malformed_preface), (1, 1));
     }
 }
