@@ -281,7 +281,7 @@ impl AppLayer {
             (Probe::Start, Dir::Orig, StreamEvent::Data([first, ..])) => {
                 if *first == 0x05 {
                     self.probe = Probe::Off;
-                    self.into_preface(|h, _| PrefaceConn::socks5(h), cx);
+                    self.start_preface(|h, _| PrefaceConn::socks5(h), cx);
                     return self.feed_other(dir, ts, ev, cx);
                 }
                 if let Some(sig) = Sig::of(*first) {
@@ -312,7 +312,7 @@ impl AppLayer {
                     return;
                 } else {
                     self.probe = Probe::Off;
-                    self.into_preface(|h, c| PrefaceConn::proxy(h, sig, c), cx);
+                    self.start_preface(|h, c| PrefaceConn::proxy(h, sig, c), cx);
                     if k < d.len() {
                         return self.feed_other(dir, ts, StreamEvent::Data(&d[k..]), cx);
                     }
@@ -334,7 +334,7 @@ impl AppLayer {
     }
 
     /// The undecided HTTP/1 parser goes into a preface built by `make`.
-    fn into_preface(
+    fn start_preface(
         &mut self,
         make: impl FnOnce(HttpConn, &mut PrefaceCounters) -> PrefaceConn,
         cx: &mut AppCtx<'_>,

@@ -213,7 +213,7 @@ pub(crate) mod tests {
         h.push(fam);
         h.extend_from_slice(&((addrs.len() + tlv) as u16).to_be_bytes());
         h.extend_from_slice(addrs);
-        h.extend(std::iter::repeat(0x04).take(tlv));
+        h.extend(std::iter::repeat_n(0x04, tlv));
         h
     }
 
@@ -303,7 +303,7 @@ pub(crate) mod tests {
                 "{bad:?}"
             );
         }
-        let long = [&V1_PREFIX[..], &[b'x'; 200][..]].concat();
+        let long = [V1_PREFIX, &[b'x'; 200][..]].concat();
         assert_eq!(v1_all_ways(&long), (V1_MAX, Some(Verdict::Malformed)));
         // 107 bytes with the LF last is the longest header there is.
         let mut max = b"PROXY UNKNOWN ".to_vec();
