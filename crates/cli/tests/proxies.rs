@@ -137,7 +137,8 @@ fn flush_capture(file: &Path, marker: u16) {
         // pcap, Ethernet (lo), IPv4 without options: TCP destination port at 36..38.
         let mut at = 24;
         while at + 16 <= data.len() {
-            let len = u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
+            let len =
+                u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
             let rec = &data[(at + 16).min(data.len())..(at + 16 + len).min(data.len())];
             if rec.len() >= 38 && u16::from_be_bytes([rec[36], rec[37]]) == marker {
                 return;
