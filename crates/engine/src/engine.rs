@@ -222,6 +222,9 @@ impl Engine {
         all.sort_unstable();
         for (_, i) in all {
             self.close(i);
+            // Handed out flow by flow: the exchanges still pending in every flow would
+            // otherwise all sit in `out` at once (tens of MiB when every flow is full).
+            self.drain(sink);
         }
         self.drain(sink);
     }
