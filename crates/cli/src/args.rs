@@ -3,7 +3,7 @@
 use crate::mode::RunMode;
 use clap::{Parser, ValueEnum};
 use httptop_engine::alert::AlertConfig;
-use httptop_engine::stats::StatsConfig;
+use httptop_engine::stats::{ClientsBy, StatsConfig};
 use httptop_engine::Limits;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +17,16 @@ pub enum OutputFormat {
     Json,
     /// The full-screen dashboard (live, --realtime, --demo; needs a terminal).
     Tui,
+}
+
+/// Which address the clients tables count a request under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ClientsByArg {
+    /// The address on the wire (behind a load balancer: the balancer).
+    Wire,
+    /// The original client: the PROXY protocol header's source, else the first address
+    /// of X-Forwarded-For / Forwarded; the wire address when there is none.
+    Forwarded,
 }
 
 const DEFAULT_WINDOW: Duration = Duration::from_secs(120);
@@ -143,6 +153,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_keys: usize,
 
+    /// Count clients by their `wire` address, or by the `forwarded` original client (PROXY
+    /// protocol header, else X-Forwarded-For / Forwarded; the wire address without them).
+    #[arg(long, value_enum, value_name = "BY", default_value = "wire")]
+    pub clients_by: ClientsByArg,
+
     /// `tui` (the default for live capture, --realtime and --demo when standard output is
     /// a terminal), `plain` (otherwise) or `json`. With `--log -` text output goes to
     /// standard error.
@@ -226,6 +241,10 @@ impl Args {
             top: self.top.max(1),
             max_keys: self.max_keys.max(1),
             retention_ns: nanos(self.retention),
+            clients_by: match self.clients_by {
+                ClientsByArg::Wire => ClientsBy::Wire,
+                ClientsByArg::Forwarded => ClientsBy::Forwarded,
+            },
             ..StatsConfig::default()
         }
     }
@@ -292,6 +311,10 @@ mod tests {
             "a file without --realtime"
         );
         assert_eq!((a.top, a.max_keys), (10, 10_000));
+        assert_eq!(a.stats_config().clients_by, ClientsBy::Wire);
+        let f = Args::parse_from(["httptop", "-r", "x", "--clients-by", "forwarded"]);
+        assert_eq!(f.stats_config().clients_by, ClientsBy::Forwarded);
+        assert!(Args::try_parse_from(["httptop", "--clients-by", "x"]).is_err());
     }
 
     #[test]

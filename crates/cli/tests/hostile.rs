@@ -937,3 +937,49 @@ fn tunnels_nested_a_hundred_deep() {
     );
     assert_eq!(o.counter("encap_4in4"), 8 * u64::from(FRAMES));
 }
+
+/// PROXY v2 headers claiming 65,535 bytes of TLVs, 2,000 connections: half stream all of
+/// them then send a request (which must be parsed, with the header's client), half stop
+/// after 30,000 bytes and close. Nothing of the TLVs is held: they are skipped as they
+/// stream by, counted.
+#[test]
+fn proxy_v2_headers_claiming_65535_bytes_of_tlvs() {
+    const CONNS: u32 = 2000;
+    const TLV: usize = 65_535 - 12;
+    let o = run_case("proxy_v2_tlvs", &[], |s| {
+        let mut head = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff".to_vec();
+        head.extend_from_slice(&[198, 51, 100, 9, 10, 0, 0, 2, 0x9c, 0x40, 0, 80]);
+        let tlv = vec![0x04u8; 1448];
+        interleaved(s, CONNS, |s, i| {
+            let c = client(18, i);
+            let (mut cs, ss) = open(s, c)?;
+            s.tcp(c, SERVER, cs, ss, PSH_ACK, &head)?;
+            cs = cs.wrapping_add(head.len() as u32);
+            let send = if i % 2 == 0 { TLV } else { 30_000 };
+            let mut sent = 0;
+            while sent < send {
+                let n = (send - sent).min(tlv.len());
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, &tlv[..n])?;
+                cs = cs.wrapping_add(n as u32);
+                sent += n;
+            }
+            if i % 2 == 0 {
+                let req = b"GET /behind HTTP/1.1\r\nHost: proxied.example\r\n\r\n";
+                s.tcp(c, SERVER, cs, ss, PSH_ACK, req)?;
+                cs = cs.wrapping_add(req.len() as u32);
+                let resp = b"HTTP/1.1 204 No Content\r\n\r\n";
+                s.tcp(SERVER, c, ss, cs, PSH_ACK, resp)?;
+            }
+            s.tcp(c, SERVER, cs, ss, FIN_ACK, b"")
+        })
+    });
+    o.assert_valid_counted();
+    assert_eq!(o.requests(), VALID + u64::from(CONNS / 2));
+    assert_eq!(o.row("hosts", "proxied.example"), (u64::from(CONNS / 2), 0));
+    assert_eq!(o.counter("http.proxy_v2"), u64::from(CONNS / 2));
+    assert_eq!(
+        o.counter("http.proxy_v2_skipped_bytes"),
+        u64::from(CONNS / 2) * (TLV as u64 + 30_000)
+    );
+    assert_eq!(o.counter("http.malformed_preface"), 0);
+}

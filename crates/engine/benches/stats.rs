@@ -128,6 +128,7 @@ fn typical_pool(n: usize, rng: &mut Rng) -> Vec<Exchange> {
                     IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
                     80,
                 )),
+                original_client: None,
                 method: ws(method),
                 host: if no_request {
                     WireStr::default()

@@ -20,8 +20,22 @@
 //! - **Http1** once decided: the in-order path is one match and a direct call with the
 //!   packet's payload slice. A 101 Switching Protocols or a 2xx answer to CONNECT is an
 //!   [`crate::http::Upgrade`]: HTTP/1 is closed (it emits what it holds) and the rest of
-//!   both streams goes to the next analyzer, `Opaque` today, still counted under
-//!   `http/1` (the connection was decided as HTTP/1).
+//!   both streams goes to the next analyzer, still counted under `http/1` (the
+//!   connection was decided as HTTP/1): after a 2xx to CONNECT a fresh HTTP/1 parser
+//!   (`Tunnel`) takes the tunnel from the byte after the answer's head (bytes the client
+//!   sent between CONNECT and the answer are not parsed), unless the client's first
+//!   tunnel byte starts a TLS record (0x16: opaque); a tunnel that is not HTTP either
+//!   becomes opaque without counting as a connection that is not HTTP. After a 101, opaque.
+//! - **Prefaces** ([`crate::preface`]: PROXY v1/v2, SOCKS5) come before the probe of
+//!   HTTP/1, at the start of the originator's stream: its first byte says whether one
+//!   can follow (`P`, CR, 0x05; anything else goes straight to HTTP/1, so the probe
+//!   costs one comparison); `PROXY ` and the v2 signature are matched in place
+//!   (`Probe::Matching`, no buffer: a mismatch replays the matched bytes of the
+//!   constant, at the time of their first byte, into HTTP/1); then `Preface` parses the
+//!   header or handshake and hands each side's bytes after it to HTTP/1, which decides
+//!   once both sides are past the preface. The originator must speak first: any other
+//!   first event (the responder's data, a gap, FIN, RST) ends the probe. The original
+//!   client a PROXY header gave is set on every exchange of the connection.
 //! - **Opaque**: payload is neither parsed nor buffered (the flow's reassembly is told to
 //!   skip: [`crate::reasm::HalfStream::skip`]), but every byte seen still counts. Not
 //!   HTTP counts `HttpCounters::not_http_connections` and the connection is `Unknown`.
@@ -40,18 +54,21 @@
 //! bytes a side, charged through [`AppLayer::heap_bytes`]) to the undecided state and
 //! replays it into the analyzer it picks.
 
-use crate::event::Event;
+use crate::event::{Event, OriginalClient};
 use crate::http::{Ctx, HttpConn};
+use crate::preface::{PrefaceConn, PrefaceCounters, Sig};
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::stream::{Dir, StreamEvent};
 use httptop_wire::Timestamp;
 use std::net::SocketAddr;
 
 /// What the analyzers need on every call: the HTTP context (limits, counters, the event
-/// output, the request-queue pool, the packet time) and the protocol table.
+/// output, the request-queue pool, the packet time), the protocol table and the preface
+/// counters.
 pub(crate) struct AppCtx<'a> {
     pub http: Ctx<'a>,
     pub protocols: &'a mut ProtocolTable,
+    pub preface: &'a mut PrefaceCounters,
 }
 
 /// The analyzer of one flow.
@@ -59,9 +76,29 @@ pub(crate) struct AppCtx<'a> {
 pub(crate) enum Analyzer {
     /// No protocol decided yet: HTTP/1 runs as the probe (see the module documentation).
     Undecided(HttpConn),
+    /// A PROXY header or SOCKS5 handshake being read; HTTP/1 gets each side after it.
+    Preface(Box<PrefaceConn>),
     Http1(HttpConn),
+    /// The streams inside a CONNECT tunnel, until the client's first byte in it says
+    /// TLS (opaque) and HTTP/1 claims (then `Http1`) or excludes (opaque) them.
+    Tunnel(HttpConn),
     /// Counted, not parsed.
     Opaque,
+}
+
+/// The search for a preface at the start of the originator's stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probe {
+    /// Nothing seen yet (in a tunnel: nothing from its client yet).
+    Start,
+    /// The originator's stream so far is the first `n` bytes of `sig`, the first of them
+    /// at `ts`.
+    Matching {
+        sig: Sig,
+        n: u8,
+        ts: Timestamp,
+    },
+    Off,
 }
 
 /// The application layer of one flow: its analyzer and what is counted for it.
@@ -74,6 +111,33 @@ pub(crate) struct AppLayer {
     client: Dir,
     /// Payload bytes delivered, by direction.
     bytes: [u64; 2],
+    probe: Probe,
+    /// The original client a PROXY header gave, set on every exchange.
+    proxied: Option<Box<OriginalClient>>,
+}
+
+/// Sets the original client on the exchanges among `out`.
+fn stamp(out: &mut [Event], oc: Option<&OriginalClient>) {
+    if let Some(oc) = oc {
+        for e in out {
+            if let Event::Exchange(x) = e {
+                x.original_client = Some(*oc);
+            }
+        }
+    }
+}
+
+/// The client and server of a 2xx answer to CONNECT among `out`, if any.
+fn connect_tunnel(out: &[Event]) -> Option<(SocketAddr, SocketAddr)> {
+    out.iter().find_map(|e| match e {
+        Event::Exchange(x)
+            if x.method.as_bytes() == b"CONNECT"
+                && x.status.is_some_and(|s| (200..300).contains(&s)) =>
+        {
+            Some((x.client?, x.server?))
+        }
+        _ => None,
+    })
 }
 
 impl AppLayer {
@@ -84,6 +148,8 @@ impl AppLayer {
             protocol: None,
             client: Dir::Orig,
             bytes: [0; 2],
+            probe: Probe::Start,
+            proxied: None,
         }
     }
 
@@ -94,10 +160,17 @@ impl AppLayer {
 
     /// Heap bytes the analyzer holds (charged against `Limits::max_buffered_bytes`).
     pub fn heap_bytes(&self) -> usize {
-        match &self.analyzer {
-            Analyzer::Undecided(h) | Analyzer::Http1(h) => h.heap_bytes(),
-            Analyzer::Opaque => 0,
-        }
+        let proxied = if self.proxied.is_some() {
+            crate::budget::heap(std::mem::size_of::<OriginalClient>())
+        } else {
+            0
+        };
+        proxied
+            + match &self.analyzer {
+                Analyzer::Undecided(h) | Analyzer::Http1(h) | Analyzer::Tunnel(h) => h.heap_bytes(),
+                Analyzer::Preface(p) => p.heap_bytes(),
+                Analyzer::Opaque => 0,
+            }
     }
 
     /// One in-order event of the `dir` stream at packet time `ts`.
@@ -110,23 +183,177 @@ impl AppLayer {
                 cx.protocols.get_mut(p).add_bytes(dir == self.client, n);
             }
         }
+        if let Analyzer::Http1(h) = &mut self.analyzer {
+            let from = cx.http.out.len();
+            h.feed(dir, ts, ev, &mut cx.http);
+            if self.proxied.is_some() {
+                stamp(&mut cx.http.out[from..], self.proxied.as_deref());
+            }
+            if h.upgrade().is_some() {
+                self.hand_over(dir, ts, ev, from, cx);
+            }
+            return;
+        }
+        self.feed_other(dir, ts, ev, cx);
+    }
+
+    /// [`Self::feed`] for every analyzer but a decided HTTP/1.
+    fn feed_other(&mut self, dir: Dir, ts: Timestamp, ev: StreamEvent<'_>, cx: &mut AppCtx<'_>) {
+        let from = cx.http.out.len();
         match &mut self.analyzer {
-            Analyzer::Http1(h) => {
-                h.feed(dir, ts, ev, &mut cx.http);
-                if h.upgrade().is_some() {
-                    self.hand_over(ts, cx);
+            Analyzer::Undecided(_) if self.probe != Probe::Off => {
+                return self.probe(dir, ts, ev, cx);
+            }
+            Analyzer::Undecided(h) | Analyzer::Http1(h) => h.feed(dir, ts, ev, &mut cx.http),
+            Analyzer::Preface(p) => {
+                if let Some(oc) = p.feed(dir, ts, ev, &mut cx.http, cx.preface) {
+                    self.proxied = Some(Box::new(oc));
+                }
+                if p.is_over() {
+                    let old = std::mem::replace(&mut self.analyzer, Analyzer::Opaque);
+                    if let Analyzer::Preface(p) = old {
+                        self.analyzer = Analyzer::Undecided(p.http);
+                    }
                 }
             }
-            Analyzer::Undecided(h) => {
+            Analyzer::Tunnel(h) => {
+                if let (Probe::Start, StreamEvent::Data([first, ..])) = (self.probe, ev) {
+                    if dir == self.client {
+                        self.probe = Probe::Off;
+                        if *first == 0x16 {
+                            // A TLS record: the tunnel stays opaque.
+                            let from = cx.http.out.len();
+                            h.close(ts, &mut cx.http);
+                            stamp(&mut cx.http.out[from..], self.proxied.as_deref());
+                            self.analyzer = Analyzer::Opaque;
+                            return;
+                        }
+                    }
+                }
                 h.feed(dir, ts, ev, &mut cx.http);
-                self.decide(ts, cx);
             }
-            Analyzer::Opaque => {}
+            Analyzer::Opaque => return,
+        }
+        stamp(&mut cx.http.out[from..], self.proxied.as_deref());
+        self.settle(dir, ts, ev, from, cx);
+    }
+
+    /// After an event: the probes decide, a tunnel is claimed or excluded, an upgrade
+    /// hands over.
+    fn settle(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        ev: StreamEvent<'_>,
+        from: usize,
+        cx: &mut AppCtx<'_>,
+    ) {
+        match &self.analyzer {
+            Analyzer::Undecided(_) => self.decide(dir, ts, ev, from, cx),
+            Analyzer::Http1(h) | Analyzer::Tunnel(h) if h.upgrade().is_some() => {
+                self.hand_over(dir, ts, ev, from, cx)
+            }
+            Analyzer::Tunnel(h) if h.client().is_some() => {
+                let old = std::mem::replace(&mut self.analyzer, Analyzer::Opaque);
+                if let Analyzer::Tunnel(h) = old {
+                    self.analyzer = Analyzer::Http1(h);
+                }
+            }
+            Analyzer::Tunnel(h) if h.is_dead() => {
+                // The tunnel is not a connection of its own: HTTP/1's verdict on it is
+                // not counted as one (the connection counts under http/1).
+                let c = &mut cx.http.counters.not_http_connections;
+                *c = c.saturating_sub(1);
+                self.analyzer = Analyzer::Opaque;
+            }
+            _ => {}
+        }
+    }
+
+    /// The preface probe at the start of the originator's stream (see the module
+    /// documentation).
+    fn probe(&mut self, dir: Dir, ts: Timestamp, ev: StreamEvent<'_>, cx: &mut AppCtx<'_>) {
+        let from = cx.http.out.len();
+        let Analyzer::Undecided(h) = &mut self.analyzer else {
+            return;
+        };
+        match (self.probe, dir, ev) {
+            (Probe::Start, Dir::Orig, StreamEvent::Data([first, ..])) => {
+                if *first == 0x05 {
+                    self.probe = Probe::Off;
+                    self.start_preface(|h, _| PrefaceConn::socks5(h), cx);
+                    return self.feed_other(dir, ts, ev, cx);
+                }
+                if let Some(sig) = Sig::of(*first) {
+                    self.probe = Probe::Matching { sig, n: 0, ts };
+                    return self.probe(dir, ts, ev, cx);
+                }
+                self.probe = Probe::Off;
+                h.feed(dir, ts, ev, &mut cx.http);
+            }
+            (Probe::Start, _, StreamEvent::Data([])) => {}
+            (Probe::Matching { sig, n, ts: t0 }, Dir::Orig, StreamEvent::Data(d)) => {
+                let want = &sig.bytes()[usize::from(n)..];
+                let k = want.len().min(d.len());
+                if d[..k] != want[..k] {
+                    self.probe = Probe::Off;
+                    if n > 0 {
+                        let seen = &sig.bytes()[..usize::from(n)];
+                        h.feed(Dir::Orig, t0, StreamEvent::Data(seen), &mut cx.http);
+                    }
+                    h.feed(dir, ts, ev, &mut cx.http);
+                } else if k < want.len() {
+                    // `k` is at most the signature's 12 bytes.
+                    self.probe = Probe::Matching {
+                        sig,
+                        n: n + k as u8,
+                        ts: t0,
+                    };
+                    return;
+                } else {
+                    self.probe = Probe::Off;
+                    self.start_preface(|h, c| PrefaceConn::proxy(h, sig, c), cx);
+                    if k < d.len() {
+                        return self.feed_other(dir, ts, StreamEvent::Data(&d[k..]), cx);
+                    }
+                    return;
+                }
+            }
+            (Probe::Matching { sig, n, ts: t0 }, _, _) => {
+                self.probe = Probe::Off;
+                let seen = &sig.bytes()[..usize::from(n)];
+                h.feed(Dir::Orig, t0, StreamEvent::Data(seen), &mut cx.http);
+                h.feed(dir, ts, ev, &mut cx.http);
+            }
+            (Probe::Start | Probe::Off, _, _) => {
+                self.probe = Probe::Off;
+                h.feed(dir, ts, ev, &mut cx.http);
+            }
+        }
+        self.settle(dir, ts, ev, from, cx);
+    }
+
+    /// The undecided HTTP/1 parser goes into a preface built by `make`.
+    fn start_preface(
+        &mut self,
+        make: impl FnOnce(HttpConn, &mut PrefaceCounters) -> PrefaceConn,
+        cx: &mut AppCtx<'_>,
+    ) {
+        let old = std::mem::replace(&mut self.analyzer, Analyzer::Opaque);
+        if let Analyzer::Undecided(h) = old {
+            self.analyzer = Analyzer::Preface(Box::new(make(h, cx.preface)));
         }
     }
 
     /// The probes: HTTP/1 claimed the connection (a client side is known) or excluded it.
-    fn decide(&mut self, ts: Timestamp, cx: &mut AppCtx<'_>) {
+    fn decide(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        ev: StreamEvent<'_>,
+        from: usize,
+        cx: &mut AppCtx<'_>,
+    ) {
         let Analyzer::Undecided(h) = &self.analyzer else {
             return;
         };
@@ -139,7 +366,7 @@ impl AppLayer {
             self.decided(Protocol::Http1, cx);
             // The event that decided may also have switched protocols (a 101 at once).
             if matches!(&self.analyzer, Analyzer::Http1(h) if h.upgrade().is_some()) {
-                self.hand_over(ts, cx);
+                self.hand_over(dir, ts, ev, from, cx);
             }
         } else if h.is_dead() {
             self.analyzer = Analyzer::Opaque;
@@ -156,22 +383,81 @@ impl AppLayer {
         cx.http.out.push(Event::ConnectionDecided { protocol: p });
     }
 
-    /// HTTP/1 was upgraded: it emits what it holds, the next analyzer takes the rest of
-    /// both streams (opaque until WebSocket and HTTP/2 analyzers exist).
-    fn hand_over(&mut self, ts: Timestamp, cx: &mut AppCtx<'_>) {
-        if let Analyzer::Http1(h) = &mut self.analyzer {
-            h.close(ts, &mut cx.http);
-        }
+    /// HTTP/1 was upgraded by the event `ev` of `dir` (whose exchanges start at `from` in
+    /// the output): it emits what it holds; a CONNECT tunnel goes to a fresh HTTP/1
+    /// parser (the event's bytes after the answer's head first), anything else is opaque
+    /// (until WebSocket and HTTP/2 analyzers exist).
+    fn hand_over(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        ev: StreamEvent<'_>,
+        from: usize,
+        cx: &mut AppCtx<'_>,
+    ) {
+        let (Analyzer::Http1(h) | Analyzer::Tunnel(h)) = &mut self.analyzer else {
+            return;
+        };
+        let tail = match (h.upgrade(), ev) {
+            (Some(up), StreamEvent::Data(d)) if up.dir == dir => {
+                let n = h.offset(dir).saturating_sub(up.offset);
+                let n = usize::try_from(n).unwrap_or(usize::MAX).min(d.len());
+                &d[d.len() - n..]
+            }
+            _ => &[],
+        };
+        let closed = cx.http.out.len();
+        h.close(ts, &mut cx.http);
+        stamp(&mut cx.http.out[closed..], self.proxied.as_deref());
         self.analyzer = Analyzer::Opaque;
+        let Some((client, server)) = connect_tunnel(&cx.http.out[from.min(closed)..]) else {
+            return;
+        };
+        cx.preface.connect_tunnels += 1;
+        let (orig, resp) = match self.client {
+            Dir::Orig => (client, server),
+            Dir::Resp => (server, client),
+        };
+        self.analyzer = Analyzer::Tunnel(HttpConn::new(orig, resp));
+        self.probe = Probe::Start;
+        if !tail.is_empty() {
+            self.feed_other(dir, ts, StreamEvent::Data(tail), cx);
+        }
     }
 
     /// The flow is gone (its streams flushed into `feed` before): the analyzer emits
     /// everything pending, and the connection is reported closed.
     pub fn close(&mut self, ts: Timestamp, cx: &mut AppCtx<'_>) {
+        if matches!(self.analyzer, Analyzer::Preface(_)) {
+            let old = std::mem::replace(&mut self.analyzer, Analyzer::Opaque);
+            if let Analyzer::Preface(p) = old {
+                self.analyzer = Analyzer::Undecided(p.http);
+            }
+        }
+        let from = cx.http.out.len();
+        if let (Analyzer::Undecided(h), Probe::Matching { sig, n, ts: t0 }) =
+            (&mut self.analyzer, self.probe)
+        {
+            let seen = &sig.bytes()[..usize::from(n)];
+            h.feed(Dir::Orig, t0, StreamEvent::Data(seen), &mut cx.http);
+        }
+        self.probe = Probe::Off;
+        if let Analyzer::Undecided(h) = &self.analyzer {
+            // A connection closed inside a preface (SOCKS5 without a reply) may hold
+            // requests of a side already past it.
+            if let Some(client) = h.client() {
+                self.client = client;
+                self.decided(Protocol::Http1, cx);
+            }
+        }
         match &mut self.analyzer {
-            Analyzer::Undecided(h) | Analyzer::Http1(h) => h.close(ts, &mut cx.http),
+            Analyzer::Undecided(h) | Analyzer::Http1(h) | Analyzer::Tunnel(h) => {
+                h.close(ts, &mut cx.http)
+            }
+            Analyzer::Preface(p) => p.http.close(ts, &mut cx.http),
             Analyzer::Opaque => {}
         }
+        stamp(&mut cx.http.out[from..], self.proxied.as_deref());
         self.analyzer = Analyzer::Opaque;
         let protocol = match self.protocol {
             Some(p) => p,
@@ -201,6 +487,7 @@ mod tests {
         limits: Limits,
         http: HttpCounters,
         protocols: ProtocolTable,
+        preface: PrefaceCounters,
         pool: QueuePool,
         out: Vec<Event>,
     }
@@ -214,6 +501,7 @@ mod tests {
                 limits,
                 http: HttpCounters::default(),
                 protocols: ProtocolTable::default(),
+                preface: PrefaceCounters::default(),
                 pool: QueuePool::default(),
                 out: Vec::new(),
             }
@@ -229,6 +517,7 @@ mod tests {
                     now: Timestamp::from_secs(1),
                 },
                 protocols: &mut self.protocols,
+                preface: &mut self.preface,
             };
             f(&mut self.app, &mut cx);
         }
@@ -470,5 +759,281 @@ mod tests {
                 offset: at
             })
         );
+    }
+
+    // ------------------------------------------------------------------ prefaces
+
+    /// Runs `script` (direction, bytes) through a fresh layer, each event cut into
+    /// pieces of `piece` bytes (0: whole), the pieces of one event at times 1 s + i µs;
+    /// returns the exchanges, the decisions and the preface counters.
+    fn run(
+        script: &[(Dir, &[u8])],
+        piece: usize,
+    ) -> (
+        Vec<Exchange>,
+        Vec<Protocol>,
+        PrefaceCounters,
+        (u64, u64, u64),
+    ) {
+        let mut r = Rig::new(Limits::default());
+        for (k, (dir, bytes)) in script.iter().enumerate() {
+            let step = if piece == 0 {
+                bytes.len().max(1)
+            } else {
+                piece
+            };
+            for c in bytes.chunks(step) {
+                let t = Timestamp::from_secs(1).add_nanos(k as u64 * 1000);
+                r.with(|app, cx| app.feed(*dir, t, StreamEvent::Data(c), cx));
+            }
+        }
+        r.close();
+        let ex = r.exchanges().into_iter().cloned().collect();
+        (ex, r.decided(), r.preface.clone(), r.row(Protocol::Http1))
+    }
+
+    /// The same results whole, in pieces of every size up to 13 bytes, byte by byte.
+    fn run_all_ways(
+        script: &[(Dir, &[u8])],
+    ) -> (
+        Vec<Exchange>,
+        Vec<Protocol>,
+        PrefaceCounters,
+        (u64, u64, u64),
+    ) {
+        let whole = run(script, 0);
+        for piece in 1..=13 {
+            assert_eq!(run(script, piece), whole, "in pieces of {piece}");
+        }
+        whole
+    }
+
+    fn oc(s: &str) -> Option<OriginalClient> {
+        if let Ok(sa) = s.parse::<SocketAddr>() {
+            return Some(OriginalClient {
+                ip: sa.ip(),
+                port: Some(sa.port()),
+            });
+        }
+        Some(OriginalClient {
+            ip: s.parse().unwrap(),
+            port: None,
+        })
+    }
+
+    fn total(script: &[(Dir, &[u8])], dir: Dir) -> u64 {
+        script
+            .iter()
+            .filter(|(d, _)| *d == dir)
+            .map(|(_, b)| b.len() as u64)
+            .sum()
+    }
+
+    #[test]
+    fn a_proxy_v1_header_is_skipped_and_names_the_original_client() {
+        let req = [
+            &b"PROXY TCP4 203.0.113.7 10.0.0.2 51234 80\r\n"[..],
+            REQ,
+            b"POST /f HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 192.0.2.1\r\nContent-Length: 0\r\n\r\n",
+        ]
+        .concat();
+        let script: &[(Dir, &[u8])] = &[(Dir::Orig, &req), (Dir::Resp, RESP), (Dir::Resp, RESP)];
+        let (ex, decided, c, row) = run_all_ways(script);
+        assert_eq!(decided, [Protocol::Http1]);
+        assert_eq!((c.proxy_v1, c.malformed_preface), (1, 0));
+        assert_eq!(ex.len(), 2);
+        for x in &ex {
+            assert_eq!(x.status, Some(200));
+            // The PROXY header wins over a forwarding header.
+            assert_eq!(x.original_client, oc("203.0.113.7:51234"));
+            assert!(x.flags.is_empty(), "{:?}", x.flags);
+        }
+        assert_eq!(ex[1].method.as_bytes(), b"POST");
+        assert_eq!(row, (1, total(script, Dir::Orig), total(script, Dir::Resp)));
+    }
+
+    #[test]
+    fn a_proxy_v2_header_with_tlvs_is_skipped() {
+        let mut req = crate::preface::proxy::tests::v2(
+            1,
+            0x11,
+            &crate::preface::proxy::tests::v4_block(),
+            300,
+        );
+        req.extend_from_slice(REQ);
+        let script: &[(Dir, &[u8])] = &[(Dir::Orig, &req), (Dir::Resp, RESP)];
+        let (ex, decided, c, _) = run_all_ways(script);
+        assert_eq!(decided, [Protocol::Http1]);
+        assert_eq!((c.proxy_v2, c.proxy_v2_skipped_bytes), (1, 300));
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].original_client, oc("198.51.100.9:40000"));
+        assert_eq!(ex[0].path.as_bytes(), b"/");
+    }
+
+    #[test]
+    fn requests_that_start_like_a_signature_lose_nothing() {
+        for req in [
+            &b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"[..],
+            b"PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+            b"PROPFIND /x HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        ] {
+            let script: &[(Dir, &[u8])] = &[(Dir::Orig, req), (Dir::Resp, RESP)];
+            let (ex, decided, c, row) = run_all_ways(script);
+            assert_eq!(decided, [Protocol::Http1], "{req:?}");
+            assert_eq!(c, PrefaceCounters::default());
+            assert_eq!(ex.len(), 1);
+            assert_eq!(ex[0].status, Some(200));
+            assert_eq!(ex[0].original_client, None);
+            assert_eq!(
+                ex[0].request_bytes,
+                req.len() as u64 - u64::from(req[0] == b'\r') * 2
+            );
+            // The request's time is that of its first byte, replayed or not.
+            assert_eq!(ex[0].ts, Timestamp::from_secs(1));
+            assert_eq!(row.1, req.len() as u64);
+        }
+        // A signature cut by the close is replayed too: the request is there.
+        let (ex, _, _, _) = run(&[(Dir::Orig, b"PRO")], 0);
+        assert!(ex.is_empty());
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, b"P").data(Dir::Resp, RESP).close();
+        assert_eq!(r.exchanges().len(), 1, "P then a response from the server");
+    }
+
+    #[test]
+    fn a_malformed_proxy_header_is_counted_and_http_follows() {
+        let req = [&b"PROXY TCP4 203.0.113.7 10.0.0.2 x 80\r\n"[..], REQ].concat();
+        let (ex, decided, c, _) = run_all_ways(&[(Dir::Orig, &req), (Dir::Resp, RESP)]);
+        assert_eq!((c.proxy_v1, c.malformed_preface), (0, 1));
+        assert_eq!(decided, [Protocol::Http1]);
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].original_client, None);
+    }
+
+    #[test]
+    fn a_proxy_header_with_a_tls_connection_behind_is_not_http() {
+        let req = [
+            &b"PROXY TCP4 203.0.113.7 10.0.0.2 1 443\r\n"[..],
+            &[0x16, 3, 1, 0, 5],
+        ]
+        .concat();
+        let (ex, decided, c, _) =
+            run_all_ways(&[(Dir::Orig, &req), (Dir::Resp, &[0x16, 3, 3, 0, 9])]);
+        assert_eq!(
+            (c.proxy_v1, decided.as_slice()),
+            (1, &[Protocol::Unknown][..])
+        );
+        assert!(ex.is_empty());
+    }
+
+    #[test]
+    fn http_after_a_socks5_handshake_is_parsed() {
+        use crate::preface::socks5::tests::{GREETING, REPLY, REQUEST, SELECT};
+        let script: &[(Dir, &[u8])] = &[
+            (Dir::Orig, GREETING),
+            (Dir::Resp, SELECT),
+            (Dir::Orig, &[REQUEST, REQ].concat()),
+            (Dir::Resp, REPLY),
+            (Dir::Resp, RESP),
+        ];
+        let (ex, decided, c, row) = run_all_ways(script);
+        assert_eq!((c.socks5, c.malformed_preface), (1, 0));
+        assert_eq!(decided, [Protocol::Http1]);
+        assert_eq!(ex.len(), 1);
+        assert_eq!((ex[0].status, ex[0].original_client), (Some(200), None));
+        assert_eq!(ex[0].request_bytes, REQ.len() as u64);
+        assert_eq!(row, (1, total(script, Dir::Orig), total(script, Dir::Resp)));
+        // Refused: no tunnel, nothing parsed, not HTTP.
+        let (ex, decided, c, _) = run_all_ways(&[(Dir::Orig, GREETING), (Dir::Resp, &[5, 0xff])]);
+        assert_eq!((ex.len(), c.socks5), (0, 1));
+        assert_eq!(decided, [Protocol::Unknown]);
+    }
+
+    #[test]
+    fn http_inside_a_connect_tunnel_is_parsed() {
+        let connect = b"CONNECT inner.example:80 HTTP/1.1\r\nHost: inner.example:80\r\n\r\n";
+        let ok = b"HTTP/1.1 200 Connection established\r\n\r\n";
+        let inner_req = b"GET /in HTTP/1.1\r\nHost: inner.example\r\n\r\n";
+        let script: &[(Dir, &[u8])] = &[
+            (Dir::Orig, connect),
+            (Dir::Resp, ok),
+            (Dir::Orig, inner_req),
+            (Dir::Resp, RESP),
+            (Dir::Orig, REQ),
+            (Dir::Resp, RESP),
+        ];
+        let (ex, decided, c, row) = run_all_ways(script);
+        assert_eq!(c.connect_tunnels, 1);
+        assert_eq!(decided, [Protocol::Http1]);
+        let got: Vec<_> = ex
+            .iter()
+            .map(|x| {
+                (
+                    x.method.as_bytes().to_vec(),
+                    x.path.as_bytes().to_vec(),
+                    x.status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (b"CONNECT".to_vec(), b"inner.example:80".to_vec(), Some(200)),
+                (b"GET".to_vec(), b"/in".to_vec(), Some(200)),
+                (b"GET".to_vec(), b"/".to_vec(), Some(200)),
+            ]
+        );
+        assert_eq!(row, (1, total(script, Dir::Orig), total(script, Dir::Resp)));
+        // The answer and the server's first tunnel bytes in one event.
+        let (ex, _, _, _) = run(
+            &[
+                (Dir::Orig, connect),
+                (
+                    Dir::Resp,
+                    &[&ok[..], b"HTTP/1.1 204 No Content\r\n\r\n"].concat(),
+                ),
+            ],
+            0,
+        );
+        assert_eq!(ex.len(), 2);
+        assert_eq!(
+            (ex[1].status, ex[1].flags),
+            (Some(204), crate::Flags::NO_REQUEST)
+        );
+    }
+
+    #[test]
+    fn tls_or_another_protocol_inside_a_connect_tunnel_stays_opaque() {
+        let connect = b"CONNECT inner.example:443 HTTP/1.1\r\n\r\n";
+        let ok = b"HTTP/1.1 200 OK\r\n\r\n";
+        for (client, server) in [
+            (&[0x16u8, 3, 1, 0, 200, 1][..], &[0x16u8, 3, 3][..]),
+            (b"SSH-2.0-x\r\n", b"SSH-2.0-y\r\n"),
+        ] {
+            let mut r = Rig::new(Limits::default());
+            r.data(Dir::Orig, connect).data(Dir::Resp, ok);
+            r.data(Dir::Orig, client).data(Dir::Resp, server);
+            assert!(r.app.is_opaque(), "{client:?}");
+            r.close();
+            assert_eq!(r.exchanges().len(), 1);
+            assert_eq!(
+                (r.preface.connect_tunnels, r.http.not_http_connections),
+                (1, 0)
+            );
+            assert_eq!(r.decided(), [Protocol::Http1]);
+        }
+    }
+
+    #[test]
+    fn forwarding_headers_name_the_original_client() {
+        let req = b"GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=\"[2001:db8::7]:4711\"\r\n\r\n\
+GET / HTTP/1.1\r\nHost: h\r\nx-forwarded-for: 203.0.113.9, 10.0.0.1\r\nForwarded: for=192.0.2.1\r\n\r\n\
+GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: unknown\r\n\r\n";
+        let resp = [RESP, RESP, RESP].concat();
+        let (ex, _, c, _) = run_all_ways(&[(Dir::Orig, req), (Dir::Resp, &resp)]);
+        assert_eq!(c, PrefaceCounters::default());
+        let got: Vec<_> = ex.iter().map(|x| x.original_client).collect();
+        assert_eq!(got, [oc("[2001:db8::7]:4711"), oc("203.0.113.9"), None]);
     }
 }

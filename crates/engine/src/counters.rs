@@ -6,7 +6,8 @@
 //! The counters themselves are declared with `httptop_wire::counters!` beside the code
 //! that increments them (`Counters` in `engine.rs`, `EncapCounters` in the wire crate,
 //! `FragCounters` in `ipfrag.rs`, `ReasmCounters` in `reasm.rs`,
-//! `HttpCounters` in `http/mod.rs`, `StatsCounters` and `TableCounters` in `stats/`);
+//! `HttpCounters` in `http/mod.rs`, `PrefaceCounters` in `preface/mod.rs`,
+//! `StatsCounters` and `TableCounters` in `stats/`);
 //! this module only chains the structs. A new counter in one of them needs nothing here.
 
 use crate::engine::Counters;
@@ -25,6 +26,7 @@ pub fn samples<'a>(c: &'a Counters, s: &'a StatsCounters) -> impl Iterator<Item 
         .chain(own(Group::Flows))
         .chain(c.reasm.samples())
         .chain(c.http.samples())
+        .chain(c.preface.samples())
         .chain(s.samples())
         .chain(
             tables(s)
@@ -86,6 +88,7 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
     own(c, false, &mut set);
     c.reasm.values_mut().into_iter().for_each(&mut set);
     c.http.values_mut().into_iter().for_each(&mut set);
+    c.preface.values_mut().into_iter().for_each(&mut set);
     s.values_mut().into_iter().for_each(&mut set);
     for t in [
         &mut s.sections,

@@ -22,6 +22,7 @@ use crate::flow::{FlowKey, FlowTable};
 use crate::http::{Ctx, HttpCounters, QueuePool};
 use crate::ipfrag::{FragCounters, Reassembler};
 use crate::limits::Limits;
+use crate::preface::PrefaceCounters;
 use crate::protocol::ProtocolTable;
 use crate::reasm::{HalfStream, ReasmCounters};
 use crate::stream::{Dir, StreamEvent};
@@ -83,6 +84,8 @@ httptop_wire::counters! {
         pub http: HttpCounters,
         /// Connections, requests and bytes per detected protocol.
         pub protocols: ProtocolTable,
+        /// PROXY headers, SOCKS5 handshakes and CONNECT tunnels in front of HTTP.
+        pub preface: PrefaceCounters,
     }
 }
 
@@ -108,6 +111,7 @@ fn app_ctx<'a>(
     limits: &'a Limits,
     http: &'a mut HttpCounters,
     protocols: &'a mut ProtocolTable,
+    preface: &'a mut PrefaceCounters,
     out: &'a mut Vec<Event>,
     pool: &'a mut QueuePool,
     now: Timestamp,
@@ -121,6 +125,7 @@ fn app_ctx<'a>(
             now,
         },
         protocols,
+        preface,
     }
 }
 
@@ -361,6 +366,7 @@ impl Engine {
             limits,
             &mut counters.http,
             &mut counters.protocols,
+            &mut counters.preface,
             out,
             pool,
             *clock,
@@ -477,6 +483,7 @@ impl Engine {
             limits,
             &mut counters.http,
             &mut counters.protocols,
+            &mut counters.preface,
             out,
             pool,
             *clock,

@@ -13,7 +13,7 @@
 use crate::protocol::Protocol;
 use httptop_wire::Timestamp;
 use smallvec::SmallVec;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Bytes of a [`WireStr`] stored without allocation.
 pub const WIRESTR_INLINE: usize = 24;
@@ -102,6 +102,25 @@ pub struct Version {
     pub minor: u8,
 }
 
+/// The client as a proxy in front of the host reported it: the source address of a PROXY
+/// protocol header (with its port), or the first address of `X-Forwarded-For` /
+/// `Forwarded: for=` (with a port only when the header gave one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OriginalClient {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+}
+
+impl std::fmt::Display for OriginalClient {
+    /// `ip` without a port; `ip:port` (`[v6]:port`) with one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(p) => SocketAddr::new(self.ip, p).fmt(f),
+            None => self.ip.fmt(f),
+        }
+    }
+}
+
 /// One HTTP request and, when seen, its response.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Exchange {
@@ -109,6 +128,9 @@ pub struct Exchange {
     pub ts: Timestamp,
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
+    /// The client behind a proxy: from the connection's PROXY protocol header, else from
+    /// the request's `X-Forwarded-For` / `Forwarded` header; `None` without either.
+    pub original_client: Option<OriginalClient>,
     pub method: WireStr,
     /// Host header, or the authority of an absolute-form URI; empty when neither.
     pub host: WireStr,

@@ -400,3 +400,140 @@ pub fn monitor(data: &[u8]) -> u64 {
     }
     seen.exchanges
 }
+
+/// Runs the preface parsers and the application layer over two streams.
+///
+/// Format: bytes 0-1: the length of the originator's stream (LE, modulo the rest + 1);
+/// that many bytes, then the responder's stream. Checks: each parser (PROXY v1, v2,
+/// SOCKS5 both sides) gives the same verdict and byte count fed whole and byte by byte,
+/// and never consumes more than it was given; an [`AppLayer`](crate::analyzer::AppLayer)
+/// fed the originator's stream then the responder's, whole and then byte by byte, gives
+/// the same events and counters, its heap bytes stay under 64 KiB with small limits, and
+/// every request started is reported as one exchange with a request.
+pub fn preface(data: &[u8]) {
+    use crate::analyzer::{AppCtx, AppLayer};
+    use crate::event::{Event, Flags};
+    use crate::http::{Ctx, Dir, HttpCounters, QueuePool};
+    use crate::preface::proxy::{ProxyV1, ProxyV2};
+    use crate::preface::socks5::Socks5;
+    use crate::preface::PrefaceCounters;
+    use crate::protocol::ProtocolTable;
+
+    let split = usize::from(u16::from_le_bytes([
+        data.first().copied().unwrap_or(0),
+        data.get(1).copied().unwrap_or(0),
+    ]));
+    let rest = data.get(2..).unwrap_or(&[]);
+    let (orig, resp) = rest.split_at(split % (rest.len() + 1));
+
+    // The parsers alone.
+    let whole = ProxyV1::new().feed(orig);
+    assert!(whole.0 <= orig.len());
+    let mut p = ProxyV1::new();
+    let mut n = 0;
+    let mut bytewise = (0, None);
+    for b in orig {
+        let (k, v) = p.feed(std::slice::from_ref(b));
+        n += k;
+        if v.is_some() {
+            bytewise = (n, v);
+            break;
+        }
+    }
+    if whole.1.is_some() {
+        assert_eq!(bytewise, whole);
+    }
+    let mut c1 = PrefaceCounters::default();
+    let whole = ProxyV2::new().feed(orig, &mut c1);
+    assert!(whole.0 <= orig.len());
+    let mut c2 = PrefaceCounters::default();
+    let mut p = ProxyV2::new();
+    let mut n = 0;
+    for b in orig {
+        let (k, v) = p.feed(std::slice::from_ref(b), &mut c2);
+        n += k;
+        if v.is_some() {
+            assert_eq!((n, v), whole);
+            break;
+        }
+    }
+    assert_eq!(c1, c2);
+    let socks = |piece: usize| {
+        let mut s = Socks5::new();
+        let mut c = PrefaceCounters::default();
+        let mut ends = Vec::new();
+        for (side, bytes) in [(0, orig), (1, resp)] {
+            let mut at = 0;
+            for chunk in bytes.chunks(piece.max(1)) {
+                let (k, end) = if side == 0 {
+                    s.feed_client(chunk, &mut c)
+                } else {
+                    s.feed_server(chunk, &mut c)
+                };
+                assert!(k <= chunk.len());
+                at += k;
+                if end.is_some() {
+                    ends.push((side, at, end));
+                    break;
+                }
+            }
+        }
+        (ends, c)
+    };
+    assert_eq!(socks(usize::MAX), socks(1));
+
+    // The application layer.
+    let limits = Limits {
+        max_header_bytes: 256,
+        max_pending_requests: 4,
+        max_string_len: 64,
+        ..Limits::default()
+    };
+    let run = |piece: usize| {
+        let mut app = AppLayer::new(
+            "10.0.0.1:40000".parse().unwrap_or_else(|_| unreachable!()),
+            "10.0.0.2:80".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        let (mut http, mut protocols, mut pre) = (
+            HttpCounters::default(),
+            ProtocolTable::default(),
+            PrefaceCounters::default(),
+        );
+        let (mut out, mut pool) = (Vec::new(), QueuePool::default());
+        let ts = Timestamp::from_secs(1);
+        let mut cx = AppCtx {
+            http: Ctx {
+                limits: &limits,
+                counters: &mut http,
+                out: &mut out,
+                pool: &mut pool,
+                now: ts,
+            },
+            protocols: &mut protocols,
+            preface: &mut pre,
+        };
+        for (dir, bytes) in [(Dir::Orig, orig), (Dir::Resp, resp)] {
+            for chunk in bytes.chunks(piece.max(1)) {
+                app.feed(dir, ts, StreamEvent::Data(chunk), &mut cx);
+                assert!(app.heap_bytes() < 64 << 10, "{}", app.heap_bytes());
+            }
+        }
+        app.close(ts, &mut cx);
+        let started = out
+            .iter()
+            .filter(|e| matches!(e, Event::RequestStarted { .. }))
+            .count();
+        let requests = out
+            .iter()
+            .filter(|e| matches!(e, Event::Exchange(x) if !x.flags.contains(Flags::NO_REQUEST)))
+            .count();
+        assert_eq!(started, requests);
+        // When the connection is decided relative to the requests depends on where the
+        // events end (as for any connection): compared apart.
+        let (decided, events): (Vec<Event>, Vec<Event>) = out
+            .into_iter()
+            .partition(|e| matches!(e, Event::ConnectionDecided { .. }));
+        (events, decided, http, protocols, pre)
+    };
+    assert_eq!(run(usize::MAX), run(1));
+}

@@ -15,6 +15,7 @@ pub mod http;
 pub mod ipfrag;
 pub mod limits;
 mod monitor;
+mod preface;
 pub mod protocol;
 pub mod reasm;
 pub mod snapshot;
@@ -22,7 +23,8 @@ pub mod stats;
 pub mod stream;
 
 pub use engine::{Counters, Engine};
-pub use event::{Event, Exchange, Flags, Sink, Version, WireStr};
+pub use event::{Event, Exchange, Flags, OriginalClient, Sink, Version, WireStr};
 pub use limits::Limits;
 pub use monitor::{Monitor, MonitorConfig, Observer};
+pub use preface::PrefaceCounters;
 pub use protocol::{Protocol, ProtocolCounts, ProtocolTable};

@@ -1,5 +1,5 @@
-//! Replays the fuzz corpora and regressions of the `http_transcript` and `reassembly`
-//! targets (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`) through the same
+//! Replays the fuzz corpora and regressions of the `http_transcript`, `reassembly`,
+//! `preface` and `monitor` targets (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`) through the same
 //! functions the fuzzer runs, and checks the seeds the corpora were started from: the
 //! transcript fixtures (`src/http/testdata/*.t`) and reassembly scripts written here. With
 //! `HTTPTOP_FUZZ_SEEDS=DIR` set, the seeds are also written to `DIR/<target>/` (see
@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use httptop_engine::fuzzing::{http_transcript, monitor, reassembly};
+use httptop_engine::fuzzing::{http_transcript, monitor, preface, reassembly};
 use std::path::Path;
 
 #[path = "../../../fuzz/replay.rs"]
@@ -22,6 +22,11 @@ fn http_transcript_corpus_replays() {
 #[test]
 fn reassembly_corpus_replays() {
     replay("reassembly", reassembly);
+}
+
+#[test]
+fn preface_corpus_replays() {
+    replay("preface", preface);
 }
 
 #[test]

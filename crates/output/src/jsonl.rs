@@ -8,6 +8,7 @@
 //! | `schema` | integer | this schema's version |
 //! | `ts` | number | time of the first request byte, seconds since the Unix epoch (9 decimals) |
 //! | `client`, `server` | string or null | `ip:port` (`[v6]:port`) |
+//! | `original_client` | string or null | the client behind a proxy: the source of the connection's PROXY protocol header, else the first address of `X-Forwarded-For`, else the first `for=` of `Forwarded`; `ip:port` (`[v6]:port`) when the header gave a port (PROXY always does), else `ip`; null without any |
 //! | `method`, `host`, `path`, `section`, `user_agent` | wire string: string or `{"bytes":..}` | as sent; empty when absent |
 //! | `version` | string | HTTP version of the request (`1.1`, `1.0`, `0.9`) |
 //! | `status` | integer or null | final status code; null without response |
@@ -114,6 +115,17 @@ impl<W: Write> JsonlWriter<W> {
         push_addr(l, ex.client);
         l.extend_from_slice(b",\"server\":");
         push_addr(l, ex.server);
+        l.extend_from_slice(b",\"original_client\":");
+        match ex.original_client {
+            Some(oc) => {
+                use std::io::Write as _;
+                l.push(b'"');
+                // Writing to a Vec cannot fail.
+                let _ = write!(l, "{oc}");
+                l.push(b'"');
+            }
+            None => l.extend_from_slice(b"null"),
+        }
         push_field(l, b"method", &ex.method);
         push_field(l, b"host", &ex.host);
         push_field(l, b"path", &ex.path);
@@ -604,6 +616,10 @@ mod tests {
             ts: Timestamp(1_700_000_000_123_456_789),
             client: Some("10.0.0.1:5555".parse().unwrap()),
             server: Some("[::1]:80".parse().unwrap()),
+            original_client: Some(httptop_engine::OriginalClient {
+                ip: "203.0.113.7".parse().unwrap(),
+                port: Some(51234),
+            }),
             method: WireStr::capped(b"GET", 1024),
             host: WireStr::capped(b"example.com", 1024),
             path: WireStr::capped(b"/api/user?id=1", 1024),
@@ -630,6 +646,7 @@ mod tests {
         assert!((v["ts"].as_f64().unwrap() - 1_700_000_000.123_456_8).abs() < 1e-6);
         assert_eq!(v["client"], "10.0.0.1:5555");
         assert_eq!(v["server"], "[::1]:80");
+        assert_eq!(v["original_client"], "203.0.113.7:51234");
         assert_eq!(v["method"], "GET");
         assert_eq!(v["host"], "example.com");
         assert_eq!(v["path"], "/api/user?id=1");
@@ -658,6 +675,27 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
         assert!(v["status"].is_null() && v["latency_ms"].is_null() && v["client"].is_null());
         assert!(v["encap"].is_null());
+        assert!(v["original_client"].is_null());
         assert_eq!(v["flags"], serde_json::json!(["no_response"]));
+    }
+
+    #[test]
+    fn original_client_is_ip_without_a_port_and_ip_port_with_one() {
+        let log = |ip: &str, port: Option<u16>| {
+            let ex = Exchange {
+                original_client: Some(httptop_engine::OriginalClient {
+                    ip: ip.parse().unwrap(),
+                    port,
+                }),
+                ..Exchange::default()
+            };
+            let mut w = JsonlWriter::new(Vec::new());
+            w.write_exchange(&ex);
+            let v: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
+            v["original_client"].clone()
+        };
+        assert_eq!(log("192.0.2.1", None), "192.0.2.1");
+        assert_eq!(log("2001:db8::1", None), "2001:db8::1");
+        assert_eq!(log("2001:db8::1", Some(4711)), "[2001:db8::1]:4711");
     }
 }

@@ -18,6 +18,17 @@ pub const RETENTION_STEP_NS: u64 = K as u64 * 60 * SEC;
 /// Largest `max_keys` accepted.
 pub const MAX_KEYS_LIMIT: usize = 1 << 24;
 
+/// Which address the clients table counts a request under.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientsBy {
+    /// The address that sent the request on the wire (behind a balancer: the balancer).
+    #[default]
+    Wire,
+    /// `Exchange::original_client` (PROXY header, else `X-Forwarded-For` /
+    /// `Forwarded`), the wire address when there is none.
+    Forwarded,
+}
+
 /// Settings of the statistics engine. Every field that bounds memory is a cap with the
 /// policy and counter given in the module documentation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +48,8 @@ pub struct StatsConfig {
     pub max_key_len: usize,
     /// The longest window (default 24 h; 2 h ..= 31 days, rounded down to 12 minutes).
     pub retention_ns: u64,
+    /// The address a request counts under in the clients table (default: the wire's).
+    pub clients_by: ClientsBy,
 }
 
 impl Default for StatsConfig {
@@ -48,6 +61,7 @@ impl Default for StatsConfig {
             max_latency_keys: 32,
             max_key_len: 1024,
             retention_ns: 24 * 3600 * SEC,
+            clients_by: ClientsBy::Wire,
         }
     }
 }
@@ -64,6 +78,7 @@ impl StatsConfig {
             max_latency_keys: self.max_latency_keys.clamp(1, max_keys),
             max_key_len: self.max_key_len.max(16),
             retention_ns: retention - retention % RETENTION_STEP_NS,
+            clients_by: self.clients_by,
         }
     }
 

@@ -25,7 +25,9 @@
 //! request in: the totals and rate series; its **section** (`host + section`, e.g.
 //! `example.com/api`; a target that does not start with `/`, such as a CONNECT authority
 //! or `*`, is its own key without the host); its **User-Agent** (empty when absent); its
-//! **method**; its **host/server**; its **client** address (IP, without port). A final
+//! **method**; its **host/server**; its **client** address (IP, without port: the wire
+//! address, or with `StatsConfig::clients_by` = `Forwarded` the original client when
+//! the exchange has one, see `Exchange::original_client`). A final
 //! status counts one **response** under its **status code** (classes `1xx`..`5xx` and
 //! `other` are summed from the codes). Request and response bytes go to the host/server
 //! and (together) to the client; a 5xx answer to a request counts as a server error; a
@@ -208,7 +210,7 @@ mod table;
 mod tests;
 
 pub use config::{
-    StatsConfig, MAX_KEYS_LIMIT, MAX_RETENTION_NS, MIN_RETENTION_NS, RETENTION_STEP_NS,
+    ClientsBy, StatsConfig, MAX_KEYS_LIMIT, MAX_RETENTION_NS, MIN_RETENTION_NS, RETENTION_STEP_NS,
 };
 pub use report::{BytesRow, ClientRow, Floors, Report, Row, ServerRow, Window};
 pub use table::TableCounters;
@@ -578,8 +580,11 @@ impl Stats {
             self.status.touch(code, ts, bs);
         }
 
-        if let Some(client) = ex.client {
-            let ip = client.ip();
+        let client = match (self.cfg.clients_by, ex.original_client) {
+            (ClientsBy::Forwarded, Some(oc)) => Some(oc.ip),
+            _ => ex.client.map(|c| c.ip()),
+        };
+        if let Some(ip) = client {
             let hash = self.hasher.hash_one(ip) as u32;
             let i = self.clients.touch(hash, TAG_NONE, &ip, &at, &mut c.clients);
             if let Some(e) = self.clients.entries.get_mut(i) {

@@ -32,6 +32,7 @@ fn ex(ts: u64, host: &str, path: &str, ua: &str, c: u8, status: u16) -> Exchange
         ts: Timestamp(ts),
         client: Some(SocketAddr::new(Ipv4Addr::new(10, 0, 0, c).into(), 40000)),
         server: Some(SocketAddr::new(Ipv4Addr::new(192, 0, 2, 1).into(), 80)),
+        original_client: None,
         method: ws(b"GET"),
         host: ws(host.as_bytes()),
         path: ws(path.as_bytes()),
@@ -937,6 +938,7 @@ fn config_is_brought_into_range() {
         max_latency_keys: 0,
         max_key_len: 0,
         retention_ns: 1,
+        clients_by: ClientsBy::Forwarded,
     }
     .validated();
     assert_eq!(
@@ -963,4 +965,50 @@ fn config_is_brought_into_range() {
     let r = s.report(Window::Min1, Timestamp(T0));
     assert!(r.hosts.is_empty() && r.servers.is_empty() && r.status_codes.is_empty());
     assert_eq!(r.requests, 1);
+}
+
+#[test]
+fn clients_by_forwarded_counts_the_original_client_else_the_wire_address() {
+    use crate::event::OriginalClient;
+    let behind = |c: u8, oc: Option<[u8; 4]>| {
+        let mut e = ex(T0, "h", "/", "ua", c, 200);
+        e.original_client = oc.map(|ip| OriginalClient {
+            ip: Ipv4Addr::from(ip).into(),
+            port: Some(1234),
+        });
+        e
+    };
+    // Two requests through balancer 10.0.0.1 from two clients, one direct request.
+    let exs = [
+        behind(1, Some([203, 0, 113, 7])),
+        behind(1, Some([203, 0, 113, 8])),
+        behind(9, None),
+    ];
+    let clients = |by: ClientsBy| {
+        let mut s = Stats::new(StatsConfig {
+            clients_by: by,
+            ..StatsConfig::default()
+        });
+        feed(&mut s, &exs);
+        let r = s.report(Window::Min1, Timestamp(T0));
+        let mut got: Vec<(String, u64)> = r
+            .clients
+            .iter()
+            .map(|c| (c.key.to_string(), c.count))
+            .collect();
+        got.sort();
+        got
+    };
+    assert_eq!(
+        clients(ClientsBy::Wire),
+        [("10.0.0.1".to_string(), 2), ("10.0.0.9".to_string(), 1)]
+    );
+    assert_eq!(
+        clients(ClientsBy::Forwarded),
+        [
+            ("10.0.0.9".to_string(), 1),
+            ("203.0.113.7".to_string(), 1),
+            ("203.0.113.8".to_string(), 1)
+        ]
+    );
 }

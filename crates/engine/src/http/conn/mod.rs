@@ -120,6 +120,12 @@ impl HttpConn {
         self.upgrade
     }
 
+    /// Stream bytes (data and gaps) of `dir` fed so far: with [`Upgrade::offset`], where
+    /// the current event's bytes after an upgrade begin.
+    pub fn offset(&self, dir: Dir) -> u64 {
+        self.sides[idx(dir)].offset
+    }
+
     /// One in-order event of the `dir` stream at packet time `ts`.
     pub fn feed(&mut self, dir: Dir, ts: Timestamp, ev: StreamEvent<'_>, ctx: &mut Ctx<'_>) {
         if self.dead || self.finished {

@@ -46,7 +46,9 @@ impl HttpConn {
         let path = Self::wire(&path, ctx, &mut flags);
         let mut host = WireStr::default();
         let mut user_agent = WireStr::default();
+        let mut original_client = None;
         if let Some(hs) = hs {
+            original_client = hs.original_client();
             Self::count_capped(&hs.host, ctx, &mut flags);
             Self::count_capped(&hs.user_agent, ctx, &mut flags);
             host = hs.host.take().unwrap_or_default();
@@ -65,6 +67,7 @@ impl HttpConn {
             host,
             path,
             user_agent,
+            original_client,
             version,
             flags,
             ..Exchange::default()

@@ -5,7 +5,8 @@
 //! arbitrary input; strings are capped.
 
 use super::*;
-use crate::event::WireStr;
+use crate::event::{OriginalClient, WireStr};
+use crate::preface::forwarded;
 use memchr::{memchr, memchr_iter, memmem, memrchr};
 use std::sync::LazyLock;
 
@@ -83,21 +84,31 @@ pub(crate) struct HeaderSummary {
     pub malformed: bool,
     /// The block used obsolete line folding (unfolded, then parsed).
     pub obs_fold: bool,
+    /// First element of the first `X-Forwarded-For` field (inner `None`: not an address).
+    pub x_forwarded_for: Option<Option<OriginalClient>>,
+    /// First `for=` of the first `Forwarded` field that has one.
+    pub forwarded_for: Option<Option<OriginalClient>>,
 }
 
 impl HeaderSummary {
+    /// The client as the forwarding headers name it: `X-Forwarded-For` (what most
+    /// proxies add) when present, else `Forwarded`.
+    pub(crate) fn original_client(&self) -> Option<OriginalClient> {
+        self.x_forwarded_for.or(self.forwarded_for).flatten()
+    }
+
     pub(super) fn take(&mut self, name: &[u8], value: &[u8], max_headers: usize, max_str: usize) {
         let within = self.count < max_headers;
         self.count = self.count.saturating_add(1);
-        // Only four names matter; length and first letter tell them apart before any
+        // Only six names matter; length and first letter tell them apart before any
         // comparison (Date, Connection and the like are common and skipped here).
         let first = match (name.len(), name.first()) {
-            (4 | 10 | 14 | 17, Some(&b)) => b | 0x20,
+            (4 | 9 | 10 | 14 | 15 | 17, Some(&b)) => b | 0x20,
             _ => return,
         };
         if !matches!(
             (name.len(), first),
-            (4, b'h') | (10, b'u') | (14, b'c') | (17, b't')
+            (4, b'h') | (9, b'f') | (10, b'u') | (14, b'c') | (15, b'x') | (17, b't')
         ) {
             return;
         }
@@ -108,6 +119,14 @@ impl HeaderSummary {
         } else if name.eq_ignore_ascii_case(b"user-agent") {
             if within && self.user_agent.is_none() {
                 self.user_agent = Some(WireStr::capped(value, max_str));
+            }
+        } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            if within && self.x_forwarded_for.is_none() {
+                self.x_forwarded_for = Some(forwarded::x_forwarded_for(value));
+            }
+        } else if name.eq_ignore_ascii_case(b"forwarded") {
+            if within && self.forwarded_for.is_none() {
+                self.forwarded_for = forwarded::forwarded_for(value);
             }
         } else if name.eq_ignore_ascii_case(b"content-length") {
             self.content_length = match (self.content_length, parse_cl_value(value)) {

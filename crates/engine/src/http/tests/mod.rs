@@ -125,6 +125,7 @@ pub(crate) fn expected(
         ts: Timestamp::from_millis(ts_ms),
         client: Some(orig_addr()),
         server: Some(resp_addr()),
+        original_client: None,
         method: WireStr {
             bytes: method.into(),
             truncated: false,
