@@ -406,7 +406,7 @@ pub fn monitor(data: &[u8]) -> u64 {
 /// Format: bytes 0-1: the length of the originator's stream (LE, modulo the rest + 1);
 /// that many bytes, then the responder's stream. Checks: each parser (PROXY v1, v2,
 /// SOCKS5 both sides) gives the same verdict and byte count fed whole and byte by byte,
-/// and never consumes more than it was given; an [`AppLayer`](crate::analyzer::AppLayer)
+/// and never consumes more than it was given; an `AppLayer`
 /// fed the originator's stream then the responder's, whole and then byte by byte, gives
 /// the same events and counters, its heap bytes stay under 64 KiB with small limits, and
 /// every request started is reported as one exchange with a request.
