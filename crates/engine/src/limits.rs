@@ -65,7 +65,7 @@ impl Default for Limits {
             max_headers: 128,
             max_pending_requests: 64,
             max_string_len: 1024,
-            max_buffered_bytes: 14 << 20,
+            max_buffered_bytes: 12 << 20,
             max_closed_flows: 4096,
             max_frag_datagrams: 1024,
             max_frag_bytes: 2 << 20,

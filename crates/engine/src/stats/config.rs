@@ -41,7 +41,7 @@ pub struct StatsConfig {
     /// Distinct methods kept besides the nine common ones, which have fixed slots
     /// (default 64; at most `max_keys`).
     pub max_method_keys: usize,
-    /// Servers with latency histograms (default 32, the busiest; at most `max_keys`): each holds 12 histograms of 1,203 bins (about 58 KiB) for the 1 % error bound.
+    /// Servers with latency histograms (default 64, the busiest; at most `max_keys`): each holds 12 histograms of 1,203 bins (about 58 KiB) for the 1 % error bound.
     pub max_latency_keys: usize,
     /// Bytes kept of a key; longer keys are cut and marked truncated (default 1024, the
     /// engine's default `max_string_len`; at least 16).
@@ -58,7 +58,7 @@ impl Default for StatsConfig {
             top: 10,
             max_keys: 10_000,
             max_method_keys: 64,
-            max_latency_keys: 32,
+            max_latency_keys: 64,
             max_key_len: 1024,
             retention_ns: 24 * 3600 * SEC,
             clients_by: ClientsBy::Wire,

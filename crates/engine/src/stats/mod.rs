@@ -107,7 +107,7 @@
 //! Sections, hosts/servers, User-Agents and clients hold at most `max_keys` keys each
 //! (10,000); methods other than the nine common ones (GET, POST, HEAD, PUT, DELETE,
 //! OPTIONS, PATCH, CONNECT, TRACE, counted in a fixed array) at most `max_method_keys`
-//! (64); latency histograms exist for at most `max_latency_keys` servers (32), a table
+//! (64); latency histograms exist for at most `max_latency_keys` servers (64), a table
 //! of its own with the same policy, keyed like the servers. Status codes need no cap:
 //! one entry per code, at most 1,000 (plus one for values above 999).
 //!
