@@ -32,13 +32,28 @@ pub fn ethernet_ipv4_tcp(
     f.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
     f.extend_from_slice(&src.0);
     f.extend_from_slice(&dst.0);
-    f.extend_from_slice(&src.1.to_be_bytes());
-    f.extend_from_slice(&dst.1.to_be_bytes());
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&ack.to_be_bytes());
-    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    f.extend_from_slice(payload);
+    f.extend_from_slice(&tcp_segment(src, dst, seq, ack, flags, payload));
     f
+}
+
+/// A TCP header (no options, checksum zero) from `src`'s port to `dst`'s, and its
+/// payload: the bytes an IP header (or a fragment of one) carries.
+pub fn tcp_segment(
+    src: Endpoint,
+    dst: Endpoint,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut t = Vec::with_capacity(20 + payload.len());
+    t.extend_from_slice(&src.1.to_be_bytes());
+    t.extend_from_slice(&dst.1.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(payload);
+    t
 }
 
 #[cfg(test)]
