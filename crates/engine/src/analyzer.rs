@@ -477,6 +477,7 @@ impl AppLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::UpgradeTo;
     use crate::http::{HttpCounters, QueuePool};
     use crate::limits::Limits;
     use crate::Exchange;
@@ -756,9 +757,44 @@ mod tests {
             h.upgrade(),
             Some(crate::http::Upgrade {
                 dir: Dir::Resp,
-                offset: at
+                offset: at,
+                to: crate::http::UpgradeTo::Absent,
             })
         );
+    }
+
+    #[test]
+    fn a_101_says_what_the_connection_switched_to() {
+        for (field, to) in [
+            ("Upgrade: websocket\r\n", UpgradeTo::WebSocket),
+            ("upgrade: H2C\r\n", UpgradeTo::H2c),
+            ("Upgrade: foo/2, websocket\r\n", UpgradeTo::Other),
+            ("", UpgradeTo::Absent),
+        ] {
+            let mut r = Rig::new(Limits::default());
+            r.data(
+                Dir::Orig,
+                b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n",
+            );
+            let resp = format!("HTTP/1.1 101 Switching Protocols\r\n{field}\r\n");
+            let Analyzer::Http1(h) = &mut r.app.analyzer else {
+                panic!("not decided as HTTP/1");
+            };
+            let mut cx = Ctx {
+                limits: &r.limits,
+                counters: &mut r.http,
+                out: &mut r.out,
+                pool: &mut r.pool,
+                now: Timestamp::ZERO,
+            };
+            h.feed(
+                Dir::Resp,
+                Timestamp::ZERO,
+                StreamEvent::Data(resp.as_bytes()),
+                &mut cx,
+            );
+            assert_eq!(h.upgrade().map(|u| u.to), Some(to), "{field:?}");
+        }
     }
 
     // ------------------------------------------------------------------ prefaces

@@ -64,14 +64,28 @@ impl Flags {
     /// A response seen without any request (the capture started mid-connection, or the
     /// request was lost). Method, host and path are empty.
     pub const NO_REQUEST: Flags = Flags(1 << 4);
+    /// A gRPC call (`content-type: application/grpc...` on an HTTP/2 request).
+    pub const GRPC: Flags = Flags(1 << 5);
+    /// HTTP/2: the stream was reset (RST_STREAM; its error code in
+    /// [`Exchange::reset_code`]).
+    pub const RESET: Flags = Flags(1 << 6);
+    /// HTTP/2: the stream was cut by a GOAWAY (its id above the last stream the GOAWAY
+    /// said would be processed, or still open when the connection ended after one).
+    pub const GOAWAY: Flags = Flags(1 << 7);
+    /// HTTP/2: the response ended with a trailer section (HEADERS after DATA).
+    pub const TRAILERS: Flags = Flags(1 << 8);
 
     /// Names in bit order, as written by the JSON log.
-    pub const NAMES: [(Flags, &'static str); 5] = [
+    pub const NAMES: [(Flags, &'static str); 9] = [
         (Flags::NO_RESPONSE, "no_response"),
         (Flags::GAP, "gap"),
         (Flags::TRUNCATED, "truncated"),
         (Flags::MALFORMED, "malformed"),
         (Flags::NO_REQUEST, "no_request"),
+        (Flags::GRPC, "grpc"),
+        (Flags::RESET, "reset"),
+        (Flags::GOAWAY, "goaway"),
+        (Flags::TRAILERS, "trailers"),
     ];
 
     pub const fn empty() -> Self {
@@ -95,11 +109,17 @@ impl std::ops::BitOr for Flags {
     }
 }
 
-/// HTTP version of a message: `major.minor` (1.0, 1.1; 0.9 for a bare request line).
+/// HTTP version of a message: `major.minor` (1.0, 1.1; 0.9 for a bare request line;
+/// 2.0 for HTTP/2, written `2`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Version {
     pub major: u8,
     pub minor: u8,
+}
+
+impl Version {
+    /// HTTP/2 (one stream of an HTTP/2 connection).
+    pub const HTTP2: Version = Version { major: 2, minor: 0 };
 }
 
 /// The client as a proxy in front of the host reported it: the source address of a PROXY
@@ -152,22 +172,53 @@ pub struct Exchange {
     /// The tunnels that carried the connection, outermost first (none: empty), as the
     /// segment that created its flow arrived.
     pub encap: httptop_wire::Encap,
+    /// HTTP/2: the stream's id (0 for HTTP/1).
+    pub stream_id: u32,
+    /// HTTP/2: the error code of the RST_STREAM that ended the stream (with
+    /// [`Flags::RESET`]).
+    pub reset_code: Option<u32>,
+    /// gRPC ([`Flags::GRPC`]): `grpc-status` from the trailers or a trailers-only
+    /// response; `None` when the call has none (not gRPC, reset, cut).
+    pub grpc_status: Option<u32>,
+    /// gRPC: `grpc-message` as sent (percent-encoded), cut to `max_string_len`; empty
+    /// when none.
+    pub grpc_message: WireStr,
 }
 
 impl Exchange {
     /// Heap bytes its strings hold (those longer than [`WIRESTR_INLINE`]), allocator
     /// overhead included.
     pub fn heap_bytes(&self) -> usize {
-        [&self.method, &self.host, &self.path, &self.user_agent]
-            .iter()
-            .map(|w| {
-                if w.bytes.spilled() {
-                    crate::budget::heap(w.bytes.capacity())
-                } else {
-                    0
-                }
-            })
-            .sum()
+        [
+            &self.method,
+            &self.host,
+            &self.path,
+            &self.user_agent,
+            &self.grpc_message,
+        ]
+        .iter()
+        .map(|w| {
+            if w.bytes.spilled() {
+                crate::budget::heap(w.bytes.capacity())
+            } else {
+                0
+            }
+        })
+        .sum()
+    }
+
+    /// A failed request: a 5xx status, or a gRPC call whose `grpc-status` is not 0 (OK).
+    pub fn is_error(&self) -> bool {
+        self.status.is_some_and(|s| s >= 500) || self.grpc_status.is_some_and(|g| g != 0)
+    }
+
+    /// gRPC: `(service, method)` of a call's path `/package.Service/Method`; `None` for
+    /// other exchanges or a path of another shape.
+    pub fn grpc_call(&self) -> Option<(&[u8], &[u8])> {
+        if !self.flags.contains(Flags::GRPC) {
+            return None;
+        }
+        grpc_call_of(self.path.as_bytes())
     }
 
     /// The first path segment: `/api/user?id=1` -> `/api`, `/` -> `/`, `*` -> `*`;
@@ -175,6 +226,55 @@ impl Exchange {
     pub fn section(&self) -> &[u8] {
         section_of(self.path.as_bytes())
     }
+}
+
+/// See [`Exchange::grpc_call`]: `/pkg.Service/Method` -> (`pkg.Service`, `Method`).
+pub fn grpc_call_of(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = path.strip_prefix(b"/")?;
+    let slash = rest.iter().position(|&b| b == b'/')?;
+    let (service, method) = (&rest[..slash], &rest[slash + 1..]);
+    if service.is_empty() || method.is_empty() || method.contains(&b'/') {
+        return None;
+    }
+    Some((service, method))
+}
+
+/// A WebSocket connection (RFC 6455), reported once when it ends: after a `101` with
+/// `Upgrade: websocket` (HTTP/1.1), or an RFC 8441 extended CONNECT stream (HTTP/2).
+/// Counts are per direction; payloads are never kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebSocketSession {
+    /// Time of the upgrade request's first byte.
+    pub ts: Timestamp,
+    /// Time of the last frame, or of the close of the connection or stream.
+    pub end: Timestamp,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    pub original_client: Option<OriginalClient>,
+    /// Host (`:authority`) and path of the upgrade request.
+    pub host: WireStr,
+    pub path: WireStr,
+    /// The HTTP version that carried it: 1.1, or 2 (extended CONNECT).
+    pub version: Version,
+    /// HTTP/2 stream id (0 over HTTP/1.1).
+    pub stream_id: u32,
+    /// Frames (control frames included), client to server and server to client.
+    pub frames_to_server: u64,
+    pub frames_to_client: u64,
+    /// Complete data messages (text or binary, fragments joined).
+    pub messages_to_server: u64,
+    pub messages_to_client: u64,
+    /// Payload bytes of all frames (after frame headers).
+    pub payload_to_server: u64,
+    pub payload_to_client: u64,
+    /// The status code of the first Close frame (either side), if it carried one.
+    pub close_code: Option<u16>,
+    /// Its reason, cut to `max_string_len`.
+    pub close_reason: WireStr,
+    /// GAP (data lost), MALFORMED (a frame that breaks RFC 6455 framing: the rest is
+    /// counted as bytes only), TRUNCATED (ended without a Close frame).
+    pub flags: Flags,
+    pub encap: httptop_wire::Encap,
 }
 
 /// See [`Exchange::section`].
@@ -210,6 +310,8 @@ pub enum Event {
     /// The connection's content decided its protocol (`Unknown`: no analyzer claims
     /// it, its payload is only counted from now on).
     ConnectionDecided { protocol: Protocol },
+    /// A WebSocket connection ended (boxed: one per connection, not per request).
+    WebSocket(Box<WebSocketSession>),
     /// The connection is gone: its protocol as finally decided (`Unknown` if never) and
     /// its TCP payload bytes each way (each byte once; retransmissions and gaps
     /// excluded).
@@ -250,6 +352,16 @@ mod tests {
         assert_eq!(section_of(b"*"), b"*");
         assert_eq!(section_of(b"example.com:443"), b"example.com:443");
         assert_eq!(section_of(b""), b"");
+    }
+
+    #[test]
+    fn grpc_call_examples() {
+        let ok: Option<(&[u8], &[u8])> = Some((b"helloworld.Greeter", b"SayHello"));
+        assert_eq!(grpc_call_of(b"/helloworld.Greeter/SayHello"), ok);
+        assert_eq!(grpc_call_of(b"/a/b/c"), None);
+        assert_eq!(grpc_call_of(b"/a"), None);
+        assert_eq!(grpc_call_of(b"//m"), None);
+        assert_eq!(grpc_call_of(b"a/b"), None);
     }
 
     #[test]

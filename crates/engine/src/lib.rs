@@ -23,7 +23,7 @@ pub mod stats;
 pub mod stream;
 
 pub use engine::{Counters, Engine};
-pub use event::{Event, Exchange, Flags, OriginalClient, Sink, Version, WireStr};
+pub use event::{Event, Exchange, Flags, OriginalClient, Sink, Version, WebSocketSession, WireStr};
 pub use limits::Limits;
 pub use monitor::{Monitor, MonitorConfig, Observer};
 pub use preface::PrefaceCounters;

@@ -17,21 +17,48 @@
 pub enum Protocol {
     /// HTTP/1.0 and HTTP/1.1 (and HTTP/0.9 requests).
     Http1,
+    /// HTTP/2 over cleartext TCP (prior knowledge, or upgraded from HTTP/1.1 by `h2c`).
+    Http2,
+    /// gRPC calls: a **part of** `http/2`, not beside it. Its row counts the HTTP/2
+    /// connections that carried at least one gRPC call, the calls (also counted in
+    /// `http/2`'s requests), and the wire bytes of their streams (frame headers
+    /// included; also in `http/2`'s bytes). Totals over rows exclude it.
+    Grpc,
+    /// WebSocket after an HTTP/1.1 `101` (the connection also counts under `http/1`,
+    /// its bytes after the upgrade under `websocket`).
+    WebSocket,
     /// Payload no analyzer claimed (opaque): only connections and bytes are counted.
     Unknown,
 }
 
 impl Protocol {
     /// Number of variants.
-    pub const COUNT: usize = 2;
+    pub const COUNT: usize = 5;
     /// Every protocol, in the order presenters list them.
-    pub const ALL: [Protocol; Protocol::COUNT] = [Protocol::Http1, Protocol::Unknown];
+    pub const ALL: [Protocol; Protocol::COUNT] = [
+        Protocol::Http1,
+        Protocol::Http2,
+        Protocol::Grpc,
+        Protocol::WebSocket,
+        Protocol::Unknown,
+    ];
 
     /// The name shown in reports and exported as the `protocol` label.
     pub const fn name(self) -> &'static str {
         match self {
             Protocol::Http1 => "http/1",
+            Protocol::Http2 => "http/2",
+            Protocol::Grpc => "grpc",
+            Protocol::WebSocket => "websocket",
             Protocol::Unknown => "unknown",
+        }
+    }
+
+    /// A row that is a part of another (its counts are included in that row's).
+    pub const fn part_of(self) -> Option<Protocol> {
+        match self {
+            Protocol::Grpc => Some(Protocol::Http2),
+            _ => None,
         }
     }
 

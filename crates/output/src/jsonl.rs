@@ -635,6 +635,7 @@ mod tests {
                 .push(httptop_wire::EncapKind::Gre)
                 .and_then(|e| e.push(httptop_wire::EncapKind::Erspan2))
                 .unwrap(),
+            ..Exchange::default()
         };
         let mut w = JsonlWriter::new(Vec::new());
         w.write_exchange(&ex);

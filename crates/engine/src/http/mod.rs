@@ -134,6 +134,7 @@ use crate::event::{Event, Exchange};
 use crate::limits::Limits;
 use crate::protocol::Protocol;
 use httptop_wire::Timestamp;
+use parse::trim_ows;
 
 httptop_wire::counters! {
     /// Anomaly and limit counters of the HTTP layer (like Zeek's weird.log, by name).
@@ -211,5 +212,39 @@ impl Ctx<'_> {
             protocol: Protocol::Http1,
             ts: self.now,
         });
+    }
+}
+
+/// The protocol an `Upgrade` header field names: its first token, case-insensitive
+/// (`websocket`, `h2c`); any other token is `Other`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UpgradeTo {
+    /// No `Upgrade` field.
+    #[default]
+    Absent,
+    /// `h2c`: HTTP/2 over cleartext TCP (RFC 7540 section 3.2).
+    H2c,
+    /// `websocket` (RFC 6455).
+    WebSocket,
+    /// Any other protocol.
+    Other,
+}
+
+impl UpgradeTo {
+    pub(crate) fn of(value: &[u8]) -> Self {
+        let first = value
+            .split(|&b| b == b',')
+            .map(trim_ows)
+            .next()
+            .unwrap_or(b"");
+        // A token may carry a version (`websocket/13` is not registered, but tolerated).
+        let name = first.split(|&b| b == b'/').next().unwrap_or(b"");
+        if name.eq_ignore_ascii_case(b"websocket") {
+            UpgradeTo::WebSocket
+        } else if name.eq_ignore_ascii_case(b"h2c") {
+            UpgradeTo::H2c
+        } else {
+            UpgradeTo::Other
+        }
     }
 }

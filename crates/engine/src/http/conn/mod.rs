@@ -19,7 +19,7 @@ use super::parse::{
     ContentLength, HeaderSummary, LineScan, LineState, RequestLine, StartKind, StatusLine,
     TransferEncoding, Verdict, Want,
 };
-use super::{Ctx, Dir, StreamEvent};
+use super::{Ctx, Dir, StreamEvent, UpgradeTo};
 use crate::budget::heap;
 use crate::event::{Exchange, Flags, Version, WireStr};
 use crate::limits::Limits;
@@ -77,6 +77,8 @@ pub struct HttpConn {
     finished: bool,
     /// Where the connection stopped being HTTP/1 (101, 2xx to CONNECT).
     upgrade: Option<Upgrade>,
+    /// What the switching response's `Upgrade` field named, until `upgrade` is set.
+    upgrade_to: UpgradeTo,
 }
 
 /// Where an upgraded connection (101 Switching Protocols, a 2xx answer to CONNECT)
@@ -87,6 +89,8 @@ pub struct Upgrade {
     pub dir: Dir,
     /// Stream offset in `dir` of the first byte after that response's head.
     pub offset: u64,
+    /// What a 101 response's `Upgrade` field named (`Absent` after a 2xx to CONNECT).
+    pub to: UpgradeTo,
 }
 
 impl HttpConn {
@@ -105,6 +109,7 @@ impl HttpConn {
             dead: false,
             finished: false,
             upgrade: None,
+            upgrade_to: UpgradeTo::Absent,
         }
     }
 

@@ -151,6 +151,9 @@ impl HttpConn {
         }
         let code = sl.code;
         if code == 101 || (is_connect && (200..300).contains(&code)) {
+            if code == 101 {
+                self.upgrade_to = hs.upgrade;
+            }
             self.finish_message(dir, Mode::Tunnel, ctx);
             self.enter_tunnel(ctx);
             return;

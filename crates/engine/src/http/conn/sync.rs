@@ -73,7 +73,11 @@ impl HttpConn {
     pub(super) fn note_upgrade(&mut self, dir: Dir, pos: usize) {
         if self.upgrade.is_none() {
             let offset = self.sides[idx(dir)].offset.saturating_add(n64(pos));
-            self.upgrade = Some(Upgrade { dir, offset });
+            self.upgrade = Some(Upgrade {
+                dir,
+                offset,
+                to: self.upgrade_to,
+            });
         }
     }
 

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::event::{OriginalClient, WireStr};
+use crate::http::UpgradeTo;
 use crate::preface::forwarded;
 use memchr::{memchr, memchr_iter, memmem, memrchr};
 use std::sync::LazyLock;
@@ -88,6 +89,9 @@ pub(crate) struct HeaderSummary {
     pub x_forwarded_for: Option<Option<OriginalClient>>,
     /// First `for=` of the first `Forwarded` field that has one.
     pub forwarded_for: Option<Option<OriginalClient>>,
+    /// What the first `Upgrade` field names (of a 101 response: what the connection
+    /// switched to).
+    pub upgrade: UpgradeTo,
 }
 
 impl HeaderSummary {
@@ -100,15 +104,15 @@ impl HeaderSummary {
     pub(super) fn take(&mut self, name: &[u8], value: &[u8], max_headers: usize, max_str: usize) {
         let within = self.count < max_headers;
         self.count = self.count.saturating_add(1);
-        // Only six names matter; length and first letter tell them apart before any
+        // Only seven names matter; length and first letter tell them apart before any
         // comparison (Date, Connection and the like are common and skipped here).
         let first = match (name.len(), name.first()) {
-            (4 | 9 | 10 | 14 | 15 | 17, Some(&b)) => b | 0x20,
+            (4 | 7 | 9 | 10 | 14 | 15 | 17, Some(&b)) => b | 0x20,
             _ => return,
         };
         if !matches!(
             (name.len(), first),
-            (4, b'h') | (9, b'f') | (10, b'u') | (14, b'c') | (15, b'x') | (17, b't')
+            (4, b'h') | (7, b'u') | (9, b'f') | (10, b'u') | (14, b'c') | (15, b'x') | (17, b't')
         ) {
             return;
         }
@@ -127,6 +131,10 @@ impl HeaderSummary {
         } else if name.eq_ignore_ascii_case(b"forwarded") {
             if within && self.forwarded_for.is_none() {
                 self.forwarded_for = forwarded::forwarded_for(value);
+            }
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            if within && self.upgrade == UpgradeTo::Absent {
+                self.upgrade = UpgradeTo::of(value);
             }
         } else if name.eq_ignore_ascii_case(b"content-length") {
             self.content_length = match (self.content_length, parse_cl_value(value)) {
