@@ -20,8 +20,9 @@ pub(super) enum HeadStep<'a> {
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Head<'a> {
     pub(super) start: Start<'a>,
-    /// The header summary when the block parsed in the same pass ([`scan_clean_block`]).
-    pub(super) headers: Option<HeaderSummary>,
+    /// The block parsed in the same pass ([`scan_clean_block`]): its summary is in the
+    /// caller's `HeaderSummary`.
+    pub(super) headers: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -35,6 +36,7 @@ pub(super) fn eval_head<'a>(
     full: bool,
     is_req: bool,
     limits: &Limits,
+    hs: &mut HeaderSummary,
 ) -> HeadStep<'a> {
     let Some(lf) = memchr(b'\n', buf) else {
         return if full {
@@ -57,8 +59,8 @@ pub(super) fn eval_head<'a>(
         }
     };
     let block = &buf[lf + 1..];
-    if let Some((e, hs)) = scan_clean_block(block, limits.max_headers, limits.max_string_len) {
-        let headers = Some(hs);
+    if let Some(e) = scan_clean_block(block, limits.max_headers, limits.max_string_len, hs) {
+        let headers = true;
         return HeadStep::Complete(lf + 1 + e, Head { start, headers });
     }
     match find_head_end(LineState::Start, block) {
@@ -66,7 +68,7 @@ pub(super) fn eval_head<'a>(
             lf + 1 + e,
             Head {
                 start,
-                headers: None,
+                headers: false,
             },
         ),
         None if full => HeadStep::TooLarge,
@@ -100,7 +102,8 @@ impl HttpConn {
             }
             let avail = &data[pos..];
             let win = &avail[..avail.len().min(cap)];
-            match eval_head(win, win.len() >= cap, is_req, ctx.limits) {
+            let mut hs = HeaderSummary::default();
+            match eval_head(win, win.len() >= cap, is_req, ctx.limits, &mut hs) {
                 HeadStep::NeedMore => {
                     let side = &mut self.sides[i];
                     side.hbuf.extend_from_slice(win);
@@ -108,7 +111,7 @@ impl HttpConn {
                     side.line = line_state_after(LineState::Content, win);
                     pos + win.len()
                 }
-                step => pos + self.apply_head(dir, step, win, ctx),
+                step => pos + self.apply_head(dir, step, win, &mut hs, ctx),
             }
         } else {
             let side = &mut self.sides[i];
@@ -132,7 +135,8 @@ impl HttpConn {
                 return pos;
             }
             let buf = std::mem::take(&mut side.hbuf);
-            let step = eval_head(&buf, buf.len() >= cap, is_req, ctx.limits);
+            let mut hs = HeaderSummary::default();
+            let step = eval_head(&buf, buf.len() >= cap, is_req, ctx.limits, &mut hs);
             match step {
                 HeadStep::NeedMore => {
                     drop(step);
@@ -141,7 +145,7 @@ impl HttpConn {
                     side.start_checked = true;
                 }
                 step => {
-                    self.apply_head(dir, step, &buf, ctx);
+                    self.apply_head(dir, step, &buf, &mut hs, ctx);
                     let side = &mut self.sides[i];
                     if side.hbuf.capacity() == 0 && buf.capacity() <= KEEP_BUF_CAPACITY {
                         side.hbuf = buf;
@@ -154,12 +158,14 @@ impl HttpConn {
         }
     }
 
-    /// Acts on a decided head; returns the bytes of `buf` it used.
+    /// Acts on a decided head (`hs`: the summary [`eval_head`] wrote); returns the bytes
+    /// of `buf` it used.
     pub(super) fn apply_head(
         &mut self,
         dir: Dir,
         step: HeadStep<'_>,
         buf: &[u8],
+        hs: &mut HeaderSummary,
         ctx: &mut Ctx<'_>,
     ) -> usize {
         match step {
@@ -169,9 +175,10 @@ impl HttpConn {
                 n
             }
             HeadStep::Complete(n, head) => {
+                let fast = head.headers.then_some(hs);
                 match head.start {
-                    Start::Request(rl) => self.request_head(dir, &buf[..n], rl, head.headers, ctx),
-                    Start::Status(sl) => self.response_head(dir, &buf[..n], sl, head.headers, ctx),
+                    Start::Request(rl) => self.request_head(dir, &buf[..n], rl, fast, ctx),
+                    Start::Status(sl) => self.response_head(dir, &buf[..n], sl, fast, ctx),
                 }
                 n
             }

@@ -79,7 +79,7 @@ impl HttpConn {
         dir: Dir,
         head: &[u8],
         rl: RequestLine<'_>,
-        fast: Option<HeaderSummary>,
+        fast: Option<&mut HeaderSummary>,
         ctx: &mut Ctx<'_>,
     ) {
         let i = idx(dir);
@@ -98,16 +98,20 @@ impl HttpConn {
             return;
         }
         let limits = ctx.limits;
-        let mut hs = fast.unwrap_or_else(|| {
-            scan_headers(&head[lf..], limits.max_headers, limits.max_string_len)
-        });
-        let mut ex =
-            self.request_exchange(ts, rl.method, rl.target, rl.version, Some(&mut hs), ctx);
+        let mut scanned;
+        let hs = match fast {
+            Some(hs) => hs,
+            None => {
+                scanned = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
+                &mut scanned
+            }
+        };
+        let mut ex = self.request_exchange(ts, rl.method, rl.target, rl.version, Some(hs), ctx);
         ex.request_bytes = n64(head.len());
         if malformed_line {
             ex.flags.insert(Flags::MALFORMED);
         }
-        self.note_headers(&hs, &mut ex.flags, true, ctx);
+        self.note_headers(hs, &mut ex.flags, true, ctx);
         let mut next = Mode::Head;
         let mut body = false;
         if rl.method == b"CONNECT" && !hs.malformed {

@@ -93,7 +93,7 @@ impl HttpConn {
         dir: Dir,
         head: &[u8],
         sl: StatusLine,
-        fast: Option<HeaderSummary>,
+        fast: Option<&mut HeaderSummary>,
         ctx: &mut Ctx<'_>,
     ) {
         let i = idx(dir);
@@ -101,11 +101,16 @@ impl HttpConn {
         let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
         ctx.counters.responses += 1;
         let limits = ctx.limits;
-        let hs = fast.unwrap_or_else(|| {
-            scan_headers(&head[lf..], limits.max_headers, limits.max_string_len)
-        });
+        let scanned;
+        let hs: &HeaderSummary = match fast {
+            Some(hs) => hs,
+            None => {
+                scanned = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
+                &scanned
+            }
+        };
         let mut flags = Flags::empty();
-        self.note_headers(&hs, &mut flags, false, ctx);
+        self.note_headers(hs, &mut flags, false, ctx);
         let interim = (100..200).contains(&sl.code) && sl.code != 101;
         let bytes = n64(head.len());
         let (is_head, is_connect) = match self.pair_response(ts, ctx) {

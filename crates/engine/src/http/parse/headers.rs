@@ -227,17 +227,18 @@ fn parse_batches(
 
 /// A header block that `httparse` reads as it stands (the common case), in one pass:
 /// returns the offset just past the blank line that ends it and the summary, exactly
-/// what [`find_head_end`] (from a line start) and [`scan_headers`] give for it. `None`
-/// when the block is not complete yet or does not parse as it stands (obs-fold, bad
-/// bytes...): those take the general path.
+/// what [`find_head_end`] (from a line start) and [`scan_headers`] give for it (the
+/// summary written into `s`, which must be fresh: filled in place, it is not moved
+/// around per head). `None` when the block is not complete yet or does not parse as it
+/// stands (obs-fold, bad bytes...): those take the general path (and `s` is to be
+/// ignored).
 pub(crate) fn scan_clean_block(
     block: &[u8],
     max_headers: usize,
     max_str: usize,
-) -> Option<(usize, HeaderSummary)> {
-    let mut s = HeaderSummary::default();
-    let end = parse_batches(block, max_headers, max_str, &mut s).ok()?;
-    Some((end, s))
+    s: &mut HeaderSummary,
+) -> Option<usize> {
+    parse_batches(block, max_headers, max_str, s).ok()
 }
 
 fn has_obs_fold(block: &[u8]) -> bool {
