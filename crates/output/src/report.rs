@@ -463,10 +463,11 @@ fn tables_json(l: &mut Vec<u8>, r: &Report) {
         key_json(l, &v.key);
         let _ = write!(
             Adapter(l),
-            ",\"count\":{},\"error\":{},\"errors_5xx\":{},\"error_rate\":{:.6},\"latency_samples\":{},\"p50_ms\":{},\"p95_ms\":{},\"p99_ms\":{}}}",
+            ",\"count\":{},\"error\":{},\"errors\":{},\"errors_5xx\":{},\"error_rate\":{:.6},\"latency_samples\":{},\"p50_ms\":{},\"p95_ms\":{},\"p99_ms\":{}}}",
             v.count,
             v.error,
-            v.errors_5xx,
+            v.errors,
+            v.errors,
             v.error_rate,
             v.latency_samples,
             ms_json(v.p50_ns),
