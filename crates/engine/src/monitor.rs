@@ -231,6 +231,34 @@ mod tests {
     }
 
     #[test]
+    fn websocket_sessions_reach_the_statistics_and_the_observer() {
+        struct Ws(Vec<WebSocketSession>);
+        impl Observer for Ws {
+            fn on_exchange(&mut self, _: &Exchange) {}
+            fn on_websocket(&mut self, ws: &WebSocketSession) {
+                self.0.push(ws.clone());
+            }
+        }
+        let mut stats = Stats::new(StatsConfig::default());
+        let mut obs = Ws(Vec::new());
+        let mut requests = 0;
+        let ws = WebSocketSession {
+            messages_to_client: 4,
+            close_code: Some(1000),
+            ..WebSocketSession::default()
+        };
+        let mut to = EventsTo {
+            stats: &mut stats,
+            obs: &mut obs,
+            requests: &mut requests,
+        };
+        to.on_event(&Event::WebSocket(Box::new(ws.clone())));
+        assert_eq!(obs.0, vec![ws]);
+        assert_eq!(stats.websocket().sessions, 1);
+        assert_eq!(stats.websocket().close_codes, vec![(1000, 1)]);
+    }
+
+    #[test]
     fn snapshot_shows_tables_learning_and_health() {
         let mut m = Monitor::new(MonitorConfig::default()).unwrap();
         let mut seen = Seen(Vec::new(), Vec::new());
