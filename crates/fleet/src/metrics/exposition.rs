@@ -88,7 +88,7 @@ fn keyed(e: &mut Expo, t: &LabelTable, label: &str, name: &str, f: fn(&KeyCounts
     for s in t.series() {
         e.sample(name, &[(label, &s.label)], f(&s.counts));
     }
-    e.sample(name, &[(label, OTHER)], f(&t.other()));
+    e.sample(name, &[(label, OTHER)], f(t.other()));
 }
 
 /// The exposition of everything, in the text format (version 0.0.4).
