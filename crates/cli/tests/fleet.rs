@@ -290,6 +290,26 @@ fn prometheus_scrapes_the_exchanges_httptop_logged() {
     let host_sum = query(prom, "sum(httptop_host_requests_total)").expect("host sum");
     assert_eq!(host_sum, logged as f64, "labelled + other = all requests");
     assert_eq!(query(prom, "httptop_alerts_total"), Some(1.0));
+    // The per-protocol families beside them: every request is HTTP/1.1 and answered 200
+    // (no error), each with a latency.
+    assert_eq!(
+        query(prom, "httptop_request_errors_total{protocol=\"http/1\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        query(
+            prom,
+            "httptop_protocol_response_latency_seconds_count{protocol=\"http/1\"}"
+        ),
+        Some(logged as f64)
+    );
+    assert_eq!(
+        query(
+            prom,
+            "httptop_protocol_response_latency_seconds_count{protocol=\"http/2\"}"
+        ),
+        Some(0.0)
+    );
 
     // Every PromQL example of docs/fleet.md is valid against the real metrics (rates
     // need two scrapes; Prometheus may have started scraping only near the end).

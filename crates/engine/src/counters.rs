@@ -46,7 +46,7 @@ pub fn with_source<'a>(
 }
 
 /// The statistics tables' counters, by table name.
-pub fn tables(s: &StatsCounters) -> [(&'static str, &TableCounters); 6] {
+pub fn tables(s: &StatsCounters) -> [(&'static str, &TableCounters); 7] {
     [
         ("sections", &s.sections),
         ("hosts", &s.hosts),
@@ -54,6 +54,7 @@ pub fn tables(s: &StatsCounters) -> [(&'static str, &TableCounters); 6] {
         ("methods", &s.methods),
         ("clients", &s.clients),
         ("latency", &s.latency),
+        ("grpc", &s.grpc),
     ]
 }
 
@@ -97,6 +98,7 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
         &mut s.methods,
         &mut s.clients,
         &mut s.latency,
+        &mut s.grpc,
     ] {
         t.values_mut().into_iter().for_each(&mut set);
     }

@@ -209,7 +209,7 @@ impl Exchange {
 
     /// A failed request: a 5xx status, or a gRPC call whose `grpc-status` is not 0 (OK).
     pub fn is_error(&self) -> bool {
-        self.status.is_some_and(|s| s >= 500) || self.grpc_status.is_some_and(|g| g != 0)
+        matches!(self.status, Some(500..=599)) || self.grpc_status.is_some_and(|g| g != 0)
     }
 
     /// gRPC: `(service, method)` of a call's path `/package.Service/Method`; `None` for
@@ -362,6 +362,22 @@ mod tests {
         assert_eq!(grpc_call_of(b"/a"), None);
         assert_eq!(grpc_call_of(b"//m"), None);
         assert_eq!(grpc_call_of(b"a/b"), None);
+    }
+
+    #[test]
+    fn is_error_is_a_5xx_or_a_failed_grpc_call() {
+        let ex = |status, grpc_status| Exchange {
+            status,
+            grpc_status,
+            ..Exchange::default()
+        };
+        assert!(ex(Some(503), None).is_error());
+        assert!(ex(Some(200), Some(14)).is_error());
+        assert!(!ex(Some(200), Some(0)).is_error());
+        assert!(!ex(Some(404), None).is_error());
+        assert!(!ex(None, None).is_error());
+        // Not a 5xx: a status outside 100..=599 is in the class `other`.
+        assert!(!ex(Some(600), None).is_error());
     }
 
     #[test]

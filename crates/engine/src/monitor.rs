@@ -12,7 +12,7 @@
 
 use crate::alert::{AlertConfig, AlertConfigError, AlertEvent, Alerting, Baseline};
 use crate::engine::Engine;
-use crate::event::{Event, Exchange, Sink};
+use crate::event::{Event, Exchange, Sink, WebSocketSession};
 use crate::limits::Limits;
 use crate::snapshot::{AlertView, Snapshot};
 use crate::stats::{Stats, StatsConfig, Window};
@@ -23,10 +23,12 @@ use httptop_wire::{Frame, Timestamp};
 pub trait Observer {
     fn on_exchange(&mut self, ex: &Exchange);
     fn on_alert(&mut self, _ev: &AlertEvent) {}
+    /// A WebSocket connection ended (after the statistics counted it).
+    fn on_websocket(&mut self, _ws: &WebSocketSession) {}
 }
 
-/// The engine's exchanges go to the statistics, then to the observer; request starts are
-/// counted for alerting.
+/// The engine's exchanges and WebSocket sessions go to the statistics, then to the
+/// observer; request starts are counted for alerting.
 struct EventsTo<'a> {
     stats: &'a mut Stats,
     obs: &'a mut dyn Observer,
@@ -43,6 +45,10 @@ impl Sink for EventsTo<'_> {
         match ev {
             Event::Exchange(ex) => self.on_exchange(ex),
             Event::RequestStarted { .. } => *self.requests += 1,
+            Event::WebSocket(ws) => {
+                self.stats.on_websocket(ws);
+                self.obs.on_websocket(ws);
+            }
             _ => {}
         }
     }
@@ -126,6 +132,7 @@ impl Monitor {
             open_flows: self.engine.open_flows(),
             rate_per_second: self.stats.rate_per_second(now),
             reports: Window::ALL.map(|w| self.stats.report(w, now)),
+            websocket: self.stats.websocket().clone(),
         }
     }
 
@@ -221,6 +228,34 @@ mod tests {
         fn on_alert(&mut self, ev: &AlertEvent) {
             self.1.push(*ev);
         }
+    }
+
+    #[test]
+    fn websocket_sessions_reach_the_statistics_and_the_observer() {
+        struct Ws(Vec<WebSocketSession>);
+        impl Observer for Ws {
+            fn on_exchange(&mut self, _: &Exchange) {}
+            fn on_websocket(&mut self, ws: &WebSocketSession) {
+                self.0.push(ws.clone());
+            }
+        }
+        let mut stats = Stats::new(StatsConfig::default());
+        let mut obs = Ws(Vec::new());
+        let mut requests = 0;
+        let ws = WebSocketSession {
+            messages_to_client: 4,
+            close_code: Some(1000),
+            ..WebSocketSession::default()
+        };
+        let mut to = EventsTo {
+            stats: &mut stats,
+            obs: &mut obs,
+            requests: &mut requests,
+        };
+        to.on_event(&Event::WebSocket(Box::new(ws.clone())));
+        assert_eq!(obs.0, vec![ws]);
+        assert_eq!(stats.websocket().sessions, 1);
+        assert_eq!(stats.websocket().close_codes, vec![(1000, 1)]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::alert::{AlertConfig, AlertState, Baseline, Episode};
 use crate::engine::Counters;
-use crate::stats::{Report, StatsCounters, Window};
+use crate::stats::{Report, StatsCounters, WebSocketSummary, Window};
 use httptop_wire::counter::Sample;
 use httptop_wire::Timestamp;
 
@@ -33,6 +33,8 @@ pub struct Snapshot {
     pub rate_per_second: Vec<(Timestamp, u64)>,
     /// Every top table, for each window in [`Window::ALL`] order.
     pub reports: [Report; 4],
+    /// WebSocket sessions ended since the start (not windowed).
+    pub websocket: WebSocketSummary,
 }
 
 impl Snapshot {

@@ -246,6 +246,13 @@ impl Fleet {
             report.sections.iter().map(|r| r.key.as_bytes()),
             self.top,
         );
+        let grpc: Vec<Vec<u8>> = report
+            .grpc
+            .iter()
+            .map(|g| [g.service.as_bytes(), b"/", g.method.as_bytes()].concat())
+            .collect();
+        self.totals
+            .relabel_grpc(grpc.iter().map(Vec::as_slice), self.top);
         let mut health = metrics::Health::from_snapshot(snap);
         health.alerts_started = self.alerts_started;
         health.finished = finished;

@@ -10,13 +10,30 @@
 //! | `client`, `server` | string or null | `ip:port` (`[v6]:port`) |
 //! | `original_client` | string or null | the client behind a proxy: the source of the connection's PROXY protocol header, else the first address of `X-Forwarded-For`, else the first `for=` of `Forwarded`; `ip:port` (`[v6]:port`) when the header gave a port (PROXY always does), else `ip`; null without any |
 //! | `method`, `host`, `path`, `section`, `user_agent` | wire string: string or `{"bytes":..}` | as sent; empty when absent |
-//! | `version` | string | HTTP version of the request (`1.1`, `1.0`, `0.9`) |
+//! | `version` | string | HTTP version of the request (`1.1`, `1.0`, `0.9`; `2` for HTTP/2) |
+//! | `stream_id` | integer or null | HTTP/2 stream id; null for HTTP/1 |
 //! | `status` | integer or null | final status code; null without response |
 //! | `request_bytes`, `response_bytes` | integer | head + body bytes on the wire |
 //! | `latency_ms` | number or null | first request byte to first response byte |
 //! | `interim` | integer | interim 1xx responses before the final one |
+//! | `grpc_status` | integer or null | gRPC calls: `grpc-status` of the trailers (0 OK, 5 NOT_FOUND, ..); null for other requests and for calls that ended without one (reset, cut) |
+//! | `grpc_message` | wire string or null | gRPC: `grpc-message` as sent (still percent-encoded); null when absent or empty |
+//! | `reset_code` | integer or null | HTTP/2: the error code of the RST_STREAM that ended the stream (flag `reset`); null otherwise |
 //! | `encap` | string or null | the tunnels that carried the connection, outermost first, joined by `/` (`vxlan`, `gre/erspan2`, `4in6/gre`; names: `vxlan`, `geneve`, `gre`, `erspan1`, `erspan2`, `erspan3`, `gtpu`, `teredo`, `4in4`, `6in4`, `4in6`, `6in6`, `mpls`, `pppoe`); null when none |
-//! | `flags` | array of strings | `no_response`, `gap`, `truncated`, `malformed`, `no_request` |
+//! | `flags` | array of strings | `no_response`, `gap`, `truncated`, `malformed`, `no_request`, `grpc` (a gRPC call), `reset` (HTTP/2 stream reset), `goaway` (stream cut by a GOAWAY), `trailers` (the response ended with trailers) |
+//!
+//! A WebSocket connection is one record when it ends (`"type":"websocket"`, same
+//! `schema`): `ts` (the upgrade request's first byte), `end` (the last frame or the
+//! close), `client`, `server`, `original_client` as above, `host` and `path` of the
+//! upgrade request (wire strings), `version` (`1.1`, or `2` for an RFC 8441 extended
+//! CONNECT), `stream_id` (null over HTTP/1.1), `frames_to_server`, `frames_to_client`
+//! (control frames included), `messages_to_server`, `messages_to_client` (complete data
+//! messages), `payload_to_server`, `payload_to_client` (payload bytes of all frames),
+//! `close_code` (of the first Close frame; null without one or without a code),
+//! `close_reason` (wire string; null when empty), `encap`, and `flags` (`gap`,
+//! `malformed`: framing broken, the rest counted as bytes only; `truncated`: ended
+//! without a Close frame, or a string was cut). The exchange of the upgrade request
+//! (status 101) is logged as any other.
 //!
 //! Alerting events share the file (same `schema`, times `at` in epoch seconds):
 //!
@@ -29,7 +46,7 @@
 //! - `{"type":"alert","state":"recovered","at":..,"hits":H,"baseline":B,"threshold":P,
 //!   "window_s":W,"duration_s":D,"peak":K,"message":..}`.
 //!
-//! Wire strings (the five fields marked so above) keep their exact bytes, the way
+//! Wire strings (the fields marked so above) keep their exact bytes, the way
 //! ripgrep's JSON printer does:
 //!
 //! - bytes that are valid UTF-8 are a JSON string, escaped as needed: quote and backslash;
@@ -46,7 +63,7 @@
 //! Alerting events hold no wire string.
 
 use httptop_engine::alert::{AlertEvent, Baseline};
-use httptop_engine::{Exchange, Flags, WireStr};
+use httptop_engine::{Exchange, Flags, Version, WebSocketSession, WireStr};
 use httptop_wire::Timestamp;
 use std::io::{self, Write};
 
@@ -108,35 +125,23 @@ impl<W: Write> JsonlWriter<W> {
         l.extend_from_slice(b"{\"type\":\"exchange\",\"schema\":");
         push_int(l, u64::from(SCHEMA_VERSION));
         l.extend_from_slice(b",\"ts\":");
-        push_int(l, ex.ts.secs());
-        l.push(b'.');
-        push_padded(l, ex.ts.nanos() % 1_000_000_000, 9);
+        push_ts(l, ex.ts);
         l.extend_from_slice(b",\"client\":");
         push_addr(l, ex.client);
         l.extend_from_slice(b",\"server\":");
         push_addr(l, ex.server);
         l.extend_from_slice(b",\"original_client\":");
-        match ex.original_client {
-            Some(oc) => {
-                use std::io::Write as _;
-                l.push(b'"');
-                // Writing to a Vec cannot fail.
-                let _ = write!(l, "{oc}");
-                l.push(b'"');
-            }
-            None => l.extend_from_slice(b"null"),
-        }
+        push_original(l, ex.original_client);
         push_field(l, b"method", &ex.method);
         push_field(l, b"host", &ex.host);
         push_field(l, b"path", &ex.path);
         l.extend_from_slice(b",\"section\":");
         push_wire(l, ex.section());
         push_field(l, b"user_agent", &ex.user_agent);
-        l.extend_from_slice(b",\"version\":\"");
-        push_int(l, u64::from(ex.version.major));
-        l.push(b'.');
-        push_int(l, u64::from(ex.version.minor));
-        l.extend_from_slice(b"\",\"status\":");
+        push_version(l, ex.version);
+        l.extend_from_slice(b",\"stream_id\":");
+        push_stream_id(l, ex.stream_id);
+        l.extend_from_slice(b",\"status\":");
         match ex.status {
             Some(s) => push_int(l, u64::from(s)),
             None => l.extend_from_slice(b"null"),
@@ -156,40 +161,173 @@ impl<W: Write> JsonlWriter<W> {
         }
         l.extend_from_slice(b",\"interim\":");
         push_int(l, u64::from(ex.interim_responses));
-        l.extend_from_slice(b",\"encap\":");
-        if ex.encap.is_empty() {
+        l.extend_from_slice(b",\"grpc_status\":");
+        push_opt(l, ex.grpc_status.map(u64::from));
+        l.extend_from_slice(b",\"grpc_message\":");
+        if ex.grpc_message.is_empty() {
             l.extend_from_slice(b"null");
         } else {
-            for (i, k) in ex.encap.iter().enumerate() {
-                l.extend_from_slice(if i == 0 { b"\"" } else { b"/" });
-                l.extend_from_slice(k.name().as_bytes());
-            }
-            l.push(b'"');
+            push_wire(l, ex.grpc_message.as_bytes());
         }
+        l.extend_from_slice(b",\"reset_code\":");
+        push_opt(l, ex.reset_code.map(u64::from));
+        push_encap(l, &ex.encap);
         l.extend_from_slice(b",\"flags\":[");
         let mut flags = ex.flags;
-        for s in [&ex.method, &ex.host, &ex.path, &ex.user_agent] {
+        for s in [
+            &ex.method,
+            &ex.host,
+            &ex.path,
+            &ex.user_agent,
+            &ex.grpc_message,
+        ] {
             if s.truncated {
                 flags.insert(Flags::TRUNCATED);
             }
         }
-        let mut first = true;
-        for (f, name) in Flags::NAMES {
-            if flags.contains(f) {
-                if !first {
-                    l.push(b',');
-                }
-                first = false;
-                l.push(b'"');
-                l.extend_from_slice(name.as_bytes());
-                l.push(b'"');
-            }
-        }
-        l.extend_from_slice(b"]}\n");
+        push_flags(l, flags);
+        l.extend_from_slice(b"}\n");
         if let Err(e) = self.w.write_all(&self.line) {
             self.error = Some(e);
         }
     }
+
+    /// Appends one WebSocket record (see the module docs).
+    pub fn write_websocket(&mut self, ws: &WebSocketSession) {
+        if self.error.is_some() {
+            return;
+        }
+        let l = &mut self.line;
+        l.clear();
+        l.extend_from_slice(b"{\"type\":\"websocket\",\"schema\":");
+        push_int(l, u64::from(SCHEMA_VERSION));
+        l.extend_from_slice(b",\"ts\":");
+        push_ts(l, ws.ts);
+        l.extend_from_slice(b",\"end\":");
+        push_ts(l, ws.end);
+        l.extend_from_slice(b",\"client\":");
+        push_addr(l, ws.client);
+        l.extend_from_slice(b",\"server\":");
+        push_addr(l, ws.server);
+        l.extend_from_slice(b",\"original_client\":");
+        push_original(l, ws.original_client);
+        push_field(l, b"host", &ws.host);
+        push_field(l, b"path", &ws.path);
+        push_version(l, ws.version);
+        l.extend_from_slice(b",\"stream_id\":");
+        push_stream_id(l, ws.stream_id);
+        for (name, v) in [
+            (&b"frames_to_server"[..], ws.frames_to_server),
+            (b"frames_to_client", ws.frames_to_client),
+            (b"messages_to_server", ws.messages_to_server),
+            (b"messages_to_client", ws.messages_to_client),
+            (b"payload_to_server", ws.payload_to_server),
+            (b"payload_to_client", ws.payload_to_client),
+        ] {
+            l.extend_from_slice(b",\"");
+            l.extend_from_slice(name);
+            l.extend_from_slice(b"\":");
+            push_int(l, v);
+        }
+        l.extend_from_slice(b",\"close_code\":");
+        push_opt(l, ws.close_code.map(u64::from));
+        l.extend_from_slice(b",\"close_reason\":");
+        if ws.close_reason.is_empty() {
+            l.extend_from_slice(b"null");
+        } else {
+            push_wire(l, ws.close_reason.as_bytes());
+        }
+        push_encap(l, &ws.encap);
+        let mut flags = ws.flags;
+        for s in [&ws.host, &ws.path, &ws.close_reason] {
+            if s.truncated {
+                flags.insert(Flags::TRUNCATED);
+            }
+        }
+        l.extend_from_slice(b",\"flags\":[");
+        push_flags(l, flags);
+        l.extend_from_slice(b"}\n");
+        if let Err(e) = self.w.write_all(&self.line) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// `,"version":"1.1"` (`"2"` for HTTP/2).
+fn push_version(l: &mut Vec<u8>, v: Version) {
+    l.extend_from_slice(b",\"version\":\"");
+    push_int(l, u64::from(v.major));
+    if v != Version::HTTP2 {
+        l.push(b'.');
+        push_int(l, u64::from(v.minor));
+    }
+    l.push(b'"');
+}
+
+/// An HTTP/2 stream id; null for 0 (HTTP/1: stream 0 never carries a request).
+fn push_stream_id(l: &mut Vec<u8>, id: u32) {
+    if id == 0 {
+        l.extend_from_slice(b"null");
+    } else {
+        push_int(l, u64::from(id));
+    }
+}
+
+fn push_opt(l: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => push_int(l, v),
+        None => l.extend_from_slice(b"null"),
+    }
+}
+
+fn push_ts(l: &mut Vec<u8>, ts: Timestamp) {
+    push_int(l, ts.secs());
+    l.push(b'.');
+    push_padded(l, ts.nanos() % 1_000_000_000, 9);
+}
+
+fn push_original(l: &mut Vec<u8>, oc: Option<httptop_engine::OriginalClient>) {
+    match oc {
+        Some(oc) => {
+            use std::io::Write as _;
+            l.push(b'"');
+            // Writing to a Vec cannot fail.
+            let _ = write!(l, "{oc}");
+            l.push(b'"');
+        }
+        None => l.extend_from_slice(b"null"),
+    }
+}
+
+/// `,"encap":..`: the tunnels joined by `/`, or null.
+fn push_encap(l: &mut Vec<u8>, encap: &httptop_wire::Encap) {
+    l.extend_from_slice(b",\"encap\":");
+    if encap.is_empty() {
+        l.extend_from_slice(b"null");
+    } else {
+        for (i, k) in encap.iter().enumerate() {
+            l.extend_from_slice(if i == 0 { b"\"" } else { b"/" });
+            l.extend_from_slice(k.name().as_bytes());
+        }
+        l.push(b'"');
+    }
+}
+
+/// The flag names, then `]` (the caller wrote `[`).
+fn push_flags(l: &mut Vec<u8>, flags: Flags) {
+    let mut first = true;
+    for (f, name) in Flags::NAMES {
+        if flags.contains(f) {
+            if !first {
+                l.push(b',');
+            }
+            first = false;
+            l.push(b'"');
+            l.extend_from_slice(name.as_bytes());
+            l.push(b'"');
+        }
+    }
+    l.push(b']');
 }
 
 impl<W: Write> JsonlWriter<W> {
@@ -302,6 +440,14 @@ fn push_secs(l: &mut Vec<u8>, ns: u64) {
 impl<W: Write> httptop_engine::Sink for JsonlWriter<W> {
     fn on_exchange(&mut self, ex: &Exchange) {
         self.write_exchange(ex);
+    }
+
+    fn on_event(&mut self, ev: &httptop_engine::Event) {
+        match ev {
+            httptop_engine::Event::Exchange(ex) => self.write_exchange(ex),
+            httptop_engine::Event::WebSocket(ws) => self.write_websocket(ws),
+            _ => {}
+        }
     }
 }
 
@@ -663,6 +809,153 @@ mod tests {
         assert!(std::str::from_utf8(&out)
             .unwrap()
             .contains("\"ts\":1700000000.123456789,"));
+    }
+
+    #[test]
+    fn http1_exchange_has_null_http2_fields() {
+        let ex = Exchange {
+            version: Version { major: 1, minor: 1 },
+            status: Some(200),
+            ..Exchange::default()
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write_exchange(&ex);
+        let v: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
+        assert_eq!(v["version"], "1.1");
+        for f in ["stream_id", "grpc_status", "grpc_message", "reset_code"] {
+            assert!(v[f].is_null(), "{f}: {}", v[f]);
+        }
+    }
+
+    #[test]
+    fn grpc_exchange_over_http2_writes_stream_status_message_and_flags() {
+        let ex = Exchange {
+            method: WireStr::capped(b"POST", 1024),
+            path: WireStr::capped(b"/helloworld.Greeter/SayHello", 1024),
+            version: Version::HTTP2,
+            status: Some(200),
+            stream_id: 7,
+            grpc_status: Some(5),
+            // As sent: percent-encoded, with a byte that is not UTF-8.
+            grpc_message: WireStr::capped(b"no such user %E2%9C%93 \xff", 1024),
+            flags: Flags::GRPC | Flags::TRAILERS,
+            ..Exchange::default()
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write_exchange(&ex);
+        let v: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
+        assert_eq!(v["version"], "2");
+        assert_eq!(v["stream_id"], 7);
+        assert_eq!(v["grpc_status"], 5);
+        assert_eq!(wire_bytes(&v["grpc_message"]), ex.grpc_message.as_bytes());
+        assert!(v["grpc_message"]["bytes"].is_string());
+        assert!(v["reset_code"].is_null());
+        assert_eq!(v["flags"], serde_json::json!(["grpc", "trailers"]));
+
+        let reset = Exchange {
+            version: Version::HTTP2,
+            stream_id: 9,
+            reset_code: Some(8),
+            grpc_message: WireStr::capped(b"deadline", 4),
+            flags: Flags::RESET | Flags::GOAWAY | Flags::NO_RESPONSE,
+            ..Exchange::default()
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write_exchange(&reset);
+        let v: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
+        assert_eq!(v["reset_code"], 8);
+        assert_eq!(v["grpc_message"], "dead");
+        assert!(v["grpc_status"].is_null());
+        assert_eq!(
+            v["flags"],
+            serde_json::json!(["no_response", "truncated", "reset", "goaway"])
+        );
+    }
+
+    #[test]
+    fn websocket_record_has_every_field() {
+        let ws = WebSocketSession {
+            ts: Timestamp(1_700_000_000_000_000_000),
+            end: Timestamp(1_700_000_002_500_000_000),
+            client: Some("10.0.0.1:5555".parse().unwrap()),
+            server: Some("10.0.0.2:80".parse().unwrap()),
+            original_client: None,
+            host: WireStr::capped(b"chat.example", 1024),
+            path: WireStr::capped(b"/ws", 1024),
+            version: Version { major: 1, minor: 1 },
+            stream_id: 0,
+            frames_to_server: 4,
+            frames_to_client: 5,
+            messages_to_server: 3,
+            messages_to_client: 4,
+            payload_to_server: 100,
+            payload_to_client: 2000,
+            close_code: Some(1000),
+            close_reason: WireStr::capped(b"bye\x1b", 1024),
+            flags: Flags::empty(),
+            encap: httptop_wire::Encap::NONE,
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        httptop_engine::Sink::on_event(&mut w, &httptop_engine::Event::WebSocket(Box::new(ws)));
+        let out = w.into_inner();
+        let text = std::str::from_utf8(&out).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.contains("\"close_reason\":\"bye\\u001b\""), "{text}");
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let obj = v.as_object().unwrap();
+        let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        let mut want = vec![
+            "type",
+            "schema",
+            "ts",
+            "end",
+            "client",
+            "server",
+            "original_client",
+            "host",
+            "path",
+            "version",
+            "stream_id",
+            "frames_to_server",
+            "frames_to_client",
+            "messages_to_server",
+            "messages_to_client",
+            "payload_to_server",
+            "payload_to_client",
+            "close_code",
+            "close_reason",
+            "encap",
+            "flags",
+        ];
+        let mut got = keys.clone();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(v["type"], "websocket");
+        assert_eq!(v["version"], "1.1");
+        assert!(v["stream_id"].is_null());
+        assert_eq!(v["end"].as_f64().unwrap(), 1_700_000_002.5);
+        assert_eq!(v["messages_to_client"], 4);
+        assert_eq!(v["payload_to_client"], 2000);
+        assert_eq!(v["close_code"], 1000);
+        assert_eq!(v["flags"], serde_json::json!([]));
+
+        // Over HTTP/2 (RFC 8441), without a Close frame.
+        let ws = WebSocketSession {
+            version: Version::HTTP2,
+            stream_id: 3,
+            flags: Flags::TRUNCATED,
+            ..WebSocketSession::default()
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write_websocket(&ws);
+        let v: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
+        assert_eq!(
+            (v["version"].as_str(), v["stream_id"].as_u64()),
+            (Some("2"), Some(3))
+        );
+        assert!(v["close_code"].is_null() && v["close_reason"].is_null());
+        assert_eq!(v["flags"], serde_json::json!(["truncated"]));
     }
 
     #[test]

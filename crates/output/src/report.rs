@@ -11,7 +11,7 @@
 use crate::jsonl::push_str;
 use httptop_engine::alert::{format_duration, format_utc, AlertState};
 use httptop_engine::snapshot::{AlertView, Snapshot};
-use httptop_engine::stats::{Report, Row, Window};
+use httptop_engine::stats::{Report, Row, WebSocketSummary, Window};
 use httptop_engine::{Counters, WireStr};
 use httptop_wire::counter::Sample;
 use std::fmt::Write as _;
@@ -39,6 +39,7 @@ pub fn plain(snap: &Snapshot, title: &str, window: Window) -> String {
     }
     tables_plain(&mut o, r);
     protocols_plain(&mut o, c);
+    websocket_plain(&mut o, &snap.websocket);
     counters_plain(&mut o, snap);
     o
 }
@@ -132,7 +133,7 @@ fn tables_plain(o: &mut String, r: &Report) {
     }
     let _ = writeln!(
         o,
-        "\n  servers (requests, 5xx rate, latency p50 / p95 / p99 ms)"
+        "\n  servers (requests, error rate: 5xx and failed gRPC calls, latency p50 / p95 / p99 ms)"
     );
     for v in &r.servers {
         let _ = writeln!(
@@ -146,6 +147,56 @@ fn tables_plain(o: &mut String, r: &Report) {
             key_text(&v.key)
         );
     }
+    let _ = writeln!(
+        o,
+        "\n  gRPC methods (calls, error rate, latency p50 / p95 / p99 ms, status codes)"
+    );
+    for g in &r.grpc {
+        let approx = if g.error > 0 { "~" } else { "" };
+        let codes: Vec<String> = g
+            .codes
+            .iter()
+            .map(|(c, n)| format!("{} {n}", c.name()))
+            .collect();
+        let _ = writeln!(
+            o,
+            "    {approx}{:>9} {:>6.2}%  {:>8} {:>8} {:>8}  {}/{}  [{}]",
+            g.count,
+            g.error_rate * 100.0,
+            ms(g.p50_ns),
+            ms(g.p95_ns),
+            ms(g.p99_ns),
+            key_text(&g.service),
+            key_text(&g.method),
+            codes.join(", ")
+        );
+    }
+}
+
+/// The WebSocket sessions ended so far (one line, close codes after).
+fn websocket_plain(o: &mut String, w: &WebSocketSummary) {
+    let _ = write!(
+        o,
+        "\n  websocket sessions {}: messages {} to server, {} to client; payload {} / {}",
+        w.sessions,
+        w.messages_to_server,
+        w.messages_to_client,
+        human_bytes(w.payload_to_server),
+        human_bytes(w.payload_to_client)
+    );
+    if !w.close_codes.is_empty() || w.other_close_codes > 0 || w.without_close > 0 {
+        o.push_str("; close codes");
+        for (code, n) in &w.close_codes {
+            let _ = write!(o, " {code}:{n}");
+        }
+        if w.other_close_codes > 0 {
+            let _ = write!(o, " other:{}", w.other_close_codes);
+        }
+        if w.without_close > 0 {
+            let _ = write!(o, " none:{}", w.without_close);
+        }
+    }
+    o.push('\n');
 }
 
 fn baseline_plain(o: &mut String, a: &AlertView) {
@@ -234,6 +285,7 @@ pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String
     );
     counters_json(&mut l, snap);
     protocols_json(&mut l, c);
+    websocket_json(&mut l, &snap.websocket);
     l.extend_from_slice(b",\"window\":");
     push_str(&mut l, r.window.label().as_bytes());
     let _ = write!(
@@ -313,13 +365,40 @@ fn counters_json(l: &mut Vec<u8>, snap: &Snapshot) {
     l.push(b'}');
 }
 
-/// `,"protocols":[...]`: one object per protocol, in `Protocol::ALL` order.
+/// `,"websocket":{...}`: the WebSocket sessions ended so far.
+fn websocket_json(l: &mut Vec<u8>, w: &WebSocketSummary) {
+    let _ = write!(
+        Adapter(l),
+        ",\"websocket\":{{\"sessions\":{},\"messages_to_server\":{},\"messages_to_client\":{},\"payload_to_server\":{},\"payload_to_client\":{},\"without_close\":{},\"close_codes\":{{",
+        w.sessions,
+        w.messages_to_server,
+        w.messages_to_client,
+        w.payload_to_server,
+        w.payload_to_client,
+        w.without_close
+    );
+    for (i, (code, n)) in w.close_codes.iter().enumerate() {
+        let sep = if i > 0 { "," } else { "" };
+        let _ = write!(Adapter(l), "{sep}\"{code}\":{n}");
+    }
+    let _ = write!(
+        Adapter(l),
+        "}},\"other_close_codes\":{}}}",
+        w.other_close_codes
+    );
+}
+
+/// `,"protocols":[...]`: one object per protocol, in `Protocol::ALL` order; `part_of`
+/// names the row a row is a part of (grpc: http/2; not to be summed with it).
 fn protocols_json(l: &mut Vec<u8>, c: &Counters) {
     let rows: Vec<_> = c.protocols.iter().collect();
     array_json(l, "protocols", &rows, |l, (p, n)| {
+        let part_of = p
+            .part_of()
+            .map_or("null".to_string(), |q| format!("\"{}\"", q.name()));
         let _ = write!(
             Adapter(l),
-            "{{\"protocol\":\"{}\",\"connections\":{},\"requests\":{},\"bytes_to_server\":{},\"bytes_to_client\":{}}}",
+            "{{\"protocol\":\"{}\",\"part_of\":{part_of},\"connections\":{},\"requests\":{},\"bytes_to_server\":{},\"bytes_to_client\":{}}}",
             p.name(),
             n.connections,
             n.requests,
@@ -333,12 +412,18 @@ fn protocols_json(l: &mut Vec<u8>, c: &Counters) {
 fn protocols_plain(o: &mut String, c: &Counters) {
     let _ = writeln!(
         o,
-        "\n  protocols (connections, requests, bytes to server / to client)"
+        "\n  protocols (connections, requests, bytes to server / to client; grpc is a part of http/2)"
     );
     for (p, n) in c.protocols.iter() {
+        // A part of another row (grpc of http/2) is indented under it.
+        let (indent, width) = if p.part_of().is_some() {
+            ("  ", 6)
+        } else {
+            ("", 8)
+        };
         let _ = writeln!(
             o,
-            "    {:<8} {:>9} {:>9}  {:>12} / {:>12}",
+            "    {indent}{:<width$} {:>9} {:>9}  {:>12} / {:>12}",
             p.name(),
             n.connections,
             n.requests,
@@ -463,16 +548,43 @@ fn tables_json(l: &mut Vec<u8>, r: &Report) {
         key_json(l, &v.key);
         let _ = write!(
             Adapter(l),
-            ",\"count\":{},\"error\":{},\"errors_5xx\":{},\"error_rate\":{:.6},\"latency_samples\":{},\"p50_ms\":{},\"p95_ms\":{},\"p99_ms\":{}}}",
+            ",\"count\":{},\"error\":{},\"errors\":{},\"errors_5xx\":{},\"error_rate\":{:.6},\"latency_samples\":{},\"p50_ms\":{},\"p95_ms\":{},\"p99_ms\":{}}}",
             v.count,
             v.error,
-            v.errors_5xx,
+            v.errors,
+            v.errors,
             v.error_rate,
             v.latency_samples,
             ms_json(v.p50_ns),
             ms_json(v.p95_ns),
             ms_json(v.p99_ns),
         );
+    });
+    array_json(l, "grpc", &r.grpc, |l, g| {
+        l.extend_from_slice(b"{\"service\":");
+        push_str(l, g.service.as_bytes());
+        l.extend_from_slice(b",\"method\":");
+        push_str(l, g.method.as_bytes());
+        let _ = write!(
+            Adapter(l),
+            ",\"truncated\":{},\"count\":{},\"error\":{},\"share\":{:.6},\"errors\":{},\"error_rate\":{:.6},\"latency_samples\":{},\"p50_ms\":{},\"p95_ms\":{},\"p99_ms\":{},\"last_seen\":{},\"codes\":{{",
+            g.service.truncated || g.method.truncated,
+            g.count,
+            g.error,
+            g.share,
+            g.errors,
+            g.error_rate,
+            g.latency_samples,
+            ms_json(g.p50_ns),
+            ms_json(g.p95_ns),
+            ms_json(g.p99_ns),
+            secs(g.last_seen.nanos()),
+        );
+        for (i, (c, n)) in g.codes.iter().enumerate() {
+            let sep = if i > 0 { "," } else { "" };
+            let _ = write!(Adapter(l), "{sep}\"{}\":{n}", c.name());
+        }
+        l.extend_from_slice(b"}}");
     });
 }
 
@@ -617,6 +729,135 @@ mod tests {
                 ]
             );
         }
+    }
+
+    /// A snapshot from the real statistics: gRPC calls OK / NOT_FOUND / UNAVAILABLE on two
+    /// methods over HTTP/2, an HTTP/2 and an HTTP/1 request, one WebSocket session.
+    fn grpc_snapshot() -> Snapshot {
+        use httptop_engine::stats::{Stats, StatsConfig};
+        use httptop_engine::{Exchange, Flags, Version, WebSocketSession};
+        use httptop_wire::Timestamp;
+        let t0 = 1_700_000_000 * 1_000_000_000u64;
+        let ex = |path: &str, grpc: Option<u32>, lat_ms: u64, version: Version| Exchange {
+            ts: Timestamp(t0),
+            method: WireStr::capped(b"POST", 64),
+            host: WireStr::capped(b"api.example", 64),
+            path: WireStr::capped(path.as_bytes(), 64),
+            version,
+            status: Some(200),
+            latency_ns: Some(lat_ms * 1_000_000),
+            flags: if grpc.is_some() {
+                Flags::GRPC
+            } else {
+                Flags::empty()
+            },
+            grpc_status: grpc,
+            ..Exchange::default()
+        };
+        let mut st = Stats::new(StatsConfig::default());
+        st.advance(Timestamp(t0));
+        for _ in 0..8 {
+            st.on_exchange(&ex(
+                "/helloworld.Greeter/SayHello",
+                Some(0),
+                4,
+                Version::HTTP2,
+            ));
+        }
+        st.on_exchange(&ex(
+            "/helloworld.Greeter/SayHello",
+            Some(14),
+            40,
+            Version::HTTP2,
+        ));
+        for _ in 0..2 {
+            st.on_exchange(&ex("/users.v1.Users/Get", Some(5), 1, Version::HTTP2));
+        }
+        st.on_exchange(&ex("/health", None, 1, Version::HTTP2));
+        st.on_exchange(&ex("/x", None, 1, Version { major: 1, minor: 1 }));
+        st.on_websocket(&WebSocketSession {
+            messages_to_server: 3,
+            messages_to_client: 7,
+            payload_to_server: 30,
+            payload_to_client: 7000,
+            close_code: Some(1001),
+            ..WebSocketSession::default()
+        });
+        let mut snap = filled();
+        let now = Timestamp(t0 + 1_000_000_000);
+        snap.reports = Window::ALL.map(|w| st.report(w, now));
+        snap.websocket = st.websocket().clone();
+        snap
+    }
+
+    #[test]
+    fn grpc_table_and_websocket_summary_in_the_json_report() {
+        let snap = grpc_snapshot();
+        let v: serde_json::Value =
+            serde_json::from_str(&json(&snap, "report", "x", Window::Min1)).expect("json");
+        let g = v["grpc"].as_array().expect("grpc");
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0]["service"], "helloworld.Greeter");
+        assert_eq!(g[0]["method"], "SayHello");
+        assert_eq!(g[0]["count"], 9);
+        assert_eq!(g[0]["errors"], 1);
+        assert_eq!(
+            g[0]["codes"],
+            serde_json::json!({"OK": 8, "UNAVAILABLE": 1})
+        );
+        assert_eq!(g[0]["latency_samples"], 9);
+        assert!((g[0]["p50_ms"].as_f64().unwrap() - 4.0).abs() < 0.04);
+        assert!((g[0]["p99_ms"].as_f64().unwrap() - 40.0).abs() < 0.4);
+        assert_eq!(g[1]["method"], "Get");
+        assert_eq!(g[1]["codes"], serde_json::json!({"NOT_FOUND": 2}));
+        assert_eq!(g[1]["error_rate"].as_f64(), Some(1.0));
+        // The failed calls are errors of their server; errors_5xx is the same value.
+        let srv = &v["servers"][0];
+        assert_eq!(
+            (srv["errors"].as_u64(), srv["errors_5xx"].as_u64()),
+            (Some(3), Some(3))
+        );
+        assert_eq!(v["requests"], 13);
+        let ws = &v["websocket"];
+        assert_eq!(ws["sessions"], 1);
+        assert_eq!(ws["messages_to_client"], 7);
+        assert_eq!(ws["close_codes"], serde_json::json!({"1001": 1}));
+        let p = v["protocols"].as_array().unwrap();
+        let part: Vec<_> = p.iter().map(|r| r["part_of"].clone()).collect();
+        assert_eq!(part[Protocol::Grpc.index()], "http/2");
+        assert!(part[Protocol::Http2.index()].is_null());
+    }
+
+    #[test]
+    fn grpc_table_and_websocket_summary_in_the_plain_report() {
+        let snap = grpc_snapshot();
+        let text = plain(&snap, "t", Window::Min1);
+        let rows: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.contains("gRPC methods"))
+            .skip(1)
+            .take(2)
+            .collect();
+        let cells: Vec<Vec<&str>> = rows
+            .iter()
+            .map(|r| r.split_whitespace().collect())
+            .collect();
+        assert_eq!(cells[0][0], "9", "{text}");
+        assert_eq!(cells[0][1], "11.11%");
+        assert_eq!(cells[0][5], "helloworld.Greeter/SayHello");
+        assert!(rows[0].ends_with("[OK 8, UNAVAILABLE 1]"), "{text}");
+        assert!(
+            rows[1].contains("users.v1.Users/Get  [NOT_FOUND 2]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n      grpc "),
+            "grpc indented under http/2:\n{text}"
+        );
+        assert!(
+            text.contains("websocket sessions 1: messages 3 to server, 7 to client; payload 30 B / 6.8 KiB; close codes 1001:1"),
+            "{text}"
+        );
     }
 
     #[test]

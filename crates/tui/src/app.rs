@@ -32,11 +32,13 @@ pub enum Panel {
     Bytes,
     Clients,
     Servers,
+    /// gRPC calls per service and method.
+    Grpc,
     Alerts,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 9] = [
+    pub const ALL: [Panel; 10] = [
         Panel::Sections,
         Panel::Hosts,
         Panel::UserAgents,
@@ -45,6 +47,7 @@ impl Panel {
         Panel::Bytes,
         Panel::Clients,
         Panel::Servers,
+        Panel::Grpc,
         Panel::Alerts,
     ];
 
@@ -62,6 +65,7 @@ impl Panel {
             Panel::Bytes => "Bytes",
             Panel::Clients => "Clients",
             Panel::Servers => "Servers",
+            Panel::Grpc => "gRPC",
             Panel::Alerts => "Alerts",
         }
     }
@@ -71,7 +75,7 @@ impl Panel {
         match self {
             Panel::Bytes => &[Sort::Bytes, Sort::Count, Sort::LastSeen, Sort::Name],
             Panel::Clients => &[Sort::Count, Sort::Bytes, Sort::LastSeen, Sort::Name],
-            Panel::Servers => &[
+            Panel::Servers | Panel::Grpc => &[
                 Sort::Count,
                 Sort::P99,
                 Sort::ErrorRate,
@@ -109,7 +113,7 @@ pub enum Sort {
     Bytes,
     /// p99 latency descending.
     P99,
-    /// 5xx rate descending.
+    /// Error rate descending (5xx, failed gRPC calls).
     ErrorRate,
     /// Alert duration descending.
     Duration,
@@ -123,7 +127,7 @@ impl Sort {
             Sort::Name => "name",
             Sort::Bytes => "bytes",
             Sort::P99 => "p99",
-            Sort::ErrorRate => "5xx rate",
+            Sort::ErrorRate => "error rate",
             Sort::Duration => "duration",
         }
     }
@@ -259,6 +263,15 @@ impl App {
                 self.toggle_pause();
                 Action::Redraw
             }
+            KeyCode::Char('g') => {
+                self.counters = false;
+                if self.selected == Panel::Grpc {
+                    return Action::None;
+                }
+                self.selected = Panel::Grpc;
+                self.scroll = 0;
+                Action::Redraw
+            }
             KeyCode::Tab | KeyCode::Right | KeyCode::Down => self.select(true),
             KeyCode::BackTab | KeyCode::Left | KeyCode::Up => self.select(false),
             KeyCode::Char(c @ '1'..='4') => {
@@ -312,6 +325,18 @@ mod tests {
 
     fn app() -> App {
         App::new("eth0", None)
+    }
+
+    #[test]
+    fn g_selects_the_grpc_panel_and_leaves_the_counters_view() {
+        let mut a = app();
+        a.on_key(key(KeyCode::Char('c')));
+        assert_eq!(a.on_key(key(KeyCode::Char('g'))), Action::Redraw);
+        assert_eq!((a.selected, a.counters), (Panel::Grpc, false));
+        assert_eq!(a.on_key(key(KeyCode::Char('g'))), Action::None);
+        assert_eq!(a.sort_of(Panel::Grpc), Sort::Count);
+        a.on_key(key(KeyCode::Char('s')));
+        assert_eq!(a.sort(), Sort::P99);
     }
 
     #[test]

@@ -2,8 +2,11 @@
 
 use httptop_engine::alert::{AlertConfig, AlertState, Baseline, Episode, LearningProgress};
 use httptop_engine::snapshot::{AlertView, Snapshot};
-use httptop_engine::stats::{BytesRow, ClientRow, Floors, Report, Row, ServerRow, Window};
-use httptop_engine::{Counters, WireStr};
+use httptop_engine::stats::{
+    BytesRow, ClientRow, Floors, GrpcCode, GrpcRow, Report, Row, ServerRow, WebSocketSummary,
+    Window,
+};
+use httptop_engine::{Counters, Protocol, ProtocolCounts, WireStr};
 use httptop_wire::Timestamp;
 
 pub const NS: u64 = 1_000_000_000;
@@ -129,7 +132,7 @@ pub fn report(w: Window, now: u64, hostile: bool) -> Report {
                 count: 70 * n,
                 error: 0,
                 share: 0.7,
-                errors_5xx: 5 * n,
+                errors: 5 * n,
                 error_rate: 5.0 / 70.0,
                 latency_samples: 70 * n,
                 p50_ns: Some(3_200_000),
@@ -143,13 +146,45 @@ pub fn report(w: Window, now: u64, hostile: bool) -> Report {
                 count: 30 * n,
                 error: 0,
                 share: 0.3,
-                errors_5xx: 0,
+                errors: 0,
                 error_rate: 0.0,
                 latency_samples: 0,
                 p50_ns: None,
                 p95_ns: None,
                 p99_ns: None,
                 last_seen: t(now - 2),
+            },
+        ],
+        grpc: vec![
+            GrpcRow {
+                service: ws(b"helloworld.Greeter"),
+                method: ws(b"SayHello"),
+                count: 12 * n,
+                error: 0,
+                share: 0.12,
+                errors: n,
+                error_rate: 1.0 / 12.0,
+                codes: vec![(GrpcCode::Known(0), 11 * n), (GrpcCode::Known(14), n)],
+                latency_samples: 12 * n,
+                p50_ns: Some(1_800_000),
+                p95_ns: Some(9_000_000),
+                p99_ns: Some(31_000_000),
+                last_seen: t(now - 1),
+            },
+            GrpcRow {
+                service: ws(if hostile { host } else { b"users.v1.Users" }),
+                method: ws(b"Get"),
+                count: 4 * n,
+                error: 0,
+                share: 0.04,
+                errors: 3 * n,
+                error_rate: 0.75,
+                codes: vec![(GrpcCode::Known(5), 3 * n), (GrpcCode::Known(0), n)],
+                latency_samples: 4 * n,
+                p50_ns: Some(700_000),
+                p95_ns: Some(1_100_000),
+                p99_ns: Some(1_100_000),
+                last_seen: t(now - 3),
             },
         ],
         floors: Floors::default(),
@@ -175,6 +210,7 @@ pub fn empty_snapshot(now_s: u64) -> Snapshot {
         bytes_by_host: vec![],
         clients: vec![],
         servers: vec![],
+        grpc: vec![],
         floors: Floors::default(),
     };
     Snapshot {
@@ -186,6 +222,7 @@ pub fn empty_snapshot(now_s: u64) -> Snapshot {
         open_flows: 0,
         rate_per_second: vec![],
         reports: Window::ALL.map(empty),
+        websocket: WebSocketSummary::default(),
     }
 }
 
@@ -284,6 +321,20 @@ pub fn snapshot(state: State, hostile: bool) -> Snapshot {
     counters.http.responses = 5990;
     counters.http.malformed_requests = 2;
     counters.http.gaps = 1;
+    for (p, conns, reqs, up, down) in [
+        (Protocol::Http1, 40, 5_000, 900_000, 9_000_000),
+        (Protocol::Http2, 3, 1_000, 120_000, 800_000),
+        (Protocol::Grpc, 2, 700, 70_000, 300_000),
+        (Protocol::WebSocket, 3, 0, 4_100, 350_900),
+        (Protocol::Unknown, 1, 0, 10, 20),
+    ] {
+        *counters.protocols.get_mut(p) = ProtocolCounts {
+            connections: conns,
+            requests: reqs,
+            bytes_to_server: up,
+            bytes_to_client: down,
+        };
+    }
     Snapshot {
         now,
         alert: Some(AlertView {
@@ -303,5 +354,15 @@ pub fn snapshot(state: State, hostile: bool) -> Snapshot {
         open_flows: 17,
         rate_per_second,
         reports: Window::ALL.map(|w| report(w, now_s, hostile)),
+        websocket: WebSocketSummary {
+            sessions: 3,
+            messages_to_server: 40,
+            messages_to_client: 1_200,
+            payload_to_server: 4_000,
+            payload_to_client: 350_000,
+            without_close: 1,
+            close_codes: vec![(1000, 1), (1001, 1)],
+            other_close_codes: 0,
+        },
     }
 }

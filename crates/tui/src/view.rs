@@ -373,7 +373,7 @@ fn panel_bar<'a>(app: &App) -> Line<'a> {
         spans.push(Span::styled(p.label(), style));
         spans.push(Span::raw(" "));
     }
-    spans.push(Span::styled("  ? help", Style::new().fg(Color::DarkGray)));
+    spans.push(Span::styled("  ?", Style::new().fg(Color::DarkGray)));
     Line::from(spans)
 }
 
@@ -425,8 +425,13 @@ fn sort_items(items: &mut [Item], sort: Sort) {
 
 /// Key column left, numbers right.
 fn row_of<'a>(cells: Vec<String>) -> Row<'a> {
+    row_left(cells, &[0])
+}
+
+/// Columns `left` left-aligned (cut at their end when too long), the others right.
+fn row_left<'a>(cells: Vec<String>, left: &[usize]) -> Row<'a> {
     Row::new(cells.into_iter().enumerate().map(|(i, c)| {
-        if i == 0 {
+        if left.contains(&i) {
             Cell::from(c)
         } else {
             Cell::from(Line::from(c).right_aligned())
@@ -583,7 +588,7 @@ fn panel_items(
                 .collect(),
         ),
         Panel::Servers => (
-            vec!["", "count", "share", "p50", "p95", "p99", "5xx", "seen"],
+            vec!["", "count", "share", "p50", "p95", "p99", "err", "seen"],
             vec![
                 Constraint::Fill(1),
                 Constraint::Length(7),
@@ -614,6 +619,52 @@ fn panel_items(
                     );
                     it.p99 = s.p99_ns.unwrap_or(0);
                     it.err_rate = s.error_rate;
+                    it
+                })
+                .collect(),
+        ),
+        Panel::Grpc => (
+            vec!["", "calls", "err", "p50", "p95", "p99", "status", "seen"],
+            vec![
+                Constraint::Fill(2),
+                Constraint::Length(7),
+                Constraint::Length(6),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Fill(1),
+                Constraint::Length(8),
+            ],
+            r.grpc
+                .iter()
+                .map(|g| {
+                    let mut key = g.service.bytes.to_vec();
+                    key.push(b'/');
+                    key.extend_from_slice(&g.method.bytes);
+                    let name = format!("{}/{}", wire(&g.service), wire(&g.method));
+                    let codes = g
+                        .codes
+                        .iter()
+                        .map(|(c, n)| format!("{} {n}", c.name()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let mut it = Item::new(
+                        &key,
+                        g.count,
+                        g.last_seen,
+                        vec![
+                            name,
+                            count(g.count, g.error),
+                            pct(g.error_rate),
+                            ms(g.p50_ns),
+                            ms(g.p95_ns),
+                            ms(g.p99_ns),
+                            codes,
+                            ago(now, g.last_seen),
+                        ],
+                    );
+                    it.p99 = g.p99_ns.unwrap_or(0);
+                    it.err_rate = g.error_rate;
                     it
                 })
                 .collect(),
@@ -674,6 +725,7 @@ fn panel_title(panel: Panel, snap: &Snapshot, r: &Report, app: &App) -> String {
         Panel::Bytes => format!("Bytes by host ({w}) by {sort}"),
         Panel::Clients => format!("Clients ({w}) by {sort}"),
         Panel::Servers => format!("Servers ({w}) by {sort}"),
+        Panel::Grpc => format!("gRPC methods ({w}) by {sort}"),
         Panel::Alerts => {
             let mut t = format!("Alert history (24h) by {sort}");
             if let Some(v) = &snap.alert {
@@ -758,11 +810,16 @@ pub fn render_panel(
         );
         return;
     }
-    let rows = items.into_iter().skip(skip).map(|i| row_of(i.cells));
+    // The gRPC status column is text: left-aligned, cut at its end.
+    let left: &[usize] = if panel == Panel::Grpc { &[0, 6] } else { &[0] };
+    let rows = items
+        .into_iter()
+        .skip(skip)
+        .map(|i| row_left(i.cells, left));
     frame.render_widget(
         Table::new(rows, widths)
             .header(
-                row_of(head.into_iter().map(String::from).collect())
+                row_left(head.into_iter().map(String::from).collect(), left)
                     .style(Style::new().add_modifier(Modifier::BOLD)),
             )
             .column_spacing(1)
@@ -783,19 +840,24 @@ pub fn render_counters(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let proto_h = (Protocol::COUNT as u16 + 1).min(inner.height);
-    let [proto, _, rest] = Layout::vertical([
+    let [proto, ws_line, rest] = Layout::vertical([
         Constraint::Length(proto_h),
         Constraint::Length(1),
         Constraint::Min(0),
     ])
     .areas(inner);
+    frame.render_widget(Paragraph::new(websocket_line(snap)), ws_line);
     let rows: Vec<Row> = snap
         .counters
         .protocols
         .iter()
         .map(|(p, n)| {
             Row::new([
-                p.name().to_string(),
+                // A part of another row (grpc of http/2): indented, not to be summed.
+                match p.part_of() {
+                    Some(_) => format!(" └ {}", p.name()),
+                    None => p.name().to_string(),
+                },
                 n.connections.to_string(),
                 n.requests.to_string(),
                 n.bytes_to_server.to_string(),
@@ -861,6 +923,28 @@ pub fn render_counters(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot
     }
 }
 
+/// The WebSocket sessions ended so far, on one line under the Protocols table.
+fn websocket_line(snap: &Snapshot) -> String {
+    let w = &snap.websocket;
+    let mut t = format!(
+        "websocket sessions {}: messages {} to server, {} to client",
+        w.sessions, w.messages_to_server, w.messages_to_client
+    );
+    if !w.close_codes.is_empty() || w.other_close_codes > 0 || w.without_close > 0 {
+        t.push_str("; close");
+        for (code, n) in &w.close_codes {
+            t.push_str(&format!(" {code}×{n}"));
+        }
+        if w.other_close_codes > 0 {
+            t.push_str(&format!(" other×{}", w.other_close_codes));
+        }
+        if w.without_close > 0 {
+            t.push_str(&format!(" none×{}", w.without_close));
+        }
+    }
+    t
+}
+
 const HELP: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit"),
     ("p, Space", "pause / resume the display"),
@@ -868,6 +952,7 @@ const HELP: &[(&str, &str)] = &[
     ("1 2 3 4", "window: 1m, 10m, 1h, retention"),
     ("s", "next sort order of the panel"),
     ("c", "counters and protocols / panels"),
+    ("g", "gRPC methods panel"),
     ("PgDn/PgUp j/k", "scroll the panel"),
     ("?", "this help (Esc closes)"),
 ];

@@ -1,6 +1,7 @@
 //! [`StatsConfig`]: the caps of the statistics engine, their ranges, and the worst-case
 //! heap bytes they allow (the module documentation's budget table).
 
+use super::grpc::GrpcData;
 use super::metrics::{
     ByteKey, ClientData, Counts, FixedEntry, HostData, LatData, StatusTable, KNOWN_METHODS,
 };
@@ -43,6 +44,9 @@ pub struct StatsConfig {
     pub max_method_keys: usize,
     /// Servers with latency histograms (default 64, the busiest; at most `max_keys`): each holds 12 histograms of 1,203 bins (about 58 KiB) for the 1 % error bound.
     pub max_latency_keys: usize,
+    /// gRPC `(service, method)` rows (default 32; at most `max_keys`): each has a latency
+    /// histogram like a server's (about 60 KiB with its status codes).
+    pub max_grpc_keys: usize,
     /// Bytes kept of a key; longer keys are cut and marked truncated (default 1024, the
     /// engine's default `max_string_len`; at least 16).
     pub max_key_len: usize,
@@ -59,6 +63,7 @@ impl Default for StatsConfig {
             max_keys: 10_000,
             max_method_keys: 64,
             max_latency_keys: 64,
+            max_grpc_keys: 32,
             max_key_len: 1024,
             retention_ns: 24 * 3600 * SEC,
             clients_by: ClientsBy::Wire,
@@ -76,6 +81,7 @@ impl StatsConfig {
             max_keys,
             max_method_keys: self.max_method_keys.clamp(1, max_keys),
             max_latency_keys: self.max_latency_keys.clamp(1, max_keys),
+            max_grpc_keys: self.max_grpc_keys.clamp(1, max_keys),
             max_key_len: self.max_key_len.max(16),
             retention_ns: retention - retention % RETENTION_STEP_NS,
             clients_by: self.clients_by,
@@ -94,6 +100,7 @@ impl StatsConfig {
             + Table::<IpAddr, ClientData>::worst_case_bytes(c.max_keys, 0)
             + Table::<ByteKey, Counts>::worst_case_bytes(c.max_method_keys, key)
             + Table::<ByteKey, LatData>::worst_case_bytes(c.max_latency_keys, key)
+            + Table::<ByteKey, GrpcData>::worst_case_bytes(c.max_grpc_keys, key)
             + StatusTable::worst_case_bytes()
             + KNOWN_METHODS.len() * std::mem::size_of::<Option<FixedEntry>>()
             + (3600 + per_min) * 8

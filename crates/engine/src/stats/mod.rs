@@ -15,7 +15,7 @@
 //!   any byte count: counters saturate or, where overflow cannot come from real traffic,
 //!   wrap (see "Counters" below).
 //! - **Bounded memory.** Every structure input can grow has a cap, a policy when full and
-//!   a counter in [`StatsCounters`]; the worst case with the defaults is 50.5 MiB (table
+//!   a counter in [`StatsCounters`]; the worst case with the defaults is 52.4 MiB (table
 //!   below), computed by [`StatsConfig::worst_case_bytes`] and checked by a test that
 //!   fills every table with 1,024-byte keys.
 //!
@@ -30,8 +30,15 @@
 //! the exchange has one, see `Exchange::original_client`). A final
 //! status counts one **response** under its **status code** (classes `1xx`..`5xx` and
 //! `other` are summed from the codes). Request and response bytes go to the host/server
-//! and (together) to the client; a 5xx answer to a request counts as a server error; a
+//! and (together) to the client; a failed request ([`Exchange::is_error`]: a 5xx answer,
+//! or a gRPC call whose `grpc-status` is not 0) counts as an error of its server; a
 //! latency goes to the server's histogram.
+//!
+//! A gRPC call (`Flags::GRPC` and a path `/service/method`, see
+//! [`Exchange::grpc_call`]) also counts in the **gRPC** table, keyed `service/method`:
+//! calls, failed calls, bytes and calls per `grpc-status` (0..=16 by name, others
+//! together as `other`; a call without status, e.g. reset, under none), and its latency
+//! in a histogram of its own like a server's. Its rows are [`Report::grpc`].
 //!
 //! A response without request (`NO_REQUEST`) counts as a response, under its status
 //! code, and its bytes under the server (keyed `ip:port`, since it has no Host) and the
@@ -75,7 +82,7 @@
 //! interval**, which is the nominal window shortened by less than one bucket (checked
 //! against a naive recount of random exchanges, out of order, for every window):
 //!
-//! | window | counts (requests, responses, codes; all tables) | attached (bytes, 5xx, error rate) | latency histograms |
+//! | window | counts (requests, responses, codes; all tables) | attached (bytes, errors, error rate, gRPC status codes) | latency histograms |
 //! | --- | --- | --- | --- |
 //! | 1 minute | 12 × 5 s (55–60 s) | 6 × 10 s (50–60 s) | 3 × 20 s (40–60 s) |
 //! | 10 minutes | 12 × 50 s | 6 × 100 s | 3 × 200 s |
@@ -84,9 +91,13 @@
 //!
 //! The retention period is 2 h .. 31 days, rounded down to 12 minutes; its buckets are
 //! `retention / 12`. The coarser resolutions of the attached metrics and of latency are
-//! the price of the memory budget: a key's bytes, 5xx count and error rate are over the
-//! attached window (error rates divide 5xx by the requests of that same window), and a
-//! server's percentiles over the latency window.
+//! the price of the memory budget: a key's bytes, error count and error rate are over the
+//! attached window (error rates divide errors by the requests of that same window), and a
+//! server's (a gRPC method's) percentiles over the latency window.
+//!
+//! **WebSocket** sessions are summed over the whole run ([`WebSocketSummary`], from
+//! [`Stats::on_websocket`]): sessions, messages and payload each way, close codes (the
+//! first [`MAX_CLOSE_CODES`] distinct ones, the others summed).
 //!
 //! The **rate series** are global rings: requests per second for the last hour
 //! ([`Stats::rate_per_second`], 3,600 points) and per minute for the retention period
@@ -108,7 +119,8 @@
 //! (10,000); methods other than the nine common ones (GET, POST, HEAD, PUT, DELETE,
 //! OPTIONS, PATCH, CONNECT, TRACE, counted in a fixed array) at most `max_method_keys`
 //! (64); latency histograms exist for at most `max_latency_keys` servers (64), a table
-//! of its own with the same policy, keyed like the servers. Status codes need no cap:
+//! of its own with the same policy, keyed like the servers; gRPC methods at most
+//! `max_grpc_keys` (32; each has latency histograms). Status codes need no cap:
 //! one entry per code, at most 1,000 (plus one for values above 999).
 //!
 //! When a new key arrives at a full table, the entry with the smallest **score** is
@@ -164,9 +176,10 @@
 //! | clients (requests, bytes; key inline) | 10,000 | 440 B | 465 B | 4.4 MiB |
 //! | other methods | 64 | 248 B | 1,317 B | 0.08 MiB |
 //! | latency histograms (12 × 1,203 bins per server) | 64 | 57,848 B | 58,916 B | 3.60 MiB |
+//! | gRPC methods (calls, errors, bytes, 18 status codes, latency histograms) | 32 | 60,248 B | 61,318 B | 1.87 MiB |
 //! | status codes | 1,001 | 224 B | | 0.22 MiB |
 //! | rate series (3,600 s + 1,440 min), totals, floors | | | | 0.04 MiB |
-//! | **total** ([`StatsConfig::worst_case_bytes`]) | | | | **50.5 MiB** |
+//! | **total** ([`StatsConfig::worst_case_bytes`]) | | | | **52.4 MiB** |
 //!
 //! An entry is a 56-byte header (key pointer, last seen, hash, entry time, error, ring
 //! heads, namespace, truncation mark) plus its rings, per window: 48 bytes for a count
@@ -200,6 +213,7 @@
 //! against naive recomputations.
 
 mod config;
+mod grpc;
 mod hist;
 mod metrics;
 mod rate;
@@ -212,10 +226,12 @@ mod tests;
 pub use config::{
     ClientsBy, StatsConfig, MAX_KEYS_LIMIT, MAX_RETENTION_NS, MIN_RETENTION_NS, RETENTION_STEP_NS,
 };
-pub use report::{BytesRow, ClientRow, Floors, Report, Row, ServerRow, Window};
+pub use grpc::{grpc_code_name, GrpcCode, WebSocketSummary, MAX_CLOSE_CODES};
+pub use report::{BytesRow, ClientRow, Floors, GrpcRow, Report, Row, ServerRow, Window};
 pub use table::TableCounters;
 
-use crate::event::{Exchange, Flags};
+use crate::event::{Exchange, Flags, WebSocketSession};
+use grpc::{GrpcData, GrpcHit};
 use httptop_wire::Timestamp;
 use metrics::{
     known_method, ByteKey, ClientData, Counts, FixedEntry, HostData, HostHit, LatData, StatusTable,
@@ -263,6 +279,7 @@ httptop_wire::counters! {
         pub methods: TableCounters,
         pub clients: TableCounters,
         pub latency: TableCounters,
+        pub grpc: TableCounters,
     }
 }
 
@@ -295,6 +312,9 @@ pub struct Stats {
     status: StatusTable,
     clients: Table<IpAddr, ClientData>,
     latency: Table<ByteKey, LatData>,
+    /// gRPC calls by `service/method`.
+    grpc: Table<ByteKey, GrpcData>,
+    websocket: WebSocketSummary,
     scratch: Vec<u8>,
     counters: StatsCounters,
 }
@@ -344,6 +364,8 @@ impl Stats {
             status: StatusTable::new(),
             clients: Table::new(cfg.max_keys, wr),
             latency: Table::new(cfg.max_latency_keys, wr * u64::from(RL)),
+            grpc: Table::new(cfg.max_grpc_keys, wr),
+            websocket: WebSocketSummary::default(),
             scratch: Vec::new(),
             counters: StatsCounters::default(),
             cfg,
@@ -396,6 +418,7 @@ impl Stats {
             self.methods.maintain(cur[R]);
             self.clients.maintain(cur[R]);
             self.latency.maintain(cur[R] / RL);
+            self.grpc.maintain(cur[R]);
         }
         if cur[2] != old[2] {
             self.purge();
@@ -411,6 +434,7 @@ impl Stats {
         self.methods.purge(r, &mut c.methods);
         self.clients.purge(r, &mut c.clients);
         self.latency.purge(r / RL, &mut c.latency);
+        self.grpc.purge(r, &mut c.grpc);
         let start = self.geo.start(R, r, 1, K);
         c.status_purged += self.status.purge(start);
     }
@@ -452,7 +476,8 @@ impl Stats {
         }
         let is_req = !ex.flags.contains(Flags::NO_REQUEST);
         let req = u32::from(is_req);
-        let is_5xx = is_req && matches!(ex.status, Some(500..=599));
+        // A failed request: a 5xx, or a gRPC call whose status is not OK.
+        let is_error = is_req && ex.is_error();
         let at = At {
             ts,
             bs,
@@ -549,7 +574,7 @@ impl Stats {
             e.truncated |= truncated;
             let hit = HostHit {
                 requests: req,
-                errors: u32::from(is_5xx),
+                errors: u32::from(is_error),
                 request_bytes: ex.request_bytes,
                 response_bytes: ex.response_bytes,
             };
@@ -580,6 +605,34 @@ impl Stats {
             self.status.touch(code, ts, bs);
         }
 
+        if let (true, Some((service, method))) = (is_req, ex.grpc_call()) {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(service);
+            self.scratch.push(b'/');
+            self.scratch.extend_from_slice(method);
+            let (key, cut) = cap(&self.scratch, max_key);
+            c.keys_truncated += u64::from(cut);
+            let truncated = ex.path.truncated || cut;
+            let hash = hash_key(&self.hasher, TAG_NONE, key);
+            let i = self.grpc.touch(hash, TAG_NONE, key, &at, &mut c.grpc);
+            if let Some(e) = self.grpc.entries.get_mut(i) {
+                e.truncated |= truncated;
+                let hit = GrpcHit {
+                    calls: HostHit {
+                        requests: 1,
+                        errors: u32::from(is_error),
+                        request_bytes: ex.request_bytes,
+                        response_bytes: ex.response_bytes,
+                    },
+                    code: ex.grpc_status.map(GrpcCode::slot),
+                    bin: ex.latency_ns.map(hist::bin),
+                };
+                for (w, &b) in bs.iter().enumerate() {
+                    e.data.add(w, e.heads[w], b, hit);
+                }
+            }
+        }
+
         let client = match (self.cfg.clients_by, ex.original_client) {
             (ClientsBy::Forwarded, Some(oc)) => Some(oc.ip),
             _ => ex.client.map(|c| c.ip()),
@@ -596,6 +649,21 @@ impl Stats {
         }
     }
 
+    /// Counts one WebSocket session (see [`WebSocketSummary`]).
+    pub fn on_websocket(&mut self, ws: &WebSocketSession) {
+        self.websocket.add(ws);
+    }
+
+    /// The WebSocket sessions ended so far.
+    pub fn websocket(&self) -> &WebSocketSummary {
+        &self.websocket
+    }
+
+    /// `(service, method)` rows held by the gRPC table.
+    pub fn grpc_keys(&self) -> usize {
+        self.grpc.len()
+    }
+
     /// Approximate heap bytes in use now (entries, indexes, heaps, key strings, rings;
     /// reserved entry slots not yet used are not counted: nothing backs them). The worst
     /// case is [`StatsConfig::worst_case_bytes`].
@@ -606,6 +674,7 @@ impl Stats {
             + self.methods.heap_bytes()
             + self.clients.heap_bytes()
             + self.latency.heap_bytes()
+            + self.grpc.heap_bytes()
             + self.status.heap_bytes()
             + std::mem::size_of_val(&self.known_methods)
             + self.per_sec.heap_bytes()

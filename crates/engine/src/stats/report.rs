@@ -2,6 +2,7 @@
 //! by [`Stats::report`] (sorted by count, then key bytes; see the module documentation
 //! for the error bounds of each row).
 
+use super::grpc::GrpcCode;
 use super::metrics::{
     ByteKey, ClientData, Counts, HostData, LatData, KNOWN_METHODS, OTHER_CODE, TAG_ADDR, TAG_HOST,
 };
@@ -112,9 +113,10 @@ pub struct ServerRow {
     pub count: u64,
     pub error: u64,
     pub share: f64,
-    /// Requests answered 5xx, in the attached window.
-    pub errors_5xx: u64,
-    /// `errors_5xx` over the requests of the same (attached) window.
+    /// Failed requests ([`Exchange::is_error`](crate::Exchange::is_error): a 5xx, or a
+    /// gRPC call whose status is not OK), in the attached window.
+    pub errors: u64,
+    /// `errors` over the requests of the same (attached) window.
     pub error_rate: f64,
     /// Latency samples behind the percentiles (latency window), 0 when the server has no
     /// histogram (see `max_latency_keys`).
@@ -137,6 +139,32 @@ pub struct Floors {
     pub methods: u64,
     pub clients: u64,
     pub latency: u64,
+    pub grpc: u64,
+}
+
+/// One gRPC method: `service` and `method` of the calls' path `/service/method`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GrpcRow {
+    /// `package.Service` (cut, with `truncated`, when the key was).
+    pub service: WireStr,
+    pub method: WireStr,
+    /// Calls (upper bound, as [`Row::count`]), in the count window.
+    pub count: u64,
+    pub error: u64,
+    /// Share of all requests.
+    pub share: f64,
+    /// Failed calls (`grpc-status` other than 0), in the attached window.
+    pub errors: u64,
+    /// `errors` over the calls of the same (attached) window.
+    pub error_rate: f64,
+    /// Calls by `grpc-status` in the attached window, most frequent first (calls without
+    /// a status, e.g. reset, are in none).
+    pub codes: Vec<(GrpcCode, u64)>,
+    pub latency_samples: u64,
+    pub p50_ns: Option<u64>,
+    pub p95_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
+    pub last_seen: Timestamp,
 }
 
 /// The top tables of one window, owned and sorted (count descending, then key bytes).
@@ -167,6 +195,8 @@ pub struct Report {
     pub bytes_by_host: Vec<BytesRow>,
     pub clients: Vec<ClientRow>,
     pub servers: Vec<ServerRow>,
+    /// gRPC methods, by calls (at most `max_grpc_keys` exist, `top` shown).
+    pub grpc: Vec<GrpcRow>,
     pub floors: Floors,
 }
 
@@ -268,12 +298,12 @@ impl Stats {
         let servers = top_n(server_cands, top)
             .into_iter()
             .map(|(n, err, e)| {
-                let errors_5xx = u64::from(e.data.attached(w, e.heads[w], c).0);
+                let errors = u64::from(e.data.attached(w, e.heads[w], c).0);
                 let req_a = u64::from(e.data.count(w, e.heads[w], c, from_a));
                 let lat = self
                     .latency
                     .get(e.hash, e.tag, &e.key)
-                    .map(|l| latency_of(l, w, cl));
+                    .map(|l| latency_of(&l.data, l.heads[w], w, cl));
                 let (samples, p) = lat.unwrap_or((0, [None; 3]));
                 ServerRow {
                     key: wire(e),
@@ -281,8 +311,8 @@ impl Stats {
                     count: n,
                     error: err,
                     share: share(n, requests),
-                    errors_5xx,
-                    error_rate: share(errors_5xx, req_a),
+                    errors,
+                    error_rate: share(errors, req_a),
                     latency_samples: samples,
                     p50_ns: p[0],
                     p95_ns: p[1],
@@ -360,6 +390,47 @@ impl Stats {
             })
             .collect();
 
+        let grpc = top_n(candidates(&self.grpc, w, c, start, |_| true), top)
+            .into_iter()
+            .map(|(n, err, e)| {
+                let (errors, _, _) = e.data.calls.attached(w, e.heads[w], c);
+                let calls_a = e.data.calls.count(w, e.heads[w], c, from_a);
+                let mut codes: Vec<(GrpcCode, u64)> = e
+                    .data
+                    .codes(w, e.heads[w], c)
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &k)| k > 0)
+                    .map(|(i, &k)| (GrpcCode::of_slot(i), u64::from(k)))
+                    .collect();
+                codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                let (samples, p) = latency_of(&e.data.lat, e.heads[w] / RL, w, cl);
+                let (service, method) = match e.key.iter().position(|&b| b == b'/') {
+                    Some(i) => (&e.key[..i], &e.key[i + 1..]),
+                    None => (&e.key[..], &[][..]),
+                };
+                let ws = |b: &[u8], cut: bool| WireStr {
+                    bytes: smallvec::SmallVec::from_slice(b),
+                    truncated: cut,
+                };
+                GrpcRow {
+                    service: ws(service, e.truncated && method.is_empty()),
+                    method: ws(method, e.truncated),
+                    count: n,
+                    error: err,
+                    share: share(n, requests),
+                    errors: u64::from(errors),
+                    error_rate: share(u64::from(errors), u64::from(calls_a)),
+                    codes,
+                    latency_samples: samples,
+                    p50_ns: p[0],
+                    p95_ns: p[1],
+                    p99_ns: p[2],
+                    last_seen: Timestamp(e.last_seen),
+                }
+            })
+            .collect();
+
         let fr = cur[R];
         let floors = Floors {
             sections: u64::from(self.sections.floor(fr)),
@@ -368,6 +439,7 @@ impl Stats {
             methods: u64::from(self.methods.floor(fr)),
             clients: u64::from(self.clients.floor(fr)),
             latency: u64::from(self.latency.floor(fr / RL)),
+            grpc: u64::from(self.grpc.floor(fr)),
         };
 
         Report {
@@ -387,6 +459,7 @@ impl Stats {
             bytes_by_host,
             clients,
             servers,
+            grpc,
             floors,
         }
     }
@@ -473,11 +546,12 @@ fn code_key(code: u16) -> WireStr {
     WireStr::capped(&d, 3)
 }
 
-/// Samples and p50/p95/p99 of a server's latency window `w` ending at latency bucket `cl`.
-fn latency_of(e: &Entry<ByteKey, LatData>, w: usize, cl: u32) -> (u64, [Option<u64>; 3]) {
+/// Samples and p50/p95/p99 of latency histograms `lat` (head `head` in latency buckets)
+/// in window `w` ending at latency bucket `cl`.
+fn latency_of(lat: &LatData, head: u32, w: usize, cl: u32) -> (u64, [Option<u64>; 3]) {
     let mut h = [0u64; hist::BINS];
-    let (lo, hi) = ring::span::<KL>(e.heads[w], cl, 0);
-    for (d, bin) in h.iter_mut().zip(e.data.h.iter()) {
+    let (lo, hi) = ring::span::<KL>(head, cl, 0);
+    for (d, bin) in h.iter_mut().zip(lat.h.iter()) {
         let mut b = lo;
         while b <= hi {
             *d += u64::from(bin[w][b as usize % KL]);

@@ -265,7 +265,7 @@ proptest! {
             }
             for sr in &r.servers {
                 let k = String::from_utf8_lossy(sr.key.as_bytes()).into_owned();
-                prop_assert_eq!(sr.errors_5xx, e5.get(&k).copied().unwrap_or(0), "5xx of {}", k);
+                prop_assert_eq!(sr.errors, e5.get(&k).copied().unwrap_or(0), "5xx of {}", k);
             }
             let mut cb: HashMap<IpAddr, (u64, u64)> = HashMap::new();
             for e in exs.iter().filter(inw) {
@@ -608,7 +608,7 @@ fn status_classes() {
     );
     assert!((r.status_codes[0].share - 3.0 / 11.0).abs() < 1e-12);
     let srv = &r.servers[0];
-    assert_eq!((srv.count, srv.errors_5xx), (12, 1));
+    assert_eq!((srv.count, srv.errors), (12, 1));
     assert!((srv.error_rate - 1.0 / 12.0).abs() < 1e-12);
 }
 
@@ -665,7 +665,7 @@ proptest! {
         let r = s.report(Window::Min1, Timestamp(T0 + 4 * SEC));
         let srv = &r.servers[0];
         prop_assert_eq!(srv.latency_samples, v.len() as u64);
-        prop_assert_eq!(srv.errors_5xx, errors);
+        prop_assert_eq!(srv.errors, errors);
         prop_assert!((srv.error_rate - errors as f64 / v.len() as f64).abs() < 1e-12);
         for (p, got) in [(500u64, srv.p50_ns), (950, srv.p95_ns), (990, srv.p99_ns)] {
             let rank = ((v.len() as u64 * p).div_ceil(1000)).max(1);
@@ -756,6 +756,120 @@ proptest! {
     }
 }
 
+// ------------------------------------------------------------------ gRPC
+
+/// A gRPC call over HTTP/2 to `/service/method`, ending with `status` (None: reset).
+fn grpc(ts: u64, path: &str, status: Option<u32>, latency_ms: u64) -> Exchange {
+    Exchange {
+        version: Version::HTTP2,
+        method: ws(b"POST"),
+        stream_id: 1,
+        flags: Flags::GRPC,
+        grpc_status: status,
+        latency_ns: Some(latency_ms * 1_000_000),
+        ..ex(ts, "api.example", path, "grpc-go/1.60", 1, 200)
+    }
+}
+
+#[test]
+fn grpc_table_counts_calls_errors_codes_and_latency_per_method() {
+    let mut s = Stats::new(StatsConfig::default());
+    s.advance(Timestamp(T0));
+    let say = "/helloworld.Greeter/SayHello";
+    let get = "/users.v1.Users/Get";
+    let mut exs = Vec::new();
+    for i in 0..10 {
+        exs.push(grpc(T0 + i * SEC / 10, say, Some(0), 10 + i));
+    }
+    exs.push(grpc(T0 + SEC, say, Some(14), 100));
+    for i in 0..3 {
+        exs.push(grpc(T0 + SEC + i, get, Some(5), 2));
+    }
+    exs.push(grpc(T0 + 2 * SEC, get, Some(0), 2));
+    exs.push(grpc(T0 + 2 * SEC, get, Some(99), 2));
+    // A reset call (no status): counted, neither failed nor under a code.
+    exs.push(Exchange {
+        flags: Flags::GRPC | Flags::RESET | Flags::NO_RESPONSE,
+        status: None,
+        latency_ns: None,
+        ..grpc(T0 + 2 * SEC, get, None, 0)
+    });
+    // Plain HTTP/2 and HTTP/1 requests: not in the gRPC table.
+    exs.push(Exchange {
+        version: Version::HTTP2,
+        ..ex(T0 + 2 * SEC, "api.example", "/health", "curl", 2, 200)
+    });
+    exs.push(ex(T0 + 2 * SEC, "api.example", "/x/y", "curl", 2, 503));
+    feed(&mut s, &exs);
+    let r = s.report(Window::Min1, Timestamp(T0 + 3 * SEC));
+    assert_eq!(r.requests, exs.len() as u64);
+    assert_eq!(r.grpc.len(), 2);
+    let (a, b) = (&r.grpc[0], &r.grpc[1]);
+    assert_eq!(
+        (a.service.as_bytes(), a.method.as_bytes()),
+        (&b"helloworld.Greeter"[..], &b"SayHello"[..])
+    );
+    assert_eq!((a.count, a.error, a.errors), (11, 0, 1));
+    assert!((a.error_rate - 1.0 / 11.0).abs() < 1e-12);
+    assert_eq!(
+        a.codes,
+        vec![(GrpcCode::Known(0), 10), (GrpcCode::Known(14), 1)]
+    );
+    assert_eq!(GrpcCode::Known(14).name(), "UNAVAILABLE");
+    assert_eq!(a.latency_samples, 11);
+    let p50 = a.p50_ns.unwrap() as f64;
+    assert!((p50 / 15e6 - 1.0).abs() < 0.01, "p50 {p50}");
+    let p99 = a.p99_ns.unwrap() as f64;
+    assert!((p99 / 100e6 - 1.0).abs() < 0.01, "p99 {p99}");
+    assert_eq!(
+        (b.service.as_bytes(), b.method.as_bytes()),
+        (&b"users.v1.Users"[..], &b"Get"[..])
+    );
+    assert_eq!((b.count, b.errors), (6, 4));
+    assert_eq!(
+        b.codes,
+        vec![
+            (GrpcCode::Known(5), 3),
+            (GrpcCode::Known(0), 1),
+            (GrpcCode::Other, 1)
+        ]
+    );
+    assert_eq!(b.latency_samples, 5);
+    // Failed gRPC calls are errors of their server, like the 5xx.
+    let srv = &r.servers[0];
+    assert_eq!((srv.count, srv.errors), (exs.len() as u64, 6));
+    // Later windows hold the same; a window past the calls holds none.
+    let r = s.report(Window::Hour1, Timestamp(T0 + 3 * SEC));
+    assert_eq!(r.grpc.iter().map(|g| g.count).sum::<u64>(), 17);
+    let r = s.report(Window::Min1, Timestamp(T0 + 10 * MIN));
+    assert!(r.grpc.is_empty());
+}
+
+#[test]
+fn grpc_table_is_capped_with_space_saving() {
+    let cfg = StatsConfig {
+        max_grpc_keys: 4,
+        ..StatsConfig::default()
+    };
+    let mut s = Stats::new(cfg);
+    s.advance(Timestamp(T0));
+    let mut exs = Vec::new();
+    for _ in 0..20 {
+        exs.push(grpc(T0, "/heavy.S/M", Some(0), 1));
+    }
+    for i in 0..50 {
+        exs.push(grpc(T0 + SEC, &format!("/s{i}.S/M"), Some(0), 1));
+    }
+    feed(&mut s, &exs);
+    assert_eq!(s.grpc_keys(), 4);
+    // The first three fill the table, each later one evicts.
+    assert_eq!(s.counters().grpc.evicted, 47);
+    let r = s.report(Window::Min1, Timestamp(T0 + 2 * SEC));
+    assert_eq!(r.grpc[0].service.as_bytes(), b"heavy.S");
+    assert_eq!((r.grpc[0].count, r.grpc[0].error), (20, 0));
+    assert!(r.floors.grpc >= 1);
+}
+
 // ------------------------------------------------------------------ memory
 
 /// Every table full of maximum-length keys, past its cap: entry counts stay at the caps
@@ -764,7 +878,7 @@ proptest! {
 fn memory_stays_at_cap_with_max_length_keys() {
     let cfg = StatsConfig::default();
     let worst = cfg.worst_case_bytes();
-    assert!(worst < 51 << 20, "worst case {worst} B");
+    assert!(worst < 53 << 20, "worst case {worst} B");
     let mut s = Stats::new(cfg.clone());
     s.advance(Timestamp(T0));
     let n = cfg.max_keys + 50;
@@ -781,7 +895,12 @@ fn memory_stays_at_cap_with_max_length_keys() {
         }
         let mut e = ex(T0 + (i as u64 % 50) * SEC / 10, "", "", "", 0, 503);
         e.host = ws(&host);
-        e.path = ws(&path);
+        // A gRPC call too: `/ppp..<tag>/m` (1,024 bytes; a key of 1,023).
+        let mut grpc_path = path[..path.len() - 2].to_vec();
+        grpc_path[path.len() - 10..].copy_from_slice(tag.as_bytes());
+        grpc_path.extend_from_slice(b"/m");
+        e.path = ws(&grpc_path);
+        e.flags = Flags::GRPC;
         e.user_agent = ws(&ua);
         e.method = ws(&method);
         e.client = Some(SocketAddr::new(IpAddr::from((i as u32).to_be_bytes()), 1));
@@ -798,6 +917,7 @@ fn memory_stays_at_cap_with_max_length_keys() {
             cfg.max_latency_keys
         ]
     );
+    assert_eq!(s.grpc_keys(), cfg.max_grpc_keys);
     let c = s.counters();
     assert_eq!(c.user_agents.evicted, 50);
     assert_eq!(c.methods.evicted, (n - cfg.max_method_keys) as u64);
@@ -864,6 +984,13 @@ fn budget() {
         l,
         size_of::<Entry<ByteKey, LatData>>(),
         Table::<ByteKey, LatData>::worst_case_bytes(l, key),
+    );
+    let g = cfg.max_grpc_keys;
+    row(
+        "grpc",
+        g,
+        size_of::<Entry<ByteKey, grpc::GrpcData>>(),
+        Table::<ByteKey, grpc::GrpcData>::worst_case_bytes(g, key),
     );
     row(
         "status codes",
@@ -936,6 +1063,7 @@ fn config_is_brought_into_range() {
         max_keys: 0,
         max_method_keys: usize::MAX,
         max_latency_keys: 0,
+        max_grpc_keys: 0,
         max_key_len: 0,
         retention_ns: 1,
         clients_by: ClientsBy::Forwarded,

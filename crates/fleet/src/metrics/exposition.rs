@@ -1,6 +1,8 @@
 //! The text exposition (format 0.0.4) of [`Totals`] and [`Health`].
 
-use super::model::{Health, KeyCounts, LabelTable, NotifierCounts, Totals, STATES};
+use super::model::{
+    GrpcCounts, Health, KeyCounts, LabelTable, NotifierCounts, Totals, PROTOCOLS, STATES,
+};
 use super::{LATENCY_BUCKETS, METHODS, OTHER};
 use httptop_wire::counter::{Sample, FAMILIES};
 use std::fmt::{Display, Write as _};
@@ -64,11 +66,29 @@ fn class_of(code: usize) -> &'static str {
     }
 }
 
+/// The `_bucket`, `_sum` and `_count` samples of one histogram with `labels`; `counts`
+/// are per bucket (not cumulative), the last one `+Inf`.
+fn histogram(e: &mut Expo, name: &str, labels: &[(&str, &str)], counts: &[u64], sum_ns: u128) {
+    let mut cum = 0u64;
+    let bucket = format!("{name}_bucket");
+    for (i, n) in counts.iter().enumerate() {
+        cum += n;
+        let le = LATENCY_BUCKETS
+            .get(i)
+            .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+        let mut l = labels.to_vec();
+        l.push(("le", &le));
+        e.sample(&bucket, &l, cum);
+    }
+    e.sample(&format!("{name}_sum"), labels, sum_ns as f64 / 1e9);
+    e.sample(&format!("{name}_count"), labels, cum);
+}
+
 fn keyed(e: &mut Expo, t: &LabelTable, label: &str, name: &str, f: fn(&KeyCounts) -> u64) {
     for s in t.series() {
         e.sample(name, &[(label, &s.label)], f(&s.counts));
     }
-    e.sample(name, &[(label, OTHER)], f(&t.other()));
+    e.sample(name, &[(label, OTHER)], f(t.other()));
 }
 
 /// The exposition of everything, in the text format (version 0.0.4).
@@ -161,6 +181,79 @@ pub fn render(t: &Totals, h: &Health, am: Option<NotifierCounts>) -> String {
     );
     e.sample("httptop_response_latency_seconds_count", &[], cum);
 
+    // Per protocol (HTTP/1.x, HTTP/2): the families above keep their series over all
+    // protocols; these split what tells the protocols apart.
+    e.family(
+        "httptop_request_errors_total",
+        "counter",
+        "Failed requests (a 5xx response, or a gRPC call whose grpc-status is not 0), by protocol.",
+    );
+    for (p, n) in PROTOCOLS.iter().zip(t.errors_by_protocol) {
+        e.sample("httptop_request_errors_total", &[("protocol", p)], n);
+    }
+    e.family(
+        "httptop_protocol_response_latency_seconds",
+        "histogram",
+        "Time from the first request byte to the first response byte, by protocol.",
+    );
+    for (i, p) in PROTOCOLS.iter().enumerate() {
+        histogram(
+            &mut e,
+            "httptop_protocol_response_latency_seconds",
+            &[("protocol", p)],
+            &t.latency_by_protocol[i],
+            t.latency_sum_by_protocol[i],
+        );
+    }
+
+    // gRPC methods: the current top rows of the statistics' gRPC table, the rest under
+    // service and method other.
+    e.family(
+        "httptop_grpc_calls_total",
+        "counter",
+        "gRPC calls by service, method and status (code: OK, NOT_FOUND, ..; other above 16; none without status), for the top methods; the rest under other.",
+    );
+    let grpc_rows = t
+        .grpc
+        .series()
+        .iter()
+        .map(|s| {
+            let (service, method) = s.label.split_once('/').unwrap_or((&s.label, ""));
+            (service, method, &s.counts)
+        })
+        .chain([(OTHER, OTHER, t.grpc.other())]);
+    for (service, method, c) in grpc_rows.clone() {
+        for (slot, &n) in c.by_status.iter().enumerate() {
+            if n > 0 {
+                e.sample(
+                    "httptop_grpc_calls_total",
+                    &[
+                        ("service", service),
+                        ("method", method),
+                        ("code", GrpcCounts::status_label(slot)),
+                    ],
+                    n,
+                );
+            }
+        }
+    }
+    e.family(
+        "httptop_grpc_call_latency_seconds",
+        "histogram",
+        "Time from the first request byte to the first response byte of gRPC calls, by service and method (top methods; the rest under other).",
+    );
+    for (service, method, c) in grpc_rows {
+        if c.calls() > 0 {
+            histogram(
+                &mut e,
+                "httptop_grpc_call_latency_seconds",
+                &[("service", service), ("method", method)],
+                &c.latency,
+                c.latency_sum_ns,
+            );
+        }
+    }
+
     // Top-k hosts and sections.
     e.family(
         "httptop_host_requests_total",
@@ -201,7 +294,7 @@ pub fn render(t: &Totals, h: &Health, am: Option<NotifierCounts>) -> String {
     e.family(
         "httptop_host_server_errors_total",
         "counter",
-        "5xx responses by Host header (top hosts, the rest under other).",
+        "Failed requests (5xx responses, gRPC calls whose status is not OK) by Host header (top hosts, the rest under other).",
     );
     keyed(
         &mut e,
@@ -225,7 +318,7 @@ pub fn render(t: &Totals, h: &Health, am: Option<NotifierCounts>) -> String {
     e.family(
         "httptop_section_server_errors_total",
         "counter",
-        "5xx responses by section (top sections, the rest under other).",
+        "Failed requests (5xx responses, gRPC calls whose status is not OK) by section (top sections, the rest under other).",
     );
     keyed(
         &mut e,
@@ -490,6 +583,92 @@ mod tests {
         assert_eq!(
             samples(&text, "httptop_response_latency_seconds_sum"),
             vec![("", "0.009")]
+        );
+    }
+
+    /// A gRPC call over HTTP/2 (`status`: its grpc-status), 3 ms.
+    fn grpc(path: &str, status: Option<u32>) -> httptop_engine::Exchange {
+        httptop_engine::Exchange {
+            version: httptop_engine::Version::HTTP2,
+            stream_id: 1,
+            flags: httptop_engine::Flags::GRPC,
+            grpc_status: status,
+            ..ex("POST", "api", path, Some(200))
+        }
+    }
+
+    #[test]
+    fn grpc_calls_by_method_and_code_errors_and_latency_by_protocol() {
+        let mut t = Totals::default();
+        let say = "/helloworld.Greeter/SayHello";
+        t.relabel_grpc([&b"helloworld.Greeter/SayHello"[..]], 10);
+        for _ in 0..3 {
+            t.on_exchange(&grpc(say, Some(0)));
+        }
+        t.on_exchange(&grpc(say, Some(14)));
+        t.on_exchange(&grpc("/users.v1.Users/Get", Some(5)));
+        t.on_exchange(&grpc("/users.v1.Users/Get", None));
+        // HTTP/2 without gRPC, and HTTP/1.1 (a 5xx).
+        t.on_exchange(&httptop_engine::Exchange {
+            version: httptop_engine::Version::HTTP2,
+            ..ex("GET", "api", "/health", Some(200))
+        });
+        t.on_exchange(&httptop_engine::Exchange {
+            version: httptop_engine::Version { major: 1, minor: 1 },
+            ..ex("GET", "a", "/x", Some(502))
+        });
+        let text = render(&t, &Health::default(), None);
+        let calls = samples(&text, "httptop_grpc_calls_total");
+        assert_eq!(
+            calls,
+            vec![
+                (
+                    "service=\"helloworld.Greeter\",method=\"SayHello\",code=\"OK\"",
+                    "3"
+                ),
+                (
+                    "service=\"helloworld.Greeter\",method=\"SayHello\",code=\"UNAVAILABLE\"",
+                    "1"
+                ),
+                ("service=\"other\",method=\"other\",code=\"NOT_FOUND\"", "1"),
+                ("service=\"other\",method=\"other\",code=\"none\"", "1"),
+            ]
+        );
+        let count = samples(&text, "httptop_grpc_call_latency_seconds_count");
+        assert_eq!(
+            count,
+            vec![
+                ("service=\"helloworld.Greeter\",method=\"SayHello\"", "4"),
+                ("service=\"other\",method=\"other\"", "2"),
+            ]
+        );
+        let b = samples(&text, "httptop_grpc_call_latency_seconds_bucket");
+        assert!(b.contains(&(
+            "service=\"helloworld.Greeter\",method=\"SayHello\",le=\"0.005\"",
+            "4"
+        )));
+        assert_eq!(
+            samples(&text, "httptop_request_errors_total"),
+            vec![("protocol=\"http/1\"", "1"), ("protocol=\"http/2\"", "2")]
+        );
+        assert_eq!(
+            samples(&text, "httptop_protocol_response_latency_seconds_count"),
+            vec![("protocol=\"http/1\"", "1"), ("protocol=\"http/2\"", "7")]
+        );
+        // The families over all protocols keep their series: one per method, the
+        // failed gRPC calls counted as errors of their host.
+        let req = samples(&text, "httptop_requests_total");
+        assert!(req.contains(&("method=\"POST\"", "6")));
+        assert!(req.contains(&("method=\"GET\"", "2")));
+        assert_eq!(t.hosts().sum().server_errors, 3);
+        // Wire strings in labels are escaped like the hosts'.
+        let mut t = Totals::default();
+        t.relabel_grpc([&b"evil\"svc/m\nx"[..]], 10);
+        t.on_exchange(&grpc("/evil\"svc/m\nx", Some(0)));
+        let text = render(&t, &Health::default(), None);
+        assert!(
+            text.contains("httptop_grpc_calls_total{service=\"evil\\\"svc\",method=\"m\\\\u{a}x\",code=\"OK\"} 1"),
+            "{text}"
         );
     }
 

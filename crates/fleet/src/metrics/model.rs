@@ -2,6 +2,10 @@
 //! taken once per publication (see the parent module for the contract).
 
 use super::{BUCKET_NS, MAX_LABELLED, MAX_LABEL_CHARS, METHODS, OTHER};
+
+/// The `protocol` label of the per-protocol request metrics, by index: HTTP/1.x, then
+/// HTTP/2 (gRPC included).
+pub const PROTOCOLS: [&str; 2] = ["http/1", "http/2"];
 use httptop_engine::alert::AlertState;
 use httptop_engine::snapshot::Snapshot;
 use httptop_engine::stats::StatsCounters;
@@ -15,8 +19,81 @@ pub struct KeyCounts {
     pub requests: u64,
     pub request_bytes: u64,
     pub response_bytes: u64,
-    /// Responses with a 5xx status.
+    /// Failed requests ([`Exchange::is_error`]): responses with a 5xx status, and gRPC
+    /// calls whose status is not OK.
     pub server_errors: u64,
+}
+
+/// What a labelled series adds up: [`KeyCounts`] for hosts and sections, [`GrpcCounts`]
+/// for gRPC methods.
+pub trait Counts: Clone + Default {
+    fn add(&mut self, x: &Self);
+}
+
+impl Counts for KeyCounts {
+    fn add(&mut self, x: &KeyCounts) {
+        KeyCounts::add(self, x)
+    }
+}
+
+/// gRPC status slots: 0 ..= 16 by code, then `other` (codes above 16), then calls that
+/// ended without a status (reset, cut: `none`).
+pub const GRPC_STATUS_SLOTS: usize = 19;
+
+/// What one gRPC method has seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrpcCounts {
+    /// Calls by status slot (see [`GRPC_STATUS_SLOTS`]).
+    pub by_status: [u64; GRPC_STATUS_SLOTS],
+    /// Latency histogram with the buckets of the request latency (not cumulative; the
+    /// last slot is `+Inf`).
+    pub latency: [u64; BUCKET_NS.len() + 1],
+    pub latency_sum_ns: u128,
+}
+
+impl Default for GrpcCounts {
+    fn default() -> Self {
+        GrpcCounts {
+            by_status: [0; GRPC_STATUS_SLOTS],
+            latency: [0; BUCKET_NS.len() + 1],
+            latency_sum_ns: 0,
+        }
+    }
+}
+
+impl Counts for GrpcCounts {
+    fn add(&mut self, x: &GrpcCounts) {
+        for (a, b) in self.by_status.iter_mut().zip(x.by_status) {
+            *a += b;
+        }
+        for (a, b) in self.latency.iter_mut().zip(x.latency) {
+            *a += b;
+        }
+        self.latency_sum_ns += x.latency_sum_ns;
+    }
+}
+
+impl GrpcCounts {
+    /// The `code` label of a status slot: the gRPC name, `other`, or `none`.
+    pub fn status_label(slot: usize) -> &'static str {
+        match slot {
+            s if s + 2 < GRPC_STATUS_SLOTS => {
+                httptop_engine::stats::grpc_code_name(s as u32).unwrap_or(OTHER)
+            }
+            s if s + 2 == GRPC_STATUS_SLOTS => OTHER,
+            _ => "none",
+        }
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.by_status.iter().sum()
+    }
+}
+
+/// Histogram bucket of a latency (the last one is `+Inf`).
+#[inline]
+fn latency_bucket(ns: u64) -> usize {
+    BUCKET_NS.partition_point(|&le| le < ns)
 }
 
 impl KeyCounts {
@@ -30,25 +107,35 @@ impl KeyCounts {
 
 /// One labelled series.
 #[derive(Clone, Debug)]
-pub struct Series {
+pub struct Series<C = KeyCounts> {
     /// The key as the statistics hold it (raw wire bytes).
     pub key: Box<[u8]>,
     /// The label value: sanitised, cut to [`MAX_LABEL_CHARS`].
     pub label: String,
-    pub counts: KeyCounts,
+    pub counts: C,
 }
 
 /// Keys with a series of their own, and `other`.
-#[derive(Clone, Debug, Default)]
-pub struct LabelTable {
+#[derive(Clone, Debug)]
+pub struct LabelTable<C = KeyCounts> {
     index: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
-    series: Vec<Series>,
-    other: KeyCounts,
+    series: Vec<Series<C>>,
+    other: C,
 }
 
-impl LabelTable {
+impl<C: Counts> Default for LabelTable<C> {
+    fn default() -> Self {
+        LabelTable {
+            index: HashMap::default(),
+            series: Vec::new(),
+            other: C::default(),
+        }
+    }
+}
+
+impl<C: Counts> LabelTable<C> {
     #[inline]
-    fn counts_mut(&mut self, key: &[u8]) -> &mut KeyCounts {
+    fn counts_mut(&mut self, key: &[u8]) -> &mut C {
         if self.index.is_empty() {
             return &mut self.other;
         }
@@ -65,7 +152,7 @@ impl LabelTable {
     pub fn relabel<'a>(&mut self, top: impl IntoIterator<Item = &'a [u8]>, cap: usize) {
         let cap = cap.min(MAX_LABELLED);
         let mut old = std::mem::take(&mut self.index);
-        let mut old_series: Vec<Option<Series>> = std::mem::take(&mut self.series)
+        let mut old_series: Vec<Option<Series<C>>> = std::mem::take(&mut self.series)
             .into_iter()
             .map(Some)
             .collect();
@@ -86,7 +173,7 @@ impl LabelTable {
                     Series {
                         key: key.into(),
                         label,
-                        counts: KeyCounts::default(),
+                        counts: C::default(),
                     }
                 }
             };
@@ -98,17 +185,17 @@ impl LabelTable {
         }
     }
 
-    pub fn series(&self) -> &[Series] {
+    pub fn series(&self) -> &[Series<C>] {
         &self.series
     }
 
-    pub fn other(&self) -> KeyCounts {
-        self.other
+    pub fn other(&self) -> &C {
+        &self.other
     }
 
     /// Every exchange counted, labelled or not.
-    pub fn sum(&self) -> KeyCounts {
-        let mut t = self.other;
+    pub fn sum(&self) -> C {
+        let mut t = self.other.clone();
         for s in &self.series {
             t.add(&s.counts);
         }
@@ -142,6 +229,13 @@ pub struct Totals {
     pub(super) latency_sum_ns: u128,
     pub(super) hosts: LabelTable,
     pub(super) sections: LabelTable,
+    /// Failed requests ([`Exchange::is_error`]), by [`PROTOCOLS`] index.
+    pub(super) errors_by_protocol: [u64; 2],
+    /// Responses' latency histogram by [`PROTOCOLS`] index (as `latency`).
+    pub(super) latency_by_protocol: [[u64; BUCKET_NS.len() + 1]; 2],
+    pub(super) latency_sum_by_protocol: [u128; 2],
+    /// gRPC calls by `service/method` (the top rows of the statistics' gRPC table).
+    pub(super) grpc: LabelTable<GrpcCounts>,
     /// Scratch for section keys (host + section), reused.
     pub(super) scratch: Vec<u8>,
 }
@@ -158,6 +252,10 @@ impl Default for Totals {
             latency_sum_ns: 0,
             hosts: LabelTable::default(),
             sections: LabelTable::default(),
+            errors_by_protocol: [0; 2],
+            latency_by_protocol: [[0; BUCKET_NS.len() + 1]; 2],
+            latency_sum_by_protocol: [0; 2],
+            grpc: LabelTable::default(),
             scratch: Vec::new(),
         }
     }
@@ -200,18 +298,45 @@ impl Totals {
                 if let Some(c) = self.responses_by_code.get_mut(i) {
                     *c += 1;
                 }
-                server_error = (500..600).contains(&code);
+                // A failed request: a 5xx, or a gRPC call whose status is not OK.
+                server_error = ex.is_error();
             }
             None => self.no_response += u64::from(has_request),
         }
         self.request_bytes += ex.request_bytes;
         self.response_bytes += ex.response_bytes;
+        let proto = usize::from(ex.version.major >= 2);
         if let Some(ns) = ex.latency_ns {
-            let b = BUCKET_NS.partition_point(|&le| le < ns);
+            let b = latency_bucket(ns);
             if let Some(c) = self.latency.get_mut(b) {
                 *c += 1;
             }
             self.latency_sum_ns += u128::from(ns);
+            if let Some(c) = self.latency_by_protocol[proto].get_mut(b) {
+                *c += 1;
+            }
+            self.latency_sum_by_protocol[proto] += u128::from(ns);
+        }
+        if has_request && ex.is_error() {
+            self.errors_by_protocol[proto] += 1;
+        }
+        if let (true, Some((service, method))) = (has_request, ex.grpc_call()) {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(service);
+            self.scratch.push(b'/');
+            self.scratch.extend_from_slice(method);
+            let g = self.grpc.counts_mut(&self.scratch);
+            let slot = match ex.grpc_status {
+                Some(code) => (code as usize).min(GRPC_STATUS_SLOTS - 2),
+                None => GRPC_STATUS_SLOTS - 1,
+            };
+            g.by_status[slot] += 1;
+            if let Some(ns) = ex.latency_ns {
+                if let Some(c) = g.latency.get_mut(latency_bucket(ns)) {
+                    *c += 1;
+                }
+                g.latency_sum_ns += u128::from(ns);
+            }
         }
         let hit = KeyCounts {
             requests: u64::from(has_request),
@@ -224,6 +349,16 @@ impl Totals {
             let key = section_key(&mut self.scratch, ex);
             self.sections.counts_mut(key).add(&hit);
         }
+    }
+
+    /// New label set of the gRPC methods: `service/method` keys, the statistics' top
+    /// rows (see [`LabelTable::relabel`]).
+    pub fn relabel_grpc<'a>(&mut self, keys: impl IntoIterator<Item = &'a [u8]>, k: usize) {
+        self.grpc.relabel(keys, k);
+    }
+
+    pub fn grpc(&self) -> &LabelTable<GrpcCounts> {
+        &self.grpc
     }
 
     /// New top-k label sets (see [`LabelTable::relabel`]).
