@@ -12,6 +12,7 @@ pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+mod http2;
 pub mod ipfrag;
 pub mod limits;
 mod monitor;

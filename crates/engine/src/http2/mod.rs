@@ -1,0 +1,4 @@
+//! HTTP/2 (RFC 9113) over cleartext TCP.
+
+mod hpack;
+mod huffman;
