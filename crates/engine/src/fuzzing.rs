@@ -511,6 +511,7 @@ pub fn preface(data: &[u8]) {
             },
             protocols: &mut protocols,
             preface: &mut pre,
+            h2: &mut crate::http2::Http2Counters::default(),
         };
         for (dir, bytes) in [(Dir::Orig, orig), (Dir::Resp, resp)] {
             for chunk in bytes.chunks(piece.max(1)) {

@@ -25,6 +25,7 @@ pub mod stream;
 
 pub use engine::{Counters, Engine};
 pub use event::{Event, Exchange, Flags, OriginalClient, Sink, Version, WebSocketSession, WireStr};
+pub use http2::Http2Counters;
 pub use limits::Limits;
 pub use monitor::{Monitor, MonitorConfig, Observer};
 pub use preface::PrefaceCounters;
