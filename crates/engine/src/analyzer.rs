@@ -540,6 +540,18 @@ impl AppLayer {
         cx.h2.h2_upgrades += 1;
         self.protocol = Some(Protocol::Http2);
         cx.protocols.get_mut(Protocol::Http2).connections += 1;
+        // The event's bytes after the 101 were counted under http/1 with the event.
+        let (n, to_server) = (tail.len() as u64, dir == self.client);
+        let h1 = cx.protocols.get_mut(Protocol::Http1);
+        let b = if to_server {
+            &mut h1.bytes_to_server
+        } else {
+            &mut h1.bytes_to_client
+        };
+        *b = b.saturating_sub(n);
+        cx.protocols
+            .get_mut(Protocol::Http2)
+            .add_bytes(to_server, n);
         if !tail.is_empty() {
             self.feed_other(dir, ts, StreamEvent::Data(tail), cx);
         }

@@ -201,12 +201,6 @@ impl H2Conn {
                 .sum::<usize>()
     }
 
-    /// Streams tracked now.
-    #[cfg(test)]
-    pub fn open_streams(&self) -> usize {
-        self.streams.len()
-    }
-
     /// The HTTP/1.1 request of an h2c upgrade becomes stream 1's (RFC 9113 3.2 of RFC
     /// 7540): its RequestStarted was already emitted under http/1; the 101 is counted as
     /// an interim response.
@@ -504,6 +498,7 @@ impl H2Conn {
                         side.skip = true;
                         if ty != DATA {
                             self.drop_block(d);
+                            self.sides[d].blk.active = false;
                         }
                     } else {
                         side.pad = pad;
@@ -770,14 +765,19 @@ impl H2Conn {
     }
 
     /// The connection is gone: every open stream is emitted (NO_RESPONSE when no final
-    /// response was seen; GOAWAY when a GOAWAY came before).
+    /// response was seen, and GOAWAY when a GOAWAY came before; TRUNCATED when the
+    /// response had begun).
     pub fn close(&mut self, _ts: Timestamp, cx: &mut H2Ctx<'_, '_>) {
         // In stream id order: the last is the lowest.
         self.streams.sort_by_key(|s| std::cmp::Reverse(s.id));
         let any_goaway = self.goaway.iter().any(Option::is_some);
         while let Some(last) = self.streams.len().checked_sub(1) {
-            if any_goaway && !self.streams[last].final_seen {
-                self.streams[last].ex.flags.insert(Flags::GOAWAY);
+            let s = &mut self.streams[last];
+            if s.final_seen {
+                // The response was cut before its end.
+                s.ex.flags.insert(Flags::TRUNCATED);
+            } else if any_goaway {
+                s.ex.flags.insert(Flags::GOAWAY);
             }
             self.finish(last, cx);
         }
