@@ -65,6 +65,11 @@ pub struct Limits {
     /// The compressed block itself is capped by `max_header_bytes` (same policy,
     /// counter `h2_header_blocks_too_large`).
     pub max_continuations: usize,
+    /// HTTP/2: size of each HPACK dynamic table (RFC 7541 size), whatever SETTINGS and
+    /// the encoder ask. An encoder size update above it keeps the table at it (entries
+    /// the encoder holds and we evicted become unknown references). Counter:
+    /// `h2_table_size_capped` (and `h2_hpack_unknown_refs`).
+    pub max_hpack_table: usize,
 }
 
 impl Default for Limits {
@@ -87,6 +92,7 @@ impl Default for Limits {
             max_h2_streams: 128,
             max_header_list_bytes: 64 << 10,
             max_continuations: 32,
+            max_hpack_table: crate::http2::MAX_TABLE,
         }
     }
 }

@@ -636,6 +636,7 @@ impl H2Conn {
                 _ => Kind::Response,
             };
             let budget = cx.http.limits.max_header_list_bytes;
+            let cap = cx.http.limits.max_hpack_table;
             let max = cx.http.limits.max_string_len;
             let H2Conn { sides, streams, .. } = self;
             let side = &mut sides[d];
@@ -653,7 +654,7 @@ impl H2Conn {
             };
             let r = side
                 .hpack
-                .decode(&side.block, budget, &mut |n, v| match (kind, n) {
+                .decode(&side.block, budget, cap, &mut |n, v| match (kind, n) {
                     (Kind::Request, b":method") => ex.method = cut(v),
                     (Kind::Request, b":authority") => ex.host = cut(v),
                     (Kind::Request, b"host") if ex.host.is_empty() => ex.host = cut(v),

@@ -8,8 +8,8 @@
 //! - The dynamic table is a run of bytes (entries appended, the oldest evicted from the
 //!   front, compacted when the run reaches the end of its buffer) with one
 //!   `(offset, name length, value length)` per entry. Its size is what the encoder's
-//!   size updates say, capped by our own hard cap ([`MAX_TABLE`]; an update above it
-//!   is counted and the table kept at the cap: entries the encoder still holds and we
+//!   size updates say, capped by our own hard cap (`Limits::max_hpack_table`, 64 KiB by
+//!   default: [`MAX_TABLE`]; an update above it is counted and the table kept at the cap: entries the encoder still holds and we
 //!   evicted become unknown references). SETTINGS_HEADER_TABLE_SIZE only bounds what
 //!   the encoder may announce ([`Decoder::set_allowed`]): an update above it is counted
 //!   as an error, and applied (capped).
@@ -31,7 +31,7 @@
 use super::huffman;
 use std::collections::VecDeque;
 
-/// Our hard cap on a dynamic table's size (RFC 7541 size: bytes + 32 per entry).
+/// The default hard cap on a dynamic table's size (RFC 7541 size: bytes + 32 per entry).
 pub(crate) const MAX_TABLE: usize = 64 << 10;
 /// The initial table size (RFC 7540 6.5.2).
 pub(crate) const DEFAULT_TABLE: usize = 4096;
@@ -84,7 +84,7 @@ pub(crate) struct Block {
     pub unknown: u32,
     /// A size update above the SETTINGS value the decoder's side announced.
     pub over_settings: bool,
-    /// A size update above [`MAX_TABLE`] (applied as [`MAX_TABLE`]).
+    /// A size update above our cap (applied as the cap).
     pub capped: bool,
     pub error: Option<Error>,
 }
@@ -247,11 +247,13 @@ impl Decoder {
         }
     }
 
-    /// Decodes one complete header block; `budget`: header list bytes handed out at most.
+    /// Decodes one complete header block; `budget`: header list bytes handed out at most;
+    /// `cap`: the largest table size honoured.
     pub fn decode(
         &mut self,
         block: &[u8],
         budget: usize,
+        cap: usize,
         f: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Block {
         let mut r = Block::default();
@@ -271,8 +273,8 @@ impl Decoder {
                     Ok(v) => {
                         let v = v as usize;
                         r.over_settings |= v > self.allowed;
-                        r.capped |= v > MAX_TABLE;
-                        self.table.resize(v.min(MAX_TABLE));
+                        r.capped |= v > cap;
+                        self.table.resize(v.min(cap));
                         continue;
                     }
                     Err(e) => Err(e),

@@ -59,7 +59,7 @@
 //!   per block (`max_continuations`): past either the block is dropped, its stream
 //!   flagged MALFORMED and TRUNCATED, and the direction's HPACK table misses that
 //!   block's insertions (later references to them count as unknown); decoded header list
-//!   bytes per block (`max_header_list_bytes`); the HPACK table (64 KiB whatever
+//!   bytes per block (`max_header_list_bytes`); the HPACK tables (`max_hpack_table`, 64 KiB, whatever
 //!   SETTINGS asks). A 16 MiB frame costs nothing but its counting (DATA) or the block
 //!   cap (HEADERS). Memory held is charged through `AppLayer::heap_bytes`.
 
@@ -70,6 +70,7 @@ mod huffman;
 mod tests;
 
 pub(crate) use conn::{H2Conn, H2Ctx, PREFACE};
+pub(crate) use hpack::MAX_TABLE;
 
 httptop_wire::counters! {
     /// HTTP/2: frames, streams and the caps of the HTTP/2 analyzer.

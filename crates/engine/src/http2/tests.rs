@@ -710,3 +710,62 @@ fn padding_longer_than_its_frame_and_a_16_mib_frame() {
         (status(1, "200", false).len() + 9 + (1 << 24) - 1 + 9) as u64
     );
 }
+
+/// Encodes steps in the format of [`crate::fuzzing::http2`].
+fn fuzz_script(head: u8, steps: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut s = vec![head];
+    for (op, b) in steps {
+        s.push(*op);
+        s.extend((b.len() as u16).to_le_bytes());
+        s.extend(b);
+    }
+    s
+}
+
+#[test]
+fn the_fuzz_function_holds_on_valid_and_mutated_scripts() {
+    let settings = frame(4, 0, 0, &[0, 1, 0, 0, 0x10, 0]);
+    let steps = vec![
+        (
+            0u8,
+            [SETTINGS_EMPTY.to_vec(), grpc_request(1), get(3, "/x")].concat(),
+        ),
+        (
+            1,
+            [settings, status(3, "200", false), frame(0, 1, 3, b"abc")].concat(),
+        ),
+        (
+            1,
+            [
+                frame(
+                    1,
+                    4,
+                    1,
+                    &[lit_huff("x-a", "bbbbbbbb"), lit(":status", "200")].concat(),
+                ),
+                frame(1, 5, 1, &[vec![0xbe], lit("grpc-status", "7")].concat()),
+            ]
+            .concat(),
+        ),
+        (0, frame(3, 0, 5, &[0, 0, 0, 8])),
+        (3, vec![0; 4]),
+        (0, get(7, "/after-a-gap")),
+    ];
+    let valid = fuzz_script(1 | (4 << 1), &steps);
+    crate::fuzzing::http2(&valid);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..400 {
+        let mut m = valid.clone();
+        for _ in 0..1 + next() % 6 {
+            let i = 1 + (next() as usize) % (m.len() - 1);
+            m[i] = next() as u8;
+        }
+        crate::fuzzing::http2(&m);
+    }
+}
