@@ -109,7 +109,9 @@ const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 /// Capacity of the event vector kept between packets (events of about 300 bytes).
 const MAX_KEPT_EVENTS: usize = 256;
 
-/// What the analyzers need on a call, borrowed from the engine's fields.
+/// What the analyzers need on a call, borrowed from the engine's fields (one by one:
+/// reassembly's counters are borrowed beside them).
+#[allow(clippy::too_many_arguments)]
 fn app_ctx<'a>(
     limits: &'a Limits,
     http: &'a mut HttpCounters,

@@ -71,8 +71,8 @@ const fn build() -> [[u16; 2]; 256] {
 pub(crate) fn code_of(sym: usize) -> (u32, u8) {
     let mut code: u32 = 0;
     for len in 1..=30u8 {
-        for s in 0..257 {
-            if LENS[s] == len {
+        for (s, &l) in LENS.iter().enumerate() {
+            if l == len {
                 if s == sym {
                     return (code, len);
                 }

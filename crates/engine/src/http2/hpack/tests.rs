@@ -27,8 +27,11 @@ fn fields(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Runs each (block, expected fields, table size after) through one decoder.
-fn sequence(d: &mut Decoder, steps: &[(&str, &[(&str, &str)], usize)]) {
+/// A block (hex), the fields it decodes to, the table size after it.
+type Step<'a> = (&'a str, &'a [(&'a str, &'a str)], usize);
+
+/// Runs each step through one decoder.
+fn sequence(d: &mut Decoder, steps: &[Step<'_>]) {
     for (i, (block, want, size)) in steps.iter().enumerate() {
         let (got, r) = run(d, &hex(block));
         assert_eq!(r.error, None, "step {i}");
