@@ -55,7 +55,8 @@
 //! replays it into the analyzer it picks.
 
 use crate::event::{Event, OriginalClient};
-use crate::http::{Ctx, HttpConn};
+use crate::http::{Ctx, HttpConn, UpgradeTo};
+use crate::http2::{H2Conn, H2Ctx, Http2Counters};
 use crate::preface::{PrefaceConn, PrefaceCounters, Sig};
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::stream::{Dir, StreamEvent};
@@ -69,6 +70,7 @@ pub(crate) struct AppCtx<'a> {
     pub http: Ctx<'a>,
     pub protocols: &'a mut ProtocolTable,
     pub preface: &'a mut PrefaceCounters,
+    pub h2: &'a mut Http2Counters,
 }
 
 /// The analyzer of one flow.
@@ -82,6 +84,8 @@ pub(crate) enum Analyzer {
     /// The streams inside a CONNECT tunnel, until the client's first byte in it says
     /// TLS (opaque) and HTTP/1 claims (then `Http1`) or excludes (opaque) them.
     Tunnel(HttpConn),
+    /// HTTP/2 ([`crate::http2`]): by its client preface, or after an h2c upgrade.
+    Http2(Box<H2Conn>),
     /// Counted, not parsed.
     Opaque,
 }
@@ -91,12 +95,16 @@ pub(crate) enum Analyzer {
 enum Probe {
     /// Nothing seen yet (in a tunnel: nothing from its client yet).
     Start,
+    /// The responder spoke first (HTTP/1 has its bytes): only the HTTP/2 client preface
+    /// may still start the originator's stream.
+    Late,
     /// The originator's stream so far is the first `n` bytes of `sig`, the first of them
-    /// at `ts`.
+    /// at `ts`; `alt`: the other signature sharing those bytes may still be taken.
     Matching {
         sig: Sig,
         n: u8,
         ts: Timestamp,
+        alt: bool,
     },
     Off,
 }
@@ -169,6 +177,9 @@ impl AppLayer {
             + match &self.analyzer {
                 Analyzer::Undecided(h) | Analyzer::Http1(h) | Analyzer::Tunnel(h) => h.heap_bytes(),
                 Analyzer::Preface(p) => p.heap_bytes(),
+                Analyzer::Http2(h) => {
+                    crate::budget::heap(std::mem::size_of::<H2Conn>()) + h.heap_bytes()
+                }
                 Analyzer::Opaque => 0,
             }
     }
@@ -205,6 +216,14 @@ impl AppLayer {
                 return self.probe(dir, ts, ev, cx);
             }
             Analyzer::Undecided(h) | Analyzer::Http1(h) => h.feed(dir, ts, ev, &mut cx.http),
+            Analyzer::Http2(h) => {
+                let mut hx = H2Ctx {
+                    http: &mut cx.http,
+                    counters: cx.h2,
+                    protocols: cx.protocols,
+                };
+                h.feed(dir, ts, ev, &mut hx);
+            }
             Analyzer::Preface(p) => {
                 if let Some(oc) = p.feed(dir, ts, ev, &mut cx.http, cx.preface) {
                     self.proxied = Some(Box::new(oc));
@@ -285,14 +304,57 @@ impl AppLayer {
                     return self.feed_other(dir, ts, ev, cx);
                 }
                 if let Some(sig) = Sig::of(*first) {
-                    self.probe = Probe::Matching { sig, n: 0, ts };
+                    self.probe = Probe::Matching {
+                        sig,
+                        n: 0,
+                        ts,
+                        alt: true,
+                    };
                     return self.probe(dir, ts, ev, cx);
                 }
                 self.probe = Probe::Off;
                 h.feed(dir, ts, ev, &mut cx.http);
             }
-            (Probe::Start, _, StreamEvent::Data([])) => {}
-            (Probe::Matching { sig, n, ts: t0 }, Dir::Orig, StreamEvent::Data(d)) => {
+            (Probe::Start | Probe::Late, _, StreamEvent::Data([])) => {}
+            (Probe::Start | Probe::Late, Dir::Resp, StreamEvent::Data(_)) => {
+                // An HTTP/2 server may send its SETTINGS before the client's preface
+                // arrives: HTTP/1 reads these bytes speculatively, and the preface is
+                // still looked for (a PROXY header or SOCKS5 is not: the originator
+                // speaks first in those).
+                self.probe = Probe::Late;
+                h.feed(dir, ts, ev, &mut cx.http);
+            }
+            (Probe::Late, Dir::Orig, StreamEvent::Data([b'P', ..])) => {
+                self.probe = Probe::Matching {
+                    sig: Sig::Http2,
+                    n: 0,
+                    ts,
+                    alt: false,
+                };
+                return self.probe(dir, ts, ev, cx);
+            }
+            (
+                Probe::Matching {
+                    sig,
+                    n,
+                    ts: t0,
+                    alt,
+                },
+                Dir::Orig,
+                StreamEvent::Data(d),
+            ) => {
+                let seen = usize::from(n);
+                let fits = |s: Sig| {
+                    let b = s.bytes();
+                    b.len() >= seen && b[..seen] == sig.bytes()[..seen] && {
+                        let k = (b.len() - seen).min(d.len());
+                        d[..k] == b[seen..seen + k]
+                    }
+                };
+                let sig = match sig.alt() {
+                    Some(a) if alt && !fits(sig) && fits(a) => a,
+                    _ => sig,
+                };
                 let want = &sig.bytes()[usize::from(n)..];
                 let k = want.len().min(d.len());
                 if d[..k] != want[..k] {
@@ -303,12 +365,20 @@ impl AppLayer {
                     }
                     h.feed(dir, ts, ev, &mut cx.http);
                 } else if k < want.len() {
-                    // `k` is at most the signature's 12 bytes.
+                    // `k` is at most the signature's 24 bytes.
                     self.probe = Probe::Matching {
                         sig,
                         n: n + k as u8,
                         ts: t0,
+                        alt,
                     };
+                    return;
+                } else if sig == Sig::Http2 {
+                    self.probe = Probe::Off;
+                    self.start_h2(cx);
+                    if k < d.len() {
+                        return self.feed_other(dir, ts, StreamEvent::Data(&d[k..]), cx);
+                    }
                     return;
                 } else {
                     self.probe = Probe::Off;
@@ -319,13 +389,13 @@ impl AppLayer {
                     return;
                 }
             }
-            (Probe::Matching { sig, n, ts: t0 }, _, _) => {
+            (Probe::Matching { sig, n, ts: t0, .. }, _, _) => {
                 self.probe = Probe::Off;
                 let seen = &sig.bytes()[..usize::from(n)];
                 h.feed(Dir::Orig, t0, StreamEvent::Data(seen), &mut cx.http);
                 h.feed(dir, ts, ev, &mut cx.http);
             }
-            (Probe::Start | Probe::Off, _, _) => {
+            (Probe::Start | Probe::Late | Probe::Off, _, _) => {
                 self.probe = Probe::Off;
                 h.feed(dir, ts, ev, &mut cx.http);
             }
@@ -343,6 +413,19 @@ impl AppLayer {
         if let Analyzer::Undecided(h) = old {
             self.analyzer = Analyzer::Preface(Box::new(make(h, cx.preface)));
         }
+    }
+
+    /// The originator's stream started with the HTTP/2 client preface (consumed by the
+    /// probe): the connection is HTTP/2, the originator its client.
+    fn start_h2(&mut self, cx: &mut AppCtx<'_>) {
+        let Analyzer::Undecided(h) = &self.analyzer else {
+            return;
+        };
+        let [orig, resp] = h.addrs();
+        self.analyzer = Analyzer::Http2(Box::new(H2Conn::new(orig, resp, Dir::Orig, true)));
+        self.client = Dir::Orig;
+        cx.h2.h2_connections += 1;
+        self.decided(Protocol::Http2, cx);
     }
 
     /// The probes: HTTP/1 claimed the connection (a client side is known) or excluded it.
@@ -398,6 +481,7 @@ impl AppLayer {
         let (Analyzer::Http1(h) | Analyzer::Tunnel(h)) = &mut self.analyzer else {
             return;
         };
+        let h2c = h.upgrade().is_some_and(|u| u.to == UpgradeTo::H2c);
         let tail = match (h.upgrade(), ev) {
             (Some(up), StreamEvent::Data(d)) if up.dir == dir => {
                 let n = h.offset(dir).saturating_sub(up.offset);
@@ -410,6 +494,9 @@ impl AppLayer {
         h.close(ts, &mut cx.http);
         stamp(&mut cx.http.out[closed..], self.proxied.as_deref());
         self.analyzer = Analyzer::Opaque;
+        if h2c {
+            return self.h2c(dir, ts, tail, from.min(closed), cx);
+        }
         let Some((client, server)) = connect_tunnel(&cx.http.out[from.min(closed)..]) else {
             return;
         };
@@ -425,6 +512,51 @@ impl AppLayer {
         }
     }
 
+    /// A 101 answered `Upgrade: h2c`: HTTP/2 takes both streams (the client's starting
+    /// with its preface), the upgrade request becomes stream 1's and leaves the output
+    /// (it comes out when stream 1's response ends). The connection, decided and counted
+    /// as http/1, is counted under http/2 too, and its bytes from here on go there.
+    fn h2c(&mut self, dir: Dir, ts: Timestamp, tail: &[u8], from: usize, cx: &mut AppCtx<'_>) {
+        let at = cx.http.out[from..].iter().position(
+            |e| matches!(e, Event::Exchange(x) if x.status == Some(101) && x.client.is_some()),
+        );
+        let Some(at) = at else {
+            return;
+        };
+        let Event::Exchange(ex) = cx.http.out.remove(from + at) else {
+            return;
+        };
+        let (Some(client), Some(server)) = (ex.client, ex.server) else {
+            return;
+        };
+        let (orig, resp) = match self.client {
+            Dir::Orig => (client, server),
+            Dir::Resp => (server, client),
+        };
+        let mut h = H2Conn::new(orig, resp, self.client, false);
+        h.upgraded(ex);
+        self.analyzer = Analyzer::Http2(Box::new(h));
+        cx.h2.h2_connections += 1;
+        cx.h2.h2_upgrades += 1;
+        self.protocol = Some(Protocol::Http2);
+        cx.protocols.get_mut(Protocol::Http2).connections += 1;
+        // The event's bytes after the 101 were counted under http/1 with the event.
+        let (n, to_server) = (tail.len() as u64, dir == self.client);
+        let h1 = cx.protocols.get_mut(Protocol::Http1);
+        let b = if to_server {
+            &mut h1.bytes_to_server
+        } else {
+            &mut h1.bytes_to_client
+        };
+        *b = b.saturating_sub(n);
+        cx.protocols
+            .get_mut(Protocol::Http2)
+            .add_bytes(to_server, n);
+        if !tail.is_empty() {
+            self.feed_other(dir, ts, StreamEvent::Data(tail), cx);
+        }
+    }
+
     /// The flow is gone (its streams flushed into `feed` before): the analyzer emits
     /// everything pending, and the connection is reported closed.
     pub fn close(&mut self, ts: Timestamp, cx: &mut AppCtx<'_>) {
@@ -435,7 +567,7 @@ impl AppLayer {
             }
         }
         let from = cx.http.out.len();
-        if let (Analyzer::Undecided(h), Probe::Matching { sig, n, ts: t0 }) =
+        if let (Analyzer::Undecided(h), Probe::Matching { sig, n, ts: t0, .. }) =
             (&mut self.analyzer, self.probe)
         {
             let seen = &sig.bytes()[..usize::from(n)];
@@ -455,6 +587,14 @@ impl AppLayer {
                 h.close(ts, &mut cx.http)
             }
             Analyzer::Preface(p) => p.http.close(ts, &mut cx.http),
+            Analyzer::Http2(h) => {
+                let mut hx = H2Ctx {
+                    http: &mut cx.http,
+                    counters: cx.h2,
+                    protocols: cx.protocols,
+                };
+                h.close(ts, &mut hx);
+            }
             Analyzer::Opaque => {}
         }
         stamp(&mut cx.http.out[from..], self.proxied.as_deref());
@@ -489,6 +629,7 @@ mod tests {
         http: HttpCounters,
         protocols: ProtocolTable,
         preface: PrefaceCounters,
+        h2: Http2Counters,
         pool: QueuePool,
         out: Vec<Event>,
     }
@@ -503,6 +644,7 @@ mod tests {
                 http: HttpCounters::default(),
                 protocols: ProtocolTable::default(),
                 preface: PrefaceCounters::default(),
+                h2: Http2Counters::default(),
                 pool: QueuePool::default(),
                 out: Vec::new(),
             }
@@ -519,6 +661,7 @@ mod tests {
                 },
                 protocols: &mut self.protocols,
                 preface: &mut self.preface,
+                h2: &mut self.h2,
             };
             f(&mut self.app, &mut cx);
         }

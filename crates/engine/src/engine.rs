@@ -20,6 +20,7 @@ use crate::closed::{ClosedTable, EndpointEnd};
 use crate::event::{Event, Sink};
 use crate::flow::{FlowKey, FlowTable};
 use crate::http::{Ctx, HttpCounters, QueuePool};
+use crate::http2::Http2Counters;
 use crate::ipfrag::{FragCounters, Reassembler};
 use crate::limits::Limits;
 use crate::preface::PrefaceCounters;
@@ -86,6 +87,8 @@ httptop_wire::counters! {
         pub protocols: ProtocolTable,
         /// PROXY headers, SOCKS5 handshakes and CONNECT tunnels in front of HTTP.
         pub preface: PrefaceCounters,
+        /// HTTP/2 frames, streams and caps.
+        pub h2: Http2Counters,
     }
 }
 
@@ -106,12 +109,15 @@ const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 /// Capacity of the event vector kept between packets (events of about 300 bytes).
 const MAX_KEPT_EVENTS: usize = 256;
 
-/// What the analyzers need on a call, borrowed from the engine's fields.
+/// What the analyzers need on a call, borrowed from the engine's fields (one by one:
+/// reassembly's counters are borrowed beside them).
+#[allow(clippy::too_many_arguments)]
 fn app_ctx<'a>(
     limits: &'a Limits,
     http: &'a mut HttpCounters,
     protocols: &'a mut ProtocolTable,
     preface: &'a mut PrefaceCounters,
+    h2: &'a mut Http2Counters,
     out: &'a mut Vec<Event>,
     pool: &'a mut QueuePool,
     now: Timestamp,
@@ -126,6 +132,7 @@ fn app_ctx<'a>(
         },
         protocols,
         preface,
+        h2,
     }
 }
 
@@ -367,6 +374,7 @@ impl Engine {
             &mut counters.http,
             &mut counters.protocols,
             &mut counters.preface,
+            &mut counters.h2,
             out,
             pool,
             *clock,
@@ -484,6 +492,7 @@ impl Engine {
             &mut counters.http,
             &mut counters.protocols,
             &mut counters.preface,
+            &mut counters.h2,
             out,
             pool,
             *clock,

@@ -14,6 +14,10 @@
 //! `max_reasm_segments`), that the events form one contiguous stream whose offset is the
 //! stream's own, that every delivered byte is a byte some segment carried at that sequence
 //! number, that FIN is delivered at most once, and that a flush leaves nothing buffered.
+//!
+//! [`http2`]: a binary script of (direction, bytes) steps fed to one application layer
+//! (HTTP/2 by its preface), whole and cut into pieces; asserts the same events and
+//! counters every way, the memory bound after every event, and the request contract.
 
 use crate::http::script::{self, Outcome, Split, Step};
 use crate::http::StreamEvent;
@@ -487,6 +491,8 @@ pub fn preface(data: &[u8]) {
         max_header_bytes: 256,
         max_pending_requests: 4,
         max_string_len: 64,
+        max_h2_streams: 8,
+        max_hpack_table: 4096,
         ..Limits::default()
     };
     let run = |piece: usize| {
@@ -511,6 +517,7 @@ pub fn preface(data: &[u8]) {
             },
             protocols: &mut protocols,
             preface: &mut pre,
+            h2: &mut crate::http2::Http2Counters::default(),
         };
         for (dir, bytes) in [(Dir::Orig, orig), (Dir::Resp, resp)] {
             for chunk in bytes.chunks(piece.max(1)) {
@@ -536,4 +543,99 @@ pub fn preface(data: &[u8]) {
         (events, decided, http, protocols, pre)
     };
     assert_eq!(run(usize::MAX), run(1));
+}
+
+/// Runs an HTTP/2 script through one application layer (see the module documentation).
+///
+/// Format: byte 0: bit 0 set: the originator's stream starts with the client preface
+/// (added, so that the fuzzer need not find it); bits 1-7: the piece size of the split
+/// run (1 to 128). Then steps: one byte (bit 0: the direction, Orig or Resp; bit 1: a
+/// gap of the step's length instead of data), two bytes of length (LE), that many
+/// bytes (fewer at the end of the input). Checks: the whole and the split feeds give
+/// the same events and counters; the layer's heap stays under 1 MiB with small limits
+/// (HPACK table 4 KiB, 8 streams, 1 KiB header blocks); each RequestStarted has one
+/// exchange with a request.
+pub fn http2(data: &[u8]) {
+    use crate::analyzer::{AppCtx, AppLayer};
+    use crate::event::{Event, Flags};
+    use crate::http::{Ctx, Dir, HttpCounters, QueuePool};
+    use crate::http2::{Http2Counters, PREFACE};
+    use crate::preface::PrefaceCounters;
+    use crate::protocol::ProtocolTable;
+
+    let Some((&head, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut steps: Vec<(Dir, bool, &[u8])> = Vec::new();
+    if head & 1 != 0 {
+        steps.push((Dir::Orig, false, PREFACE));
+    }
+    while let [op, a, b, tail @ ..] = rest {
+        let n = usize::from(u16::from_le_bytes([*a, *b])).min(tail.len());
+        let dir = if op & 1 == 0 { Dir::Orig } else { Dir::Resp };
+        steps.push((dir, op & 2 != 0, &tail[..n]));
+        rest = &tail[n..];
+    }
+    let limits = Limits {
+        max_header_bytes: 1024,
+        max_string_len: 64,
+        max_h2_streams: 8,
+        max_hpack_table: 4096,
+        max_header_list_bytes: 4096,
+        max_continuations: 8,
+        ..Limits::default()
+    };
+    let run = |piece: usize| {
+        let mut app = AppLayer::new(
+            "10.0.0.1:40000".parse().unwrap_or_else(|_| unreachable!()),
+            "10.0.0.2:80".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        let (mut http, mut protocols, mut pre, mut h2) = (
+            HttpCounters::default(),
+            ProtocolTable::default(),
+            PrefaceCounters::default(),
+            Http2Counters::default(),
+        );
+        let (mut out, mut pool) = (Vec::new(), QueuePool::default());
+        let ts = Timestamp::from_secs(1);
+        let mut cx = AppCtx {
+            http: Ctx {
+                limits: &limits,
+                counters: &mut http,
+                out: &mut out,
+                pool: &mut pool,
+                now: ts,
+            },
+            protocols: &mut protocols,
+            preface: &mut pre,
+            h2: &mut h2,
+        };
+        for (dir, gap, bytes) in &steps {
+            if *gap {
+                app.feed(*dir, ts, StreamEvent::Gap(bytes.len() as u64), &mut cx);
+                continue;
+            }
+            for chunk in bytes.chunks(piece.max(1)) {
+                app.feed(*dir, ts, StreamEvent::Data(chunk), &mut cx);
+                assert!(app.heap_bytes() < 1 << 20, "{}", app.heap_bytes());
+            }
+        }
+        app.close(ts, &mut cx);
+        let started = out
+            .iter()
+            .filter(|e| matches!(e, Event::RequestStarted { .. }))
+            .count();
+        let requests = out
+            .iter()
+            .filter(|e| matches!(e, Event::Exchange(x) if !x.flags.contains(Flags::NO_REQUEST)))
+            .count();
+        assert_eq!(started, requests);
+        let (decided, events): (Vec<Event>, Vec<Event>) = out
+            .into_iter()
+            .partition(|e| matches!(e, Event::ConnectionDecided { .. }));
+        (events, decided, http, protocols, h2)
+    };
+    let whole = run(usize::MAX);
+    let piece = usize::from(head >> 1) + 1;
+    assert_eq!(whole, run(piece), "in pieces of {piece}");
 }

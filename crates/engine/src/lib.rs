@@ -12,6 +12,7 @@ pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+mod http2;
 pub mod ipfrag;
 pub mod limits;
 mod monitor;
@@ -24,6 +25,7 @@ pub mod stream;
 
 pub use engine::{Counters, Engine};
 pub use event::{Event, Exchange, Flags, OriginalClient, Sink, Version, WebSocketSession, WireStr};
+pub use http2::Http2Counters;
 pub use limits::Limits;
 pub use monitor::{Monitor, MonitorConfig, Observer};
 pub use preface::PrefaceCounters;

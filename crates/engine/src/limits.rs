@@ -52,6 +52,24 @@ pub struct Limits {
     /// A datagram still incomplete this long (packet time) after its first fragment is
     /// dropped. Counter: `frag_timed_out`.
     pub frag_timeout_ns: u64,
+    /// HTTP/2 streams tracked at once per connection. A stream opened past it is not
+    /// tracked (its frames are counted as bytes, its request is not reported). Counter:
+    /// `h2_streams_over_cap`.
+    pub max_h2_streams: usize,
+    /// HTTP/2: decoded header list size handed out per header block (RFC 9113's size:
+    /// name + value + 32 per field). Fields past it are decoded (the HPACK table stays in
+    /// step) but not used. Counter: `h2_header_lists_over_budget`.
+    pub max_header_list_bytes: usize,
+    /// HTTP/2: CONTINUATION frames per header block. Past it the block is dropped
+    /// (the stream is reported MALFORMED and TRUNCATED). Counter: `h2_continuation_floods`.
+    /// The compressed block itself is capped by `max_header_bytes` (same policy,
+    /// counter `h2_header_blocks_too_large`).
+    pub max_continuations: usize,
+    /// HTTP/2: size of each HPACK dynamic table (RFC 7541 size), whatever SETTINGS and
+    /// the encoder ask. An encoder size update above it keeps the table at it (entries
+    /// the encoder holds and we evicted become unknown references). Counter:
+    /// `h2_table_size_capped` (and `h2_hpack_unknown_refs`).
+    pub max_hpack_table: usize,
 }
 
 impl Default for Limits {
@@ -71,6 +89,10 @@ impl Default for Limits {
             max_frag_bytes: 2 << 20,
             max_frags_per_datagram: 64,
             frag_timeout_ns: 30 * 1_000_000_000,
+            max_h2_streams: 128,
+            max_header_list_bytes: 64 << 10,
+            max_continuations: 32,
+            max_hpack_table: crate::http2::MAX_TABLE,
         }
     }
 }

@@ -78,6 +78,8 @@ pub(crate) enum Verdict {
 pub(crate) enum Sig {
     ProxyV1,
     ProxyV2,
+    /// The HTTP/2 client connection preface (not a proxy's: it decides HTTP/2).
+    Http2,
 }
 
 impl Sig {
@@ -94,6 +96,17 @@ impl Sig {
         match self {
             Sig::ProxyV1 => proxy::V1_PREFIX,
             Sig::ProxyV2 => proxy::V2_SIG,
+            Sig::Http2 => crate::http2::PREFACE,
+        }
+    }
+
+    /// The other signature starting with the same byte (`PROXY ` and `PRI * HTTP/2.0`
+    /// share `PR`).
+    pub fn alt(self) -> Option<Sig> {
+        match self {
+            Sig::ProxyV1 => Some(Sig::Http2),
+            Sig::Http2 => Some(Sig::ProxyV1),
+            Sig::ProxyV2 => None,
         }
     }
 }
@@ -121,6 +134,8 @@ impl PrefaceConn {
         let parser = match sig {
             Sig::ProxyV1 => Parser::V1(ProxyV1::new()),
             Sig::ProxyV2 => Parser::V2(ProxyV2::new()),
+            // Never asked: the analyzer decides HTTP/2 on this signature.
+            Sig::Http2 => Parser::V1(ProxyV1::new()),
         };
         let mut p = PrefaceConn {
             http,

@@ -119,6 +119,11 @@ impl HttpConn {
         self.client
     }
 
+    /// The socket addresses of the Orig and Resp sides.
+    pub fn addrs(&self) -> [SocketAddr; 2] {
+        self.addrs
+    }
+
     /// Set once a response switched the connection to another protocol (the flow then
     /// hands the streams over; HTTP/1 parses nothing more).
     pub fn upgrade(&self) -> Option<Upgrade> {
