@@ -447,7 +447,9 @@ fn nginx_h2c_with_curl_and_nghttp() {
             (&[][..], "/index.html", "GET", "200"),
             (&[][..], "/missing", "GET", "404"),
             (&["-I"][..], "/api/data.json", "HEAD", "200"),
-            (&["--data-binary", "x=1"][..], "/index.html", "POST", "405"),
+            // Not a POST with a body: nginx answers 405 and resets the stream before
+            // reading it, which curl 7.88 sometimes reports as an error (exit 92).
+            (&["-X", "DELETE"][..], "/index.html", "DELETE", "405"),
         ] {
             let got = curl(&[&h[..], extra, &[&url(path)]].concat());
             assert_eq!(got, [(want.into(), "2".into())], "curl {method} {path}");
@@ -570,7 +572,11 @@ fn grpc_unary_and_streaming_calls_with_errors() {
                 "{} {} {} grpc={grpc}",
                 r["path"].as_str().unwrap_or("?"),
                 r["grpc_status"],
-                r["grpc_message"].as_str().unwrap_or("?"),
+                // null when the call has none.
+                match &r["grpc_message"] {
+                    serde_json::Value::Null => "",
+                    m => m.as_str().unwrap_or("?"),
+                },
             ),
             1,
         );
