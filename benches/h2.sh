@@ -70,7 +70,8 @@ httptop=$root/target/release/httptop
 cat "$cap" > /dev/null   # warm the page cache
 bytes=$(stat -c %s "$cap")
 summary=$("$httptop" -r "$cap" 2>&1 >/dev/null | head -n 1)
-reqs=$(echo "$summary" | sed -n 's/.*(\([0-9]*\) requests.*/\1/p')
+# Exchanges, not the summary's "(N requests": that counts HTTP/1 requests.
+reqs=$(echo "$summary" | sed -n 's/.*; \([0-9]*\) exchanges.*/\1/p')
 echo "capture: $cap: $((bytes / 1000000)) MB; httptop: $summary"
 
 if command -v hyperfine >/dev/null; then
