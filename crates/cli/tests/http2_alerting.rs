@@ -16,8 +16,6 @@
 //!
 //! tshark (`-d tcp.port==80,http2`), when installed, must read 240 requests and 240
 //! `200` responses from it: the capture is what it says.
-//!
-//! `#[ignore]`d until the HTTP/2 analyzer lands (branch `h2`): remove it with that merge.
 
 mod common;
 
@@ -175,7 +173,6 @@ fn run(capture: &Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
-#[ignore = "needs the HTTP/2 analyzer (branches h2, out): run with --include-ignored"]
 fn http2_burst_alerts_and_recovers_at_exact_times() {
     let dir = TempDir::new("ht12-h2-burst");
     let cap = dir.path("h2-burst.pcap");

@@ -23,9 +23,6 @@
 //! Needs root (capture on `lo`), tcpdump, tshark, nghttp2-server, nghttp2-client, curl,
 //! apache2, nginx-light and python3-grpcio; `.ci/run` installs them. When one is missing the
 //! test says so and passes, except under `CI=true`, where it fails.
-//!
-//! `#[ignore]`d until the HTTP/2 analyzer and its log fields land (branches `h2`, `out`):
-//! the tshark side passes today; remove the attributes with that merge.
 
 mod common;
 
@@ -196,7 +193,6 @@ fn nghttp(extra: &[&str], urls: &[String]) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs the HTTP/2 analyzer (branches h2, out): run with --include-ignored"]
 fn nghttpd_with_nghttp_h2load_and_curl() {
     if !require(is_root(), "root (capture on lo)")
         || !require(have("nghttpd"), "nghttpd (nghttp2-server)")
@@ -316,7 +312,6 @@ fn apache_conf(dir: &Path, www: &Path, port: u16) -> PathBuf {
 }
 
 #[test]
-#[ignore = "needs the HTTP/2 analyzer (branches h2, out): run with --include-ignored"]
 fn curl_h2c_upgrade_against_apache_mod_http2() {
     if !require(is_root(), "root (capture on lo)")
         || !require(
@@ -425,7 +420,6 @@ fn start_nginx_h2c(dir: &Path, www: &Path, port: u16) -> Killed {
 }
 
 #[test]
-#[ignore = "needs the HTTP/2 analyzer (branches h2, out): run with --include-ignored"]
 fn nginx_h2c_with_curl_and_nghttp() {
     if !require(is_root(), "root (capture on lo)")
         || !require(nginx().is_some(), "nginx (nginx-light)")
@@ -488,7 +482,6 @@ fn nginx_h2c_with_curl_and_nghttp() {
 }
 
 #[test]
-#[ignore = "needs the HTTP/2 analyzer (branches h2, out): run with --include-ignored"]
 fn grpc_unary_and_streaming_calls_with_errors() {
     let python = python_with("grpc");
     if !require(is_root(), "root (capture on lo)")
