@@ -25,7 +25,13 @@
 //!   (`Tunnel`) takes the tunnel from the byte after the answer's head (bytes the client
 //!   sent between CONNECT and the answer are not parsed), unless the client's first
 //!   tunnel byte starts a TLS record (0x16: opaque); a tunnel that is not HTTP either
-//!   becomes opaque without counting as a connection that is not HTTP. After a 101, opaque.
+//!   becomes opaque without counting as a connection that is not HTTP. After a 101
+//!   whose `Upgrade` field names websocket, the WebSocket analyzer ([`crate::websocket`])
+//!   takes both streams (the event's bytes after the 101's head first), and the
+//!   connection **switches** protocols: it also counts as a `websocket` connection, and
+//!   its bytes from the byte after the 101's head on (both ways) go to the `websocket`
+//!   row instead of `http/1`'s; [`Event::ConnectionClosed`] then says `WebSocket` (its
+//!   bytes are the whole connection's). After any other 101, opaque.
 //! - **Prefaces** ([`crate::preface`]: PROXY v1/v2, SOCKS5) come before the probe of
 //!   HTTP/1, at the start of the originator's stream: its first byte says whether one
 //!   can follow (`P`, CR, 0x05; anything else goes straight to HTTP/1, so the probe
@@ -59,16 +65,18 @@ use crate::http::{Ctx, HttpConn};
 use crate::preface::{PrefaceConn, PrefaceCounters, Sig};
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::stream::{Dir, StreamEvent};
+use crate::websocket::{WebSocketCounters, WsConn};
 use httptop_wire::Timestamp;
 use std::net::SocketAddr;
 
 /// What the analyzers need on every call: the HTTP context (limits, counters, the event
 /// output, the request-queue pool, the packet time), the protocol table and the preface
-/// counters.
+/// counters, the WebSocket counters.
 pub(crate) struct AppCtx<'a> {
     pub http: Ctx<'a>,
     pub protocols: &'a mut ProtocolTable,
     pub preface: &'a mut PrefaceCounters,
+    pub websocket: &'a mut WebSocketCounters,
 }
 
 /// The analyzer of one flow.
@@ -82,6 +90,9 @@ pub(crate) enum Analyzer {
     /// The streams inside a CONNECT tunnel, until the client's first byte in it says
     /// TLS (opaque) and HTTP/1 claims (then `Http1`) or excludes (opaque) them.
     Tunnel(HttpConn),
+    /// After a 101 to websocket: frames counted (boxed: allocated only for such
+    /// connections).
+    WebSocket(Box<WsConn>),
     /// Counted, not parsed.
     Opaque,
 }
@@ -169,6 +180,7 @@ impl AppLayer {
             + match &self.analyzer {
                 Analyzer::Undecided(h) | Analyzer::Http1(h) | Analyzer::Tunnel(h) => h.heap_bytes(),
                 Analyzer::Preface(p) => p.heap_bytes(),
+                Analyzer::WebSocket(w) => w.heap_bytes(),
                 Analyzer::Opaque => 0,
             }
     }
@@ -232,6 +244,7 @@ impl AppLayer {
                 }
                 h.feed(dir, ts, ev, &mut cx.http);
             }
+            Analyzer::WebSocket(w) => return w.feed(dir, ts, ev, cx.websocket),
             Analyzer::Opaque => return,
         }
         stamp(&mut cx.http.out[from..], self.proxied.as_deref());
@@ -385,8 +398,8 @@ impl AppLayer {
 
     /// HTTP/1 was upgraded by the event `ev` of `dir` (whose exchanges start at `from` in
     /// the output): it emits what it holds; a CONNECT tunnel goes to a fresh HTTP/1
-    /// parser (the event's bytes after the answer's head first), anything else is opaque
-    /// (until WebSocket and HTTP/2 analyzers exist).
+    /// parser, a 101 to websocket to the WebSocket analyzer (either gets the event's
+    /// bytes after the answer's head first), anything else is opaque.
     fn hand_over(
         &mut self,
         dir: Dir,
@@ -398,7 +411,8 @@ impl AppLayer {
         let (Analyzer::Http1(h) | Analyzer::Tunnel(h)) = &mut self.analyzer else {
             return;
         };
-        let tail = match (h.upgrade(), ev) {
+        let up = h.upgrade();
+        let tail = match (up, ev) {
             (Some(up), StreamEvent::Data(d)) if up.dir == dir => {
                 let n = h.offset(dir).saturating_sub(up.offset);
                 let n = usize::try_from(n).unwrap_or(usize::MAX).min(d.len());
@@ -410,6 +424,16 @@ impl AppLayer {
         h.close(ts, &mut cx.http);
         stamp(&mut cx.http.out[closed..], self.proxied.as_deref());
         self.analyzer = Analyzer::Opaque;
+        if up.is_some_and(|u| u.to == crate::http::UpgradeTo::WebSocket) {
+            let out = &cx.http.out[from.min(closed)..];
+            let ws = WsConn::new(out, self.client, ts, cx.http.limits.max_string_len);
+            self.switch(Protocol::WebSocket, dir, tail.len() as u64, cx);
+            self.analyzer = Analyzer::WebSocket(Box::new(ws));
+            if !tail.is_empty() {
+                self.feed_other(dir, ts, StreamEvent::Data(tail), cx);
+            }
+            return;
+        }
         let Some((client, server)) = connect_tunnel(&cx.http.out[from.min(closed)..]) else {
             return;
         };
@@ -423,6 +447,27 @@ impl AppLayer {
         if !tail.is_empty() {
             self.feed_other(dir, ts, StreamEvent::Data(tail), cx);
         }
+    }
+
+    /// The connection switches to protocol `to` (see the module documentation): it
+    /// counts as a `to` connection too, and the `tail` bytes of `dir`'s current event
+    /// (after the switching response's head), already counted under the old protocol,
+    /// move to `to`'s row like every later byte.
+    fn switch(&mut self, to: Protocol, dir: Dir, tail: u64, cx: &mut AppCtx<'_>) {
+        let to_server = dir == self.client;
+        if let Some(p) = self.protocol {
+            let row = cx.protocols.get_mut(p);
+            let b = if to_server {
+                &mut row.bytes_to_server
+            } else {
+                &mut row.bytes_to_client
+            };
+            *b = b.saturating_sub(tail);
+        }
+        let row = cx.protocols.get_mut(to);
+        row.connections += 1;
+        row.add_bytes(to_server, tail);
+        self.protocol = Some(to);
     }
 
     /// The flow is gone (its streams flushed into `feed` before): the analyzer emits
@@ -455,6 +500,10 @@ impl AppLayer {
                 h.close(ts, &mut cx.http)
             }
             Analyzer::Preface(p) => p.http.close(ts, &mut cx.http),
+            Analyzer::WebSocket(w) => {
+                let s = w.finish(ts, &mut cx.http.counters.strings_truncated);
+                cx.http.out.push(Event::WebSocket(Box::new(s)));
+            }
             Analyzer::Opaque => {}
         }
         stamp(&mut cx.http.out[from..], self.proxied.as_deref());
@@ -489,6 +538,7 @@ mod tests {
         http: HttpCounters,
         protocols: ProtocolTable,
         preface: PrefaceCounters,
+        websocket: WebSocketCounters,
         pool: QueuePool,
         out: Vec<Event>,
     }
@@ -503,6 +553,7 @@ mod tests {
                 http: HttpCounters::default(),
                 protocols: ProtocolTable::default(),
                 preface: PrefaceCounters::default(),
+                websocket: WebSocketCounters::default(),
                 pool: QueuePool::default(),
                 out: Vec::new(),
             }
@@ -519,6 +570,7 @@ mod tests {
                 },
                 protocols: &mut self.protocols,
                 preface: &mut self.preface,
+                websocket: &mut self.websocket,
             };
             f(&mut self.app, &mut cx);
         }

@@ -7,6 +7,7 @@
 //! that increments them (`Counters` in `engine.rs`, `EncapCounters` in the wire crate,
 //! `FragCounters` in `ipfrag.rs`, `ReasmCounters` in `reasm.rs`,
 //! `HttpCounters` in `http/mod.rs`, `PrefaceCounters` in `preface/mod.rs`,
+//! `WebSocketCounters` in `websocket/mod.rs`,
 //! `StatsCounters` and `TableCounters` in `stats/`);
 //! this module only chains the structs. A new counter in one of them needs nothing here.
 
@@ -27,6 +28,7 @@ pub fn samples<'a>(c: &'a Counters, s: &'a StatsCounters) -> impl Iterator<Item 
         .chain(c.reasm.samples())
         .chain(c.http.samples())
         .chain(c.preface.samples())
+        .chain(c.websocket.samples())
         .chain(s.samples())
         .chain(
             tables(s)
@@ -89,6 +91,7 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
     c.reasm.values_mut().into_iter().for_each(&mut set);
     c.http.values_mut().into_iter().for_each(&mut set);
     c.preface.values_mut().into_iter().for_each(&mut set);
+    c.websocket.values_mut().into_iter().for_each(&mut set);
     s.values_mut().into_iter().for_each(&mut set);
     for t in [
         &mut s.sections,

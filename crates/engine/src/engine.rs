@@ -26,6 +26,7 @@ use crate::preface::PrefaceCounters;
 use crate::protocol::ProtocolTable;
 use crate::reasm::{HalfStream, ReasmCounters};
 use crate::stream::{Dir, StreamEvent};
+use crate::websocket::WebSocketCounters;
 use httptop_wire::{
     decode_datagram, decode_traced, DecodeError, DecodeErrorCounts, Decoded, Encap, EncapCounters,
     Frame, IpFragment, TcpSegment, Timestamp, MAX_ENCAP_DEPTH,
@@ -86,6 +87,8 @@ httptop_wire::counters! {
         pub protocols: ProtocolTable,
         /// PROXY headers, SOCKS5 handshakes and CONNECT tunnels in front of HTTP.
         pub preface: PrefaceCounters,
+        /// WebSocket frames, messages and framing anomalies.
+        pub websocket: WebSocketCounters,
     }
 }
 
@@ -112,6 +115,7 @@ fn app_ctx<'a>(
     http: &'a mut HttpCounters,
     protocols: &'a mut ProtocolTable,
     preface: &'a mut PrefaceCounters,
+    websocket: &'a mut WebSocketCounters,
     out: &'a mut Vec<Event>,
     pool: &'a mut QueuePool,
     now: Timestamp,
@@ -126,6 +130,7 @@ fn app_ctx<'a>(
         },
         protocols,
         preface,
+        websocket,
     }
 }
 
@@ -367,6 +372,7 @@ impl Engine {
             &mut counters.http,
             &mut counters.protocols,
             &mut counters.preface,
+            &mut counters.websocket,
             out,
             pool,
             *clock,
@@ -484,6 +490,7 @@ impl Engine {
             &mut counters.http,
             &mut counters.protocols,
             &mut counters.preface,
+            &mut counters.websocket,
             out,
             pool,
             *clock,
@@ -576,16 +583,18 @@ impl Engine {
     }
 }
 
-/// Marks the exchanges of one flow with the tunnels that carried it (events from index
-/// `start` of the output are that flow's).
+/// Marks the exchanges and WebSocket sessions of one flow with the tunnels that carried
+/// it (events from index `start` of the output are that flow's).
 #[inline]
 fn stamp(events: &mut [Event], encap: Encap) {
     if encap.is_empty() {
         return;
     }
     for ev in events {
-        if let Event::Exchange(ex) = ev {
-            ex.encap = encap;
+        match ev {
+            Event::Exchange(ex) => ex.encap = encap,
+            Event::WebSocket(ws) => ws.encap = encap,
+            _ => {}
         }
     }
 }

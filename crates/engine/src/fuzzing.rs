@@ -500,6 +500,7 @@ pub fn preface(data: &[u8]) {
             PrefaceCounters::default(),
         );
         let (mut out, mut pool) = (Vec::new(), QueuePool::default());
+        let mut ws = crate::websocket::WebSocketCounters::default();
         let ts = Timestamp::from_secs(1);
         let mut cx = AppCtx {
             http: Ctx {
@@ -511,6 +512,7 @@ pub fn preface(data: &[u8]) {
             },
             protocols: &mut protocols,
             preface: &mut pre,
+            websocket: &mut ws,
         };
         for (dir, bytes) in [(Dir::Orig, orig), (Dir::Resp, resp)] {
             for chunk in bytes.chunks(piece.max(1)) {
@@ -533,7 +535,7 @@ pub fn preface(data: &[u8]) {
         let (decided, events): (Vec<Event>, Vec<Event>) = out
             .into_iter()
             .partition(|e| matches!(e, Event::ConnectionDecided { .. }));
-        (events, decided, http, protocols, pre)
+        (events, decided, http, protocols, pre, ws)
     };
     assert_eq!(run(usize::MAX), run(1));
 }
