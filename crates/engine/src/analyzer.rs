@@ -529,7 +529,7 @@ mod tests {
     use crate::http::UpgradeTo;
     use crate::http::{HttpCounters, QueuePool};
     use crate::limits::Limits;
-    use crate::Exchange;
+    use crate::{Exchange, WebSocketSession};
 
     /// One application layer fed scripted stream events, with everything it touches.
     struct Rig {
@@ -757,10 +757,10 @@ mod tests {
     }
 
     #[test]
-    fn an_upgrade_hands_the_streams_over_and_stays_http1() {
+    fn an_upgrade_to_another_protocol_hands_the_streams_over_and_stays_http1() {
         let mut r = Rig::new(Limits::default());
-        let req = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n";
-        let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+        let req = b"GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: foo\r\n\r\n";
+        let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\n\r\n";
         let frame = [0x81u8, 0x02, b'h', b'i'];
         r.data(Dir::Orig, req);
         let mut both = resp.to_vec();
@@ -774,6 +774,136 @@ mod tests {
         assert_eq!(r.row(Protocol::Http1), (1, c, s));
         assert_eq!(r.closed(), Some((Protocol::Http1, c, s)));
         assert_eq!(r.decided(), [Protocol::Http1]);
+        assert_eq!(r.row(Protocol::WebSocket), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_101_to_websocket_hands_both_streams_to_the_websocket_analyzer() {
+        let req = b"GET /chat?x=1 HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\n\r\n";
+        // Server: "hi" in the 101's packet, then a Close 1000. Client: a masked binary
+        // frame of 3 bytes, a ping, then a masked Close 1000 "bye".
+        let hi = [0x81u8, 0x02, b'h', b'i'];
+        let k = [0x11u8, 0x22, 0x33, 0x44];
+        let mask =
+            |p: &[u8]| -> Vec<u8> { p.iter().enumerate().map(|(i, b)| b ^ k[i % 4]).collect() };
+        let client = [
+            &[0x82u8, 0x83][..],
+            &k,
+            &mask(b"abc"),
+            &[0x89, 0x80],
+            &k,
+            &[0x88, 0x85],
+            &k,
+            &mask(b"\x03\xe8bye"),
+        ]
+        .concat();
+        let from_server = [&resp[..], &hi].concat();
+        let close_s = [0x88u8, 0x02, 0x03, 0xe8];
+        let script: &[(Dir, &[u8])] = &[
+            (Dir::Orig, req),
+            (Dir::Resp, &from_server),
+            (Dir::Orig, &client),
+            (Dir::Resp, &close_s),
+        ];
+        let run = |piece: usize| {
+            let mut r = Rig::new(Limits::default());
+            for (dir, bytes) in script {
+                for c in bytes.chunks(if piece == 0 { bytes.len() } else { piece }) {
+                    r.data(*dir, c);
+                    if r.exchanges().iter().any(|x| x.status == Some(101)) {
+                        assert!(!r.app.is_opaque());
+                    }
+                }
+            }
+            r.close();
+            let sessions: Vec<WebSocketSession> = r
+                .out
+                .iter()
+                .filter_map(|e| match e {
+                    Event::WebSocket(w) => Some(w.as_ref().clone()),
+                    _ => None,
+                })
+                .collect();
+            let ex: Vec<Exchange> = r.exchanges().into_iter().cloned().collect();
+            (
+                ex,
+                sessions,
+                r.row(Protocol::Http1),
+                r.row(Protocol::WebSocket),
+                r.closed(),
+                r.decided(),
+                r.websocket.clone(),
+            )
+        };
+        let whole = run(0);
+        for piece in 1..=13 {
+            assert_eq!(run(piece), whole, "in pieces of {piece}");
+        }
+        let (ex, sessions, http1, ws, closed, decided, counters) = whole;
+        // The upgrade request is a real request: it stays in the output.
+        assert_eq!(ex.len(), 1);
+        assert_eq!(
+            (ex[0].status, ex[0].path.as_bytes()),
+            (Some(101), &b"/chat?x=1"[..])
+        );
+        // The connection counts once as http/1 (with the bytes up to the 101's head
+        // end) and once as websocket (with every byte after it), and closes as websocket.
+        let (ws_c, ws_s) = (client.len() as u64, (hi.len() + close_s.len()) as u64);
+        assert_eq!(http1, (1, req.len() as u64, resp.len() as u64));
+        assert_eq!(ws, (1, ws_c, ws_s));
+        let total = (req.len() as u64 + ws_c, resp.len() as u64 + ws_s);
+        assert_eq!(closed, Some((Protocol::WebSocket, total.0, total.1)));
+        assert_eq!(decided, [Protocol::Http1]);
+        assert_eq!(sessions.len(), 1);
+        let w = &sessions[0];
+        assert_eq!(
+            (w.host.as_bytes(), w.path.as_bytes()),
+            (&b"ws.example"[..], &b"/chat?x=1"[..])
+        );
+        assert_eq!(
+            (w.client, w.server),
+            (
+                Some("10.0.0.1:40000".parse().unwrap()),
+                Some("10.0.0.2:5555".parse().unwrap())
+            )
+        );
+        assert_eq!(
+            (w.ts, w.end, w.version, w.stream_id),
+            (
+                Timestamp::from_secs(1),
+                Timestamp::from_secs(2),
+                crate::Version { major: 1, minor: 1 },
+                0
+            )
+        );
+        assert_eq!(
+            (
+                w.frames_to_server,
+                w.messages_to_server,
+                w.payload_to_server
+            ),
+            (3, 1, 3 + 5)
+        );
+        assert_eq!(
+            (
+                w.frames_to_client,
+                w.messages_to_client,
+                w.payload_to_client
+            ),
+            (2, 1, 2 + 2)
+        );
+        assert_eq!(
+            (w.close_code, w.close_reason.as_bytes(), w.flags),
+            (Some(1000), &b"bye"[..], crate::Flags::empty())
+        );
+        assert_eq!(
+            (counters.websocket_frames, counters.websocket_messages),
+            (5, 2)
+        );
+        assert_eq!(counters.websocket_payload_bytes, 12);
     }
 
     #[test]
