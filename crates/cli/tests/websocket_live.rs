@@ -350,7 +350,7 @@ fn websocket_frames_and_messages_each_way_match_the_plan_and_tshark() {
     let live = start_capturing(
         Command::new("sh")
             .arg("-c")
-            .arg(r#"exec "$0" -i lo -f "tcp port $1" --log "$2" --output json -q > "$3""#)
+            .arg(r#"exec "$0" -i lo -f "tcp port $1" --log "$2" --output json > "$3""#)
             .arg(bin())
             .arg(port.to_string())
             .arg(&log)
