@@ -373,9 +373,11 @@ fn websocket_frames_and_messages_each_way_match_the_plan_and_tshark() {
 
     let frames = tshark_frames(&pcap, port);
     want.check_frames(&frames);
+    // The end-of-run report is the last line (live output may print periodic ones).
+    let text = std::fs::read_to_string(&report).expect("live report");
+    let last = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
     let live_report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).expect("live report"))
-            .unwrap_or_else(|e| panic!("{e}; stderr: {stderr}"));
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {text}; stderr: {stderr}"));
     check_run("live", &lines(&log), &live_report, &frames, &want);
 
     // The same capture read back.
