@@ -110,6 +110,9 @@ const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 const MAX_KEPT_EVENTS: usize = 256;
 
 /// What the analyzers need on a call, borrowed from the engine's fields.
+// One borrow per counters struct the analyzers touch: the reassembly counters are
+// borrowed beside them, so `Counters` cannot be passed whole.
+#[allow(clippy::too_many_arguments)]
 fn app_ctx<'a>(
     limits: &'a Limits,
     http: &'a mut HttpCounters,

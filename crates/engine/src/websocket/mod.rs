@@ -1,6 +1,6 @@
 //! WebSocket (RFC 6455): the frames of both directions of a connection after an HTTP/1.1
 //! `101` with `Upgrade: websocket`, counted, never kept; one
-//! [`Event::WebSocket`](crate::Event::WebSocket) record when the connection ends.
+//! [`Event::WebSocket`] record when the connection ends.
 //!
 //! Two layers:
 //! - [`WsStreams`]: the frame parsers of the two directions of one WebSocket
