@@ -164,9 +164,14 @@ impl AppLayer {
         }
     }
 
-    /// Payload is only counted: reassembly need not buffer or report holes.
+    /// Payload is only counted: reassembly need not buffer or report holes (opaque, or
+    /// WebSocket with both directions stopped by a malformed frame or a gap).
     pub fn is_opaque(&self) -> bool {
-        matches!(self.analyzer, Analyzer::Opaque)
+        match &self.analyzer {
+            Analyzer::Opaque => true,
+            Analyzer::WebSocket(w) => w.is_stopped(),
+            _ => false,
+        }
     }
 
     /// Heap bytes the analyzer holds (charged against `Limits::max_buffered_bytes`).
@@ -904,6 +909,49 @@ Connection: Upgrade\r\n\r\n";
             (5, 2)
         );
         assert_eq!(counters.websocket_payload_bytes, 12);
+    }
+
+    /// The WebSocket sessions among the events.
+    fn sessions(r: &Rig) -> Vec<WebSocketSession> {
+        r.out
+            .iter()
+            .filter_map(|e| match e {
+                Event::WebSocket(w) => Some(w.as_ref().clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_websocket_connection_that_lost_framing_both_ways_becomes_opaque() {
+        let mut r = Rig::new(Limits::default());
+        r.data(
+            Dir::Orig,
+            b"PROXY TCP4 203.0.113.7 10.0.0.2 51234 80\r\nGET /ws HTTP/1.1\r\nHost: h\r\n\r\n",
+        );
+        r.data(
+            Dir::Resp,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\n\r\n\x81\x01a",
+        );
+        assert!(!r.app.is_opaque());
+        // A reserved opcode from the server, a gap from the client.
+        r.data(Dir::Resp, &[0x83, 0x00, 0x81, 0x01, b'b']);
+        assert!(!r.app.is_opaque(), "the client's side is still parsed");
+        r.data(Dir::Orig, &[0x81, 0x80, 0, 0, 0, 0]);
+        r.feed(Dir::Orig, StreamEvent::Gap(10));
+        assert!(r.app.is_opaque(), "nothing is parsed any more");
+        r.data(Dir::Orig, &[1, 2, 3]).close();
+        let s = sessions(&r);
+        assert_eq!(s.len(), 1);
+        let flags = crate::Flags::GAP | crate::Flags::MALFORMED | crate::Flags::TRUNCATED;
+        assert_eq!(s[0].flags, flags);
+        assert_eq!((s[0].frames_to_server, s[0].frames_to_client), (1, 1));
+        assert_eq!((s[0].messages_to_server, s[0].messages_to_client), (1, 1));
+        assert_eq!(s[0].original_client, oc("203.0.113.7:51234"));
+        assert_eq!(r.websocket.websocket_malformed, 1);
+        assert_eq!(r.websocket.websocket_gaps, 1);
+        // Bytes after the 101 head, the gap excluded.
+        assert_eq!(r.row(Protocol::WebSocket), (1, 6 + 3, 3 + 5));
     }
 
     #[test]

@@ -267,6 +267,11 @@ impl WsConn {
         s
     }
 
+    /// Neither direction is parsed any more: the flow need not buffer or report holes.
+    pub fn is_stopped(&self) -> bool {
+        self.streams.is_stopped()
+    }
+
     /// Heap bytes held: this state (boxed by the analyzer), its strings.
     pub fn heap_bytes(&self) -> usize {
         let strings: usize = [&self.head.host, &self.head.path]
