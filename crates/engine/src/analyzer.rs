@@ -25,7 +25,13 @@
 //!   (`Tunnel`) takes the tunnel from the byte after the answer's head (bytes the client
 //!   sent between CONNECT and the answer are not parsed), unless the client's first
 //!   tunnel byte starts a TLS record (0x16: opaque); a tunnel that is not HTTP either
-//!   becomes opaque without counting as a connection that is not HTTP. After a 101, opaque.
+//!   becomes opaque without counting as a connection that is not HTTP. After a 101
+//!   whose `Upgrade` field names websocket, the WebSocket analyzer ([`crate::websocket`])
+//!   takes both streams (the event's bytes after the 101's head first), and the
+//!   connection **switches** protocols: it also counts as a `websocket` connection, and
+//!   its bytes from the byte after the 101's head on (both ways) go to the `websocket`
+//!   row instead of `http/1`'s; [`Event::ConnectionClosed`] then says `WebSocket` (its
+//!   bytes are the whole connection's). After any other 101, opaque.
 //! - **Prefaces** ([`crate::preface`]: PROXY v1/v2, SOCKS5) come before the probe of
 //!   HTTP/1, at the start of the originator's stream: its first byte says whether one
 //!   can follow (`P`, CR, 0x05; anything else goes straight to HTTP/1, so the probe
@@ -60,17 +66,19 @@ use crate::http2::{H2Conn, H2Ctx, Http2Counters};
 use crate::preface::{PrefaceConn, PrefaceCounters, Sig};
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::stream::{Dir, StreamEvent};
+use crate::websocket::{WebSocketCounters, WsConn};
 use httptop_wire::Timestamp;
 use std::net::SocketAddr;
 
 /// What the analyzers need on every call: the HTTP context (limits, counters, the event
 /// output, the request-queue pool, the packet time), the protocol table and the preface
-/// counters.
+/// counters, the WebSocket counters.
 pub(crate) struct AppCtx<'a> {
     pub http: Ctx<'a>,
     pub protocols: &'a mut ProtocolTable,
     pub preface: &'a mut PrefaceCounters,
     pub h2: &'a mut Http2Counters,
+    pub websocket: &'a mut WebSocketCounters,
 }
 
 /// The analyzer of one flow.
@@ -86,6 +94,9 @@ pub(crate) enum Analyzer {
     Tunnel(HttpConn),
     /// HTTP/2 ([`crate::http2`]): by its client preface, or after an h2c upgrade.
     Http2(Box<H2Conn>),
+    /// After a 101 to websocket: frames counted (boxed: allocated only for such
+    /// connections).
+    WebSocket(Box<WsConn>),
     /// Counted, not parsed.
     Opaque,
 }
@@ -161,9 +172,14 @@ impl AppLayer {
         }
     }
 
-    /// Payload is only counted: reassembly need not buffer or report holes.
+    /// Payload is only counted: reassembly need not buffer or report holes (opaque, or
+    /// WebSocket with both directions stopped by a malformed frame or a gap).
     pub fn is_opaque(&self) -> bool {
-        matches!(self.analyzer, Analyzer::Opaque)
+        match &self.analyzer {
+            Analyzer::Opaque => true,
+            Analyzer::WebSocket(w) => w.is_stopped(),
+            _ => false,
+        }
     }
 
     /// Heap bytes the analyzer holds (charged against `Limits::max_buffered_bytes`).
@@ -180,6 +196,7 @@ impl AppLayer {
                 Analyzer::Http2(h) => {
                     crate::budget::heap(std::mem::size_of::<H2Conn>()) + h.heap_bytes()
                 }
+                Analyzer::WebSocket(w) => w.heap_bytes(),
                 Analyzer::Opaque => 0,
             }
     }
@@ -251,6 +268,7 @@ impl AppLayer {
                 }
                 h.feed(dir, ts, ev, &mut cx.http);
             }
+            Analyzer::WebSocket(w) => return w.feed(dir, ts, ev, cx.websocket),
             Analyzer::Opaque => return,
         }
         stamp(&mut cx.http.out[from..], self.proxied.as_deref());
@@ -468,8 +486,8 @@ impl AppLayer {
 
     /// HTTP/1 was upgraded by the event `ev` of `dir` (whose exchanges start at `from` in
     /// the output): it emits what it holds; a CONNECT tunnel goes to a fresh HTTP/1
-    /// parser (the event's bytes after the answer's head first), anything else is opaque
-    /// (until WebSocket and HTTP/2 analyzers exist).
+    /// parser, a 101 to websocket to the WebSocket analyzer (either gets the event's
+    /// bytes after the answer's head first), anything else is opaque.
     fn hand_over(
         &mut self,
         dir: Dir,
@@ -481,8 +499,9 @@ impl AppLayer {
         let (Analyzer::Http1(h) | Analyzer::Tunnel(h)) = &mut self.analyzer else {
             return;
         };
-        let h2c = h.upgrade().is_some_and(|u| u.to == UpgradeTo::H2c);
-        let tail = match (h.upgrade(), ev) {
+        let up = h.upgrade();
+        let h2c = up.is_some_and(|u| u.to == UpgradeTo::H2c);
+        let tail = match (up, ev) {
             (Some(up), StreamEvent::Data(d)) if up.dir == dir => {
                 let n = h.offset(dir).saturating_sub(up.offset);
                 let n = usize::try_from(n).unwrap_or(usize::MAX).min(d.len());
@@ -496,6 +515,16 @@ impl AppLayer {
         self.analyzer = Analyzer::Opaque;
         if h2c {
             return self.h2c(dir, ts, tail, from.min(closed), cx);
+        }
+        if up.is_some_and(|u| u.to == crate::http::UpgradeTo::WebSocket) {
+            let out = &cx.http.out[from.min(closed)..];
+            let ws = WsConn::new(out, self.client, ts, cx.http.limits.max_string_len);
+            self.switch(Protocol::WebSocket, dir, tail.len() as u64, cx);
+            self.analyzer = Analyzer::WebSocket(Box::new(ws));
+            if !tail.is_empty() {
+                self.feed_other(dir, ts, StreamEvent::Data(tail), cx);
+            }
+            return;
         }
         let Some((client, server)) = connect_tunnel(&cx.http.out[from.min(closed)..]) else {
             return;
@@ -538,23 +567,31 @@ impl AppLayer {
         self.analyzer = Analyzer::Http2(Box::new(h));
         cx.h2.h2_connections += 1;
         cx.h2.h2_upgrades += 1;
-        self.protocol = Some(Protocol::Http2);
-        cx.protocols.get_mut(Protocol::Http2).connections += 1;
-        // The event's bytes after the 101 were counted under http/1 with the event.
-        let (n, to_server) = (tail.len() as u64, dir == self.client);
-        let h1 = cx.protocols.get_mut(Protocol::Http1);
-        let b = if to_server {
-            &mut h1.bytes_to_server
-        } else {
-            &mut h1.bytes_to_client
-        };
-        *b = b.saturating_sub(n);
-        cx.protocols
-            .get_mut(Protocol::Http2)
-            .add_bytes(to_server, n);
+        self.switch(Protocol::Http2, dir, tail.len() as u64, cx);
         if !tail.is_empty() {
             self.feed_other(dir, ts, StreamEvent::Data(tail), cx);
         }
+    }
+
+    /// The connection switches to protocol `to` (see the module documentation): it
+    /// counts as a `to` connection too, and the `tail` bytes of `dir`'s current event
+    /// (after the switching response's head), already counted under the old protocol,
+    /// move to `to`'s row like every later byte.
+    fn switch(&mut self, to: Protocol, dir: Dir, tail: u64, cx: &mut AppCtx<'_>) {
+        let to_server = dir == self.client;
+        if let Some(p) = self.protocol {
+            let row = cx.protocols.get_mut(p);
+            let b = if to_server {
+                &mut row.bytes_to_server
+            } else {
+                &mut row.bytes_to_client
+            };
+            *b = b.saturating_sub(tail);
+        }
+        let row = cx.protocols.get_mut(to);
+        row.connections += 1;
+        row.add_bytes(to_server, tail);
+        self.protocol = Some(to);
     }
 
     /// The flow is gone (its streams flushed into `feed` before): the analyzer emits
@@ -595,6 +632,10 @@ impl AppLayer {
                 };
                 h.close(ts, &mut hx);
             }
+            Analyzer::WebSocket(w) => {
+                let s = w.finish(ts, &mut cx.http.counters.strings_truncated);
+                cx.http.out.push(Event::WebSocket(Box::new(s)));
+            }
             Analyzer::Opaque => {}
         }
         stamp(&mut cx.http.out[from..], self.proxied.as_deref());
@@ -620,7 +661,7 @@ mod tests {
     use crate::http::UpgradeTo;
     use crate::http::{HttpCounters, QueuePool};
     use crate::limits::Limits;
-    use crate::Exchange;
+    use crate::{Exchange, WebSocketSession};
 
     /// One application layer fed scripted stream events, with everything it touches.
     struct Rig {
@@ -630,6 +671,7 @@ mod tests {
         protocols: ProtocolTable,
         preface: PrefaceCounters,
         h2: Http2Counters,
+        websocket: WebSocketCounters,
         pool: QueuePool,
         out: Vec<Event>,
     }
@@ -645,6 +687,7 @@ mod tests {
                 protocols: ProtocolTable::default(),
                 preface: PrefaceCounters::default(),
                 h2: Http2Counters::default(),
+                websocket: WebSocketCounters::default(),
                 pool: QueuePool::default(),
                 out: Vec::new(),
             }
@@ -662,6 +705,7 @@ mod tests {
                 protocols: &mut self.protocols,
                 preface: &mut self.preface,
                 h2: &mut self.h2,
+                websocket: &mut self.websocket,
             };
             f(&mut self.app, &mut cx);
         }
@@ -848,10 +892,10 @@ mod tests {
     }
 
     #[test]
-    fn an_upgrade_hands_the_streams_over_and_stays_http1() {
+    fn an_upgrade_to_another_protocol_hands_the_streams_over_and_stays_http1() {
         let mut r = Rig::new(Limits::default());
-        let req = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n";
-        let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+        let req = b"GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: foo\r\n\r\n";
+        let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\n\r\n";
         let frame = [0x81u8, 0x02, b'h', b'i'];
         r.data(Dir::Orig, req);
         let mut both = resp.to_vec();
@@ -865,6 +909,179 @@ mod tests {
         assert_eq!(r.row(Protocol::Http1), (1, c, s));
         assert_eq!(r.closed(), Some((Protocol::Http1, c, s)));
         assert_eq!(r.decided(), [Protocol::Http1]);
+        assert_eq!(r.row(Protocol::WebSocket), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_101_to_websocket_hands_both_streams_to_the_websocket_analyzer() {
+        let req = b"GET /chat?x=1 HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\n\r\n";
+        // Server: "hi" in the 101's packet, then a Close 1000. Client: a masked binary
+        // frame of 3 bytes, a ping, then a masked Close 1000 "bye".
+        let hi = [0x81u8, 0x02, b'h', b'i'];
+        let k = [0x11u8, 0x22, 0x33, 0x44];
+        let mask =
+            |p: &[u8]| -> Vec<u8> { p.iter().enumerate().map(|(i, b)| b ^ k[i % 4]).collect() };
+        let client = [
+            &[0x82u8, 0x83][..],
+            &k,
+            &mask(b"abc"),
+            &[0x89, 0x80],
+            &k,
+            &[0x88, 0x85],
+            &k,
+            &mask(b"\x03\xe8bye"),
+        ]
+        .concat();
+        let from_server = [&resp[..], &hi].concat();
+        let close_s = [0x88u8, 0x02, 0x03, 0xe8];
+        let script: &[(Dir, &[u8])] = &[
+            (Dir::Orig, req),
+            (Dir::Resp, &from_server),
+            (Dir::Orig, &client),
+            (Dir::Resp, &close_s),
+        ];
+        let run = |piece: usize| {
+            let mut r = Rig::new(Limits::default());
+            for (dir, bytes) in script {
+                for c in bytes.chunks(if piece == 0 { bytes.len() } else { piece }) {
+                    r.data(*dir, c);
+                    if r.exchanges().iter().any(|x| x.status == Some(101)) {
+                        assert!(!r.app.is_opaque());
+                    }
+                }
+            }
+            r.close();
+            let sessions: Vec<WebSocketSession> = r
+                .out
+                .iter()
+                .filter_map(|e| match e {
+                    Event::WebSocket(w) => Some(w.as_ref().clone()),
+                    _ => None,
+                })
+                .collect();
+            let ex: Vec<Exchange> = r.exchanges().into_iter().cloned().collect();
+            (
+                ex,
+                sessions,
+                r.row(Protocol::Http1),
+                r.row(Protocol::WebSocket),
+                r.closed(),
+                r.decided(),
+                r.websocket.clone(),
+            )
+        };
+        let whole = run(0);
+        for piece in 1..=13 {
+            assert_eq!(run(piece), whole, "in pieces of {piece}");
+        }
+        let (ex, sessions, http1, ws, closed, decided, counters) = whole;
+        // The upgrade request is a real request: it stays in the output.
+        assert_eq!(ex.len(), 1);
+        assert_eq!(
+            (ex[0].status, ex[0].path.as_bytes()),
+            (Some(101), &b"/chat?x=1"[..])
+        );
+        // The connection counts once as http/1 (with the bytes up to the 101's head
+        // end) and once as websocket (with every byte after it), and closes as websocket.
+        let (ws_c, ws_s) = (client.len() as u64, (hi.len() + close_s.len()) as u64);
+        assert_eq!(http1, (1, req.len() as u64, resp.len() as u64));
+        assert_eq!(ws, (1, ws_c, ws_s));
+        let total = (req.len() as u64 + ws_c, resp.len() as u64 + ws_s);
+        assert_eq!(closed, Some((Protocol::WebSocket, total.0, total.1)));
+        assert_eq!(decided, [Protocol::Http1]);
+        assert_eq!(sessions.len(), 1);
+        let w = &sessions[0];
+        assert_eq!(
+            (w.host.as_bytes(), w.path.as_bytes()),
+            (&b"ws.example"[..], &b"/chat?x=1"[..])
+        );
+        assert_eq!(
+            (w.client, w.server),
+            (
+                Some("10.0.0.1:40000".parse().unwrap()),
+                Some("10.0.0.2:5555".parse().unwrap())
+            )
+        );
+        assert_eq!(
+            (w.ts, w.end, w.version, w.stream_id),
+            (
+                Timestamp::from_secs(1),
+                Timestamp::from_secs(2),
+                crate::Version { major: 1, minor: 1 },
+                0
+            )
+        );
+        assert_eq!(
+            (
+                w.frames_to_server,
+                w.messages_to_server,
+                w.payload_to_server
+            ),
+            (3, 1, 3 + 5)
+        );
+        assert_eq!(
+            (
+                w.frames_to_client,
+                w.messages_to_client,
+                w.payload_to_client
+            ),
+            (2, 1, 2 + 2)
+        );
+        assert_eq!(
+            (w.close_code, w.close_reason.as_bytes(), w.flags),
+            (Some(1000), &b"bye"[..], crate::Flags::empty())
+        );
+        assert_eq!(
+            (counters.websocket_frames, counters.websocket_messages),
+            (5, 2)
+        );
+        assert_eq!(counters.websocket_payload_bytes, 12);
+    }
+
+    /// The WebSocket sessions among the events.
+    fn sessions(r: &Rig) -> Vec<WebSocketSession> {
+        r.out
+            .iter()
+            .filter_map(|e| match e {
+                Event::WebSocket(w) => Some(w.as_ref().clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_websocket_connection_that_lost_framing_both_ways_becomes_opaque() {
+        let mut r = Rig::new(Limits::default());
+        r.data(
+            Dir::Orig,
+            b"PROXY TCP4 203.0.113.7 10.0.0.2 51234 80\r\nGET /ws HTTP/1.1\r\nHost: h\r\n\r\n",
+        );
+        r.data(
+            Dir::Resp,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\n\r\n\x81\x01a",
+        );
+        assert!(!r.app.is_opaque());
+        // A reserved opcode from the server, a gap from the client.
+        r.data(Dir::Resp, &[0x83, 0x00, 0x81, 0x01, b'b']);
+        assert!(!r.app.is_opaque(), "the client's side is still parsed");
+        r.data(Dir::Orig, &[0x81, 0x80, 0, 0, 0, 0]);
+        r.feed(Dir::Orig, StreamEvent::Gap(10));
+        assert!(r.app.is_opaque(), "nothing is parsed any more");
+        r.data(Dir::Orig, &[1, 2, 3]).close();
+        let s = sessions(&r);
+        assert_eq!(s.len(), 1);
+        let flags = crate::Flags::GAP | crate::Flags::MALFORMED | crate::Flags::TRUNCATED;
+        assert_eq!(s[0].flags, flags);
+        assert_eq!((s[0].frames_to_server, s[0].frames_to_client), (1, 1));
+        assert_eq!((s[0].messages_to_server, s[0].messages_to_client), (1, 1));
+        assert_eq!(s[0].original_client, oc("203.0.113.7:51234"));
+        assert_eq!(r.websocket.websocket_malformed, 1);
+        assert_eq!(r.websocket.websocket_gaps, 1);
+        // Bytes after the 101 head, the gap excluded.
+        assert_eq!(r.row(Protocol::WebSocket), (1, 6 + 3, 3 + 5));
     }
 
     #[test]

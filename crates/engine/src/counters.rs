@@ -8,6 +8,7 @@
 //! `FragCounters` in `ipfrag.rs`, `ReasmCounters` in `reasm.rs`,
 //! `HttpCounters` in `http/mod.rs`, `PrefaceCounters` in `preface/mod.rs`,
 //! `Http2Counters` in `http2/mod.rs`,
+//! `WebSocketCounters` in `websocket/mod.rs`,
 //! `StatsCounters` and `TableCounters` in `stats/`);
 //! this module only chains the structs. A new counter in one of them needs nothing here.
 
@@ -29,6 +30,7 @@ pub fn samples<'a>(c: &'a Counters, s: &'a StatsCounters) -> impl Iterator<Item 
         .chain(c.http.samples())
         .chain(c.preface.samples())
         .chain(c.h2.samples())
+        .chain(c.websocket.samples())
         .chain(s.samples())
         .chain(
             tables(s)
@@ -93,6 +95,7 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
     c.http.values_mut().into_iter().for_each(&mut set);
     c.preface.values_mut().into_iter().for_each(&mut set);
     c.h2.values_mut().into_iter().for_each(&mut set);
+    c.websocket.values_mut().into_iter().for_each(&mut set);
     s.values_mut().into_iter().for_each(&mut set);
     for t in [
         &mut s.sections,

@@ -27,6 +27,7 @@ use crate::preface::PrefaceCounters;
 use crate::protocol::ProtocolTable;
 use crate::reasm::{HalfStream, ReasmCounters};
 use crate::stream::{Dir, StreamEvent};
+use crate::websocket::WebSocketCounters;
 use httptop_wire::{
     decode_datagram, decode_traced, DecodeError, DecodeErrorCounts, Decoded, Encap, EncapCounters,
     Frame, IpFragment, TcpSegment, Timestamp, MAX_ENCAP_DEPTH,
@@ -89,6 +90,8 @@ httptop_wire::counters! {
         pub preface: PrefaceCounters,
         /// HTTP/2 frames, streams and caps.
         pub h2: Http2Counters,
+        /// WebSocket frames, messages and framing anomalies.
+        pub websocket: WebSocketCounters,
     }
 }
 
@@ -109,8 +112,9 @@ const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 /// Capacity of the event vector kept between packets (events of about 300 bytes).
 const MAX_KEPT_EVENTS: usize = 256;
 
-/// What the analyzers need on a call, borrowed from the engine's fields (one by one:
-/// reassembly's counters are borrowed beside them).
+/// What the analyzers need on a call, borrowed from the engine's fields.
+// One borrow per counters struct the analyzers touch: the reassembly counters are
+// borrowed beside them, so `Counters` cannot be passed whole.
 #[allow(clippy::too_many_arguments)]
 fn app_ctx<'a>(
     limits: &'a Limits,
@@ -118,6 +122,7 @@ fn app_ctx<'a>(
     protocols: &'a mut ProtocolTable,
     preface: &'a mut PrefaceCounters,
     h2: &'a mut Http2Counters,
+    websocket: &'a mut WebSocketCounters,
     out: &'a mut Vec<Event>,
     pool: &'a mut QueuePool,
     now: Timestamp,
@@ -133,6 +138,7 @@ fn app_ctx<'a>(
         protocols,
         preface,
         h2,
+        websocket,
     }
 }
 
@@ -375,6 +381,7 @@ impl Engine {
             &mut counters.protocols,
             &mut counters.preface,
             &mut counters.h2,
+            &mut counters.websocket,
             out,
             pool,
             *clock,
@@ -493,6 +500,7 @@ impl Engine {
             &mut counters.protocols,
             &mut counters.preface,
             &mut counters.h2,
+            &mut counters.websocket,
             out,
             pool,
             *clock,
@@ -585,16 +593,18 @@ impl Engine {
     }
 }
 
-/// Marks the exchanges of one flow with the tunnels that carried it (events from index
-/// `start` of the output are that flow's).
+/// Marks the exchanges and WebSocket sessions of one flow with the tunnels that carried
+/// it (events from index `start` of the output are that flow's).
 #[inline]
 fn stamp(events: &mut [Event], encap: Encap) {
     if encap.is_empty() {
         return;
     }
     for ev in events {
-        if let Event::Exchange(ex) = ev {
-            ex.encap = encap;
+        match ev {
+            Event::Exchange(ex) => ex.encap = encap,
+            Event::WebSocket(ws) => ws.encap = encap,
+            _ => {}
         }
     }
 }

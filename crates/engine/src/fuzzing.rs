@@ -393,9 +393,19 @@ pub fn monitor(data: &[u8]) -> u64 {
     );
     assert_eq!(http1.requests, c.http.requests);
     assert_eq!(unknown.requests, 0);
-    // Every connection was decided once (at the latest when it closed).
-    let decided: u64 = c.protocols.iter().map(|(_, r)| r.connections).sum();
+    // Every connection was decided once (at the latest when it closed); a part of
+    // another row does not count apart, and a connection that switched to WebSocket
+    // also counts in its row (after being decided as HTTP/1).
+    let decided: u64 = c
+        .protocols
+        .iter()
+        .filter(|(p, _)| p.part_of().is_none() && *p != crate::Protocol::WebSocket)
+        .map(|(_, r)| r.connections)
+        .sum();
     assert_eq!(decided, c.flows_created);
+    let websocket = c.protocols.get(crate::Protocol::WebSocket);
+    assert!(websocket.connections <= http1.connections);
+    assert_eq!(websocket.requests, 0);
     let snap = m.snapshot(now);
     for w in Window::ALL {
         let r = snap.report(w);
@@ -410,7 +420,9 @@ pub fn monitor(data: &[u8]) -> u64 {
 /// Format: bytes 0-1: the length of the originator's stream (LE, modulo the rest + 1);
 /// that many bytes, then the responder's stream. Checks: each parser (PROXY v1, v2,
 /// SOCKS5 both sides) gives the same verdict and byte count fed whole and byte by byte,
-/// and never consumes more than it was given; an `AppLayer`
+/// and never consumes more than it was given; the WebSocket frame parsers
+/// (`WsStreams`) give the same session record and counters whole and byte by byte; an
+/// `AppLayer`
 /// fed the originator's stream then the responder's, whole and then byte by byte, gives
 /// the same events and counters, its heap bytes stay under 64 KiB with small limits, and
 /// every request started is reported as one exchange with a request.
@@ -485,6 +497,22 @@ pub fn preface(data: &[u8]) {
         (ends, c)
     };
     assert_eq!(socks(usize::MAX), socks(1));
+    // The WebSocket frame parsers, the originator as the client.
+    let ws = |piece: usize| {
+        let mut w = crate::websocket::WsStreams::new(16);
+        let mut c = crate::websocket::WebSocketCounters::default();
+        for (client, bytes) in [(true, orig), (false, resp)] {
+            for chunk in bytes.chunks(piece.max(1)) {
+                w.feed(client, chunk, Timestamp::from_secs(1), &mut c);
+            }
+        }
+        let s = w.finish(Timestamp::from_secs(2), Default::default());
+        assert!(s.payload_to_server <= orig.len() as u64);
+        assert!(s.payload_to_client <= resp.len() as u64);
+        assert!(s.close_reason.as_bytes().len() <= 16);
+        (s, c)
+    };
+    assert_eq!(ws(usize::MAX), ws(1));
 
     // The application layer.
     let limits = Limits {
@@ -506,6 +534,7 @@ pub fn preface(data: &[u8]) {
             PrefaceCounters::default(),
         );
         let (mut out, mut pool) = (Vec::new(), QueuePool::default());
+        let mut ws = crate::websocket::WebSocketCounters::default();
         let ts = Timestamp::from_secs(1);
         let mut cx = AppCtx {
             http: Ctx {
@@ -518,6 +547,7 @@ pub fn preface(data: &[u8]) {
             protocols: &mut protocols,
             preface: &mut pre,
             h2: &mut crate::http2::Http2Counters::default(),
+            websocket: &mut ws,
         };
         for (dir, bytes) in [(Dir::Orig, orig), (Dir::Resp, resp)] {
             for chunk in bytes.chunks(piece.max(1)) {
@@ -540,7 +570,7 @@ pub fn preface(data: &[u8]) {
         let (decided, events): (Vec<Event>, Vec<Event>) = out
             .into_iter()
             .partition(|e| matches!(e, Event::ConnectionDecided { .. }));
-        (events, decided, http, protocols, pre)
+        (events, decided, http, protocols, pre, ws)
     };
     assert_eq!(run(usize::MAX), run(1));
 }
@@ -609,6 +639,7 @@ pub fn http2(data: &[u8]) {
             protocols: &mut protocols,
             preface: &mut pre,
             h2: &mut h2,
+            websocket: &mut crate::websocket::WebSocketCounters::default(),
         };
         for (dir, gap, bytes) in &steps {
             if *gap {

@@ -22,6 +22,7 @@ pub mod reasm;
 pub mod snapshot;
 pub mod stats;
 pub mod stream;
+pub mod websocket;
 
 pub use engine::{Counters, Engine};
 pub use event::{Event, Exchange, Flags, OriginalClient, Sink, Version, WebSocketSession, WireStr};
@@ -30,3 +31,4 @@ pub use limits::Limits;
 pub use monitor::{Monitor, MonitorConfig, Observer};
 pub use preface::PrefaceCounters;
 pub use protocol::{Protocol, ProtocolCounts, ProtocolTable};
+pub use websocket::WebSocketCounters;

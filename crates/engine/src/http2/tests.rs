@@ -108,6 +108,7 @@ impl Rig {
             protocols: &mut self.protocols,
             preface: &mut self.preface,
             h2: &mut self.h2,
+            websocket: &mut crate::websocket::WebSocketCounters::default(),
         };
         f(&mut self.app, &mut cx);
         self.max_heap = self.max_heap.max(self.app.heap_bytes());
