@@ -20,46 +20,13 @@
 mod common;
 
 use common::h2::{count_request, count_status, diff, have, tshark_counts, Counts, DecodeAs};
-use common::{bin, burst_in, tcp_frame, Pcap, TempDir, ACK, FIN_ACK, PSH_ACK, SYN, T0};
+use common::h2wire::{answer_ok, connection, literal, string, Call};
+use common::{bin, burst_in, tcp_frame, Pcap, TempDir, ACK, T0};
 use std::path::Path;
 use std::process::Command;
 
 const HOST: &str = "shop.example";
 const UA: &str = "loadgen/1";
-
-/// An HTTP/2 frame: 9-byte header, then `payload`.
-fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, ty, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-const DATA: u8 = 0;
-const HEADERS: u8 = 1;
-const SETTINGS: u8 = 4;
-const END_STREAM: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-const SETTINGS_ACK: u8 = 0x1;
-
-/// HPACK: a string literal, not Huffman-coded, shorter than 127 bytes.
-fn string(out: &mut Vec<u8>, s: &str) {
-    assert!(s.len() < 127);
-    out.push(s.len() as u8);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// HPACK: a literal field without indexing whose name is static-table entry `index`
-/// (a 4-bit prefix integer).
-fn literal(out: &mut Vec<u8>, index: u8, value: &str) {
-    if index < 15 {
-        out.push(index);
-    } else {
-        out.extend_from_slice(&[0x0f, index - 15]);
-    }
-    string(out, value);
-}
 
 /// The request header block of stream `first` or a later one of its connection.
 fn request_block(path: &str, first: bool) -> Vec<u8> {
@@ -75,58 +42,6 @@ fn request_block(path: &str, first: bool) -> Vec<u8> {
     b
 }
 
-fn response_block() -> Vec<u8> {
-    let mut b = vec![0x88]; // :status 200
-    literal(&mut b, 28, "2"); // content-length
-    b
-}
-
-/// One connection: `requests` are (head time in µs, path), in order.
-fn connection(p: &mut Pcap, client_port: u16, requests: &[(u64, String)]) {
-    let c = ([10, 0, 0, 1], client_port);
-    let s = ([10, 0, 0, 2], 80);
-    let (mut cs, mut ss) = (1000u32, 5000u32);
-    let t0 = requests[0].0 - 3000;
-    p.record(t0, &tcp_frame(c, s, cs, 0, SYN, b""));
-    p.record(t0 + 500, &tcp_frame(s, c, ss, cs + 1, SYN | ACK, b""));
-    cs += 1;
-    ss += 1;
-    p.record(t0 + 1000, &tcp_frame(c, s, cs, ss, ACK, b""));
-    let mut send = |p: &mut Pcap, t: u64, from_client: bool, data: &[u8]| {
-        if from_client {
-            p.record(t, &tcp_frame(c, s, cs, ss, PSH_ACK, data));
-            cs += data.len() as u32;
-        } else {
-            p.record(t, &tcp_frame(s, c, ss, cs, PSH_ACK, data));
-            ss += data.len() as u32;
-        }
-    };
-    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    hello.extend(frame(SETTINGS, 0, 0, b""));
-    send(p, t0 + 1500, true, &hello);
-    let mut hello = frame(SETTINGS, 0, 0, b"");
-    hello.extend(frame(SETTINGS, SETTINGS_ACK, 0, b""));
-    send(p, t0 + 2000, false, &hello);
-    send(p, t0 + 2500, true, &frame(SETTINGS, SETTINGS_ACK, 0, b""));
-    for (i, (t, path)) in requests.iter().enumerate() {
-        let id = 2 * i as u32 + 1;
-        let head = frame(
-            HEADERS,
-            END_STREAM | END_HEADERS,
-            id,
-            &request_block(path, i == 0),
-        );
-        send(p, *t, true, &head);
-        let mut answer = frame(HEADERS, END_HEADERS, id, &response_block());
-        answer.extend(frame(DATA, END_STREAM, id, b"ok"));
-        send(p, t + 1000, false, &answer);
-    }
-    let t = requests[requests.len() - 1].0 + 3000;
-    p.record(t, &tcp_frame(c, s, cs, ss, FIN_ACK, b""));
-    p.record(t + 1000, &tcp_frame(s, c, ss, cs + 1, FIN_ACK, b""));
-    p.record(t + 2000, &tcp_frame(c, s, cs + 1, ss + 1, ACK, b""));
-}
-
 /// The burst shape of `common::burst_capture` over HTTP/2; returns the requests' count.
 fn h2_burst_capture(path: &Path) -> usize {
     let mut p = Pcap::new(1);
@@ -139,14 +54,19 @@ fn h2_burst_capture(path: &Path) -> usize {
         let n = if (100..110).contains(&k) { 5 } else { 1 };
         // Same instants as the HTTP/1 capture's request heads (its `exchange` puts
         // them 3 ms after the connection's first packet).
-        let requests: Vec<(u64, String)> = (0..n)
+        let calls: Vec<Call> = (0..n)
             .map(|i| {
                 let t = (T0 + k) * 1_000_000 + 500_000 + i * 10_000 - 10_000 * (n - 1);
-                (t + 3000, format!("/burst/{k}/{i}"))
+                Call {
+                    t_us: t + 3000,
+                    block: request_block(&format!("/burst/{k}/{i}"), i == 0),
+                    answer: answer_ok,
+                }
             })
             .collect();
-        n_requests += requests.len();
-        connection(&mut p, 20_000 + k as u16, &requests);
+        n_requests += calls.len();
+        let c = ([10, 0, 0, 1], 20_000 + k as u16);
+        connection(&mut p, c, ([10, 0, 0, 2], 80), &calls);
     }
     std::fs::write(path, p.bytes).expect("write capture");
     n_requests

@@ -258,25 +258,27 @@ fn check_run(what: &str, log: &[Value], report: &Value, frames: &[Frame], want: 
         "{what}"
     );
 
-    // >>> The WebSocket session record of the log (Event::WebSocket), written by
-    // crates/output (another part of issue 12). Until that writer lands, no record is
-    // there and this block only says so; once it lands, these are its fields.
+    // The WebSocket session record of the log (Event::WebSocket).
     let records: Vec<&Value> = log.iter().filter(|v| v["type"] == "websocket").collect();
-    if records.is_empty() {
-        eprintln!("{what}: no websocket record in the log yet (its writer is not merged)");
-    } else {
-        assert_eq!(records.len(), 1, "{what}: {records:?}");
-        let r = records[0];
-        assert_eq!(r["path"], PATH, "{what}: {r}");
-        assert_eq!(r["messages_to_server"], want.to_server.len(), "{what}: {r}");
-        assert_eq!(r["messages_to_client"], want.to_client.len(), "{what}: {r}");
-        let count = |to_server: bool| frames.iter().filter(|f| f.to_server == to_server).count();
-        assert_eq!(r["frames_to_server"], count(true), "{what}: {r}");
-        assert_eq!(r["frames_to_client"], count(false), "{what}: {r}");
-        assert_eq!(r["close_code"], 1000, "{what}: {r}");
-        assert_eq!(r["close_reason"], want.reason.as_str(), "{what}: {r}");
-    }
-    // <<<
+    assert_eq!(records.len(), 1, "{what}: {records:?}");
+    let r = records[0];
+    assert_eq!(r["path"], PATH, "{what}: {r}");
+    assert_eq!(r["messages_to_server"], want.to_server.len(), "{what}: {r}");
+    assert_eq!(r["messages_to_client"], want.to_client.len(), "{what}: {r}");
+    let count = |to_server: bool| frames.iter().filter(|f| f.to_server == to_server).count();
+    assert_eq!(r["frames_to_server"], count(true), "{what}: {r}");
+    assert_eq!(r["frames_to_client"], count(false), "{what}: {r}");
+    let payload = |to_server: bool| -> u64 {
+        frames
+            .iter()
+            .filter(|f| f.to_server == to_server)
+            .map(|f| f.len)
+            .sum()
+    };
+    assert_eq!(r["payload_to_server"], payload(true), "{what}: {r}");
+    assert_eq!(r["payload_to_client"], payload(false), "{what}: {r}");
+    assert_eq!(r["close_code"], 1000, "{what}: {r}");
+    assert_eq!(r["close_reason"], want.reason.as_str(), "{what}: {r}");
 }
 
 /// What the Python pair sent: (kind, size) of each message each way, the close reason.

@@ -105,6 +105,15 @@ impl ProtocolTable {
         &mut self.0[p.index()]
     }
 
+    /// Requests of every protocol (rows that are a part of another, like grpc, not
+    /// counted twice).
+    pub fn requests(&self) -> u64 {
+        self.iter()
+            .filter(|(p, _)| p.part_of().is_none())
+            .map(|(_, c)| c.requests)
+            .sum()
+    }
+
     /// Every protocol with its counts, in [`Protocol::ALL`] order (rows with nothing
     /// counted included).
     pub fn iter(&self) -> impl Iterator<Item = (Protocol, &ProtocolCounts)> {

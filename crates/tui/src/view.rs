@@ -234,7 +234,7 @@ fn health_line<'a>(app: &App, snap: &Snapshot) -> Line<'a> {
     });
     spans.push(Span::raw(format!(
         "  open flows {open_flows}  requests {}",
-        c.http.requests
+        c.protocols.requests()
     )));
     Line::from(spans)
 }

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod h2;
+pub mod h2wire;
 pub mod live;
+pub mod tmux;
 
 use std::path::PathBuf;
 
