@@ -692,6 +692,9 @@ impl H2Conn {
             if r.capped {
                 cx.counters.h2_table_size_capped += 1;
             }
+            if kind == Kind::Response {
+                cx.counters.h2_responses += 1;
+            }
             if let Some(i) = idx {
                 let s = &mut streams[i];
                 match kind {

@@ -84,6 +84,8 @@ httptop_wire::counters! {
         h2_upgrades: Connections,
         /// HTTP/2 requests: one per stream whose request was seen (pushed streams included).
         h2_requests: Requests,
+        /// HTTP/2 responses: response header sections decoded (interim 1xx included, trailers not), as http.responses counts HTTP/1's.
+        h2_responses: Responses,
         /// HTTP/2 frames read (both directions).
         h2_frames: Frames,
         /// RST_STREAM frames.

@@ -304,6 +304,7 @@ fn two_interleaved_streams_split_at_every_byte() {
         .count();
     assert_eq!(started, 2);
     assert_eq!(o.h2.h2_requests, 2);
+    assert_eq!(o.h2.h2_responses, 2, "one final response per stream");
     assert_eq!(o.h2.h2_connections, 1);
     let row = o.protocols.get(Protocol::Http2);
     let sent: usize = script
