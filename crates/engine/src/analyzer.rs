@@ -225,7 +225,8 @@ impl AppLayer {
                 h.feed(dir, ts, ev, &mut hx);
             }
             Analyzer::Preface(p) => {
-                if let Some(oc) = p.feed(dir, ts, ev, &mut cx.http, cx.preface) {
+                let (oc, header_end) = p.feed(dir, ts, ev, &mut cx.http, cx.preface);
+                if let Some(oc) = oc {
                     self.proxied = Some(Box::new(oc));
                 }
                 if p.is_over() {
@@ -233,6 +234,17 @@ impl AppLayer {
                     if let Analyzer::Preface(p) = old {
                         self.analyzer = Analyzer::Undecided(p.http);
                     }
+                }
+                if let (Some(n), StreamEvent::Data(d)) = (header_end, ev) {
+                    // After a PROXY header the originator's stream may still start
+                    // with the HTTP/2 client preface (haproxy `send-proxy` in front of
+                    // an h2c backend): the probe looks for it as when the server spoke
+                    // first.
+                    self.probe = Probe::Late;
+                    if n < d.len() {
+                        return self.probe(dir, ts, StreamEvent::Data(&d[n..]), cx);
+                    }
+                    return;
                 }
             }
             Analyzer::Tunnel(h) => {

@@ -770,3 +770,65 @@ fn the_fuzz_function_holds_on_valid_and_mutated_scripts() {
         crate::fuzzing::http2(&m);
     }
 }
+
+#[test]
+fn http2_after_a_proxy_header_is_http2() {
+    // haproxy `send-proxy` / `send-proxy-v2` in front of an h2c backend: the client
+    // preface follows the PROXY header, in the header's event or a later one.
+    let v1 = b"PROXY TCP4 203.0.113.7 10.0.0.2 51234 80\r\n".to_vec();
+    let v2 =
+        crate::preface::proxy::tests::v2(1, 0x11, &crate::preface::proxy::tests::v4_block(), 7);
+    for (header, client) in [(v1, "203.0.113.7:51234"), (v2, "198.51.100.9:40000")] {
+        for together in [true, false] {
+            let first = if together {
+                vec![(
+                    Dir::Orig,
+                    [header.clone(), client_start(), get(1, "/p")].concat(),
+                )]
+            } else {
+                vec![
+                    (Dir::Orig, header.clone()),
+                    (Dir::Orig, [client_start(), get(1, "/p")].concat()),
+                ]
+            };
+            let mut script = first;
+            script.push((
+                Dir::Resp,
+                [SETTINGS_EMPTY.to_vec(), status(1, "200", true)].concat(),
+            ));
+            let o = run_all_ways(&script);
+            assert_eq!(o.decided, [Protocol::Http2], "{header:?}");
+            let ex = exchanges(&o);
+            assert_eq!(ex.len(), 1);
+            assert_eq!(ex[0].status, Some(200));
+            assert_eq!(ex[0].path.as_bytes(), b"/p");
+            let oc: std::net::SocketAddr = client.parse().unwrap();
+            assert_eq!(
+                ex[0].original_client.map(|c| (c.ip, c.port)),
+                Some((oc.ip(), Some(oc.port())))
+            );
+            assert_eq!(o.http.requests, 0, "nothing went to HTTP/1");
+            // Every byte after the PROXY header counts under http/2.
+            let row = o.protocols.get(Protocol::Http2);
+            let sent: u64 = script
+                .iter()
+                .filter(|(d, _)| *d == Dir::Orig)
+                .map(|(_, b)| b.len() as u64)
+                .sum();
+            assert_eq!(row.bytes_to_server, sent);
+        }
+    }
+    // HTTP/1 after a PROXY header is still HTTP/1, `PUT` (starting like the preface)
+    // included.
+    let script = vec![
+        (
+            Dir::Orig,
+            b"PROXY TCP4 203.0.113.7 10.0.0.2 51234 80\r\nPUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        ),
+        (Dir::Resp, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()),
+    ];
+    let o = run_all_ways(&script);
+    assert_eq!(o.decided, [Protocol::Http1]);
+    assert_eq!(exchanges(&o).len(), 1);
+    assert_eq!(exchanges(&o)[0].method.as_bytes(), b"PUT");
+}
