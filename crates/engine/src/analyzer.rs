@@ -56,7 +56,7 @@
 
 use crate::event::{Event, OriginalClient};
 use crate::http::{Ctx, HttpConn, UpgradeTo};
-use crate::http2::{H2Conn, H2Ctx, Http2Counters};
+use crate::http2::{H2Conn, H2Ctx, Http2Counters, MidProbe, MidVerdict};
 use crate::preface::{PrefaceConn, PrefaceCounters, Sig};
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::stream::{Dir, StreamEvent};
@@ -122,6 +122,11 @@ pub(crate) struct AppLayer {
     probe: Probe,
     /// The original client a PROXY header gave, set on every exchange.
     proxied: Option<Box<OriginalClient>>,
+    /// HTTP/2 picked up mid-stream, looked for beside HTTP/1's probe while undecided
+    /// (allocated only when a side's data starts with 0x00).
+    mid: Option<Box<MidProbe>>,
+    /// The mid-stream probe was started and is over: it is not started again.
+    mid_over: bool,
 }
 
 /// Sets the original client on the exchanges among `out`.
@@ -158,6 +163,8 @@ impl AppLayer {
             bytes: [0; 2],
             probe: Probe::Start,
             proxied: None,
+            mid: None,
+            mid_over: false,
         }
     }
 
@@ -173,7 +180,9 @@ impl AppLayer {
         } else {
             0
         };
+        let mid = self.mid.as_ref().map_or(0, |m| m.heap_bytes());
         proxied
+            + mid
             + match &self.analyzer {
                 Analyzer::Undecided(h) | Analyzer::Http1(h) | Analyzer::Tunnel(h) => h.heap_bytes(),
                 Analyzer::Preface(p) => p.heap_bytes(),
@@ -452,7 +461,29 @@ impl AppLayer {
         let Analyzer::Undecided(h) = &self.analyzer else {
             return;
         };
+        if h.client().is_none() && !self.mid_over {
+            // HTTP/1 has not claimed the connection: HTTP/2 mid-stream may (HTTP/1 is
+            // asked first: it wins an event both would decide on).
+            if self.mid.is_none() {
+                self.mid = MidProbe::start(dir, &ev, self.had_data(dir, ev));
+            }
+            if let Some(m) = &mut self.mid {
+                match m.feed(dir, ts, ev, h.is_dead()) {
+                    MidVerdict::More => {}
+                    MidVerdict::Http2(client) => return self.start_mid_h2(dir, ts, ev, client, cx),
+                    MidVerdict::Off => {
+                        self.mid = None;
+                        self.mid_over = true;
+                    }
+                }
+            }
+        }
+        let Analyzer::Undecided(h) = &self.analyzer else {
+            return;
+        };
         if let Some(client) = h.client() {
+            self.mid = None;
+            self.mid_over = true;
             self.client = client;
             let old = std::mem::replace(&mut self.analyzer, Analyzer::Opaque);
             if let Analyzer::Undecided(h) = old {
@@ -463,10 +494,61 @@ impl AppLayer {
             if matches!(&self.analyzer, Analyzer::Http1(h) if h.upgrade().is_some()) {
                 self.hand_over(dir, ts, ev, from, cx);
             }
-        } else if h.is_dead() {
+        } else if h.is_dead() && self.mid.is_none() {
             self.analyzer = Analyzer::Opaque;
             self.decided(Protocol::Unknown, cx);
         }
+    }
+
+    /// Which sides delivered data before `ev` of `dir`.
+    fn had_data(&self, dir: Dir, ev: StreamEvent<'_>) -> [bool; 2] {
+        let mut b = self.bytes;
+        if let StreamEvent::Data(d) = ev {
+            b[dir.index()] -= d.len() as u64;
+        }
+        b.map(|n| n > 0)
+    }
+
+    /// The mid-stream probe decided HTTP/2 on `ev` of `dir` (see [`crate::http2`]):
+    /// the analyzer is given the kept events again, then `ev`; HTTP/1's speculative
+    /// parse is dropped (it had claimed nothing; its "not HTTP" verdict is taken back).
+    fn start_mid_h2(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        ev: StreamEvent<'_>,
+        client: Dir,
+        cx: &mut AppCtx<'_>,
+    ) {
+        let (Some(m), Analyzer::Undecided(h)) = (self.mid.take(), &self.analyzer) else {
+            return;
+        };
+        self.mid_over = true;
+        if h.is_dead() {
+            let c = &mut cx.http.counters.not_http_connections;
+            *c = c.saturating_sub(1);
+        }
+        let [orig, resp] = h.addrs();
+        let synced = [m.synced(Dir::Orig), m.synced(Dir::Resp)];
+        let mut conn = Box::new(H2Conn::mid(orig, resp, client, synced, cx.h2));
+        self.client = client;
+        cx.h2.h2_connections += 1;
+        cx.h2.h2_midstream += 1;
+        self.decided(Protocol::Http2, cx);
+        let from = cx.http.out.len();
+        let mut hx = H2Ctx {
+            http: &mut cx.http,
+            counters: cx.h2,
+            protocols: cx.protocols,
+        };
+        for (d, t, bytes) in m.replay() {
+            conn.feed(d, t, StreamEvent::Data(bytes), &mut hx);
+        }
+        if m.feeds_current(dir) {
+            conn.feed(dir, ts, ev, &mut hx);
+        }
+        self.analyzer = Analyzer::Http2(conn);
+        stamp(&mut cx.http.out[from..], self.proxied.as_deref());
     }
 
     fn decided(&mut self, p: Protocol, cx: &mut AppCtx<'_>) {
@@ -586,6 +668,7 @@ impl AppLayer {
             h.feed(Dir::Orig, t0, StreamEvent::Data(seen), &mut cx.http);
         }
         self.probe = Probe::Off;
+        self.mid = None;
         if let Analyzer::Undecided(h) = &self.analyzer {
             // A connection closed inside a preface (SOCKS5 without a reply) may hold
             // requests of a side already past it.

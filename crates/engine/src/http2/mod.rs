@@ -66,11 +66,13 @@
 mod conn;
 mod hpack;
 mod huffman;
+mod mid;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use conn::{H2Conn, H2Ctx, PREFACE};
 pub(crate) use hpack::MAX_TABLE;
+pub(crate) use mid::{MidProbe, Verdict as MidVerdict};
 
 httptop_wire::counters! {
     /// HTTP/2: frames, streams and the caps of the HTTP/2 analyzer.
@@ -82,6 +84,8 @@ httptop_wire::counters! {
         h2_connections: Connections,
         /// Of those, connections upgraded from HTTP/1.1 (Upgrade: h2c answered by 101).
         h2_upgrades: Connections,
+        /// Of those, connections picked up mid-stream: recognised by their frame headers, no preface seen (HPACK state unknown).
+        h2_midstream: Connections,
         /// HTTP/2 requests: one per stream whose request was seen (pushed streams included).
         h2_requests: Requests,
         /// HTTP/2 responses: response header sections decoded (interim 1xx included, trailers not), as http.responses counts HTTP/1's.

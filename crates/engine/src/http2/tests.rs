@@ -832,3 +832,173 @@ fn http2_after_a_proxy_header_is_http2() {
     assert_eq!(exchanges(&o).len(), 1);
     assert_eq!(exchanges(&o)[0].method.as_bytes(), b"PUT");
 }
+
+// ------------------------------------------------------------------ mid-stream pickup
+
+/// A request HEADERS as a client that has sent requests before encodes it: static
+/// `:method GET` and `:scheme http` first, then `:authority`: `auth` 0x01 a literal
+/// without indexing, 0x41 a literal inserted into the table, 0xbe a reference to the
+/// newest dynamic entry (inserted before the capture: unknown, unless seen inserted).
+fn mget(sid: u32, path: &str, auth: u8) -> Vec<u8> {
+    let mut b = vec![0x82, 0x86, auth];
+    if auth != 0xbe {
+        b.push(11);
+        b.extend_from_slice(b"example.com");
+    }
+    b.extend(lit(":path", path));
+    frame(1, 0x5, sid, &b)
+}
+
+/// A response HEADERS `:status 200` (static index 8).
+fn mstatus(sid: u32, end: bool) -> Vec<u8> {
+    frame(
+        1,
+        0x4 | u8::from(end),
+        sid,
+        &[0x88, 0x0f, 0x10, 3, b't', b'/', b'1'],
+    )
+}
+
+/// A capture starting inside an HTTP/2 connection: stream 1 was requested before it.
+fn mid_script() -> Vec<(Dir, Vec<u8>)> {
+    vec![
+        // The rest of stream 1's response body, and a WINDOW_UPDATE.
+        (Dir::Resp, frame(0, 0, 1, &[b'x'; 100])),
+        (
+            Dir::Orig,
+            [frame(8, 0, 0, &[0, 0, 0x10, 0]), mget(3, "/a", 0x01)].concat(),
+        ),
+        (
+            Dir::Resp,
+            [mstatus(3, false), frame(0, 1, 3, b"hello")].concat(),
+        ),
+        (Dir::Resp, mstatus(1, true)),
+        (Dir::Orig, mget(5, "/b", 0xbe)),
+        (
+            Dir::Resp,
+            [frame(6, 0, 0, &[0; 8]), mstatus(5, true)].concat(),
+        ),
+    ]
+}
+
+#[test]
+fn mid_stream_pickup_finds_the_requests_after_the_cut() {
+    let o = run_all_ways(&mid_script());
+    assert_eq!(o.decided, [Protocol::Http2]);
+    let got: Vec<_> = exchanges(&o)
+        .iter()
+        .map(|x| {
+            (
+                x.stream_id,
+                x.method.as_bytes().to_vec(),
+                x.host.as_bytes().to_vec(),
+                x.path.as_bytes().to_vec(),
+                x.status,
+                x.flags,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                3,
+                b"GET".to_vec(),
+                b"example.com".to_vec(),
+                b"/a".to_vec(),
+                Some(200),
+                Flags::empty()
+            ),
+            (1, vec![], vec![], vec![], Some(200), Flags::NO_REQUEST),
+            // `:authority` was a reference to an entry inserted before the capture.
+            (
+                5,
+                b"GET".to_vec(),
+                vec![],
+                b"/b".to_vec(),
+                Some(200),
+                Flags::TRUNCATED
+            ),
+        ]
+    );
+    assert_eq!(
+        (
+            o.h2.h2_connections,
+            o.h2.h2_midstream,
+            o.h2.h2_requests,
+            o.h2.h2_responses
+        ),
+        (1, 1, 2, 3)
+    );
+    assert_eq!(o.h2.h2_hpack_unknown_refs, 1);
+    assert_eq!((o.h2.h2_lost_sync, o.h2.h2_bad_frames), (0, 0));
+    assert_eq!((o.http.not_http_connections, o.http.requests), (0, 0));
+    let row = o.protocols.get(Protocol::Http2);
+    let sent = |d: Dir| -> u64 {
+        mid_script()
+            .iter()
+            .filter(|(x, _)| *x == d)
+            .map(|(_, b)| b.len() as u64)
+            .sum()
+    };
+    assert_eq!(
+        (row.bytes_to_server, row.bytes_to_client),
+        (sent(Dir::Orig), sent(Dir::Resp))
+    );
+    let ex = exchanges(&o);
+    assert_eq!(ex[0].request_bytes, mget(3, "/a", 0x01).len() as u64);
+    assert!(ex[0].latency_ns.is_some());
+}
+
+#[test]
+fn mid_stream_pickup_with_the_client_silent_or_first() {
+    // The server's frames alone decide (its :status names it); the client, silent until
+    // then, is read from its next event.
+    let script = vec![
+        (
+            Dir::Orig,
+            [mstatus(7, false), frame(0, 1, 7, b"abc"), mstatus(9, true)].concat(),
+        ),
+        (Dir::Resp, mget(11, "/c", 0x41)),
+        (Dir::Orig, mstatus(11, true)),
+    ];
+    let o = run_all_ways(&script);
+    assert_eq!(o.decided, [Protocol::Http2]);
+    let got: Vec<_> = exchanges(&o)
+        .iter()
+        .map(|x| (x.stream_id, x.flags))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (7, Flags::NO_REQUEST),
+            (9, Flags::NO_REQUEST),
+            (11, Flags::empty())
+        ]
+    );
+    let o = &exchanges(&o)[2].clone();
+    assert_eq!(
+        (o.path.as_bytes(), o.client),
+        (&b"/c"[..], Some("10.0.0.2:9000".parse().unwrap()))
+    );
+}
+
+#[test]
+fn mid_stream_pickup_knows_the_entries_inserted_after_it() {
+    let script = vec![
+        (
+            Dir::Orig,
+            [mget(21, "/x", 0x41), mget(23, "/y", 0xbe)].concat(),
+        ),
+        (Dir::Resp, [mstatus(21, true), mstatus(23, true)].concat()),
+    ];
+    let o = run_all_ways(&script);
+    assert_eq!(o.decided, [Protocol::Http2]);
+    let hosts: Vec<_> = exchanges(&o)
+        .iter()
+        .map(|x| (x.host.as_bytes().to_vec(), x.flags))
+        .collect();
+    let want = (b"example.com".to_vec(), Flags::empty());
+    assert_eq!(hosts, [want.clone(), want]);
+    assert_eq!(o.h2.h2_hpack_unknown_refs, 0);
+}
