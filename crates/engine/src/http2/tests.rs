@@ -1002,3 +1002,118 @@ fn mid_stream_pickup_knows_the_entries_inserted_after_it() {
     assert_eq!(hosts, [want.clone(), want]);
     assert_eq!(o.h2.h2_hpack_unknown_refs, 0);
 }
+
+/// The decisions and the HTTP/2 counters of `script` fed through a fresh layer, each
+/// event cut into pieces of `piece` bytes.
+fn verdict_of(script: &[(Dir, Vec<u8>)], piece: usize) -> (Vec<Protocol>, Http2Counters) {
+    let (o, _) = run_with(&Limits::default(), script, piece);
+    (o.decided, o.h2)
+}
+
+#[test]
+fn no_http1_transcript_is_taken_for_http2() {
+    // Every HTTP/1 fixture (hostile ones, gaps and garbage included) through the layer:
+    // the mid-stream probe never claims one, and the exchanges are HTTP/1's alone.
+    use crate::http::script::{parse, Step};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/testdata");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "t") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (script, _) = parse(&text, 1 << 24).unwrap();
+        let mut r = Rig::new(script.limits.clone());
+        for step in &script.steps {
+            let t = Timestamp::from_millis(step.ms());
+            match step {
+                Step::Data(d, _, b) => {
+                    r.feed_at(*d, t, StreamEvent::Data(b));
+                }
+                Step::Gap(d, _, g) => {
+                    r.feed_at(*d, t, StreamEvent::Gap(*g));
+                }
+                Step::Fin(d, _) => {
+                    r.feed_at(*d, t, StreamEvent::Fin);
+                }
+                Step::Rst(d, _) => {
+                    r.feed_at(*d, t, StreamEvent::Rst);
+                }
+                Step::Close(_) => {}
+            }
+        }
+        r.close();
+        assert!(!r.decided().contains(&Protocol::Http2), "{path:?}");
+        assert_eq!(r.h2, Http2Counters::default(), "{path:?}");
+        n += 1;
+    }
+    assert!(n > 40, "{n} fixtures");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// Random bytes (either side starting with 0x00 or not, cut anywhere) are never
+    /// HTTP/2.
+    #[test]
+    fn random_bytes_are_never_http2(
+        a in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        c in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        zero in 0u8..4,
+        piece in 0usize..40,
+    ) {
+        let (mut a, mut c) = (a, c);
+        if zero & 1 != 0 && !a.is_empty() { a[0] = 0; }
+        if zero & 2 != 0 && !c.is_empty() { c[0] = 0; }
+        let script = vec![(Dir::Orig, a), (Dir::Resp, b), (Dir::Orig, c)];
+        let (decided, h2) = verdict_of(&script, piece);
+        proptest::prop_assert!(!decided.contains(&Protocol::Http2));
+        proptest::prop_assert_eq!(h2.h2_midstream, 0);
+    }
+
+    /// Random frame-shaped bytes: headers with a zero first byte and random other fields,
+    /// each followed by its declared payload. Some are well-formed by chance (then HTTP/2
+    /// is a right answer); the layer never panics, holds a bounded window, and decides
+    /// one protocol.
+    #[test]
+    fn frame_shaped_noise_is_bounded(
+        heads in proptest::collection::vec((0u8..0x41, proptest::prelude::any::<[u8; 7]>()), 1..8),
+        fill in proptest::prelude::any::<u8>(),
+        piece in 0usize..20,
+    ) {
+        let mut bytes = Vec::new();
+        for (l1, rest) in &heads {
+            let len = usize::from(*l1) << 8 | usize::from(rest[0]);
+            bytes.extend([0, *l1]);
+            bytes.extend_from_slice(rest);
+            bytes.extend(std::iter::repeat_n(fill, len.min(600)));
+        }
+        let script = vec![(Dir::Orig, bytes.clone()), (Dir::Resp, bytes)];
+        let (o, heap) = run_with(&Limits::default(), &script, piece);
+        proptest::prop_assert!(heap < 64 << 10, "{heap}");
+        proptest::prop_assert_eq!(o.decided.len(), 1);
+        proptest::prop_assert_eq!(o.h2.h2_midstream, u64::from(o.decided == [Protocol::Http2]));
+    }
+
+    /// TLS records (handshake, alert, application data, any version) are never HTTP/2.
+    #[test]
+    fn tls_records_are_never_http2(
+        recs in proptest::collection::vec(
+            (proptest::sample::select(vec![0x14u8, 0x15, 0x16, 0x17]), 0u8..5,
+             proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)),
+            1..6),
+        piece in 0usize..30,
+    ) {
+        let mut a = Vec::new();
+        for (ty, minor, body) in &recs {
+            a.extend([*ty, 3, *minor, (body.len() >> 8) as u8, body.len() as u8]);
+            a.extend_from_slice(body);
+        }
+        let script = vec![(Dir::Orig, a.clone()), (Dir::Resp, a)];
+        let (decided, h2) = verdict_of(&script, piece);
+        proptest::prop_assert_eq!(decided, vec![Protocol::Unknown]);
+        proptest::prop_assert_eq!(h2, Http2Counters::default());
+    }
+}
