@@ -11,7 +11,13 @@
 //!   streams: its recognition (a start line at the stream start, after a gap, at every
 //!   line start; see [`crate::http`]) answers *mine* when a start line sets the client
 //!   side, *not mine* when the first line of both directions is no start line, *need
-//!   more* otherwise. Running it from the first byte is what keeps today's results
+//!   more* otherwise. Beside it, HTTP/2 picked up mid-stream ([`crate::http2`]'s
+//!   `MidProbe`, started only by a data event whose first byte is 0x00, which no HTTP/1
+//!   head or TLS record has): it keeps a bounded window of the events (charged through
+//!   [`AppLayer::heap_bytes`]) and answers HTTP/2 on well-formed frame headers; HTTP/1 is
+//!   asked first after every event (it wins a tie), and a connection HTTP/1 excluded
+//!   stays undecided only while a side is in frame sync. Its "not HTTP" verdict is taken
+//!   back if HTTP/2 is then decided. Running HTTP/1 from the first byte is what keeps today's results
 //!   exact: HTTP/1 picked up mid-stream may find its first start line thousands of bytes
 //!   in (a body, then the next response), a side that starts with a gap can never be
 //!   excluded, and the order and packet times of both directions matter for pairing.
@@ -33,7 +39,9 @@
 //!   (`Probe::Matching`, no buffer: a mismatch replays the matched bytes of the
 //!   constant, at the time of their first byte, into HTTP/1); then `Preface` parses the
 //!   header or handshake and hands each side's bytes after it to HTTP/1, which decides
-//!   once both sides are past the preface. The originator must speak first: any other
+//!   once both sides are past the preface; after a PROXY header the originator's bytes
+//!   first go through the probe again, which may still match the HTTP/2 client preface
+//!   (`Probe::Late`). The originator must speak first: any other
 //!   first event (the responder's data, a gap, FIN, RST) ends the probe. The original
 //!   client a PROXY header gave is set on every exchange of the connection.
 //! - **Opaque**: payload is neither parsed nor buffered (the flow's reassembly is told to
