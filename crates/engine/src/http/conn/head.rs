@@ -139,7 +139,6 @@ impl HttpConn {
             let step = eval_head(&buf, buf.len() >= cap, is_req, ctx.limits, &mut hs);
             match step {
                 HeadStep::NeedMore => {
-                    drop(step);
                     let side = &mut self.sides[i];
                     side.hbuf = buf;
                     side.start_checked = true;
