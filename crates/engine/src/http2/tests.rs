@@ -1117,3 +1117,68 @@ proptest::proptest! {
         proptest::prop_assert_eq!(h2, Http2Counters::default());
     }
 }
+
+#[test]
+fn mid_stream_window_is_bounded_charged_and_given_up_without_a_client() {
+    // Well-formed frames that never say which side is the client (DATA only, as in a
+    // long download picked up in its body): the probe keeps its window, charged, up to
+    // 8 KiB, then gives up; the connection is not HTTP and holds nothing.
+    let mut r = Rig::new(Limits::default());
+    r.data(Dir::Resp, &frame(0, 0, 1, &[7; 1000]));
+    assert!(r.decided().is_empty(), "three headers needed, and a client");
+    let held = r.app.heap_bytes();
+    assert!(held > 1000, "the window is charged: {held}");
+    for k in 0..8u64 {
+        r.feed_at(
+            Dir::Resp,
+            Timestamp::from_secs(2 + k),
+            StreamEvent::Data(&frame(0, 0, 1, &[7; 1000])),
+        );
+        assert!(r.app.heap_bytes() < 16 << 10, "{}", r.app.heap_bytes());
+    }
+    // Given up: the window is freed, the connection is HTTP/1's to decide (the client
+    // has not spoken yet).
+    assert!(r.app.heap_bytes() < 1000, "{}", r.app.heap_bytes());
+    assert!(r.decided().is_empty());
+    // A header naming the client decides nothing now: the probe is over.
+    r.data(Dir::Orig, &mget(3, "/", 0x01));
+    assert_eq!(r.decided(), [Protocol::Unknown]);
+    assert_eq!(r.app.heap_bytes(), 0);
+    r.close();
+    assert!(r.exchanges().is_empty());
+    assert_eq!(r.h2, Http2Counters::default());
+}
+
+#[test]
+fn a_side_out_of_frame_sync_at_the_pickup_is_given_up() {
+    // The client's first segment starts inside a frame: the server's frames decide, the
+    // client side is not read (counted), the server's responses still come out.
+    let script = vec![
+        (Dir::Orig, b"tail of a header block".to_vec()),
+        (
+            Dir::Resp,
+            [mstatus(1, false), frame(0, 1, 1, b"ok"), mstatus(3, true)].concat(),
+        ),
+        (Dir::Orig, mget(5, "/", 0x01)),
+        (Dir::Resp, mstatus(5, true)),
+    ];
+    let o = run_all_ways(&script);
+    assert_eq!(o.decided, [Protocol::Http2]);
+    assert_eq!((o.h2.h2_lost_sync, o.h2.h2_midstream), (1, 1));
+    assert_eq!(
+        o.http.not_http_connections, 0,
+        "HTTP/1's verdict taken back"
+    );
+    let got: Vec<_> = exchanges(&o)
+        .iter()
+        .map(|x| (x.stream_id, x.flags))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, Flags::NO_REQUEST),
+            (3, Flags::NO_REQUEST),
+            (5, Flags::NO_REQUEST)
+        ]
+    );
+}
