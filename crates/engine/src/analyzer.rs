@@ -451,6 +451,9 @@ impl AppLayer {
             return;
         };
         let [orig, resp] = h.addrs();
+        // The server's SETTINGS, sent first, may have started the mid-stream probe.
+        self.mid = None;
+        self.mid_over = true;
         self.analyzer = Analyzer::Http2(Box::new(H2Conn::new(orig, resp, Dir::Orig, true)));
         self.client = Dir::Orig;
         cx.h2.h2_connections += 1;

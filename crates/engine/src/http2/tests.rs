@@ -526,10 +526,18 @@ fn h2c_upgrade_makes_the_upgrade_request_stream_1() {
 fn a_server_speaking_first_does_not_hide_the_preface() {
     let mut r = Rig::new(Limits::default());
     r.data(Dir::Resp, &SETTINGS_EMPTY)
-        .data(Dir::Orig, &client_start())
-        .data(Dir::Orig, &get(1, "/"))
+        .data(Dir::Orig, &client_start());
+    // The SETTINGS started the mid-stream probe; the preface ended it and its window.
+    let h2 = crate::budget::heap(std::mem::size_of::<super::H2Conn>());
+    assert!(
+        r.app.heap_bytes() <= h2 + 64,
+        "{} > {h2}",
+        r.app.heap_bytes()
+    );
+    r.data(Dir::Orig, &get(1, "/"))
         .data(Dir::Resp, &status(1, "204", true))
         .close();
+    assert_eq!(r.h2.h2_midstream, 0);
     assert_eq!(r.decided(), [Protocol::Http2]);
     assert_eq!(r.exchanges().len(), 1);
     assert_eq!(r.exchanges()[0].status, Some(204));
