@@ -17,8 +17,8 @@
 //!   [`AppLayer::heap_bytes`]) and answers HTTP/2 on well-formed frame headers; HTTP/1 is
 //!   asked first after every event (it wins a tie), and a connection HTTP/1 excluded
 //!   stays undecided only while a side is in frame sync. Its "not HTTP" verdict is taken
-//!   back if HTTP/2 is then decided. Running HTTP/1 from the first byte is what keeps today's results
-//!   exact: HTTP/1 picked up mid-stream may find its first start line thousands of bytes
+//!   back if HTTP/2 is then decided. Running HTTP/1 from the first byte is what keeps
+//!   today's results exact: HTTP/1 picked up mid-stream may find its first start line thousands of bytes
 //!   in (a body, then the next response), a side that starts with a gap can never be
 //!   excluded, and the order and packet times of both directions matter for pairing.
 //!   So nothing is buffered for the decision and nothing replayed: the bytes were
@@ -41,8 +41,8 @@
 //!   header or handshake and hands each side's bytes after it to HTTP/1, which decides
 //!   once both sides are past the preface; after a PROXY header the originator's bytes
 //!   first go through the probe again, which may still match the HTTP/2 client preface
-//!   (`Probe::Late`). The originator must speak first: any other
-//!   first event (the responder's data, a gap, FIN, RST) ends the probe. The original
+//!   (`Probe::Late`). The originator must speak first: any other first event (the
+//!   responder's data, a gap, FIN, RST) ends the probe. The original
 //!   client a PROXY header gave is set on every exchange of the connection.
 //! - **Opaque**: payload is neither parsed nor buffered (the flow's reassembly is told to
 //!   skip: [`crate::reasm::HalfStream::skip`]), but every byte seen still counts. Not
