@@ -50,8 +50,8 @@ pub fn summary(snap: &Snapshot, exchanges: u64, elapsed: Duration, notes: &[Stri
         c.frames,
         elapsed.as_secs_f64(),
         exchanges,
-        c.http.requests,
-        c.http.responses,
+        c.http.requests + c.h2.h2_requests,
+        c.http.responses + c.h2.h2_responses,
         snap.open_flows
     );
     for line in httptop_output::report::counter_lines(snap.counters(), 100) {
@@ -237,6 +237,24 @@ mod tests {
              httptop: packets:      frames 3\n\
              httptop: reasm:        gaps 2\n\
              httptop: a note\n"
+        );
+    }
+
+    #[test]
+    fn summary_headline_counts_every_protocols_requests() {
+        // Regression: the headline counted HTTP/1's requests and responses only, so an
+        // HTTP/2 capture read "N exchanges (0 requests, 0 responses)".
+        let mut snap = filled();
+        snap.counters = Default::default();
+        snap.counters.http.requests = 1;
+        snap.counters.http.responses = 2;
+        snap.counters.h2.h2_requests = 10;
+        snap.counters.h2.h2_responses = 9;
+        let text = summary(&snap, 11, Duration::ZERO, &[]);
+        let head = text.lines().next().unwrap_or_default();
+        assert!(
+            head.contains("11 exchanges (11 requests, 11 responses)"),
+            "{head}"
         );
     }
 

@@ -11,8 +11,14 @@
 //!   streams: its recognition (a start line at the stream start, after a gap, at every
 //!   line start; see [`crate::http`]) answers *mine* when a start line sets the client
 //!   side, *not mine* when the first line of both directions is no start line, *need
-//!   more* otherwise. Running it from the first byte is what keeps today's results
-//!   exact: HTTP/1 picked up mid-stream may find its first start line thousands of bytes
+//!   more* otherwise. Beside it, HTTP/2 picked up mid-stream ([`crate::http2`]'s
+//!   `MidProbe`, started only by a data event whose first byte is 0x00, which no HTTP/1
+//!   head or TLS record has): it keeps a bounded window of the events (charged through
+//!   [`AppLayer::heap_bytes`]) and answers HTTP/2 on well-formed frame headers; HTTP/1 is
+//!   asked first after every event (it wins a tie), and a connection HTTP/1 excluded
+//!   stays undecided only while a side is in frame sync. Its "not HTTP" verdict is taken
+//!   back if HTTP/2 is then decided. Running HTTP/1 from the first byte is what keeps
+//!   today's results exact: HTTP/1 picked up mid-stream may find its first start line thousands of bytes
 //!   in (a body, then the next response), a side that starts with a gap can never be
 //!   excluded, and the order and packet times of both directions matter for pairing.
 //!   So nothing is buffered for the decision and nothing replayed: the bytes were
@@ -39,8 +45,10 @@
 //!   (`Probe::Matching`, no buffer: a mismatch replays the matched bytes of the
 //!   constant, at the time of their first byte, into HTTP/1); then `Preface` parses the
 //!   header or handshake and hands each side's bytes after it to HTTP/1, which decides
-//!   once both sides are past the preface. The originator must speak first: any other
-//!   first event (the responder's data, a gap, FIN, RST) ends the probe. The original
+//!   once both sides are past the preface; after a PROXY header the originator's bytes
+//!   first go through the probe again, which may still match the HTTP/2 client preface
+//!   (`Probe::Late`). The originator must speak first: any other first event (the
+//!   responder's data, a gap, FIN, RST) ends the probe. The original
 //!   client a PROXY header gave is set on every exchange of the connection.
 //! - **Opaque**: payload is neither parsed nor buffered (the flow's reassembly is told to
 //!   skip: [`crate::reasm::HalfStream::skip`]), but every byte seen still counts. Not
@@ -62,7 +70,7 @@
 
 use crate::event::{Event, OriginalClient};
 use crate::http::{Ctx, HttpConn, UpgradeTo};
-use crate::http2::{H2Conn, H2Ctx, Http2Counters};
+use crate::http2::{H2Conn, H2Ctx, Http2Counters, MidProbe, MidVerdict};
 use crate::preface::{PrefaceConn, PrefaceCounters, Sig};
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::stream::{Dir, StreamEvent};
@@ -133,6 +141,11 @@ pub(crate) struct AppLayer {
     probe: Probe,
     /// The original client a PROXY header gave, set on every exchange.
     proxied: Option<Box<OriginalClient>>,
+    /// HTTP/2 picked up mid-stream, looked for beside HTTP/1's probe while undecided
+    /// (allocated only when a side's data starts with 0x00).
+    mid: Option<Box<MidProbe>>,
+    /// The mid-stream probe was started and is over: it is not started again.
+    mid_over: bool,
 }
 
 /// Sets the original client on the exchanges among `out`.
@@ -169,6 +182,8 @@ impl AppLayer {
             bytes: [0; 2],
             probe: Probe::Start,
             proxied: None,
+            mid: None,
+            mid_over: false,
         }
     }
 
@@ -189,7 +204,9 @@ impl AppLayer {
         } else {
             0
         };
+        let mid = self.mid.as_ref().map_or(0, |m| m.heap_bytes());
         proxied
+            + mid
             + match &self.analyzer {
                 Analyzer::Undecided(h) | Analyzer::Http1(h) | Analyzer::Tunnel(h) => h.heap_bytes(),
                 Analyzer::Preface(p) => p.heap_bytes(),
@@ -242,7 +259,8 @@ impl AppLayer {
                 h.feed(dir, ts, ev, &mut hx);
             }
             Analyzer::Preface(p) => {
-                if let Some(oc) = p.feed(dir, ts, ev, &mut cx.http, cx.preface) {
+                let (oc, header_end) = p.feed(dir, ts, ev, &mut cx.http, cx.preface);
+                if let Some(oc) = oc {
                     self.proxied = Some(Box::new(oc));
                 }
                 if p.is_over() {
@@ -250,6 +268,17 @@ impl AppLayer {
                     if let Analyzer::Preface(p) = old {
                         self.analyzer = Analyzer::Undecided(p.http);
                     }
+                }
+                if let (Some(n), StreamEvent::Data(d)) = (header_end, ev) {
+                    // After a PROXY header the originator's stream may still start
+                    // with the HTTP/2 client preface (haproxy `send-proxy` in front of
+                    // an h2c backend): the probe looks for it as when the server spoke
+                    // first.
+                    self.probe = Probe::Late;
+                    if n < d.len() {
+                        return self.probe(dir, ts, StreamEvent::Data(&d[n..]), cx);
+                    }
+                    return;
                 }
             }
             Analyzer::Tunnel(h) => {
@@ -440,6 +469,9 @@ impl AppLayer {
             return;
         };
         let [orig, resp] = h.addrs();
+        // The server's SETTINGS, sent first, may have started the mid-stream probe.
+        self.mid = None;
+        self.mid_over = true;
         self.analyzer = Analyzer::Http2(Box::new(H2Conn::new(orig, resp, Dir::Orig, true)));
         self.client = Dir::Orig;
         cx.h2.h2_connections += 1;
@@ -458,7 +490,29 @@ impl AppLayer {
         let Analyzer::Undecided(h) = &self.analyzer else {
             return;
         };
+        if h.client().is_none() && !self.mid_over {
+            // HTTP/1 has not claimed the connection: HTTP/2 mid-stream may (HTTP/1 is
+            // asked first: it wins an event both would decide on).
+            if self.mid.is_none() {
+                self.mid = MidProbe::start(dir, &ev, self.had_data(dir, ev));
+            }
+            if let Some(m) = &mut self.mid {
+                match m.feed(dir, ts, ev, h.is_dead()) {
+                    MidVerdict::More => {}
+                    MidVerdict::Http2(client) => return self.start_mid_h2(dir, ts, ev, client, cx),
+                    MidVerdict::Off => {
+                        self.mid = None;
+                        self.mid_over = true;
+                    }
+                }
+            }
+        }
+        let Analyzer::Undecided(h) = &self.analyzer else {
+            return;
+        };
         if let Some(client) = h.client() {
+            self.mid = None;
+            self.mid_over = true;
             self.client = client;
             let old = std::mem::replace(&mut self.analyzer, Analyzer::Opaque);
             if let Analyzer::Undecided(h) = old {
@@ -469,10 +523,61 @@ impl AppLayer {
             if matches!(&self.analyzer, Analyzer::Http1(h) if h.upgrade().is_some()) {
                 self.hand_over(dir, ts, ev, from, cx);
             }
-        } else if h.is_dead() {
+        } else if h.is_dead() && self.mid.is_none() {
             self.analyzer = Analyzer::Opaque;
             self.decided(Protocol::Unknown, cx);
         }
+    }
+
+    /// Which sides delivered data before `ev` of `dir`.
+    fn had_data(&self, dir: Dir, ev: StreamEvent<'_>) -> [bool; 2] {
+        let mut b = self.bytes;
+        if let StreamEvent::Data(d) = ev {
+            b[dir.index()] -= d.len() as u64;
+        }
+        b.map(|n| n > 0)
+    }
+
+    /// The mid-stream probe decided HTTP/2 on `ev` of `dir` (see [`crate::http2`]):
+    /// the analyzer is given the kept events again, then `ev`; HTTP/1's speculative
+    /// parse is dropped (it had claimed nothing; its "not HTTP" verdict is taken back).
+    fn start_mid_h2(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        ev: StreamEvent<'_>,
+        client: Dir,
+        cx: &mut AppCtx<'_>,
+    ) {
+        let (Some(m), Analyzer::Undecided(h)) = (self.mid.take(), &self.analyzer) else {
+            return;
+        };
+        self.mid_over = true;
+        if h.is_dead() {
+            let c = &mut cx.http.counters.not_http_connections;
+            *c = c.saturating_sub(1);
+        }
+        let [orig, resp] = h.addrs();
+        let synced = [m.synced(Dir::Orig), m.synced(Dir::Resp)];
+        let mut conn = Box::new(H2Conn::mid(orig, resp, client, synced, cx.h2));
+        self.client = client;
+        cx.h2.h2_connections += 1;
+        cx.h2.h2_midstream += 1;
+        self.decided(Protocol::Http2, cx);
+        let from = cx.http.out.len();
+        let mut hx = H2Ctx {
+            http: &mut cx.http,
+            counters: cx.h2,
+            protocols: cx.protocols,
+        };
+        for (d, t, bytes) in m.replay() {
+            conn.feed(d, t, StreamEvent::Data(bytes), &mut hx);
+        }
+        if m.feeds_current(dir) {
+            conn.feed(dir, ts, ev, &mut hx);
+        }
+        self.analyzer = Analyzer::Http2(conn);
+        stamp(&mut cx.http.out[from..], self.proxied.as_deref());
     }
 
     fn decided(&mut self, p: Protocol, cx: &mut AppCtx<'_>) {
@@ -611,6 +716,7 @@ impl AppLayer {
             h.feed(Dir::Orig, t0, StreamEvent::Data(seen), &mut cx.http);
         }
         self.probe = Probe::Off;
+        self.mid = None;
         if let Analyzer::Undecided(h) = &self.analyzer {
             // A connection closed inside a preface (SOCKS5 without a reply) may hold
             // requests of a side already past it.

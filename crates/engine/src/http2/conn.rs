@@ -147,6 +147,11 @@ pub(crate) struct H2Conn {
     opened: [u32; 2],
     /// A gRPC call was seen (the connection counts in the `grpc` row).
     grpc: bool,
+    /// Picked up mid-stream: streams may have begun before the capture.
+    mid: bool,
+    /// Picked up mid-stream: the first stream id each side (by `Dir::index`) was seen
+    /// opening; lower ids of that side began before the capture.
+    mid_first: [Option<u32>; 2],
     /// Time of the last event (exchanges still open at close end there).
     last_ts: Timestamp,
 }
@@ -181,8 +186,34 @@ impl H2Conn {
             goaway: [None; 2],
             opened: [0; 2],
             grpc: false,
+            mid: false,
+            mid_first: [None; 2],
             last_ts: Timestamp::ZERO,
         }
+    }
+
+    /// A connection picked up mid-stream ([`super::mid`]): both sides read frame
+    /// headers from their next byte, but a side whose stream position is not known to
+    /// be a frame boundary (`synced` false) is given up (`h2_lost_sync`). The HPACK
+    /// tables start empty: references to entries inserted before count as unknown; any
+    /// table size the encoders announce is allowed (the SETTINGS were not seen).
+    pub fn mid(
+        orig: SocketAddr,
+        resp: SocketAddr,
+        client: Dir,
+        synced: [bool; 2],
+        counters: &mut Http2Counters,
+    ) -> Self {
+        let mut h = H2Conn::new(orig, resp, client, true);
+        h.mid = true;
+        for (side, ok) in h.sides.iter_mut().zip(synced) {
+            side.hpack.set_allowed(u32::MAX);
+            if !ok {
+                side.phase = Phase::Lost;
+                counters.h2_lost_sync += 1;
+            }
+        }
+        h
     }
 
     /// Heap bytes held: streams (with their exchanges' strings), block buffers, HPACK.
@@ -456,7 +487,17 @@ impl H2Conn {
             } else {
                 1 - self.client.index()
             };
-            if sid > self.opened[initiator] {
+            if self.mid && d != initiator {
+                // Picked up mid-stream: a response on a stream opened before the first
+                // one seen from its initiator began before the capture (its request
+                // was not seen).
+                if self.mid_first[initiator].is_none_or(|f| sid < f) {
+                    self.open(sid, ts, Flags::NO_REQUEST, cx);
+                }
+            } else if sid > self.opened[initiator] {
+                if self.mid {
+                    self.mid_first[initiator].get_or_insert(sid);
+                }
                 self.opened[initiator] = sid;
                 let flags = if from_client {
                     Flags::empty()
@@ -691,6 +732,9 @@ impl H2Conn {
             }
             if r.capped {
                 cx.counters.h2_table_size_capped += 1;
+            }
+            if kind == Kind::Response {
+                cx.counters.h2_responses += 1;
             }
             if let Some(i) = idx {
                 let s = &mut streams[i];

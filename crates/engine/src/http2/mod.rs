@@ -9,9 +9,23 @@
 //!   next event on, taken to start at a frame boundary), or when HTTP/1.1 `Upgrade: h2c`
 //!   is answered by `101` ([`H2Conn::upgraded`]: the upgrade request becomes stream 1's,
 //!   its `RequestStarted` already counted under http/1, the 101 counted as an interim
-//!   response; the exchange is emitted when stream 1's HTTP/2 response ends). Not
-//!   detected: a connection picked up mid-stream (no preface seen) stays with HTTP/1's
-//!   probe (see the README's "what is not seen").
+//!   response; the exchange is emitted when stream 1's HTTP/2 response ends).
+//! - **Mid-stream pickup** (no preface seen: the capture started later or lost it):
+//!   [`MidProbe`] (`mid.rs`, its contract there) runs beside HTTP/1's probe while the
+//!   connection is undecided, from a side's data event starting with 0x00, and decides
+//!   HTTP/2 on 3 well-formed frame headers in a row (both sides together) whose frames
+//!   name the client side without contradiction; HTTP/1 deciding first (or on the same
+//!   event) wins. Its window of at most 8 KiB and 32 events is charged and replayed into
+//!   [`H2Conn::mid`], each side from its synchronised start (a side that was not is
+//!   given up, `h2_lost_sync`). What is seen then: streams whose request HEADERS come
+//!   after the pickup are exchanges as usual; a response HEADERS on a stream opened
+//!   before (an id below the first one seen from its initiator) opens a NO_REQUEST
+//!   exchange; HPACK decodes the static table, literals, and the entries inserted after
+//!   the pickup, a reference to an older entry is counted (`h2_hpack_unknown_refs`, the
+//!   exchange TRUNCATED) and its field missing; table size updates are all allowed (the
+//!   SETTINGS were not seen). Not seen: requests of streams opened before the pickup, a
+//!   pickup whose first 8 KiB name no client side (DATA only), a side whose first event
+//!   after the pickup does not start at a frame boundary. Counted in `h2_midstream`.
 //! - **Frames**: [`H2Conn::feed`] takes both directions' `StreamEvent`s; each
 //!   direction's frame reader is a push parser over 9-byte frame headers: results are
 //!   identical whether a stream is fed whole, split at any byte or byte by byte (every
@@ -66,11 +80,13 @@
 mod conn;
 mod hpack;
 mod huffman;
+mod mid;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use conn::{H2Conn, H2Ctx, PREFACE};
 pub(crate) use hpack::MAX_TABLE;
+pub(crate) use mid::{MidProbe, Verdict as MidVerdict};
 
 httptop_wire::counters! {
     /// HTTP/2: frames, streams and the caps of the HTTP/2 analyzer.
@@ -82,8 +98,12 @@ httptop_wire::counters! {
         h2_connections: Connections,
         /// Of those, connections upgraded from HTTP/1.1 (Upgrade: h2c answered by 101).
         h2_upgrades: Connections,
+        /// Of those, connections picked up mid-stream: recognised by their frame headers, no preface seen (HPACK state unknown).
+        h2_midstream: Connections,
         /// HTTP/2 requests: one per stream whose request was seen (pushed streams included).
         h2_requests: Requests,
+        /// HTTP/2 responses: response header sections decoded (interim 1xx included, trailers not), as http.responses counts HTTP/1's.
+        h2_responses: Responses,
         /// HTTP/2 frames read (both directions).
         h2_frames: Frames,
         /// RST_STREAM frames.

@@ -305,6 +305,7 @@ fn two_interleaved_streams_split_at_every_byte() {
         .count();
     assert_eq!(started, 2);
     assert_eq!(o.h2.h2_requests, 2);
+    assert_eq!(o.h2.h2_responses, 2, "one final response per stream");
     assert_eq!(o.h2.h2_connections, 1);
     let row = o.protocols.get(Protocol::Http2);
     let sent: usize = script
@@ -526,10 +527,18 @@ fn h2c_upgrade_makes_the_upgrade_request_stream_1() {
 fn a_server_speaking_first_does_not_hide_the_preface() {
     let mut r = Rig::new(Limits::default());
     r.data(Dir::Resp, &SETTINGS_EMPTY)
-        .data(Dir::Orig, &client_start())
-        .data(Dir::Orig, &get(1, "/"))
+        .data(Dir::Orig, &client_start());
+    // The SETTINGS started the mid-stream probe; the preface ended it and its window.
+    let h2 = crate::budget::heap(std::mem::size_of::<super::H2Conn>());
+    assert!(
+        r.app.heap_bytes() <= h2 + 64,
+        "{} > {h2}",
+        r.app.heap_bytes()
+    );
+    r.data(Dir::Orig, &get(1, "/"))
         .data(Dir::Resp, &status(1, "204", true))
         .close();
+    assert_eq!(r.h2.h2_midstream, 0);
     assert_eq!(r.decided(), [Protocol::Http2]);
     assert_eq!(r.exchanges().len(), 1);
     assert_eq!(r.exchanges()[0].status, Some(204));
@@ -769,4 +778,416 @@ fn the_fuzz_function_holds_on_valid_and_mutated_scripts() {
         }
         crate::fuzzing::http2(&m);
     }
+}
+
+#[test]
+fn http2_after_a_proxy_header_is_http2() {
+    // haproxy `send-proxy` / `send-proxy-v2` in front of an h2c backend: the client
+    // preface follows the PROXY header, in the header's event or a later one.
+    let v1 = b"PROXY TCP4 203.0.113.7 10.0.0.2 51234 80\r\n".to_vec();
+    let v2 =
+        crate::preface::proxy::tests::v2(1, 0x11, &crate::preface::proxy::tests::v4_block(), 7);
+    for (header, client) in [(v1, "203.0.113.7:51234"), (v2, "198.51.100.9:40000")] {
+        for together in [true, false] {
+            let first = if together {
+                vec![(
+                    Dir::Orig,
+                    [header.clone(), client_start(), get(1, "/p")].concat(),
+                )]
+            } else {
+                vec![
+                    (Dir::Orig, header.clone()),
+                    (Dir::Orig, [client_start(), get(1, "/p")].concat()),
+                ]
+            };
+            let mut script = first;
+            script.push((
+                Dir::Resp,
+                [SETTINGS_EMPTY.to_vec(), status(1, "200", true)].concat(),
+            ));
+            let o = run_all_ways(&script);
+            assert_eq!(o.decided, [Protocol::Http2], "{header:?}");
+            let ex = exchanges(&o);
+            assert_eq!(ex.len(), 1);
+            assert_eq!(ex[0].status, Some(200));
+            assert_eq!(ex[0].path.as_bytes(), b"/p");
+            let oc: std::net::SocketAddr = client.parse().unwrap();
+            assert_eq!(
+                ex[0].original_client.map(|c| (c.ip, c.port)),
+                Some((oc.ip(), Some(oc.port())))
+            );
+            assert_eq!(o.http.requests, 0, "nothing went to HTTP/1");
+            // Every byte after the PROXY header counts under http/2.
+            let row = o.protocols.get(Protocol::Http2);
+            let sent: u64 = script
+                .iter()
+                .filter(|(d, _)| *d == Dir::Orig)
+                .map(|(_, b)| b.len() as u64)
+                .sum();
+            assert_eq!(row.bytes_to_server, sent);
+        }
+    }
+    // HTTP/1 after a PROXY header is still HTTP/1, `PUT` (starting like the preface)
+    // included.
+    let script = vec![
+        (
+            Dir::Orig,
+            b"PROXY TCP4 203.0.113.7 10.0.0.2 51234 80\r\nPUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        ),
+        (Dir::Resp, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()),
+    ];
+    let o = run_all_ways(&script);
+    assert_eq!(o.decided, [Protocol::Http1]);
+    assert_eq!(exchanges(&o).len(), 1);
+    assert_eq!(exchanges(&o)[0].method.as_bytes(), b"PUT");
+}
+
+// ------------------------------------------------------------------ mid-stream pickup
+
+/// A request HEADERS as a client that has sent requests before encodes it: static
+/// `:method GET` and `:scheme http` first, then `:authority`: `auth` 0x01 a literal
+/// without indexing, 0x41 a literal inserted into the table, 0xbe a reference to the
+/// newest dynamic entry (inserted before the capture: unknown, unless seen inserted).
+fn mget(sid: u32, path: &str, auth: u8) -> Vec<u8> {
+    let mut b = vec![0x82, 0x86, auth];
+    if auth != 0xbe {
+        b.push(11);
+        b.extend_from_slice(b"example.com");
+    }
+    b.extend(lit(":path", path));
+    frame(1, 0x5, sid, &b)
+}
+
+/// A response HEADERS `:status 200` (static index 8).
+fn mstatus(sid: u32, end: bool) -> Vec<u8> {
+    frame(
+        1,
+        0x4 | u8::from(end),
+        sid,
+        &[0x88, 0x0f, 0x10, 3, b't', b'/', b'1'],
+    )
+}
+
+/// A capture starting inside an HTTP/2 connection: stream 1 was requested before it.
+fn mid_script() -> Vec<(Dir, Vec<u8>)> {
+    vec![
+        // The rest of stream 1's response body, and a WINDOW_UPDATE.
+        (Dir::Resp, frame(0, 0, 1, &[b'x'; 100])),
+        (
+            Dir::Orig,
+            [frame(8, 0, 0, &[0, 0, 0x10, 0]), mget(3, "/a", 0x01)].concat(),
+        ),
+        (
+            Dir::Resp,
+            [mstatus(3, false), frame(0, 1, 3, b"hello")].concat(),
+        ),
+        (Dir::Resp, mstatus(1, true)),
+        (Dir::Orig, mget(5, "/b", 0xbe)),
+        (
+            Dir::Resp,
+            [frame(6, 0, 0, &[0; 8]), mstatus(5, true)].concat(),
+        ),
+    ]
+}
+
+#[test]
+fn mid_stream_pickup_finds_the_requests_after_the_cut() {
+    let o = run_all_ways(&mid_script());
+    assert_eq!(o.decided, [Protocol::Http2]);
+    let got: Vec<_> = exchanges(&o)
+        .iter()
+        .map(|x| {
+            (
+                x.stream_id,
+                x.method.as_bytes().to_vec(),
+                x.host.as_bytes().to_vec(),
+                x.path.as_bytes().to_vec(),
+                x.status,
+                x.flags,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                3,
+                b"GET".to_vec(),
+                b"example.com".to_vec(),
+                b"/a".to_vec(),
+                Some(200),
+                Flags::empty()
+            ),
+            (1, vec![], vec![], vec![], Some(200), Flags::NO_REQUEST),
+            // `:authority` was a reference to an entry inserted before the capture.
+            (
+                5,
+                b"GET".to_vec(),
+                vec![],
+                b"/b".to_vec(),
+                Some(200),
+                Flags::TRUNCATED
+            ),
+        ]
+    );
+    assert_eq!(
+        (
+            o.h2.h2_connections,
+            o.h2.h2_midstream,
+            o.h2.h2_requests,
+            o.h2.h2_responses
+        ),
+        (1, 1, 2, 3)
+    );
+    assert_eq!(o.h2.h2_hpack_unknown_refs, 1);
+    assert_eq!((o.h2.h2_lost_sync, o.h2.h2_bad_frames), (0, 0));
+    assert_eq!((o.http.not_http_connections, o.http.requests), (0, 0));
+    let row = o.protocols.get(Protocol::Http2);
+    let sent = |d: Dir| -> u64 {
+        mid_script()
+            .iter()
+            .filter(|(x, _)| *x == d)
+            .map(|(_, b)| b.len() as u64)
+            .sum()
+    };
+    assert_eq!(
+        (row.bytes_to_server, row.bytes_to_client),
+        (sent(Dir::Orig), sent(Dir::Resp))
+    );
+    let ex = exchanges(&o);
+    assert_eq!(ex[0].request_bytes, mget(3, "/a", 0x01).len() as u64);
+    assert!(ex[0].latency_ns.is_some());
+}
+
+#[test]
+fn mid_stream_pickup_with_the_client_silent_or_first() {
+    // The server's frames alone decide (its :status names it); the client, silent until
+    // then, is read from its next event.
+    let script = vec![
+        (
+            Dir::Orig,
+            [mstatus(7, false), frame(0, 1, 7, b"abc"), mstatus(9, true)].concat(),
+        ),
+        (Dir::Resp, mget(11, "/c", 0x41)),
+        (Dir::Orig, mstatus(11, true)),
+    ];
+    let o = run_all_ways(&script);
+    assert_eq!(o.decided, [Protocol::Http2]);
+    let got: Vec<_> = exchanges(&o)
+        .iter()
+        .map(|x| (x.stream_id, x.flags))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (7, Flags::NO_REQUEST),
+            (9, Flags::NO_REQUEST),
+            (11, Flags::empty())
+        ]
+    );
+    let o = &exchanges(&o)[2].clone();
+    assert_eq!(
+        (o.path.as_bytes(), o.client),
+        (&b"/c"[..], Some("10.0.0.2:9000".parse().unwrap()))
+    );
+}
+
+#[test]
+fn mid_stream_pickup_knows_the_entries_inserted_after_it() {
+    let script = vec![
+        (
+            Dir::Orig,
+            [mget(21, "/x", 0x41), mget(23, "/y", 0xbe)].concat(),
+        ),
+        (Dir::Resp, [mstatus(21, true), mstatus(23, true)].concat()),
+    ];
+    let o = run_all_ways(&script);
+    assert_eq!(o.decided, [Protocol::Http2]);
+    let hosts: Vec<_> = exchanges(&o)
+        .iter()
+        .map(|x| (x.host.as_bytes().to_vec(), x.flags))
+        .collect();
+    let want = (b"example.com".to_vec(), Flags::empty());
+    assert_eq!(hosts, [want.clone(), want]);
+    assert_eq!(o.h2.h2_hpack_unknown_refs, 0);
+}
+
+/// The decisions and the HTTP/2 counters of `script` fed through a fresh layer, each
+/// event cut into pieces of `piece` bytes.
+fn verdict_of(script: &[(Dir, Vec<u8>)], piece: usize) -> (Vec<Protocol>, Http2Counters) {
+    let (o, _) = run_with(&Limits::default(), script, piece);
+    (o.decided, o.h2)
+}
+
+#[test]
+fn no_http1_transcript_is_taken_for_http2() {
+    // Every HTTP/1 fixture (hostile ones, gaps and garbage included) through the layer:
+    // the mid-stream probe never claims one, and the exchanges are HTTP/1's alone.
+    use crate::http::script::{parse, Step};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/testdata");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "t") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (script, _) = parse(&text, 1 << 24).unwrap();
+        let mut r = Rig::new(script.limits.clone());
+        for step in &script.steps {
+            let t = Timestamp::from_millis(step.ms());
+            match step {
+                Step::Data(d, _, b) => {
+                    r.feed_at(*d, t, StreamEvent::Data(b));
+                }
+                Step::Gap(d, _, g) => {
+                    r.feed_at(*d, t, StreamEvent::Gap(*g));
+                }
+                Step::Fin(d, _) => {
+                    r.feed_at(*d, t, StreamEvent::Fin);
+                }
+                Step::Rst(d, _) => {
+                    r.feed_at(*d, t, StreamEvent::Rst);
+                }
+                Step::Close(_) => {}
+            }
+        }
+        r.close();
+        assert!(!r.decided().contains(&Protocol::Http2), "{path:?}");
+        assert_eq!(r.h2, Http2Counters::default(), "{path:?}");
+        n += 1;
+    }
+    assert!(n > 40, "{n} fixtures");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// Random bytes (either side starting with 0x00 or not, cut anywhere) are never
+    /// HTTP/2.
+    #[test]
+    fn random_bytes_are_never_http2(
+        a in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        c in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        zero in 0u8..4,
+        piece in 0usize..40,
+    ) {
+        let (mut a, mut c) = (a, c);
+        if zero & 1 != 0 && !a.is_empty() { a[0] = 0; }
+        if zero & 2 != 0 && !c.is_empty() { c[0] = 0; }
+        let script = vec![(Dir::Orig, a), (Dir::Resp, b), (Dir::Orig, c)];
+        let (decided, h2) = verdict_of(&script, piece);
+        proptest::prop_assert!(!decided.contains(&Protocol::Http2));
+        proptest::prop_assert_eq!(h2.h2_midstream, 0);
+    }
+
+    /// Random frame-shaped bytes: headers with a zero first byte and random other fields,
+    /// each followed by its declared payload. Some are well-formed by chance (then HTTP/2
+    /// is a right answer); the layer never panics, holds a bounded window, and decides
+    /// one protocol.
+    #[test]
+    fn frame_shaped_noise_is_bounded(
+        heads in proptest::collection::vec((0u8..0x41, proptest::prelude::any::<[u8; 7]>()), 1..8),
+        fill in proptest::prelude::any::<u8>(),
+        piece in 0usize..20,
+    ) {
+        let mut bytes = Vec::new();
+        for (l1, rest) in &heads {
+            let len = usize::from(*l1) << 8 | usize::from(rest[0]);
+            bytes.extend([0, *l1]);
+            bytes.extend_from_slice(rest);
+            bytes.extend(std::iter::repeat_n(fill, len.min(600)));
+        }
+        let script = vec![(Dir::Orig, bytes.clone()), (Dir::Resp, bytes)];
+        let (o, heap) = run_with(&Limits::default(), &script, piece);
+        proptest::prop_assert!(heap < 64 << 10, "{heap}");
+        proptest::prop_assert_eq!(o.decided.len(), 1);
+        proptest::prop_assert_eq!(o.h2.h2_midstream, u64::from(o.decided == [Protocol::Http2]));
+    }
+
+    /// TLS records (handshake, alert, application data, any version) are never HTTP/2.
+    #[test]
+    fn tls_records_are_never_http2(
+        recs in proptest::collection::vec(
+            (proptest::sample::select(vec![0x14u8, 0x15, 0x16, 0x17]), 0u8..5,
+             proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)),
+            1..6),
+        piece in 0usize..30,
+    ) {
+        let mut a = Vec::new();
+        for (ty, minor, body) in &recs {
+            a.extend([*ty, 3, *minor, (body.len() >> 8) as u8, body.len() as u8]);
+            a.extend_from_slice(body);
+        }
+        let script = vec![(Dir::Orig, a.clone()), (Dir::Resp, a)];
+        let (decided, h2) = verdict_of(&script, piece);
+        proptest::prop_assert_eq!(decided, vec![Protocol::Unknown]);
+        proptest::prop_assert_eq!(h2, Http2Counters::default());
+    }
+}
+
+#[test]
+fn mid_stream_window_is_bounded_charged_and_given_up_without_a_client() {
+    // Well-formed frames that never say which side is the client (DATA only, as in a
+    // long download picked up in its body): the probe keeps its window, charged, up to
+    // 8 KiB, then gives up; the connection is not HTTP and holds nothing.
+    let mut r = Rig::new(Limits::default());
+    r.data(Dir::Resp, &frame(0, 0, 1, &[7; 1000]));
+    assert!(r.decided().is_empty(), "three headers needed, and a client");
+    let held = r.app.heap_bytes();
+    assert!(held > 1000, "the window is charged: {held}");
+    for k in 0..8u64 {
+        r.feed_at(
+            Dir::Resp,
+            Timestamp::from_secs(2 + k),
+            StreamEvent::Data(&frame(0, 0, 1, &[7; 1000])),
+        );
+        assert!(r.app.heap_bytes() < 16 << 10, "{}", r.app.heap_bytes());
+    }
+    // Given up: the window is freed, the connection is HTTP/1's to decide (the client
+    // has not spoken yet).
+    assert!(r.app.heap_bytes() < 1000, "{}", r.app.heap_bytes());
+    assert!(r.decided().is_empty());
+    // A header naming the client decides nothing now: the probe is over.
+    r.data(Dir::Orig, &mget(3, "/", 0x01));
+    assert_eq!(r.decided(), [Protocol::Unknown]);
+    assert_eq!(r.app.heap_bytes(), 0);
+    r.close();
+    assert!(r.exchanges().is_empty());
+    assert_eq!(r.h2, Http2Counters::default());
+}
+
+#[test]
+fn a_side_out_of_frame_sync_at_the_pickup_is_given_up() {
+    // The client's first segment starts inside a frame: the server's frames decide, the
+    // client side is not read (counted), the server's responses still come out.
+    let script = vec![
+        (Dir::Orig, b"tail of a header block".to_vec()),
+        (
+            Dir::Resp,
+            [mstatus(1, false), frame(0, 1, 1, b"ok"), mstatus(3, true)].concat(),
+        ),
+        (Dir::Orig, mget(5, "/", 0x01)),
+        (Dir::Resp, mstatus(5, true)),
+    ];
+    let o = run_all_ways(&script);
+    assert_eq!(o.decided, [Protocol::Http2]);
+    assert_eq!((o.h2.h2_lost_sync, o.h2.h2_midstream), (1, 1));
+    assert_eq!(
+        o.http.not_http_connections, 0,
+        "HTTP/1's verdict taken back"
+    );
+    let got: Vec<_> = exchanges(&o)
+        .iter()
+        .map(|x| (x.stream_id, x.flags))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, Flags::NO_REQUEST),
+            (3, Flags::NO_REQUEST),
+            (5, Flags::NO_REQUEST)
+        ]
+    );
 }

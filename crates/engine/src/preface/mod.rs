@@ -166,7 +166,10 @@ impl PrefaceConn {
         crate::budget::heap(std::mem::size_of::<Self>()) + self.http.heap_bytes()
     }
 
-    /// One event of `dir`: the original client when a PROXY header was just read.
+    /// One event of `dir`: the original client when a PROXY header was just read, and
+    /// where in `ev` a PROXY header (well-formed or not) ended, if it did: the bytes
+    /// after it are *not* fed to HTTP/1 but left to the caller, which looks for the
+    /// HTTP/2 client preface there (a SOCKS5 tunnel's first bytes go to HTTP/1 here).
     pub fn feed(
         &mut self,
         dir: Dir,
@@ -174,22 +177,25 @@ impl PrefaceConn {
         ev: StreamEvent<'_>,
         ctx: &mut Ctx<'_>,
         c: &mut PrefaceCounters,
-    ) -> Option<OriginalClient> {
+    ) -> (Option<OriginalClient>, Option<usize>) {
         if self.done[dir.index()] {
             self.http.feed(dir, ts, ev, ctx);
-            return None;
+            return (None, None);
         }
         let StreamEvent::Data(d) = ev else {
             // Lost or closed inside the preface: over, and HTTP/1 is told.
             self.done = [true, true];
             self.http.feed(dir, ts, ev, ctx);
-            return None;
+            return (None, None);
         };
         let (n, found) = self.parse(dir, d, c);
+        if self.is_over() && matches!(self.parser, Parser::V1(_) | Parser::V2(_)) {
+            return (found, Some(n));
+        }
         if n < d.len() {
             self.http.feed(dir, ts, StreamEvent::Data(&d[n..]), ctx);
         }
-        found
+        (found, None)
     }
 
     /// Runs the parser of `dir` over `d`: bytes consumed, and the original client if
