@@ -1137,7 +1137,14 @@ impl H2 {
 
     fn close(self, s: &mut Stream) -> std::io::Result<()> {
         s.tcp(self.c, SERVER, self.cs, self.ss, FIN_ACK, b"")?;
-        s.tcp(SERVER, self.c, self.ss, self.cs.wrapping_add(1), FIN_ACK, b"")
+        s.tcp(
+            SERVER,
+            self.c,
+            self.ss,
+            self.cs.wrapping_add(1),
+            FIN_ACK,
+            b"",
+        )
     }
 }
 
@@ -1286,7 +1293,13 @@ fn h2_rapid_reset() {
                 sid += 2;
             }
             for k in 0..TOGETHER {
-                h2_frame(&mut b, HEADERS, END_HEADERS | END_STREAM, sid + 2 * k, &block);
+                h2_frame(
+                    &mut b,
+                    HEADERS,
+                    END_HEADERS | END_STREAM,
+                    sid + 2 * k,
+                    &block,
+                );
             }
             for k in 0..TOGETHER {
                 h2_frame(&mut b, RST_STREAM, 0, sid + 2 * k, &CANCEL.to_be_bytes());
@@ -1346,7 +1359,10 @@ fn h2_four_gib_header_table() {
     o.assert_h2_valid_counted(u64::from(STREAMS));
     assert_eq!(o.row("hosts", "table.example"), (u64::from(STREAMS), 0));
     assert_eq!(o.counter("http.h2_table_size_capped"), u64::from(STREAMS));
-    assert_eq!(o.counter("http.h2_hpack_unknown_refs"), u64::from(STREAMS - 4));
+    assert_eq!(
+        o.counter("http.h2_hpack_unknown_refs"),
+        u64::from(STREAMS - 4)
+    );
     assert_eq!(o.counter("http.h2_hpack_errors"), 0);
 }
 
@@ -1401,11 +1417,23 @@ fn h2_padding_longer_than_its_frame() {
             block.push(250);
             h2_request(&mut block, "/padded", "lost.example", "padder/1");
             b.clear();
-            h2_frame(&mut b, HEADERS, END_HEADERS | END_STREAM | PADDED, sid, &block);
+            h2_frame(
+                &mut b,
+                HEADERS,
+                END_HEADERS | END_STREAM | PADDED,
+                sid,
+                &block,
+            );
             block.clear();
             h2_request(&mut block, "/upload", "padding.example", "padder/1");
             h2_frame(&mut b, HEADERS, END_HEADERS, sid2, &block);
-            h2_frame(&mut b, DATA, END_STREAM | PADDED, sid2, &[250, b'a', b'b', b'c']);
+            h2_frame(
+                &mut b,
+                DATA,
+                END_STREAM | PADDED,
+                sid2,
+                &[250, b'a', b'b', b'c'],
+            );
             h.client(s, &b)?;
             b.clear();
             h2_ok(&mut b, sid, true);

@@ -381,7 +381,13 @@ impl H2Script {
     /// SETTINGS both ways (the server's with `settings`) and their ACKs.
     fn settings(self, settings: &[u8]) -> Self {
         self.client(&h2_frame(SETTINGS, 0, 0, &[]))
-            .server(&[h2_frame(SETTINGS, 0, 0, settings), h2_frame(SETTINGS, 1, 0, &[])].concat())
+            .server(
+                &[
+                    h2_frame(SETTINGS, 0, 0, settings),
+                    h2_frame(SETTINGS, 1, 0, &[]),
+                ]
+                .concat(),
+            )
             .client(&h2_frame(SETTINGS, 1, 0, &[]))
     }
     /// Stream `sid`: a GET and its `200` with a two-byte body.
@@ -466,7 +472,12 @@ fn http2_seeds() {
     // A gap inside a DATA payload (kept in sync), then one in a frame header (lost).
     let gaps = H2Script::new(true, 1)
         .settings(&[])
-        .client(&h2_frame(HEADERS, END_HEADERS, 1, &h2_request("/post", "g.example")))
+        .client(&h2_frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &h2_request("/post", "g.example"),
+        ))
         .client(&h2_frame(DATA, END_STREAM, 1, &[b'd'; 40])[..20])
         .step(false, true, &[0; 29])
         .exchange(3, "g.example")
@@ -477,7 +488,7 @@ fn http2_seeds() {
     let mut bomb = Vec::new();
     hp_insert(&mut bomb, b"x-bomb", &[b'b'; 1000]);
     bomb.extend_from_slice(&h2_request("/bomb", "bomb.example"));
-    bomb.extend(std::iter::repeat(0x80 | 62).take(40));
+    bomb.extend(std::iter::repeat_n(0x80 | 62, 40));
     let bomb = H2Script::new(true, 16)
         .settings(&[])
         .client(&h2_frame(HEADERS, END_HEADERS | END_STREAM, 1, &bomb))
@@ -498,11 +509,21 @@ fn http2_seeds() {
     let mut reset = Vec::new();
     for k in 0..6 {
         let sid = 1 + 2 * k;
-        reset.extend_from_slice(&h2_frame(HEADERS, END_HEADERS | END_STREAM, sid, &h2_request("/r", "r.example")));
+        reset.extend_from_slice(&h2_frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            sid,
+            &h2_request("/r", "r.example"),
+        ));
         reset.extend_from_slice(&h2_frame(RST_STREAM, 0, sid, &8u32.to_be_bytes()));
     }
     for k in 6..18 {
-        reset.extend_from_slice(&h2_frame(HEADERS, END_HEADERS | END_STREAM, 1 + 2 * k, &h2_request("/r", "r.example")));
+        reset.extend_from_slice(&h2_frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            1 + 2 * k,
+            &h2_request("/r", "r.example"),
+        ));
     }
     for k in 6..18 {
         reset.extend_from_slice(&h2_frame(RST_STREAM, 0, 1 + 2 * k, &8u32.to_be_bytes()));
@@ -554,7 +575,12 @@ fn http2_seeds() {
     let big_block = [h2_request("/big", "big.example"), vec![0x80 | 2; 1100]].concat();
     let big_frames = H2Script::new(true, 128)
         .settings(&[])
-        .client(&h2_frame(HEADERS, END_HEADERS, 1, &h2_request("/upload", "big.example")))
+        .client(&h2_frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &h2_request("/upload", "big.example"),
+        ))
         .client(&[big, vec![b'u'; 300]].concat())
         .step(false, true, &[0; 16])
         .step(false, false, &[b'v'; 2000])
