@@ -1,4 +1,4 @@
-//! The memory ceiling under hostile captures (issue 6).
+//! The memory ceiling under hostile captures (issue 6; the HTTP/2 cases at the end: issue 12).
 //!
 //! Each test generates a hostile capture with code and streams it to the release binary
 //! through `-r -` (a writer thread; nothing large touches the disk), with default limits
