@@ -1201,19 +1201,37 @@ impl Outcome {
 /// the list budget.
 #[test]
 fn h2_hpack_bomb() {
+    hpack_bomb("h2_hpack_bomb", None, 4000);
+}
+
+/// The same at the table's cap: the first block grows the table to 64 KiB (the hard
+/// cap, above what the default SETTINGS allow) and inserts a 32,000-byte field, which
+/// the next 39 blocks reference 32,650 times each (1 GiB of header list per block). Its run time (on standard error) is the decoder's worst
+/// case per header block byte with default limits.
+#[test]
+fn h2_hpack_bomb_at_the_table_cap() {
+    hpack_bomb("h2_hpack_bomb_64k", Some(64 << 10), 32_000);
+}
+
+/// The HPACK bomb cases: `update`, a table size update opening the first block;
+/// `entry`, the inserted value's length.
+fn hpack_bomb(name: &str, update: Option<u64>, entry: usize) {
     const STREAMS: u32 = 40;
-    let o = run_h2_case("h2_hpack_bomb", |s| {
+    let o = run_h2_case(name, move |s| {
         let mut h = H2::open(s, client(174, 0), &[])?;
         let (mut block, mut b) = (Vec::new(), Vec::new());
         interleaved(s, STREAMS, |s, i| {
             let sid = 1 + 2 * i;
             block.clear();
             if i == 0 {
-                hp_insert(&mut block, b"x-bomb", &[b'b'; 4000]);
+                if let Some(size) = update {
+                    hp_int(&mut block, 0x20, 5, size);
+                }
+                hp_insert(&mut block, b"x-bomb", &vec![b'b'; entry]);
             }
             h2_request(&mut block, "/bomb", "bomb.example", "bomber/1");
             // Indexed field 62: the newest dynamic entry, x-bomb.
-            block.resize(32_000, 0x80 | 62);
+            block.resize(32_700, 0x80 | 62);
             b.clear();
             h2_frame(&mut b, HEADERS, END_HEADERS | END_STREAM, sid, &block);
             h.client(s, &b)?;
@@ -1231,6 +1249,10 @@ fn h2_hpack_bomb() {
         u64::from(STREAMS)
     );
     assert_eq!(o.counter("http.h2_hpack_errors"), 0);
+    assert_eq!(
+        o.counter("http.h2_table_size_capped"),
+        u64::from(update.is_some_and(|u| u > 64 << 10))
+    );
 }
 
 /// CONTINUATION flood: 1,000 streams whose HEADERS (without END_HEADERS) is followed by
