@@ -1,4 +1,4 @@
-//! The memory ceiling under hostile captures (issue 6).
+//! The memory ceiling under hostile captures (issue 6; the HTTP/2 cases at the end: issue 12).
 //!
 //! Each test generates a hostile capture with code and streams it to the release binary
 //! through `-r -` (a writer thread; nothing large touches the disk), with default limits
@@ -963,4 +963,553 @@ fn proxy_v2_headers_claiming_65535_bytes_of_tlvs() {
         u64::from(CONNS / 2) * (TLV as u64 + 30_000)
     );
     assert_eq!(o.counter("http.malformed_preface"), 0);
+}
+
+// HTTP/2 (issue 12). Every case writes a clean HTTP/2 connection of `H2_VALID`
+// exchanges before and after its hostile connection, the HTTP/1 valid exchanges spread
+// among the hostile connection's segments, and `H2_AFTER` clean exchanges on the hostile
+// connection itself once the attack is over (the analyzer must still be in step with
+// both sides): all must be counted exactly.
+
+/// Exchanges on each clean HTTP/2 connection.
+const H2_VALID: u32 = 100;
+/// Clean exchanges on the hostile connection after the attack.
+const H2_AFTER: u32 = 20;
+const H2_HOST: &str = "h2valid.example";
+const H2_UA: &str = "h2valid-agent/1.0";
+const H2_AFTER_HOST: &str = "after.example";
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// TCP payload per segment of the HTTP/2 connections.
+const H2_SEGMENT: usize = 32_000;
+
+const DATA: u8 = 0;
+const HEADERS: u8 = 1;
+const RST_STREAM: u8 = 3;
+const SETTINGS: u8 = 4;
+const CONTINUATION: u8 = 9;
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+const PADDED: u8 = 0x8;
+/// RST_STREAM's CANCEL.
+const CANCEL: u32 = 8;
+
+/// Appends an HTTP/2 frame header announcing `len` payload bytes.
+fn h2_head(out: &mut Vec<u8>, len: u32, ty: u8, flags: u8, sid: u32) {
+    out.extend_from_slice(&len.to_be_bytes()[1..]);
+    out.extend_from_slice(&[ty, flags]);
+    out.extend_from_slice(&sid.to_be_bytes());
+}
+
+/// Appends an HTTP/2 frame carrying `payload`.
+fn h2_frame(out: &mut Vec<u8>, ty: u8, flags: u8, sid: u32, payload: &[u8]) {
+    h2_head(out, payload.len() as u32, ty, flags, sid);
+    out.extend_from_slice(payload);
+}
+
+/// HPACK: an integer with an `n`-bit prefix whose other bits are `first`.
+fn hp_int(out: &mut Vec<u8>, first: u8, n: u8, mut v: u64) {
+    let mask = (1u64 << n) - 1;
+    if v < mask {
+        out.push(first | v as u8);
+        return;
+    }
+    out.push(first | mask as u8);
+    v -= mask;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
+}
+
+/// HPACK: a string literal, not Huffman-coded.
+fn hp_str(out: &mut Vec<u8>, s: &[u8]) {
+    hp_int(out, 0, 7, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+/// HPACK: a literal field without indexing whose name is static entry `index`.
+fn hp_lit(out: &mut Vec<u8>, index: u64, value: &[u8]) {
+    hp_int(out, 0, 4, index);
+    hp_str(out, value);
+}
+
+/// HPACK: a literal field with incremental indexing and a literal name.
+fn hp_insert(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.push(0x40);
+    hp_str(out, name);
+    hp_str(out, value);
+}
+
+/// Appends a request's fields: `:method GET`, `:scheme http` (static table), `:path`,
+/// `:authority` and `user-agent` literals without indexing (so that no dynamic table
+/// state is needed to read them).
+fn h2_request(out: &mut Vec<u8>, path: &str, host: &str, ua: &str) {
+    out.extend_from_slice(&[0x82, 0x86]);
+    hp_lit(out, 4, path.as_bytes());
+    hp_lit(out, 1, host.as_bytes());
+    hp_lit(out, 58, ua.as_bytes());
+}
+
+/// A `200` response header block (`content-length: 2`).
+fn h2_ok(out: &mut Vec<u8>, sid: u32, end_stream: bool) {
+    let mut b = vec![0x88];
+    hp_lit(&mut b, 28, b"2");
+    h2_frame(
+        out,
+        HEADERS,
+        END_HEADERS | if end_stream { END_STREAM } else { 0 },
+        sid,
+        &b,
+    );
+}
+
+/// One HTTP/2 connection with prior knowledge being written: its client and the next
+/// sequence number each way.
+struct H2 {
+    c: Endpoint,
+    cs: u32,
+    ss: u32,
+}
+
+impl H2 {
+    /// Handshake, the client preface, SETTINGS both ways (the server's carrying
+    /// `settings`) and their ACKs.
+    fn open(s: &mut Stream, c: Endpoint, settings: &[u8]) -> std::io::Result<H2> {
+        let (cs, ss) = open(s, c)?;
+        let mut h = H2 { c, cs, ss };
+        let mut b = H2_PREFACE.to_vec();
+        h2_frame(&mut b, SETTINGS, 0, 0, &[]);
+        h.client(s, &b)?;
+        b.clear();
+        h2_frame(&mut b, SETTINGS, 0, 0, settings);
+        h2_frame(&mut b, SETTINGS, 1, 0, &[]);
+        h.server(s, &b)?;
+        b.clear();
+        h2_frame(&mut b, SETTINGS, 1, 0, &[]);
+        h.client(s, &b)?;
+        Ok(h)
+    }
+
+    /// Client bytes, in segments of at most [`H2_SEGMENT`].
+    fn client(&mut self, s: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
+        for seg in bytes.chunks(H2_SEGMENT) {
+            s.tcp(self.c, SERVER, self.cs, self.ss, PSH_ACK, seg)?;
+            self.cs = self.cs.wrapping_add(seg.len() as u32);
+        }
+        Ok(())
+    }
+
+    /// Server bytes, in segments of at most [`H2_SEGMENT`].
+    fn server(&mut self, s: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
+        for seg in bytes.chunks(H2_SEGMENT) {
+            s.tcp(SERVER, self.c, self.ss, self.cs, PSH_ACK, seg)?;
+            self.ss = self.ss.wrapping_add(seg.len() as u32);
+        }
+        Ok(())
+    }
+
+    /// `n` clean exchanges on streams `first`, `first + 2`...: a GET (END_STREAM), its
+    /// `200` and a two-byte body.
+    fn exchanges(
+        &mut self,
+        s: &mut Stream,
+        first: u32,
+        n: u32,
+        host: &str,
+        ua: &str,
+    ) -> std::io::Result<()> {
+        let (mut req, mut resp, mut block) = (Vec::new(), Vec::new(), Vec::new());
+        for k in 0..n {
+            let sid = first + 2 * k;
+            block.clear();
+            h2_request(&mut block, &format!("/valid/{sid}"), host, ua);
+            req.clear();
+            h2_frame(&mut req, HEADERS, END_HEADERS | END_STREAM, sid, &block);
+            self.client(s, &req)?;
+            resp.clear();
+            h2_ok(&mut resp, sid, false);
+            h2_frame(&mut resp, DATA, END_STREAM, sid, b"ok");
+            self.server(s, &resp)?;
+        }
+        Ok(())
+    }
+
+    fn close(self, s: &mut Stream) -> std::io::Result<()> {
+        s.tcp(self.c, SERVER, self.cs, self.ss, FIN_ACK, b"")?;
+        s.tcp(
+            SERVER,
+            self.c,
+            self.ss,
+            self.cs.wrapping_add(1),
+            FIN_ACK,
+            b"",
+        )
+    }
+}
+
+/// A clean HTTP/2 connection (number `k`) of [`H2_VALID`] exchanges, closed.
+fn h2_valid(s: &mut Stream, k: u32) -> std::io::Result<()> {
+    let mut h = H2::open(s, client(173, k), &[])?;
+    h.exchanges(s, 1, H2_VALID, H2_HOST, H2_UA)?;
+    h.close(s)
+}
+
+/// Runs an HTTP/2 case: a clean HTTP/2 connection before and after what `gen` writes.
+fn run_h2_case<F>(name: &str, gen: F) -> Outcome
+where
+    F: FnOnce(&mut Stream) -> std::io::Result<()> + Send + 'static,
+{
+    run_case(name, &[], move |s| {
+        h2_valid(s, 0)?;
+        gen(s)?;
+        h2_valid(s, 1)
+    })
+}
+
+impl Outcome {
+    /// The valid HTTP/1 exchanges, the clean HTTP/2 connections' and the `H2_AFTER`
+    /// exchanges after the attack were all counted, exactly; `hostile` requests were
+    /// counted on the hostile connection besides; nothing panicked.
+    fn assert_h2_valid_counted(&self, hostile: u64) {
+        self.assert_valid_counted();
+        let h2 = 2 * u64::from(H2_VALID);
+        assert_eq!(self.row("hosts", H2_HOST), (h2, 0), "{}", self.stderr);
+        assert_eq!(
+            self.row("hosts", H2_AFTER_HOST),
+            (u64::from(H2_AFTER), 0),
+            "{}",
+            self.stderr
+        );
+        assert_eq!(
+            self.row("user_agents", H2_UA),
+            (h2 + u64::from(H2_AFTER), 0)
+        );
+        let h2_requests = h2 + u64::from(H2_AFTER) + hostile;
+        assert_eq!(self.counter("http.h2_requests"), h2_requests);
+        assert_eq!(self.requests(), VALID + h2_requests);
+        assert_eq!(self.counter("http.h2_connections"), 3);
+        assert_eq!(self.counter("http.h2_lost_sync"), 0);
+        assert!(!self.stderr.contains("panic"), "{}", self.stderr);
+    }
+}
+
+/// HPACK bomb: one 4,000-byte field inserted in the dynamic table (the whole 4 KiB
+/// default table) by the first block, then 40 streams whose 32 KiB header blocks
+/// reference it 31,900 times each (127 MiB of header list per block, 5 GiB in all, from
+/// 1.3 MB on the wire). The request fields come first and are read; the rest is over
+/// the list budget.
+#[test]
+fn h2_hpack_bomb() {
+    hpack_bomb("h2_hpack_bomb", None, 4000);
+}
+
+/// The same at the table's cap: the first block grows the table to 64 KiB (the hard
+/// cap, above what the default SETTINGS allow) and inserts a 32,000-byte field, which
+/// the next 39 blocks reference 32,650 times each (1 GiB of header list per block). Its run time (on standard error) is the decoder's worst
+/// case per header block byte with default limits.
+#[test]
+fn h2_hpack_bomb_at_the_table_cap() {
+    hpack_bomb("h2_hpack_bomb_64k", Some(64 << 10), 32_000);
+}
+
+/// The HPACK bomb cases: `update`, a table size update opening the first block;
+/// `entry`, the inserted value's length.
+fn hpack_bomb(name: &str, update: Option<u64>, entry: usize) {
+    const STREAMS: u32 = 40;
+    let o = run_h2_case(name, move |s| {
+        let mut h = H2::open(s, client(174, 0), &[])?;
+        let (mut block, mut b) = (Vec::new(), Vec::new());
+        interleaved(s, STREAMS, |s, i| {
+            let sid = 1 + 2 * i;
+            block.clear();
+            if i == 0 {
+                if let Some(size) = update {
+                    hp_int(&mut block, 0x20, 5, size);
+                }
+                hp_insert(&mut block, b"x-bomb", &vec![b'b'; entry]);
+            }
+            h2_request(&mut block, "/bomb", "bomb.example", "bomber/1");
+            // Indexed field 62: the newest dynamic entry, x-bomb.
+            block.resize(32_700, 0x80 | 62);
+            b.clear();
+            h2_frame(&mut b, HEADERS, END_HEADERS | END_STREAM, sid, &block);
+            h.client(s, &b)?;
+            b.clear();
+            h2_ok(&mut b, sid, true);
+            h.server(s, &b)
+        })?;
+        h.exchanges(s, 1 + 2 * STREAMS, H2_AFTER, H2_AFTER_HOST, H2_UA)?;
+        h.close(s)
+    });
+    o.assert_h2_valid_counted(u64::from(STREAMS));
+    assert_eq!(o.row("hosts", "bomb.example"), (u64::from(STREAMS), 0));
+    assert_eq!(
+        o.counter("http.h2_header_lists_over_budget"),
+        u64::from(STREAMS)
+    );
+    assert_eq!(o.counter("http.h2_hpack_errors"), 0);
+    assert_eq!(
+        o.counter("http.h2_table_size_capped"),
+        u64::from(update.is_some_and(|u| u > 64 << 10))
+    );
+}
+
+/// CONTINUATION flood: 1,000 streams whose HEADERS (without END_HEADERS) is followed by
+/// 1,000 one-byte CONTINUATION frames and never by the END_HEADERS one, each stream
+/// reset by the server (PROTOCOL_ERROR) after its flood, the next HEADERS interrupting
+/// the block. Each block is dropped at the 33rd CONTINUATION (`max_continuations`), the
+/// interruption counted as a bad frame; the streams still count as requests.
+#[test]
+fn h2_continuation_flood() {
+    const STREAMS: u32 = 1000;
+    const CONTINUATIONS: u32 = 1000;
+    let o = run_h2_case("h2_continuation_flood", |s| {
+        let mut h = H2::open(s, client(175, 0), &[])?;
+        let (mut block, mut b) = (Vec::new(), Vec::new());
+        interleaved(s, STREAMS, |s, i| {
+            let sid = 1 + 2 * i;
+            block.clear();
+            h2_request(&mut block, "/flood", "flood.example", "flooder/1");
+            b.clear();
+            h2_frame(&mut b, HEADERS, END_STREAM, sid, &block);
+            for _ in 0..CONTINUATIONS {
+                h2_frame(&mut b, CONTINUATION, 0, sid, &[0x82]);
+            }
+            h.client(s, &b)?;
+            b.clear();
+            h2_frame(&mut b, RST_STREAM, 0, sid, &1u32.to_be_bytes());
+            h.server(s, &b)
+        })?;
+        h.exchanges(s, 1 + 2 * STREAMS, H2_AFTER, H2_AFTER_HOST, H2_UA)?;
+        h.close(s)
+    });
+    o.assert_h2_valid_counted(u64::from(STREAMS));
+    assert_eq!(o.counter("http.h2_continuation_floods"), u64::from(STREAMS));
+    assert_eq!(o.counter("http.h2_bad_frames"), u64::from(STREAMS));
+    assert_eq!(o.counter("http.h2_resets"), u64::from(STREAMS));
+    assert_eq!(o.counter("http.h2_streams_over_cap"), 0);
+}
+
+/// Rapid reset (CVE-2023-44487): 100,000 streams opened and reset by the client on one
+/// connection, in 100 rounds of 800 streams reset at once and 200 opened together then
+/// reset (72 of those past the 128 streams tracked per connection: not tracked, not
+/// counted as requests, counted as over the cap).
+#[test]
+fn h2_rapid_reset() {
+    const ROUNDS: u32 = 100;
+    const AT_ONCE: u32 = 800;
+    const TOGETHER: u32 = 200;
+    const CAP: u32 = 128;
+    let o = run_h2_case("h2_rapid_reset", |s| {
+        let mut h = H2::open(s, client(176, 0), &[])?;
+        let mut block = Vec::new();
+        h2_request(&mut block, "/reset", "reset.example", "resetter/1");
+        let mut b = Vec::new();
+        let mut sid = 1;
+        interleaved(s, ROUNDS, |s, _| {
+            b.clear();
+            for _ in 0..AT_ONCE {
+                h2_frame(&mut b, HEADERS, END_HEADERS | END_STREAM, sid, &block);
+                h2_frame(&mut b, RST_STREAM, 0, sid, &CANCEL.to_be_bytes());
+                sid += 2;
+            }
+            for k in 0..TOGETHER {
+                h2_frame(
+                    &mut b,
+                    HEADERS,
+                    END_HEADERS | END_STREAM,
+                    sid + 2 * k,
+                    &block,
+                );
+            }
+            for k in 0..TOGETHER {
+                h2_frame(&mut b, RST_STREAM, 0, sid + 2 * k, &CANCEL.to_be_bytes());
+            }
+            sid += 2 * TOGETHER;
+            h.client(s, &b)
+        })?;
+        h.exchanges(s, sid, H2_AFTER, H2_AFTER_HOST, H2_UA)?;
+        h.close(s)
+    });
+    let counted = u64::from(ROUNDS * (AT_ONCE + CAP));
+    o.assert_h2_valid_counted(counted);
+    assert_eq!(o.row("hosts", "reset.example"), (counted, 0));
+    assert_eq!(
+        o.counter("http.h2_resets"),
+        u64::from(ROUNDS * (AT_ONCE + TOGETHER))
+    );
+    assert_eq!(
+        o.counter("http.h2_streams_over_cap"),
+        u64::from(ROUNDS * (TOGETHER - CAP))
+    );
+}
+
+/// SETTINGS_HEADER_TABLE_SIZE of 4 GiB - 1 from the server; 200 client header blocks,
+/// each starting with a table size update to 4 GiB - 1 and inserting a 30,000-byte
+/// field, then referencing the newest entry and, from the fifth block on, the one
+/// inserted four blocks earlier (held by the encoder's 4 GiB table, evicted from ours at
+/// its 64 KiB cap: an unknown reference, counted). 6 MB of inserts in all.
+#[test]
+fn h2_four_gib_header_table() {
+    const STREAMS: u32 = 200;
+    let o = run_h2_case("h2_table_4gib", |s| {
+        let mut h = H2::open(s, client(177, 0), &[0, 1, 0xff, 0xff, 0xff, 0xff])?;
+        let (mut block, mut b) = (Vec::new(), Vec::new());
+        let mut value = vec![b'v'; 30_000];
+        interleaved(s, STREAMS, |s, i| {
+            let sid = 1 + 2 * i;
+            block.clear();
+            hp_int(&mut block, 0x20, 5, u64::from(u32::MAX));
+            value[..4].copy_from_slice(&i.to_be_bytes());
+            hp_insert(&mut block, b"x-big", &value);
+            h2_request(&mut block, "/table", "table.example", "tabler/1");
+            block.push(0x80 | 62);
+            if i >= 4 {
+                block.push(0x80 | 66);
+            }
+            b.clear();
+            h2_frame(&mut b, HEADERS, END_HEADERS | END_STREAM, sid, &block);
+            h.client(s, &b)?;
+            b.clear();
+            h2_ok(&mut b, sid, true);
+            h.server(s, &b)
+        })?;
+        h.exchanges(s, 1 + 2 * STREAMS, H2_AFTER, H2_AFTER_HOST, H2_UA)?;
+        h.close(s)
+    });
+    o.assert_h2_valid_counted(u64::from(STREAMS));
+    assert_eq!(o.row("hosts", "table.example"), (u64::from(STREAMS), 0));
+    assert_eq!(o.counter("http.h2_table_size_capped"), u64::from(STREAMS));
+    assert_eq!(
+        o.counter("http.h2_hpack_unknown_refs"),
+        u64::from(STREAMS - 4)
+    );
+    assert_eq!(o.counter("http.h2_hpack_errors"), 0);
+}
+
+/// 10,000 request header blocks whose last field, a Huffman-coded `user-agent`, is not
+/// valid code (three kinds: the EOS symbol, padding that is not all ones, padding longer
+/// than 7 bits). The fields before it are read; the block is counted as an HPACK error.
+#[test]
+fn h2_invalid_huffman() {
+    const STREAMS: u32 = 10_000;
+    const BAD: [&[u8]; 3] = [&[0xff, 0xff, 0xff, 0xff], &[0x00], &[0x1f, 0xff, 0xff]];
+    let o = run_h2_case("h2_invalid_huffman", |s| {
+        let mut h = H2::open(s, client(178, 0), &[])?;
+        let (mut block, mut b) = (Vec::new(), Vec::new());
+        interleaved(s, STREAMS, |s, i| {
+            let sid = 1 + 2 * i;
+            block.clear();
+            block.extend_from_slice(&[0x82, 0x86]);
+            hp_lit(&mut block, 4, b"/huffman");
+            hp_lit(&mut block, 1, b"huffman.example");
+            let bad = BAD[i as usize % 3];
+            hp_int(&mut block, 0, 4, 58);
+            hp_int(&mut block, 0x80, 7, bad.len() as u64);
+            block.extend_from_slice(bad);
+            b.clear();
+            h2_frame(&mut b, HEADERS, END_HEADERS | END_STREAM, sid, &block);
+            h.client(s, &b)?;
+            b.clear();
+            h2_ok(&mut b, sid, true);
+            h.server(s, &b)
+        })?;
+        h.exchanges(s, 1 + 2 * STREAMS, H2_AFTER, H2_AFTER_HOST, H2_UA)?;
+        h.close(s)
+    });
+    o.assert_h2_valid_counted(u64::from(STREAMS));
+    assert_eq!(o.row("hosts", "huffman.example"), (u64::from(STREAMS), 0));
+    assert_eq!(o.counter("http.h2_hpack_errors"), u64::from(STREAMS));
+}
+
+/// 10,000 pairs of streams with padding longer than its frame: a HEADERS frame whose
+/// pad length (250) is past its end (the frame and its block dropped; the stream, which
+/// it opened, still answered and counted as a request), and a clean request whose DATA
+/// frame claims 250 bytes of padding in 4 (the frame skipped).
+#[test]
+fn h2_padding_longer_than_its_frame() {
+    const PAIRS: u32 = 10_000;
+    let o = run_h2_case("h2_padding", |s| {
+        let mut h = H2::open(s, client(179, 0), &[])?;
+        let (mut block, mut b) = (Vec::new(), Vec::new());
+        interleaved(s, PAIRS, |s, i| {
+            let (sid, sid2) = (1 + 4 * i, 3 + 4 * i);
+            block.clear();
+            block.push(250);
+            h2_request(&mut block, "/padded", "lost.example", "padder/1");
+            b.clear();
+            h2_frame(
+                &mut b,
+                HEADERS,
+                END_HEADERS | END_STREAM | PADDED,
+                sid,
+                &block,
+            );
+            block.clear();
+            h2_request(&mut block, "/upload", "padding.example", "padder/1");
+            h2_frame(&mut b, HEADERS, END_HEADERS, sid2, &block);
+            h2_frame(
+                &mut b,
+                DATA,
+                END_STREAM | PADDED,
+                sid2,
+                &[250, b'a', b'b', b'c'],
+            );
+            h.client(s, &b)?;
+            b.clear();
+            h2_ok(&mut b, sid, true);
+            h2_ok(&mut b, sid2, true);
+            h.server(s, &b)
+        })?;
+        h.exchanges(s, 1 + 4 * PAIRS, H2_AFTER, H2_AFTER_HOST, H2_UA)?;
+        h.close(s)
+    });
+    o.assert_h2_valid_counted(2 * u64::from(PAIRS));
+    assert_eq!(o.row("hosts", "padding.example"), (u64::from(PAIRS), 0));
+    assert_eq!(o.counter("http.h2_bad_frames"), 2 * u64::from(PAIRS));
+    assert_eq!(o.counter("http.h2_streams_over_cap"), 0);
+}
+
+/// Frames of 16 MiB - 1 bytes (the largest length a frame header can carry): a DATA
+/// frame of an upload, a HEADERS frame (its block over `--max-header-bytes`: dropped,
+/// the stream MALFORMED), and a frame of an unknown type from the server. Nothing of
+/// them is held.
+#[test]
+fn h2_sixteen_mib_frames() {
+    const MAX: u32 = (1 << 24) - 1;
+    let o = run_h2_case("h2_16mib_frames", |s| {
+        let mut h = H2::open(s, client(180, 0), &[])?;
+        let mut c = Vec::with_capacity(2 * MAX as usize + 1000);
+        let mut block = Vec::new();
+        h2_request(&mut block, "/upload", "big.example", "big/1");
+        h2_frame(&mut c, HEADERS, END_HEADERS, 1, &block);
+        h2_head(&mut c, MAX, DATA, END_STREAM, 1);
+        c.resize(c.len() + MAX as usize, b'u');
+        block.clear();
+        h2_request(&mut block, "/huge-block", "big.example", "big/1");
+        block.resize(MAX as usize, 0x82);
+        h2_frame(&mut c, HEADERS, END_HEADERS | END_STREAM, 3, &block);
+        let mut sv = Vec::with_capacity(MAX as usize + 1000);
+        h2_ok(&mut sv, 1, true);
+        h2_head(&mut sv, MAX, 0xfa, 0, 0);
+        sv.resize(sv.len() + MAX as usize, b'x');
+        h2_ok(&mut sv, 3, true);
+        let (cn, sn) = (c.len().div_ceil(H2_SEGMENT), sv.len().div_ceil(H2_SEGMENT));
+        let (mut ci, mut si) = (c.chunks(H2_SEGMENT), sv.chunks(H2_SEGMENT));
+        interleaved(s, (cn + sn) as u32, |s, i| {
+            if (i as usize) < cn {
+                h.client(s, ci.next().unwrap_or_default())
+            } else {
+                h.server(s, si.next().unwrap_or_default())
+            }
+        })?;
+        h.exchanges(s, 5, H2_AFTER, H2_AFTER_HOST, H2_UA)?;
+        h.close(s)
+    });
+    o.assert_h2_valid_counted(2);
+    assert_eq!(o.row("hosts", "big.example"), (1, 0));
+    assert_eq!(o.counter("http.h2_header_blocks_too_large"), 1);
+    assert_eq!(o.counter("http.h2_unknown_frames"), 1);
+    assert_eq!(o.counter("http.h2_bad_frames"), 0);
 }
