@@ -68,7 +68,7 @@
 //! bytes a side, charged through [`AppLayer::heap_bytes`]) to the undecided state and
 //! replays it into the analyzer it picks.
 
-use crate::event::{Event, OriginalClient};
+use crate::event::{Event, Flags, OriginalClient};
 use crate::http::{Ctx, HttpConn, UpgradeTo};
 use crate::http2::{H2Conn, H2Ctx, Http2Counters, MidProbe, MidVerdict};
 use crate::preface::{PrefaceConn, PrefaceCounters, Sig};
@@ -654,13 +654,16 @@ impl AppLayer {
         let at = cx.http.out[from..].iter().position(
             |e| matches!(e, Event::Exchange(x) if x.status == Some(101) && x.client.is_some()),
         );
-        let Some(at) = at else {
+        let Some(at) = at.map(|i| from + i) else {
             return;
         };
-        let Event::Exchange(ex) = cx.http.out.remove(from + at) else {
+        let Event::Exchange(x) = &cx.http.out[at] else {
             return;
         };
-        let (Some(client), Some(server)) = (ex.client, ex.server) else {
+        // A 101 that answered no request seen (NO_REQUEST: the capture missed it) stays
+        // in the output as what it is; stream 1 then has no request either.
+        let with_request = !x.flags.contains(Flags::NO_REQUEST);
+        let (Some(client), Some(server)) = (x.client, x.server) else {
             return;
         };
         let (orig, resp) = match self.client {
@@ -668,7 +671,11 @@ impl AppLayer {
             Dir::Resp => (server, client),
         };
         let mut h = H2Conn::new(orig, resp, self.client, false);
-        h.upgraded(ex);
+        if with_request {
+            if let Event::Exchange(ex) = cx.http.out.remove(at) {
+                h.upgraded(ex);
+            }
+        }
         self.analyzer = Analyzer::Http2(Box::new(h));
         cx.h2.h2_connections += 1;
         cx.h2.h2_upgrades += 1;
@@ -1226,6 +1233,30 @@ Connection: Upgrade\r\n\r\n";
                 offset: at,
                 to: crate::http::UpgradeTo::Absent,
             })
+        );
+    }
+
+    #[test]
+    fn an_h2c_101_that_answered_no_request_gives_stream_1_no_request() {
+        // Found by the http2 fuzz target: the 101 had no request (the capture missed
+        // it), yet became stream 1's request, counted by no RequestStarted.
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, b"HTTP/1.1 101\nUpgrade:h2c\n\n").close();
+        let with_request = r
+            .exchanges()
+            .iter()
+            .filter(|x| !x.flags.contains(crate::Flags::NO_REQUEST))
+            .count();
+        let started = r
+            .out
+            .iter()
+            .filter(|e| matches!(e, Event::RequestStarted { .. }))
+            .count();
+        assert_eq!(with_request, started);
+        assert_eq!(
+            r.exchanges().len(),
+            1,
+            "the 101 is a response without request"
         );
     }
 

@@ -37,29 +37,20 @@ fn monitor_corpus_replays() {
     });
 }
 
-/// Inputs of `fuzz/regressions/http2/` whose bug is not fixed yet: each has an ignored
-/// test below and is left out of the replay until the fix (then remove it from here).
-const HTTP2_OPEN_BUGS: &[&[u8]] = &[H2C_101_WITHOUT_REQUEST];
-
 #[test]
 fn http2_corpus_replays() {
-    replay("http2", |d| {
-        if !HTTP2_OPEN_BUGS.contains(&d) {
-            http2(d);
-        }
-    });
+    replay("http2", http2);
 }
 
 /// `fuzz/regressions/http2/h2c-101-without-request` (found by the `http2` target,
 /// minimised): the originator sends only `HTTP/1.1 101` with `Upgrade: h2c`, no request.
 /// HTTP/1 reports it as a response without request (NO_REQUEST); the analyzer seam
-/// (`AppLayer::h2c`) still switches to HTTP/2 on it, and `H2Conn::upgraded` clears the
-/// flags (NO_REQUEST with them) and marks stream 1 started: the exchange emitted at
-/// close has a request that no `RequestStarted` counted (`requests` undercounts it).
+/// (`AppLayer::h2c`) switched to HTTP/2 on it and made that exchange stream 1's request,
+/// which no `RequestStarted` had counted. Now such a 101 stays a response without
+/// request and stream 1 has no request.
 const H2C_101_WITHOUT_REQUEST: &[u8] = b"\x08\x00\x96\x00HTTP/1.1 101\nUpgrade:h2c\n\n";
 
 #[test]
-#[ignore = "bug: an h2c 101 without a request becomes a stream 1 request never counted (AppLayer::h2c, H2Conn::upgraded)"]
 fn h2c_101_without_a_request_counts_no_request() {
     let file = std::fs::read(replay::fuzz_dir().join("regressions/http2/h2c-101-without-request"))
         .unwrap();
