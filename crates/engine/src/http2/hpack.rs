@@ -262,7 +262,23 @@ impl Decoder {
         let mut first = true;
         while pos < block.len() {
             let b = block[pos];
-            let res = if b & 0x80 != 0 {
+            let res = if b & 0x80 != 0 && r.over_budget {
+                // Past the budget nothing is handed out: an indexed field only adds its
+                // size, without copying the entry (a block referencing one large entry
+                // thousands of times would otherwise cost its size each time).
+                first = false;
+                match int(block, &mut pos, 7).and_then(|i| self.entry_len(i as usize)) {
+                    Ok(Some(len)) => {
+                        used = used.saturating_add(len + 32);
+                        continue;
+                    }
+                    Ok(None) => {
+                        r.unknown += 1;
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                }
+            } else if b & 0x80 != 0 {
                 self.indexed(block, &mut pos, &mut r)
             } else if b & 0xe0 == 0x20 {
                 if !first {
@@ -303,6 +319,18 @@ impl Decoder {
             }
         }
         r
+    }
+
+    /// The size (name + value) of entry `idx` (1-based over both tables), or `None` for
+    /// an unknown dynamic entry: [`Self::entry`] without the copy.
+    fn entry_len(&self, idx: usize) -> Result<Option<usize>, Error> {
+        if idx == 0 {
+            return Err(Error::BadIndex);
+        }
+        if let Some((n, v)) = STATIC.get(idx - 1) {
+            return Ok(Some(n.len() + v.len()));
+        }
+        Ok(self.table.get(idx - 62).map(|(n, v)| n.len() + v.len()))
     }
 
     /// Puts entry `idx` (1-based over both tables) into the scratch buffer: the name's
