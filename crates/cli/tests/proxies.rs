@@ -22,10 +22,10 @@
 
 mod common;
 
-use common::live::{free_port, is_root, nginx, require, Killed};
+use common::live::{flush_capture, free_port, is_root, nginx, require, start_tcpdump, Killed};
 use common::{bin, TempDir};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -93,64 +93,6 @@ fn start_nginx(dir: &Path, plain: u16, proxied: &[u16]) -> Killed {
     );
     wait_port(plain, "nginx");
     k
-}
-
-/// tcpdump on `lo` writing `file`, returned once it listens.
-fn start_tcpdump(file: &Path, ports: &[u16]) -> Killed {
-    let filter = ports
-        .iter()
-        .map(|p| format!("tcp port {p}"))
-        .collect::<Vec<_>>()
-        .join(" or ");
-    let mut child = Command::new("tcpdump")
-        .args(["-i", "lo", "-U", "-s", "0", "-w"])
-        .arg(file)
-        .arg(&filter)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tcpdump");
-    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            err.read_line(&mut line).expect("tcpdump stderr") > 0,
-            "tcpdump exited"
-        );
-        if line.contains("listening on") {
-            break;
-        }
-    }
-    // Keep draining its standard error (it must not block on a full pipe).
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    Killed(child)
-}
-
-/// Sends a SYN to `marker` (nothing listens: RST) and waits until tcpdump has written it:
-/// everything sent before is in the file.
-fn flush_capture(file: &Path, marker: u16) {
-    let _ = TcpStream::connect(("127.0.0.1", marker));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let data = std::fs::read(file).unwrap_or_default();
-        // pcap, Ethernet (lo), IPv4 without options: TCP destination port at 36..38.
-        let mut at = 24;
-        while at + 16 <= data.len() {
-            let len =
-                u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
-            let rec = &data[(at + 16).min(data.len())..(at + 16 + len).min(data.len())];
-            if rec.len() >= 38 && u16::from_be_bytes([rec[36], rec[37]]) == marker {
-                return;
-            }
-            at += 16 + len;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the capture never showed the marker"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Requests, methods, hosts and statuses, as counted on both sides.
