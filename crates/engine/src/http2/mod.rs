@@ -68,6 +68,9 @@ mod hpack;
 mod huffman;
 #[cfg(test)]
 mod tests;
+mod ws;
+#[cfg(test)]
+mod ws_tests;
 
 pub(crate) use conn::{H2Conn, H2Ctx, PREFACE};
 pub(crate) use hpack::MAX_TABLE;
