@@ -164,6 +164,9 @@ pub(crate) struct H2Conn {
     ws_frame: [bool; 2],
     /// The server sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1.
     connect_protocol: bool,
+    /// An extended CONNECT was seen (only then does a client DATA frame look its stream
+    /// up for early data).
+    ext_seen: bool,
 }
 
 /// What the connection needs on a call.
@@ -201,6 +204,7 @@ impl H2Conn {
             ws: H2WebSockets::default(),
             ws_frame: [false; 2],
             connect_protocol: false,
+            ext_seen: false,
         }
     }
 
@@ -758,6 +762,7 @@ impl H2Conn {
                     Kind::Request => {
                         s.ext_connect =
                             ws_protocol && !s.pushed && s.ex.method.as_bytes() == b"CONNECT";
+                        self.ext_seen |= s.ext_connect;
                     }
                     _ => {}
                 }
@@ -850,7 +855,7 @@ impl H2Conn {
     fn ws_data_frame(&mut self, d: usize, sid: u32) {
         let is_client = d == self.client.index();
         self.ws_frame[d] = self.ws.reads(sid, is_client);
-        if is_client && !self.ws_frame[d] {
+        if is_client && !self.ws_frame[d] && self.ext_seen {
             if let Some(i) = self.find(sid) {
                 let s = &mut self.streams[i];
                 s.early_data |= s.ext_connect && !s.final_seen;

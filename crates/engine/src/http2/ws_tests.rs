@@ -92,6 +92,8 @@ enum Cut {
     /// Event `.0` in two at byte `.1`.
     At(usize, usize),
     Bytes,
+    /// Bytes `.1..(.1 + .2)` of event `.0` lost (a gap in their place).
+    Gap(usize, usize, usize),
 }
 
 /// Runs `script`, step k at time 1 s + k ms, then closes the connection at 9 s.
@@ -128,6 +130,19 @@ fn run(limits: &Limits, script: &[(Dir, Vec<u8>)], cut: Cut) -> Outcome {
         };
     for (k, (dir, bytes)) in script.iter().enumerate() {
         let t = Timestamp::from_secs(1).add_nanos(k as u64 * 1_000_000);
+        if let Cut::Gap(j, at, n) = cut {
+            if j == k {
+                let evs = [
+                    StreamEvent::Data(&bytes[..at]),
+                    StreamEvent::Gap(n as u64),
+                    StreamEvent::Data(&bytes[at + n..]),
+                ];
+                for ev in evs {
+                    step(&mut app, t, &mut |app, cx| app.feed(*dir, t, ev, cx));
+                }
+                continue;
+            }
+        }
         let pieces: Vec<&[u8]> = match cut {
             Cut::At(j, at) if j == k => vec![&bytes[..at], &bytes[at..]],
             Cut::Bytes => bytes.chunks(1).collect(),
@@ -142,7 +157,6 @@ fn run(limits: &Limits, script: &[(Dir, Vec<u8>)], cut: Cut) -> Outcome {
     let end_heap = app.heap_bytes();
     let t = Timestamp::from_secs(9);
     step(&mut app, t, &mut |app, cx| app.close(t, cx));
-    drop(step);
     out.retain(|e| !matches!(e, Event::ConnectionDecided { .. }));
     Outcome {
         out,
@@ -500,4 +514,25 @@ fn client_data_before_the_answer_leaves_that_direction_unparsed() {
     let s = sessions(&o)[0];
     assert_eq!((s.frames_to_server, s.frames_to_client), (0, 1));
     assert_eq!(s.flags, Flags::GAP | Flags::TRUNCATED);
+}
+
+#[test]
+fn a_gap_in_a_data_payload_stops_that_direction_of_the_session_only() {
+    let script = vec![
+        (C, [PRI.to_vec(), connect(1, "websocket")].concat()),
+        (S, status(1, "200", false)),
+        // Bytes 9.. of this DATA frame are its payload: 3 of them are lost.
+        (C, frame(DATA, 0, 1, &ws(true, 0x1, b"lost", Some(KEY)))),
+        (C, frame(DATA, 0, 1, &ws(true, 0x1, b"after", Some(KEY)))),
+        (S, frame(DATA, 0, 1, &ws(true, 0x1, b"still", None))),
+        (S, frame(DATA, END_STREAM, 1, &ws_close(1000, b"", None))),
+    ];
+    let o = run(&Limits::default(), &script, Cut::Gap(2, 11, 3));
+    let s = sessions(&o)[0];
+    // The client's frame header was cut: nothing more is read that way; the server's
+    // frames and Close are.
+    assert_eq!((s.frames_to_server, s.frames_to_client), (0, 2));
+    assert_eq!((s.close_code, s.flags), (Some(1000), Flags::GAP));
+    assert_eq!((o.h2.h2_data_gaps, o.websocket.websocket_gaps), (1, 1));
+    assert!(exchanges(&o)[0].flags.contains(Flags::GAP));
 }
