@@ -783,15 +783,15 @@ impl H2Conn {
     /// END_STREAM from `d` on `sid`: the exchange ends with the response, a WebSocket
     /// session when both sides have ended.
     fn end_stream(&mut self, d: usize, sid: u32, cx: &mut H2Ctx<'_, '_>) {
-        let ts = self.sides[d].frame_ts;
-        let st = &mut cx.http.counters.strings_truncated;
-        let is_client = d == self.client.index();
-        self.ws.end(sid, is_client, ts, cx.http.out, st);
         if d != self.client.index() {
             if let Some(i) = self.find(sid) {
                 self.finish(i, cx);
             }
         }
+        let ts = self.sides[d].frame_ts;
+        let st = &mut cx.http.counters.strings_truncated;
+        let is_client = d == self.client.index();
+        self.ws.end(sid, is_client, ts, cx.http.out, st);
     }
 
     /// Emits stream `i`'s exchange and forgets the stream.

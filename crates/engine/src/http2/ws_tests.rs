@@ -273,6 +273,17 @@ fn an_extended_connect_answered_200_is_a_websocket_session_split_at_every_byte()
         (S, frame(DATA, END_STREAM, 1, &ws_close(1000, b"", None))),
     ];
     let o = all_ways(&Limits::default(), &script);
+    // The CONNECT's exchange, then the session's record (both at the last END_STREAM).
+    let kinds: Vec<&str> = o
+        .out
+        .iter()
+        .filter_map(|e| match e {
+            Event::Exchange(x) if x.stream_id == 1 => Some("exchange"),
+            Event::WebSocket(_) => Some("websocket"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, ["exchange", "websocket"]);
     let xs = exchanges(&o);
     assert_eq!(xs.len(), 2);
     let x = xs.iter().find(|x| x.stream_id == 1).unwrap();
