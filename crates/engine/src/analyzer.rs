@@ -152,8 +152,10 @@ pub(crate) struct AppLayer {
 fn stamp(out: &mut [Event], oc: Option<&OriginalClient>) {
     if let Some(oc) = oc {
         for e in out {
-            if let Event::Exchange(x) = e {
-                x.original_client = Some(*oc);
+            match e {
+                Event::Exchange(x) => x.original_client = Some(*oc),
+                Event::WebSocket(w) => w.original_client = Some(*oc),
+                _ => {}
             }
         }
     }
@@ -255,6 +257,7 @@ impl AppLayer {
                     http: &mut cx.http,
                     counters: cx.h2,
                     protocols: cx.protocols,
+                    websocket: cx.websocket,
                 };
                 h.feed(dir, ts, ev, &mut hx);
             }
@@ -742,6 +745,7 @@ impl AppLayer {
                     http: &mut cx.http,
                     counters: cx.h2,
                     protocols: cx.protocols,
+                    websocket: cx.websocket,
                 };
                 h.close(ts, &mut hx);
             }

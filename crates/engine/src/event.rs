@@ -272,7 +272,8 @@ pub struct WebSocketSession {
     /// Its reason, cut to `max_string_len`.
     pub close_reason: WireStr,
     /// GAP (data lost), MALFORMED (a frame that breaks RFC 6455 framing: the rest is
-    /// counted as bytes only), TRUNCATED (ended without a Close frame).
+    /// counted as bytes only), TRUNCATED (ended without a Close frame), RESET (HTTP/2:
+    /// the stream was reset).
     pub flags: Flags,
     pub encap: httptop_wire::Encap,
 }

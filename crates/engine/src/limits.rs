@@ -70,6 +70,10 @@ pub struct Limits {
     /// the encoder holds and we evicted become unknown references). Counter:
     /// `h2_table_size_capped` (and `h2_hpack_unknown_refs`).
     pub max_hpack_table: usize,
+    /// HTTP/2: WebSocket sessions (RFC 8441 extended CONNECT streams answered 2xx)
+    /// parsed at once per connection. A session past it is not parsed (its DATA only
+    /// counts as the stream's bytes) and gives no record. Counter: `websocket_h2_over_cap`.
+    pub max_h2_websockets: usize,
 }
 
 impl Default for Limits {
@@ -93,6 +97,7 @@ impl Default for Limits {
             max_header_list_bytes: 64 << 10,
             max_continuations: 32,
             max_hpack_table: crate::http2::MAX_TABLE,
+            max_h2_websockets: 16,
         }
     }
 }

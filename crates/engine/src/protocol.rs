@@ -25,7 +25,10 @@ pub enum Protocol {
     /// included; also in `http/2`'s bytes). Totals over rows exclude it.
     Grpc,
     /// WebSocket after an HTTP/1.1 `101` (the connection also counts under `http/1`,
-    /// its bytes after the upgrade under `websocket`).
+    /// its bytes after the upgrade under `websocket`), and over HTTP/2 (RFC 8441
+    /// extended CONNECT): each such session counts as one `websocket` connection, at
+    /// its 2xx, while its bytes (DATA frames of its stream) stay under `http/2`'s (the
+    /// TCP connection is HTTP/2's, and several sessions may share it).
     WebSocket,
     /// Payload no analyzer claimed (opaque): only connections and bytes are counted.
     Unknown,

@@ -2,11 +2,13 @@
 //! the streams (see the contract in `super`).
 
 use super::hpack::Decoder;
+use super::ws::H2WebSockets;
 use super::Http2Counters;
-use crate::event::{Event, Exchange, Flags, Version, WireStr};
+use crate::event::{Event, Exchange, Flags, Version, WebSocketSession, WireStr};
 use crate::http::Ctx;
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::stream::{Dir, StreamEvent};
+use crate::websocket::WebSocketCounters;
 use httptop_wire::Timestamp;
 use std::net::SocketAddr;
 
@@ -29,6 +31,9 @@ const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 const PADDED: u8 = 0x8;
 const PRIO: u8 = 0x20;
+
+/// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 section 3).
+const ENABLE_CONNECT_PROTOCOL: u16 = 0x8;
 
 /// Where a direction's frame reader is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +125,10 @@ struct Stream {
     final_seen: bool,
     /// A pushed stream (PUSH_PROMISE), initiated by the server.
     pushed: bool,
+    /// An RFC 8441 extended CONNECT (`:method CONNECT`, `:protocol websocket`).
+    ext_connect: bool,
+    /// The client sent DATA on it before its 2xx response was seen.
+    early_data: bool,
 }
 
 /// Which header block of a stream is being decoded.
@@ -154,6 +163,15 @@ pub(crate) struct H2Conn {
     mid_first: [Option<u32>; 2],
     /// Time of the last event (exchanges still open at close end there).
     last_ts: Timestamp,
+    /// WebSocket sessions on extended CONNECT streams (RFC 8441).
+    ws: H2WebSockets,
+    /// The current DATA frame of each side (by `Dir::index`) goes to a WebSocket session.
+    ws_frame: [bool; 2],
+    /// The server sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1.
+    connect_protocol: bool,
+    /// An extended CONNECT was seen (only then does a client DATA frame look its stream
+    /// up for early data).
+    ext_seen: bool,
 }
 
 /// What the connection needs on a call.
@@ -161,6 +179,7 @@ pub(crate) struct H2Ctx<'a, 'b> {
     pub http: &'a mut Ctx<'b>,
     pub counters: &'a mut Http2Counters,
     pub protocols: &'a mut ProtocolTable,
+    pub websocket: &'a mut WebSocketCounters,
 }
 
 fn be32(b: &[u8]) -> u32 {
@@ -189,6 +208,10 @@ impl H2Conn {
             mid: false,
             mid_first: [None; 2],
             last_ts: Timestamp::ZERO,
+            ws: H2WebSockets::default(),
+            ws_frame: [false; 2],
+            connect_protocol: false,
+            ext_seen: false,
         }
     }
 
@@ -230,6 +253,7 @@ impl H2Conn {
                 .iter()
                 .map(|s| crate::budget::heap(s.block.capacity()) + s.hpack.heap_bytes())
                 .sum::<usize>()
+            + self.ws.heap_bytes()
     }
 
     /// The HTTP/1.1 request of an h2c upgrade becomes stream 1's (RFC 9113 3.2 of RFC
@@ -249,6 +273,8 @@ impl H2Conn {
             started: true,
             final_seen: false,
             pushed: false,
+            ext_connect: false,
+            early_data: false,
         });
     }
 
@@ -272,6 +298,9 @@ impl H2Conn {
                 if let Some(i) = self.find(sid) {
                     self.streams[i].ex.flags.insert(Flags::GAP);
                 }
+                if self.ws_frame[d] {
+                    self.ws.gap(sid, d == self.client.index(), n, cx.websocket);
+                }
                 self.after_bytes(d, cx);
             }
             Phase::Pad if n <= u64::from(side.left) => {
@@ -288,6 +317,7 @@ impl H2Conn {
                 for s in &mut self.streams {
                     s.ex.flags.insert(Flags::GAP);
                 }
+                self.ws.gap_all(d == self.client.index(), cx.websocket);
             }
         }
     }
@@ -337,7 +367,11 @@ impl H2Conn {
                     let chunk = &rest[..n];
                     side.left -= n as u32;
                     i += n;
-                    if !side.skip && matches!(side.ty, HEADERS | CONTINUATION | PUSH_PROMISE) {
+                    if self.ws_frame[d] && !side.skip && side.ty == DATA {
+                        let is_client = d == self.client.index();
+                        self.ws.data(side.sid, is_client, chunk, ts, cx.websocket);
+                    } else if !side.skip && matches!(side.ty, HEADERS | CONTINUATION | PUSH_PROMISE)
+                    {
                         let cap = cx.http.limits.max_header_bytes;
                         if !side.blk.dropped {
                             if side.block.len() + chunk.len() > cap {
@@ -395,6 +429,8 @@ impl H2Conn {
             started: false,
             final_seen: false,
             pushed: false,
+            ext_connect: false,
+            early_data: false,
         });
         Some(self.streams.len() - 1)
     }
@@ -422,6 +458,7 @@ impl H2Conn {
         let len = u32::from_be_bytes([0, h[0], h[1], h[2]]);
         let (ty, flags, sid) = (h[3], h[4], be32(&h[5..9]) & 0x7fff_ffff);
         cx.counters.h2_frames += 1;
+        self.ws_frame[d] = false;
         (
             side.ty, side.flags, side.sid, side.left, side.pad, side.skip,
         ) = (ty, flags, sid, len, 0, false);
@@ -468,7 +505,10 @@ impl H2Conn {
                 }
                 self.charge(d, bsid, 9 + u64::from(len));
             }
-            DATA => self.charge(d, sid, 9 + u64::from(len)),
+            DATA => {
+                self.charge(d, sid, 9 + u64::from(len));
+                self.ws_data_frame(d, sid);
+            }
             _ => {}
         }
         let side = &mut self.sides[d];
@@ -560,6 +600,9 @@ impl H2Conn {
                     s.ex.reset_code = Some(code);
                     self.finish(i, cx);
                 }
+                let ts = self.sides[d].frame_ts;
+                let st = &mut cx.http.counters.strings_truncated;
+                self.ws.reset(sid, ts, cx.http.out, st);
             }
             GOAWAY => {
                 cx.counters.h2_goaways += 1;
@@ -572,6 +615,9 @@ impl H2Conn {
                 if id == 1 {
                     // HEADER_TABLE_SIZE: what the other side's encoder may use.
                     self.sides[1 - d].hpack.set_allowed(v);
+                }
+                if id == ENABLE_CONNECT_PROTOCOL && d != self.client.index() {
+                    self.connect_protocol = v == 1;
                 }
                 let side = &mut self.sides[d];
                 if side.left >= 6 {
@@ -687,6 +733,7 @@ impl H2Conn {
                 None => &mut dummy,
             };
             let mut status: Option<u16> = None;
+            let mut ws_protocol = false;
             let mut truncated = 0u64;
             let mut cut = |v: &[u8]| {
                 let w = WireStr::capped(v, max);
@@ -700,6 +747,9 @@ impl H2Conn {
                     (Kind::Request, b":authority") => ex.host = cut(v),
                     (Kind::Request, b"host") if ex.host.is_empty() => ex.host = cut(v),
                     (Kind::Request, b":path") => ex.path = cut(v),
+                    (Kind::Request, b":protocol") => {
+                        ws_protocol = v.eq_ignore_ascii_case(b"websocket")
+                    }
                     (Kind::Request, b"user-agent") => ex.user_agent = cut(v),
                     (Kind::Request, b"content-type") if v.starts_with(b"application/grpc") => {
                         ex.flags.insert(Flags::GRPC)
@@ -747,9 +797,17 @@ impl H2Conn {
                         st => {
                             s.ex.status = st;
                             s.final_seen = true;
+                            if s.ext_connect && st.is_some_and(|c| (200..300).contains(&c)) {
+                                self.ws_open(i, cx);
+                            }
                         }
                     },
                     Kind::Trailers => s.ex.flags.insert(Flags::TRAILERS),
+                    Kind::Request => {
+                        s.ext_connect =
+                            ws_protocol && !s.pushed && s.ex.method.as_bytes() == b"CONNECT";
+                        self.ext_seen |= s.ext_connect;
+                    }
                     _ => {}
                 }
             }
@@ -766,13 +824,18 @@ impl H2Conn {
         }
     }
 
-    /// END_STREAM from `d` on `sid`: the exchange ends with the response.
+    /// END_STREAM from `d` on `sid`: the exchange ends with the response, a WebSocket
+    /// session when both sides have ended.
     fn end_stream(&mut self, d: usize, sid: u32, cx: &mut H2Ctx<'_, '_>) {
         if d != self.client.index() {
             if let Some(i) = self.find(sid) {
                 self.finish(i, cx);
             }
         }
+        let ts = self.sides[d].frame_ts;
+        let st = &mut cx.http.counters.strings_truncated;
+        let is_client = d == self.client.index();
+        self.ws.end(sid, is_client, ts, cx.http.out, st);
     }
 
     /// Emits stream `i`'s exchange and forgets the stream.
@@ -812,7 +875,7 @@ impl H2Conn {
     /// The connection is gone: every open stream is emitted (NO_RESPONSE when no final
     /// response was seen, and GOAWAY when a GOAWAY came before; TRUNCATED when the
     /// response had begun).
-    pub fn close(&mut self, _ts: Timestamp, cx: &mut H2Ctx<'_, '_>) {
+    pub fn close(&mut self, ts: Timestamp, cx: &mut H2Ctx<'_, '_>) {
         // In stream id order: the last is the lowest.
         self.streams.sort_by_key(|s| std::cmp::Reverse(s.id));
         let any_goaway = self.goaway.iter().any(Option::is_some);
@@ -825,6 +888,54 @@ impl H2Conn {
                 s.ex.flags.insert(Flags::GOAWAY);
             }
             self.finish(last, cx);
+        }
+        let st = &mut cx.http.counters.strings_truncated;
+        self.ws.close(ts, cx.http.out, st);
+    }
+
+    /// A DATA frame header of `d` on `sid`: whether its payload goes to a WebSocket
+    /// session (client DATA on an extended CONNECT not yet answered is remembered: that
+    /// direction of the session will start with a gap).
+    fn ws_data_frame(&mut self, d: usize, sid: u32) {
+        let is_client = d == self.client.index();
+        self.ws_frame[d] = self.ws.reads(sid, is_client);
+        if is_client && !self.ws_frame[d] && self.ext_seen {
+            if let Some(i) = self.find(sid) {
+                let s = &mut self.streams[i];
+                s.early_data |= s.ext_connect && !s.final_seen;
+            }
+        }
+    }
+
+    /// Stream `i`, an extended CONNECT, was answered 2xx: a WebSocket session starts
+    /// (counted in the `websocket` row's connections; its bytes stay under http/2).
+    fn ws_open(&mut self, i: usize, cx: &mut H2Ctx<'_, '_>) {
+        let s = &self.streams[i];
+        let head = WebSocketSession {
+            ts: s.ex.ts,
+            client: s.ex.client,
+            server: s.ex.server,
+            original_client: s.ex.original_client,
+            host: s.ex.host.clone(),
+            path: s.ex.path.clone(),
+            version: Version::HTTP2,
+            stream_id: s.id,
+            ..WebSocketSession::default()
+        };
+        let (id, early) = (s.id, s.early_data);
+        let limits = cx.http.limits;
+        let opened = self.ws.open(
+            head,
+            self.connect_protocol,
+            limits.max_h2_websockets,
+            limits.max_string_len,
+            cx.websocket,
+        );
+        if opened {
+            cx.protocols.get_mut(Protocol::WebSocket).connections += 1;
+            if early {
+                self.ws.gap(id, true, 1, cx.websocket);
+            }
         }
     }
 }

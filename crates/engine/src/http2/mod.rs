@@ -67,6 +67,24 @@
 //!   of `http/2`) counts the connections with a call (once, at the first call's end),
 //!   the calls (at their RequestStarted; the event itself says `Http2`: a call is an
 //!   HTTP/2 request) and the wire bytes of their streams (at the exchange's end).
+//! - **WebSocket (RFC 8441)**: a request HEADERS with `:method CONNECT` and `:protocol
+//!   websocket` answered by a 2xx `:status` makes its stream a WebSocket session (the
+//!   server's SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 is not required: a capture may start
+//!   after it; without it the session counts in `websocket_h2_unannounced`). The DATA
+//!   payloads of the stream each way (padding removed) go to a
+//!   [`WsStreams`](crate::websocket::WsStreams) from the 2xx on (client DATA sent before
+//!   the 2xx was seen is not parsed: that direction is flagged GAP and stops); a gap in
+//!   them, or a direction losing frame sync, stops that direction (GAP). The stream is
+//!   still one exchange (`CONNECT`, 200), emitted as for any stream (at the server's
+//!   END_STREAM, a reset or the close); the session's [`Event::WebSocket`](crate::Event)
+//!   record (version 2, stream id, `:authority` as host, `:path`, `ts` of the CONNECT
+//!   HEADERS) comes out when both sides have sent END_STREAM (`end`: that frame's
+//!   time), at RST_STREAM (RESET), or at the connection's close. Sessions count in
+//!   `WebSocketCounters` as over HTTP/1.1 (plus `websocket_h2_sessions`) and each one as
+//!   a connection of the `websocket` protocol row; their bytes stay under `http/2`'s.
+//!   At most `max_h2_websockets` sessions are parsed at once per connection (past it:
+//!   `websocket_h2_over_cap`, not parsed, no record); their state is charged through
+//!   `heap_bytes`.
 //! - **Caps** (all counted in [`Http2Counters`]): streams tracked per connection
 //!   (`max_h2_streams`: a stream past it is not tracked, its frames only count as
 //!   bytes); compressed header block bytes (`max_header_bytes`) and CONTINUATION frames
@@ -83,6 +101,9 @@ mod huffman;
 mod mid;
 #[cfg(test)]
 mod tests;
+mod ws;
+#[cfg(test)]
+mod ws_tests;
 
 pub(crate) use conn::{H2Conn, H2Ctx, PREFACE};
 pub(crate) use hpack::MAX_TABLE;

@@ -51,7 +51,8 @@ use frame::{FrameParser, Outcome, State, Stop};
 use httptop_wire::Timestamp;
 
 httptop_wire::counters! {
-    /// WebSocket frames and messages (RFC 6455), after a 101 upgrade.
+    /// WebSocket frames and messages (RFC 6455), after a 101 upgrade or over an HTTP/2
+    /// extended CONNECT stream (RFC 8441).
     #[derive(Clone, Debug, Default, PartialEq, Eq)]
     #[non_exhaustive]
     pub struct WebSocketCounters {
@@ -66,6 +67,12 @@ httptop_wire::counters! {
         websocket_malformed: Events anomaly => "anomalies" { kind = "websocket_malformed" },
         /// WebSocket directions whose frame sync was lost in a capture gap (the rest is counted as bytes only).
         websocket_gaps: Events anomaly,
+        /// WebSocket sessions over HTTP/2 (RFC 8441: an extended CONNECT stream with :protocol websocket answered 2xx).
+        websocket_h2_sessions: Connections,
+        /// Of those, sessions whose connection showed no SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 from the server (the capture may have started after it).
+        websocket_h2_unannounced: Connections,
+        /// WebSocket sessions over HTTP/2 not parsed because the connection had max_h2_websockets already.
+        websocket_h2_over_cap: Events anomaly => "anomalies" { kind = "websocket_h2_over_cap" },
     }
 }
 
