@@ -572,6 +572,7 @@ impl AppLayer {
             http: &mut cx.http,
             counters: cx.h2,
             protocols: cx.protocols,
+            websocket: cx.websocket,
         };
         for (d, t, bytes) in m.replay() {
             conn.feed(d, t, StreamEvent::Data(bytes), &mut hx);
