@@ -32,7 +32,7 @@
 //! `close_code` (of the first Close frame; null without one or without a code),
 //! `close_reason` (wire string; null when empty), `encap`, and `flags` (`gap`,
 //! `malformed`: framing broken, the rest counted as bytes only; `truncated`: ended
-//! without a Close frame, or a string was cut). The exchange of the upgrade request
+//! without a Close frame, or a string was cut; `reset`: its HTTP/2 stream was reset). The exchange of the upgrade request
 //! (status 101) is logged as any other.
 //!
 //! Alerting events share the file (same `schema`, times `at` in epoch seconds):
