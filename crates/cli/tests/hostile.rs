@@ -16,6 +16,8 @@
 
 mod common;
 
+use common::h2wire::{h2_frame, h2_head, hp_insert, hp_int, hp_lit, PREFACE};
+use common::h2wire::{DATA, END_HEADERS, END_STREAM, HEADERS, SETTINGS};
 use common::{bin, PcapStream, TempDir};
 use httptop_wire::build::{flags, Endpoint};
 use serde_json::Value;
@@ -978,68 +980,14 @@ const H2_AFTER: u32 = 20;
 const H2_HOST: &str = "h2valid.example";
 const H2_UA: &str = "h2valid-agent/1.0";
 const H2_AFTER_HOST: &str = "after.example";
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// TCP payload per segment of the HTTP/2 connections.
 const H2_SEGMENT: usize = 32_000;
 
-const DATA: u8 = 0;
-const HEADERS: u8 = 1;
 const RST_STREAM: u8 = 3;
-const SETTINGS: u8 = 4;
 const CONTINUATION: u8 = 9;
-const END_STREAM: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
 const PADDED: u8 = 0x8;
 /// RST_STREAM's CANCEL.
 const CANCEL: u32 = 8;
-
-/// Appends an HTTP/2 frame header announcing `len` payload bytes.
-fn h2_head(out: &mut Vec<u8>, len: u32, ty: u8, flags: u8, sid: u32) {
-    out.extend_from_slice(&len.to_be_bytes()[1..]);
-    out.extend_from_slice(&[ty, flags]);
-    out.extend_from_slice(&sid.to_be_bytes());
-}
-
-/// Appends an HTTP/2 frame carrying `payload`.
-fn h2_frame(out: &mut Vec<u8>, ty: u8, flags: u8, sid: u32, payload: &[u8]) {
-    h2_head(out, payload.len() as u32, ty, flags, sid);
-    out.extend_from_slice(payload);
-}
-
-/// HPACK: an integer with an `n`-bit prefix whose other bits are `first`.
-fn hp_int(out: &mut Vec<u8>, first: u8, n: u8, mut v: u64) {
-    let mask = (1u64 << n) - 1;
-    if v < mask {
-        out.push(first | v as u8);
-        return;
-    }
-    out.push(first | mask as u8);
-    v -= mask;
-    while v >= 128 {
-        out.push((v % 128) as u8 | 0x80);
-        v /= 128;
-    }
-    out.push(v as u8);
-}
-
-/// HPACK: a string literal, not Huffman-coded.
-fn hp_str(out: &mut Vec<u8>, s: &[u8]) {
-    hp_int(out, 0, 7, s.len() as u64);
-    out.extend_from_slice(s);
-}
-
-/// HPACK: a literal field without indexing whose name is static entry `index`.
-fn hp_lit(out: &mut Vec<u8>, index: u64, value: &[u8]) {
-    hp_int(out, 0, 4, index);
-    hp_str(out, value);
-}
-
-/// HPACK: a literal field with incremental indexing and a literal name.
-fn hp_insert(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.push(0x40);
-    hp_str(out, name);
-    hp_str(out, value);
-}
 
 /// Appends a request's fields: `:method GET`, `:scheme http` (static table), `:path`,
 /// `:authority` and `user-agent` literals without indexing (so that no dynamic table
@@ -1078,7 +1026,7 @@ impl H2 {
     fn open(s: &mut Stream, c: Endpoint, settings: &[u8]) -> std::io::Result<H2> {
         let (cs, ss) = open(s, c)?;
         let mut h = H2 { c, cs, ss };
-        let mut b = H2_PREFACE.to_vec();
+        let mut b = PREFACE.to_vec();
         h2_frame(&mut b, SETTINGS, 0, 0, &[]);
         h.client(s, &b)?;
         b.clear();

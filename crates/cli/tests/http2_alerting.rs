@@ -20,7 +20,7 @@
 mod common;
 
 use common::h2::{count_request, count_status, diff, have, tshark_counts, Counts, DecodeAs};
-use common::h2wire::{answer_ok, connection, literal, string, Call};
+use common::h2wire::{answer_ok, connection, hp_str, literal, Call};
 use common::{bin, burst_in, tcp_frame, Pcap, TempDir, ACK, T0};
 use std::path::Path;
 use std::process::Command;
@@ -34,7 +34,7 @@ fn request_block(path: &str, first: bool) -> Vec<u8> {
     literal(&mut b, 4, path); // :path
     if first {
         b.push(0x41); // literal with incremental indexing, name :authority (1)
-        string(&mut b, HOST);
+        hp_str(&mut b, HOST.as_bytes());
     } else {
         b.push(0x80 | 62); // the dynamic table's first entry: :authority shop.example
     }

@@ -12,38 +12,71 @@ pub const END_HEADERS: u8 = 0x4;
 pub const SETTINGS_ACK: u8 = 0x1;
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// Appends an HTTP/2 frame header announcing `len` payload bytes.
+pub fn h2_head(out: &mut Vec<u8>, len: u32, ty: u8, flags: u8, sid: u32) {
+    out.extend_from_slice(&len.to_be_bytes()[1..]);
+    out.extend_from_slice(&[ty, flags]);
+    out.extend_from_slice(&sid.to_be_bytes());
+}
+
+/// Appends an HTTP/2 frame carrying `payload`.
+pub fn h2_frame(out: &mut Vec<u8>, ty: u8, flags: u8, sid: u32, payload: &[u8]) {
+    h2_head(out, payload.len() as u32, ty, flags, sid);
+    out.extend_from_slice(payload);
+}
+
+/// HPACK: an integer with an `n`-bit prefix whose other bits are `first`.
+pub fn hp_int(out: &mut Vec<u8>, first: u8, n: u8, mut v: u64) {
+    let mask = (1u64 << n) - 1;
+    if v < mask {
+        out.push(first | v as u8);
+        return;
+    }
+    out.push(first | mask as u8);
+    v -= mask;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
+}
+
+/// HPACK: a string literal, not Huffman-coded.
+pub fn hp_str(out: &mut Vec<u8>, s: &[u8]) {
+    hp_int(out, 0, 7, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+/// HPACK: a literal field without indexing whose name is static entry `index`.
+pub fn hp_lit(out: &mut Vec<u8>, index: u64, value: &[u8]) {
+    hp_int(out, 0, 4, index);
+    hp_str(out, value);
+}
+
+/// HPACK: a literal field with incremental indexing and a literal name.
+pub fn hp_insert(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.push(0x40);
+    hp_str(out, name);
+    hp_str(out, value);
+}
+
 /// An HTTP/2 frame: 9-byte header, then `payload`.
 pub fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, ty, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
+    let mut f = Vec::with_capacity(9 + payload.len());
+    h2_frame(&mut f, ty, flags, stream, payload);
     f
 }
 
-/// HPACK: a string literal, not Huffman-coded, shorter than 127 bytes.
-pub fn string(out: &mut Vec<u8>, s: &str) {
-    assert!(s.len() < 127);
-    out.push(s.len() as u8);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// HPACK: a literal field without indexing whose name is static-table entry `index`
-/// (a 4-bit prefix integer).
+/// HPACK: a literal field without indexing whose name is static-table entry `index`.
 pub fn literal(out: &mut Vec<u8>, index: u8, value: &str) {
-    if index < 15 {
-        out.push(index);
-    } else {
-        out.extend_from_slice(&[0x0f, index - 15]);
-    }
-    string(out, value);
+    hp_lit(out, u64::from(index), value.as_bytes());
 }
 
 /// HPACK: a literal field without indexing with a literal name.
 pub fn literal_named(out: &mut Vec<u8>, name: &str, value: &str) {
     out.push(0x00);
-    string(out, name);
-    string(out, value);
+    hp_str(out, name.as_bytes());
+    hp_str(out, value.as_bytes());
 }
 
 /// One request of a scripted connection and its answer.
