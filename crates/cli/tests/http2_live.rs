@@ -28,8 +28,8 @@ mod common;
 
 use common::h2::{
     bump, count_request, count_status, diff, have, httptop_read, httptop_report, log_counts,
-    protocol_row, python_with, read_log, run_bounded, start_server, tshark_counts, wait_bounded,
-    Counts, DecodeAs, Tcpdump,
+    protocol_row, python_with, read_log, run_bounded, start_nginx_h2c, start_server, tshark_counts,
+    wait_bounded, Counts, DecodeAs, Tcpdump,
 };
 use common::live::{free_port, is_root, nginx, require, start_capturing, Killed};
 use common::{bin, TempDir};
@@ -395,30 +395,6 @@ fn curl_h2c_upgrade_against_apache_mod_http2() {
     finish(failures);
 }
 
-fn start_nginx_h2c(dir: &Path, www: &Path, port: u16) -> Killed {
-    // Debian 12's nginx 1.22: `http2` is a parameter of `listen` (the `http2 on;`
-    // directive came with 1.25.1); without `ssl` it is h2c with prior knowledge.
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
-         fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
-         server {{\n  listen 127.0.0.1:{port} http2;\n  root {w};\n  location / {{ }}\n }}\n}}\n",
-        d = dir.display(),
-        w = www.display()
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).expect("conf");
-    start_server(
-        Command::new(nginx().expect("nginx"))
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-p")
-            .arg(dir),
-        port,
-        &dir.join("nginx.out"),
-    )
-}
-
 #[test]
 fn nginx_h2c_with_curl_and_nghttp() {
     if !require(is_root(), "root (capture on lo)")
@@ -432,7 +408,7 @@ fn nginx_h2c_with_curl_and_nghttp() {
     let dir = TempDir::new("ht12-nginx");
     let port = free_port();
     let www = docroot(&dir.0);
-    let _server = start_nginx_h2c(&dir.0, &www, port);
+    let _server = start_nginx_h2c(&dir.0, &www, port, "");
     let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
     let (sent, got) = capture_around(&dir, port, || {
         let mut c = Counts::new();

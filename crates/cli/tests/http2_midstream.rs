@@ -20,11 +20,11 @@ mod common;
 
 use common::h2::{
     count_request, count_status, diff, have, httptop_read, httptop_report, log_counts,
-    protocol_row, run_bounded, start_server, tshark_counts, Counts, DecodeAs, Tcpdump,
+    protocol_row, run_bounded, start_nginx_h2c, start_server, tshark_counts, Counts, DecodeAs,
+    Tcpdump,
 };
-use common::live::{free_port, is_root, nginx, require, Killed};
+use common::live::{free_port, is_root, nginx, require};
 use common::TempDir;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -140,32 +140,6 @@ fn an_h2load_capture_cut_after_its_start_is_still_http2() {
     );
 }
 
-/// nginx with h2c behind the PROXY protocol on `port`.
-fn start_nginx_proxied_h2c(dir: &Path, port: u16) -> Killed {
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www).expect("docroot");
-    std::fs::write(www.join("index.html"), "hello httptop\n").expect("index");
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
-         fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
-         server {{\n  listen 127.0.0.1:{port} proxy_protocol http2;\n  root {w};\n  location / {{ }}\n }}\n}}\n",
-        d = dir.display(),
-        w = www.display()
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).expect("conf");
-    start_server(
-        Command::new(nginx().expect("nginx"))
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-p")
-            .arg(dir),
-        port,
-        &dir.join("nginx.out"),
-    )
-}
-
 #[test]
 fn http2_behind_haproxy_send_proxy_names_the_original_client() {
     if !require(is_root(), "root (capture on lo)")
@@ -179,7 +153,10 @@ fn http2_behind_haproxy_send_proxy_names_the_original_client() {
     for send in ["send-proxy", "send-proxy-v2"] {
         let dir = TempDir::new(&format!("ht12m-{send}"));
         let (front, back) = (free_port(), free_port());
-        let _nginx = start_nginx_proxied_h2c(&dir.0, back);
+        let www = dir.0.join("www");
+        std::fs::create_dir_all(&www).expect("docroot");
+        std::fs::write(www.join("index.html"), "hello httptop\n").expect("index");
+        let _nginx = start_nginx_h2c(&dir.0, &www, back, "proxy_protocol");
         let cfg = format!(
             "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n\
              frontend f\n  bind 127.0.0.1:{front}\n  default_backend b\n\

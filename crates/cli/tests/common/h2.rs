@@ -20,7 +20,7 @@
 #![allow(dead_code)]
 
 use super::bin;
-use super::live::Killed;
+use super::live::{nginx, Killed};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -401,4 +401,30 @@ pub fn have(prog: &str) -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// nginx serving `www` with h2c (prior knowledge) on 127.0.0.1:`port`, its files in `dir`;
+/// `listen_extra`: more `listen` parameters (`proxy_protocol`), or empty.
+pub fn start_nginx_h2c(dir: &Path, www: &Path, port: u16, listen_extra: &str) -> Killed {
+    // Debian 12's nginx 1.22: `http2` is a parameter of `listen` (the `http2 on;`
+    // directive came with 1.25.1); without `ssl` it is h2c with prior knowledge.
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+         server {{\n  listen 127.0.0.1:{port} {listen_extra} http2;\n  root {w};\n  location / {{ }}\n }}\n}}\n",
+        d = dir.display(),
+        w = www.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).expect("conf");
+    start_server(
+        Command::new(nginx().expect("nginx"))
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-p")
+            .arg(dir),
+        port,
+        &dir.join("nginx.out"),
+    )
 }
