@@ -89,6 +89,18 @@ pub(crate) struct AppCtx<'a> {
     pub websocket: &'a mut WebSocketCounters,
 }
 
+impl<'a> AppCtx<'a> {
+    /// What the HTTP/2 analyzer needs, borrowed from this context.
+    fn h2(&mut self) -> H2Ctx<'_, 'a> {
+        H2Ctx {
+            http: &mut self.http,
+            counters: &mut *self.h2,
+            protocols: &mut *self.protocols,
+            websocket: &mut *self.websocket,
+        }
+    }
+}
+
 /// The analyzer of one flow.
 #[derive(Debug)]
 pub(crate) enum Analyzer {
@@ -253,12 +265,7 @@ impl AppLayer {
             }
             Analyzer::Undecided(h) | Analyzer::Http1(h) => h.feed(dir, ts, ev, &mut cx.http),
             Analyzer::Http2(h) => {
-                let mut hx = H2Ctx {
-                    http: &mut cx.http,
-                    counters: cx.h2,
-                    protocols: cx.protocols,
-                    websocket: cx.websocket,
-                };
+                let mut hx = cx.h2();
                 h.feed(dir, ts, ev, &mut hx);
             }
             Analyzer::Preface(p) => {
@@ -568,12 +575,7 @@ impl AppLayer {
         cx.h2.h2_midstream += 1;
         self.decided(Protocol::Http2, cx);
         let from = cx.http.out.len();
-        let mut hx = H2Ctx {
-            http: &mut cx.http,
-            counters: cx.h2,
-            protocols: cx.protocols,
-            websocket: cx.websocket,
-        };
+        let mut hx = cx.h2();
         for (d, t, bytes) in m.replay() {
             conn.feed(d, t, StreamEvent::Data(bytes), &mut hx);
         }
@@ -742,12 +744,7 @@ impl AppLayer {
             }
             Analyzer::Preface(p) => p.http.close(ts, &mut cx.http),
             Analyzer::Http2(h) => {
-                let mut hx = H2Ctx {
-                    http: &mut cx.http,
-                    counters: cx.h2,
-                    protocols: cx.protocols,
-                    websocket: cx.websocket,
-                };
+                let mut hx = cx.h2();
                 h.close(ts, &mut hx);
             }
             Analyzer::WebSocket(w) => {
