@@ -135,29 +135,19 @@ fn http2_burst_alerts_and_recovers_at_exact_times() {
         assert!(e["stream_id"].as_u64().is_some_and(|s| s % 2 == 1), "{e}");
     }
 
-    let types: Vec<String> = events
-        .iter()
-        .map(|e| format!("{}/{}", e["type"], e["state"]))
-        .collect();
+    // The exact seconds; every other figure is checked against the HTTP/1.1 burst's
+    // events below (whose own figures `tests/alerting.rs` asserts).
+    let at: Vec<(&serde_json::Value, &serde_json::Value)> =
+        events.iter().map(|e| (&e["type"], &e["at"])).collect();
     assert_eq!(
-        types,
+        at,
         [
-            "\"learning_finished\"/null",
-            "\"alert\"/\"started\"",
-            "\"alert\"/\"recovered\""
+            (&"learning_finished".into(), &(T0 + 60).into()),
+            (&"alert".into(), &(T0 + 102).into()),
+            (&"alert".into(), &(T0 + 119).into()),
         ],
         "{events:?}"
     );
-    let (learned, started, recovered) = (&events[0], &events[1], &events[2]);
-    assert_eq!(learned["at"], T0 + 60);
-    assert_eq!(learned["baseline"], 10);
-    assert_eq!(learned["learned_requests"], 60);
-    assert_eq!(started["at"], T0 + 102);
-    assert_eq!(started["hits"], 18);
-    assert_eq!(recovered["at"], T0 + 119);
-    assert_eq!(recovered["duration_s"], 17);
-    assert_eq!(recovered["peak"], 50);
-    assert_eq!(recovered["hits"], 14);
 
     // The same events, to the message, as the same shape over HTTP/1.1.
     let (_h1_dir, h1) = burst_in("ht12-h1-burst");
