@@ -428,7 +428,7 @@ pub fn monitor(data: &[u8]) -> u64 {
 /// every request started is reported as one exchange with a request.
 pub fn preface(data: &[u8]) {
     use crate::analyzer::{AppCtx, AppLayer};
-    use crate::event::{Event, Flags};
+    use crate::event::Event;
     use crate::http::{Ctx, Dir, HttpCounters, QueuePool};
     use crate::preface::proxy::{ProxyV1, ProxyV2};
     use crate::preface::socks5::Socks5;
@@ -556,15 +556,7 @@ pub fn preface(data: &[u8]) {
             }
         }
         app.close(ts, &mut cx);
-        let started = out
-            .iter()
-            .filter(|e| matches!(e, Event::RequestStarted { .. }))
-            .count();
-        let requests = out
-            .iter()
-            .filter(|e| matches!(e, Event::Exchange(x) if !x.flags.contains(Flags::NO_REQUEST)))
-            .count();
-        assert_eq!(started, requests);
+        assert_each_request_reported(&out);
         // When the connection is decided relative to the requests depends on where the
         // events end (as for any connection): compared apart.
         let (decided, events): (Vec<Event>, Vec<Event>) = out
@@ -587,7 +579,7 @@ pub fn preface(data: &[u8]) {
 /// exchange with a request.
 pub fn http2(data: &[u8]) {
     use crate::analyzer::{AppCtx, AppLayer};
-    use crate::event::{Event, Flags};
+    use crate::event::Event;
     use crate::http::{Ctx, Dir, HttpCounters, QueuePool};
     use crate::http2::{Http2Counters, PREFACE};
     use crate::preface::PrefaceCounters;
@@ -652,15 +644,7 @@ pub fn http2(data: &[u8]) {
             }
         }
         app.close(ts, &mut cx);
-        let started = out
-            .iter()
-            .filter(|e| matches!(e, Event::RequestStarted { .. }))
-            .count();
-        let requests = out
-            .iter()
-            .filter(|e| matches!(e, Event::Exchange(x) if !x.flags.contains(Flags::NO_REQUEST)))
-            .count();
-        assert_eq!(started, requests);
+        assert_each_request_reported(&out);
         let (decided, events): (Vec<Event>, Vec<Event>) = out
             .into_iter()
             .partition(|e| matches!(e, Event::ConnectionDecided { .. }));
@@ -669,4 +653,19 @@ pub fn http2(data: &[u8]) {
     let whole = run(usize::MAX);
     let piece = usize::from(head >> 1) + 1;
     assert_eq!(whole, run(piece), "in pieces of {piece}");
+}
+
+/// Every request started is reported as one exchange with a request, and only those.
+fn assert_each_request_reported(out: &[crate::Event]) {
+    let started = out
+        .iter()
+        .filter(|e| matches!(e, crate::Event::RequestStarted { .. }))
+        .count();
+    let requests = out
+        .iter()
+        .filter(|e| {
+            matches!(e, crate::Event::Exchange(x) if !x.flags.contains(crate::Flags::NO_REQUEST))
+        })
+        .count();
+    assert_eq!(started, requests);
 }

@@ -1,6 +1,7 @@
 //! One HTTP/2 connection: the frame layer of both directions, their HPACK decoders and
 //! the streams (see the contract in `super`).
 
+use super::frame_type::*;
 use super::hpack::Decoder;
 use super::ws::H2WebSockets;
 use super::Http2Counters;
@@ -14,17 +15,6 @@ use std::net::SocketAddr;
 
 /// The client connection preface (RFC 9113 3.4).
 pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-const DATA: u8 = 0;
-const HEADERS: u8 = 1;
-const PRIORITY: u8 = 2;
-const RST_STREAM: u8 = 3;
-const SETTINGS: u8 = 4;
-const PUSH_PROMISE: u8 = 5;
-const PING: u8 = 6;
-const GOAWAY: u8 = 7;
-const WINDOW_UPDATE: u8 = 8;
-const CONTINUATION: u8 = 9;
 
 const END_STREAM: u8 = 0x1;
 const ACK: u8 = 0x1;

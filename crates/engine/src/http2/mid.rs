@@ -30,6 +30,7 @@
 //! feeds it from the packet). A window that would overflow before a decision ends the
 //! probe (the connection stays with HTTP/1's verdict).
 
+use super::frame_type::*;
 use crate::stream::{Dir, StreamEvent};
 use httptop_wire::Timestamp;
 
@@ -45,17 +46,6 @@ pub(crate) const MAX_EVENTS: usize = 32;
 pub(crate) const MAX_ATTEMPTS: u8 = 4;
 /// The default SETTINGS_MAX_FRAME_SIZE: no frame of a detection may be longer.
 const MAX_FRAME: u32 = 16_384;
-
-const DATA: u8 = 0;
-const HEADERS: u8 = 1;
-const PRIORITY: u8 = 2;
-const RST_STREAM: u8 = 3;
-const SETTINGS: u8 = 4;
-const PUSH_PROMISE: u8 = 5;
-const PING: u8 = 6;
-const GOAWAY: u8 = 7;
-const WINDOW_UPDATE: u8 = 8;
-const CONTINUATION: u8 = 9;
 
 /// What a side's frames say it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -95,6 +95,20 @@
 //!   SETTINGS asks). A 16 MiB frame costs nothing but its counting (DATA) or the block
 //!   cap (HEADERS). Memory held is charged through `AppLayer::heap_bytes`.
 
+/// Frame types (RFC 9113 section 6), shared by the frame reader and the mid-stream probe.
+mod frame_type {
+    pub(super) const DATA: u8 = 0;
+    pub(super) const HEADERS: u8 = 1;
+    pub(super) const PRIORITY: u8 = 2;
+    pub(super) const RST_STREAM: u8 = 3;
+    pub(super) const SETTINGS: u8 = 4;
+    pub(super) const PUSH_PROMISE: u8 = 5;
+    pub(super) const PING: u8 = 6;
+    pub(super) const GOAWAY: u8 = 7;
+    pub(super) const WINDOW_UPDATE: u8 = 8;
+    pub(super) const CONTINUATION: u8 = 9;
+}
+
 mod conn;
 mod hpack;
 mod huffman;
