@@ -1049,6 +1049,23 @@ impl H2 {
     }
 
     /// Server bytes, in segments of at most [`H2_SEGMENT`].
+    /// Request HEADERS `block` on stream `sid` (END_STREAM, END_HEADERS), answered `200`
+    /// (`b`: a reused buffer).
+    fn answered(
+        &mut self,
+        s: &mut Stream,
+        sid: u32,
+        block: &[u8],
+        b: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        b.clear();
+        h2_frame(b, HEADERS, END_HEADERS | END_STREAM, sid, block);
+        self.client(s, b)?;
+        b.clear();
+        h2_ok(b, sid, true);
+        self.server(s, b)
+    }
+
     fn server(&mut self, s: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
         for seg in bytes.chunks(H2_SEGMENT) {
             s.tcp(SERVER, self.c, self.ss, self.cs, PSH_ACK, seg)?;
@@ -1180,12 +1197,7 @@ fn hpack_bomb(name: &str, update: Option<u64>, entry: usize) {
             h2_request(&mut block, "/bomb", "bomb.example", "bomber/1");
             // Indexed field 62: the newest dynamic entry, x-bomb.
             block.resize(32_700, 0x80 | 62);
-            b.clear();
-            h2_frame(&mut b, HEADERS, END_HEADERS | END_STREAM, sid, &block);
-            h.client(s, &b)?;
-            b.clear();
-            h2_ok(&mut b, sid, true);
-            h.server(s, &b)
+            h.answered(s, sid, &block, &mut b)
         })?;
         h.exchanges(s, 1 + 2 * STREAMS, H2_AFTER, H2_AFTER_HOST, H2_UA)?;
         h.close(s)
@@ -1316,12 +1328,7 @@ fn h2_four_gib_header_table() {
             if i >= 4 {
                 block.push(0x80 | 66);
             }
-            b.clear();
-            h2_frame(&mut b, HEADERS, END_HEADERS | END_STREAM, sid, &block);
-            h.client(s, &b)?;
-            b.clear();
-            h2_ok(&mut b, sid, true);
-            h.server(s, &b)
+            h.answered(s, sid, &block, &mut b)
         })?;
         h.exchanges(s, 1 + 2 * STREAMS, H2_AFTER, H2_AFTER_HOST, H2_UA)?;
         h.close(s)
@@ -1356,12 +1363,7 @@ fn h2_invalid_huffman() {
             hp_int(&mut block, 0, 4, 58);
             hp_int(&mut block, 0x80, 7, bad.len() as u64);
             block.extend_from_slice(bad);
-            b.clear();
-            h2_frame(&mut b, HEADERS, END_HEADERS | END_STREAM, sid, &block);
-            h.client(s, &b)?;
-            b.clear();
-            h2_ok(&mut b, sid, true);
-            h.server(s, &b)
+            h.answered(s, sid, &block, &mut b)
         })?;
         h.exchanges(s, 1 + 2 * STREAMS, H2_AFTER, H2_AFTER_HOST, H2_UA)?;
         h.close(s)
