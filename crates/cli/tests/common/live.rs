@@ -47,11 +47,22 @@ impl Drop for Killed {
     }
 }
 
+/// A port free on 127.0.0.1 now, never one this process was given before: the kernel
+/// may hand the same ephemeral port to two binds in a row once the first listener is
+/// closed, and two roles on one port (a server and a capture marker, say) break a test.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn start_nginx(dir: &Path, port: u16) -> Killed {
