@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::live::free_port;
 use common::{bin, burst_capture, exchange, Pcap, TempDir, T0};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -25,13 +26,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 fn get(url: &str) -> Option<String> {
