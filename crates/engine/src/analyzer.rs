@@ -74,6 +74,7 @@ use crate::http2::{H2Conn, H2Ctx, Http2Counters, MidProbe, MidVerdict};
 use crate::preface::{PrefaceConn, PrefaceCounters, Sig};
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::stream::{Dir, StreamEvent};
+use crate::tls::{TlsConn, TlsLimits};
 use crate::websocket::{WebSocketCounters, WsConn};
 use httptop_wire::Timestamp;
 use std::net::SocketAddr;
@@ -87,6 +88,7 @@ pub(crate) struct AppCtx<'a> {
     pub preface: &'a mut PrefaceCounters,
     pub h2: &'a mut Http2Counters,
     pub websocket: &'a mut WebSocketCounters,
+    pub tls: &'a mut crate::tls::TlsCounters,
 }
 
 impl<'a> AppCtx<'a> {
@@ -117,6 +119,9 @@ pub(crate) enum Analyzer {
     /// After a 101 to websocket: frames counted (boxed: allocated only for such
     /// connections).
     WebSocket(Box<WsConn>),
+    /// TLS ([`crate::tls`]): a handshake record started the client's stream (boxed:
+    /// allocated only for such connections).
+    Tls(Box<TlsConn>),
     /// Counted, not parsed.
     Opaque,
 }
@@ -207,6 +212,7 @@ impl AppLayer {
         match &self.analyzer {
             Analyzer::Opaque => true,
             Analyzer::WebSocket(w) => w.is_stopped(),
+            Analyzer::Tls(t) => t.is_stopped(),
             _ => false,
         }
     }
@@ -228,6 +234,7 @@ impl AppLayer {
                     crate::budget::heap(std::mem::size_of::<H2Conn>()) + h.heap_bytes()
                 }
                 Analyzer::WebSocket(w) => w.heap_bytes(),
+                Analyzer::Tls(t) => t.heap_bytes(),
                 Analyzer::Opaque => 0,
             }
     }
@@ -295,8 +302,19 @@ impl AppLayer {
                 if let (Probe::Start, StreamEvent::Data([first, ..])) = (self.probe, ev) {
                     if dir == self.client {
                         self.probe = Probe::Off;
+                        if let StreamEvent::Data(d) = ev {
+                            if crate::tls::looks_like_tls(d) == Some(true) {
+                                // A TLS handshake record: the TLS analyzer takes the
+                                // tunnel (the connection stays counted under http/1).
+                                let from = cx.http.out.len();
+                                h.close(ts, &mut cx.http);
+                                stamp(&mut cx.http.out[from..], self.proxied.as_deref());
+                                self.start_tls(dir, ts, ev, cx);
+                                return;
+                            }
+                        }
                         if *first == 0x16 {
-                            // A TLS record: the tunnel stays opaque.
+                            // Not a plausible handshake record: opaque, as before.
                             let from = cx.http.out.len();
                             h.close(ts, &mut cx.http);
                             stamp(&mut cx.http.out[from..], self.proxied.as_deref());
@@ -308,6 +326,7 @@ impl AppLayer {
                 h.feed(dir, ts, ev, &mut cx.http);
             }
             Analyzer::WebSocket(w) => return w.feed(dir, ts, ev, cx.websocket),
+            Analyzer::Tls(t) => return t.feed(dir, ts, ev, cx.tls),
             Analyzer::Opaque => return,
         }
         stamp(&mut cx.http.out[from..], self.proxied.as_deref());
@@ -354,6 +373,17 @@ impl AppLayer {
             return;
         };
         match (self.probe, dir, ev) {
+            (Probe::Start, Dir::Orig, StreamEvent::Data(d @ [0x16, ..]))
+                if crate::tls::looks_like_tls(d) == Some(true) =>
+            {
+                // A TLS handshake record starts the originator's stream (a record
+                // header split before its 5th byte goes to HTTP/1: not handled yet).
+                self.probe = Probe::Off;
+                self.mid_over = true;
+                self.client = Dir::Orig;
+                self.decided(Protocol::Tls, cx);
+                return self.start_tls(dir, ts, ev, cx);
+            }
             (Probe::Start, Dir::Orig, StreamEvent::Data([first, ..])) => {
                 if *first == 0x05 {
                     self.probe = Probe::Off;
@@ -458,6 +488,25 @@ impl AppLayer {
             }
         }
         self.settle(dir, ts, ev, from, cx);
+    }
+
+    /// The TLS analyzer takes both streams from `ev` of `dir` (the client's first
+    /// handshake record) on.
+    fn start_tls(&mut self, dir: Dir, ts: Timestamp, ev: StreamEvent<'_>, cx: &mut AppCtx<'_>) {
+        let addrs = match &self.analyzer {
+            Analyzer::Undecided(h) | Analyzer::Tunnel(h) => h.addrs(),
+            _ => return,
+        };
+        let l = cx.http.limits;
+        let limits = TlsLimits {
+            max_handshake: l.max_tls_handshake_bytes,
+            max_cert: l.max_tls_cert_bytes,
+            max_string: l.max_string_len,
+        };
+        cx.tls.tls_connections += 1;
+        let mut t = Box::new(TlsConn::new(dir, addrs, ts, limits));
+        t.feed(dir, ts, ev, cx.tls);
+        self.analyzer = Analyzer::Tls(t);
     }
 
     /// The undecided HTTP/1 parser goes into a preface built by `make`.
@@ -751,6 +800,11 @@ impl AppLayer {
                 let s = w.finish(ts, &mut cx.http.counters.strings_truncated);
                 cx.http.out.push(Event::WebSocket(Box::new(s)));
             }
+            Analyzer::Tls(t) => {
+                let (c, o) = (self.client.index(), self.client.other().index());
+                let s = t.finish(ts, self.bytes[c], self.bytes[o]);
+                cx.http.out.push(Event::Tls(Box::new(s)));
+            }
             Analyzer::Opaque => {}
         }
         stamp(&mut cx.http.out[from..], self.proxied.as_deref());
@@ -787,6 +841,7 @@ mod tests {
         preface: PrefaceCounters,
         h2: Http2Counters,
         websocket: WebSocketCounters,
+        tls: crate::tls::TlsCounters,
         pool: QueuePool,
         out: Vec<Event>,
     }
@@ -803,6 +858,7 @@ mod tests {
                 preface: PrefaceCounters::default(),
                 h2: Http2Counters::default(),
                 websocket: WebSocketCounters::default(),
+                tls: crate::tls::TlsCounters::default(),
                 pool: QueuePool::default(),
                 out: Vec::new(),
             }
@@ -821,6 +877,7 @@ mod tests {
                 preface: &mut self.preface,
                 h2: &mut self.h2,
                 websocket: &mut self.websocket,
+                tls: &mut self.tls,
             };
             f(&mut self.app, &mut cx);
         }
@@ -1539,11 +1596,52 @@ Connection: Upgrade\r\n\r\n";
     }
 
     #[test]
-    fn tls_or_another_protocol_inside_a_connect_tunnel_stays_opaque() {
+    fn tls_inside_a_connect_tunnel_goes_to_the_tls_analyzer() {
+        let connect = b"CONNECT inner.example:443 HTTP/1.1\r\n\r\n";
+        let ok = b"HTTP/1.1 200 OK\r\n\r\n";
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, connect).data(Dir::Resp, ok);
+        r.data(Dir::Orig, &[0x16u8, 3, 1, 0, 200, 1])
+            .data(Dir::Resp, &[0x16u8, 3, 3]);
+        assert!(matches!(r.app.analyzer, Analyzer::Tls(_)));
+        r.close();
+        assert_eq!(r.exchanges().len(), 1);
+        assert_eq!(r.tls.tls_connections, 1);
+        assert_eq!(r.decided(), [Protocol::Http1]);
+        let tls: Vec<_> = r
+            .out
+            .iter()
+            .filter(|e| matches!(e, Event::Tls(_)))
+            .collect();
+        assert_eq!(tls.len(), 1);
+    }
+
+    #[test]
+    fn a_handshake_record_on_any_port_decides_tls() {
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, &[0x16u8, 3, 1, 0, 4, 1, 0, 0, 0]);
+        r.data(Dir::Resp, &[0x15u8, 3, 3, 0, 2, 2, 40]);
+        r.close();
+        assert_eq!(r.decided(), [Protocol::Tls]);
+        assert_eq!(r.closed(), Some((Protocol::Tls, 9, 7)));
+        let Some(Event::Tls(s)) = r.out.iter().find(|e| matches!(e, Event::Tls(_))) else {
+            panic!("no TLS record");
+        };
+        assert_eq!(s.alert.map(|a| a.description), Some(40));
+        // Not a plausible record header: HTTP/1's probe, as before.
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, &[0x16u8, 3, 1, 0, 0])
+            .data(Dir::Resp, b"x\r\n");
+        r.close();
+        assert_eq!(r.decided(), [Protocol::Unknown]);
+    }
+
+    #[test]
+    fn another_protocol_inside_a_connect_tunnel_stays_opaque() {
         let connect = b"CONNECT inner.example:443 HTTP/1.1\r\n\r\n";
         let ok = b"HTTP/1.1 200 OK\r\n\r\n";
         for (client, server) in [
-            (&[0x16u8, 3, 1, 0, 200, 1][..], &[0x16u8, 3, 3][..]),
+            (&[0x16u8, 3, 1, 0, 0, 1][..], &[0x16u8, 3, 3][..]),
             (b"SSH-2.0-x\r\n", b"SSH-2.0-y\r\n"),
         ] {
             let mut r = Rig::new(Limits::default());

@@ -31,6 +31,7 @@ pub fn samples<'a>(c: &'a Counters, s: &'a StatsCounters) -> impl Iterator<Item 
         .chain(c.preface.samples())
         .chain(c.h2.samples())
         .chain(c.websocket.samples())
+        .chain(c.tls.samples())
         .chain(s.samples())
         .chain(
             tables(s)
@@ -96,6 +97,7 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
     c.preface.values_mut().into_iter().for_each(&mut set);
     c.h2.values_mut().into_iter().for_each(&mut set);
     c.websocket.values_mut().into_iter().for_each(&mut set);
+    c.tls.values_mut().into_iter().for_each(&mut set);
     s.values_mut().into_iter().for_each(&mut set);
     for t in [
         &mut s.sections,

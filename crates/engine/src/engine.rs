@@ -92,6 +92,8 @@ httptop_wire::counters! {
         pub h2: Http2Counters,
         /// WebSocket frames, messages and framing anomalies.
         pub websocket: WebSocketCounters,
+        /// TLS records, handshakes and their anomalies.
+        pub tls: crate::tls::TlsCounters,
     }
 }
 
@@ -123,6 +125,7 @@ fn app_ctx<'a>(
     preface: &'a mut PrefaceCounters,
     h2: &'a mut Http2Counters,
     websocket: &'a mut WebSocketCounters,
+    tls: &'a mut crate::tls::TlsCounters,
     out: &'a mut Vec<Event>,
     pool: &'a mut QueuePool,
     now: Timestamp,
@@ -139,6 +142,7 @@ fn app_ctx<'a>(
         preface,
         h2,
         websocket,
+        tls,
     }
 }
 
@@ -382,6 +386,7 @@ impl Engine {
             &mut counters.preface,
             &mut counters.h2,
             &mut counters.websocket,
+            &mut counters.tls,
             out,
             pool,
             *clock,
@@ -501,6 +506,7 @@ impl Engine {
             &mut counters.preface,
             &mut counters.h2,
             &mut counters.websocket,
+            &mut counters.tls,
             out,
             pool,
             *clock,
@@ -604,6 +610,7 @@ fn stamp(events: &mut [Event], encap: Encap) {
         match ev {
             Event::Exchange(ex) => ex.encap = encap,
             Event::WebSocket(ws) => ws.encap = encap,
+            Event::Tls(t) => t.encap = encap,
             _ => {}
         }
     }

@@ -313,6 +313,8 @@ pub enum Event {
     ConnectionDecided { protocol: Protocol },
     /// A WebSocket connection ended (boxed: one per connection, not per request).
     WebSocket(Box<WebSocketSession>),
+    /// A TLS connection ended (boxed: one per connection).
+    Tls(Box<crate::tls::TlsSession>),
     /// The connection is gone: its protocol as finally decided (`Unknown` if never) and
     /// its TCP payload bytes each way (each byte once; retransmissions and gaps
     /// excluded).

@@ -548,6 +548,7 @@ pub fn preface(data: &[u8]) {
             preface: &mut pre,
             h2: &mut crate::http2::Http2Counters::default(),
             websocket: &mut ws,
+            tls: &mut crate::tls::TlsCounters::default(),
         };
         for (dir, bytes) in [(Dir::Orig, orig), (Dir::Resp, resp)] {
             for chunk in bytes.chunks(piece.max(1)) {
@@ -632,6 +633,7 @@ pub fn http2(data: &[u8]) {
             preface: &mut pre,
             h2: &mut h2,
             websocket: &mut crate::websocket::WebSocketCounters::default(),
+            tls: &mut crate::tls::TlsCounters::default(),
         };
         for (dir, gap, bytes) in &steps {
             if *gap {

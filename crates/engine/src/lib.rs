@@ -22,6 +22,7 @@ pub mod reasm;
 pub mod snapshot;
 pub mod stats;
 pub mod stream;
+pub mod tls;
 pub mod websocket;
 
 pub use engine::{Counters, Engine};

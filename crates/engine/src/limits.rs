@@ -74,6 +74,13 @@ pub struct Limits {
     /// parsed at once per connection. A session past it is not parsed (its DATA only
     /// counts as the stream's bytes) and gives no record. Counter: `websocket_h2_over_cap`.
     pub max_h2_websockets: usize,
+    /// TLS: one handshake message buffered per direction (header included). A longer
+    /// message is not parsed and that direction's handshake is given up. Counter:
+    /// `tls_handshake_too_large`.
+    pub max_tls_handshake_bytes: usize,
+    /// TLS: bytes kept of the first certificate (DER). Longer ones are cut. Counter:
+    /// `tls_certs_cut`.
+    pub max_tls_cert_bytes: usize,
 }
 
 impl Default for Limits {
@@ -98,6 +105,8 @@ impl Default for Limits {
             max_continuations: 32,
             max_hpack_table: crate::http2::MAX_TABLE,
             max_h2_websockets: 16,
+            max_tls_handshake_bytes: 64 << 10,
+            max_tls_cert_bytes: 16 << 10,
         }
     }
 }

@@ -30,19 +30,23 @@ pub enum Protocol {
     /// its 2xx, while its bytes (DATA frames of its stream) stay under `http/2`'s (the
     /// TCP connection is HTTP/2's, and several sessions may share it).
     WebSocket,
+    /// TLS: a handshake record starting the client's stream (any port), or inside a
+    /// CONNECT tunnel (the connection then counts under `http/1` too).
+    Tls,
     /// Payload no analyzer claimed (opaque): only connections and bytes are counted.
     Unknown,
 }
 
 impl Protocol {
     /// Number of variants.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
     /// Every protocol, in the order presenters list them.
     pub const ALL: [Protocol; Protocol::COUNT] = [
         Protocol::Http1,
         Protocol::Http2,
         Protocol::Grpc,
         Protocol::WebSocket,
+        Protocol::Tls,
         Protocol::Unknown,
     ];
 
@@ -53,6 +57,7 @@ impl Protocol {
             Protocol::Http2 => "http/2",
             Protocol::Grpc => "grpc",
             Protocol::WebSocket => "websocket",
+            Protocol::Tls => "tls",
             Protocol::Unknown => "unknown",
         }
     }

@@ -124,6 +124,7 @@ fn run(limits: &Limits, script: &[(Dir, Vec<u8>)], cut: Cut) -> Outcome {
                 preface: &mut preface,
                 h2: &mut h2,
                 websocket: &mut websocket,
+                tls: &mut crate::tls::TlsCounters::default(),
             };
             f(app, &mut cx);
             max_heap = max_heap.max(app.heap_bytes());

@@ -1,0 +1,518 @@
+//! TLS (RFC 5246, RFC 8446) seen from the wire, never decrypted: the records of both
+//! directions of a connection, the handshake messages sent in clear, and one
+//! [`Event::Tls`](crate::event::Event::Tls) record ([`TlsSession`]) per connection.
+//!
+//! Parser choice: hand-written (`hello.rs`, about 150 lines for the three messages
+//! needed), not rusticata's `tls-parser`. Its record and message parsers work on a
+//! complete buffer (nom `Incomplete` means "give me everything again"), build
+//! vectors of parsed extensions per message, and would bring nom 7 beside nothing
+//! else in the engine; here the records are framed as they stream by (a 5-byte
+//! header gathered in place), only handshake messages are buffered (capped), and the
+//! few fields needed are read in place with bounds-checked slices that cannot panic.
+//!
+//! Contract:
+//! - **Records** per direction: the 5-byte header is gathered in place; a header with
+//!   a content type outside 20-24, a major version other than 3 or a length over
+//!   2^14 + 2048 is malformed: that direction stops (`MALFORMED`, `tls_malformed`) and
+//!   the rest is only counted by the protocol table. Records are counted
+//!   (`tls_records`) in both directions for the whole connection.
+//! - **Handshake** records, while the direction is in clear, are appended to one
+//!   buffer per direction (a message may span records and segments); each complete
+//!   message (4-byte header, 24-bit length) is parsed and dropped. A message longer
+//!   than `Limits::max_tls_handshake_bytes` (64 KiB) is not buffered: the direction
+//!   stops parsing handshakes (`TRUNCATED`, `tls_handshake_too_large`) and only counts.
+//!   Messages read: ClientHello (SNI, ALPN offered, supported_versions, cipher suites,
+//!   extension types in order, signature algorithms; the first one only: the second
+//!   after a HelloRetryRequest is skipped), ServerHello (version, from
+//!   supported_versions for TLS 1.3; cipher; ALPN chosen), Certificate (TLS <= 1.2: the
+//!   first certificate's DER, cut to `Limits::max_tls_cert_bytes`, `tls_certs_cut`).
+//! - **Alerts** in clear give the first alert (level, description, sender).
+//! - **Encrypted from**: a ChangeCipherSpec record (after it), the first application
+//!   data record, or, from the server, the ServerHello of TLS 1.3. An encrypted
+//!   direction's records are counted, nothing is buffered, its buffer is freed. The
+//!   handshake is complete once both directions are encrypted without a fatal alert.
+//! - **A gap** stops the direction (`GAP`, `tls_gaps`): record framing cannot be found
+//!   again without false positives.
+//! - Lists kept from a ClientHello are capped at [`MAX_LIST`] entries each (`tls_lists_capped`):
+//!   JA4 then hashes the first [`MAX_LIST`], and the record is `TRUNCATED`.
+//! - No panic on any input; results are identical however the streams are split.
+
+mod hello;
+pub mod ja4;
+#[cfg(test)]
+mod tests;
+
+use crate::event::WireStr;
+use crate::stream::{Dir, StreamEvent};
+use httptop_wire::Timestamp;
+use std::net::SocketAddr;
+
+pub use hello::{ClientHello, ServerHello};
+
+/// Entries kept per list of a ClientHello (ciphers, extensions, signature algorithms,
+/// supported versions, ALPN values).
+pub const MAX_LIST: usize = 512;
+
+httptop_wire::counters! {
+    /// TLS records and handshakes seen in clear.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct TlsCounters {
+        [Http]
+        /// TLS connections detected (a handshake record starting the client's stream, on any port or in a CONNECT tunnel).
+        tls_connections: Connections,
+        /// TLS records, both directions (encrypted ones included).
+        tls_records: Frames,
+        /// TLS handshake messages parsed in clear, both directions.
+        tls_handshake_messages: Messages,
+        /// TLS directions that stopped at a record header breaking the record layer (the rest is counted as bytes only).
+        tls_malformed: Events anomaly => "anomalies" { kind = "tls_malformed" },
+        /// TLS directions whose record framing was lost in a capture gap.
+        tls_gaps: Events anomaly,
+        /// TLS handshake messages longer than max_tls_handshake_bytes (not parsed; the direction's handshake is given up).
+        tls_handshake_too_large: Events anomaly => "anomalies" { kind = "tls_handshake_too_large" },
+        /// TLS handshake messages whose body did not parse (a length past its end).
+        tls_bad_messages: Events anomaly,
+        /// ClientHello lists (ciphers, extensions, signature algorithms, versions, ALPN) cut at 512 entries.
+        tls_lists_capped: Events anomaly,
+        /// Certificates cut to max_tls_cert_bytes.
+        tls_certs_cut: Events,
+        /// TLS alerts seen in clear.
+        tls_alerts: Events,
+    }
+}
+
+/// Flags of a [`TlsSession`] (a bit set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TlsFlags(pub u16);
+
+impl TlsFlags {
+    /// Data was lost in the capture.
+    pub const GAP: TlsFlags = TlsFlags(1 << 0);
+    /// A message or list was cut at a limit.
+    pub const TRUNCATED: TlsFlags = TlsFlags(1 << 1);
+    /// A record header broke the record layer.
+    pub const MALFORMED: TlsFlags = TlsFlags(1 << 2);
+    /// No ServerHello was seen.
+    pub const NO_SERVER_HELLO: TlsFlags = TlsFlags(1 << 3);
+    /// No ClientHello was seen (the capture started later, or a gap).
+    pub const NO_CLIENT_HELLO: TlsFlags = TlsFlags(1 << 4);
+    /// Both directions went encrypted without a fatal alert.
+    pub const COMPLETE: TlsFlags = TlsFlags(1 << 5);
+    /// A handshake message did not parse.
+    pub const BAD_MESSAGE: TlsFlags = TlsFlags(1 << 6);
+
+    pub fn contains(self, f: TlsFlags) -> bool {
+        self.0 & f.0 == f.0
+    }
+    pub fn insert(&mut self, f: TlsFlags) {
+        self.0 |= f.0;
+    }
+}
+
+/// An alert record seen in clear.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsAlert {
+    /// 1 warning, 2 fatal.
+    pub level: u8,
+    /// RFC 8446 section 6 (40 handshake_failure, 42 bad_certificate, 48 unknown_ca...).
+    pub description: u8,
+    /// Sent by the client.
+    pub from_client: bool,
+}
+
+/// Certificate details (decoded by a later step; today only the DER is kept).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsCert {
+    /// The first certificate of the chain, DER, cut to `max_tls_cert_bytes`.
+    pub der: Vec<u8>,
+    /// Its length on the wire.
+    pub len: u32,
+    pub subject: Option<WireStr>,
+    pub issuer: Option<WireStr>,
+    /// Unix seconds.
+    pub not_after: Option<i64>,
+}
+
+/// One TLS connection, reported once when it ends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSession {
+    /// Time of the first byte of the connection's TLS stream.
+    pub ts: Timestamp,
+    pub end: Timestamp,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    /// server_name (SNI), cut to `max_string_len`.
+    pub sni: Option<WireStr>,
+    /// ALPN values offered (at most 16 kept), and the one the server chose.
+    pub alpn_offered: Vec<WireStr>,
+    pub alpn: Option<WireStr>,
+    /// The highest version the client offered (supported_versions, else legacy).
+    pub client_version: Option<u16>,
+    /// The version the server chose (supported_versions for TLS 1.3).
+    pub version: Option<u16>,
+    pub cipher: Option<u16>,
+    pub ja4: Option<String>,
+    /// ClientHello to ServerHello (packet times), nanoseconds.
+    pub handshake_ns: Option<u64>,
+    pub bytes_to_server: u64,
+    pub bytes_to_client: u64,
+    pub alert: Option<TlsAlert>,
+    pub cert: Option<Box<TlsCert>>,
+    pub flags: TlsFlags,
+    pub encap: httptop_wire::Encap,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Handshake messages in clear are parsed.
+    Clear,
+    /// Records only counted.
+    Encrypted,
+    /// Handshake too large: records only counted (still in clear).
+    Skipping,
+    /// Framing lost: nothing more.
+    Stopped,
+}
+
+#[derive(Debug)]
+struct Side {
+    hdr: [u8; 5],
+    hn: u8,
+    /// Content type and bytes left of the record being read (`hn == 5`).
+    ty: u8,
+    left: u16,
+    alert: [u8; 2],
+    an: u8,
+    hs: Vec<u8>,
+    mode: Mode,
+}
+
+impl Side {
+    fn new() -> Self {
+        Side {
+            hdr: [0; 5],
+            hn: 0,
+            ty: 0,
+            left: 0,
+            alert: [0; 2],
+            an: 0,
+            hs: Vec::new(),
+            mode: Mode::Clear,
+        }
+    }
+    fn encrypt(&mut self) {
+        if matches!(self.mode, Mode::Clear | Mode::Skipping) {
+            self.mode = Mode::Encrypted;
+        }
+        self.hs = Vec::new();
+    }
+}
+
+/// Limits the TLS analyzer applies.
+#[derive(Clone, Copy, Debug)]
+pub struct TlsLimits {
+    pub max_handshake: usize,
+    pub max_cert: usize,
+    pub max_string: usize,
+}
+
+/// Whether `d`, the start of a stream, begins like a TLS handshake record: 0x16, version
+/// 0x0300-0x0304, length 1..=2^14 + 2048. `None`: fewer than 5 bytes, undecided.
+pub fn looks_like_tls(d: &[u8]) -> Option<bool> {
+    let ok = |i: usize, f: &dyn Fn(u8) -> bool| d.get(i).is_none_or(|&b| f(b));
+    if !(ok(0, &|b| b == 0x16) && ok(1, &|b| b == 3) && ok(2, &|b| b <= 4)) {
+        return Some(false);
+    }
+    if d.len() < 5 {
+        return None;
+    }
+    let len = u16::from_be_bytes([d[3], d[4]]);
+    Some((1..=16384 + 2048).contains(&len))
+}
+
+/// The TLS analyzer of one connection: both directions' record layers and what the
+/// handshake told.
+#[derive(Debug)]
+pub struct TlsConn {
+    sides: [Side; 2],
+    client: Dir,
+    s: TlsSession,
+    t_client_hello: Option<Timestamp>,
+    limits: TlsLimits,
+    seen_client_hello: bool,
+}
+
+fn side_flag(f: &mut TlsFlags, counter: &mut u64, flag: TlsFlags) {
+    f.insert(flag);
+    *counter += 1;
+}
+
+impl TlsConn {
+    /// `client`: the side whose stream starts with the handshake record; `addrs`: the
+    /// Orig and Resp socket addresses.
+    pub fn new(client: Dir, addrs: [SocketAddr; 2], ts: Timestamp, limits: TlsLimits) -> Self {
+        TlsConn {
+            sides: [Side::new(), Side::new()],
+            client,
+            s: TlsSession {
+                ts,
+                end: ts,
+                client: Some(addrs[client.index()]),
+                server: Some(addrs[client.other().index()]),
+                ..TlsSession::default()
+            },
+            t_client_hello: None,
+            limits,
+            seen_client_hello: false,
+        }
+    }
+
+    /// Heap bytes held (the handshake buffers, the certificate kept).
+    pub fn heap_bytes(&self) -> usize {
+        let c = self.s.cert.as_ref().map_or(0, |c| {
+            crate::budget::heap(std::mem::size_of::<TlsCert>())
+                + crate::budget::heap(c.der.capacity())
+        });
+        crate::budget::heap(std::mem::size_of::<TlsConn>())
+            + self
+                .sides
+                .iter()
+                .map(|s| crate::budget::heap(s.hs.capacity()))
+                .sum::<usize>()
+            + c
+    }
+
+    /// Both directions are stopped or encrypted: nothing more to parse (reassembly may
+    /// skip; records would only be counted).
+    pub fn is_stopped(&self) -> bool {
+        self.sides.iter().all(|s| s.mode == Mode::Stopped)
+    }
+
+    /// The session so far (for tests and the finish).
+    pub fn session(&self) -> &TlsSession {
+        &self.s
+    }
+
+    /// One in-order event of `dir` at `ts`.
+    pub fn feed(&mut self, dir: Dir, ts: Timestamp, ev: StreamEvent<'_>, c: &mut TlsCounters) {
+        self.s.end = ts;
+        match ev {
+            StreamEvent::Data(d) => self.data(dir, ts, d, c),
+            StreamEvent::Gap(_) => {
+                let side = &mut self.sides[dir.index()];
+                if side.mode != Mode::Stopped {
+                    side.mode = Mode::Stopped;
+                    side.hs = Vec::new();
+                    side_flag(&mut self.s.flags, &mut c.tls_gaps, TlsFlags::GAP);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn data(&mut self, dir: Dir, ts: Timestamp, mut d: &[u8], c: &mut TlsCounters) {
+        let i = dir.index();
+        while !d.is_empty() {
+            let side = &mut self.sides[i];
+            if side.mode == Mode::Stopped {
+                return;
+            }
+            if side.hn < 5 {
+                let k = (5 - usize::from(side.hn)).min(d.len());
+                side.hdr[usize::from(side.hn)..usize::from(side.hn) + k].copy_from_slice(&d[..k]);
+                side.hn += k as u8;
+                d = &d[k..];
+                if side.hn < 5 {
+                    return;
+                }
+                let [ty, major, _, l0, l1] = side.hdr;
+                let len = u16::from_be_bytes([l0, l1]);
+                if !(20..=24).contains(&ty) || major != 3 || len > 16384 + 2048 {
+                    side.mode = Mode::Stopped;
+                    side.hs = Vec::new();
+                    side_flag(&mut self.s.flags, &mut c.tls_malformed, TlsFlags::MALFORMED);
+                    return;
+                }
+                c.tls_records += 1;
+                side.ty = ty;
+                side.left = len;
+                side.an = 0;
+                if ty == 23 {
+                    side.encrypt();
+                }
+                if len == 0 {
+                    self.record_end(i, c);
+                }
+                continue;
+            }
+            let k = usize::from(side.left).min(d.len());
+            let (body, rest) = d.split_at(k);
+            d = rest;
+            side.left -= k as u16;
+            match (side.ty, side.mode) {
+                (22, Mode::Clear) => {
+                    side.hs.extend_from_slice(body);
+                    self.messages(i, ts, c);
+                }
+                (21, Mode::Clear) => {
+                    for &b in body {
+                        if usize::from(side.an) < 2 {
+                            side.alert[usize::from(side.an)] = b;
+                            side.an += 1;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if self.sides[i].left == 0 {
+                self.record_end(i, c);
+            }
+        }
+    }
+
+    fn record_end(&mut self, i: usize, c: &mut TlsCounters) {
+        let side = &mut self.sides[i];
+        side.hn = 0;
+        match side.ty {
+            20 => side.encrypt(),
+            21 if side.mode == Mode::Clear && side.an == 2 => {
+                c.tls_alerts += 1;
+                if self.s.alert.is_none_or(|a| a.level != 2) {
+                    self.s.alert = Some(TlsAlert {
+                        level: side.alert[0],
+                        description: side.alert[1],
+                        from_client: i == self.client.index(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Parses the complete handshake messages buffered on side `i`.
+    fn messages(&mut self, i: usize, ts: Timestamp, c: &mut TlsCounters) {
+        loop {
+            let side = &mut self.sides[i];
+            if side.mode != Mode::Clear {
+                return;
+            }
+            let Some(&[ty, a, b, cc]) = side.hs.get(..4) else {
+                return;
+            };
+            let len = u32::from_be_bytes([0, a, b, cc]) as usize;
+            if len + 4 > self.limits.max_handshake {
+                side.mode = Mode::Skipping;
+                side.hs = Vec::new();
+                side_flag(
+                    &mut self.s.flags,
+                    &mut c.tls_handshake_too_large,
+                    TlsFlags::TRUNCATED,
+                );
+                return;
+            }
+            if side.hs.len() < len + 4 {
+                return;
+            }
+            let msg = std::mem::take(&mut side.hs);
+            c.tls_handshake_messages += 1;
+            self.message(i, ts, ty, &msg[4..len + 4], c);
+            let side = &mut self.sides[i];
+            let mut msg = msg;
+            msg.drain(..len + 4);
+            if side.mode == Mode::Clear {
+                side.hs = msg;
+            }
+        }
+    }
+
+    fn message(&mut self, i: usize, ts: Timestamp, ty: u8, body: &[u8], c: &mut TlsCounters) {
+        let from_client = i == self.client.index();
+        let bad = |s: &mut TlsSession, c: &mut TlsCounters| {
+            side_flag(&mut s.flags, &mut c.tls_bad_messages, TlsFlags::BAD_MESSAGE)
+        };
+        match (ty, from_client) {
+            (1, true) if !self.seen_client_hello => {
+                self.seen_client_hello = true;
+                let Some(h) = ClientHello::parse(body) else {
+                    return bad(&mut self.s, c);
+                };
+                if h.capped {
+                    side_flag(
+                        &mut self.s.flags,
+                        &mut c.tls_lists_capped,
+                        TlsFlags::TRUNCATED,
+                    );
+                }
+                self.t_client_hello = Some(ts);
+                let max = self.limits.max_string;
+                self.s.sni = h.sni.map(|n| WireStr::capped(n, max));
+                self.s.alpn_offered = h
+                    .alpn
+                    .iter()
+                    .take(16)
+                    .map(|a| WireStr::capped(a, max))
+                    .collect();
+                self.s.client_version = Some(h.max_version());
+                self.s.ja4 = Some(h.ja4());
+            }
+            (2, false) if self.s.version.is_none() => {
+                let Some(h) = ServerHello::parse(body) else {
+                    return bad(&mut self.s, c);
+                };
+                self.s.version = Some(h.version);
+                self.s.cipher = Some(h.cipher);
+                self.s.alpn = h.alpn.map(|a| WireStr::capped(a, self.limits.max_string));
+                if let Some(t0) = self.t_client_hello {
+                    self.s.handshake_ns = Some(ts.since(t0));
+                }
+                if h.version == 0x0304 {
+                    self.sides[i].encrypt();
+                }
+            }
+            (11, false) if self.s.cert.is_none() => {
+                // certificate_list<0..2^24-1>, each certificate<1..2^24-1> (TLS <= 1.2).
+                let first = body.get(3..6).and_then(|l| {
+                    let n = u32::from_be_bytes([0, l[0], l[1], l[2]]) as usize;
+                    Some((n, body.get(6..6 + n)?))
+                });
+                let Some((n, der)) = first else {
+                    return bad(&mut self.s, c);
+                };
+                let keep = n.min(self.limits.max_cert);
+                if keep < n {
+                    c.tls_certs_cut += 1;
+                }
+                self.s.cert = Some(Box::new(TlsCert {
+                    der: der[..keep].to_vec(),
+                    len: n as u32,
+                    ..TlsCert::default()
+                }));
+            }
+            _ => {}
+        }
+    }
+
+    /// The record of the connection, at its close at `ts`, with its payload bytes each
+    /// way (the analyzer layer counts them).
+    pub fn finish(&mut self, ts: Timestamp, to_server: u64, to_client: u64) -> TlsSession {
+        let mut s = std::mem::take(&mut self.s);
+        s.end = ts.max(s.end);
+        s.bytes_to_server = to_server;
+        s.bytes_to_client = to_client;
+        if s.ja4.is_none() {
+            s.flags.insert(TlsFlags::NO_CLIENT_HELLO);
+        }
+        if s.version.is_none() {
+            s.flags.insert(TlsFlags::NO_SERVER_HELLO);
+        }
+        let enc = self.sides.iter().all(|x| x.mode == Mode::Encrypted);
+        if enc && s.alert.is_none_or(|a| a.level != 2) && s.version.is_some() {
+            s.flags.insert(TlsFlags::COMPLETE);
+        }
+        for side in &mut self.sides {
+            side.hs = Vec::new();
+        }
+        s
+    }
+}
