@@ -39,6 +39,7 @@
 
 mod hello;
 pub mod ja4;
+pub mod names;
 #[cfg(test)]
 mod tests;
 
@@ -121,17 +122,35 @@ pub struct TlsAlert {
     pub from_client: bool,
 }
 
-/// Certificate details (decoded by a later step; today only the DER is kept).
+/// The server's certificate (TLS <= 1.2: TLS 1.3 sends it encrypted), decoded from the
+/// first certificate of the Certificate message (the leaf). Strings are cut to
+/// `max_string_len`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsCert {
-    /// The first certificate of the chain, DER, cut to `max_tls_cert_bytes`.
-    pub der: Vec<u8>,
-    /// Its length on the wire.
+    /// Certificates in the chain as the message lists them.
+    pub chain_len: u32,
+    /// The leaf's DER length on the wire.
     pub len: u32,
+    /// Subject: its common name, else the whole distinguished name (RFC 4514 form).
     pub subject: Option<WireStr>,
+    /// Issuer: its common name, else the whole distinguished name.
     pub issuer: Option<WireStr>,
-    /// Unix seconds.
+    /// subjectAltName DNS names and IP addresses, at most [`MAX_SANS`].
+    pub sans: Vec<WireStr>,
+    /// Validity, Unix seconds.
+    pub not_before: Option<i64>,
     pub not_after: Option<i64>,
+}
+
+/// subjectAltName entries kept per certificate.
+pub const MAX_SANS: usize = 16;
+
+impl TlsCert {
+    /// Whole days from `at` to `not_after` (negative once expired; floor division).
+    pub fn days_left(&self, at: Timestamp) -> Option<i64> {
+        let at = i64::try_from(at.secs()).ok()?;
+        Some(self.not_after?.checked_sub(at)?.div_euclid(86_400))
+    }
 }
 
 /// One TLS connection, reported once when it ends.
@@ -272,7 +291,10 @@ impl TlsConn {
     pub fn heap_bytes(&self) -> usize {
         let c = self.s.cert.as_ref().map_or(0, |c| {
             crate::budget::heap(std::mem::size_of::<TlsCert>())
-                + crate::budget::heap(c.der.capacity())
+                + c.sans
+                    .iter()
+                    .map(|n| crate::budget::heap(n.as_bytes().len()))
+                    .sum::<usize>()
         });
         crate::budget::heap(std::mem::size_of::<TlsConn>())
             + self
@@ -483,8 +505,8 @@ impl TlsConn {
                 if keep < n {
                     c.tls_certs_cut += 1;
                 }
+                let _ = &der[..keep];
                 self.s.cert = Some(Box::new(TlsCert {
-                    der: der[..keep].to_vec(),
                     len: n as u32,
                     ..TlsCert::default()
                 }));
