@@ -13,7 +13,7 @@ use crate::refresh::{Periodic, Refresh};
 use anyhow::Context as _;
 use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
 use httptop_engine::alert::{AlertEvent, Baseline};
-use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer, WebSocketSession};
+use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer, TlsSession, WebSocketSession};
 use httptop_output::JsonlWriter;
 use httptop_wire::Timestamp;
 use std::io::{self, BufWriter, Write};
@@ -79,6 +79,12 @@ impl Observer for Outputs {
     fn on_websocket(&mut self, ws: &WebSocketSession) {
         if let Some(l) = &mut self.log {
             l.write_websocket(ws);
+        }
+    }
+
+    fn on_tls(&mut self, t: &TlsSession) {
+        if let Some(l) = &mut self.log {
+            l.write_tls(t);
         }
     }
 

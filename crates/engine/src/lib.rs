@@ -32,4 +32,5 @@ pub use limits::Limits;
 pub use monitor::{Monitor, MonitorConfig, Observer};
 pub use preface::PrefaceCounters;
 pub use protocol::{Protocol, ProtocolCounts, ProtocolTable};
+pub use tls::{TlsCert, TlsSession};
 pub use websocket::WebSocketCounters;

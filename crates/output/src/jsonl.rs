@@ -35,6 +35,29 @@
 //! without a Close frame, or a string was cut; `reset`: its HTTP/2 stream was reset). The exchange of the upgrade request
 //! (status 101) is logged as any other.
 //!
+//! A TLS connection is one record when it ends, or at the end of the run
+//! (`"type":"tls"`, same `schema`; nothing is decrypted, everything comes from the
+//! handshake in clear):
+//!
+//! | field | type | meaning |
+//! | --- | --- | --- |
+//! | `ts`, `end` | number | the connection's first TLS byte; its last packet or close |
+//! | `client`, `server` | string | `ip:port` |
+//! | `sni` | wire string or null | server_name of the ClientHello; null without one (ECH: the outer, public name) |
+//! | `alpn` | wire string or null | the protocol the ServerHello chose |
+//! | `alpn_offered` | array of wire strings | the ClientHello's ALPN list (at most 16) |
+//! | `version` | string or null | the version the server chose (`TLS 1.3` from supported_versions, `TLS 1.2`, .., `SSL 3.0`; `0x....` for an unnamed one); null without ServerHello |
+//! | `client_version` | string or null | the highest version the client offered |
+//! | `cipher` | string or null | the chosen cipher suite's IANA name (`TLS_AES_128_GCM_SHA256`; `0x....` unnamed) |
+//! | `ja4` | string or null | the JA4 fingerprint of the ClientHello |
+//! | `handshake_ms` | number or null | ClientHello to ServerHello (packet times) |
+//! | `duration_ms` | number | `ts` to `end` |
+//! | `bytes_to_server`, `bytes_to_client` | integer | TCP payload bytes each way (records, encrypted ones included) |
+//! | `alert` | object or null | the first fatal alert seen in clear, else the first alert: `level` (`warning`/`fatal`), `code`, `description` (`handshake_failure`, `unknown_ca`, ..; null if unnamed), `from` (`client`/`server`) |
+//! | `cert` | object or null | the server's leaf certificate (TLS <= 1.2 only: TLS 1.3 encrypts it): `chain_len`, `subject` and `issuer` (common name, else the distinguished name), `sans`, `not_before`, `not_after` (Unix seconds), `days_left` (whole days from `ts` to `not_after`, negative once expired) |
+//! | `encap` | string or null | as for exchanges |
+//! | `flags` | array of strings | `complete` (both sides went encrypted without a fatal alert), `no_client_hello`, `no_server_hello`, `gap`, `truncated` (a message or list cut at a limit), `malformed` (the record layer broke), `bad_message` (a handshake message did not parse) |
+//!
 //! Alerting events share the file (same `schema`, times `at` in epoch seconds):
 //!
 //! - `{"type":"learning_finished","at":..,"baseline":B,"baseline_floor":N,
@@ -63,7 +86,8 @@
 //! Alerting events hold no wire string.
 
 use httptop_engine::alert::{AlertEvent, Baseline};
-use httptop_engine::{Exchange, Flags, Version, WebSocketSession, WireStr};
+use httptop_engine::tls::{self, TlsFlags};
+use httptop_engine::{Exchange, Flags, TlsSession, Version, WebSocketSession, WireStr};
 use httptop_wire::Timestamp;
 use std::io::{self, Write};
 
@@ -151,14 +175,7 @@ impl<W: Write> JsonlWriter<W> {
         l.extend_from_slice(b",\"response_bytes\":");
         push_int(l, ex.response_bytes);
         l.extend_from_slice(b",\"latency_ms\":");
-        match ex.latency_ns {
-            Some(ns) => {
-                push_int(l, ns / 1_000_000);
-                l.push(b'.');
-                push_padded(l, ns % 1_000_000, 6);
-            }
-            None => l.extend_from_slice(b"null"),
-        }
+        push_opt_ms(l, ex.latency_ns);
         l.extend_from_slice(b",\"interim\":");
         push_int(l, u64::from(ex.interim_responses));
         l.extend_from_slice(b",\"grpc_status\":");
@@ -250,6 +267,189 @@ impl<W: Write> JsonlWriter<W> {
         if let Err(e) = self.w.write_all(&self.line) {
             self.error = Some(e);
         }
+    }
+}
+
+impl<W: Write> JsonlWriter<W> {
+    /// Writes one `"type":"tls"` record (see the module docs).
+    pub fn write_tls(&mut self, t: &TlsSession) {
+        if self.error.is_some() {
+            return;
+        }
+        let l = &mut self.line;
+        l.clear();
+        l.extend_from_slice(b"{\"type\":\"tls\",\"schema\":");
+        push_int(l, u64::from(SCHEMA_VERSION));
+        l.extend_from_slice(b",\"ts\":");
+        push_ts(l, t.ts);
+        l.extend_from_slice(b",\"end\":");
+        push_ts(l, t.end);
+        l.extend_from_slice(b",\"client\":");
+        push_addr(l, t.client);
+        l.extend_from_slice(b",\"server\":");
+        push_addr(l, t.server);
+        push_opt_wire(l, b"sni", t.sni.as_ref());
+        push_opt_wire(l, b"alpn", t.alpn.as_ref());
+        l.extend_from_slice(b",\"alpn_offered\":[");
+        for (i, a) in t.alpn_offered.iter().enumerate() {
+            if i > 0 {
+                l.push(b',');
+            }
+            push_wire(l, a.as_bytes());
+        }
+        l.push(b']');
+        push_named(l, b"version", t.version, tls::names::version);
+        push_named(l, b"client_version", t.client_version, tls::names::version);
+        push_named(l, b"cipher", t.cipher, tls::names::cipher);
+        l.extend_from_slice(b",\"ja4\":");
+        match &t.ja4 {
+            Some(j) => push_wire(l, j.as_bytes()),
+            None => l.extend_from_slice(b"null"),
+        }
+        l.extend_from_slice(b",\"handshake_ms\":");
+        push_opt_ms(l, t.handshake_ns);
+        l.extend_from_slice(b",\"duration_ms\":");
+        push_opt_ms(l, Some(t.end.since(t.ts)));
+        l.extend_from_slice(b",\"bytes_to_server\":");
+        push_int(l, t.bytes_to_server);
+        l.extend_from_slice(b",\"bytes_to_client\":");
+        push_int(l, t.bytes_to_client);
+        l.extend_from_slice(b",\"alert\":");
+        match t.alert {
+            Some(a) => {
+                l.extend_from_slice(b"{\"level\":");
+                l.extend_from_slice(match a.level {
+                    1 => b"\"warning\"",
+                    2 => b"\"fatal\"",
+                    _ => b"null",
+                });
+                l.extend_from_slice(b",\"code\":");
+                push_int(l, u64::from(a.description));
+                l.extend_from_slice(b",\"description\":");
+                match tls::names::alert(a.description) {
+                    Some(n) => push_wire(l, n.as_bytes()),
+                    None => l.extend_from_slice(b"null"),
+                }
+                l.extend_from_slice(if a.from_client {
+                    b",\"from\":\"client\"}"
+                } else {
+                    b",\"from\":\"server\"}"
+                });
+            }
+            None => l.extend_from_slice(b"null"),
+        }
+        l.extend_from_slice(b",\"cert\":");
+        match &t.cert {
+            Some(c) => {
+                l.push(b'{');
+                l.extend_from_slice(b"\"chain_len\":");
+                push_int(l, u64::from(c.chain_len));
+                push_opt_wire(l, b"subject", c.subject.as_ref());
+                push_opt_wire(l, b"issuer", c.issuer.as_ref());
+                l.extend_from_slice(b",\"sans\":[");
+                for (i, n) in c.sans.iter().enumerate() {
+                    if i > 0 {
+                        l.push(b',');
+                    }
+                    push_wire(l, n.as_bytes());
+                }
+                l.push(b']');
+                for (name, v) in [
+                    (&b"not_before"[..], c.not_before),
+                    (b"not_after", c.not_after),
+                ] {
+                    l.extend_from_slice(b",\"");
+                    l.extend_from_slice(name);
+                    l.extend_from_slice(b"\":");
+                    push_opt_i64(l, v);
+                }
+                l.extend_from_slice(b",\"days_left\":");
+                push_opt_i64(l, c.days_left(t.ts));
+                l.push(b'}');
+            }
+            None => l.extend_from_slice(b"null"),
+        }
+        push_encap(l, &t.encap);
+        let mut flags = t.flags;
+        let cut = [&t.sni, &t.alpn]
+            .into_iter()
+            .flatten()
+            .chain(&t.alpn_offered)
+            .any(|s| s.truncated);
+        if cut {
+            flags.insert(TlsFlags::TRUNCATED);
+        }
+        l.extend_from_slice(b",\"flags\":[");
+        let mut first = true;
+        for (f, name) in TlsFlags::NAMES {
+            if flags.contains(f) {
+                if !first {
+                    l.push(b',');
+                }
+                first = false;
+                l.push(b'"');
+                l.extend_from_slice(name.as_bytes());
+                l.push(b'"');
+            }
+        }
+        l.extend_from_slice(b"]}\n");
+        if let Err(e) = self.w.write_all(&self.line) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// `,"name":<wire string>` or `,"name":null`.
+fn push_opt_wire(l: &mut Vec<u8>, name: &[u8], v: Option<&WireStr>) {
+    l.extend_from_slice(b",\"");
+    l.extend_from_slice(name);
+    l.extend_from_slice(b"\":");
+    match v {
+        Some(v) => push_wire(l, v.as_bytes()),
+        None => l.extend_from_slice(b"null"),
+    }
+}
+
+/// `,"name":"<name of v>"`, `"0x1a1a"` for a number without a name, or null.
+fn push_named(
+    l: &mut Vec<u8>,
+    name: &[u8],
+    v: Option<u16>,
+    names: fn(u16) -> Option<&'static str>,
+) {
+    l.extend_from_slice(b",\"");
+    l.extend_from_slice(name);
+    l.extend_from_slice(b"\":");
+    match v {
+        Some(v) => match names(v) {
+            Some(n) => push_wire(l, n.as_bytes()),
+            None => push_wire(l, format!("0x{v:04x}").as_bytes()),
+        },
+        None => l.extend_from_slice(b"null"),
+    }
+}
+
+/// Nanoseconds as milliseconds with 6 decimals, or null.
+fn push_opt_ms(l: &mut Vec<u8>, ns: Option<u64>) {
+    match ns {
+        Some(ns) => {
+            push_int(l, ns / 1_000_000);
+            l.push(b'.');
+            push_padded(l, ns % 1_000_000, 6);
+        }
+        None => l.extend_from_slice(b"null"),
+    }
+}
+
+fn push_opt_i64(l: &mut Vec<u8>, v: Option<i64>) {
+    match v {
+        Some(v) => {
+            if v < 0 {
+                l.push(b'-');
+            }
+            push_int(l, v.unsigned_abs());
+        }
+        None => l.extend_from_slice(b"null"),
     }
 }
 
@@ -446,6 +646,7 @@ impl<W: Write> httptop_engine::Sink for JsonlWriter<W> {
         match ev {
             httptop_engine::Event::Exchange(ex) => self.write_exchange(ex),
             httptop_engine::Event::WebSocket(ws) => self.write_websocket(ws),
+            httptop_engine::Event::Tls(t) => self.write_tls(t),
             _ => {}
         }
     }
@@ -870,6 +1071,114 @@ mod tests {
             v["flags"],
             serde_json::json!(["no_response", "truncated", "reset", "goaway"])
         );
+    }
+
+    #[test]
+    fn tls_record_has_every_field_with_names_and_escapes() {
+        use httptop_engine::tls::{TlsAlert, TlsCert};
+        let ts = Timestamp::from_secs(1_700_000_000);
+        let t = TlsSession {
+            ts,
+            end: ts.add_nanos(2_500_000_000),
+            client: Some("10.0.0.1:5555".parse().unwrap()),
+            server: Some("10.0.0.2:443".parse().unwrap()),
+            sni: Some(WireStr::capped(b"shop.example\x1b", 1024)),
+            alpn_offered: vec![WireStr::capped(b"h2", 64), WireStr::capped(b"http/1.1", 64)],
+            alpn: Some(WireStr::capped(b"h2", 64)),
+            client_version: Some(0x0304),
+            version: Some(0x0303),
+            cipher: Some(0xc02f),
+            ja4: Some("t13d1516h2_8daaf6152771_d8a2da3f94cd".into()),
+            handshake_ns: Some(1_250_000),
+            bytes_to_server: 517,
+            bytes_to_client: 4000,
+            alert: Some(TlsAlert {
+                level: 2,
+                description: 48,
+                from_client: true,
+            }),
+            cert: Some(Box::new(TlsCert {
+                chain_len: 2,
+                len: 900,
+                subject: Some(WireStr::capped(b"shop.example", 1024)),
+                issuer: Some(WireStr::capped(b"Test CA", 1024)),
+                sans: vec![WireStr::capped(b"shop.example", 1024)],
+                not_before: Some(1_690_000_000),
+                not_after: Some(1_700_000_000 + 3 * 86_400 + 10),
+            })),
+            flags: TlsFlags::NO_SERVER_HELLO,
+            encap: httptop_wire::Encap::NONE,
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        httptop_engine::Sink::on_event(&mut w, &httptop_engine::Event::Tls(Box::new(t)));
+        let out = w.into_inner();
+        let text = std::str::from_utf8(&out).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.contains("\"sni\":\"shop.example\\u001b\""), "{text}");
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let mut got: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        got.sort_unstable();
+        let mut want = vec![
+            "type",
+            "schema",
+            "ts",
+            "end",
+            "client",
+            "server",
+            "sni",
+            "alpn",
+            "alpn_offered",
+            "version",
+            "client_version",
+            "cipher",
+            "ja4",
+            "handshake_ms",
+            "duration_ms",
+            "bytes_to_server",
+            "bytes_to_client",
+            "alert",
+            "cert",
+            "encap",
+            "flags",
+        ];
+        want.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(v["type"], "tls");
+        assert_eq!(v["version"], "TLS 1.2");
+        assert_eq!(v["client_version"], "TLS 1.3");
+        assert_eq!(v["cipher"], "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+        assert_eq!(v["alpn"], "h2");
+        assert_eq!(v["alpn_offered"], serde_json::json!(["h2", "http/1.1"]));
+        assert_eq!(v["handshake_ms"].as_f64().unwrap(), 1.25);
+        assert_eq!(v["duration_ms"].as_f64().unwrap(), 2500.0);
+        assert_eq!(
+            v["alert"],
+            serde_json::json!({"level": "fatal", "code": 48, "description": "unknown_ca", "from": "client"})
+        );
+        assert_eq!(v["cert"]["days_left"], 3);
+        assert_eq!(v["cert"]["chain_len"], 2);
+        assert_eq!(v["cert"]["subject"], "shop.example");
+        assert_eq!(v["flags"], serde_json::json!(["no_server_hello"]));
+
+        // Unnamed numbers in hex; absent values null; an expired certificate counts down.
+        let t = TlsSession {
+            ts,
+            version: Some(0x7f1c),
+            cipher: Some(0x0a0a),
+            cert: Some(Box::new(TlsCert {
+                not_after: Some(1_700_000_000 - 86_400),
+                ..TlsCert::default()
+            })),
+            ..TlsSession::default()
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write_tls(&t);
+        let v: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
+        assert_eq!(v["version"], "0x7f1c");
+        assert_eq!(v["cipher"], "0x0a0a");
+        assert!(v["sni"].is_null() && v["ja4"].is_null() && v["alert"].is_null());
+        assert_eq!(v["cert"]["days_left"], -1);
+        assert!(v["cert"]["subject"].is_null());
     }
 
     #[test]
