@@ -16,6 +16,7 @@ use crate::event::{Event, Exchange, Sink, WebSocketSession};
 use crate::limits::Limits;
 use crate::snapshot::{AlertView, Snapshot};
 use crate::stats::{Stats, StatsConfig, Window};
+use crate::tls::TlsSession;
 use httptop_wire::counter::Sample;
 use httptop_wire::{Frame, Timestamp};
 
@@ -25,6 +26,8 @@ pub trait Observer {
     fn on_alert(&mut self, _ev: &AlertEvent) {}
     /// A WebSocket connection ended (after the statistics counted it).
     fn on_websocket(&mut self, _ws: &WebSocketSession) {}
+    /// A TLS connection ended (after the statistics counted it).
+    fn on_tls(&mut self, _t: &TlsSession) {}
 }
 
 /// The engine's exchanges and WebSocket sessions go to the statistics, then to the
@@ -48,6 +51,10 @@ impl Sink for EventsTo<'_> {
             Event::WebSocket(ws) => {
                 self.stats.on_websocket(ws);
                 self.obs.on_websocket(ws);
+            }
+            Event::Tls(t) => {
+                self.stats.on_tls(t);
+                self.obs.on_tls(t);
             }
             _ => {}
         }
