@@ -266,6 +266,35 @@ mod tests {
     }
 
     #[test]
+    fn tls_sessions_reach_the_statistics_and_the_observer() {
+        struct Tls(Vec<TlsSession>);
+        impl Observer for Tls {
+            fn on_exchange(&mut self, _: &Exchange) {}
+            fn on_tls(&mut self, t: &TlsSession) {
+                self.0.push(t.clone());
+            }
+        }
+        let mut stats = Stats::new(StatsConfig::default());
+        let mut obs = Tls(Vec::new());
+        let mut requests = 0;
+        let t = TlsSession {
+            end: Timestamp::from_secs(1_700_000_000),
+            version: Some(0x0303),
+            ..TlsSession::default()
+        };
+        let mut to = EventsTo {
+            stats: &mut stats,
+            obs: &mut obs,
+            requests: &mut requests,
+        };
+        to.on_event(&Event::Tls(Box::new(t.clone())));
+        assert_eq!(obs.0, vec![t]);
+        let r = stats.report(Window::Min1, Timestamp::from_secs(1_700_000_000));
+        assert_eq!(r.tls.connections, 1);
+        assert_eq!(r.tls.versions[0].name, "TLS 1.2");
+    }
+
+    #[test]
     fn snapshot_shows_tables_learning_and_health() {
         let mut m = Monitor::new(MonitorConfig::default()).unwrap();
         let mut seen = Seen(Vec::new(), Vec::new());
