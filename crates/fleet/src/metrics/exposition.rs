@@ -968,7 +968,10 @@ mod tests {
         // The subject is escaped as the terminal output is: no ESC in a label.
         assert_eq!(
             samples(&text, "httptop_tls_cert_not_after_seconds"),
-            vec![("sni=\"b.example\",subject=\"b\\\\u{1b}.example\"", "1700000000")]
+            vec![(
+                "sni=\"b.example\",subject=\"b\\\\u{1b}.example\"",
+                "1700000000"
+            )]
         );
         assert!(!text.contains('\x1b'));
         assert_eq!(t.tls().connections(), 5);
