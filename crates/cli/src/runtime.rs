@@ -86,6 +86,9 @@ impl Observer for Outputs {
         if let Some(l) = &mut self.log {
             l.write_tls(t);
         }
+        if let Some(f) = &mut self.fleet {
+            f.on_tls(t);
+        }
     }
 
     fn on_alert(&mut self, ev: &AlertEvent) {

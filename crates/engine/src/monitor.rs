@@ -26,7 +26,7 @@ pub trait Observer {
     fn on_alert(&mut self, _ev: &AlertEvent) {}
     /// A WebSocket connection ended (after the statistics counted it).
     fn on_websocket(&mut self, _ws: &WebSocketSession) {}
-    /// A TLS connection ended.
+    /// A TLS connection ended (after the statistics counted it).
     fn on_tls(&mut self, _t: &TlsSession) {}
 }
 
@@ -52,7 +52,10 @@ impl Sink for EventsTo<'_> {
                 self.stats.on_websocket(ws);
                 self.obs.on_websocket(ws);
             }
-            Event::Tls(t) => self.obs.on_tls(t),
+            Event::Tls(t) => {
+                self.stats.on_tls(t);
+                self.obs.on_tls(t);
+            }
             _ => {}
         }
     }
@@ -260,6 +263,35 @@ mod tests {
         assert_eq!(obs.0, vec![ws]);
         assert_eq!(stats.websocket().sessions, 1);
         assert_eq!(stats.websocket().close_codes, vec![(1000, 1)]);
+    }
+
+    #[test]
+    fn tls_sessions_reach_the_statistics_and_the_observer() {
+        struct Tls(Vec<TlsSession>);
+        impl Observer for Tls {
+            fn on_exchange(&mut self, _: &Exchange) {}
+            fn on_tls(&mut self, t: &TlsSession) {
+                self.0.push(t.clone());
+            }
+        }
+        let mut stats = Stats::new(StatsConfig::default());
+        let mut obs = Tls(Vec::new());
+        let mut requests = 0;
+        let t = TlsSession {
+            end: Timestamp::from_secs(1_700_000_000),
+            version: Some(0x0303),
+            ..TlsSession::default()
+        };
+        let mut to = EventsTo {
+            stats: &mut stats,
+            obs: &mut obs,
+            requests: &mut requests,
+        };
+        to.on_event(&Event::Tls(Box::new(t.clone())));
+        assert_eq!(obs.0, vec![t]);
+        let r = stats.report(Window::Min1, Timestamp::from_secs(1_700_000_000));
+        assert_eq!(r.tls.connections, 1);
+        assert_eq!(r.tls.versions[0].name, "TLS 1.2");
     }
 
     #[test]

@@ -164,6 +164,14 @@ impl Fleet {
         }
     }
 
+    /// A TLS connection ended (`Observer::on_tls`): counted for the TLS families.
+    #[inline]
+    pub fn on_tls(&mut self, t: &httptop_engine::tls::TlsSession) {
+        if self.shared.is_some() {
+            self.totals.on_tls(t);
+        }
+    }
+
     /// An alert event seen at wall-clock `wall`; handled at the next refresh.
     pub fn on_alert(&mut self, ev: &AlertEvent, wall: Timestamp) {
         match ev {
@@ -253,6 +261,11 @@ impl Fleet {
             .collect();
         self.totals
             .relabel_grpc(grpc.iter().map(Vec::as_slice), self.top);
+        self.totals.relabel_tls(
+            report.tls.names.iter().map(|r| r.key.as_bytes()),
+            report.tls.ciphers.iter().map(|r| r.name.as_bytes()),
+            self.top,
+        );
         let mut health = metrics::Health::from_snapshot(snap);
         health.alerts_started = self.alerts_started;
         health.finished = finished;

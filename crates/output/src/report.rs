@@ -11,9 +11,12 @@
 use crate::jsonl::push_str;
 use httptop_engine::alert::{format_duration, format_utc, AlertState};
 use httptop_engine::snapshot::{AlertView, Snapshot};
-use httptop_engine::stats::{Report, Row, WebSocketSummary, Window};
+use httptop_engine::stats::{
+    Report, Row, TlsNameRow, TlsReport, WebSocketSummary, Window, EXPIRY_DAYS,
+};
 use httptop_engine::{Counters, WireStr};
 use httptop_wire::counter::Sample;
+use httptop_wire::Timestamp;
 use std::fmt::Write as _;
 
 /// Plain-text report of `window`, headed by `title` (e.g. `httptop report: FILE`).
@@ -38,6 +41,7 @@ pub fn plain(snap: &Snapshot, title: &str, window: Window) -> String {
         alerts_plain(&mut o, a);
     }
     tables_plain(&mut o, r);
+    tls_plain(&mut o, &r.tls);
     protocols_plain(&mut o, c);
     websocket_plain(&mut o, &snap.websocket);
     counters_plain(&mut o, snap);
@@ -173,6 +177,108 @@ fn tables_plain(o: &mut String, r: &Report) {
     }
 }
 
+/// The TLS section, only when TLS was seen: outcome, server names (connections, failed,
+/// bytes, handshake p50/p95/p99), versions (deprecated marked), ciphers, JA4, failures,
+/// certificates expiring within 30 days.
+fn tls_plain(o: &mut String, t: &TlsReport) {
+    if t.connections == 0 && t.expiring_certs.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n  TLS: connections {}, completed {}, failed {}",
+        t.connections, t.completed, t.failed
+    );
+    let _ = writeln!(
+        o,
+        "\n  TLS server names (connections, failed, bytes to server / to client, handshake p50 / p95 / p99 ms)"
+    );
+    for n in &t.names {
+        let approx = if n.error > 0 { "~" } else { "" };
+        let _ = writeln!(
+            o,
+            "    {approx}{:>9} {:>6} {:>10} / {:>10} {:>8} {:>8} {:>8}  {}",
+            n.count,
+            n.failed,
+            human_bytes(n.bytes_to_server),
+            human_bytes(n.bytes_to_client),
+            ms(n.p50_ns),
+            ms(n.p95_ns),
+            ms(n.p99_ns),
+            key_text(&n.key)
+        );
+    }
+    let _ = writeln!(o, "\n  TLS server names by bytes (to server / to client)");
+    for n in &t.names_by_bytes {
+        let _ = writeln!(
+            o,
+            "    {:>10} / {:>10}  {}",
+            human_bytes(n.bytes_to_server),
+            human_bytes(n.bytes_to_client),
+            key_text(&n.key)
+        );
+    }
+    let _ = writeln!(o, "\n  TLS versions (chosen by the server)");
+    for v in &t.versions {
+        let approx = if v.error > 0 { "~" } else { "" };
+        let dep = if v.deprecated { "  (deprecated)" } else { "" };
+        let _ = writeln!(
+            o,
+            "    {approx}{:>9} {:>6.2}%  {}{dep}",
+            v.count,
+            v.share * 100.0,
+            v.name
+        );
+    }
+    let _ = writeln!(o, "\n  TLS cipher suites");
+    for c in &t.ciphers {
+        let approx = if c.error > 0 { "~" } else { "" };
+        let _ = writeln!(
+            o,
+            "    {approx}{:>9} {:>6.2}%  {}",
+            c.count,
+            c.share * 100.0,
+            c.name
+        );
+    }
+    rows_plain(o, "TLS client fingerprints (JA4)", &t.ja4);
+    let _ = writeln!(
+        o,
+        "\n  TLS failures (fatal alert and sender, or no ServerHello)"
+    );
+    for f in &t.failures {
+        let approx = if f.error > 0 { "~" } else { "" };
+        let by = f
+            .failure
+            .sender()
+            .map_or(String::new(), |s| format!(" from {s}"));
+        let _ = writeln!(
+            o,
+            "    {approx}{:>9} {:>6.2}%  {}{by}",
+            f.count,
+            f.share * 100.0,
+            f.failure.reason()
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n  TLS certificates expiring within {EXPIRY_DAYS} days (days left, not after, subject, server name, issuer)"
+    );
+    for c in &t.expiring_certs {
+        let _ = writeln!(
+            o,
+            "    {:>6}  {}  {}  {}  {}",
+            c.days_left,
+            format_utc(Timestamp::from_secs(
+                u64::try_from(c.not_after).unwrap_or(0)
+            )),
+            key_text(&c.subject),
+            key_text(&c.sni),
+            key_text(&c.issuer)
+        );
+    }
+}
+
 /// The WebSocket sessions ended so far (one line, close codes after).
 fn websocket_plain(o: &mut String, w: &WebSocketSummary) {
     let _ = write!(
@@ -295,6 +401,7 @@ pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String
         secs(r.end.nanos())
     );
     tables_json(&mut l, r);
+    tls_json(&mut l, &r.tls);
     if let Some(a) = &snap.alert {
         let window = a.config.window_ns;
         let state = match a.state {
@@ -510,6 +617,97 @@ fn array_json<T>(l: &mut Vec<u8>, name: &str, items: &[T], mut item: impl FnMut(
     l.push(b']');
 }
 
+/// `,"tls":{...}`, always present (zeros and empty arrays without TLS); field names in
+/// README ("The report").
+fn tls_json(l: &mut Vec<u8>, t: &TlsReport) {
+    let _ = write!(
+        Adapter(l),
+        ",\"tls\":{{\"connections\":{},\"completed\":{},\"failed\":{}",
+        t.connections,
+        t.completed,
+        t.failed
+    );
+    let name = |l: &mut Vec<u8>, n: &TlsNameRow| {
+        key_json(l, &n.key);
+        let _ = write!(
+            Adapter(l),
+            ",\"sni\":{},\"count\":{},\"error\":{},\"share\":{:.6},\"failed\":{},\"bytes_to_server\":{},\"bytes_to_client\":{},\"latency_samples\":{},\"p50_ms\":{},\"p95_ms\":{},\"p99_ms\":{},\"last_seen\":{}}}",
+            n.sni,
+            n.count,
+            n.error,
+            n.share,
+            n.failed,
+            n.bytes_to_server,
+            n.bytes_to_client,
+            n.latency_samples,
+            ms_json(n.p50_ns),
+            ms_json(n.p95_ns),
+            ms_json(n.p99_ns),
+            secs(n.last_seen.nanos()),
+        );
+    };
+    array_json(l, "names", &t.names, name);
+    array_json(l, "names_by_bytes", &t.names_by_bytes, name);
+    array_json(l, "versions", &t.versions, |l, v| {
+        l.extend_from_slice(b"{\"name\":");
+        push_str(l, v.name.as_bytes());
+        let _ = write!(
+            Adapter(l),
+            ",\"id\":{},\"deprecated\":{},\"count\":{},\"error\":{},\"share\":{:.6}}}",
+            v.version,
+            v.deprecated,
+            v.count,
+            v.error,
+            v.share
+        );
+    });
+    array_json(l, "ciphers", &t.ciphers, |l, c| {
+        l.extend_from_slice(b"{\"name\":");
+        push_str(l, c.name.as_bytes());
+        let _ = write!(
+            Adapter(l),
+            ",\"id\":{},\"count\":{},\"error\":{},\"share\":{:.6}}}",
+            c.id,
+            c.count,
+            c.error,
+            c.share
+        );
+    });
+    rows_json(l, "ja4", &t.ja4);
+    array_json(l, "failures", &t.failures, |l, f| {
+        l.extend_from_slice(b"{\"reason\":");
+        push_str(l, f.failure.reason().as_bytes());
+        l.extend_from_slice(b",\"sender\":");
+        match f.failure.sender() {
+            Some(s) => push_str(l, s.as_bytes()),
+            None => l.extend_from_slice(b"null"),
+        }
+        let _ = write!(
+            Adapter(l),
+            ",\"count\":{},\"error\":{},\"share\":{:.6}}}",
+            f.count,
+            f.error,
+            f.share
+        );
+    });
+    array_json(l, "expiring_certs", &t.expiring_certs, |l, c| {
+        l.extend_from_slice(b"{\"subject\":");
+        push_str(l, c.subject.as_bytes());
+        l.extend_from_slice(b",\"issuer\":");
+        push_str(l, c.issuer.as_bytes());
+        l.extend_from_slice(b",\"sni\":");
+        push_str(l, c.sni.as_bytes());
+        let _ = write!(
+            Adapter(l),
+            ",\"not_after\":{},\"days_left\":{},\"last_seen\":{}}}",
+            c.not_after,
+            c.days_left,
+            secs(c.last_seen.nanos())
+        );
+    });
+    l.push(b'}');
+}
+
 /// Milliseconds with 3 decimals, or `null`.
 fn ms_json(ns: Option<u64>) -> String {
     ns.map_or("null".into(), |n| format!("{:.3}", n as f64 / 1e6))
@@ -657,6 +855,123 @@ mod tests {
 
     fn filled() -> Snapshot {
         httptop_engine::counters::filled_snapshot(1000)
+    }
+
+    /// A snapshot whose 1-minute report holds the TLS tables of real sessions counted by
+    /// the statistics.
+    fn with_tls() -> Snapshot {
+        use httptop_engine::stats::{Stats, StatsConfig};
+        use httptop_engine::tls::{TlsAlert, TlsCert, TlsFlags, TlsSession};
+        let t0 = Timestamp::from_secs(1_700_000_000);
+        let mut st = Stats::new(StatsConfig::default());
+        st.advance(t0);
+        let ok = TlsSession {
+            end: t0,
+            sni: Some(WireStr::capped(b"a.example\x1b[2J", 64)),
+            version: Some(0x0304),
+            cipher: Some(0x1301),
+            ja4: Some("t13d1516h2_8daaf6152771_e5627efa2ab1".into()),
+            handshake_ns: Some(1_500_000),
+            bytes_to_server: 2048,
+            bytes_to_client: 4096,
+            flags: TlsFlags::COMPLETE,
+            ..TlsSession::default()
+        };
+        st.on_tls(&ok);
+        st.on_tls(&ok);
+        st.on_tls(&TlsSession {
+            sni: None,
+            version: Some(0x0301),
+            cipher: Some(0x002f),
+            alert: Some(TlsAlert {
+                level: 2,
+                description: 40,
+                from_client: false,
+            }),
+            flags: TlsFlags::default(),
+            cert: Some(Box::new(TlsCert {
+                subject: Some(WireStr::capped(b"old.example", 64)),
+                issuer: Some(WireStr::capped(b"Test CA", 64)),
+                not_after: Some(1_700_000_000 - 2 * 86_400),
+                ..TlsCert::default()
+            })),
+            ..ok.clone()
+        });
+        let mut snap = filled();
+        snap.reports[Window::Min1.index()].tls = st.report(Window::Min1, t0).tls;
+        snap
+    }
+
+    #[test]
+    fn tls_section_in_the_plain_report() {
+        let text = plain(&with_tls(), "t", Window::Min1);
+        assert!(
+            text.contains("TLS: connections 3, completed 2, failed 1"),
+            "{text}"
+        );
+        // The SNI is sanitised: no ESC reaches the terminal.
+        assert!(!text.contains('\x1b'));
+        let name = text
+            .lines()
+            .find(|l| l.contains("a.example"))
+            .expect("name row");
+        let cells: Vec<&str> = name.split_whitespace().collect();
+        assert_eq!(&cells[..3], ["2", "0", "4.0"], "{name}");
+        assert!(text.contains("TLS 1.0  (deprecated)"), "{text}");
+        assert!(text.contains("TLS_AES_128_GCM_SHA256"));
+        assert!(text.contains("handshake_failure from server"), "{text}");
+        let cert = text
+            .lines()
+            .find(|l| l.contains("old.example"))
+            .expect("certificate row");
+        assert!(cert.trim_start().starts_with("-2 "), "{cert}");
+        assert!(
+            cert.contains("Test CA") && cert.contains("(none)"),
+            "{cert}"
+        );
+        // Without TLS, no section.
+        assert!(!plain(&filled(), "t", Window::Min1).contains("TLS:"));
+    }
+
+    #[test]
+    fn tls_object_in_the_json_report() {
+        let v: serde_json::Value =
+            serde_json::from_str(&json(&with_tls(), "report", "x", Window::Min1)).expect("json");
+        let t = &v["tls"];
+        assert_eq!(t["connections"], 3);
+        assert_eq!(t["completed"], 2);
+        assert_eq!(t["failed"], 1);
+        let a = &t["names"][0];
+        assert_eq!(a["key"], "a.example\x1b[2J");
+        assert_eq!(a["sni"], true);
+        assert_eq!(a["count"], 2);
+        assert_eq!(a["bytes_to_server"], 4096);
+        assert_eq!(a["latency_samples"], 2);
+        let p50 = a["p50_ms"].as_f64().expect("p50");
+        assert!((p50 / 1.5 - 1.0).abs() < 0.01, "{p50}");
+        assert_eq!(t["names"][1]["key"], "(none)");
+        assert_eq!(t["names"][1]["sni"], false);
+        assert_eq!(t["names"][1]["failed"], 1);
+        assert_eq!(t["names_by_bytes"].as_array().map(Vec::len), Some(2));
+        assert_eq!(t["versions"][0]["name"], "TLS 1.3");
+        assert_eq!(t["versions"][0]["id"], 0x0304);
+        assert_eq!(t["versions"][1]["deprecated"], true);
+        assert_eq!(t["ciphers"][0]["name"], "TLS_AES_128_GCM_SHA256");
+        assert_eq!(t["ja4"][0]["count"], 3);
+        assert_eq!(t["failures"][0]["reason"], "handshake_failure");
+        assert_eq!(t["failures"][0]["sender"], "server");
+        let c = &t["expiring_certs"][0];
+        assert_eq!(c["subject"], "old.example");
+        assert_eq!(c["issuer"], "Test CA");
+        assert_eq!(c["sni"], "");
+        assert_eq!(c["days_left"], -2);
+        assert_eq!(c["not_after"], 1_700_000_000 - 2 * 86_400);
+        // Without TLS: the same fields, zero and empty.
+        let v: serde_json::Value =
+            serde_json::from_str(&json(&filled(), "report", "x", Window::Min1)).expect("json");
+        assert_eq!(v["tls"]["connections"], 0);
+        assert_eq!(v["tls"]["names"].as_array().map(Vec::len), Some(0));
+        assert_eq!(v["tls"]["expiring_certs"].as_array().map(Vec::len), Some(0));
     }
 
     #[test]

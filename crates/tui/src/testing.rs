@@ -187,6 +187,7 @@ pub fn report(w: Window, now: u64, hostile: bool) -> Report {
                 last_seen: t(now - 3),
             },
         ],
+        tls: Default::default(),
         floors: Floors::default(),
     }
 }
@@ -211,6 +212,7 @@ pub fn empty_snapshot(now_s: u64) -> Snapshot {
         clients: vec![],
         servers: vec![],
         grpc: vec![],
+        tls: Default::default(),
         floors: Floors::default(),
     };
     Snapshot {

@@ -15,7 +15,7 @@
 //!   any byte count: counters saturate or, where overflow cannot come from real traffic,
 //!   wrap (see "Counters" below).
 //! - **Bounded memory.** Every structure input can grow has a cap, a policy when full and
-//!   a counter in [`StatsCounters`]; the worst case with the defaults is 52.4 MiB (table
+//!   a counter in [`StatsCounters`]; the worst case with the defaults is 59.8 MiB (table
 //!   below), computed by [`StatsConfig::worst_case_bytes`] and checked by a test that
 //!   fills every table with 1,024-byte keys.
 //!
@@ -94,6 +94,14 @@
 //! the price of the memory budget: a key's bytes, error count and error rate are over the
 //! attached window (error rates divide errors by the requests of that same window), and a
 //! server's (a gRPC method's) percentiles over the latency window.
+//!
+//! **TLS** connections ([`Stats::on_tls`], one [`TlsSession`] each, at its end time) go
+//! to tables of their own with the same windows and Space-Saving policy: server names
+//! (connections, failed connections, bytes each way; at most [`MAX_TLS_NAMES`]),
+//! handshake latency per name (histograms as a server's, at most `max_latency_keys`
+//! names), versions, cipher suites, JA4 fingerprints and failure kinds, plus a table of
+//! certificates expiring within 30 days (not windowed). Contract and caps: `tls.rs`;
+//! rows: [`Report::tls`] ([`TlsReport`]).
 //!
 //! **WebSocket** sessions are summed over the whole run ([`WebSocketSummary`], from
 //! [`Stats::on_websocket`]): sessions, messages and payload each way, close codes (the
@@ -178,8 +186,11 @@
 //! | latency histograms (12 × 1,203 bins per server) | 64 | 57,848 B | 58,916 B | 3.60 MiB |
 //! | gRPC methods (calls, errors, bytes, 18 status codes, latency histograms) | 32 | 60,248 B | 61,318 B | 1.87 MiB |
 //! | status codes | 1,001 | 224 B | | 0.22 MiB |
+//! | TLS server names (connections, failures, bytes each way) | 2,000 | 728 B | 1,796 B | 3.43 MiB |
+//! | TLS handshake latency histograms | 64 | 57,848 B | 58,916 B | 3.60 MiB |
+//! | TLS versions (16), ciphers (256), JA4 (256, 1,024-byte keys), failures (64), certificates (32) | | | | 0.42 MiB |
 //! | rate series (3,600 s + 1,440 min), totals, floors | | | | 0.04 MiB |
-//! | **total** ([`StatsConfig::worst_case_bytes`]) | | | | **52.4 MiB** |
+//! | **total** ([`StatsConfig::worst_case_bytes`]) | | | | **59.8 MiB** |
 //!
 //! An entry is a 56-byte header (key pointer, last seen, hash, entry time, error, ring
 //! heads, namespace, truncation mark) plus its rings, per window: 48 bytes for a count
@@ -222,6 +233,7 @@ mod ring;
 mod table;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub use config::{
     ClientsBy, StatsConfig, MAX_KEYS_LIMIT, MAX_RETENTION_NS, MIN_RETENTION_NS, RETENTION_STEP_NS,
@@ -229,8 +241,14 @@ pub use config::{
 pub use grpc::{grpc_code_name, GrpcCode, WebSocketSummary, MAX_CLOSE_CODES};
 pub use report::{BytesRow, ClientRow, Floors, GrpcRow, Report, Row, ServerRow, Window};
 pub use table::TableCounters;
+pub use tls::{
+    TlsCertRow, TlsCipherRow, TlsFailure, TlsFailureRow, TlsNameRow, TlsReport, TlsVersionRow,
+    EXPIRY_DAYS, MAX_EXPIRING_CERTS, MAX_TLS_FAILURES, MAX_TLS_KEYS, MAX_TLS_NAMES,
+    MAX_TLS_VERSIONS, NO_CLIENT_HELLO, NO_SNI,
+};
 
 use crate::event::{Exchange, Flags, WebSocketSession};
+use crate::tls::TlsSession;
 use grpc::{GrpcData, GrpcHit};
 use httptop_wire::Timestamp;
 use metrics::{
@@ -272,6 +290,24 @@ httptop_wire::counters! {
         keys_truncated: Keys,
         /// Status-code entries removed after being idle for the retention period.
         status_purged: Keys,
+        /// TLS connections counted by the statistics.
+        tls_sessions: Connections,
+        /// TLS connections that ended before the retention window: not counted.
+        tls_too_old: Connections,
+        /// TLS server names replaced while their table (2,000, at most max_keys) was full.
+        tls_names_evicted: Keys,
+        /// TLS server names whose handshake-latency histograms were replaced (max_latency_keys full).
+        tls_latency_evicted: Keys,
+        /// TLS versions replaced while their table (16) was full.
+        tls_versions_evicted: Keys,
+        /// TLS cipher suites replaced while their table (256) was full.
+        tls_ciphers_evicted: Keys,
+        /// JA4 fingerprints replaced while their table (256) was full.
+        tls_ja4_evicted: Keys,
+        /// TLS failure kinds replaced while their table (64) was full.
+        tls_failures_evicted: Keys,
+        /// Expiring certificates left out of, or replaced in, the full table of 32.
+        tls_certs_dropped: Keys,
     } extra {
         pub sections: TableCounters,
         pub hosts: TableCounters,
@@ -315,6 +351,7 @@ pub struct Stats {
     /// gRPC calls by `service/method`.
     grpc: Table<ByteKey, GrpcData>,
     websocket: WebSocketSummary,
+    tls: tls::TlsTables,
     scratch: Vec<u8>,
     counters: StatsCounters,
 }
@@ -366,6 +403,7 @@ impl Stats {
             latency: Table::new(cfg.max_latency_keys, wr * u64::from(RL)),
             grpc: Table::new(cfg.max_grpc_keys, wr),
             websocket: WebSocketSummary::default(),
+            tls: tls::TlsTables::new(cfg.max_keys, cfg.max_latency_keys, wr),
             scratch: Vec::new(),
             counters: StatsCounters::default(),
             cfg,
@@ -419,6 +457,7 @@ impl Stats {
             self.clients.maintain(cur[R]);
             self.latency.maintain(cur[R] / RL);
             self.grpc.maintain(cur[R]);
+            self.tls.maintain(cur[R]);
         }
         if cur[2] != old[2] {
             self.purge();
@@ -437,6 +476,7 @@ impl Stats {
         self.grpc.purge(r, &mut c.grpc);
         let start = self.geo.start(R, r, 1, K);
         c.status_purged += self.status.purge(start);
+        self.tls.purge(r, start);
     }
 
     /// Counts one exchange at its time `ex.ts` (see the module documentation for
@@ -654,6 +694,59 @@ impl Stats {
         self.websocket.add(ws);
     }
 
+    /// Counts one TLS connection at its end time (see the `tls` module of `stats`:
+    /// server names, versions, ciphers, JA4, failures, handshake latency, expiring
+    /// certificates; [`Report::tls`]).
+    pub fn on_tls(&mut self, t: &TlsSession) {
+        self.counters.tls_sessions += 1;
+        let mut ts = t.end.0;
+        if let Some(c) = self.clock {
+            let bound = c.saturating_add(MAX_FUTURE_NS);
+            if ts > bound {
+                ts = bound;
+                self.counters.future_clamped += 1;
+            }
+        }
+        if ts > self.latest {
+            self.move_latest(ts);
+        }
+        let bs = self.geo.buckets(ts);
+        let cur = self.cur;
+        if bs[R] + K as u32 <= cur[R] {
+            self.counters.tls_too_old += 1;
+            return;
+        }
+        let at = At {
+            ts,
+            bs,
+            latest: self.latest,
+            cur_r: cur[R],
+            primary: 1,
+        };
+        let c = &mut self.counters;
+        self.tls.add(
+            t,
+            &at,
+            &self.hasher,
+            self.cfg.max_key_len,
+            &mut c.keys_truncated,
+        );
+        let tc = &self.tls.tc;
+        c.tls_names_evicted = tc[0].evicted;
+        c.tls_latency_evicted = tc[1].evicted;
+        c.tls_versions_evicted = tc[2].evicted;
+        c.tls_ciphers_evicted = tc[3].evicted;
+        c.tls_ja4_evicted = tc[4].evicted;
+        c.tls_failures_evicted = tc[5].evicted;
+        c.tls_certs_dropped = self.tls.certs_dropped;
+    }
+
+    /// Keys held per TLS table: server names, latency histograms, versions, ciphers,
+    /// JA4, failure kinds, expiring certificates.
+    pub fn tls_table_sizes(&self) -> [usize; 7] {
+        self.tls.sizes()
+    }
+
     /// The WebSocket sessions ended so far.
     pub fn websocket(&self) -> &WebSocketSummary {
         &self.websocket
@@ -675,6 +768,7 @@ impl Stats {
             + self.clients.heap_bytes()
             + self.latency.heap_bytes()
             + self.grpc.heap_bytes()
+            + self.tls.heap_bytes()
             + self.status.heap_bytes()
             + std::mem::size_of_val(&self.known_methods)
             + self.per_sec.heap_bytes()

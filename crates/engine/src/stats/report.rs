@@ -8,6 +8,7 @@ use super::metrics::{
 };
 use super::ring::{K, KA, KL, RA, RL};
 use super::table::{Entry, Payload, Table};
+use super::tls::TlsReport;
 use super::{hist, ring, Stats, R};
 use crate::event::WireStr;
 use httptop_wire::Timestamp;
@@ -140,6 +141,8 @@ pub struct Floors {
     pub clients: u64,
     pub latency: u64,
     pub grpc: u64,
+    /// TLS server names.
+    pub tls_names: u64,
 }
 
 /// One gRPC method: `service` and `method` of the calls' path `/service/method`.
@@ -197,6 +200,8 @@ pub struct Report {
     pub servers: Vec<ServerRow>,
     /// gRPC methods, by calls (at most `max_grpc_keys` exist, `top` shown).
     pub grpc: Vec<GrpcRow>,
+    /// TLS connections of the window (`connections` 0 when none was seen).
+    pub tls: TlsReport,
     pub floors: Floors,
 }
 
@@ -440,7 +445,9 @@ impl Stats {
             clients: u64::from(self.clients.floor(fr)),
             latency: u64::from(self.latency.floor(fr / RL)),
             grpc: u64::from(self.grpc.floor(fr)),
+            tls_names: u64::from(self.tls.names_floor(fr)),
         };
+        let tls = self.tls.report(w, c, start, cl, now, top);
 
         Report {
             window,
@@ -460,13 +467,14 @@ impl Stats {
             clients,
             servers,
             grpc,
+            tls,
             floors,
         }
     }
 }
 
 /// Count of an entry in window `w` ending at `c`, with its error.
-fn count_of<K, P: Payload>(e: &Entry<K, P>, w: usize, c: u32, start: u64) -> (u64, u64) {
+pub(super) fn count_of<K, P: Payload>(e: &Entry<K, P>, w: usize, c: u32, start: u64) -> (u64, u64) {
     let own = u64::from(e.data.primary(w, e.heads[w], c));
     let err = if e.err_applies(start) {
         u64::from(e.err)
@@ -476,9 +484,9 @@ fn count_of<K, P: Payload>(e: &Entry<K, P>, w: usize, c: u32, start: u64) -> (u6
     (own + err, err)
 }
 
-type Cand<'a, K, P> = (u64, u64, &'a Entry<K, P>);
+pub(super) type Cand<'a, K, P> = (u64, u64, &'a Entry<K, P>);
 
-fn candidates<'a, P: Payload>(
+pub(super) fn candidates<'a, P: Payload>(
     t: &'a Table<ByteKey, P>,
     w: usize,
     c: u32,
@@ -495,11 +503,11 @@ fn candidates<'a, P: Payload>(
         .collect()
 }
 
-fn key_cmp<P>(a: &Entry<ByteKey, P>, b: &Entry<ByteKey, P>) -> Ordering {
+pub(super) fn key_cmp<P>(a: &Entry<ByteKey, P>, b: &Entry<ByteKey, P>) -> Ordering {
     a.key.cmp(&b.key).then(a.tag.cmp(&b.tag))
 }
 
-fn top_n<P>(mut v: Vec<Cand<'_, ByteKey, P>>, n: usize) -> Vec<Cand<'_, ByteKey, P>> {
+pub(super) fn top_n<P>(mut v: Vec<Cand<'_, ByteKey, P>>, n: usize) -> Vec<Cand<'_, ByteKey, P>> {
     select_top(&mut v, n, |a, b| {
         b.0.cmp(&a.0).then_with(|| key_cmp(a.2, b.2))
     });
@@ -507,7 +515,7 @@ fn top_n<P>(mut v: Vec<Cand<'_, ByteKey, P>>, n: usize) -> Vec<Cand<'_, ByteKey,
 }
 
 /// Keeps the first `n` of `v` in the order `cmp` (a total order), sorted.
-fn select_top<T>(v: &mut Vec<T>, n: usize, cmp: impl Fn(&T, &T) -> Ordering) {
+pub(super) fn select_top<T>(v: &mut Vec<T>, n: usize, cmp: impl Fn(&T, &T) -> Ordering) {
     if n == 0 {
         v.clear();
         return;
@@ -519,7 +527,7 @@ fn select_top<T>(v: &mut Vec<T>, n: usize, cmp: impl Fn(&T, &T) -> Ordering) {
     v.sort_by(cmp);
 }
 
-fn share(n: u64, total: u64) -> f64 {
+pub(super) fn share(n: u64, total: u64) -> f64 {
     if total == 0 {
         0.0
     } else {
@@ -527,7 +535,7 @@ fn share(n: u64, total: u64) -> f64 {
     }
 }
 
-fn wire<P>(e: &Entry<ByteKey, P>) -> WireStr {
+pub(super) fn wire<P>(e: &Entry<ByteKey, P>) -> WireStr {
     WireStr {
         bytes: smallvec::SmallVec::from_slice(&e.key),
         truncated: e.truncated,
@@ -548,7 +556,7 @@ fn code_key(code: u16) -> WireStr {
 
 /// Samples and p50/p95/p99 of latency histograms `lat` (head `head` in latency buckets)
 /// in window `w` ending at latency bucket `cl`.
-fn latency_of(lat: &LatData, head: u32, w: usize, cl: u32) -> (u64, [Option<u64>; 3]) {
+pub(super) fn latency_of(lat: &LatData, head: u32, w: usize, cl: u32) -> (u64, [Option<u64>; 3]) {
     let mut h = [0u64; hist::BINS];
     let (lo, hi) = ring::span::<KL>(head, cl, 0);
     for (d, bin) in h.iter_mut().zip(lat.h.iter()) {

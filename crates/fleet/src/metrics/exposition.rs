@@ -3,6 +3,7 @@
 use super::model::{
     GrpcCounts, Health, KeyCounts, LabelTable, NotifierCounts, Totals, PROTOCOLS, STATES,
 };
+use super::tls::{TlsCounts, TlsTotals, VERSIONS};
 use super::{LATENCY_BUCKETS, METHODS, OTHER};
 use httptop_wire::counter::{Sample, FAMILIES};
 use std::fmt::{Display, Write as _};
@@ -254,6 +255,8 @@ pub fn render(t: &Totals, h: &Health, am: Option<NotifierCounts>) -> String {
         }
     }
 
+    render_tls(&mut e, &t.tls);
+
     // Top-k hosts and sections.
     e.family(
         "httptop_host_requests_total",
@@ -354,6 +357,127 @@ pub fn render(t: &Totals, h: &Health, am: Option<NotifierCounts>) -> String {
         );
     }
     e.out
+}
+
+/// The TLS families (see [`super::tls`]).
+fn render_tls(e: &mut Expo, t: &TlsTotals) {
+    let sni = |e: &mut Expo, name: &str, f: fn(&TlsCounts) -> u64| {
+        for s in t.by_sni().series() {
+            e.sample(name, &[("sni", &s.label)], f(&s.counts));
+        }
+        e.sample(name, &[("sni", OTHER)], f(t.by_sni().other()));
+    };
+    e.family(
+        "httptop_tls_connections_total",
+        "counter",
+        "TLS connections by server name (SNI; (none) without SNI, (no client hello) when the handshake was not seen), for the top names; the rest under other.",
+    );
+    sni(e, "httptop_tls_connections_total", |c| c.connections);
+    e.family(
+        "httptop_tls_failed_connections_total",
+        "counter",
+        "TLS connections that failed (a fatal alert, or a ClientHello without ServerHello), by server name (top names, the rest under other).",
+    );
+    sni(e, "httptop_tls_failed_connections_total", |c| c.failed);
+    e.family(
+        "httptop_tls_bytes_total",
+        "counter",
+        "Bytes of TLS connections by server name (top names, the rest under other) and direction.",
+    );
+    let rows = t
+        .by_sni()
+        .series()
+        .iter()
+        .map(|s| (s.label.as_str(), &s.counts))
+        .chain([(OTHER, t.by_sni().other())]);
+    for (label, c) in rows.clone() {
+        for (dir, n) in [
+            ("to_server", c.bytes_to_server),
+            ("to_client", c.bytes_to_client),
+        ] {
+            e.sample(
+                "httptop_tls_bytes_total",
+                &[("sni", label), ("direction", dir)],
+                n,
+            );
+        }
+    }
+    e.family(
+        "httptop_tls_handshake_latency_seconds",
+        "histogram",
+        "Time from the ClientHello to the ServerHello, by server name (top names, the rest under other).",
+    );
+    for (label, c) in rows {
+        if c.latency.iter().any(|&n| n > 0) {
+            histogram(
+                e,
+                "httptop_tls_handshake_latency_seconds",
+                &[("sni", label)],
+                &c.latency,
+                c.latency_sum_ns,
+            );
+        }
+    }
+    e.family(
+        "httptop_tls_version_connections_total",
+        "counter",
+        "TLS connections by the version the server chose (deprecated=\"true\" for TLS 1.1 and older).",
+    );
+    for (i, (v, &n)) in VERSIONS.iter().zip(&t.by_version).enumerate() {
+        let dep = if i < 3 { "true" } else { "false" };
+        e.sample(
+            "httptop_tls_version_connections_total",
+            &[("version", v), ("deprecated", dep)],
+            n,
+        );
+    }
+    e.family(
+        "httptop_tls_cipher_connections_total",
+        "counter",
+        "TLS connections by the cipher suite the server chose (IANA name), for the top suites; the rest under other.",
+    );
+    for s in t.by_cipher().series() {
+        e.sample(
+            "httptop_tls_cipher_connections_total",
+            &[("cipher", &s.label)],
+            s.counts.connections,
+        );
+    }
+    e.sample(
+        "httptop_tls_cipher_connections_total",
+        &[("cipher", OTHER)],
+        t.by_cipher().other().connections,
+    );
+    e.family(
+        "httptop_tls_failures_total",
+        "counter",
+        "Failed TLS connections by reason (the fatal alert's description, other for an unknown one, or no_server_hello) and sender (client, server, none).",
+    );
+    for (reason, sender, n) in t.failures() {
+        e.sample(
+            "httptop_tls_failures_total",
+            &[("reason", reason), ("sender", sender)],
+            n,
+        );
+    }
+    e.family(
+        "httptop_tls_cert_not_after_seconds",
+        "gauge",
+        "The notAfter of the server certificate (Unix seconds; TLS 1.2 and older send it in clear), by server name and subject; at most 50 pairs, the earliest kept.",
+    );
+    for c in &t.certs {
+        e.sample(
+            "httptop_tls_cert_not_after_seconds",
+            &[("sni", &c.sni), ("subject", &c.subject)],
+            c.not_after,
+        );
+    }
+    e.single(
+        "httptop_tls_cert_series_dropped_total",
+        "counter",
+        "Certificates (server name and subject pairs) left out of, or replaced in, the 50 expiry gauges.",
+        t.cert_series_dropped,
+    );
 }
 
 fn render_alerting(e: &mut Expo, h: &Health) {
@@ -743,6 +867,146 @@ mod tests {
         // Sanitised (backslash doubled, line feed as \u{a}), then escaped for the format.
         assert!(text.contains(r#"host="q\"uo\\\\te\\u{a}""#), "{text}");
         assert!(!text.contains('\x1b'));
+    }
+
+    fn tls(sni: Option<&str>, cipher: u16) -> httptop_engine::tls::TlsSession {
+        use httptop_engine::tls::{TlsFlags, TlsSession};
+        TlsSession {
+            sni: sni.map(|s| httptop_engine::WireStr::capped(s.as_bytes(), 256)),
+            version: Some(0x0303),
+            cipher: Some(cipher),
+            handshake_ns: Some(3_000_000),
+            bytes_to_server: 10,
+            bytes_to_client: 100,
+            flags: TlsFlags::COMPLETE,
+            ..TlsSession::default()
+        }
+    }
+
+    #[test]
+    fn tls_families_by_sni_version_cipher_failure_and_cert_expiry() {
+        use httptop_engine::tls::{TlsAlert, TlsCert, TlsFlags, TlsSession};
+        let mut t = Totals::default();
+        t.relabel_tls(
+            [&b"a.example"[..], b"(none)"],
+            [&b"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"[..]],
+            10,
+        );
+        t.on_tls(&tls(Some("a.example"), 0xc02f));
+        t.on_tls(&tls(Some("a.example"), 0xc02f));
+        t.on_tls(&tls(None, 0x1301));
+        t.on_tls(&TlsSession {
+            version: Some(0x0301),
+            cipher: Some(0x0a0a),
+            alert: Some(TlsAlert {
+                level: 2,
+                description: 48,
+                from_client: true,
+            }),
+            flags: TlsFlags::default(),
+            cert: Some(Box::new(TlsCert {
+                subject: Some(httptop_engine::WireStr::capped(b"b\x1b.example", 64)),
+                not_after: Some(1_700_000_000),
+                ..TlsCert::default()
+            })),
+            ..tls(Some("b.example"), 0)
+        });
+        t.on_tls(&TlsSession {
+            version: None,
+            cipher: None,
+            handshake_ns: None,
+            flags: TlsFlags::NO_SERVER_HELLO,
+            ..tls(Some("b.example"), 0)
+        });
+        let text = render(&t, &Health::default(), None);
+        assert_eq!(
+            samples(&text, "httptop_tls_connections_total"),
+            vec![
+                ("sni=\"a.example\"", "2"),
+                ("sni=\"(none)\"", "1"),
+                ("sni=\"other\"", "2"),
+            ]
+        );
+        assert_eq!(
+            samples(&text, "httptop_tls_failed_connections_total"),
+            vec![
+                ("sni=\"a.example\"", "0"),
+                ("sni=\"(none)\"", "0"),
+                ("sni=\"other\"", "2"),
+            ]
+        );
+        let bytes = samples(&text, "httptop_tls_bytes_total");
+        assert!(bytes.contains(&("sni=\"a.example\",direction=\"to_client\"", "200")));
+        let v = samples(&text, "httptop_tls_version_connections_total");
+        assert!(v.contains(&("version=\"TLS 1.2\",deprecated=\"false\"", "3")));
+        assert!(v.contains(&("version=\"TLS 1.0\",deprecated=\"true\"", "1")));
+        assert_eq!(
+            samples(&text, "httptop_tls_cipher_connections_total"),
+            vec![
+                ("cipher=\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"", "2"),
+                ("cipher=\"other\"", "2"),
+            ]
+        );
+        assert_eq!(
+            samples(&text, "httptop_tls_failures_total"),
+            vec![
+                ("reason=\"unknown_ca\",sender=\"client\"", "1"),
+                ("reason=\"no_server_hello\",sender=\"none\"", "1"),
+            ]
+        );
+        let lat = samples(&text, "httptop_tls_handshake_latency_seconds_bucket");
+        assert!(lat.contains(&("sni=\"a.example\",le=\"0.0025\"", "0")));
+        assert!(lat.contains(&("sni=\"a.example\",le=\"0.005\"", "2")));
+        assert_eq!(
+            samples(&text, "httptop_tls_handshake_latency_seconds_count"),
+            vec![
+                ("sni=\"a.example\"", "2"),
+                ("sni=\"(none)\"", "1"),
+                ("sni=\"other\"", "1"),
+            ]
+        );
+        // The subject is escaped as the terminal output is: no ESC in a label.
+        assert_eq!(
+            samples(&text, "httptop_tls_cert_not_after_seconds"),
+            vec![(
+                "sni=\"b.example\",subject=\"b\\\\u{1b}.example\"",
+                "1700000000"
+            )]
+        );
+        assert!(!text.contains('\x1b'));
+        assert_eq!(t.tls().connections(), 5);
+    }
+
+    #[test]
+    fn tls_cert_gauges_are_capped_keeping_the_earliest() {
+        use httptop_engine::tls::{TlsCert, TlsSession};
+        for n in [MAX_LABELLED - 1, MAX_LABELLED, MAX_LABELLED + 1] {
+            let mut t = Totals::default();
+            for i in (0..n).rev() {
+                t.on_tls(&TlsSession {
+                    cert: Some(Box::new(TlsCert {
+                        subject: Some(httptop_engine::WireStr::capped(
+                            format!("c{i}").as_bytes(),
+                            16,
+                        )),
+                        not_after: Some(1_000 + i as i64),
+                        ..TlsCert::default()
+                    })),
+                    ..tls(Some("x"), 0x1301)
+                });
+            }
+            let text = render(&t, &Health::default(), None);
+            let g = samples(&text, "httptop_tls_cert_not_after_seconds");
+            assert_eq!(g.len(), n.min(MAX_LABELLED));
+            assert!(g.iter().all(|(_, v)| v
+                .parse::<i64>()
+                .is_ok_and(|v| v < 1_000 + MAX_LABELLED as i64)));
+            let dropped = n.saturating_sub(MAX_LABELLED).to_string();
+            assert_eq!(
+                samples(&text, "httptop_tls_cert_series_dropped_total"),
+                vec![("", dropped.as_str())]
+            );
+        }
     }
 
     #[test]

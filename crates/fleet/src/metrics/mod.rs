@@ -21,11 +21,13 @@
 
 pub mod exposition;
 pub mod model;
+pub mod tls;
 
 pub use exposition::{render, series};
 pub use model::{
     label_value, AlertGauges, Health, KeyCounts, LabelTable, NotifierCounts, Series, Totals, STATES,
 };
+pub use tls::{CertGauge, TlsCounts, TlsTotals};
 
 /// Most labelled series per labelled metric family (hosts, sections): `--top` is capped
 /// here.

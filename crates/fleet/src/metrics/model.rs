@@ -135,7 +135,7 @@ impl<C: Counts> Default for LabelTable<C> {
 
 impl<C: Counts> LabelTable<C> {
     #[inline]
-    fn counts_mut(&mut self, key: &[u8]) -> &mut C {
+    pub(crate) fn counts_mut(&mut self, key: &[u8]) -> &mut C {
         if self.index.is_empty() {
             return &mut self.other;
         }
@@ -236,6 +236,8 @@ pub struct Totals {
     pub(super) latency_sum_by_protocol: [u128; 2],
     /// gRPC calls by `service/method` (the top rows of the statistics' gRPC table).
     pub(super) grpc: LabelTable<GrpcCounts>,
+    /// TLS connections (see [`super::tls`]).
+    pub(super) tls: super::tls::TlsTotals,
     /// Scratch for section keys (host + section), reused.
     pub(super) scratch: Vec<u8>,
 }
@@ -256,6 +258,7 @@ impl Default for Totals {
             latency_by_protocol: [[0; BUCKET_NS.len() + 1]; 2],
             latency_sum_by_protocol: [0; 2],
             grpc: LabelTable::default(),
+            tls: super::tls::TlsTotals::default(),
             scratch: Vec::new(),
         }
     }
@@ -355,6 +358,25 @@ impl Totals {
     /// rows (see [`LabelTable::relabel`]).
     pub fn relabel_grpc<'a>(&mut self, keys: impl IntoIterator<Item = &'a [u8]>, k: usize) {
         self.grpc.relabel(keys, k);
+    }
+
+    /// Counts one TLS connection (see [`super::tls`]).
+    pub fn on_tls(&mut self, t: &httptop_engine::tls::TlsSession) {
+        self.tls.on_tls(t);
+    }
+
+    pub fn tls(&self) -> &super::tls::TlsTotals {
+        &self.tls
+    }
+
+    /// New top-k label sets of the TLS server names and cipher suites.
+    pub fn relabel_tls<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = &'a [u8]>,
+        ciphers: impl IntoIterator<Item = &'a [u8]>,
+        k: usize,
+    ) {
+        self.tls.relabel(names, ciphers, k);
     }
 
     pub fn grpc(&self) -> &LabelTable<GrpcCounts> {
