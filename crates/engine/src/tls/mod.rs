@@ -23,11 +23,19 @@
 //!   stops parsing handshakes (`TRUNCATED`, `tls_handshake_too_large`) and only counts.
 //!   Messages read: ClientHello (SNI, ALPN offered, supported_versions, cipher suites,
 //!   extension types in order, signature algorithms; the first one only: the second
-//!   after a HelloRetryRequest is skipped), ServerHello (version, from
+//!   after a HelloRetryRequest is only checked), ServerHello (version, from
 //!   supported_versions for TLS 1.3; cipher; ALPN chosen), Certificate (TLS <= 1.2: the
-//!   first certificate's DER, cut to `Limits::max_tls_cert_bytes`, `tls_certs_cut`).
+//!   chain walked, its first certificate, the leaf, decoded in place by `x509-parser`
+//!   when at most `Limits::max_tls_cert_bytes` long: see [`cert`]; else, or if it does
+//!   not decode, `BAD_CERT`, `tls_certs_undecoded`, only its lengths reported).
+//! - **HelloRetryRequest** (TLS 1.3): a ServerHello whose random is the RFC 8446 4.1.3
+//!   magic is not the ServerHello: flag `HRR`, `tls_hello_retries`; the server stays in
+//!   clear, the second ClientHello is checked (JA4 stays the first's), the real
+//!   ServerHello gives version, cipher and the handshake time (from the first
+//!   ClientHello).
 //! - **Alerts** in clear give the first alert (level, description, sender).
-//! - **Encrypted from**: a ChangeCipherSpec record (after it), the first application
+//! - **Encrypted from**: a ChangeCipherSpec record (after it; not in TLS 1.3 nor after
+//!   a HelloRetryRequest, where it is only for middleboxes), the first application
 //!   data record, or, from the server, the ServerHello of TLS 1.3. An encrypted
 //!   direction's records are counted, nothing is buffered, its buffer is freed. The
 //!   handshake is complete once both directions are encrypted without a fatal alert.
@@ -37,6 +45,7 @@
 //!   JA4 then hashes the first [`MAX_LIST`], and the record is `TRUNCATED`.
 //! - No panic on any input; results are identical however the streams are split.
 
+pub mod cert;
 mod hello;
 pub mod ja4;
 pub mod names;
@@ -76,8 +85,10 @@ httptop_wire::counters! {
         tls_bad_messages: Events anomaly,
         /// ClientHello lists (ciphers, extensions, signature algorithms, versions, ALPN) cut at 512 entries.
         tls_lists_capped: Events anomaly,
-        /// Certificates cut to max_tls_cert_bytes.
-        tls_certs_cut: Events,
+        /// Leaf certificates not decoded (bad DER, or longer than max_tls_cert_bytes): only their lengths are reported.
+        tls_certs_undecoded: Events anomaly,
+        /// TLS 1.3 HelloRetryRequests seen (the ServerHello that follows the second ClientHello is the real one).
+        tls_hello_retries: Events,
         /// TLS alerts seen in clear.
         tls_alerts: Events,
     }
@@ -102,6 +113,26 @@ impl TlsFlags {
     pub const COMPLETE: TlsFlags = TlsFlags(1 << 5);
     /// A handshake message did not parse.
     pub const BAD_MESSAGE: TlsFlags = TlsFlags(1 << 6);
+    /// The server answered with a HelloRetryRequest (TLS 1.3): JA4, SNI and ALPN
+    /// offered are the first ClientHello's; version, cipher and the handshake time
+    /// (from the first ClientHello) are the real ServerHello's.
+    pub const HRR: TlsFlags = TlsFlags(1 << 7);
+    /// The leaf certificate did not decode (see `tls_certs_undecoded`): only its
+    /// lengths are in [`TlsCert`].
+    pub const BAD_CERT: TlsFlags = TlsFlags(1 << 8);
+
+    /// Names in bit order (for presenters).
+    pub const NAMES: [(TlsFlags, &'static str); 9] = [
+        (TlsFlags::GAP, "gap"),
+        (TlsFlags::TRUNCATED, "truncated"),
+        (TlsFlags::MALFORMED, "malformed"),
+        (TlsFlags::NO_SERVER_HELLO, "no_server_hello"),
+        (TlsFlags::NO_CLIENT_HELLO, "no_client_hello"),
+        (TlsFlags::COMPLETE, "complete"),
+        (TlsFlags::BAD_MESSAGE, "bad_message"),
+        (TlsFlags::HRR, "hrr"),
+        (TlsFlags::BAD_CERT, "bad_cert"),
+    ];
 
     pub fn contains(self, f: TlsFlags) -> bool {
         self.0 & f.0 == f.0
@@ -232,6 +263,7 @@ impl Side {
 #[derive(Clone, Copy, Debug)]
 pub struct TlsLimits {
     pub max_handshake: usize,
+    /// The longest leaf certificate decoded (DER bytes).
     pub max_cert: usize,
     pub max_string: usize,
 }
@@ -289,11 +321,21 @@ impl TlsConn {
 
     /// Heap bytes held (the handshake buffers, the certificate kept).
     pub fn heap_bytes(&self) -> usize {
+        let spilled = |w: &WireStr| {
+            if w.bytes.spilled() {
+                crate::budget::heap(w.bytes.capacity())
+            } else {
+                0
+            }
+        };
         let c = self.s.cert.as_ref().map_or(0, |c| {
             crate::budget::heap(std::mem::size_of::<TlsCert>())
+                + crate::budget::heap(c.sans.capacity() * std::mem::size_of::<WireStr>())
                 + c.sans
                     .iter()
-                    .map(|n| crate::budget::heap(n.as_bytes().len()))
+                    .chain(&c.subject)
+                    .chain(&c.issuer)
+                    .map(spilled)
                     .sum::<usize>()
         });
         crate::budget::heap(std::mem::size_of::<TlsConn>())
@@ -397,7 +439,11 @@ impl TlsConn {
         let side = &mut self.sides[i];
         side.hn = 0;
         match side.ty {
-            20 => side.encrypt(),
+            // TLS 1.3 sends ChangeCipherSpec for middlebox compatibility only (RFC 8446
+            // D.4), also after a HelloRetryRequest: its encrypted records are type 23.
+            20 if self.s.version != Some(0x0304) && !self.s.flags.contains(TlsFlags::HRR) => {
+                side.encrypt()
+            }
             21 if side.mode == Mode::Clear && side.an == 2 => {
                 c.tls_alerts += 1;
                 if self.s.alert.is_none_or(|a| a.level != 2) {
@@ -454,7 +500,14 @@ impl TlsConn {
             side_flag(&mut s.flags, &mut c.tls_bad_messages, TlsFlags::BAD_MESSAGE)
         };
         match (ty, from_client) {
-            (1, true) if !self.seen_client_hello => {
+            (1, true) if self.seen_client_hello => {
+                // The second ClientHello (after a HelloRetryRequest): checked, but the
+                // record keeps the first one's fields (JA4 fingerprints the first).
+                if ClientHello::parse(body).is_none() {
+                    bad(&mut self.s, c);
+                }
+            }
+            (1, true) => {
                 self.seen_client_hello = true;
                 let Some(h) = ClientHello::parse(body) else {
                     return bad(&mut self.s, c);
@@ -482,6 +535,15 @@ impl TlsConn {
                 let Some(h) = ServerHello::parse(body) else {
                     return bad(&mut self.s, c);
                 };
+                if h.hrr {
+                    // Not the ServerHello: the server stays in clear, a second
+                    // ClientHello follows (one retry only, RFC 8446 4.1.4).
+                    if !self.s.flags.contains(TlsFlags::HRR) {
+                        self.s.flags.insert(TlsFlags::HRR);
+                        c.tls_hello_retries += 1;
+                    }
+                    return;
+                }
                 self.s.version = Some(h.version);
                 self.s.cipher = Some(h.cipher);
                 self.s.alpn = h.alpn.map(|a| WireStr::capped(a, self.limits.max_string));
@@ -493,23 +555,18 @@ impl TlsConn {
                 }
             }
             (11, false) if self.s.cert.is_none() => {
-                // certificate_list<0..2^24-1>, each certificate<1..2^24-1> (TLS <= 1.2).
-                let first = body.get(3..6).and_then(|l| {
-                    let n = u32::from_be_bytes([0, l[0], l[1], l[2]]) as usize;
-                    Some((n, body.get(6..6 + n)?))
-                });
-                let Some((n, der)) = first else {
+                let l = &self.limits;
+                let Some(p) = cert::parse(body, l.max_cert, l.max_string) else {
                     return bad(&mut self.s, c);
                 };
-                let keep = n.min(self.limits.max_cert);
-                if keep < n {
-                    c.tls_certs_cut += 1;
+                if !p.decoded {
+                    side_flag(
+                        &mut self.s.flags,
+                        &mut c.tls_certs_undecoded,
+                        TlsFlags::BAD_CERT,
+                    );
                 }
-                let _ = &der[..keep];
-                self.s.cert = Some(Box::new(TlsCert {
-                    len: n as u32,
-                    ..TlsCert::default()
-                }));
+                self.s.cert = Some(Box::new(p.cert));
             }
             _ => {}
         }
