@@ -442,7 +442,7 @@ impl AppLayer {
             return;
         };
         match (self.probe, dir, ev) {
-            (Probe::Start, Dir::Orig, StreamEvent::Data(d @ [0x16, ..]))
+            (Probe::Start, Dir::Orig, StreamEvent::Data(d @ [_, ..]))
                 if crate::tls::looks_like_tls(d) == Some(true) =>
             {
                 // A TLS handshake record starts the originator's stream (a record
@@ -453,7 +453,7 @@ impl AppLayer {
                 self.decided(Protocol::Tls, cx);
                 return self.start_tls(dir, ts, ev, cx);
             }
-            (Probe::Start, Dir::Orig, StreamEvent::Data(d @ [0x16, ..]))
+            (Probe::Start, Dir::Orig, StreamEvent::Data(d @ [_, ..]))
                 if crate::tls::looks_like_tls(d).is_none() =>
             {
                 // The start of a plausible record header, cut short (1-4 bytes): held

@@ -29,10 +29,9 @@ pub struct Parsed {
     pub decoded: bool,
 }
 
-/// Chains longer than this are counted as this (the walk stops; a 64 KiB message holds
-/// at most 21,845 empty entries anyway).
-const MAX_CHAIN: u32 = 1024;
-
+/// The walk of the chain reads 3 bytes per entry and stores nothing: its cost is bounded
+/// by the message, itself at most `Limits::max_tls_handshake_bytes`.
+///
 /// `body`: the Certificate message body; `max_der`: the longest leaf decoded; `max_str`:
 /// strings cut to it.
 pub fn parse(body: &[u8], max_der: usize, max_str: usize) -> Option<Parsed> {
@@ -42,11 +41,11 @@ pub fn parse(body: &[u8], max_der: usize, max_str: usize) -> Option<Parsed> {
     let mut list = body.get(3..3 + n)?;
     let mut leaf: Option<&[u8]> = None;
     let mut chain_len = 0u32;
-    while !list.is_empty() && chain_len < MAX_CHAIN {
+    while !list.is_empty() {
         let l = u24(list.get(..3)?);
         let der = list.get(3..3 + l)?;
         leaf.get_or_insert(der);
-        chain_len += 1;
+        chain_len = chain_len.saturating_add(1);
         list = &list[3 + l..];
     }
     let der = leaf?;

@@ -11,6 +11,9 @@
 //! few fields needed are read in place with bounds-checked slices that cannot panic.
 //!
 //! Contract:
+//! - **SSLv2-compatible ClientHello** (RFC 5246 E.2; 0x80 bit, type 1, version 3.x):
+//!   accepted as the client's first record only; its version is read, the rest skipped
+//!   (`SSLV2_HELLO`, `tls_sslv2_hellos`); the server answers in TLS records.
 //! - **Records** per direction: the 5-byte header is gathered in place; a header with
 //!   a content type outside 20-24, a major version other than 3 or a length over
 //!   2^14 + 2048 is malformed: that direction stops (`MALFORMED`, `tls_malformed`) and
@@ -87,6 +90,8 @@ httptop_wire::counters! {
         tls_lists_capped: Events anomaly,
         /// Leaf certificates not decoded (bad DER, or longer than max_tls_cert_bytes): only their lengths are reported.
         tls_certs_undecoded: Events anomaly,
+        /// SSLv2-compatible ClientHellos (RFC 5246 E.2) starting a TLS connection: read for the version only (no JA4, no SNI).
+        tls_sslv2_hellos: Events,
         /// TLS 1.3 HelloRetryRequests seen (the ServerHello that follows the second ClientHello is the real one).
         tls_hello_retries: Events,
         /// TLS alerts seen in clear.
@@ -121,8 +126,12 @@ impl TlsFlags {
     /// lengths are in [`TlsCert`].
     pub const BAD_CERT: TlsFlags = TlsFlags(1 << 8);
 
+    /// The client opened with an SSLv2-compatible ClientHello (only its version is
+    /// read: no JA4, SNI or ALPN).
+    pub const SSLV2_HELLO: TlsFlags = TlsFlags(1 << 9);
+
     /// Names in bit order (for presenters).
-    pub const NAMES: [(TlsFlags, &'static str); 9] = [
+    pub const NAMES: [(TlsFlags, &'static str); 10] = [
         (TlsFlags::GAP, "gap"),
         (TlsFlags::TRUNCATED, "truncated"),
         (TlsFlags::MALFORMED, "malformed"),
@@ -132,6 +141,7 @@ impl TlsFlags {
         (TlsFlags::BAD_MESSAGE, "bad_message"),
         (TlsFlags::HRR, "hrr"),
         (TlsFlags::BAD_CERT, "bad_cert"),
+        (TlsFlags::SSLV2_HELLO, "sslv2_hello"),
     ];
 
     pub fn contains(self, f: TlsFlags) -> bool {
@@ -236,6 +246,8 @@ struct Side {
     an: u8,
     hs: Vec<u8>,
     mode: Mode,
+    /// A record header was read (an SSLv2-compatible hello can only be the first).
+    started: bool,
 }
 
 impl Side {
@@ -249,6 +261,7 @@ impl Side {
             an: 0,
             hs: Vec::new(),
             mode: Mode::Clear,
+            started: false,
         }
     }
     fn encrypt(&mut self) {
@@ -269,14 +282,26 @@ pub struct TlsLimits {
 }
 
 /// Whether `d`, the start of a stream, begins like a TLS handshake record: 0x16, version
-/// 0x0300-0x0304, length 1..=2^14 + 2048. `None`: fewer than 5 bytes, undecided.
+/// 0x0300-0x0304, length 1..=2^14 + 2048; or like an SSLv2-compatible ClientHello
+/// (RFC 5246 E.2): a 2-byte record header with the high bit set and a length of at
+/// least 9, message type 1, version 0x0300-0x0304. `None`: fewer than 5 bytes, all
+/// plausible so far, undecided.
 pub fn looks_like_tls(d: &[u8]) -> Option<bool> {
     let ok = |i: usize, f: &dyn Fn(u8) -> bool| d.get(i).is_none_or(|&b| f(b));
-    if !(ok(0, &|b| b == 0x16) && ok(1, &|b| b == 3) && ok(2, &|b| b <= 4)) {
+    let v2 = ok(0, &|b| b & 0x80 != 0);
+    let plausible = if v2 {
+        ok(2, &|b| b == 1) && ok(3, &|b| b == 3) && ok(4, &|b| b <= 4)
+    } else {
+        ok(0, &|b| b == 0x16) && ok(1, &|b| b == 3) && ok(2, &|b| b <= 4)
+    };
+    if !plausible {
         return Some(false);
     }
     if d.len() < 5 {
         return None;
+    }
+    if v2 {
+        return Some(u16::from_be_bytes([d[0] & 0x7f, d[1]]) >= 9);
     }
     let len = u16::from_be_bytes([d[3], d[4]]);
     Some((1..=16384 + 2048).contains(&len))
@@ -391,6 +416,30 @@ impl TlsConn {
                     return;
                 }
                 let [ty, major, _, l0, l1] = side.hdr;
+                let first = !std::mem::replace(&mut side.started, true);
+                if first && ty & 0x80 != 0 && i == self.client.index() {
+                    // An SSLv2-compatible ClientHello (RFC 5246 E.2): its 2-byte header
+                    // and its type and version were read; the rest is skipped (no JA4:
+                    // its cipher specs are 3 bytes each, no extensions).
+                    let len = u16::from_be_bytes([ty & 0x7f, major]);
+                    if looks_like_tls(&side.hdr) != Some(true) {
+                        side.mode = Mode::Stopped;
+                        side_flag(&mut self.s.flags, &mut c.tls_malformed, TlsFlags::MALFORMED);
+                        return;
+                    }
+                    c.tls_records += 1;
+                    c.tls_sslv2_hellos += 1;
+                    self.s.flags.insert(TlsFlags::SSLV2_HELLO);
+                    self.s.client_version = Some(u16::from_be_bytes([l0, l1]));
+                    self.t_client_hello = Some(ts);
+                    self.seen_client_hello = true;
+                    side.ty = 0;
+                    side.left = len - 3;
+                    if side.left == 0 {
+                        side.hn = 0;
+                    }
+                    continue;
+                }
                 let len = u16::from_be_bytes([l0, l1]);
                 if !(20..=24).contains(&ty) || major != 3 || len > 16384 + 2048 {
                     side.mode = Mode::Stopped;
@@ -579,7 +628,7 @@ impl TlsConn {
         s.end = ts.max(s.end);
         s.bytes_to_server = to_server;
         s.bytes_to_client = to_client;
-        if s.ja4.is_none() {
+        if s.ja4.is_none() && !s.flags.contains(TlsFlags::SSLV2_HELLO) {
             s.flags.insert(TlsFlags::NO_CLIENT_HELLO);
         }
         if s.version.is_none() {

@@ -335,3 +335,45 @@ fn without_the_retry_the_tls13_ccs_does_not_hide_the_server_hello() {
     assert_eq!(s.version, Some(0x0304));
     assert!(s.flags.contains(TlsFlags::COMPLETE) && !s.flags.contains(TlsFlags::HRR));
 }
+
+#[test]
+fn an_sslv2_compatible_hello_gives_the_version_and_the_tls_records_follow() {
+    let mut body = vec![1, 3, 1, 0, 6, 0, 0, 0, 16];
+    body.extend_from_slice(&[0, 0, 0x2f, 0, 0, 0x35]);
+    body.extend_from_slice(&[0x5a; 16]);
+    let mut v2 = vec![0x80, body.len() as u8];
+    v2.extend_from_slice(&body);
+    assert_eq!(looks_like_tls(&v2), Some(true));
+    assert_eq!(looks_like_tls(&v2[..3]), None);
+    assert_eq!(
+        looks_like_tls(&[0x80, 5, 1, 3, 1]),
+        Some(false),
+        "too short"
+    );
+    assert_eq!(looks_like_tls(&[0x80, 40, 2]), Some(false), "not a hello");
+    let mut sh = record(22, &server_hello(false));
+    sh.extend(record(20, &[1]));
+    let script = [
+        (Dir::Orig, v2.clone()),
+        (Dir::Resp, sh),
+        (Dir::Orig, [record(20, &[1]), record(23, &[0; 40])].concat()),
+    ];
+    for split in [0, 1, 3] {
+        let (s, c) = run(&script, split);
+        assert_eq!(c.tls_sslv2_hellos, 1);
+        assert_eq!(c.tls_malformed, 0);
+        assert_eq!(c.tls_records, 5);
+        assert_eq!((s.client_version, s.version), (Some(0x0301), Some(0x0303)));
+        assert_eq!(s.handshake_ns, Some(1_000_000_000));
+        assert!(s.flags.contains(TlsFlags::SSLV2_HELLO) && s.flags.contains(TlsFlags::COMPLETE));
+        assert!(!s.flags.contains(TlsFlags::NO_CLIENT_HELLO));
+        assert!(s.ja4.is_none());
+    }
+    // Only as the client's first record.
+    let (s, c) = run(
+        &[(Dir::Orig, [record(22, &client_hello()), v2].concat())],
+        0,
+    );
+    assert_eq!((c.tls_sslv2_hellos, c.tls_malformed), (0, 1));
+    assert!(s.ja4.is_some());
+}
