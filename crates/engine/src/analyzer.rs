@@ -201,6 +201,10 @@ pub(crate) struct AppLayer {
     mid: Option<Box<MidProbe>>,
     /// The mid-stream probe was started and is over: it is not started again.
     mid_over: bool,
+    /// TLS picked up mid-stream by its record headers ([`crate::tls::mid`]), looked
+    /// for beside HTTP/1's probe while undecided; over once ended or decided.
+    tls_mid: Option<Box<crate::tls::mid::MidWalk>>,
+    tls_mid_over: bool,
 }
 
 /// Sets the original client on the exchanges among `out`.
@@ -241,6 +245,8 @@ impl AppLayer {
             proxied: None,
             mid: None,
             mid_over: false,
+            tls_mid: None,
+            tls_mid_over: false,
         }
     }
 
@@ -677,9 +683,35 @@ impl AppLayer {
         let Analyzer::Undecided(h) = &self.analyzer else {
             return;
         };
+        if h.client().is_none() && !self.tls_mid_over {
+            // Nor TLS mid-stream, by its record headers.
+            use crate::tls::mid::{MidVerdict, MidWalk};
+            let first = !self.had_data(dir, ev)[dir.index()];
+            if self.tls_mid.is_none() {
+                if let StreamEvent::Data(d @ [_, ..]) = ev {
+                    self.tls_mid = MidWalk::start(d, first, ts);
+                    self.tls_mid_over = self.tls_mid.is_none();
+                }
+            }
+            if let Some(w) = &mut self.tls_mid {
+                match w.feed(dir, ev, first) {
+                    MidVerdict::More => {}
+                    MidVerdict::Tls => return self.start_mid_tls(cx),
+                    MidVerdict::Off => {
+                        self.tls_mid = None;
+                        self.tls_mid_over = true;
+                    }
+                }
+            }
+        }
+        let Analyzer::Undecided(h) = &self.analyzer else {
+            return;
+        };
         if let Some(client) = h.client() {
             self.mid = None;
             self.mid_over = true;
+            self.tls_mid = None;
+            self.tls_mid_over = true;
             self.client = client;
             let old = std::mem::replace(&mut self.analyzer, Analyzer::Opaque);
             if let Analyzer::Undecided(h) = old {
@@ -690,10 +722,47 @@ impl AppLayer {
             if matches!(&self.analyzer, Analyzer::Http1(h) if h.upgrade().is_some()) {
                 self.hand_over(dir, ts, ev, from, cx);
             }
-        } else if h.is_dead() && self.mid.is_none() {
+        } else if h.is_dead() && self.mid.is_none() && self.tls_mid.is_none() {
             self.analyzer = Analyzer::Opaque;
             self.decided(Protocol::Unknown, cx);
         }
+    }
+
+    /// The mid-stream TLS walk decided (see [`crate::tls::mid`]): the TLS analyzer goes
+    /// on from the walkers' framing; HTTP/1's speculative parse is dropped (its "not
+    /// HTTP" verdict, if given, is taken back). The server is the side on a well-known
+    /// port (below 1024, or 8443) when the other is not, else the responder.
+    fn start_mid_tls(&mut self, cx: &mut AppCtx<'_>) {
+        let (Some(w), Analyzer::Undecided(h)) = (self.tls_mid.take(), &self.analyzer) else {
+            return;
+        };
+        self.tls_mid_over = true;
+        self.mid = None;
+        self.mid_over = true;
+        if h.is_dead() {
+            let c = &mut cx.http.counters.not_http_connections;
+            *c = c.saturating_sub(1);
+        }
+        let addrs = h.addrs();
+        let known = |p: u16| p < 1024 || p == 8443;
+        let client = if known(addrs[0].port()) && !known(addrs[1].port()) {
+            Dir::Resp
+        } else {
+            Dir::Orig
+        };
+        let l = cx.http.limits;
+        let limits = TlsLimits {
+            max_handshake: l.max_tls_handshake_bytes,
+            max_cert: l.max_tls_cert_bytes,
+            max_string: l.max_string_len,
+        };
+        cx.tls.tls_connections += 1;
+        cx.tls.tls_midstream += 1;
+        cx.tls.tls_records += w.records();
+        let t = TlsConn::mid(client, addrs, w.t0, limits, &w);
+        self.analyzer = Analyzer::Tls(Box::new(t));
+        self.client = client;
+        self.decided(Protocol::Tls, cx);
     }
 
     /// Which sides delivered data before `ev` of `dir`.
@@ -1734,6 +1803,63 @@ Connection: Upgrade\r\n\r\n";
         assert_eq!(r.row(Protocol::Http1), (1, c, s));
         assert_eq!(r.row(Protocol::Tls), (1, 6, 3));
         assert_eq!(r.closed(), Some((Protocol::Tls, c + 6, s + 3)));
+    }
+
+    #[test]
+    fn tls_joined_mid_stream_is_picked_up_by_its_record_headers() {
+        let rec = |ty: u8, n: usize| {
+            let mut v = vec![ty, 3, 3, (n >> 8) as u8, n as u8];
+            v.resize(5 + n, 0xab);
+            v
+        };
+        let c1 = [rec(23, 300), rec(23, 40)].concat();
+        let c2 = rec(23, 1000);
+        // Split anywhere: the header of the 3rd record decides.
+        let s1 = rec(23, 5000);
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, &c1[..3]).data(Dir::Orig, &c1[3..]);
+        assert!(matches!(r.app.analyzer, Analyzer::Undecided(_)));
+        r.data(Dir::Resp, &s1[..2000]).data(Dir::Resp, &s1[2000..]);
+        assert!(matches!(r.app.analyzer, Analyzer::Tls(_)));
+        r.data(Dir::Orig, &c2).data(Dir::Resp, &rec(21, 2));
+        r.close();
+        assert_eq!(r.decided(), [Protocol::Tls]);
+        let (cb, sb) = ((c1.len() + c2.len()) as u64, (s1.len() + 7) as u64);
+        assert_eq!(r.closed(), Some((Protocol::Tls, cb, sb)));
+        assert_eq!(r.row(Protocol::Tls), (1, cb, sb));
+        assert_eq!((r.tls.tls_midstream, r.tls.tls_connections), (1, 1));
+        assert_eq!(r.tls.tls_records, 5);
+        assert_eq!(r.tls.tls_malformed, 0);
+        assert_eq!(r.http.not_http_connections, 0);
+        let Some(Event::Tls(t)) = r.out.iter().find(|e| matches!(e, Event::Tls(_))) else {
+            panic!("no TLS record");
+        };
+        use crate::tls::TlsFlags;
+        for f in [
+            TlsFlags::MIDSTREAM,
+            TlsFlags::NO_CLIENT_HELLO,
+            TlsFlags::NO_SERVER_HELLO,
+        ] {
+            assert!(t.flags.contains(f), "{:?}", t.flags);
+        }
+        assert!(!t.flags.contains(TlsFlags::COMPLETE) && t.alert.is_none());
+        // The server on a well-known port is the server whoever was seen first.
+        let mut r = Rig::new(Limits::default());
+        r.app = AppLayer::new(
+            "10.0.0.2:443".parse().unwrap(),
+            "10.0.0.1:40000".parse().unwrap(),
+        );
+        r.data(Dir::Orig, &[rec(23, 9), rec(23, 9), rec(23, 9)].concat());
+        r.close();
+        assert_eq!(r.row(Protocol::Tls), (1, 0, 42));
+        // Two good headers, then not a record: HTTP/1's verdict (unknown).
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, &[rec(23, 9), rec(23, 9)].concat())
+            .data(Dir::Orig, b"\x00\x01garbage")
+            .data(Dir::Resp, b"\x17\x03\x03\x00\x01z");
+        r.close();
+        assert_eq!(r.decided(), [Protocol::Unknown]);
+        assert_eq!(r.tls.tls_midstream, 0);
     }
 
     #[test]

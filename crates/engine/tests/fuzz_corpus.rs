@@ -767,7 +767,12 @@ fn tls_seeds() {
     let many = H2Script::new(false, 1)
         .client(&many)
         .step(true, true, &[0; 9]);
+    let mid = H2Script::new(false, 4)
+        .client(&[tls_record(23, &[1; 300]), tls_record(23, &[2; 30])].concat())
+        .server(&tls_record(23, &[3; 2000]))
+        .client(&tls_record(21, &[1, 0]));
     let seeds = [
+        ("midstream", mid),
         ("tls12", tls12(false)),
         ("tls12-connect", tls12(true)),
         ("tls13-hrr", hrr),

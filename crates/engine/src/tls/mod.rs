@@ -11,6 +11,9 @@
 //! few fields needed are read in place with bounds-checked slices that cannot panic.
 //!
 //! Contract:
+//! - **Mid-stream**: a connection the capture joined after its handshake is picked up
+//!   by its record headers ([`mid`]); [`TlsConn::mid`] frames on from there, counting
+//!   records only (`MIDSTREAM`, `tls_midstream`).
 //! - **SSLv2-compatible ClientHello** (RFC 5246 E.2; 0x80 bit, type 1, version 3.x):
 //!   accepted as the client's first record only; its version is read, the rest skipped
 //!   (`SSLV2_HELLO`, `tls_sslv2_hellos`); the server answers in TLS records.
@@ -51,6 +54,7 @@
 pub mod cert;
 mod hello;
 pub mod ja4;
+pub mod mid;
 pub mod names;
 #[cfg(test)]
 mod tests;
@@ -92,6 +96,8 @@ httptop_wire::counters! {
         tls_certs_undecoded: Events anomaly,
         /// SSLv2-compatible ClientHellos (RFC 5246 E.2) starting a TLS connection: read for the version only (no JA4, no SNI).
         tls_sslv2_hellos: Events,
+        /// TLS connections picked up mid-stream by their record headers (the handshake was not captured).
+        tls_midstream: Events,
         /// TLS 1.3 HelloRetryRequests seen (the ServerHello that follows the second ClientHello is the real one).
         tls_hello_retries: Events,
         /// TLS alerts seen in clear.
@@ -130,8 +136,11 @@ impl TlsFlags {
     /// read: no JA4, SNI or ALPN).
     pub const SSLV2_HELLO: TlsFlags = TlsFlags(1 << 9);
 
+    /// Picked up mid-stream by its record headers ([`mid`]): no handshake seen.
+    pub const MIDSTREAM: TlsFlags = TlsFlags(1 << 10);
+
     /// Names in bit order (for presenters).
-    pub const NAMES: [(TlsFlags, &'static str); 10] = [
+    pub const NAMES: [(TlsFlags, &'static str); 11] = [
         (TlsFlags::GAP, "gap"),
         (TlsFlags::TRUNCATED, "truncated"),
         (TlsFlags::MALFORMED, "malformed"),
@@ -142,6 +151,7 @@ impl TlsFlags {
         (TlsFlags::HRR, "hrr"),
         (TlsFlags::BAD_CERT, "bad_cert"),
         (TlsFlags::SSLV2_HELLO, "sslv2_hello"),
+        (TlsFlags::MIDSTREAM, "midstream"),
     ];
 
     pub fn contains(self, f: TlsFlags) -> bool {
@@ -344,6 +354,35 @@ impl TlsConn {
         }
     }
 
+    /// A connection picked up mid-stream ([`mid`]): each walked side goes on framing
+    /// records from the walker's state, encrypted (counted only); a side never walked
+    /// is stopped. `ts`: the time of the connection's first byte seen.
+    pub fn mid(
+        client: Dir,
+        addrs: [SocketAddr; 2],
+        ts: Timestamp,
+        limits: TlsLimits,
+        walk: &mid::MidWalk,
+    ) -> Self {
+        let mut t = TlsConn::new(client, addrs, ts, limits);
+        t.s.flags.insert(TlsFlags::MIDSTREAM);
+        t.seen_client_hello = true;
+        for (side, w) in t.sides.iter_mut().zip(&walk.sides) {
+            side.started = true;
+            if w.started {
+                side.hdr = w.hdr;
+                // Inside a record body the analyzer's header is complete (`hn == 5`).
+                side.hn = if w.left > 0 { 5 } else { w.hn };
+                side.ty = w.ty;
+                side.left = w.left;
+                side.mode = Mode::Encrypted;
+            } else {
+                side.mode = Mode::Stopped;
+            }
+        }
+        t
+    }
+
     /// Heap bytes held (the handshake buffers, the certificate kept).
     pub fn heap_bytes(&self) -> usize {
         let spilled = |w: &WireStr| {
@@ -372,8 +411,8 @@ impl TlsConn {
             + c
     }
 
-    /// Both directions are stopped or encrypted: nothing more to parse (reassembly may
-    /// skip; records would only be counted).
+    /// Both directions are stopped (framing lost or never found): nothing more to read,
+    /// reassembly may skip.
     pub fn is_stopped(&self) -> bool {
         self.sides.iter().all(|s| s.mode == Mode::Stopped)
     }
