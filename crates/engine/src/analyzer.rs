@@ -269,8 +269,12 @@ impl AppLayer {
             0
         };
         let mid = self.mid.as_ref().map_or(0, |m| m.heap_bytes());
+        let tls_mid = self.tls_mid.as_ref().map_or(0, |_| {
+            crate::budget::heap(std::mem::size_of::<crate::tls::mid::MidWalk>())
+        });
         proxied
             + mid
+            + tls_mid
             + match &self.analyzer {
                 Analyzer::Undecided(h) | Analyzer::Http1(h) | Analyzer::Tunnel(h) => h.heap_bytes(),
                 Analyzer::Preface(p) => p.heap_bytes(),
