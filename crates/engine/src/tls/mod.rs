@@ -588,13 +588,12 @@ impl TlsConn {
             side_flag(&mut s.flags, &mut c.tls_bad_messages, TlsFlags::BAD_MESSAGE)
         };
         match (ty, from_client) {
-            (1, true) if self.seen_client_hello => {
-                // The second ClientHello (after a HelloRetryRequest): checked, but the
-                // record keeps the first one's fields (JA4 fingerprints the first).
-                if ClientHello::parse(body).is_none() {
-                    bad(&mut self.s, c);
-                }
+            // The second ClientHello (after a HelloRetryRequest): checked, but the
+            // record keeps the first one's fields (JA4 fingerprints the first).
+            (1, true) if self.seen_client_hello && ClientHello::parse(body).is_none() => {
+                bad(&mut self.s, c)
             }
+            (1, true) if self.seen_client_hello => {}
             (1, true) => {
                 self.seen_client_hello = true;
                 let Some(h) = ClientHello::parse(body) else {
