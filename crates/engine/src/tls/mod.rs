@@ -76,7 +76,7 @@ httptop_wire::counters! {
     #[non_exhaustive]
     pub struct TlsCounters {
         [Http]
-        /// TLS connections detected (a handshake record starting the client's stream, on any port or in a CONNECT tunnel).
+        /// TLS connections detected (a handshake record or an SSLv2-compatible hello starting the client's stream, on any port or in a CONNECT tunnel; or record headers mid-stream).
         tls_connections: Connections,
         /// TLS records, both directions (encrypted ones included).
         tls_records: Frames,
