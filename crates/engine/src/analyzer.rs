@@ -700,7 +700,7 @@ impl AppLayer {
             if let Some(w) = &mut self.tls_mid {
                 match w.feed(dir, ev, first) {
                     MidVerdict::More => {}
-                    MidVerdict::Tls => return self.start_mid_tls(cx),
+                    MidVerdict::Tls(n) => return self.start_mid_tls(dir, ts, ev, n, cx),
                     MidVerdict::Off => {
                         self.tls_mid = None;
                         self.tls_mid_over = true;
@@ -736,7 +736,15 @@ impl AppLayer {
     /// on from the walkers' framing; HTTP/1's speculative parse is dropped (its "not
     /// HTTP" verdict, if given, is taken back). The server is the side on a well-known
     /// port (below 1024, or 8443) when the other is not, else the responder.
-    fn start_mid_tls(&mut self, cx: &mut AppCtx<'_>) {
+    /// `ev` of `dir` decided after its first `read` bytes: the analyzer takes the rest.
+    fn start_mid_tls(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        ev: StreamEvent<'_>,
+        read: usize,
+        cx: &mut AppCtx<'_>,
+    ) {
         let (Some(w), Analyzer::Undecided(h)) = (self.tls_mid.take(), &self.analyzer) else {
             return;
         };
@@ -763,8 +771,13 @@ impl AppLayer {
         cx.tls.tls_connections += 1;
         cx.tls.tls_midstream += 1;
         cx.tls.tls_records += w.records();
-        let t = TlsConn::mid(client, addrs, w.t0, limits, &w);
-        self.analyzer = Analyzer::Tls(Box::new(t));
+        let mut t = Box::new(TlsConn::mid(client, addrs, w.t0, limits, &w));
+        if let StreamEvent::Data(d) = ev {
+            if let Some(rest @ [_, ..]) = d.get(read..) {
+                t.feed(dir, ts, StreamEvent::Data(rest), cx.tls);
+            }
+        }
+        self.analyzer = Analyzer::Tls(t);
         self.client = client;
         self.decided(Protocol::Tls, cx);
     }
@@ -1864,6 +1877,27 @@ Connection: Upgrade\r\n\r\n";
         r.close();
         assert_eq!(r.decided(), [Protocol::Unknown]);
         assert_eq!(r.tls.tls_midstream, 0);
+    }
+
+    /// `fuzz/regressions/tls/midstream-decided-mid-event` (found by the `tls` target):
+    /// records followed by garbage in one event were not TLS when fed whole (the walk
+    /// read the garbage before asking for a decision) but TLS byte by byte. Now the
+    /// third header decides wherever the event ends; the analyzer gets the rest.
+    #[test]
+    fn a_midstream_decision_does_not_depend_on_the_split() {
+        const S: &[u8] = b"\x16\x03\x03\x00\x03\x01\x00\x00\x16\x03\x03\x00\x03p\x03\x03\x16\x03\x03\x00\x03\x07\x07\x07\x00\x00\x00\x00\x00\x00\x01G";
+        let mut seen = Vec::new();
+        for piece in [S.len(), 1, 7] {
+            let mut r = Rig::new(Limits::default());
+            for c in S.chunks(piece) {
+                r.data(Dir::Resp, c);
+            }
+            r.close();
+            seen.push((r.decided(), r.tls.clone(), r.closed()));
+        }
+        assert_eq!(seen[0].0, [Protocol::Tls]);
+        assert_eq!((seen[0].1.tls_records, seen[0].1.tls_malformed), (3, 1));
+        assert!(seen.iter().all(|x| *x == seen[0]), "{seen:?}");
     }
 
     #[test]

@@ -38,7 +38,9 @@ pub struct Walker {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MidVerdict {
     More,
-    Tls,
+    /// Decided at the header that made [`K`]: the bytes of the event read so far (the
+    /// rest is the analyzer's, from the walker's state).
+    Tls(usize),
     Off,
 }
 
@@ -74,6 +76,7 @@ impl MidWalk {
 
     /// One event of `dir`; `first`: that side had no data before it.
     pub fn feed(&mut self, dir: Dir, ev: StreamEvent<'_>, first: bool) -> MidVerdict {
+        let other_good = self.sides[dir.other().index()].good;
         let w = &mut self.sides[dir.index()];
         let mut d = match ev {
             StreamEvent::Data(d) => d,
@@ -86,6 +89,7 @@ impl MidWalk {
             }
             w.started = !d.is_empty();
         }
+        let len = d.len();
         while !d.is_empty() {
             if w.left > 0 {
                 let k = usize::from(w.left).min(d.len());
@@ -105,13 +109,13 @@ impl MidWalk {
                 w.ty = w.hdr[0];
                 w.left = u16::from_be_bytes([w.hdr[3], w.hdr[4]]);
                 w.good += 1;
+                // Decided here, whatever follows in the event (the same in any split).
+                if w.good + other_good >= K {
+                    return MidVerdict::Tls(len - d.len());
+                }
             }
         }
-        if self.sides.iter().map(|s| s.good).sum::<u32>() >= K {
-            MidVerdict::Tls
-        } else {
-            MidVerdict::More
-        }
+        MidVerdict::More
     }
 
     /// Records read so far, both sides.
@@ -142,7 +146,7 @@ mod tests {
                     break;
                 }
             }
-            assert_eq!(v, MidVerdict::Tls, "split {split}");
+            assert!(matches!(v, MidVerdict::Tls(_)), "split {split}");
             assert_eq!(w.records(), 3);
         }
         // Two from one side, one from the other.
@@ -154,7 +158,14 @@ mod tests {
         );
         assert_eq!(
             w.feed(Dir::Resp, StreamEvent::Data(&rec(21, 2)), true),
-            MidVerdict::Tls
+            MidVerdict::Tls(5)
+        );
+        // Decided at the third header, whatever follows in the same event.
+        let mut w = MidWalk::default();
+        let s = [rec(23, 1), rec(23, 1), rec(23, 1), vec![0; 9]].concat();
+        assert_eq!(
+            w.feed(Dir::Orig, StreamEvent::Data(&s), true),
+            MidVerdict::Tls(17)
         );
         // A bad second header, a gap, a side starting with text.
         let mut w = MidWalk::default();
