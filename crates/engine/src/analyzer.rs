@@ -347,21 +347,36 @@ impl AppLayer {
                 }
             }
             Analyzer::Tunnel(h) => {
-                if let (Probe::TlsHead { hdr, n, ts: t0 }, StreamEvent::Data(d)) = (self.probe, ev)
-                {
+                if let Probe::TlsHead { hdr, n, ts: t0 } = self.probe {
                     // The tunnel's first bytes were a record header cut short.
-                    let (v, more) = tls_head_more(hdr, n, t0, d);
-                    if v.is_none() && dir == self.client {
+                    let (v, more) = match ev {
+                        StreamEvent::Data(d) if dir == self.client => tls_head_more(hdr, n, t0, d),
+                        _ => (Some(false), self.probe),
+                    };
+                    if v.is_none() {
                         self.probe = more;
                         return;
                     }
                     self.probe = Probe::Off;
+                    let head = &hdr[..usize::from(n).min(4)];
+                    if hdr[0] != 0x16 && v != Some(true) {
+                        // Not TLS, and not a TLS-like 0x16: the tunnel's HTTP/1 parser
+                        // gets the held bytes at their time, then the event, as it
+                        // would have had them in one event.
+                        h.feed(self.client, t0, StreamEvent::Data(head), &mut cx.http);
+                        h.feed(dir, ts, ev, &mut cx.http);
+                        stamp(&mut cx.http.out[from..], self.proxied.as_deref());
+                        return self.settle(dir, ts, ev, from, cx);
+                    }
                     let from = cx.http.out.len();
                     h.close(ts, &mut cx.http);
                     stamp(&mut cx.http.out[from..], self.proxied.as_deref());
-                    if v == Some(true) && dir == self.client {
-                        let head = &hdr[..usize::from(n).min(4)];
-                        self.switch(Protocol::Tls, dir, (head.len() + d.len()) as u64, cx);
+                    if v == Some(true) {
+                        let n = match ev {
+                            StreamEvent::Data(d) => d.len(),
+                            _ => 0,
+                        };
+                        self.switch(Protocol::Tls, dir, (head.len() + n) as u64, cx);
                         self.start_tls(dir, t0, StreamEvent::Data(head), cx);
                         if let Analyzer::Tls(t) = &mut self.analyzer {
                             t.feed(dir, ts, ev, cx.tls);
