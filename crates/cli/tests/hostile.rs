@@ -1463,3 +1463,310 @@ fn h2_sixteen_mib_frames() {
     assert_eq!(o.counter("http.h2_unknown_frames"), 1);
     assert_eq!(o.counter("http.h2_bad_frames"), 0);
 }
+
+// TLS (issue 13). Each case writes its hostile TLS connections among the valid HTTP/1
+// exchanges; the TLS counters are read from the report's `counters` (section `http`).
+
+/// A TLS record of content type `ty` (version 3.3) around `body`.
+fn tls_record(out: &mut Vec<u8>, ty: u8, body: &[u8]) {
+    out.extend_from_slice(&[ty, 3, 3]);
+    out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+/// A handshake message header: type and 24-bit length.
+fn tls_hs_head(out: &mut Vec<u8>, ty: u8, len: u32) {
+    out.push(ty);
+    out.extend_from_slice(&len.to_be_bytes()[1..]);
+}
+
+/// A ClientHello body with SNI `sni` and `extra` bytes of extensions appended (raw).
+fn tls_client_hello(sni: &str, extra: &[u8]) -> Vec<u8> {
+    let mut b = vec![3, 3];
+    b.extend_from_slice(&[7; 32]);
+    b.push(0);
+    b.extend_from_slice(&[0, 4, 0x13, 0x01, 0xc0, 0x2f, 1, 0]);
+    let mut e = Vec::new();
+    let n = sni.len() as u16;
+    e.extend_from_slice(&[0, 0]);
+    e.extend_from_slice(&(n + 5).to_be_bytes());
+    e.extend_from_slice(&(n + 3).to_be_bytes());
+    e.push(0);
+    e.extend_from_slice(&n.to_be_bytes());
+    e.extend_from_slice(sni.as_bytes());
+    e.extend_from_slice(&[0, 0x2b, 0, 3, 2, 3, 4]);
+    e.extend_from_slice(extra);
+    b.extend_from_slice(&(e.len() as u16).to_be_bytes());
+    b.extend_from_slice(&e);
+    let mut m = Vec::new();
+    tls_hs_head(&mut m, 1, b.len() as u32);
+    m.extend_from_slice(&b);
+    m
+}
+
+/// A TLS 1.2 ServerHello message.
+fn tls_server_hello() -> Vec<u8> {
+    let mut m = Vec::new();
+    tls_hs_head(&mut m, 2, 38);
+    m.extend_from_slice(&[3, 3]);
+    m.extend_from_slice(&[9; 32]);
+    m.extend_from_slice(&[0, 0xc0, 0x2f, 0]);
+    m
+}
+
+/// The server's ServerHello and CCS, the client's CCS and one application data record
+/// each way, FINs: a complete TLS 1.2 handshake after the client's first flight.
+fn tls_finish(s: &mut Stream, h: &mut H2) -> std::io::Result<()> {
+    let mut b = Vec::new();
+    tls_record(&mut b, 22, &tls_server_hello());
+    tls_record(&mut b, 20, &[1]);
+    h.server(s, &b)?;
+    b.clear();
+    tls_record(&mut b, 20, &[1]);
+    tls_record(&mut b, 23, &[0xaa; 100]);
+    h.client(s, &b)?;
+    b.clear();
+    tls_record(&mut b, 23, &[0xbb; 100]);
+    h.server(s, &b)
+}
+
+/// A connection from `c` opened (handshake), to be written like an HTTP/2 one.
+fn tls_open(s: &mut Stream, c: Endpoint) -> std::io::Result<H2> {
+    let (cs, ss) = open(s, c)?;
+    Ok(H2 { c, cs, ss })
+}
+
+/// 2,000 connections whose 10 KiB ClientHello comes in 1,000 records of about 10 bytes,
+/// one record per segment, the first segment being the record header's first byte
+/// alone (detection must wait for the 5th byte); each handshake then completes.
+#[test]
+fn tls_client_hello_split_across_1000_records() {
+    const CONNS: u32 = 2000;
+    let o = run_case("tls_split_hello", &[], |s| {
+        // Padding (21) to make the message 10,000 bytes.
+        let base = tls_client_hello("split.example", &[]).len();
+        let pad = 10_000 - base - 4;
+        let mut extra = vec![0, 21];
+        extra.extend_from_slice(&(pad as u16).to_be_bytes());
+        extra.resize(4 + pad, 0);
+        let hello = tls_client_hello("split.example", &extra);
+        assert_eq!(hello.len(), 10_000);
+        let mut seg = Vec::new();
+        interleaved(s, CONNS, |s, i| {
+            let mut h = tls_open(s, client(181, i))?;
+            for (k, piece) in hello.chunks(10).enumerate() {
+                seg.clear();
+                tls_record(&mut seg, 22, piece);
+                if k == 0 {
+                    h.client(s, &seg[..1])?;
+                    h.client(s, &seg[1..])?;
+                } else {
+                    h.client(s, &seg)?;
+                }
+            }
+            tls_finish(s, &mut h)?;
+            h.close(s)
+        })
+    });
+    o.assert_valid_counted();
+    let n = u64::from(CONNS);
+    assert_eq!(o.counter("http.tls_connections"), n);
+    // 1,000 + CCS + application data from the client, 3 from the server.
+    assert_eq!(o.counter("http.tls_records"), n * 1005);
+    assert_eq!(o.counter("http.tls_handshake_messages"), 2 * n);
+    assert_eq!(o.counter("http.tls_malformed"), 0);
+    assert_eq!(o.counter("http.tls_bad_messages"), 0);
+    assert_eq!(o.counter("http.tls_handshake_too_large"), 0);
+}
+
+/// 1,000 connections whose first handshake message claims 16 MiB - 1 bytes, followed by
+/// 64 KiB of it in full records (the last two connections send the whole 16 MiB).
+/// Nothing of it is buffered: the client's handshake is given up, records still
+/// counted; the server's ServerHello is still read.
+#[test]
+fn tls_sixteen_mib_handshake_message() {
+    const CONNS: u32 = 1000;
+    let o = run_case("tls_16mib_handshake", &[], |s| {
+        let mut rng = Rng(0x7e57_0001);
+        let mut body = vec![0u8; 16_000];
+        let mut b = Vec::new();
+        interleaved(s, CONNS, |s, i| {
+            let mut h = tls_open(s, client(182, i))?;
+            let total: usize = if i >= CONNS - 2 {
+                (1 << 24) + 3
+            } else {
+                65_536
+            };
+            let mut sent = 0;
+            while sent < total {
+                let n = (total - sent).min(body.len());
+                rng.fill(&mut body[..n]);
+                if sent == 0 {
+                    body[..4].copy_from_slice(&[1, 0xff, 0xff, 0xff]);
+                }
+                b.clear();
+                tls_record(&mut b, 22, &body[..n]);
+                h.client(s, &b)?;
+                sent += n;
+            }
+            tls_finish(s, &mut h)?;
+            h.close(s)
+        })
+    });
+    o.assert_valid_counted();
+    let n = u64::from(CONNS);
+    assert_eq!(o.counter("http.tls_connections"), n);
+    assert_eq!(o.counter("http.tls_handshake_too_large"), n);
+    assert_eq!(
+        o.counter("http.tls_handshake_messages"),
+        n,
+        "the ServerHellos"
+    );
+    assert_eq!(o.counter("http.tls_malformed"), 0);
+}
+
+/// 1,000 connections whose ClientHello carries 10,000 empty extensions (40 KB): the
+/// extension list kept is cut at 512 (`tls_lists_capped`), the rest of the hello read.
+#[test]
+fn tls_ten_thousand_extensions() {
+    const CONNS: u32 = 1000;
+    let o = run_case("tls_10000_extensions", &[], |s| {
+        let mut extra = Vec::with_capacity(40_000);
+        for k in 0..10_000u16 {
+            extra.extend_from_slice(&(0x4000 + k).to_be_bytes());
+            extra.extend_from_slice(&[0, 0]);
+        }
+        let hello = tls_client_hello("many.example", &extra);
+        let mut b = Vec::new();
+        for piece in hello.chunks(16_000) {
+            tls_record(&mut b, 22, piece);
+        }
+        interleaved(s, CONNS, |s, i| {
+            let mut h = tls_open(s, client(183, i))?;
+            h.client(s, &b)?;
+            tls_finish(s, &mut h)?;
+            h.close(s)
+        })
+    });
+    o.assert_valid_counted();
+    let n = u64::from(CONNS);
+    assert_eq!(o.counter("http.tls_connections"), n);
+    assert_eq!(o.counter("http.tls_lists_capped"), n);
+    assert_eq!(o.counter("http.tls_handshake_messages"), 2 * n);
+    assert_eq!(o.counter("http.tls_bad_messages"), 0);
+}
+
+/// Certificate chains without end: 1,000 connections whose Certificate message (60 KiB,
+/// under the 64 KiB handshake cap) lists 15,000 one-byte certificates (walked, none
+/// decodes), and 2 whose Certificate message claims 16 MiB - 1 bytes and sends them all
+/// as 4-byte entries (not buffered: too large).
+#[test]
+fn tls_endless_certificate_chain() {
+    const CONNS: u32 = 1000;
+    let o = run_case("tls_endless_chain", &[], |s| {
+        let hello = tls_client_hello("chain.example", &[]);
+        let mut ch = Vec::new();
+        tls_record(&mut ch, 22, &hello);
+        let mut msg = Vec::new();
+        tls_hs_head(&mut msg, 11, 3 + 15_000 * 4);
+        msg.extend_from_slice(&(15_000u32 * 4).to_be_bytes()[1..]);
+        for _ in 0..15_000 {
+            msg.extend_from_slice(&[0, 0, 1, 0x30]);
+        }
+        let mut flight = Vec::new();
+        let first = [tls_server_hello(), msg].concat();
+        for piece in first.chunks(16_000) {
+            tls_record(&mut flight, 22, piece);
+        }
+        let mut endless_head = tls_server_hello();
+        tls_hs_head(&mut endless_head, 11, (1 << 24) - 1);
+        endless_head.extend_from_slice(&[0xff, 0xff, 0xfc]);
+        let entries: Vec<u8> = [0, 0, 1, 0x30].repeat(4000);
+        let mut rec = Vec::new();
+        interleaved(s, CONNS + 2, |s, i| {
+            let mut h = tls_open(s, client(184, i))?;
+            h.client(s, &ch)?;
+            if i < CONNS {
+                h.server(s, &flight)?;
+            } else {
+                rec.clear();
+                tls_record(&mut rec, 22, &endless_head);
+                h.server(s, &rec)?;
+                let mut left = (1usize << 24) - 4;
+                while left > 0 {
+                    let n = left.min(entries.len());
+                    rec.clear();
+                    tls_record(&mut rec, 22, &entries[..n]);
+                    h.server(s, &rec)?;
+                    left -= n;
+                }
+            }
+            h.close(s)
+        })
+    });
+    o.assert_valid_counted();
+    let n = u64::from(CONNS);
+    assert_eq!(o.counter("http.tls_connections"), n + 2);
+    assert_eq!(o.counter("http.tls_certs_undecoded"), n);
+    assert_eq!(o.counter("http.tls_handshake_too_large"), 2);
+    // ClientHello and ServerHello everywhere, the Certificate on the first 1,000.
+    assert_eq!(o.counter("http.tls_handshake_messages"), 3 * n + 4);
+    assert_eq!(o.counter("http.tls_bad_messages"), 0);
+}
+
+/// 1,000 connections opening with an SSLv2-compatible ClientHello (RFC 5246 E.2: a
+/// 2-byte header 0x80 len, type 1, version 3.1), answered by a TLS 1.2 ServerHello.
+#[test]
+fn tls_sslv2_compatible_hello() {
+    const CONNS: u32 = 1000;
+    let o = run_case("tls_sslv2_hello", &[], |s| {
+        // msg_type 1, version 3.1, cipher_spec_length 6, session_id 0, challenge 16.
+        let mut body = vec![1, 3, 1, 0, 6, 0, 0, 0, 16];
+        body.extend_from_slice(&[0x00, 0x00, 0x2f, 0x00, 0x00, 0x35]);
+        body.extend_from_slice(&[0x5a; 16]);
+        let mut hello = vec![0x80, body.len() as u8];
+        hello.extend_from_slice(&body);
+        interleaved(s, CONNS, |s, i| {
+            let mut h = tls_open(s, client(185, i))?;
+            h.client(s, &hello)?;
+            tls_finish(s, &mut h)?;
+            h.close(s)
+        })
+    });
+    o.assert_valid_counted();
+    let n = u64::from(CONNS);
+    assert_eq!(o.counter("http.tls_connections"), n);
+    assert_eq!(o.counter("http.tls_sslv2_hellos"), n);
+    assert_eq!(
+        o.counter("http.tls_handshake_messages"),
+        n,
+        "the ServerHellos"
+    );
+    assert_eq!(o.counter("http.tls_malformed"), 0);
+}
+
+/// 1,000 connections: a plausible handshake record header, then garbage: a
+/// "ClientHello" of 28 random bytes (it does not parse), then random bytes where the
+/// next record header should be (its first byte 0x99: not a content type).
+#[test]
+fn tls_garbage_after_a_handshake_record_header() {
+    const CONNS: u32 = 1000;
+    let o = run_case("tls_garbage", &[], |s| {
+        let mut rng = Rng(0x7e57_0006);
+        let mut g = vec![0u8; 2000];
+        interleaved(s, CONNS, |s, i| {
+            let mut h = tls_open(s, client(186, i))?;
+            rng.fill(&mut g);
+            g[..9].copy_from_slice(&[0x16, 3, 1, 0, 32, 1, 0, 0, 28]);
+            g[37] = 0x99;
+            h.client(s, &g)?;
+            h.close(s)
+        })
+    });
+    o.assert_valid_counted();
+    let n = u64::from(CONNS);
+    assert_eq!(o.counter("http.tls_connections"), n);
+    assert_eq!(o.counter("http.tls_bad_messages"), n);
+    assert_eq!(o.counter("http.tls_malformed"), n);
+    assert_eq!(o.counter("http.tls_handshake_messages"), n);
+}

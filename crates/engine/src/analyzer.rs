@@ -30,7 +30,12 @@
 //!   connection was decided as HTTP/1): after a 2xx to CONNECT a fresh HTTP/1 parser
 //!   (`Tunnel`) takes the tunnel from the byte after the answer's head (bytes the client
 //!   sent between CONNECT and the answer are not parsed), unless the client's first
-//!   tunnel byte starts a TLS record (0x16: opaque); a tunnel that is not HTTP either
+//!   tunnel bytes are a plausible TLS handshake record header (a header cut short is
+//!   held inline, `Probe::TlsHead`, until its 5th byte): then the TLS analyzer takes
+//!   the tunnel and the connection **switches** to `tls` as an h2c upgrade switches to
+//!   `http2` (it counts as an http/1 and a tls connection; the tunnel's bytes go to
+//!   tls's row, its [`Event::ConnectionClosed`] says `Tls`); a first byte 0x16 that is
+//!   not one makes it opaque; a tunnel that is not HTTP either
 //!   becomes opaque without counting as a connection that is not HTTP. After a 101
 //!   whose `Upgrade` field names websocket, the WebSocket analyzer ([`crate::websocket`])
 //!   takes both streams (the event's bytes after the 101's head first), and the
@@ -142,7 +147,40 @@ enum Probe {
         ts: Timestamp,
         alt: bool,
     },
+    /// The client's stream so far is the first `n` (1-4) bytes of a plausible TLS
+    /// record header (a segment shorter than the header), the first at `ts`: kept
+    /// inline until the 5th byte decides (TLS, else they are replayed).
+    TlsHead {
+        hdr: [u8; 4],
+        n: u8,
+        ts: Timestamp,
+    },
     Off,
+}
+
+/// `d` (1-4 bytes) as a [`Probe::TlsHead`] at `ts`.
+fn tls_head(d: &[u8], ts: Timestamp) -> Probe {
+    let mut hdr = [0; 4];
+    let n = d.len().min(4);
+    hdr[..n].copy_from_slice(&d[..n]);
+    Probe::TlsHead {
+        hdr,
+        n: n as u8,
+        ts,
+    }
+}
+
+/// The record header held by a [`Probe::TlsHead`] followed by `d`: its verdict (as
+/// [`crate::tls::looks_like_tls`]) and the probe holding the longer prefix when still
+/// undecided.
+fn tls_head_more(hdr: [u8; 4], n: u8, t0: Timestamp, d: &[u8]) -> (Option<bool>, Probe) {
+    let n = usize::from(n).min(4);
+    let mut h5 = [0u8; 5];
+    h5[..n].copy_from_slice(&hdr[..n]);
+    let k = (5 - n).min(d.len());
+    h5[n..n + k].copy_from_slice(&d[..k]);
+    let v = crate::tls::looks_like_tls(&h5[..n + k]);
+    (v, tls_head(&h5[..(n + k).min(4)], t0))
 }
 
 /// The application layer of one flow: its analyzer and what is counted for it.
@@ -163,6 +201,10 @@ pub(crate) struct AppLayer {
     mid: Option<Box<MidProbe>>,
     /// The mid-stream probe was started and is over: it is not started again.
     mid_over: bool,
+    /// TLS picked up mid-stream by its record headers ([`crate::tls::mid`]), looked
+    /// for beside HTTP/1's probe while undecided; over once ended or decided.
+    tls_mid: Option<Box<crate::tls::mid::MidWalk>>,
+    tls_mid_over: bool,
 }
 
 /// Sets the original client on the exchanges among `out`.
@@ -203,6 +245,8 @@ impl AppLayer {
             proxied: None,
             mid: None,
             mid_over: false,
+            tls_mid: None,
+            tls_mid_over: false,
         }
     }
 
@@ -225,8 +269,12 @@ impl AppLayer {
             0
         };
         let mid = self.mid.as_ref().map_or(0, |m| m.heap_bytes());
+        let tls_mid = self.tls_mid.as_ref().map_or(0, |_| {
+            crate::budget::heap(std::mem::size_of::<crate::tls::mid::MidWalk>())
+        });
         proxied
             + mid
+            + tls_mid
             + match &self.analyzer {
                 Analyzer::Undecided(h) | Analyzer::Http1(h) | Analyzer::Tunnel(h) => h.heap_bytes(),
                 Analyzer::Preface(p) => p.heap_bytes(),
@@ -299,16 +347,47 @@ impl AppLayer {
                 }
             }
             Analyzer::Tunnel(h) => {
+                if let (Probe::TlsHead { hdr, n, ts: t0 }, StreamEvent::Data(d)) = (self.probe, ev)
+                {
+                    // The tunnel's first bytes were a record header cut short.
+                    let (v, more) = tls_head_more(hdr, n, t0, d);
+                    if v.is_none() && dir == self.client {
+                        self.probe = more;
+                        return;
+                    }
+                    self.probe = Probe::Off;
+                    let from = cx.http.out.len();
+                    h.close(ts, &mut cx.http);
+                    stamp(&mut cx.http.out[from..], self.proxied.as_deref());
+                    if v == Some(true) && dir == self.client {
+                        let head = &hdr[..usize::from(n).min(4)];
+                        self.switch(Protocol::Tls, dir, (head.len() + d.len()) as u64, cx);
+                        self.start_tls(dir, t0, StreamEvent::Data(head), cx);
+                        if let Analyzer::Tls(t) = &mut self.analyzer {
+                            t.feed(dir, ts, ev, cx.tls);
+                        }
+                    } else {
+                        self.analyzer = Analyzer::Opaque;
+                    }
+                    return;
+                }
                 if let (Probe::Start, StreamEvent::Data([first, ..])) = (self.probe, ev) {
                     if dir == self.client {
                         self.probe = Probe::Off;
                         if let StreamEvent::Data(d) = ev {
+                            if crate::tls::looks_like_tls(d).is_none() {
+                                // A record header cut short: wait for its 5th byte.
+                                self.probe = tls_head(d, ts);
+                                return;
+                            }
                             if crate::tls::looks_like_tls(d) == Some(true) {
                                 // A TLS handshake record: the TLS analyzer takes the
-                                // tunnel (the connection stays counted under http/1).
+                                // tunnel, and the connection switches to tls (counted
+                                // under http/1 and tls, as an h2c upgrade is).
                                 let from = cx.http.out.len();
                                 h.close(ts, &mut cx.http);
                                 stamp(&mut cx.http.out[from..], self.proxied.as_deref());
+                                self.switch(Protocol::Tls, dir, d.len() as u64, cx);
                                 self.start_tls(dir, ts, ev, cx);
                                 return;
                             }
@@ -373,7 +452,7 @@ impl AppLayer {
             return;
         };
         match (self.probe, dir, ev) {
-            (Probe::Start, Dir::Orig, StreamEvent::Data(d @ [0x16, ..]))
+            (Probe::Start, Dir::Orig, StreamEvent::Data(d @ [_, ..]))
                 if crate::tls::looks_like_tls(d) == Some(true) =>
             {
                 // A TLS handshake record starts the originator's stream (a record
@@ -383,6 +462,45 @@ impl AppLayer {
                 self.client = Dir::Orig;
                 self.decided(Protocol::Tls, cx);
                 return self.start_tls(dir, ts, ev, cx);
+            }
+            (Probe::Start, Dir::Orig, StreamEvent::Data(d @ [_, ..]))
+                if crate::tls::looks_like_tls(d).is_none() =>
+            {
+                // The start of a plausible record header, cut short (1-4 bytes): held
+                // inline until its 5th byte.
+                self.probe = tls_head(d, ts);
+                return;
+            }
+            (Probe::TlsHead { hdr, n, ts: t0 }, Dir::Orig, StreamEvent::Data(d)) => {
+                let head = &hdr[..usize::from(n).min(4)];
+                match tls_head_more(hdr, n, t0, d) {
+                    (None, more) => {
+                        self.probe = more;
+                        return;
+                    }
+                    (Some(true), _) => {
+                        self.probe = Probe::Off;
+                        self.mid_over = true;
+                        self.client = Dir::Orig;
+                        self.decided(Protocol::Tls, cx);
+                        self.start_tls(dir, t0, StreamEvent::Data(head), cx);
+                        if let Analyzer::Tls(t) = &mut self.analyzer {
+                            t.feed(dir, ts, ev, cx.tls);
+                        }
+                        return;
+                    }
+                    (Some(false), _) => {
+                        self.probe = Probe::Off;
+                        h.feed(Dir::Orig, t0, StreamEvent::Data(head), &mut cx.http);
+                        h.feed(dir, ts, ev, &mut cx.http);
+                    }
+                }
+            }
+            (Probe::TlsHead { hdr, n, ts: t0 }, _, _) => {
+                self.probe = Probe::Off;
+                let head = &hdr[..usize::from(n).min(4)];
+                h.feed(Dir::Orig, t0, StreamEvent::Data(head), &mut cx.http);
+                h.feed(dir, ts, ev, &mut cx.http);
             }
             (Probe::Start, Dir::Orig, StreamEvent::Data([first, ..])) => {
                 if *first == 0x05 {
@@ -569,9 +687,35 @@ impl AppLayer {
         let Analyzer::Undecided(h) = &self.analyzer else {
             return;
         };
+        if h.client().is_none() && !self.tls_mid_over {
+            // Nor TLS mid-stream, by its record headers.
+            use crate::tls::mid::{MidVerdict, MidWalk};
+            let first = !self.had_data(dir, ev)[dir.index()];
+            if self.tls_mid.is_none() {
+                if let StreamEvent::Data(d @ [_, ..]) = ev {
+                    self.tls_mid = MidWalk::start(d, first, ts);
+                    self.tls_mid_over = self.tls_mid.is_none();
+                }
+            }
+            if let Some(w) = &mut self.tls_mid {
+                match w.feed(dir, ev, first) {
+                    MidVerdict::More => {}
+                    MidVerdict::Tls => return self.start_mid_tls(cx),
+                    MidVerdict::Off => {
+                        self.tls_mid = None;
+                        self.tls_mid_over = true;
+                    }
+                }
+            }
+        }
+        let Analyzer::Undecided(h) = &self.analyzer else {
+            return;
+        };
         if let Some(client) = h.client() {
             self.mid = None;
             self.mid_over = true;
+            self.tls_mid = None;
+            self.tls_mid_over = true;
             self.client = client;
             let old = std::mem::replace(&mut self.analyzer, Analyzer::Opaque);
             if let Analyzer::Undecided(h) = old {
@@ -582,10 +726,47 @@ impl AppLayer {
             if matches!(&self.analyzer, Analyzer::Http1(h) if h.upgrade().is_some()) {
                 self.hand_over(dir, ts, ev, from, cx);
             }
-        } else if h.is_dead() && self.mid.is_none() {
+        } else if h.is_dead() && self.mid.is_none() && self.tls_mid.is_none() {
             self.analyzer = Analyzer::Opaque;
             self.decided(Protocol::Unknown, cx);
         }
+    }
+
+    /// The mid-stream TLS walk decided (see [`crate::tls::mid`]): the TLS analyzer goes
+    /// on from the walkers' framing; HTTP/1's speculative parse is dropped (its "not
+    /// HTTP" verdict, if given, is taken back). The server is the side on a well-known
+    /// port (below 1024, or 8443) when the other is not, else the responder.
+    fn start_mid_tls(&mut self, cx: &mut AppCtx<'_>) {
+        let (Some(w), Analyzer::Undecided(h)) = (self.tls_mid.take(), &self.analyzer) else {
+            return;
+        };
+        self.tls_mid_over = true;
+        self.mid = None;
+        self.mid_over = true;
+        if h.is_dead() {
+            let c = &mut cx.http.counters.not_http_connections;
+            *c = c.saturating_sub(1);
+        }
+        let addrs = h.addrs();
+        let known = |p: u16| p < 1024 || p == 8443;
+        let client = if known(addrs[0].port()) && !known(addrs[1].port()) {
+            Dir::Resp
+        } else {
+            Dir::Orig
+        };
+        let l = cx.http.limits;
+        let limits = TlsLimits {
+            max_handshake: l.max_tls_handshake_bytes,
+            max_cert: l.max_tls_cert_bytes,
+            max_string: l.max_string_len,
+        };
+        cx.tls.tls_connections += 1;
+        cx.tls.tls_midstream += 1;
+        cx.tls.tls_records += w.records();
+        let t = TlsConn::mid(client, addrs, w.t0, limits, &w);
+        self.analyzer = Analyzer::Tls(Box::new(t));
+        self.client = client;
+        self.decided(Protocol::Tls, cx);
     }
 
     /// Which sides delivered data before `ev` of `dir`.
@@ -776,6 +957,12 @@ impl AppLayer {
         {
             let seen = &sig.bytes()[..usize::from(n)];
             h.feed(Dir::Orig, t0, StreamEvent::Data(seen), &mut cx.http);
+        }
+        if let (Analyzer::Undecided(h), Probe::TlsHead { hdr, n, ts: t0 }) =
+            (&mut self.analyzer, self.probe)
+        {
+            let head = &hdr[..usize::from(n).min(4)];
+            h.feed(Dir::Orig, t0, StreamEvent::Data(head), &mut cx.http);
         }
         self.probe = Probe::Off;
         self.mid = None;
@@ -1614,6 +1801,120 @@ Connection: Upgrade\r\n\r\n";
             .filter(|e| matches!(e, Event::Tls(_)))
             .collect();
         assert_eq!(tls.len(), 1);
+        // Counted as h2c is: an http/1 connection (CONNECT and its answer) and a tls one
+        // (the tunnel's bytes), closed as tls.
+        let (c, s) = (connect.len() as u64, ok.len() as u64);
+        assert_eq!(r.row(Protocol::Http1), (1, c, s));
+        assert_eq!(r.row(Protocol::Tls), (1, 6, 3));
+        assert_eq!(r.closed(), Some((Protocol::Tls, c + 6, s + 3)));
+    }
+
+    #[test]
+    fn tls_joined_mid_stream_is_picked_up_by_its_record_headers() {
+        let rec = |ty: u8, n: usize| {
+            let mut v = vec![ty, 3, 3, (n >> 8) as u8, n as u8];
+            v.resize(5 + n, 0xab);
+            v
+        };
+        let c1 = [rec(23, 300), rec(23, 40)].concat();
+        let c2 = rec(23, 1000);
+        // Split anywhere: the header of the 3rd record decides.
+        let s1 = rec(23, 5000);
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, &c1[..3]).data(Dir::Orig, &c1[3..]);
+        assert!(matches!(r.app.analyzer, Analyzer::Undecided(_)));
+        r.data(Dir::Resp, &s1[..2000]).data(Dir::Resp, &s1[2000..]);
+        assert!(matches!(r.app.analyzer, Analyzer::Tls(_)));
+        r.data(Dir::Orig, &c2).data(Dir::Resp, &rec(21, 2));
+        r.close();
+        assert_eq!(r.decided(), [Protocol::Tls]);
+        let (cb, sb) = ((c1.len() + c2.len()) as u64, (s1.len() + 7) as u64);
+        assert_eq!(r.closed(), Some((Protocol::Tls, cb, sb)));
+        assert_eq!(r.row(Protocol::Tls), (1, cb, sb));
+        assert_eq!((r.tls.tls_midstream, r.tls.tls_connections), (1, 1));
+        assert_eq!(r.tls.tls_records, 5);
+        assert_eq!(r.tls.tls_malformed, 0);
+        assert_eq!(r.http.not_http_connections, 0);
+        let Some(Event::Tls(t)) = r.out.iter().find(|e| matches!(e, Event::Tls(_))) else {
+            panic!("no TLS record");
+        };
+        use crate::tls::TlsFlags;
+        for f in [
+            TlsFlags::MIDSTREAM,
+            TlsFlags::NO_CLIENT_HELLO,
+            TlsFlags::NO_SERVER_HELLO,
+        ] {
+            assert!(t.flags.contains(f), "{:?}", t.flags);
+        }
+        assert!(!t.flags.contains(TlsFlags::COMPLETE) && t.alert.is_none());
+        // The server on a well-known port is the server whoever was seen first.
+        let mut r = Rig::new(Limits::default());
+        r.app = AppLayer::new(
+            "10.0.0.2:443".parse().unwrap(),
+            "10.0.0.1:40000".parse().unwrap(),
+        );
+        r.data(Dir::Orig, &[rec(23, 9), rec(23, 9), rec(23, 9)].concat());
+        r.close();
+        assert_eq!(r.row(Protocol::Tls), (1, 0, 42));
+        // Two good headers, then not a record: HTTP/1's verdict (unknown).
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, &[rec(23, 9), rec(23, 9)].concat())
+            .data(Dir::Orig, b"\x00\x01garbage")
+            .data(Dir::Resp, b"\x17\x03\x03\x00\x01z");
+        r.close();
+        assert_eq!(r.decided(), [Protocol::Unknown]);
+        assert_eq!(r.tls.tls_midstream, 0);
+    }
+
+    #[test]
+    fn a_record_header_cut_short_waits_for_its_fifth_byte() {
+        // 1 byte, then 2, then the rest: TLS, the header's bytes replayed in order.
+        let hello = [0x16u8, 3, 1, 0, 4, 1, 0, 0, 0];
+        for cuts in [&[1usize, 3][..], &[1, 2, 3, 4], &[4], &[2]] {
+            let mut r = Rig::new(Limits::default());
+            let mut at = 0;
+            for &c in cuts {
+                r.data(Dir::Orig, &hello[at..c]);
+                at = c;
+            }
+            r.data(Dir::Orig, &hello[at..]);
+            assert!(matches!(r.app.analyzer, Analyzer::Tls(_)), "{cuts:?}");
+            r.data(Dir::Resp, &[0x15u8, 3, 3, 0, 2, 2, 40]);
+            r.close();
+            assert_eq!(r.decided(), [Protocol::Tls]);
+            assert_eq!(r.closed(), Some((Protocol::Tls, 9, 7)));
+            assert_eq!(r.tls.tls_handshake_messages, 1, "{cuts:?}");
+            assert_eq!(r.tls.tls_malformed, 0);
+        }
+        // The 5th byte says no (a zero length): the bytes go to HTTP/1, nothing lost.
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, &[0x16u8, 3]).data(Dir::Orig, &[1, 0, 0]);
+        r.close();
+        assert_eq!(r.decided(), [Protocol::Unknown]);
+        assert_eq!(r.closed(), Some((Protocol::Unknown, 5, 0)));
+        assert_eq!(r.tls.tls_connections, 0);
+        // The server speaks, or the connection closes, while a header is held: HTTP/1
+        // gets the held bytes at their time, then the event.
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, b"\x16\x03")
+            .data(Dir::Resp, b"HTTP/1.1 200 OK\r\n\r\n");
+        r.close();
+        assert_eq!(r.closed().map(|c| (c.1, c.2)), Some((2, 19)));
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, b"\x16");
+        r.close();
+        assert_eq!(r.closed(), Some((Protocol::Unknown, 1, 0)));
+        // In a CONNECT tunnel too.
+        let mut r = Rig::new(Limits::default());
+        r.data(Dir::Orig, b"CONNECT t.example:443 HTTP/1.1\r\n\r\n")
+            .data(Dir::Resp, b"HTTP/1.1 200 OK\r\n\r\n")
+            .data(Dir::Orig, &hello[..1])
+            .data(Dir::Orig, &hello[1..3])
+            .data(Dir::Orig, &hello[3..]);
+        assert!(matches!(r.app.analyzer, Analyzer::Tls(_)));
+        r.close();
+        assert_eq!(r.row(Protocol::Tls), (1, 9, 0));
+        assert_eq!(r.tls.tls_handshake_messages, 1);
     }
 
     #[test]

@@ -18,6 +18,10 @@
 //! [`http2`]: a binary script of (direction, bytes) steps fed to one application layer
 //! (HTTP/2 by its preface), whole and cut into pieces; asserts the same events and
 //! counters every way, the memory bound after every event, and the request contract.
+//!
+//! [`tls`]: the same kind of script for TLS (optionally inside a CONNECT tunnel), with
+//! small TLS limits; asserts the same events and counters every way, the memory bound,
+//! and the caps of the one TLS record.
 
 use crate::http::script::{self, Outcome, Split, Step};
 use crate::http::StreamEvent;
@@ -670,4 +674,119 @@ fn assert_each_request_reported(out: &[crate::Event]) {
         })
         .count();
     assert_eq!(started, requests);
+}
+
+/// Runs a TLS script through one application layer (detection by the preface probe,
+/// CONNECT tunnels, the TLS analyzer), whole and in pieces.
+///
+/// Format: byte 0: bits 1-7: the piece size of the split run (1 to 128); bit 0: the
+/// originator's stream starts with `CONNECT t.example:443 HTTP/1.1` and the responder's
+/// with a `200` (added, so that TLS in a tunnel is reached). Then steps as for [`http2`]:
+/// one byte (bit 0: Orig or Resp; bit 1: a gap of the step's length), two bytes of
+/// length (LE), that many bytes. Limits are small (4 KiB handshake messages, 2 KiB
+/// certificates, 64-byte strings). Checks: the layer's heap stays under 256 KiB after
+/// every event; the whole and the split feeds give the same events and counters (HTTP,
+/// TLS, protocol table); at most one TLS record, whose strings and lists keep their caps.
+pub fn tls(data: &[u8]) {
+    use crate::analyzer::{AppCtx, AppLayer};
+    use crate::event::Event;
+    use crate::http::{Ctx, Dir, HttpCounters, QueuePool};
+    use crate::preface::PrefaceCounters;
+    use crate::protocol::ProtocolTable;
+    use crate::tls::{TlsCounters, MAX_SANS};
+
+    let Some((&head, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut steps: Vec<(Dir, bool, &[u8])> = Vec::new();
+    if head & 1 != 0 {
+        steps.push((
+            Dir::Orig,
+            false,
+            b"CONNECT t.example:443 HTTP/1.1\r\nHost: t.example:443\r\n\r\n",
+        ));
+        steps.push((
+            Dir::Resp,
+            false,
+            b"HTTP/1.1 200 Connection established\r\n\r\n",
+        ));
+    }
+    while let [op, a, b, tail @ ..] = rest {
+        let n = usize::from(u16::from_le_bytes([*a, *b])).min(tail.len());
+        let dir = if op & 1 == 0 { Dir::Orig } else { Dir::Resp };
+        steps.push((dir, op & 2 != 0, &tail[..n]));
+        rest = &tail[n..];
+    }
+    let limits = Limits {
+        max_string_len: 64,
+        max_tls_handshake_bytes: 4096,
+        max_tls_cert_bytes: 2048,
+        ..Limits::default()
+    };
+    let run = |piece: usize| {
+        let mut app = AppLayer::new(
+            "10.0.0.1:40000".parse().unwrap_or_else(|_| unreachable!()),
+            "10.0.0.2:443".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        let (mut http, mut protocols, mut pre, mut tls) = (
+            HttpCounters::default(),
+            ProtocolTable::default(),
+            PrefaceCounters::default(),
+            TlsCounters::default(),
+        );
+        let (mut out, mut pool) = (Vec::new(), QueuePool::default());
+        let ts = Timestamp::from_secs(1);
+        let mut cx = AppCtx {
+            http: Ctx {
+                limits: &limits,
+                counters: &mut http,
+                out: &mut out,
+                pool: &mut pool,
+                now: ts,
+            },
+            protocols: &mut protocols,
+            preface: &mut pre,
+            h2: &mut crate::http2::Http2Counters::default(),
+            websocket: &mut crate::websocket::WebSocketCounters::default(),
+            tls: &mut tls,
+        };
+        for (i, (dir, gap, bytes)) in steps.iter().enumerate() {
+            let ts = Timestamp::from_secs(1 + i as u64);
+            cx.http.now = ts;
+            if *gap {
+                app.feed(*dir, ts, StreamEvent::Gap(bytes.len() as u64), &mut cx);
+                continue;
+            }
+            for chunk in bytes.chunks(piece.max(1)) {
+                app.feed(*dir, ts, StreamEvent::Data(chunk), &mut cx);
+                assert!(app.heap_bytes() < 256 << 10, "{}", app.heap_bytes());
+            }
+        }
+        app.close(Timestamp::from_secs(1 << 20), &mut cx);
+        let sessions: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                Event::Tls(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert!(sessions.len() <= 1, "{} TLS records", sessions.len());
+        for s in sessions {
+            let strs = s.sni.iter().chain(&s.alpn).chain(&s.alpn_offered);
+            let cert = s
+                .cert
+                .iter()
+                .flat_map(|c| c.subject.iter().chain(&c.issuer).chain(&c.sans));
+            assert!(strs.chain(cert).all(|w| w.as_bytes().len() <= 64));
+            assert!(s.alpn_offered.len() <= 16);
+            assert!(s.cert.as_ref().is_none_or(|c| c.sans.len() <= MAX_SANS));
+        }
+        let (decided, events): (Vec<Event>, Vec<Event>) = out
+            .into_iter()
+            .partition(|e| matches!(e, Event::ConnectionDecided { .. }));
+        (events, decided, http, protocols, tls)
+    };
+    let whole = run(usize::MAX);
+    let piece = usize::from(head >> 1) + 1;
+    assert_eq!(whole, run(piece), "in pieces of {piece}");
 }

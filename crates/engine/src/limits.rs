@@ -78,8 +78,10 @@ pub struct Limits {
     /// message is not parsed and that direction's handshake is given up. Counter:
     /// `tls_handshake_too_large`.
     pub max_tls_handshake_bytes: usize,
-    /// TLS: bytes kept of the first certificate (DER). Longer ones are cut. Counter:
-    /// `tls_certs_cut`.
+    /// TLS: the longest leaf certificate (DER) decoded. It is decoded in place from the
+    /// buffered Certificate message (itself capped by `max_tls_handshake_bytes`; no DER
+    /// is kept), so this only bounds the decoding work: a longer leaf is not decoded,
+    /// its lengths only are reported. Counter: `tls_certs_undecoded`.
     pub max_tls_cert_bytes: usize,
 }
 

@@ -1,5 +1,5 @@
 //! Replays the fuzz corpora and regressions of the `http_transcript`, `reassembly`,
-//! `preface`, `monitor` and `http2` targets (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`) through the same
+//! `preface`, `monitor`, `http2` and `tls` targets (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`) through the same
 //! functions the fuzzer runs, and checks the seeds the corpora were started from: the
 //! transcript fixtures (`src/http/testdata/*.t`), and reassembly, monitor and HTTP/2 scripts
 //! written here. With
@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use httptop_engine::fuzzing::{http2, http_transcript, monitor, preface, reassembly};
+use httptop_engine::fuzzing::{http2, http_transcript, monitor, preface, reassembly, tls};
 use std::path::Path;
 
 #[path = "../../../fuzz/replay.rs"]
@@ -35,6 +35,11 @@ fn monitor_corpus_replays() {
     replay("monitor", |d| {
         monitor(d);
     });
+}
+
+#[test]
+fn tls_corpus_replays() {
+    replay("tls", tls);
 }
 
 #[test]
@@ -622,4 +627,164 @@ fn http2_seeds() {
         http2(s);
     }
     write_seeds("http2", &seeds);
+}
+
+fn tls_record(ty: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![ty, 3, 3];
+    v.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+fn tls_hs(ty: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![ty];
+    v.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes()[1..]);
+    v.extend_from_slice(body);
+    v
+}
+
+fn tls_ext(ty: u16, data: &[u8]) -> Vec<u8> {
+    let mut v = ty.to_be_bytes().to_vec();
+    v.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+fn tls_v16(d: &[u8]) -> Vec<u8> {
+    tls_ext(u16::try_from(d.len()).unwrap(), d)[2..].to_vec()
+}
+
+fn tls_client_hello(sni: &[u8]) -> Vec<u8> {
+    let mut b = vec![3, 3];
+    b.extend([7; 32]);
+    b.push(0);
+    b.extend(tls_v16(&[0x2a, 0x2a, 0x13, 0x01, 0x13, 0x02, 0xc0, 0x2f]));
+    b.extend([1, 0]);
+    let mut name = vec![0];
+    name.extend(tls_v16(sni));
+    let mut e = tls_ext(0x0a0a, &[]);
+    e.extend(tls_ext(0x0000, &tls_v16(&name)));
+    e.extend(tls_ext(0x0010, &tls_v16(b"\x02h2\x08http/1.1")));
+    e.extend(tls_ext(0x002b, &[4, 0x03, 0x04, 0x03, 0x03]));
+    e.extend(tls_ext(0x000d, &tls_v16(&[0x04, 0x03, 0x08, 0x04])));
+    b.extend(tls_v16(&e));
+    tls_hs(1, &b)
+}
+
+fn tls_server_hello(random: [u8; 32], v13: bool) -> Vec<u8> {
+    let mut b = vec![3, 3];
+    b.extend(random);
+    b.extend([0, 0x13, 0x01, 0]);
+    let mut e = tls_ext(0x0010, &tls_v16(b"\x02h2"));
+    if v13 {
+        e.extend(tls_ext(0x002b, &[0x03, 0x04]));
+    }
+    b.extend(tls_v16(&e));
+    tls_hs(2, &b)
+}
+
+/// The test leaf certificate of `src/tls/testdata/leaf.der.b64` (base64 decoded here).
+fn tls_leaf() -> Vec<u8> {
+    let text = include_str!("../src/tls/testdata/leaf.der.b64");
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let v: Vec<u8> = text.bytes().filter_map(val).collect();
+    let mut out = Vec::new();
+    for c in v.chunks(4) {
+        let n = c.iter().fold(0u32, |a, &x| a << 6 | u32::from(x)) << (6 * (4 - c.len()));
+        out.extend_from_slice(&n.to_be_bytes()[1..c.len()]);
+    }
+    out
+}
+
+/// TLS scripts: a 1.2 handshake with a real certificate (in a CONNECT tunnel too), a
+/// 1.3 one with a HelloRetryRequest, a fatal alert, a ClientHello over many records.
+#[test]
+fn tls_seeds() {
+    let leaf = tls_leaf();
+    let mut certs = Vec::new();
+    for c in [&leaf[..], b"intermediate"] {
+        certs.extend_from_slice(&u32::try_from(c.len()).unwrap().to_be_bytes()[1..]);
+        certs.extend_from_slice(c);
+    }
+    let mut cert_msg = u32::try_from(certs.len()).unwrap().to_be_bytes()[1..].to_vec();
+    cert_msg.extend(certs);
+    let flight = [
+        tls_server_hello([9; 32], false),
+        tls_hs(11, &cert_msg),
+        tls_hs(14, &[]),
+    ]
+    .concat();
+    let tls12 = |connect: bool| {
+        H2Script::new(connect, 11)
+            .client(&tls_record(22, &tls_client_hello(b"example.com")))
+            .server(&tls_record(22, &flight))
+            .client(&[tls_record(20, &[1]), tls_record(23, &[0; 40])].concat())
+            .server(&[tls_record(20, &[1]), tls_record(23, &[0; 30])].concat())
+    };
+    let mut hrr_random = [0u8; 32];
+    hrr_random.copy_from_slice(
+        b"\xcf\x21\xad\x74\xe5\x9a\x61\x11\xbe\x1d\x8c\x02\x1e\x65\xb8\x91\xc2\xa2\x11\x16\x7a\xbb\x8c\x5e\x07\x9e\x09\xe2\xc8\xa8\x33\x9c",
+    );
+    let hrr = H2Script::new(false, 3)
+        .client(&tls_record(22, &tls_client_hello(b"hrr.example")))
+        .server(
+            &[
+                tls_record(22, &tls_server_hello(hrr_random, true)),
+                tls_record(20, &[1]),
+            ]
+            .concat(),
+        )
+        .client(
+            &[
+                tls_record(20, &[1]),
+                tls_record(22, &tls_client_hello(b"hrr.example")),
+            ]
+            .concat(),
+        )
+        .server(
+            &[
+                tls_record(22, &tls_server_hello([5; 32], true)),
+                tls_record(23, &[0; 60]),
+            ]
+            .concat(),
+        )
+        .client(&tls_record(23, &[0; 40]));
+    let alert = H2Script::new(false, 64)
+        .client(&tls_record(22, &tls_client_hello(b"alert.example")))
+        .server(&tls_record(21, &[2, 40]));
+    let ch = tls_client_hello(b"split.example");
+    let mut many = Vec::new();
+    for b in ch.chunks(3) {
+        many.extend(tls_record(22, b));
+    }
+    let many = H2Script::new(false, 1)
+        .client(&many)
+        .step(true, true, &[0; 9]);
+    let mid = H2Script::new(false, 4)
+        .client(&[tls_record(23, &[1; 300]), tls_record(23, &[2; 30])].concat())
+        .server(&tls_record(23, &[3; 2000]))
+        .client(&tls_record(21, &[1, 0]));
+    let seeds = [
+        ("midstream", mid),
+        ("tls12", tls12(false)),
+        ("tls12-connect", tls12(true)),
+        ("tls13-hrr", hrr),
+        ("alert", alert),
+        ("many-records-gap", many),
+    ];
+    let seeds: Vec<(String, Vec<u8>)> = seeds
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s.0))
+        .collect();
+    for (_, s) in &seeds {
+        tls(s);
+    }
+    write_seeds("tls", &seeds);
 }

@@ -144,7 +144,15 @@ pub struct ServerHello<'a> {
     pub version: u16,
     pub cipher: u16,
     pub alpn: Option<&'a [u8]>,
+    /// The random is RFC 8446 4.1.3's magic value: a HelloRetryRequest, not a ServerHello.
+    pub hrr: bool,
 }
+
+/// SHA-256("HelloRetryRequest"), the random of a HelloRetryRequest (RFC 8446 4.1.3).
+pub const HRR_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
 
 impl<'a> ServerHello<'a> {
     pub fn parse(body: &'a [u8]) -> Option<Self> {
@@ -153,7 +161,7 @@ impl<'a> ServerHello<'a> {
             version: r.u16()?,
             ..ServerHello::default()
         };
-        r.take(32)?;
+        h.hrr = r.take(32)? == HRR_RANDOM;
         r.vec8()?;
         h.cipher = r.u16()?;
         r.u8()?;

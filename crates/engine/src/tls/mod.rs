@@ -11,6 +11,12 @@
 //! few fields needed are read in place with bounds-checked slices that cannot panic.
 //!
 //! Contract:
+//! - **Mid-stream**: a connection the capture joined after its handshake is picked up
+//!   by its record headers ([`mid`]); [`TlsConn::mid`] frames on from there, counting
+//!   records only (`MIDSTREAM`, `tls_midstream`).
+//! - **SSLv2-compatible ClientHello** (RFC 5246 E.2; 0x80 bit, type 1, version 3.x):
+//!   accepted as the client's first record only; its version is read, the rest skipped
+//!   (`SSLV2_HELLO`, `tls_sslv2_hellos`); the server answers in TLS records.
 //! - **Records** per direction: the 5-byte header is gathered in place; a header with
 //!   a content type outside 20-24, a major version other than 3 or a length over
 //!   2^14 + 2048 is malformed: that direction stops (`MALFORMED`, `tls_malformed`) and
@@ -23,11 +29,19 @@
 //!   stops parsing handshakes (`TRUNCATED`, `tls_handshake_too_large`) and only counts.
 //!   Messages read: ClientHello (SNI, ALPN offered, supported_versions, cipher suites,
 //!   extension types in order, signature algorithms; the first one only: the second
-//!   after a HelloRetryRequest is skipped), ServerHello (version, from
+//!   after a HelloRetryRequest is only checked), ServerHello (version, from
 //!   supported_versions for TLS 1.3; cipher; ALPN chosen), Certificate (TLS <= 1.2: the
-//!   first certificate's DER, cut to `Limits::max_tls_cert_bytes`, `tls_certs_cut`).
+//!   chain walked, its first certificate, the leaf, decoded in place by `x509-parser`
+//!   when at most `Limits::max_tls_cert_bytes` long: see [`cert`]; else, or if it does
+//!   not decode, `BAD_CERT`, `tls_certs_undecoded`, only its lengths reported).
+//! - **HelloRetryRequest** (TLS 1.3): a ServerHello whose random is the RFC 8446 4.1.3
+//!   magic is not the ServerHello: flag `HRR`, `tls_hello_retries`; the server stays in
+//!   clear, the second ClientHello is checked (JA4 stays the first's), the real
+//!   ServerHello gives version, cipher and the handshake time (from the first
+//!   ClientHello).
 //! - **Alerts** in clear give the first alert (level, description, sender).
-//! - **Encrypted from**: a ChangeCipherSpec record (after it), the first application
+//! - **Encrypted from**: a ChangeCipherSpec record (after it; not in TLS 1.3 nor after
+//!   a HelloRetryRequest, where it is only for middleboxes), the first application
 //!   data record, or, from the server, the ServerHello of TLS 1.3. An encrypted
 //!   direction's records are counted, nothing is buffered, its buffer is freed. The
 //!   handshake is complete once both directions are encrypted without a fatal alert.
@@ -37,8 +51,10 @@
 //!   JA4 then hashes the first [`MAX_LIST`], and the record is `TRUNCATED`.
 //! - No panic on any input; results are identical however the streams are split.
 
+pub mod cert;
 mod hello;
 pub mod ja4;
+pub mod mid;
 pub mod names;
 #[cfg(test)]
 mod tests;
@@ -76,8 +92,14 @@ httptop_wire::counters! {
         tls_bad_messages: Events anomaly,
         /// ClientHello lists (ciphers, extensions, signature algorithms, versions, ALPN) cut at 512 entries.
         tls_lists_capped: Events anomaly,
-        /// Certificates cut to max_tls_cert_bytes.
-        tls_certs_cut: Events,
+        /// Leaf certificates not decoded (bad DER, or longer than max_tls_cert_bytes): only their lengths are reported.
+        tls_certs_undecoded: Events anomaly,
+        /// SSLv2-compatible ClientHellos (RFC 5246 E.2) starting a TLS connection: read for the version only (no JA4, no SNI).
+        tls_sslv2_hellos: Events,
+        /// TLS connections picked up mid-stream by their record headers (the handshake was not captured).
+        tls_midstream: Events,
+        /// TLS 1.3 HelloRetryRequests seen (the ServerHello that follows the second ClientHello is the real one).
+        tls_hello_retries: Events,
         /// TLS alerts seen in clear.
         tls_alerts: Events,
     }
@@ -102,9 +124,23 @@ impl TlsFlags {
     pub const COMPLETE: TlsFlags = TlsFlags(1 << 5);
     /// A handshake message did not parse.
     pub const BAD_MESSAGE: TlsFlags = TlsFlags(1 << 6);
+    /// The server answered with a HelloRetryRequest (TLS 1.3): JA4, SNI and ALPN
+    /// offered are the first ClientHello's; version, cipher and the handshake time
+    /// (from the first ClientHello) are the real ServerHello's.
+    pub const HRR: TlsFlags = TlsFlags(1 << 7);
+    /// The leaf certificate did not decode (see `tls_certs_undecoded`): only its
+    /// lengths are in [`TlsCert`].
+    pub const BAD_CERT: TlsFlags = TlsFlags(1 << 8);
 
-    /// Names in bit order, as written by the JSON log.
-    pub const NAMES: [(TlsFlags, &'static str); 7] = [
+    /// The client opened with an SSLv2-compatible ClientHello (only its version is
+    /// read: no JA4, SNI or ALPN).
+    pub const SSLV2_HELLO: TlsFlags = TlsFlags(1 << 9);
+
+    /// Picked up mid-stream by its record headers ([`mid`]): no handshake seen.
+    pub const MIDSTREAM: TlsFlags = TlsFlags(1 << 10);
+
+    /// Names in bit order (for presenters).
+    pub const NAMES: [(TlsFlags, &'static str); 11] = [
         (TlsFlags::GAP, "gap"),
         (TlsFlags::TRUNCATED, "truncated"),
         (TlsFlags::MALFORMED, "malformed"),
@@ -112,6 +148,10 @@ impl TlsFlags {
         (TlsFlags::NO_CLIENT_HELLO, "no_client_hello"),
         (TlsFlags::COMPLETE, "complete"),
         (TlsFlags::BAD_MESSAGE, "bad_message"),
+        (TlsFlags::HRR, "hrr"),
+        (TlsFlags::BAD_CERT, "bad_cert"),
+        (TlsFlags::SSLV2_HELLO, "sslv2_hello"),
+        (TlsFlags::MIDSTREAM, "midstream"),
     ];
 
     pub fn contains(self, f: TlsFlags) -> bool {
@@ -216,6 +256,8 @@ struct Side {
     an: u8,
     hs: Vec<u8>,
     mode: Mode,
+    /// A record header was read (an SSLv2-compatible hello can only be the first).
+    started: bool,
 }
 
 impl Side {
@@ -229,6 +271,7 @@ impl Side {
             an: 0,
             hs: Vec::new(),
             mode: Mode::Clear,
+            started: false,
         }
     }
     fn encrypt(&mut self) {
@@ -243,19 +286,32 @@ impl Side {
 #[derive(Clone, Copy, Debug)]
 pub struct TlsLimits {
     pub max_handshake: usize,
+    /// The longest leaf certificate decoded (DER bytes).
     pub max_cert: usize,
     pub max_string: usize,
 }
 
 /// Whether `d`, the start of a stream, begins like a TLS handshake record: 0x16, version
-/// 0x0300-0x0304, length 1..=2^14 + 2048. `None`: fewer than 5 bytes, undecided.
+/// 0x0300-0x0304, length 1..=2^14 + 2048; or like an SSLv2-compatible ClientHello
+/// (RFC 5246 E.2): a 2-byte record header with the high bit set and a length of at
+/// least 9, message type 1, version 0x0300-0x0304. `None`: fewer than 5 bytes, all
+/// plausible so far, undecided.
 pub fn looks_like_tls(d: &[u8]) -> Option<bool> {
     let ok = |i: usize, f: &dyn Fn(u8) -> bool| d.get(i).is_none_or(|&b| f(b));
-    if !(ok(0, &|b| b == 0x16) && ok(1, &|b| b == 3) && ok(2, &|b| b <= 4)) {
+    let v2 = ok(0, &|b| b & 0x80 != 0);
+    let plausible = if v2 {
+        ok(2, &|b| b == 1) && ok(3, &|b| b == 3) && ok(4, &|b| b <= 4)
+    } else {
+        ok(0, &|b| b == 0x16) && ok(1, &|b| b == 3) && ok(2, &|b| b <= 4)
+    };
+    if !plausible {
         return Some(false);
     }
     if d.len() < 5 {
         return None;
+    }
+    if v2 {
+        return Some(u16::from_be_bytes([d[0] & 0x7f, d[1]]) >= 9);
     }
     let len = u16::from_be_bytes([d[3], d[4]]);
     Some((1..=16384 + 2048).contains(&len))
@@ -298,13 +354,52 @@ impl TlsConn {
         }
     }
 
+    /// A connection picked up mid-stream ([`mid`]): each walked side goes on framing
+    /// records from the walker's state, encrypted (counted only); a side never walked
+    /// is stopped. `ts`: the time of the connection's first byte seen.
+    pub fn mid(
+        client: Dir,
+        addrs: [SocketAddr; 2],
+        ts: Timestamp,
+        limits: TlsLimits,
+        walk: &mid::MidWalk,
+    ) -> Self {
+        let mut t = TlsConn::new(client, addrs, ts, limits);
+        t.s.flags.insert(TlsFlags::MIDSTREAM);
+        t.seen_client_hello = true;
+        for (side, w) in t.sides.iter_mut().zip(&walk.sides) {
+            side.started = true;
+            if w.started {
+                side.hdr = w.hdr;
+                // Inside a record body the analyzer's header is complete (`hn == 5`).
+                side.hn = if w.left > 0 { 5 } else { w.hn };
+                side.ty = w.ty;
+                side.left = w.left;
+                side.mode = Mode::Encrypted;
+            } else {
+                side.mode = Mode::Stopped;
+            }
+        }
+        t
+    }
+
     /// Heap bytes held (the handshake buffers, the certificate kept).
     pub fn heap_bytes(&self) -> usize {
+        let spilled = |w: &WireStr| {
+            if w.bytes.spilled() {
+                crate::budget::heap(w.bytes.capacity())
+            } else {
+                0
+            }
+        };
         let c = self.s.cert.as_ref().map_or(0, |c| {
             crate::budget::heap(std::mem::size_of::<TlsCert>())
+                + crate::budget::heap(c.sans.capacity() * std::mem::size_of::<WireStr>())
                 + c.sans
                     .iter()
-                    .map(|n| crate::budget::heap(n.as_bytes().len()))
+                    .chain(&c.subject)
+                    .chain(&c.issuer)
+                    .map(spilled)
                     .sum::<usize>()
         });
         crate::budget::heap(std::mem::size_of::<TlsConn>())
@@ -316,8 +411,8 @@ impl TlsConn {
             + c
     }
 
-    /// Both directions are stopped or encrypted: nothing more to parse (reassembly may
-    /// skip; records would only be counted).
+    /// Both directions are stopped (framing lost or never found): nothing more to read,
+    /// reassembly may skip.
     pub fn is_stopped(&self) -> bool {
         self.sides.iter().all(|s| s.mode == Mode::Stopped)
     }
@@ -360,6 +455,30 @@ impl TlsConn {
                     return;
                 }
                 let [ty, major, _, l0, l1] = side.hdr;
+                let first = !std::mem::replace(&mut side.started, true);
+                if first && ty & 0x80 != 0 && i == self.client.index() {
+                    // An SSLv2-compatible ClientHello (RFC 5246 E.2): its 2-byte header
+                    // and its type and version were read; the rest is skipped (no JA4:
+                    // its cipher specs are 3 bytes each, no extensions).
+                    let len = u16::from_be_bytes([ty & 0x7f, major]);
+                    if looks_like_tls(&side.hdr) != Some(true) {
+                        side.mode = Mode::Stopped;
+                        side_flag(&mut self.s.flags, &mut c.tls_malformed, TlsFlags::MALFORMED);
+                        return;
+                    }
+                    c.tls_records += 1;
+                    c.tls_sslv2_hellos += 1;
+                    self.s.flags.insert(TlsFlags::SSLV2_HELLO);
+                    self.s.client_version = Some(u16::from_be_bytes([l0, l1]));
+                    self.t_client_hello = Some(ts);
+                    self.seen_client_hello = true;
+                    side.ty = 0;
+                    side.left = len - 3;
+                    if side.left == 0 {
+                        side.hn = 0;
+                    }
+                    continue;
+                }
                 let len = u16::from_be_bytes([l0, l1]);
                 if !(20..=24).contains(&ty) || major != 3 || len > 16384 + 2048 {
                     side.mode = Mode::Stopped;
@@ -408,7 +527,11 @@ impl TlsConn {
         let side = &mut self.sides[i];
         side.hn = 0;
         match side.ty {
-            20 => side.encrypt(),
+            // TLS 1.3 sends ChangeCipherSpec for middlebox compatibility only (RFC 8446
+            // D.4), also after a HelloRetryRequest: its encrypted records are type 23.
+            20 if self.s.version != Some(0x0304) && !self.s.flags.contains(TlsFlags::HRR) => {
+                side.encrypt()
+            }
             21 if side.mode == Mode::Clear && side.an == 2 => {
                 c.tls_alerts += 1;
                 if self.s.alert.is_none_or(|a| a.level != 2) {
@@ -465,7 +588,13 @@ impl TlsConn {
             side_flag(&mut s.flags, &mut c.tls_bad_messages, TlsFlags::BAD_MESSAGE)
         };
         match (ty, from_client) {
-            (1, true) if !self.seen_client_hello => {
+            // The second ClientHello (after a HelloRetryRequest): checked, but the
+            // record keeps the first one's fields (JA4 fingerprints the first).
+            (1, true) if self.seen_client_hello && ClientHello::parse(body).is_none() => {
+                bad(&mut self.s, c)
+            }
+            (1, true) if self.seen_client_hello => {}
+            (1, true) => {
                 self.seen_client_hello = true;
                 let Some(h) = ClientHello::parse(body) else {
                     return bad(&mut self.s, c);
@@ -493,6 +622,15 @@ impl TlsConn {
                 let Some(h) = ServerHello::parse(body) else {
                     return bad(&mut self.s, c);
                 };
+                if h.hrr {
+                    // Not the ServerHello: the server stays in clear, a second
+                    // ClientHello follows (one retry only, RFC 8446 4.1.4).
+                    if !self.s.flags.contains(TlsFlags::HRR) {
+                        self.s.flags.insert(TlsFlags::HRR);
+                        c.tls_hello_retries += 1;
+                    }
+                    return;
+                }
                 self.s.version = Some(h.version);
                 self.s.cipher = Some(h.cipher);
                 self.s.alpn = h.alpn.map(|a| WireStr::capped(a, self.limits.max_string));
@@ -504,23 +642,18 @@ impl TlsConn {
                 }
             }
             (11, false) if self.s.cert.is_none() => {
-                // certificate_list<0..2^24-1>, each certificate<1..2^24-1> (TLS <= 1.2).
-                let first = body.get(3..6).and_then(|l| {
-                    let n = u32::from_be_bytes([0, l[0], l[1], l[2]]) as usize;
-                    Some((n, body.get(6..6 + n)?))
-                });
-                let Some((n, der)) = first else {
+                let l = &self.limits;
+                let Some(p) = cert::parse(body, l.max_cert, l.max_string) else {
                     return bad(&mut self.s, c);
                 };
-                let keep = n.min(self.limits.max_cert);
-                if keep < n {
-                    c.tls_certs_cut += 1;
+                if !p.decoded {
+                    side_flag(
+                        &mut self.s.flags,
+                        &mut c.tls_certs_undecoded,
+                        TlsFlags::BAD_CERT,
+                    );
                 }
-                let _ = &der[..keep];
-                self.s.cert = Some(Box::new(TlsCert {
-                    len: n as u32,
-                    ..TlsCert::default()
-                }));
+                self.s.cert = Some(Box::new(p.cert));
             }
             _ => {}
         }
@@ -533,7 +666,7 @@ impl TlsConn {
         s.end = ts.max(s.end);
         s.bytes_to_server = to_server;
         s.bytes_to_client = to_client;
-        if s.ja4.is_none() {
+        if s.ja4.is_none() && !s.flags.contains(TlsFlags::SSLV2_HELLO) {
             s.flags.insert(TlsFlags::NO_CLIENT_HELLO);
         }
         if s.version.is_none() {

@@ -78,8 +78,8 @@ fn transcript12() -> Vec<(Dir, Vec<u8>)> {
     let (a, b) = ch.split_at(20);
     let mut c = record(22, a);
     c.extend(record(22, b));
-    let mut cert = vec![0, 0, 8, 0, 0, 5];
-    cert.extend(b"DER!!");
+    let leaf = super::cert::tests::leaf_der();
+    let cert = super::cert::tests::message(&[&leaf, b"intermediate"]);
     let mut s = server_hello(false);
     s.extend(hs(11, &cert));
     let mut sv = record(22, &s);
@@ -124,7 +124,16 @@ fn a_tls12_handshake_gives_its_record_whatever_the_splits() {
     assert_eq!(s.version, Some(0x0303));
     assert_eq!(s.cipher, Some(0x1301));
     assert_eq!(s.handshake_ns, Some(1_000_000_000));
-    assert_eq!(s.cert.as_ref().map(|c| (c.chain_len, c.len)), Some((0, 5)));
+    let cert = s.cert.as_deref().unwrap();
+    let leaf_len = super::cert::tests::leaf_der().len() as u32;
+    assert_eq!((cert.chain_len, cert.len), (2, leaf_len));
+    assert_eq!(
+        cert.subject.as_ref().map(|x| x.as_bytes()),
+        Some(&b"leaf.example"[..])
+    );
+    assert_eq!(cert.sans.len(), 4);
+    assert!(cert.not_after.is_some() && !s.flags.contains(TlsFlags::BAD_CERT));
+    assert_eq!(c.tls_certs_undecoded, 0);
     assert!(s.flags.contains(TlsFlags::COMPLETE), "{:?}", s.flags);
     assert_eq!(s.ja4.as_deref().map(|j| &j[..11]), Some("t13d0304h2_"));
     assert_eq!((s.bytes_to_server, s.bytes_to_client), (1, 2));
@@ -243,4 +252,128 @@ proptest! {
         let _ = ServerHello::parse(&a);
         let _ = t.finish(Timestamp::ZERO, 0, 0);
     }
+}
+
+fn hello_retry_request() -> Vec<u8> {
+    let mut b = vec![3, 3];
+    b.extend(super::hello::HRR_RANDOM);
+    b.push(0);
+    b.extend([0x13, 0x02, 0]);
+    let mut e = ext(0x002b, &[0x03, 0x04]);
+    e.extend(ext(0x0033, &[0x00, 0x17])); // key_share: the group wanted
+    b.extend(v16(&e));
+    hs(2, &b)
+}
+
+/// TLS 1.3 with a HelloRetryRequest, middlebox-compatibility CCS records both ways:
+/// ClientHello (t0), HRR + CCS (t1), CCS + a second ClientHello with another SNI and no
+/// ALPN (t2), the real ServerHello (t3), then encrypted records.
+fn transcript_hrr() -> Vec<(Dir, Vec<u8>)> {
+    let mut ch2 = client_hello();
+    let at = ch2.windows(11).position(|w| w == b"example.com").unwrap();
+    ch2[at..at + 7].copy_from_slice(b"changed");
+    vec![
+        (Dir::Orig, record(22, &client_hello())),
+        (
+            Dir::Resp,
+            [record(22, &hello_retry_request()), record(20, &[1])].concat(),
+        ),
+        (Dir::Orig, [record(20, &[1]), record(22, &ch2)].concat()),
+        (
+            Dir::Resp,
+            [
+                record(22, &server_hello(true)),
+                record(20, &[1]),
+                record(23, &[0; 50]),
+            ]
+            .concat(),
+        ),
+        (Dir::Orig, record(23, &[0; 40])),
+    ]
+}
+
+#[test]
+fn a_hello_retry_request_is_not_the_server_hello() {
+    let script = transcript_hrr();
+    let (s, c) = run(&script, 0);
+    assert!(s.flags.contains(TlsFlags::HRR), "{:?}", s.flags);
+    assert!(s.flags.contains(TlsFlags::COMPLETE), "{:?}", s.flags);
+    assert!(!s.flags.contains(TlsFlags::BAD_MESSAGE));
+    // The real ServerHello's choice, timed from the first ClientHello.
+    assert_eq!((s.version, s.cipher), (Some(0x0304), Some(0x1301)));
+    assert_eq!(s.handshake_ns, Some(3_000_000_000));
+    assert_eq!(s.alpn.as_ref().map(|x| x.as_bytes()), Some(&b"h2"[..]));
+    // The first ClientHello's fields and fingerprint.
+    assert_eq!(
+        s.sni.as_ref().map(|x| x.as_bytes()),
+        Some(&b"example.com"[..])
+    );
+    let first = run(&script[..1], 0).0;
+    assert_eq!(s.ja4, first.ja4);
+    assert_eq!(c.tls_hello_retries, 1);
+    // ClientHello, HRR, ClientHello, ServerHello: all parsed in clear.
+    assert_eq!(c.tls_handshake_messages, 4);
+    for split in [1, 2, 5, 7] {
+        assert_eq!(run(&script, split), (s.clone(), c.clone()), "split {split}");
+    }
+}
+
+#[test]
+fn without_the_retry_the_tls13_ccs_does_not_hide_the_server_hello() {
+    // The client's compatibility CCS right after its ClientHello (before any
+    // ServerHello): TLS 1.2 semantics would encrypt the client side; harmless here, and
+    // the server's ServerHello is still read.
+    let script = [
+        (Dir::Orig, record(22, &client_hello())),
+        (
+            Dir::Resp,
+            [record(22, &server_hello(true)), record(20, &[1])].concat(),
+        ),
+        (Dir::Orig, [record(20, &[1]), record(23, &[0; 40])].concat()),
+    ];
+    let (s, _) = run(&script, 0);
+    assert_eq!(s.version, Some(0x0304));
+    assert!(s.flags.contains(TlsFlags::COMPLETE) && !s.flags.contains(TlsFlags::HRR));
+}
+
+#[test]
+fn an_sslv2_compatible_hello_gives_the_version_and_the_tls_records_follow() {
+    let mut body = vec![1, 3, 1, 0, 6, 0, 0, 0, 16];
+    body.extend_from_slice(&[0, 0, 0x2f, 0, 0, 0x35]);
+    body.extend_from_slice(&[0x5a; 16]);
+    let mut v2 = vec![0x80, body.len() as u8];
+    v2.extend_from_slice(&body);
+    assert_eq!(looks_like_tls(&v2), Some(true));
+    assert_eq!(looks_like_tls(&v2[..3]), None);
+    assert_eq!(
+        looks_like_tls(&[0x80, 5, 1, 3, 1]),
+        Some(false),
+        "too short"
+    );
+    assert_eq!(looks_like_tls(&[0x80, 40, 2]), Some(false), "not a hello");
+    let mut sh = record(22, &server_hello(false));
+    sh.extend(record(20, &[1]));
+    let script = [
+        (Dir::Orig, v2.clone()),
+        (Dir::Resp, sh),
+        (Dir::Orig, [record(20, &[1]), record(23, &[0; 40])].concat()),
+    ];
+    for split in [0, 1, 3] {
+        let (s, c) = run(&script, split);
+        assert_eq!(c.tls_sslv2_hellos, 1);
+        assert_eq!(c.tls_malformed, 0);
+        assert_eq!(c.tls_records, 5);
+        assert_eq!((s.client_version, s.version), (Some(0x0301), Some(0x0303)));
+        assert_eq!(s.handshake_ns, Some(1_000_000_000));
+        assert!(s.flags.contains(TlsFlags::SSLV2_HELLO) && s.flags.contains(TlsFlags::COMPLETE));
+        assert!(!s.flags.contains(TlsFlags::NO_CLIENT_HELLO));
+        assert!(s.ja4.is_none());
+    }
+    // Only as the client's first record.
+    let (s, c) = run(
+        &[(Dir::Orig, [record(22, &client_hello()), v2].concat())],
+        0,
+    );
+    assert_eq!((c.tls_sslv2_hellos, c.tls_malformed), (0, 1));
+    assert!(s.ja4.is_some());
 }
