@@ -28,12 +28,13 @@
 //!   other than its `-servername` is expected too;
 //! - tshark's reading of the tcpdump capture (`tests/tls/tshark_tls.py`, PDML) equals
 //!   httptop's per connection: SNI, versions, cipher, ALPN chosen and offered, the alert,
-//!   the ServerHello's presence, and the JA4. tshark 4.0 has no JA4 field and no JA4
-//!   package on PyPI was found that installs offline from Debian or is known to be
-//!   FoxIO's BSD-licensed JA4 (`ja4plus` 1.4.0 is a third party's, unverified): JA4 is
-//!   computed by the script from tshark's ClientHello fields following FoxIO's public
-//!   specification (technical_details/JA4.md), so httptop's JA4 is checked against an
-//!   independent reading of the bytes;
+//!   the ServerHello's presence, and the JA4. tshark 4.0 has no JA4 field, and no PyPI
+//!   package is used (the one candidate in the package lists, `ja4plus`, was not
+//!   installed: its provenance and license were not checked, and FoxIO's own JA4 is a
+//!   script over tshark, not a package): JA4 is computed by the script from tshark's
+//!   ClientHello fields following FoxIO's public specification
+//!   (technical_details/JA4.md), so httptop's JA4 is checked against an independent
+//!   reading of the same bytes;
 //! - httptop reading the tcpdump capture back (`-r`) gives the live records (all fields
 //!   but times).
 //!
