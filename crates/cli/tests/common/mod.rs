@@ -6,6 +6,7 @@
 pub mod h2;
 pub mod h2wire;
 pub mod live;
+pub mod tls;
 pub mod tmux;
 
 use std::path::PathBuf;

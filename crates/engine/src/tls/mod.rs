@@ -148,17 +148,6 @@ impl TlsFlags {
         (TlsFlags::MIDSTREAM, "midstream"),
     ];
 
-    /// Names in bit order, as written by the JSON log.
-    pub const NAMES: [(TlsFlags, &'static str); 7] = [
-        (TlsFlags::GAP, "gap"),
-        (TlsFlags::TRUNCATED, "truncated"),
-        (TlsFlags::MALFORMED, "malformed"),
-        (TlsFlags::NO_SERVER_HELLO, "no_server_hello"),
-        (TlsFlags::NO_CLIENT_HELLO, "no_client_hello"),
-        (TlsFlags::COMPLETE, "complete"),
-        (TlsFlags::BAD_MESSAGE, "bad_message"),
-    ];
-
     pub fn contains(self, f: TlsFlags) -> bool {
         self.0 & f.0 == f.0
     }
