@@ -1736,7 +1736,7 @@ fn tls_sslv2_compatible_hello() {
     o.assert_valid_counted();
     let n = u64::from(CONNS);
     assert_eq!(o.counter("http.tls_connections"), n);
-    assert_eq!(o.counter("http.tls_bad_messages"), 0);
+    assert_eq!(o.counter("http.tls_sslv2_hellos"), n);
     assert_eq!(
         o.counter("http.tls_handshake_messages"),
         n,

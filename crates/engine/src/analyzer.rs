@@ -784,6 +784,7 @@ impl AppLayer {
             max_string: l.max_string_len,
         };
         cx.tls.tls_connections += 1;
+        cx.tls.tls_midstream += 1;
         cx.tls.tls_records += w.records();
         let mut t = Box::new(TlsConn::mid(client, addrs, w.t0, limits, &w));
         if let StreamEvent::Data(d) = ev {
@@ -1858,7 +1859,7 @@ Connection: Upgrade\r\n\r\n";
         let (cb, sb) = ((c1.len() + c2.len()) as u64, (s1.len() + 7) as u64);
         assert_eq!(r.closed(), Some((Protocol::Tls, cb, sb)));
         assert_eq!(r.row(Protocol::Tls), (1, cb, sb));
-        assert_eq!(r.tls.tls_connections, 1);
+        assert_eq!((r.tls.tls_midstream, r.tls.tls_connections), (1, 1));
         assert_eq!(r.tls.tls_records, 5);
         assert_eq!(r.tls.tls_malformed, 0);
         assert_eq!(r.http.not_http_connections, 0);
@@ -1890,7 +1891,7 @@ Connection: Upgrade\r\n\r\n";
             .data(Dir::Resp, b"\x17\x03\x03\x00\x01z");
         r.close();
         assert_eq!(r.decided(), [Protocol::Unknown]);
-        assert_eq!(r.tls.tls_connections, 0);
+        assert_eq!(r.tls.tls_midstream, 0);
     }
 
     /// `fuzz/regressions/tls/midstream-decided-mid-event` (found by the `tls` target):

@@ -13,10 +13,10 @@
 //! Contract:
 //! - **Mid-stream**: a connection the capture joined after its handshake is picked up
 //!   by its record headers ([`mid`]); [`TlsConn::mid`] frames on from there, counting
-//!   records only (flag `MIDSTREAM`; no counter of its own, the TUI's counters view is full).
+//!   records only (`MIDSTREAM`, `tls_midstream`).
 //! - **SSLv2-compatible ClientHello** (RFC 5246 E.2; 0x80 bit, type 1, version 3.x):
 //!   accepted as the client's first record only; its version is read, the rest skipped
-//!   (flag `SSLV2_HELLO`); the server answers in TLS records.
+//!   (`SSLV2_HELLO`, `tls_sslv2_hellos`); the server answers in TLS records.
 //! - **Records** per direction: the 5-byte header is gathered in place; a header with
 //!   a content type outside 20-24, a major version other than 3 or a length over
 //!   2^14 + 2048 is malformed: that direction stops (`MALFORMED`, `tls_malformed`) and
@@ -35,7 +35,7 @@
 //!   when at most `Limits::max_tls_cert_bytes` long: see [`cert`]; else, or if it does
 //!   not decode, `BAD_CERT`, `tls_certs_undecoded`, only its lengths reported).
 //! - **HelloRetryRequest** (TLS 1.3): a ServerHello whose random is the RFC 8446 4.1.3
-//!   magic is not the ServerHello: flag `HRR`; the server stays in
+//!   magic is not the ServerHello: flag `HRR`, `tls_hello_retries`; the server stays in
 //!   clear, the second ClientHello is checked (JA4 stays the first's), the real
 //!   ServerHello gives version, cipher and the handshake time (from the first
 //!   ClientHello).
@@ -94,6 +94,12 @@ httptop_wire::counters! {
         tls_lists_capped: Events anomaly,
         /// Leaf certificates not decoded (bad DER, or longer than max_tls_cert_bytes): only their lengths are reported.
         tls_certs_undecoded: Events anomaly,
+        /// SSLv2-compatible ClientHellos (RFC 5246 E.2) starting a TLS connection: read for the version only (no JA4, no SNI).
+        tls_sslv2_hellos: Events,
+        /// TLS connections picked up mid-stream by their record headers (the handshake was not captured).
+        tls_midstream: Events,
+        /// TLS 1.3 HelloRetryRequests seen (the ServerHello that follows the second ClientHello is the real one).
+        tls_hello_retries: Events,
         /// TLS alerts seen in clear.
         tls_alerts: Events,
     }
@@ -461,6 +467,7 @@ impl TlsConn {
                         return;
                     }
                     c.tls_records += 1;
+                    c.tls_sslv2_hellos += 1;
                     self.s.flags.insert(TlsFlags::SSLV2_HELLO);
                     self.s.client_version = Some(u16::from_be_bytes([l0, l1]));
                     self.t_client_hello = Some(ts);
@@ -618,7 +625,10 @@ impl TlsConn {
                 if h.hrr {
                     // Not the ServerHello: the server stays in clear, a second
                     // ClientHello follows (one retry only, RFC 8446 4.1.4).
-                    self.s.flags.insert(TlsFlags::HRR);
+                    if !self.s.flags.contains(TlsFlags::HRR) {
+                        self.s.flags.insert(TlsFlags::HRR);
+                        c.tls_hello_retries += 1;
+                    }
                     return;
                 }
                 self.s.version = Some(h.version);
