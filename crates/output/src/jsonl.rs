@@ -56,7 +56,7 @@
 //! | `alert` | object or null | the first fatal alert seen in clear, else the first alert: `level` (`warning`/`fatal`), `code`, `description` (`handshake_failure`, `unknown_ca`, ..; null if unnamed), `from` (`client`/`server`) |
 //! | `cert` | object or null | the server's leaf certificate (TLS <= 1.2 only: TLS 1.3 encrypts it): `chain_len`, `subject` and `issuer` (common name, else the distinguished name), `sans`, `not_before`, `not_after` (Unix seconds), `days_left` (whole days from `ts` to `not_after`, negative once expired) |
 //! | `encap` | string or null | as for exchanges |
-//! | `flags` | array of strings | `complete` (both sides went encrypted without a fatal alert), `no_client_hello`, `no_server_hello`, `gap`, `truncated` (a message or list cut at a limit), `malformed` (the record layer broke), `bad_message` (a handshake message did not parse) |
+//! | `flags` | array of strings | `complete` (both sides went encrypted without a fatal alert), `no_client_hello`, `no_server_hello`, `gap`, `truncated` (a message or list cut at a limit), `malformed` (the record layer broke), `bad_message` (a handshake message did not parse), `hrr` (a TLS 1.3 HelloRetryRequest came first), `bad_cert` (the leaf did not decode, or was over `max_tls_cert_bytes`), `sslv2_hello` (an SSLv2-compatible ClientHello: version only, no JA4), `midstream` (joined after the handshake: found by three well-formed record headers) |
 //!
 //! Alerting events share the file (same `schema`, times `at` in epoch seconds):
 //!
