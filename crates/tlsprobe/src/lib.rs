@@ -65,6 +65,16 @@
 //!   compare per system call system-wide and a lookup per socket call.
 //!
 
+//! # Known gaps (measured on Debian 12, OpenSSL 3.0)
+//!
+//! - Applications that read and write through a `BIO_f_ssl` (e.g. `openssl s_server -WWW`)
+//!   are not seen: OpenSSL 3's `bio_ssl.c` calls the internal `ssl_read_internal` /
+//!   `ssl_write_internal`, not the exported functions. curl, python3 (`_ex` forms) and nginx
+//!   are seen. Fix if needed: probe those local symbols from the debug symbols when present.
+//! - Statically linked OpenSSL, BoringSSL, rustls, Go's crypto/tls, Java: not libssl.so.
+//! - A call's plaintext beyond `capture_bytes` (16 KiB max) is a counted gap; OpenSSL moves at
+//!   most 16 KiB per record, but `SSL_write` of a larger buffer is one call.
+//!
 //! # Plan for the rest of issue 14
 //!
 //! 1. **Ordering per connection.** The ring is one multi-producer queue: records of one
