@@ -61,7 +61,7 @@ enum counter {
 	C_READ_FAULT = 3,  // bpf_probe_read_user of the buffer failed (a gap)
 	C_ACTIVE_FULL = 4, // entry probe could not remember the call (call not seen)
 	C_CONN_FULL = 5,   // connection table could not take a new connection
-	C_TUPLE_SEEN = 6,  // 4-tuples learned from a socket system call
+	C_TUPLE_SEEN = 6,  // 4-tuples learned from a socket system call (once per connection)
 	C_NR = 7,
 };
 
@@ -170,6 +170,11 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 kind, int ex)
 	c.buf = (__u64)PT_REGS_PARM2(ctx);
 	c.out_len = ex ? (__u64)PT_REGS_PARM4(ctx) : 0;
 	c.kind = kind;
+	// A connection whose tuple is known already: sys_enter need not walk fd -> socket again.
+	struct conn_key key = {.ssl = c.ssl, .tgid = (__u32)(id >> 32)};
+	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
+	if (cn)
+		c.tuple = cn->tuple;
 	if (bpf_map_update_elem(&ACTIVE, &id, &c, BPF_ANY) != 0)
 		count(C_ACTIVE_FULL);
 	return 0;

@@ -15,6 +15,10 @@ use httptop_tlsprobe::{
     AttachError, ConnKey, Direction, Probe, ProbeEvent, ProbeOptions, PROGRAM_NAMES,
 };
 
+/// The live tests attach the same programs: one at a time, so "nothing stays after drop"
+/// sees only its own.
+static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -98,6 +102,7 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
         eprintln!("skipped: the eBPF probe needs root");
         return;
     }
+    let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
     let dir = std::env::temp_dir().join(format!("ht14tlsprobe-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -376,4 +381,207 @@ fn bad_options_and_missing_library_are_one_line_errors() {
         assert!(matches!(e, AttachError::Permission(_)), "{e}");
     }
     assert!(!e.to_string().contains('\n'));
+}
+
+/// Starts `openssl s_server` (plain mode: it reads with SSL_read and discards) on a free
+/// port with a fresh certificate; returns the server and its port.
+fn echo_server(dir: &std::path::Path) -> (Killed, u16) {
+    std::fs::create_dir_all(dir).expect("temp dir");
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(st.success());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut server = Killed(
+        Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s_server starts"),
+    );
+    let stdout = server.0.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining what the server prints (the plaintext it read) so it never blocks.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("ACCEPT") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("s_server listening");
+    (server, port)
+}
+
+/// python3 writes `count` messages of `size` bytes over one TLS connection (SSL_write_ex
+/// each), then, after a line on its stdin, `last\n` (5 bytes), and closes.
+fn python_writer(port: u16, count: usize, size: usize) -> Child {
+    let py = "import socket,ssl,sys\n\
+              port,count,size=map(int,sys.argv[1:4])\n\
+              c=ssl._create_unverified_context()\n\
+              s=c.wrap_socket(socket.create_connection(('127.0.0.1',port),timeout=10))\n\
+              msg=(b'%07d'%0)+b'x'*(size-8)+b'\\n'\n\
+              for i in range(count): s.sendall((b'%07d'%i)+msg[7:])\n\
+              print('written',flush=True)\n\
+              sys.stdin.readline()\n\
+              s.sendall(b'last\\n')\n\
+              s.close()\n";
+    Command::new("python3")
+        .args([
+            "-c",
+            py,
+            &port.to_string(),
+            &count.to_string(),
+            &size.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs")
+}
+
+/// The writes of `pid` as (offset, carried bytes, total) in arrival order.
+type Writes = Vec<(u64, u64, u64)>;
+
+fn collect_writes(probe: &mut Probe, pid: u32, writes: &mut Writes, wait: Duration) {
+    probe
+        .poll(wait, 1 << 20, |ev| {
+            if let ProbeEvent::Data(c) = ev {
+                if c.conn.pid == pid && c.dir == Direction::Write {
+                    writes.push((c.offset, c.data.len() as u64, u64::from(c.total)));
+                }
+            }
+        })
+        .expect("poll");
+}
+
+/// Offsets never go back; carried bytes + gaps = every byte written.
+fn account(writes: &Writes) -> (u64, u64) {
+    let (mut next, mut carried, mut gaps) = (0u64, 0u64, 0u64);
+    for &(offset, len, total) in writes {
+        assert!(
+            offset >= next,
+            "offset {offset} went back (expected ≥ {next})"
+        );
+        gaps += offset - next + (total - len);
+        carried += len;
+        next = offset + total;
+    }
+    (carried, gaps)
+}
+
+/// A ring kept small and not read while a client writes: records are lost, and every lost
+/// byte shows up as a gap of exactly its size in that connection's offsets (never a silent
+/// hole); with a large ring read concurrently, nothing is lost (events/s printed).
+#[test]
+fn lost_records_are_counted_gaps_and_a_read_ring_loses_nothing() {
+    if !is_root() {
+        eprintln!("skipped: the eBPF probe needs root");
+        return;
+    }
+    let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("ht14tlsprobe-gap-{}", std::process::id()));
+    let (server, port) = echo_server(&dir);
+    const COUNT: usize = 4000;
+    const SIZE: usize = 1000;
+    let expected = (COUNT * SIZE) as u64;
+
+    // 1. Tiny ring, not read until the client is done.
+    let mut probe = Probe::attach(&ProbeOptions {
+        ring_bytes: 16 << 10,
+        ..ProbeOptions::default()
+    })
+    .expect("attach");
+    let mut child = python_writer(port, COUNT, SIZE);
+    let pid = child.id();
+    let mut writes = Writes::new();
+    // python says when its first writes are done, then blocks on stdin.
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("python speaks");
+    assert_eq!(line, "written\n");
+    // Drain, then let it write the last message.
+    collect_writes(&mut probe, pid, &mut writes, Duration::from_millis(50));
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"go\n").expect("tell python");
+    drop(stdin);
+    assert!(child.wait().expect("python ends").success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while writes.last().is_none_or(|w| w.2 != 5) && Instant::now() < deadline {
+        collect_writes(&mut probe, pid, &mut writes, Duration::from_millis(50));
+    }
+    let stats = probe.stats().expect("stats");
+    drop(probe);
+    let (carried, gaps) = account(&writes);
+    eprintln!(
+        "small ring: {} records of {}, {carried} bytes carried, {gaps} in gaps, {stats:?}",
+        writes.len(),
+        COUNT + 1
+    );
+    assert!(stats.lost > 0, "a 16 KiB ring cannot hold {expected} bytes");
+    assert_eq!(
+        writes.last().map(|w| w.2),
+        Some(5),
+        "the last message arrives after the drain"
+    );
+    assert!(gaps > 0);
+    assert_eq!(
+        carried + gaps,
+        expected + 5,
+        "every byte is carried or in a counted gap: no silent hole"
+    );
+
+    // 2. Default 8 MiB ring, read while the client writes.
+    let mut probe = Probe::attach(&ProbeOptions::default()).expect("attach");
+    let start = Instant::now();
+    let mut child = python_writer(port, COUNT, SIZE);
+    let pid = child.id();
+    let mut writes = Writes::new();
+    drop(child.stdin.take()); // EOF: python writes the last message right after the others
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+        collect_writes(&mut probe, pid, &mut writes, Duration::from_millis(20));
+    }
+    let elapsed = start.elapsed();
+    collect_writes(&mut probe, pid, &mut writes, Duration::from_millis(50));
+    let stats = probe.stats().expect("stats");
+    drop(probe);
+    let (carried, gaps) = account(&writes);
+    eprintln!(
+        "8 MiB ring read concurrently: {} write records in {elapsed:?} ({:.0} records/s of this client; all processes: {stats:?})",
+        writes.len(),
+        writes.len() as f64 / elapsed.as_secs_f64()
+    );
+    assert_eq!(writes.len(), COUNT + 1);
+    assert_eq!((carried, gaps), (expected + 5, 0));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
