@@ -51,7 +51,10 @@ struct sock {
 
 // ---- maps ----
 
-enum kind { KIND_WRITE = 0, KIND_READ = 1, KIND_FREE = 2 };
+enum kind { KIND_WRITE = 0, KIND_READ = 1, KIND_FREE = 2, KIND_HANDSHAKE = 3 };
+
+// conn.flags / event.flags
+#define F_FROM_START 1 // the probe saw the connection's handshake: offset 0 is its first byte
 
 // Counters (per CPU, summed by user space). Keep in sync with record.rs `Counter`.
 enum counter {
@@ -95,6 +98,8 @@ struct conn_key {
 struct conn {
 	struct tuple tuple;
 	__u64 offset[2]; // by kind: write, read
+	__u32 flags;
+	__u32 pad;
 };
 
 struct event {
@@ -106,9 +111,10 @@ struct event {
 	__u32 len;    // bytes of data[] in this record
 	__u32 total;  // bytes the call moved
 	__u32 kind;
-	__u32 pad;
+	__u32 flags;        // F_FROM_START
 	struct tuple tuple;
 	char comm[16];
+	__u64 other_offset; // bytes moved the other way so far (Closed: bytes read)
 	__u8 data[MAX_DATA];
 };
 
@@ -180,12 +186,38 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 kind, int ex)
 	return 0;
 }
 
+// SSL_do_handshake returned (SSL_connect/SSL_accept call it too): the connection starts
+// here, so its offsets count from its first byte; keep the tuple the handshake's socket
+// calls showed. A handshake that needs more calls (non-blocking) just repeats this.
+static __always_inline void handshake_done(struct call *c, __u64 id)
+{
+	struct conn_key key = {.ssl = c->ssl, .tgid = (__u32)(id >> 32)};
+	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
+	if (!cn) {
+		struct conn fresh = {};
+		fresh.flags = F_FROM_START;
+		fresh.tuple = c->tuple;
+		if (bpf_map_update_elem(&CONNS, &key, &fresh, BPF_NOEXIST) != 0)
+			count(C_CONN_FULL);
+		return;
+	}
+	if (cn->offset[0] == 0 && cn->offset[1] == 0)
+		cn->flags |= F_FROM_START;
+	if (cn->tuple.family == 0 && c->tuple.family != 0)
+		cn->tuple = c->tuple;
+}
+
 static __always_inline int leave(struct pt_regs *ctx, int ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&ACTIVE, &id);
 	if (!c)
 		return 0;
+	if (c->kind == KIND_HANDSHAKE) {
+		handshake_done(c, id);
+		bpf_map_delete_elem(&ACTIVE, &id);
+		return 0;
+	}
 	int ret = (int)PT_REGS_RC(ctx); // both forms return int: the upper half of the register is not theirs
 	__u64 moved = 0;
 	if (ex) {
@@ -224,10 +256,14 @@ static __always_inline int leave(struct pt_regs *ctx, int ex)
 			cn->tuple = c->tuple;
 		e->tuple = cn->tuple;
 		e->offset = cn->offset[kind & 1];
+		e->other_offset = cn->offset[(kind & 1) ^ 1];
+		e->flags = cn->flags;
 		cn->offset[kind & 1] += moved;
 	} else {
 		e->tuple = c->tuple;
 		e->offset = 0;
+		e->other_offset = 0;
+		e->flags = 0;
 	}
 
 	e->ts_ns = bpf_ktime_get_ns();
@@ -235,7 +271,6 @@ static __always_inline int leave(struct pt_regs *ctx, int ex)
 	e->tgid = (__u32)(id >> 32);
 	e->tid = (__u32)id;
 	e->kind = kind;
-	e->pad = 0;
 	e->total = moved > 0xffffffff ? 0xffffffff : (__u32)moved;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 
@@ -283,6 +318,11 @@ int ssl_read_ex_enter(struct pt_regs *ctx) { return enter(ctx, KIND_READ, 1); }
 SEC("uretprobe")
 int ssl_read_ex_leave(struct pt_regs *ctx) { return leave(ctx, 1); }
 
+SEC("uprobe")
+int ssl_handshake_enter(struct pt_regs *ctx) { return enter(ctx, KIND_HANDSHAKE, 0); }
+SEC("uretprobe")
+int ssl_handshake_leave(struct pt_regs *ctx) { return leave(ctx, 0); }
+
 // SSL_free: the connection ends; forget it and tell user space (a header-only record).
 SEC("uprobe")
 int ssl_free_enter(struct pt_regs *ctx)
@@ -300,6 +340,8 @@ int ssl_free_enter(struct pt_regs *ctx)
 		return 0;
 	e->tuple = cn->tuple;
 	e->offset = cn->offset[0];
+	e->other_offset = cn->offset[1];
+	e->flags = cn->flags;
 	e->total = 0;
 	e->len = 0;
 	e->ts_ns = bpf_ktime_get_ns();
@@ -307,7 +349,6 @@ int ssl_free_enter(struct pt_regs *ctx)
 	e->tgid = key.tgid;
 	e->tid = (__u32)id;
 	e->kind = KIND_FREE;
-	e->pad = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_map_delete_elem(&CONNS, &key);
 	if (bpf_ringbuf_output(&EVENTS, e, HEADER_SIZE, 0) != 0)

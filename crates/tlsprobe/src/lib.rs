@@ -1,7 +1,7 @@
 //! TLS plaintext at OpenSSL's boundary, read with eBPF (issue 14, groundwork).
 //!
-//! Uprobes and uretprobes on `SSL_write`, `SSL_read`, `SSL_write_ex` and `SSL_read_ex` (and a
-//! uprobe on `SSL_free`) of the host's shared libssl copy the plaintext each call moved into
+//! Uprobes and uretprobes on `SSL_write`, `SSL_read`, `SSL_write_ex`, `SSL_read_ex` and
+//! `SSL_do_handshake` (and a uprobe on `SSL_free`) of the host's shared libssl copy the plaintext each call moved into
 //! a BPF ring buffer; a raw tracepoint on `sys_enter` learns the TCP 4-tuple of the socket
 //! the thread reads or writes during the call. [`Probe::attach`] loads and attaches it,
 //! [`Probe::poll`] hands out borrowed [`ProbeEvent`]s, dropping the [`Probe`] detaches
@@ -53,7 +53,10 @@
 //! - Per connection (pid + SSL*, LRU hash of `max_connections`): the 4-tuple and the bytes
 //!   moved each way; every record carries its stream offset, so user space sees a lost or
 //!   truncated record as a gap of a known size, never a silent hole. `SSL_free` drops the
-//!   entry and sends a `Closed` record.
+//!   entry and sends a `Closed` record with the final offsets both ways (so a lost last
+//!   record shows as a tail gap). `SSL_do_handshake` (which `SSL_connect`/`SSL_accept`
+//!   call) creates the entry marked `from_start`; a connection first seen at a data call
+//!   was open before the probe attached: its records say `from_start: false`.
 //! - The 4-tuple: a raw tracepoint on `sys_enter` filters on the socket system-call numbers
 //!   (read, write, readv, writev, send*, recv*), then one hash lookup: only a thread inside
 //!   an SSL call whose tuple is unknown goes on to resolve fd → `struct file` → `struct
@@ -83,7 +86,8 @@
 //!    checkable: user space keeps `next_offset[dir]` per `ConnKey`; `offset > next` is a gap
 //!    of `offset - next` bytes (a lost/truncated record), `offset < next` means the kernel
 //!    LRU evicted the connection (restart the stream). Write and read of one connection are
-//!    ordered by `ts_mono_ns` (request before response for HTTP/1).
+//!    ordered by `ts_mono_ns` (request before response for HTTP/1); a record carries the
+//!    other direction's offset too, which orders them exactly if timestamps tie.
 //! 2. **A second stream source at the analyzer seam.** A `tls_plaintext` module in the engine
 //!    (sans-IO, fed `PlaintextChunk`s and `on_tick`) owns a table of connections keyed by
 //!    `ConnKey` (capped, LRU, idle-evicted, counted) and turns chunks into the existing
@@ -94,8 +98,9 @@
 //!    addresses; `Exchange` gains `tls: bool` and `process: Option<{pid, comm}>` (JSON
 //!    `"tls":true, "process":{..}`, a Processes table by comm). `Closed` → `Fin` both ways;
 //!    a process that exits without `SSL_free` is evicted when idle → `no_response`.
-//!    Mid-stream pickup: a connection first seen at `offset > 0` starts in resync mode (the
-//!    HTTP/1 parser's gap path) so no false request is made.
+//!    Mid-stream pickup: a connection whose records say `from_start: false` starts with a
+//!    `Gap` (the HTTP/1 parser's resync path; HTTP/2 waits for a frame boundary it can
+//!    trust or stays opaque) so no false request is made.
 //! 3. **Dedup with the wire.** With `-i` too, the TCP flow of a 4-tuple the probe has
 //!    reported is marked "plaintext-owned": the wire side keeps its TLS analyzer (handshake
 //!    record, SNI, JA4) but emits no HTTP exchange; the plaintext side emits the exchanges
@@ -107,9 +112,9 @@
 //!    kernel-side per-CPU rate cap if the overhead test needs it). `--tls-plaintext`,
 //!    `--libssl PATH` (repeatable), `--pid PID`; attach before the privilege drop (the
 //!    ring fd keeps working after it; Landlock does not affect open BPF fds).
-//! 5. **Handshake/shutdown.** `SSL_do_handshake`/`SSL_connect`/`SSL_accept` return probes to
-//!    learn the tuple before the first byte (today the first data call learns it) and to
-//!    time handshakes; `SSL_shutdown` for a clean close.
+//! 5. **Handshake/shutdown.** `SSL_do_handshake` already marks connection starts and learns
+//!    the tuple from the handshake's socket calls; next: a record for handshake timing, and
+//!    `SSL_shutdown` for a clean close (today `SSL_free`).
 //! 6. **Tests** per the issue: nginx-light TLS (HTTP/1.1 and HTTP/2), `openssl s_server`,
 //!    curl and python3 clients, tuples compared with `ss`; overhead with h2load alternating.
 

@@ -31,6 +31,12 @@ const UPROBES: &[(&str, &str, &str, bool)] = &[
         "ssl_read_ex_leave",
         false,
     ),
+    (
+        "SSL_do_handshake",
+        "ssl_handshake_enter",
+        "ssl_handshake_leave",
+        true,
+    ),
 ];
 const FREE_PROBE: (&str, &str) = ("SSL_free", "ssl_free_enter");
 const SYS_ENTER: (&str, &str) = ("sys_enter", "sys_enter");
@@ -45,6 +51,8 @@ pub const PROGRAM_NAMES: &[&str] = &[
     "ssl_write_ex_leave",
     "ssl_read_ex_enter",
     "ssl_read_ex_leave",
+    "ssl_handshake_enter",
+    "ssl_handshake_leave",
     "ssl_free_enter",
     "sys_enter",
 ];

@@ -6,20 +6,21 @@
 //!
 //! ```text
 //!   0 ts_ns u64 (CLOCK_MONOTONIC)   8 ssl u64   16 offset u64
-//!  24 tgid u32  28 tid u32  32 len u32  36 total u32  40 kind u32  44 pad
+//!  24 tgid u32  28 tid u32  32 len u32  36 total u32  40 kind u32  44 flags u32
 //!  48 local addr [16]  64 remote addr [16]  80 local port u16  82 remote port u16
-//!  84 family u16  86 pad   88 comm [16]   104 data [len]
+//!  84 family u16  86 pad   88 comm [16]   104 other_offset u64   112 data [len]
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Bytes before the plaintext in a record.
-pub const HEADER_LEN: usize = 104;
+pub const HEADER_LEN: usize = 112;
 /// The most plaintext bytes one record carries (the BPF program's per-CPU scratch size).
 pub const MAX_CAPTURE: u32 = 16384;
 
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
+const F_FROM_START: u32 = 1;
 
 /// Which way the plaintext went, seen from the process holding the SSL object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,6 +73,10 @@ pub struct PlaintextChunk<'a> {
     /// Bytes this connection moved in this direction before this call (the stream offset of
     /// `data[0]`; a jump over the bytes expected is a gap: a record lost or truncated).
     pub offset: u64,
+    /// The probe saw this connection's handshake, so `offset` counts from its first byte.
+    /// `false`: the connection was open before the probe attached (picked up mid-stream;
+    /// offsets count from the first call seen) — an HTTP parser must resynchronise.
+    pub from_start: bool,
     /// Bytes the call moved (≥ `data.len()`).
     pub total: u32,
     /// The first `min(total, capture_bytes)` bytes.
@@ -103,6 +108,13 @@ pub enum ProbeEvent<'a> {
         sockets: Option<SocketPair>,
         /// CLOCK_MONOTONIC ns.
         ts_mono_ns: u64,
+        /// Bytes the process wrote on it in all (the end offset of the write stream: a
+        /// last record lost before it shows here as a gap at the tail).
+        written: u64,
+        /// Bytes the process read on it in all.
+        read: u64,
+        /// As [`PlaintextChunk::from_start`].
+        from_start: bool,
     },
 }
 
@@ -169,6 +181,7 @@ pub fn decode(rec: &[u8], wall_offset_ns: i64) -> Result<ProbeEvent<'_>, DecodeE
     let len = u32_at(h, 32);
     let total = u32_at(h, 36);
     let kind = u32_at(h, 40);
+    let from_start = u32_at(h, 44) & F_FROM_START != 0;
     match kind {
         0 | 1 => {
             let data = rec
@@ -192,6 +205,7 @@ pub fn decode(rec: &[u8], wall_offset_ns: i64) -> Result<ProbeEvent<'_>, DecodeE
                 ts_mono_ns,
                 ts_wall_ns: ts_mono_ns.saturating_add_signed(wall_offset_ns),
                 offset: u64_at(h, 16),
+                from_start,
                 total,
                 data,
             }))
@@ -200,6 +214,9 @@ pub fn decode(rec: &[u8], wall_offset_ns: i64) -> Result<ProbeEvent<'_>, DecodeE
             conn,
             sockets: sockets(h),
             ts_mono_ns,
+            written: u64_at(h, 16),
+            read: u64_at(h, 104),
+            from_start,
         }),
         k => Err(DecodeError::BadKind(k)),
     }
@@ -230,6 +247,8 @@ pub(crate) mod tests {
         r[32..36].copy_from_slice(&(data.len() as u32).to_ne_bytes());
         r[36..40].copy_from_slice(&total.to_ne_bytes());
         r[40..44].copy_from_slice(&kind.to_ne_bytes());
+        r[44..48].copy_from_slice(&F_FROM_START.to_ne_bytes());
+        r[104..112].copy_from_slice(&99u64.to_ne_bytes());
         if let Some((l, lp, rm, rp)) = v4 {
             r[48..52].copy_from_slice(&l);
             r[64..68].copy_from_slice(&rm);
@@ -269,6 +288,7 @@ pub(crate) mod tests {
         assert_eq!(c.dir, Direction::Write);
         assert_eq!(c.ts_wall_ns, 1_005);
         assert_eq!(c.offset, 7);
+        assert!(c.from_start);
         assert_eq!(c.data, b"GET / HTTP/1.1\r\n");
         assert!(c.truncated(), "total 20 > 16 bytes carried");
         let s = c.sockets.expect("tuple");
@@ -284,7 +304,10 @@ pub(crate) mod tests {
             Ok(ProbeEvent::Closed {
                 conn: ConnKey { pid: 1, ssl: 2 },
                 sockets: None,
-                ts_mono_ns: 1_000
+                ts_mono_ns: 1_000,
+                written: 0,
+                read: 99,
+                from_start: true,
             })
         );
         let r = record(1, 1, 2, 0, 3, None, b"0123456789abcdef", b"abc");

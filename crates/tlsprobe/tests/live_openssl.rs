@@ -91,6 +91,7 @@ struct Seen {
     comm: String,
     dir: Direction,
     offset: u64,
+    from_start: bool,
     data: Vec<u8>,
     local: Option<std::net::SocketAddr>,
     remote: Option<std::net::SocketAddr>,
@@ -225,7 +226,7 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
 
     // Collect until every client connection has its request and response (bounded).
     let mut seen: HashMap<ConnKey, Vec<Seen>> = HashMap::new();
-    let mut closed: Vec<ConnKey> = Vec::new();
+    let mut closed: Vec<(ConnKey, u64, u64, bool)> = Vec::new(); // key, written, read, from_start
     let wanted = |seen: &HashMap<ConnKey, Vec<Seen>>| {
         let done = |pid: u32| {
             seen.iter()
@@ -241,13 +242,20 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
                     comm: c.comm_lossy().into_owned(),
                     dir: c.dir,
                     offset: c.offset,
+                    from_start: c.from_start,
                     data: c.data.to_vec(),
                     local: c.sockets.map(|s| s.local),
                     remote: c.sockets.map(|s| s.remote),
                 }),
-                ProbeEvent::Closed { conn, .. } => {
+                ProbeEvent::Closed {
+                    conn,
+                    written,
+                    read,
+                    from_start,
+                    ..
+                } => {
                     if clients.contains_key(&conn.pid) || conn.pid == py_pid {
-                        closed.push(conn)
+                        closed.push((conn, written, read, from_start))
                     }
                 }
             })
@@ -264,7 +272,17 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
             "curl {pid} made one TLS connection: {conns:?}"
         );
         let (key, evs) = conns[0];
-        assert!(closed.contains(key), "SSL_free of curl {pid} seen");
+        let bytes = |d: Direction| -> u64 {
+            evs.iter()
+                .filter(|s| s.dir == d)
+                .map(|s| s.data.len() as u64)
+                .sum()
+        };
+        assert!(
+            closed.contains(&(*key, bytes(Direction::Write), bytes(Direction::Read), true)),
+            "SSL_free of curl {pid} seen with its totals: {closed:?}"
+        );
+        assert!(evs.iter().all(|s| s.from_start), "handshake seen: {evs:?}");
         let w: Vec<&Seen> = evs.iter().filter(|s| s.dir == Direction::Write).collect();
         let r: Vec<&Seen> = evs.iter().filter(|s| s.dir == Direction::Read).collect();
         assert!(evs.iter().all(|s| s.comm == "curl"), "{evs:?}");
@@ -345,6 +363,12 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
         "one link per program and library at least: {links}"
     );
     drop(probe);
+    // The kernel frees programs after their last reference goes (deferred, RCU): bounded wait.
+    let dropped = Instant::now();
+    while !our_programs_loaded().is_empty() && dropped.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("programs gone {:?} after drop", dropped.elapsed());
     assert_eq!(
         our_programs_loaded(),
         Vec::<String>::new(),
@@ -582,6 +606,70 @@ fn lost_records_are_counted_gaps_and_a_read_ring_loses_nothing() {
     );
     assert_eq!(writes.len(), COUNT + 1);
     assert_eq!((carried, gaps), (expected + 5, 0));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A connection open before the probe attached is picked up mid-stream: its records say
+/// `from_start: false` (no handshake seen) and count from the first call seen.
+#[test]
+fn connection_open_before_attach_is_marked_mid_stream() {
+    if !is_root() {
+        eprintln!("skipped: the eBPF probe needs root");
+        return;
+    }
+    let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("ht14tlsprobe-mid-{}", std::process::id()));
+    let (server, port) = echo_server(&dir);
+    let py = "import socket,ssl,sys\n\
+              c=ssl._create_unverified_context()\n\
+              s=c.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=10))\n\
+              s.sendall(b'before attach\\n')\n\
+              print('ready',flush=True)\n\
+              sys.stdin.readline()\n\
+              s.sendall(b'after attach\\n')\n\
+              s.close()\n";
+    let mut child = Killed(
+        Command::new("python3")
+            .args(["-c", py, &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs"),
+    );
+    let pid = child.0.id();
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("python speaks");
+    assert_eq!(line, "ready\n");
+    let mut probe = Probe::attach(&ProbeOptions::default()).expect("attach");
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"go\n").expect("tell python");
+    drop(stdin);
+    let mut writes: Vec<(u64, bool, Vec<u8>)> = Vec::new();
+    let mut closed = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while closed.is_none() && Instant::now() < deadline {
+        probe
+            .poll(Duration::from_millis(100), 4096, |ev| match ev {
+                ProbeEvent::Data(c) if c.conn.pid == pid && c.dir == Direction::Write => {
+                    writes.push((c.offset, c.from_start, c.data.to_vec()))
+                }
+                ProbeEvent::Closed {
+                    conn,
+                    written,
+                    from_start,
+                    ..
+                } if conn.pid == pid => closed = Some((written, from_start)),
+                _ => {}
+            })
+            .expect("poll");
+    }
+    assert_eq!(writes, vec![(0, false, b"after attach\n".to_vec())]);
+    assert_eq!(closed, Some((13, false)));
+    drop(probe);
+    drop(child);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
