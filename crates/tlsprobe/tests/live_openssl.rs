@@ -27,13 +27,22 @@ impl Drop for Killed {
     }
 }
 
+/// bpftool lives in /usr/sbin on Debian, which a non-login root PATH may lack.
+fn bpftool() -> &'static str {
+    if std::path::Path::new("/usr/sbin/bpftool").exists() {
+        "/usr/sbin/bpftool"
+    } else {
+        "bpftool"
+    }
+}
+
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
 /// Ids of our loaded programs (by name, full or cut at 15 bytes).
 fn our_program_ids() -> Vec<u64> {
-    let out = Command::new("bpftool")
+    let out = Command::new(bpftool())
         .args(["-j", "prog", "show"])
         .output()
         .expect("bpftool runs");
@@ -54,7 +63,7 @@ fn our_program_ids() -> Vec<u64> {
 
 /// Links (bpftool link show) whose program is one of `ids`.
 fn links_of(ids: &[u64]) -> usize {
-    let out = Command::new("bpftool")
+    let out = Command::new(bpftool())
         .args(["-j", "link", "show"])
         .output()
         .expect("bpftool runs");
@@ -69,7 +78,7 @@ fn links_of(ids: &[u64]) -> usize {
 
 /// Program names of ours that `bpftool prog show` lists (names cut at 15 bytes by the kernel).
 fn our_programs_loaded() -> Vec<String> {
-    let out = Command::new("bpftool")
+    let out = Command::new(bpftool())
         .args(["-j", "prog", "show"])
         .output()
         .expect("bpftool runs");
