@@ -19,6 +19,14 @@ use httptop_tlsprobe::{
 /// sees only its own.
 static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A scratch directory removed when the test ends, also on failure.
+struct Scratch(PathBuf);
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -114,7 +122,7 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
     }
     let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
     let dir = std::env::temp_dir().join(format!("ht14tlsprobe-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let _scratch = Scratch(dir.clone());
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
     let st = Command::new("openssl")
@@ -385,7 +393,6 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
     );
     assert_eq!(links_of(&ids), 0, "no link stays after drop");
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -541,6 +548,7 @@ fn lost_records_are_counted_gaps_and_a_read_ring_loses_nothing() {
     }
     let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
     let dir = std::env::temp_dir().join(format!("ht14tlsprobe-gap-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
     let (server, port) = echo_server(&dir);
     const COUNT: usize = 4000;
     const SIZE: usize = 1000;
@@ -616,7 +624,6 @@ fn lost_records_are_counted_gaps_and_a_read_ring_loses_nothing() {
     assert_eq!(writes.len(), COUNT + 1);
     assert_eq!((carried, gaps), (expected + 5, 0));
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A connection open before the probe attached is picked up mid-stream: its records say
@@ -629,6 +636,7 @@ fn connection_open_before_attach_is_marked_mid_stream() {
     }
     let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
     let dir = std::env::temp_dir().join(format!("ht14tlsprobe-mid-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
     let (server, port) = echo_server(&dir);
     let py = "import socket,ssl,sys\n\
               c=ssl._create_unverified_context()\n\
@@ -680,5 +688,4 @@ fn connection_open_before_attach_is_marked_mid_stream() {
     drop(probe);
     drop(child);
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
