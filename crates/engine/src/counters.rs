@@ -8,7 +8,7 @@
 //! `FragCounters` in `ipfrag.rs`, `ReasmCounters` in `reasm.rs`,
 //! `HttpCounters` in `http/mod.rs`, `PrefaceCounters` in `preface/mod.rs`,
 //! `Http2Counters` in `http2/mod.rs`,
-//! `WebSocketCounters` in `websocket/mod.rs`,
+//! `WebSocketCounters` in `websocket/mod.rs`, `PlainCounters` in `plain.rs`,
 //! `StatsCounters` and `TableCounters` in `stats/`);
 //! this module only chains the structs. A new counter in one of them needs nothing here.
 
@@ -32,6 +32,7 @@ pub fn samples<'a>(c: &'a Counters, s: &'a StatsCounters) -> impl Iterator<Item 
         .chain(c.h2.samples())
         .chain(c.websocket.samples())
         .chain(c.tls.samples())
+        .chain(c.plain.samples())
         .chain(s.samples())
         .chain(
             tables(s)
@@ -98,6 +99,7 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
     c.h2.values_mut().into_iter().for_each(&mut set);
     c.websocket.values_mut().into_iter().for_each(&mut set);
     c.tls.values_mut().into_iter().for_each(&mut set);
+    c.plain.values_mut().into_iter().for_each(&mut set);
     s.values_mut().into_iter().for_each(&mut set);
     for t in [
         &mut s.sections,

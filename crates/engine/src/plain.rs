@@ -1,0 +1,481 @@
+//! TLS plaintext as a second stream source (issue 14): chunks of plaintext read at
+//! OpenSSL's boundary (by the `tlsprobe` crate's eBPF uprobes, in the shell) become the
+//! two ordered byte streams of a connection, fed to the same application layer
+//! ([`crate::analyzer`]: HTTP/1, HTTP/2, ... by content) as TCP reassembly feeds it.
+//!
+//! Sans-IO like the rest of the engine: the shell converts the probe's records into
+//! [`Input`]s (time already converted to wall time: [`Chunk::ts`]) and calls
+//! [`crate::Engine::on_plain`]; nothing here depends on the probe crate.
+//!
+//! Contract:
+//! - **Connections** are keyed by [`ConnId`] (process + `SSL*`): at most
+//!   `Limits::max_plain_connections`; when full, the least recently active is closed
+//!   (`plain_evicted`); one idle for `Limits::flow_idle_timeout_ns` is closed
+//!   (`plain_timed_out`); a [`Input::Closed`] (`SSL_free`) closes it after feeding the
+//!   tail gaps its final offsets reveal and a `Fin` both ways (`plain_closed`).
+//!   Closing emits what the analyzer holds (requests without response: `no_response`),
+//!   so a process that exits mid-response leaves a `no_response` exchange at the latest
+//!   when its connection times out.
+//! - **Order.** The probe hands a connection's records in call order (OpenSSL allows one
+//!   thread at a time per `SSL*`), each with the stream offset of its first byte per
+//!   direction. Nothing is buffered here: an offset past the expected one is a `Gap` of
+//!   exactly the missing bytes (a record lost in the ring buffer), a record carrying fewer
+//!   bytes than its call moved ends with a `Gap` of the rest (`plain_gap_bytes`); never a
+//!   silent hole. An offset before the expected one, or a record saying the connection was
+//!   not seen from its start when it was, means the kernel forgot the connection and
+//!   started counting again: the connection is closed and a new one opened
+//!   (`plain_restarts`). Read and write of one connection are ordered as their records
+//!   arrive (a process writes a request before it reads the response to it).
+//! - **Mid-stream pickup.** A connection whose records say `from_start: false` (open before
+//!   the probe attached) starts each direction with a 1-byte `Gap`: the HTTP/1 parser
+//!   resynchronises at the next start line instead of taking a body for a request; HTTP/2
+//!   waits for frames it can trust (`plain_midstream`).
+//! - **Who is the client.** The analyzer decides by content, as for TCP: the side whose
+//!   stream starts with a request (or the HTTP/2 client preface) is the client. The side
+//!   given to the analyzer as the originator is the sender of the connection's first
+//!   chunk, unless that chunk starts like a response (`HTTP/`) or an HTTP/2 frame (a
+//!   first byte 0x00: a server's SETTINGS sent before the client's preface); then the
+//!   other side. (The probe does not tell `SSL_connect` from `SSL_accept`.)
+//! - **Addresses.** Exchanges carry the TCP 4-tuple the probe found in the kernel
+//!   (`local`/`remote` of the process mapped to client/server by the decision above);
+//!   a connection first seen without one reports `client`/`server` as `None`
+//!   (`plain_no_tuple`). Every exchange carries `tls: true` and the process (pid, comm).
+//! - **Both ends local** (curl -> nginx on one host): two processes see the same
+//!   exchanges. The first [`ConnId`] seen for a TCP connection *owns* it: its streams are
+//!   analysed; a second one whose 4-tuple mirrors it (its local end is the owner's remote
+//!   end) is a *mirror*: its bytes are counted (`plain_mirrored`, `plain_mirrored_bytes`)
+//!   and dropped, its process is reported as the owner's exchanges' `peer_process`. Each
+//!   exchange is thus reported once. Which side owns it is the order of their first
+//!   records (usually the client's, whose write comes first).
+//! - **The wire side** of the same connection (with `-i`) carries ciphertext: the TCP
+//!   engine's TLS analyzer reports its handshake ([`crate::tls`]) and no HTTP exchange, so
+//!   wire and plaintext never count one request twice by construction.
+//! - Memory: one table entry per connection (an [`AppLayer`] and a few words); the
+//!   analyzers' own buffers are capped by their limits (heads, pending requests,
+//!   HTTP/2 streams). The global `max_buffered_bytes` budget is the TCP engine's and is not
+//!   charged for these connections.
+
+use crate::analyzer::AppLayer;
+use crate::engine::{app_ctx, Counters};
+use crate::event::{Event, Process, WireStr};
+use crate::flow::{FlowKey, FlowTable};
+use crate::http::QueuePool;
+use crate::limits::Limits;
+use crate::stream::{Dir, StreamEvent};
+use httptop_wire::Timestamp;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+httptop_wire::counters! {
+    /// The TLS plaintext source's connections and streams.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct PlainCounters {
+        [Flows]
+        /// TLS plaintext chunks (one SSL read or write call each) handed to the engine.
+        plain_chunks: Events,
+        /// Plaintext bytes in those chunks.
+        plain_bytes: Bytes,
+        /// TLS plaintext connections (process + SSL object) tracked since start-up.
+        plain_connections: Connections,
+        /// TLS plaintext connections ended by SSL_free.
+        plain_closed: Connections,
+        /// TLS plaintext connections closed because their table was full (max_plain_connections).
+        plain_evicted: Connections,
+        /// TLS plaintext connections closed after being idle (--flow-timeout).
+        plain_timed_out: Connections,
+        /// TLS plaintext connections open before the probe attached, picked up mid-stream.
+        plain_midstream: Connections,
+        /// TLS plaintext connections whose offsets restarted (the kernel-side table forgot them): closed and opened again.
+        plain_restarts: Connections anomaly,
+        /// TLS plaintext bytes lost (ring buffer full, calls larger than the bytes captured per call): gaps in their streams.
+        plain_gap_bytes: Bytes anomaly,
+        /// TLS plaintext connections first seen without a TCP 4-tuple (their exchanges have no addresses).
+        plain_no_tuple: Connections,
+        /// TLS plaintext connections that are the other local end of a tracked one (curl -> nginx on one host): not analysed twice.
+        plain_mirrored: Connections,
+        /// Plaintext bytes of those mirror connections (counted, not analysed).
+        plain_mirrored_bytes: Bytes,
+    }
+}
+
+/// A TLS connection as the probe knows it: a process and its `SSL*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    pub pid: u32,
+    pub ssl: u64,
+}
+
+/// Which way the plaintext went, seen from the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// `SSL_write`: the process sends.
+    Write,
+    /// `SSL_read`: the process receives.
+    Read,
+}
+
+impl Side {
+    const fn index(self) -> usize {
+        match self {
+            Side::Write => 0,
+            Side::Read => 1,
+        }
+    }
+}
+
+/// The plaintext one SSL call moved.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    /// Wall time of the call's return.
+    pub ts: Timestamp,
+    pub conn: ConnId,
+    /// The process's command name.
+    pub comm: &'a [u8],
+    /// `(local, remote)` TCP endpoints, when known.
+    pub sockets: Option<(SocketAddr, SocketAddr)>,
+    pub side: Side,
+    /// Stream offset of `data[0]` in this direction.
+    pub offset: u64,
+    /// Bytes the call moved (at least `data.len()`; the rest was not captured: a gap).
+    pub total: u64,
+    pub data: &'a [u8],
+    /// The connection was seen from its handshake (offsets count from its first byte).
+    pub from_start: bool,
+}
+
+/// One thing the TLS plaintext source reports.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    Data(Chunk<'a>),
+    /// The connection ended (`SSL_free`); `written`/`read`: its final offsets.
+    Closed {
+        ts: Timestamp,
+        conn: ConnId,
+        written: u64,
+        read: u64,
+    },
+}
+
+impl Input<'_> {
+    pub fn ts(&self) -> Timestamp {
+        match self {
+            Input::Data(c) => c.ts,
+            Input::Closed { ts, .. } => *ts,
+        }
+    }
+}
+
+struct PConn {
+    /// `None`: a mirror (see the module documentation): nothing is analysed.
+    app: Option<AppLayer>,
+    /// The process's writes are the analyzer's `Orig` stream.
+    write_is_orig: bool,
+    /// Next expected offset per [`Side`].
+    next: [u64; 2],
+    started: [bool; 2],
+    from_start: bool,
+    has_tuple: bool,
+    /// The process's end of the TCP connection, and the connection's key.
+    local: Option<(SocketAddr, FlowKey)>,
+    last_seen: Timestamp,
+    id: u64,
+    process: Process,
+    peer: Option<Process>,
+}
+
+/// The connections of the TLS plaintext source (owned by the engine).
+pub(crate) struct PlainTable {
+    conns: FlowTable<PConn, ConnId>,
+    /// The owner of each TCP connection seen with a 4-tuple.
+    by_tuple: HashMap<FlowKey, ConnId, foldhash::fast::RandomState>,
+    next_id: u64,
+}
+
+/// What the table borrows from the engine on a call.
+pub(crate) struct Env<'a> {
+    pub limits: &'a Limits,
+    pub counters: &'a mut Counters,
+    pub out: &'a mut Vec<Event>,
+    pub pool: &'a mut QueuePool,
+}
+
+/// Orig/Resp of the analyzer for a side.
+fn dir_of(write_is_orig: bool, side: Side) -> Dir {
+    if (side == Side::Write) == write_is_orig {
+        Dir::Orig
+    } else {
+        Dir::Resp
+    }
+}
+
+const UNKNOWN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+impl PlainTable {
+    pub fn new(cap: usize) -> Self {
+        PlainTable {
+            conns: FlowTable::new(cap),
+            by_tuple: HashMap::with_hasher(foldhash::fast::RandomState::default()),
+            next_id: 0,
+        }
+    }
+
+    /// Connections tracked.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn on_input(&mut self, input: &Input<'_>, env: &mut Env<'_>) {
+        match input {
+            Input::Data(ch) => self.on_chunk(ch, env),
+            Input::Closed {
+                ts,
+                conn,
+                written,
+                read,
+            } => {
+                let Some(i) = self.conns.lookup(conn) else {
+                    return;
+                };
+                env.counters.plain.plain_closed += 1;
+                self.close(i, *ts, Some([*written, *read]), env);
+            }
+        }
+    }
+
+    fn on_chunk(&mut self, ch: &Chunk<'_>, env: &mut Env<'_>) {
+        let pc = &mut env.counters.plain;
+        pc.plain_chunks += 1;
+        pc.plain_bytes += ch.data.len() as u64;
+        let s = ch.side.index();
+        let mut slot = self.conns.lookup(&ch.conn);
+        if let Some(i) = slot {
+            let restarted = self
+                .conns
+                .get(i)
+                .is_some_and(|c| ch.offset < c.next[s] || (c.from_start && !ch.from_start));
+            if restarted {
+                env.counters.plain.plain_restarts += 1;
+                self.close(i, ch.ts, None, env);
+                slot = None;
+            }
+        }
+        let i = match slot {
+            Some(i) => i,
+            None => self.open(ch, env),
+        };
+        let Some(c) = self.conns.get_mut(i) else {
+            return;
+        };
+        if ch.ts > c.last_seen {
+            c.last_seen = ch.ts;
+        }
+        let Some(app) = c.app.as_mut() else {
+            env.counters.plain.plain_mirrored_bytes += ch.data.len() as u64;
+            c.next[s] = ch.offset.saturating_add(ch.total);
+            return;
+        };
+        let dir = dir_of(c.write_is_orig, ch.side);
+        let Counters {
+            http,
+            protocols,
+            preface,
+            h2,
+            websocket,
+            tls,
+            plain,
+            ..
+        } = &mut *env.counters;
+        let start = env.out.len();
+        let mut cx = app_ctx(
+            env.limits, http, protocols, preface, h2, websocket, tls, env.out, env.pool, ch.ts,
+        );
+        if !c.started[s] {
+            c.started[s] = true;
+            if !c.from_start {
+                app.feed(dir, ch.ts, StreamEvent::Gap(1), &mut cx);
+            }
+        }
+        if ch.offset > c.next[s] {
+            let gap = ch.offset - c.next[s];
+            plain.plain_gap_bytes += gap;
+            app.feed(dir, ch.ts, StreamEvent::Gap(gap), &mut cx);
+        }
+        if !ch.data.is_empty() {
+            app.feed(dir, ch.ts, StreamEvent::Data(ch.data), &mut cx);
+        }
+        let missing = ch.total.saturating_sub(ch.data.len() as u64);
+        if missing > 0 {
+            plain.plain_gap_bytes += missing;
+            app.feed(dir, ch.ts, StreamEvent::Gap(missing), &mut cx);
+        }
+        c.next[s] = ch.offset.saturating_add(ch.total);
+        stamp(&mut env.out[start..], c);
+    }
+
+    /// A new connection for `ch` (room made first); a mirror when its 4-tuple mirrors a
+    /// tracked connection's.
+    fn open(&mut self, ch: &Chunk<'_>, env: &mut Env<'_>) -> u32 {
+        if self.conns.is_full() {
+            if let Some(lru) = self.conns.lru() {
+                env.counters.plain.plain_evicted += 1;
+                self.close(lru, ch.ts, None, env);
+            }
+        }
+        let pc = &mut env.counters.plain;
+        pc.plain_connections += 1;
+        if !ch.from_start {
+            pc.plain_midstream += 1;
+        }
+        if ch.sockets.is_none() {
+            pc.plain_no_tuple += 1;
+        }
+        let process = Process {
+            pid: ch.conn.pid,
+            comm: WireStr::capped(ch.comm, 16),
+        };
+        let mut mirror = false;
+        let local = ch.sockets.map(|(l, r)| {
+            let (key, _) = FlowKey::new(l.ip(), l.port(), r.ip(), r.port());
+            let owner = self
+                .by_tuple
+                .get(&key)
+                .and_then(|o| self.conns.find(o))
+                .and_then(|o| self.conns.get_mut(o));
+            match owner {
+                Some(o) if o.local.is_some_and(|(ol, _)| ol == r) => {
+                    mirror = true;
+                    o.peer = Some(process.clone());
+                }
+                _ => {
+                    self.by_tuple.insert(key, ch.conn);
+                }
+            }
+            (l, key)
+        });
+        // The sender of the first chunk is the originator, unless it looks like the
+        // server's side (see the module documentation).
+        let looks_server = ch.data.starts_with(b"HTTP/") || ch.data.first() == Some(&0);
+        let write_is_orig = (ch.side == Side::Write) != looks_server;
+        let app = if mirror {
+            env.counters.plain.plain_mirrored += 1;
+            None
+        } else {
+            let (l, r) = ch.sockets.unwrap_or((UNKNOWN, UNKNOWN));
+            let (orig, resp) = if write_is_orig { (l, r) } else { (r, l) };
+            Some(AppLayer::new(orig, resp))
+        };
+        self.next_id += 1;
+        let c = PConn {
+            app,
+            write_is_orig,
+            next: [0; 2],
+            started: [false; 2],
+            from_start: ch.from_start,
+            has_tuple: ch.sockets.is_some(),
+            local,
+            last_seen: ch.ts,
+            id: self.next_id,
+            process,
+            peer: None,
+        };
+        self.conns.insert(ch.conn, c)
+    }
+
+    /// Removes connection `i`: tail gaps up to `end` (final offsets per side, when the
+    /// connection ended cleanly, then a `Fin` both ways), then the analyzer emits what
+    /// it holds.
+    fn close(&mut self, i: u32, ts: Timestamp, end: Option<[u64; 2]>, env: &mut Env<'_>) {
+        let Some(mut c) = self.conns.remove(i) else {
+            return;
+        };
+        if let Some((_, key)) = c.local {
+            if let Some(owner) = self.by_tuple.get(&key) {
+                if self.conns.find(owner).is_none() {
+                    self.by_tuple.remove(&key);
+                }
+            }
+        }
+        let ts = ts.max(c.last_seen);
+        let Some(app) = c.app.as_mut() else {
+            return;
+        };
+        let Counters {
+            http,
+            protocols,
+            preface,
+            h2,
+            websocket,
+            tls,
+            plain,
+            ..
+        } = &mut *env.counters;
+        let start = env.out.len();
+        let mut cx = app_ctx(
+            env.limits, http, protocols, preface, h2, websocket, tls, env.out, env.pool, ts,
+        );
+        if let Some(end) = end {
+            for side in [Side::Write, Side::Read] {
+                let s = side.index();
+                let dir = dir_of(c.write_is_orig, side);
+                if end[s] > c.next[s] && c.started[s] {
+                    let gap = end[s] - c.next[s];
+                    plain.plain_gap_bytes += gap;
+                    app.feed(dir, ts, StreamEvent::Gap(gap), &mut cx);
+                }
+                app.feed(dir, ts, StreamEvent::Fin, &mut cx);
+            }
+        }
+        app.close(ts, &mut cx);
+        stamp(&mut env.out[start..], &c);
+    }
+
+    /// Closes the connections idle for `timeout` at `now`, least recently active first,
+    /// handing control back after each (`true`: one was closed) so the engine drains.
+    pub fn sweep_one(&mut self, now: Timestamp, timeout: u64, env: &mut Env<'_>) -> bool {
+        let Some(i) = self.conns.lru() else {
+            return false;
+        };
+        let idle = self
+            .conns
+            .get(i)
+            .is_some_and(|c| now.since(c.last_seen) >= timeout);
+        if idle {
+            env.counters.plain.plain_timed_out += 1;
+            self.close(i, now, None, env);
+        }
+        idle
+    }
+
+    /// Closes the oldest connection (in the order they were opened); `false` when none
+    /// is left. The end of the input.
+    pub fn finish_one(&mut self, now: Timestamp, env: &mut Env<'_>) -> bool {
+        let first = self
+            .conns
+            .indices()
+            .filter_map(|i| self.conns.get(i).map(|c| (c.id, i)))
+            .min();
+        match first {
+            Some((_, i)) => {
+                self.close(i, now, None, env);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Marks the connection's exchanges as read from TLS plaintext, with its processes.
+fn stamp(events: &mut [Event], c: &PConn) {
+    for ev in events {
+        if let Event::Exchange(ex) = ev {
+            ex.tls = true;
+            ex.process = Some(c.process.clone());
+            ex.peer_process.clone_from(&c.peer);
+            if !c.has_tuple {
+                ex.client = None;
+                ex.server = None;
+            }
+        }
+    }
+}
