@@ -26,13 +26,13 @@ pub fn samples<'a>(c: &'a Counters, s: &'a StatsCounters) -> impl Iterator<Item 
         .chain(c.frag.samples())
         .chain(c.decode.samples())
         .chain(own(Group::Flows))
+        .chain(c.plain.samples())
         .chain(c.reasm.samples())
         .chain(c.http.samples())
         .chain(c.preface.samples())
         .chain(c.h2.samples())
         .chain(c.websocket.samples())
         .chain(c.tls.samples())
-        .chain(c.plain.samples())
         .chain(s.samples())
         .chain(
             tables(s)
@@ -93,13 +93,13 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
     c.frag.values_mut().into_iter().for_each(&mut set);
     c.decode.values_mut().for_each(&mut set);
     own(c, false, &mut set);
+    c.plain.values_mut().into_iter().for_each(&mut set);
     c.reasm.values_mut().into_iter().for_each(&mut set);
     c.http.values_mut().into_iter().for_each(&mut set);
     c.preface.values_mut().into_iter().for_each(&mut set);
     c.h2.values_mut().into_iter().for_each(&mut set);
     c.websocket.values_mut().into_iter().for_each(&mut set);
     c.tls.values_mut().into_iter().for_each(&mut set);
-    c.plain.values_mut().into_iter().for_each(&mut set);
     s.values_mut().into_iter().for_each(&mut set);
     for t in [
         &mut s.sections,

@@ -479,3 +479,424 @@ fn stamp(events: &mut [Event], c: &PConn) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Engine;
+    use crate::event::{Exchange, Flags, Version};
+    use crate::http2::tests::{get, status, PRI, SETTINGS_EMPTY};
+
+    const T0: u64 = 1_700_000_000_000_000_000;
+    const CURL: ConnId = ConnId {
+        pid: 100,
+        ssl: 0x5000,
+    };
+    const NGINX: ConnId = ConnId {
+        pid: 200,
+        ssl: 0x7000,
+    };
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// A script of inputs: per connection the offsets each way are kept, so a test only
+    /// says what moved.
+    struct Rig {
+        e: Engine,
+        out: Vec<Exchange>,
+        t: u64,
+        next: HashMap<(ConnId, usize), u64>,
+        from_start: bool,
+    }
+
+    impl Rig {
+        fn new(limits: Limits) -> Self {
+            Rig {
+                e: Engine::new(limits),
+                out: Vec::new(),
+                t: T0,
+                next: HashMap::new(),
+                from_start: true,
+            }
+        }
+
+        fn sockets(conn: ConnId) -> Option<(SocketAddr, SocketAddr)> {
+            let (c, s) = (addr("127.0.0.1:40000"), addr("127.0.0.1:443"));
+            Some(if conn == NGINX { (s, c) } else { (c, s) })
+        }
+
+        fn comm(conn: ConnId) -> &'static [u8] {
+            if conn == NGINX {
+                b"nginx"
+            } else {
+                b"curl"
+            }
+        }
+
+        /// `total` bytes moved, the first `data.len()` captured; `skip` bytes lost before.
+        fn call(&mut self, conn: ConnId, side: Side, data: &[u8], total: u64, skip: u64) {
+            self.t += 1_000_000;
+            let next = self.next.entry((conn, side.index())).or_insert(0);
+            let offset = *next + skip;
+            *next = offset + total;
+            let ch = Chunk {
+                ts: Timestamp(self.t),
+                conn,
+                comm: Self::comm(conn),
+                sockets: Self::sockets(conn),
+                side,
+                offset,
+                total,
+                data,
+                from_start: self.from_start,
+            };
+            let out = &mut self.out;
+            self.e
+                .on_plain(&Input::Data(ch), &mut |x: &Exchange| out.push(x.clone()));
+        }
+
+        fn write(&mut self, conn: ConnId, data: &[u8]) {
+            self.call(conn, Side::Write, data, data.len() as u64, 0);
+        }
+
+        fn read(&mut self, conn: ConnId, data: &[u8]) {
+            self.call(conn, Side::Read, data, data.len() as u64, 0);
+        }
+
+        fn close(&mut self, conn: ConnId) {
+            self.t += 1_000_000;
+            let written = self.next.get(&(conn, 0)).copied().unwrap_or(0);
+            let read = self.next.get(&(conn, 1)).copied().unwrap_or(0);
+            let out = &mut self.out;
+            self.e.on_plain(
+                &Input::Closed {
+                    ts: Timestamp(self.t),
+                    conn,
+                    written,
+                    read,
+                },
+                &mut |x: &Exchange| out.push(x.clone()),
+            );
+        }
+
+        fn finish(&mut self) -> &[Exchange] {
+            let out = &mut self.out;
+            self.e.finish(&mut |x: &Exchange| out.push(x.clone()));
+            &self.out
+        }
+
+        fn plain(&self) -> &PlainCounters {
+            &self.e.counters().plain
+        }
+    }
+
+    const REQ: &[u8] = b"POST /api/x HTTP/1.1\r\nHost: a.example\r\nContent-Length: 3\r\n\r\nabc";
+    const RESP: &[u8] = b"HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nhello";
+
+    fn comm(p: &Option<Process>) -> &[u8] {
+        p.as_ref().map_or(b"", |p| p.comm.as_bytes())
+    }
+
+    #[test]
+    fn a_client_process_exchange_has_its_tuple_and_process() {
+        let mut r = Rig::new(Limits::default());
+        r.write(CURL, REQ);
+        r.read(CURL, RESP);
+        r.close(CURL);
+        let ex = r.finish();
+        assert_eq!(ex.len(), 1);
+        let x = &ex[0];
+        assert_eq!(
+            (x.method.as_bytes(), x.host.as_bytes(), x.path.as_bytes()),
+            (&b"POST"[..], &b"a.example"[..], &b"/api/x"[..])
+        );
+        assert_eq!(
+            (x.status, x.request_bytes, x.response_bytes),
+            (Some(201), REQ.len() as u64, RESP.len() as u64)
+        );
+        assert_eq!(x.client, Some(addr("127.0.0.1:40000")));
+        assert_eq!(x.server, Some(addr("127.0.0.1:443")));
+        assert!(x.tls);
+        assert_eq!(x.process.as_ref().map(|p| p.pid), Some(100));
+        assert_eq!(comm(&x.process), b"curl");
+        assert_eq!(x.peer_process, None);
+        assert!(x.flags.is_empty(), "{:?}", x.flags);
+        let p = r.plain();
+        assert_eq!(
+            (p.plain_connections, p.plain_closed, p.plain_chunks),
+            (1, 1, 2)
+        );
+        assert_eq!(r.e.open_plain_connections(), 0);
+    }
+
+    #[test]
+    fn a_server_process_reads_the_request_first() {
+        let mut r = Rig::new(Limits::default());
+        r.read(NGINX, REQ);
+        r.write(NGINX, RESP);
+        let ex = r.finish();
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].client, Some(addr("127.0.0.1:40000")));
+        assert_eq!(ex[0].server, Some(addr("127.0.0.1:443")));
+        assert_eq!(
+            (ex[0].status, comm(&ex[0].process)),
+            (Some(201), &b"nginx"[..])
+        );
+    }
+
+    #[test]
+    fn both_local_ends_give_one_exchange_with_both_processes() {
+        let mut r = Rig::new(Limits::default());
+        for _ in 0..3 {
+            r.write(CURL, REQ);
+            r.read(NGINX, REQ);
+            r.write(NGINX, RESP);
+            r.read(CURL, RESP);
+        }
+        r.close(CURL);
+        r.close(NGINX);
+        let ex = r.finish().to_vec();
+        assert_eq!(ex.len(), 3);
+        for x in &ex {
+            assert_eq!(
+                (comm(&x.process), comm(&x.peer_process)),
+                (&b"curl"[..], &b"nginx"[..])
+            );
+            assert_eq!(x.client, Some(addr("127.0.0.1:40000")));
+            assert_eq!(x.status, Some(201));
+        }
+        let p = r.plain();
+        assert_eq!((p.plain_connections, p.plain_mirrored), (2, 1));
+        assert_eq!(p.plain_mirrored_bytes, 3 * (REQ.len() + RESP.len()) as u64);
+        assert_eq!(r.e.counters().http.requests, 3);
+    }
+
+    #[test]
+    fn lost_and_truncated_records_are_gaps_never_silent_holes() {
+        let mut r = Rig::new(Limits::default());
+        // A response body of 5 bytes captured as 2: the rest is a gap.
+        r.write(CURL, REQ);
+        r.call(
+            CURL,
+            Side::Read,
+            &RESP[..RESP.len() - 3],
+            RESP.len() as u64,
+            0,
+        );
+        // A lost record: the next request arrives 10 bytes later than expected.
+        r.call(CURL, Side::Write, REQ, REQ.len() as u64, 10);
+        r.read(CURL, RESP);
+        let ex = r.finish().to_vec();
+        assert_eq!(r.plain().plain_gap_bytes, 13);
+        assert!(ex[0].flags.contains(Flags::GAP), "{:?}", ex[0].flags);
+        assert_eq!(ex[0].status, Some(201));
+        // The HTTP/1 parser resynchronises at the request after the lost record.
+        assert!(ex
+            .iter()
+            .any(|x| x.status == Some(201) && !x.flags.contains(Flags::GAP)));
+        assert_eq!(r.e.counters().http.requests, 2);
+    }
+
+    #[test]
+    fn a_connection_picked_up_mid_stream_makes_no_false_request() {
+        let mut r = Rig::new(Limits::default());
+        r.from_start = false;
+        // The tail of a request body (with a line that starts like a request), then the
+        // response's tail, then a real exchange.
+        r.write(CURL, b"\"k\":1,\r\nGET-like\": \"/not-a-request\"}\r\n");
+        r.read(CURL, b"lo world");
+        r.write(CURL, REQ);
+        r.read(CURL, RESP);
+        let ex = r.finish().to_vec();
+        let real: Vec<_> = ex
+            .iter()
+            .filter(|x| !x.flags.contains(Flags::NO_REQUEST))
+            .collect();
+        assert_eq!(r.plain().plain_midstream, 1);
+        assert!(
+            real.iter().all(|x| x.path.as_bytes() != b"/not-a-request"),
+            "{real:?}"
+        );
+        assert_eq!(real.len(), 1, "{ex:?}");
+        assert_eq!(real[0].status, Some(201));
+    }
+
+    #[test]
+    fn http2_from_the_server_side_settings_first() {
+        let mut r = Rig::new(Limits::default());
+        // nginx writes its SETTINGS before it reads the client's preface.
+        r.write(NGINX, &SETTINGS_EMPTY);
+        let mut c = PRI.to_vec();
+        c.extend_from_slice(&SETTINGS_EMPTY);
+        c.extend_from_slice(&get(1, "/h2/a"));
+        c.extend_from_slice(&get(3, "/h2/b"));
+        r.read(NGINX, &c);
+        r.write(
+            NGINX,
+            &[status(1, "200", true), status(3, "404", true)].concat(),
+        );
+        r.close(NGINX);
+        let ex = r.finish().to_vec();
+        assert_eq!(ex.len(), 2, "{ex:?}");
+        assert_eq!(ex[0].version, Version::HTTP2);
+        assert_eq!(
+            (ex[0].path.as_bytes(), ex[0].status),
+            (&b"/h2/a"[..], Some(200))
+        );
+        assert_eq!(
+            (ex[1].path.as_bytes(), ex[1].status),
+            (&b"/h2/b"[..], Some(404))
+        );
+        assert_eq!(ex[1].client, Some(addr("127.0.0.1:40000")));
+        assert!(ex.iter().all(|x| x.tls && comm(&x.process) == b"nginx"));
+    }
+
+    #[test]
+    fn http2_from_the_client_side() {
+        let mut r = Rig::new(Limits::default());
+        let mut c = PRI.to_vec();
+        c.extend_from_slice(&SETTINGS_EMPTY);
+        c.extend_from_slice(&get(1, "/x"));
+        r.write(CURL, &c);
+        r.read(
+            CURL,
+            &[&SETTINGS_EMPTY[..], &status(1, "200", true)].concat(),
+        );
+        let ex = r.finish().to_vec();
+        assert_eq!(ex.len(), 1);
+        assert_eq!(
+            (ex[0].status, ex[0].client),
+            (Some(200), Some(addr("127.0.0.1:40000")))
+        );
+    }
+
+    #[test]
+    fn a_process_gone_mid_response_leaves_no_response_at_the_timeout() {
+        let limits = Limits::default();
+        let timeout = limits.flow_idle_timeout_ns;
+        let mut r = Rig::new(limits);
+        r.write(CURL, REQ);
+        r.read(CURL, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart");
+        assert!(r.out.is_empty());
+        let out = &mut r.out;
+        r.e.on_tick(Timestamp(r.t + timeout + 1), &mut |x: &Exchange| {
+            out.push(x.clone())
+        });
+        assert_eq!(r.out.len(), 1);
+        assert_eq!(r.plain().plain_timed_out, 1);
+        assert!(
+            r.out[0].flags.contains(Flags::TRUNCATED)
+                || r.out[0].flags.contains(Flags::NO_RESPONSE),
+            "{:?}",
+            r.out[0].flags
+        );
+        assert_eq!(r.e.open_plain_connections(), 0);
+    }
+
+    #[test]
+    fn the_table_is_capped_least_recently_active_out() {
+        let mut r = Rig::new(Limits {
+            max_plain_connections: 2,
+            ..Limits::default()
+        });
+        for ssl in 1..=3 {
+            r.write(ConnId { pid: 1, ssl }, REQ);
+        }
+        assert_eq!(r.e.open_plain_connections(), 2);
+        assert_eq!(r.plain().plain_evicted, 1);
+        assert_eq!(r.out.len(), 1);
+        assert!(r.out[0].flags.contains(Flags::NO_RESPONSE));
+        assert_eq!(r.finish().len(), 3);
+    }
+
+    #[test]
+    fn offsets_that_restart_open_a_new_connection() {
+        let mut r = Rig::new(Limits::default());
+        r.write(CURL, REQ);
+        r.read(CURL, RESP);
+        // The kernel forgot the connection: offsets count from 0 again.
+        r.next.clear();
+        r.from_start = false;
+        r.write(CURL, REQ);
+        r.read(CURL, RESP);
+        let ex = r.finish().to_vec();
+        assert_eq!(r.plain().plain_restarts, 1);
+        assert_eq!(r.plain().plain_connections, 2);
+        assert_eq!(
+            ex.iter().filter(|x| x.status == Some(201)).count(),
+            2,
+            "{ex:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_tuple_exchanges_have_no_addresses() {
+        let mut e = Engine::new(Limits::default());
+        let mut out = Vec::new();
+        for (side, data) in [(Side::Write, REQ), (Side::Read, RESP)] {
+            let ch = Chunk {
+                ts: Timestamp(T0),
+                conn: CURL,
+                comm: b"curl",
+                sockets: None,
+                side,
+                offset: 0,
+                total: data.len() as u64,
+                data,
+                from_start: true,
+            };
+            e.on_plain(&Input::Data(ch), &mut |x: &Exchange| out.push(x.clone()));
+        }
+        e.finish(&mut |x: &Exchange| out.push(x.clone()));
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].client, out[0].server, out[0].status),
+            (None, None, Some(201))
+        );
+        assert_eq!(e.counters().plain.plain_no_tuple, 1);
+    }
+
+    /// Hostile chunks (any bytes, any offsets, any order) never panic and leave nothing
+    /// tracked at the end.
+    #[test]
+    fn arbitrary_chunks_never_panic() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let chunk = (
+            0u64..3,
+            any::<bool>(),
+            any::<bool>(),
+            0u64..5000,
+            proptest::collection::vec(any::<u8>(), 0..64),
+            0u64..100,
+        );
+        runner
+            .run(&proptest::collection::vec(chunk, 0..40), |chunks| {
+                let mut e = Engine::new(Limits {
+                    max_plain_connections: 2,
+                    ..Limits::default()
+                });
+                let mut n = 0;
+                for (ssl, write, from_start, offset, data, extra) in &chunks {
+                    let ch = Chunk {
+                        ts: Timestamp(T0 + offset * 1_000_000),
+                        conn: ConnId { pid: 1, ssl: *ssl },
+                        comm: b"x",
+                        sockets: Rig::sockets(if *ssl == 0 { NGINX } else { CURL }),
+                        side: if *write { Side::Write } else { Side::Read },
+                        offset: *offset,
+                        total: data.len() as u64 + extra,
+                        data,
+                        from_start: *from_start,
+                    };
+                    e.on_plain(&Input::Data(ch), &mut |_: &Exchange| n += 1);
+                }
+                e.finish(&mut |_: &Exchange| n += 1);
+                prop_assert_eq!(e.open_plain_connections(), 0);
+                Ok(())
+            })
+            .unwrap();
+    }
+}
