@@ -18,6 +18,7 @@ pub fn registry() -> Vec<Sample> {
     FileStats::default()
         .samples()
         .chain(LiveStats::default().samples())
+        .chain(crate::plaintext::ProbeCounters::default().samples())
         .chain(httptop_engine::counters::registry())
         .collect()
 }

@@ -4,6 +4,7 @@ mod args;
 mod counters;
 mod demo;
 mod mode;
+mod plaintext;
 mod privs;
 mod refresh;
 mod report;

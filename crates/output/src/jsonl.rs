@@ -952,7 +952,11 @@ mod tests {
         let wire = log(&Exchange::default());
         assert_eq!(
             (&wire["tls"], &wire["process"], &wire["peer_process"]),
-            (&serde_json::json!(false), &serde_json::Value::Null, &serde_json::Value::Null)
+            (
+                &serde_json::json!(false),
+                &serde_json::Value::Null,
+                &serde_json::Value::Null
+            )
         );
         let plain = log(&Exchange {
             tls: true,
@@ -967,7 +971,10 @@ mod tests {
             ..Exchange::default()
         });
         assert_eq!(plain["tls"], true);
-        assert_eq!(plain["process"], serde_json::json!({"pid": 4242, "comm": "curl"}));
+        assert_eq!(
+            plain["process"],
+            serde_json::json!({"pid": 4242, "comm": "curl"})
+        );
         assert_eq!(plain["peer_process"]["comm"], "ng\u{1b}inx");
     }
 
