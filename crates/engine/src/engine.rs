@@ -409,6 +409,8 @@ impl Engine {
         while self.with_plain(|p, env| p.sweep_one(now, timeout, env)) {
             self.drain(sink);
         }
+        self.with_plain(|p, env| p.release_stale(now, env));
+        self.drain(sink);
     }
 
     /// Closes a flow that ended by TCP (FIN both ways, RST) and remembers it, so that

@@ -44,9 +44,15 @@
 //!   exchanges. The first [`ConnId`] seen for a TCP connection *owns* it: its streams are
 //!   analysed; a second one whose 4-tuple mirrors it (its local end is the owner's remote
 //!   end) is a *mirror*: its bytes are counted (`plain_mirrored`, `plain_mirrored_bytes`)
-//!   and dropped, its process is reported as the owner's exchanges' `peer_process`. Each
-//!   exchange is thus reported once. Which side owns it is the order of their first
-//!   records (usually the client's, whose write comes first).
+//!   and dropped. Each exchange is thus reported once. Which side owns it is the order of
+//!   their first records, a race (the server's read of a request often comes before the
+//!   client's write returns), so the exchange's processes do not depend on it: `process`
+//!   is the client's (the side that sends requests), `peer_process` the server's. To know
+//!   both, the events of a connection whose two addresses are equal (both ends on this
+//!   host) are held until the other end's first record arrives, at most 1 s of input time,
+//!   64 events per connection and 4096 over all (then they go out with what is known,
+//!   `plain_unpaired_releases`; also when the connection closes). A connection with
+//!   one end elsewhere is never held: `process` is then the local one.
 //! - **The wire side** of the same connection (with `-i`) carries ciphertext: the TCP
 //!   engine's TLS analyzer reports its handshake ([`crate::tls`]) and no HTTP exchange, so
 //!   wire and plaintext never count one request twice by construction.
@@ -96,6 +102,8 @@ httptop_wire::counters! {
         plain_mirrored: Connections,
         /// Plaintext bytes of those mirror connections (counted, not analysed).
         plain_mirrored_bytes: Bytes,
+        /// Times exchanges of a connection between two local ends went out before the other end's process was seen (after 1 s, or more than 64 events waiting, or 4096 over all connections).
+        plain_unpaired_releases: Events,
     }
 }
 
@@ -182,6 +190,12 @@ struct PConn {
     id: u64,
     process: Process,
     peer: Option<Process>,
+    /// Both ends are on this host (the 4-tuple's addresses are equal): the other end's
+    /// process is waited for before the exchanges go out (see [`PlainTable::hold`]).
+    local_peer: bool,
+    /// Events waiting for the other local end, and since when.
+    held: Vec<Event>,
+    held_since: Timestamp,
 }
 
 /// The connections of the TLS plaintext source (owned by the engine).
@@ -190,7 +204,16 @@ pub(crate) struct PlainTable {
     /// The owner of each TCP connection seen with a 4-tuple.
     by_tuple: HashMap<FlowKey, ConnId, foldhash::fast::RandomState>,
     next_id: u64,
+    /// Events held over all connections.
+    held_total: usize,
 }
+
+/// Events one connection holds for its other local end at most.
+const MAX_HELD_PER_CONN: usize = 64;
+/// Events held over all connections at most.
+const MAX_HELD_TOTAL: usize = 4096;
+/// How long events wait for the other local end at most (input time).
+const MAX_HOLD_NS: u64 = 1_000_000_000;
 
 /// What the table borrows from the engine on a call.
 pub(crate) struct Env<'a> {
@@ -217,6 +240,7 @@ impl PlainTable {
             conns: FlowTable::new(cap),
             by_tuple: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             next_id: 0,
+            held_total: 0,
         }
     }
 
@@ -310,7 +334,7 @@ impl PlainTable {
             app.feed(dir, ch.ts, StreamEvent::Gap(missing), &mut cx);
         }
         c.next[s] = ch.offset.saturating_add(ch.total);
-        stamp(&mut env.out[start..], c);
+        hold_or_stamp(c, start, ch.ts, env.out, &mut self.held_total, plain);
     }
 
     /// A new connection for `ch` (room made first); a mirror when its 4-tuple mirrors a
@@ -346,6 +370,7 @@ impl PlainTable {
                 Some(o) if o.local.is_some_and(|(ol, _)| ol == r) => {
                     mirror = true;
                     o.peer = Some(process.clone());
+                    release(o, env.out, &mut self.held_total);
                 }
                 _ => {
                     self.by_tuple.insert(key, ch.conn);
@@ -378,6 +403,9 @@ impl PlainTable {
             id: self.next_id,
             process,
             peer: None,
+            local_peer: ch.sockets.is_some_and(|(l, r)| l.ip() == r.ip()),
+            held: Vec::new(),
+            held_since: ch.ts,
         };
         self.conns.insert(ch.conn, c)
     }
@@ -397,6 +425,7 @@ impl PlainTable {
             }
         }
         let ts = ts.max(c.last_seen);
+        release(&mut c, env.out, &mut self.held_total);
         let Some(app) = c.app.as_mut() else {
             return;
         };
@@ -428,6 +457,29 @@ impl PlainTable {
         }
         app.close(ts, &mut cx);
         stamp(&mut env.out[start..], &c);
+    }
+
+    /// Hands out the events held longer than [`MAX_HOLD_NS`] for another local end
+    /// that did not show up (a client or server not using OpenSSL, or filtered by pid).
+    pub fn release_stale(&mut self, now: Timestamp, env: &mut Env<'_>) {
+        if self.held_total == 0 {
+            return;
+        }
+        let stale: Vec<u32> = self
+            .conns
+            .indices()
+            .filter(|&i| {
+                self.conns
+                    .get(i)
+                    .is_some_and(|c| !c.held.is_empty() && now.since(c.held_since) >= MAX_HOLD_NS)
+            })
+            .collect();
+        for i in stale {
+            if let Some(c) = self.conns.get_mut(i) {
+                env.counters.plain.plain_unpaired_releases += 1;
+                release(c, env.out, &mut self.held_total);
+            }
+        }
     }
 
     /// Closes the connections idle for `timeout` at `now`, least recently active first,
@@ -465,13 +517,58 @@ impl PlainTable {
     }
 }
 
-/// Marks the connection's exchanges as read from TLS plaintext, with its processes.
+/// The events of `c` from `start` of `out` on: held while the other local end of the
+/// connection is awaited (within the caps: past them everything held goes out,
+/// `plain_unpaired_releases`), else stamped in place.
+fn hold_or_stamp(
+    c: &mut PConn,
+    start: usize,
+    now: Timestamp,
+    out: &mut Vec<Event>,
+    held_total: &mut usize,
+    counters: &mut PlainCounters,
+) {
+    if !(c.local_peer && c.peer.is_none()) || out.len() == start {
+        stamp(&mut out[start..], c);
+        return;
+    }
+    if c.held.is_empty() {
+        c.held_since = now;
+    }
+    let n = out.len() - start;
+    *held_total += n;
+    c.held.extend(out.drain(start..));
+    if c.held.len() > MAX_HELD_PER_CONN || *held_total > MAX_HELD_TOTAL {
+        counters.plain_unpaired_releases += 1;
+        release(c, out, held_total);
+    }
+}
+
+/// Stamps and hands out what `c` holds.
+fn release(c: &mut PConn, out: &mut Vec<Event>, held_total: &mut usize) {
+    if c.held.is_empty() {
+        return;
+    }
+    let mut held = std::mem::take(&mut c.held);
+    *held_total = held_total.saturating_sub(held.len());
+    stamp(&mut held, c);
+    out.append(&mut held);
+}
+
+/// Marks the connection's exchanges as read from TLS plaintext, with its processes:
+/// when both ends are known local processes, `process` is the client's (the side
+/// that sends requests) and `peer_process` the server's; otherwise `process` is the
+/// one whose streams were read.
 fn stamp(events: &mut [Event], c: &PConn) {
+    let (process, peer) = match &c.peer {
+        Some(p) if !c.write_is_orig => (p, Some(&c.process)),
+        _ => (&c.process, c.peer.as_ref()),
+    };
     for ev in events {
         if let Event::Exchange(ex) = ev {
             ex.tls = true;
-            ex.process = Some(c.process.clone());
-            ex.peer_process.clone_from(&c.peer);
+            ex.process = Some(process.clone());
+            ex.peer_process = peer.cloned();
             if !c.has_tuple {
                 ex.client = None;
                 ex.server = None;
@@ -671,6 +768,69 @@ mod tests {
         assert_eq!((p.plain_connections, p.plain_mirrored), (2, 1));
         assert_eq!(p.plain_mirrored_bytes, 3 * (REQ.len() + RESP.len()) as u64);
         assert_eq!(r.e.counters().http.requests, 3);
+    }
+
+    #[test]
+    fn the_client_is_the_process_whichever_local_end_is_seen_first() {
+        let mut r = Rig::new(Limits::default());
+        // The server's records come first: it owns the streams.
+        r.read(NGINX, REQ);
+        r.write(NGINX, RESP);
+        assert!(r.out.is_empty(), "held until the client is seen");
+        r.write(CURL, REQ);
+        r.read(CURL, RESP);
+        r.read(NGINX, REQ);
+        r.write(NGINX, RESP);
+        r.write(CURL, REQ);
+        r.read(CURL, RESP);
+        let ex = r.finish().to_vec();
+        assert_eq!(ex.len(), 2);
+        for x in &ex {
+            assert_eq!(
+                (comm(&x.process), comm(&x.peer_process)),
+                (&b"curl"[..], &b"nginx"[..])
+            );
+            assert_eq!(x.client, Some(addr("127.0.0.1:40000")));
+            assert_eq!(x.status, Some(201));
+        }
+        assert_eq!(r.plain().plain_unpaired_releases, 0);
+    }
+
+    #[test]
+    fn a_local_peer_that_never_shows_releases_the_exchanges_after_a_second() {
+        let mut r = Rig::new(Limits::default());
+        r.read(NGINX, REQ);
+        r.write(NGINX, RESP);
+        assert!(r.out.is_empty());
+        let out = &mut r.out;
+        r.e.on_tick(Timestamp(r.t + MAX_HOLD_NS), &mut |x: &Exchange| {
+            out.push(x.clone())
+        });
+        assert_eq!(r.out.len(), 1);
+        assert_eq!(
+            (comm(&r.out[0].process), r.out[0].peer_process.as_ref()),
+            (&b"nginx"[..], None)
+        );
+        assert_eq!(r.plain().plain_unpaired_releases, 1);
+        // A remote client: nothing is held.
+        let mut e = Engine::new(Limits::default());
+        let mut out = Vec::new();
+        for (side, data) in [(Side::Read, REQ), (Side::Write, RESP)] {
+            let ch = Chunk {
+                ts: Timestamp(T0),
+                conn: NGINX,
+                comm: b"nginx",
+                sockets: Some((addr("10.0.0.1:443"), addr("10.0.0.2:50000"))),
+                side,
+                offset: 0,
+                total: data.len() as u64,
+                data,
+                from_start: true,
+            };
+            e.on_plain(&Input::Data(ch), &mut |x: &Exchange| out.push(x.clone()));
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].client, Some(addr("10.0.0.2:50000")));
     }
 
     #[test]
