@@ -12,7 +12,8 @@
 //!   4-tuple (the client's own port as the client reports it: curl `%{local_port}`,
 //!   python `getsockname()`), the client's process (`curl`, `python3`) and nginx as
 //!   `peer_process`; HTTP/1.1 sizes equal curl's (`size_request + size_upload`,
-//!   `size_header + size_download`);
+//!   `size_header + size_download`; a POST nginx answers 405 without reading its body
+//!   may count the head only, when nginx's side of the connection was the one read);
 //! - the request made before httptop started is not logged, and no false request
 //!   comes from the mid-stream pickup;
 //! - the wire side (`-i lo`) of the same connections reports their TLS handshakes
@@ -50,8 +51,9 @@ struct Made {
     status: u64,
     version: &'static str,
     local_port: u16,
-    /// HTTP/1.1 from curl: (request bytes, response bytes) as curl counted them.
-    sizes: Option<(u64, u64)>,
+    /// HTTP/1.1 from curl: (request head, request body, response bytes) as curl
+    /// counted them.
+    sizes: Option<(u64, u64, u64)>,
 }
 
 /// curl with `--resolve`, `--cacert`; `extra` sets the method, the version, a body.
@@ -91,7 +93,7 @@ fn curl(
         status: v[0],
         version: if h2 { "2" } else { "1.1" },
         local_port: v[1] as u16,
-        sizes: (!h2).then_some((v[2] + v[3], v[4] + v[5])),
+        sizes: (!h2).then_some((v[2], v[3], v[4] + v[5])),
     }
 }
 
@@ -243,8 +245,24 @@ fn nginx_curl_and_python_in_plaintext_once_each_with_tuples_and_processes() {
     }
     let dir = TempDir::new("ht14-plain");
     let ca = make_ca(&dir.0, "ca", "ht14 CA");
-    let one = make_leaf(&dir.0, "one", &ca, "one.ht14.test", &["one.ht14.test"], &["127.0.0.1"], 30);
-    let two = make_leaf(&dir.0, "two", &ca, "two.ht14.test", &["two.ht14.test"], &[], 30);
+    let one = make_leaf(
+        &dir.0,
+        "one",
+        &ca,
+        "one.ht14.test",
+        &["one.ht14.test"],
+        &["127.0.0.1"],
+        30,
+    );
+    let two = make_leaf(
+        &dir.0,
+        "two",
+        &ca,
+        "two.ht14.test",
+        &["two.ht14.test"],
+        &[],
+        30,
+    );
     let port = free_port();
     let _nginx = start_nginx_tls(
         &dir.0,
@@ -284,11 +302,27 @@ fn nginx_curl_and_python_in_plaintext_once_each_with_tuples_and_processes() {
     made.push(curl(c, o, port, "/index.html", "GET", false, &[]));
     made.push(curl(c, t, port, "/index.html?q=1", "GET", false, &[]));
     made.push(curl(c, o, port, "/missing", "GET", false, &[]));
-    made.push(curl(c, t, port, "/index.html", "POST", false, &["-d", "a=1&b=2"]));
+    made.push(curl(
+        c,
+        t,
+        port,
+        "/index.html",
+        "POST",
+        false,
+        &["-d", "a=1&b=2"],
+    ));
     made.push(curl(c, o, port, "/index.html", "HEAD", false, &["-I"]));
     made.push(curl(c, o, port, "/index.html", "GET", true, &[]));
     made.push(curl(c, t, port, "/nope/x", "GET", true, &[]));
-    made.push(curl(c, t, port, "/index.html", "DELETE", true, &["-X", "DELETE"]));
+    made.push(curl(
+        c,
+        t,
+        port,
+        "/index.html",
+        "DELETE",
+        true,
+        &["-X", "DELETE"],
+    ));
     made.push(py.request("urllib", "GET", "one.ht14.test", port, "/index.html"));
     made.push(py.request("urllib", "POST", "one.ht14.test", port, "/form"));
     // The connection opened before httptop: its next request is logged, once.
@@ -343,10 +377,17 @@ fn nginx_curl_and_python_in_plaintext_once_each_with_tuples_and_processes() {
         if want != got {
             failures.push(format!("{m:?}:\n  want {want}\n  got  {got}"));
         }
-        if let Some((req, resp)) = m.sizes {
+        if let Some((head, body, resp)) = m.sizes {
             let sizes = (r["request_bytes"].as_u64(), r["response_bytes"].as_u64());
-            if sizes != (Some(req), Some(resp)) {
-                failures.push(format!("{m:?}: sizes {sizes:?}, curl counted ({req}, {resp})"));
+            // nginx answers a POST to a static file (405) without reading its body: when
+            // nginx's streams were read (the race of the first records decides, see
+            // crates/engine/src/plain.rs), the body it never read is not counted.
+            let heads_only = body > 0 && m.status == 405 && sizes == (Some(head), Some(resp));
+            if sizes != (Some(head + body), Some(resp)) && !heads_only {
+                failures.push(format!(
+                    "{m:?}: sizes {sizes:?}, curl counted ({}, {resp})",
+                    head + body
+                ));
             }
         }
         if r["flags"].as_array().is_some_and(|f| !f.is_empty()) {
@@ -362,14 +403,21 @@ fn nginx_curl_and_python_in_plaintext_once_each_with_tuples_and_processes() {
         .filter(|r| r["type"] == "tls" && r["server"] == server.as_str())
         .count();
     if wire_tls < made.len() - 1 {
-        failures.push(format!("{wire_tls} TLS records from the wire, want at least {}", made.len() - 1));
+        failures.push(format!(
+            "{wire_tls} TLS records from the wire, want at least {}",
+            made.len() - 1
+        ));
     }
     // No program httptop held is still loaded (freed once its descriptors are closed).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut left: Vec<u64>;
     loop {
         let loaded = loaded_programs();
-        left = held.iter().copied().filter(|id| loaded.contains(id)).collect();
+        left = held
+            .iter()
+            .copied()
+            .filter(|id| loaded.contains(id))
+            .collect();
         if left.is_empty() || std::time::Instant::now() > deadline {
             break;
         }
