@@ -51,8 +51,12 @@
 //!   both, the events of a connection whose two addresses are equal (both ends on this
 //!   host) are held until the other end's first record arrives, at most 1 s of input time,
 //!   64 events per connection and 4096 over all (then they go out with what is known,
-//!   `plain_unpaired_releases`; also when the connection closes). A connection with
-//!   one end elsewhere is never held: `process` is then the local one.
+//!   `plain_unpaired_releases`; also when the connection times out or is evicted). A
+//!   connection freed (`SSL_free`) before the other end's first record arrived (the
+//!   server answers and frees while the client's thread waits to be scheduled) is
+//!   remembered with its events, at most 1 s and 1024 connections: the other end is then
+//!   still recognised as the mirror. A connection with one end elsewhere is never held:
+//!   `process` is then the local one.
 //! - **The wire side** of the same connection (with `-i`) carries ciphertext: the TCP
 //!   engine's TLS analyzer reports its handshake ([`crate::tls`]) and no HTTP exchange, so
 //!   wire and plaintext never count one request twice by construction.
@@ -206,7 +210,15 @@ pub(crate) struct PlainTable {
     next_id: u64,
     /// Events held over all connections.
     held_total: usize,
+    /// Connections between two local ends that closed before the other end was seen,
+    /// with their events held (the other end's records may still be in the ring), by
+    /// TCP connection; oldest first in `recent_order` (with the connection's id).
+    recent: HashMap<FlowKey, PConn, foldhash::fast::RandomState>,
+    recent_order: std::collections::VecDeque<(FlowKey, u64)>,
 }
+
+/// Closed connections remembered for their other local end at most.
+const MAX_RECENT: usize = 1024;
 
 /// Events one connection holds for its other local end at most.
 const MAX_HELD_PER_CONN: usize = 64;
@@ -241,6 +253,8 @@ impl PlainTable {
             by_tuple: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             next_id: 0,
             held_total: 0,
+            recent: HashMap::with_hasher(foldhash::fast::RandomState::default()),
+            recent_order: std::collections::VecDeque::new(),
         }
     }
 
@@ -372,9 +386,20 @@ impl PlainTable {
                     o.peer = Some(process.clone());
                     release(o, env.out, &mut self.held_total);
                 }
-                _ => {
-                    self.by_tuple.insert(key, ch.conn);
-                }
+                _ => match self.recent.remove(&key) {
+                    // The other end of a connection whose first end closed already.
+                    Some(mut o) if o.local.is_some_and(|(ol, _)| ol == r) => {
+                        mirror = true;
+                        o.peer = Some(process.clone());
+                        release(&mut o, env.out, &mut self.held_total);
+                    }
+                    other => {
+                        if let Some(o) = other {
+                            self.recent.insert(key, o);
+                        }
+                        self.by_tuple.insert(key, ch.conn);
+                    }
+                },
             }
             (l, key)
         });
@@ -425,8 +450,8 @@ impl PlainTable {
             }
         }
         let ts = ts.max(c.last_seen);
-        release(&mut c, env.out, &mut self.held_total);
         let Some(app) = c.app.as_mut() else {
+            release(&mut c, env.out, &mut self.held_total);
             return;
         };
         let Counters {
@@ -456,12 +481,63 @@ impl PlainTable {
             }
         }
         app.close(ts, &mut cx);
-        stamp(&mut env.out[start..], &c);
+        c.app = None;
+        // Only a connection ended by SSL_free: the other end's records may lag by a few
+        // scheduler slices; one idle for the timeout or evicted had all the time it needed.
+        let remember = end.is_some() && c.local_peer && c.peer.is_none();
+        match (remember, c.local) {
+            (true, Some((_, key))) if !c.held.is_empty() || env.out.len() > start => {
+                // Held until the other end shows up (within MAX_HOLD_NS): see `recent`.
+                if c.held.is_empty() {
+                    c.held_since = ts;
+                }
+                self.held_total += env.out.len() - start;
+                c.held.extend(env.out.drain(start..));
+                c.last_seen = ts;
+                if self.recent.len() >= MAX_RECENT {
+                    self.release_recent_front(env);
+                }
+                self.recent_order.push_back((key, c.id));
+                if let Some(mut old) = self.recent.insert(key, c) {
+                    release(&mut old, env.out, &mut self.held_total);
+                }
+            }
+            _ => {
+                release(&mut c, env.out, &mut self.held_total);
+                stamp(&mut env.out[start..], &c);
+            }
+        }
+    }
+
+    /// Hands out the oldest remembered closed connection's events; `false` when none.
+    fn release_recent_front(&mut self, env: &mut Env<'_>) -> bool {
+        while let Some((key, id)) = self.recent_order.pop_front() {
+            if self.recent.get(&key).is_some_and(|c| c.id == id) {
+                if let Some(mut c) = self.recent.remove(&key) {
+                    env.counters.plain.plain_unpaired_releases += 1;
+                    release(&mut c, env.out, &mut self.held_total);
+                }
+                return true;
+            }
+        }
+        false
     }
 
     /// Hands out the events held longer than [`MAX_HOLD_NS`] for another local end
     /// that did not show up (a client or server not using OpenSSL, or filtered by pid).
     pub fn release_stale(&mut self, now: Timestamp, env: &mut Env<'_>) {
+        while let Some((key, id)) = self.recent_order.front().copied() {
+            let live = self.recent.get(&key).filter(|c| c.id == id);
+            match live {
+                Some(c) if now.since(c.last_seen) < MAX_HOLD_NS => break,
+                Some(_) => {
+                    self.release_recent_front(env);
+                }
+                None => {
+                    self.recent_order.pop_front();
+                }
+            }
+        }
         if self.held_total == 0 {
             return;
         }
@@ -512,7 +588,7 @@ impl PlainTable {
                 self.close(i, now, None, env);
                 true
             }
-            None => false,
+            None => self.release_recent_front(env),
         }
     }
 }
@@ -794,6 +870,30 @@ mod tests {
             assert_eq!(x.status, Some(201));
         }
         assert_eq!(r.plain().plain_unpaired_releases, 0);
+    }
+
+    #[test]
+    fn the_other_end_seen_after_the_first_closed_is_still_a_mirror() {
+        let mut r = Rig::new(Limits::default());
+        // nginx reads, answers and frees the connection before curl's records arrive.
+        r.read(NGINX, REQ);
+        r.write(NGINX, RESP);
+        r.close(NGINX);
+        assert!(r.out.is_empty(), "held for the other end");
+        r.write(CURL, REQ);
+        r.read(CURL, RESP);
+        r.close(CURL);
+        let ex = r.finish().to_vec();
+        assert_eq!(ex.len(), 1, "{ex:?}");
+        assert_eq!(
+            (comm(&ex[0].process), comm(&ex[0].peer_process)),
+            (&b"curl"[..], &b"nginx"[..])
+        );
+        assert_eq!(
+            (r.plain().plain_mirrored, r.plain().plain_unpaired_releases),
+            (1, 0)
+        );
+        assert_eq!(r.e.counters().http.requests, 1);
     }
 
     #[test]
