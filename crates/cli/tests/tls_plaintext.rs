@@ -437,3 +437,35 @@ fn nginx_curl_and_python_in_plaintext_once_each_with_tuples_and_processes() {
             .join("\n")
     );
 }
+
+/// Attaching impossible: one line saying why and how to fix it, exit 2, nothing else.
+#[test]
+fn impossible_attach_is_a_one_line_error_and_exit_2() {
+    let run = |cmd: &mut Command| {
+        let out = common::h2::run_bounded(cmd, LIMIT);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err)
+    };
+    if require(is_root(), "root (to test a missing libssl as root)") {
+        let (code, err) = run(Command::new(bin()).args([
+            "--tls-plaintext",
+            "--libssl",
+            "/nonexistent/ht14/libssl.so.3",
+            "--output",
+            "plain",
+        ]));
+        assert_eq!(code, Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--libssl PATH"), "{err}");
+    }
+    if is_root() && have("setpriv") {
+        // Not root: the same one line about privileges.
+        let (code, err) = run(Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin())
+            .args(["--tls-plaintext", "--output", "plain"]));
+        assert_eq!(code, Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("needs root"), "{err}");
+    }
+}
