@@ -442,9 +442,21 @@ fn nginx_curl_and_python_in_plaintext_once_each_with_tuples_and_processes() {
 #[test]
 fn impossible_attach_is_a_one_line_error_and_exit_2() {
     let run = |cmd: &mut Command| {
-        let out = common::h2::run_bounded(cmd, LIMIT);
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        (out.status.code(), err)
+        use std::io::Read;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start httptop");
+        let status = common::h2::wait_bounded(&mut child, LIMIT, "httptop");
+        let mut err = String::new();
+        let _ = child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err);
+        (status.code(), err)
     };
     if require(is_root(), "root (to test a missing libssl as root)") {
         let (code, err) = run(Command::new(bin()).args([
