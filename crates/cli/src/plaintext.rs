@@ -7,7 +7,7 @@
 //! them); dropping [`PlainSource`] (at exit, or on any error path) closes them, which
 //! detaches every program: nothing stays attached after httptop exits.
 //!
-//! Each record becomes a [`plain::Input`] for [`Monitor::on_plain`]; its time is wall
+//! Each record becomes a [`Input`] for [`Monitor::on_plain`]; its time is wall
 //! time (the probe's CLOCK_MONOTONIC time plus the offset measured at attach).
 //!
 //! Ordering with packets (`-i` too): the live loop polls the ring after every read
