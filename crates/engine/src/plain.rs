@@ -1,7 +1,7 @@
 //! TLS plaintext as a second stream source (issue 14): chunks of plaintext read at
 //! OpenSSL's boundary (by the `tlsprobe` crate's eBPF uprobes, in the shell) become the
 //! two ordered byte streams of a connection, fed to the same application layer
-//! ([`crate::analyzer`]: HTTP/1, HTTP/2, ... by content) as TCP reassembly feeds it.
+//! (`analyzer`: HTTP/1, HTTP/2, ... by content) as TCP reassembly feeds it.
 //!
 //! Sans-IO like the rest of the engine: the shell converts the probe's records into
 //! [`Input`]s (time already converted to wall time: [`Chunk::ts`]) and calls
@@ -60,7 +60,7 @@
 //! - **The wire side** of the same connection (with `-i`) carries ciphertext: the TCP
 //!   engine's TLS analyzer reports its handshake ([`crate::tls`]) and no HTTP exchange, so
 //!   wire and plaintext never count one request twice by construction.
-//! - Memory: one table entry per connection (an [`AppLayer`] and a few words); the
+//! - Memory: one table entry per connection (an `AppLayer` and a few words); the
 //!   analyzers' own buffers are capped by their limits (heads, pending requests,
 //!   HTTP/2 streams). The global `max_buffered_bytes` budget is the TCP engine's and is not
 //!   charged for these connections.
@@ -195,7 +195,7 @@ struct PConn {
     process: Process,
     peer: Option<Process>,
     /// Both ends are on this host (the 4-tuple's addresses are equal): the other end's
-    /// process is waited for before the exchanges go out (see [`PlainTable::hold`]).
+    /// process is waited for before the exchanges go out (see [`hold_or_stamp`]).
     local_peer: bool,
     /// Events waiting for the other local end, and since when.
     held: Vec<Event>,
