@@ -7,7 +7,8 @@
 //! [`Probe::poll`] hands out borrowed [`ProbeEvent`]s, dropping the [`Probe`] detaches
 //! everything.
 //!
-//! Not wired into the engine or the CLI yet: see "Plan for the rest of issue 14" below.
+//! Wired in by `httptop --tls-plaintext` (`crates/cli/src/plaintext.rs`) feeding the
+//! engine's sans-IO `plain` module; the plan below says what of it is done.
 //!
 //! # Loader: aya, not libbpf-rs
 //!
