@@ -10,7 +10,7 @@ use crate::app::{App, Panel, Sort};
 use crate::text::{clean, wire};
 use httptop_engine::alert::{AlertState, Baseline, HumanDuration, Utc};
 use httptop_engine::snapshot::{AlertView, Snapshot};
-use httptop_engine::stats::Report;
+use httptop_engine::stats::{Report, TlsNameRow, TlsReport, EXPIRY_DAYS};
 use httptop_engine::Protocol;
 use httptop_output::report::human_bytes;
 use httptop_wire::Timestamp;
@@ -669,6 +669,17 @@ fn panel_items(
                 })
                 .collect(),
         ),
+        Panel::Tls => (
+            vec!["server name", "conns", "failed", "bytes", "hs p95"],
+            vec![
+                Constraint::Fill(1),
+                Constraint::Length(7),
+                Constraint::Length(6),
+                Constraint::Length(10),
+                Constraint::Length(8),
+            ],
+            r.tls.names.iter().map(tls_name_item).collect(),
+        ),
         Panel::Alerts => (
             vec!["start (UTC)", "end", "lasted", "peak"],
             vec![
@@ -682,6 +693,33 @@ fn panel_items(
     };
     sort_items(&mut items, sort);
     (head, widths, items)
+}
+
+/// One server name of the TLS panel: connections (`~` when an upper bound), failed
+/// connections, bytes both ways, handshake p95. The placeholders for a ClientHello
+/// without SNI or none seen are the engine's (`(none)`, `(no client hello)`).
+fn tls_name_item(n: &TlsNameRow) -> Item {
+    let bytes = n.bytes_to_server.saturating_add(n.bytes_to_client);
+    let mut it = Item::new(
+        n.key.as_bytes(),
+        n.count,
+        n.last_seen,
+        vec![
+            wire(&n.key),
+            count(n.count, n.error),
+            n.failed.to_string(),
+            human_bytes(bytes),
+            ms(n.p95_ns),
+        ],
+    );
+    it.bytes = bytes;
+    it.p99 = n.p99_ns.unwrap_or(0);
+    it.err_rate = if n.count == 0 {
+        0.0
+    } else {
+        n.failed as f64 / n.count as f64
+    };
+    it
 }
 
 /// Alert episodes that ended (or are still going) in the last 24 hours.
@@ -726,6 +764,10 @@ fn panel_title(panel: Panel, snap: &Snapshot, r: &Report, app: &App) -> String {
         Panel::Clients => format!("Clients ({w}) by {sort}"),
         Panel::Servers => format!("Servers ({w}) by {sort}"),
         Panel::Grpc => format!("gRPC methods ({w}) by {sort}"),
+        Panel::Tls => format!(
+            "TLS ({w}, {} connections, {} completed, {} failed) by {sort}",
+            r.tls.connections, r.tls.completed, r.tls.failed
+        ),
         Panel::Alerts => {
             let mut t = format!("Alert history (24h) by {sort}");
             if let Some(v) = &snap.alert {
@@ -755,6 +797,9 @@ pub fn render_panel(
         return;
     }
     let r = snap.report(app.window);
+    if panel == Panel::Tls && large {
+        return render_tls(frame, area, app, snap, r);
+    }
     let (head, widths, items) = panel_items(panel, snap, r, app.sort_of(panel));
     let border = if large && panel == app.selected {
         Style::new().fg(Color::Cyan)
@@ -825,6 +870,330 @@ pub fn render_panel(
             .column_spacing(1)
             .block(block),
         table_area,
+    );
+}
+
+/// Inner rows from which the TLS panel shows its tables side by side instead of one line
+/// each.
+const TLS_GRID: u16 = 20;
+
+/// The TLS panel, large: the server names (sorted and scrolled like any panel) above the
+/// other tables of the window's TLS report. Under [`TLS_GRID`] inner rows (80x24) those
+/// are one line each (versions, ciphers, JA4, failures) and a line per expiring
+/// certificate; taller, they are tables: versions beside ciphers, JA4 beside failures,
+/// then the certificates with their issuer. Deprecated versions are marked and yellow,
+/// expired certificates red; every wire string (SNI, JA4, subject, issuer) is cleaned.
+fn render_tls(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, r: &Report) {
+    let t = &r.tls;
+    let border = if app.selected == Panel::Tls {
+        Style::new().fg(Color::Cyan)
+    } else {
+        Style::new()
+    };
+    let mut block =
+        Block::bordered()
+            .border_style(border)
+            .title(panel_title(Panel::Tls, snap, r, app));
+    let inner = block.inner(area);
+    if t.names.is_empty() && t.expiring_certs.is_empty() && t.versions.is_empty() {
+        frame.render_widget(Paragraph::new("no TLS in this window").block(block), area);
+        return;
+    }
+    let grid = inner.height >= TLS_GRID;
+    let lines = if grid { Vec::new() } else { tls_lines(t) };
+    let (head, widths, mut items) = panel_items(Panel::Tls, snap, r, app.sort_of(Panel::Tls));
+    let total = items.len();
+    let [names_area, rest] = if grid {
+        // The names take what they need, up to 40%; the other tables the rest.
+        let most = (inner.height * 2 / 5).max(3);
+        let h = u16::try_from(total + 1).unwrap_or(u16::MAX).clamp(3, most);
+        Layout::vertical([Constraint::Length(h), Constraint::Min(0)]).areas(inner)
+    } else {
+        // The names keep their header and two rows.
+        let h = u16::try_from(lines.len())
+            .unwrap_or(u16::MAX)
+            .min(inner.height.saturating_sub(3));
+        Layout::vertical([Constraint::Min(0), Constraint::Length(h)]).areas(inner)
+    };
+    let visible = usize::from(names_area.height.saturating_sub(1));
+    let skip = app.scroll.min(total.saturating_sub(visible.max(1)));
+    if total > visible {
+        block = block.title_bottom(format!(
+            " {}-{} of {total} names ",
+            skip + 1,
+            (skip + visible).min(total)
+        ));
+    }
+    frame.render_widget(block, area);
+    let rows = items.drain(..).skip(skip).map(|i| row_of(i.cells));
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(row_of(head.into_iter().map(String::from).collect()).bold())
+            .column_spacing(1),
+        names_area,
+    );
+    if grid {
+        render_tls_tables(frame, rest, t);
+    } else {
+        frame.render_widget(Paragraph::new(lines), rest);
+    }
+}
+
+/// The warning style of a deprecated version, the alarm style of an expired certificate.
+fn tls_version_style(deprecated: bool) -> Style {
+    if deprecated {
+        Style::new().fg(Color::Yellow).bold()
+    } else {
+        Style::new()
+    }
+}
+
+fn tls_cert_style(days_left: i64) -> Style {
+    if days_left < 0 {
+        Style::new().fg(Color::Red).bold()
+    } else {
+        Style::new()
+    }
+}
+
+/// `TLS 1.0 (deprecated)` or `TLS 1.3`.
+fn tls_version_name(v: &httptop_engine::stats::TlsVersionRow) -> String {
+    let mut n = clean(v.name.as_bytes());
+    if v.deprecated {
+        n.push_str(" (deprecated)");
+    }
+    n
+}
+
+/// `handshake_failure from server`, `no_server_hello`.
+fn tls_failure_name(f: &httptop_engine::stats::TlsFailureRow) -> String {
+    let mut n = clean(f.failure.reason().as_bytes());
+    if let Some(s) = f.failure.sender() {
+        n.push_str(" from ");
+        n.push_str(s);
+    }
+    n
+}
+
+/// The compact form: one line per table, one per expiring certificate.
+fn tls_lines(t: &TlsReport) -> Vec<Line<'static>> {
+    let label = |s: &str| Span::styled(format!("{s:<9}"), Style::new().bold());
+    let none = || Span::styled("-", Style::new().fg(Color::DarkGray));
+    let mut out = Vec::new();
+    let mut line = vec![label("versions")];
+    for v in &t.versions {
+        line.push(Span::styled(
+            tls_version_name(v),
+            tls_version_style(v.deprecated),
+        ));
+        line.push(Span::raw(format!(" {}  ", count(v.count, v.error))));
+    }
+    if t.versions.is_empty() {
+        line.push(none());
+    }
+    out.push(Line::from(line));
+    let mut line = vec![label("ciphers")];
+    for c in &t.ciphers {
+        line.push(Span::raw(format!(
+            "{} {}  ",
+            clean(c.name.as_bytes()),
+            count(c.count, c.error)
+        )));
+    }
+    if t.ciphers.is_empty() {
+        line.push(none());
+    }
+    out.push(Line::from(line));
+    let mut line = vec![label("JA4")];
+    for j in &t.ja4 {
+        line.push(Span::raw(format!(
+            "{} {}  ",
+            wire(&j.key),
+            count(j.count, j.error)
+        )));
+    }
+    if t.ja4.is_empty() {
+        line.push(none());
+    }
+    out.push(Line::from(line));
+    let mut line = vec![label("failures")];
+    for f in &t.failures {
+        line.push(Span::raw(format!(
+            "{} {}  ",
+            tls_failure_name(f),
+            count(f.count, f.error)
+        )));
+    }
+    if t.failures.is_empty() {
+        line.push(none());
+    }
+    out.push(Line::from(line));
+    if t.expiring_certs.is_empty() {
+        out.push(Line::from(vec![
+            label("certs"),
+            Span::styled(
+                format!("none expiring within {EXPIRY_DAYS} days"),
+                Style::new().fg(Color::DarkGray),
+            ),
+        ]));
+    }
+    for (i, c) in t.expiring_certs.iter().enumerate() {
+        out.push(Line::from(vec![
+            label(if i == 0 { "expiring" } else { "" }),
+            Span::styled(
+                format!("{:>5}d  {}", c.days_left, wire(&c.subject)),
+                tls_cert_style(c.days_left),
+            ),
+            Span::raw(format!("  SNI {}", sni_text(&c.sni))),
+        ]));
+    }
+    out
+}
+
+/// A certificate's SNI, `(none)` when the connection sent none.
+fn sni_text(s: &httptop_engine::WireStr) -> String {
+    if s.as_bytes().is_empty() {
+        "(none)".to_string()
+    } else {
+        wire(s)
+    }
+}
+
+/// A small bordered table: name left (cut), numbers right.
+fn small_table<'a>(
+    title: String,
+    head: &[&str],
+    widths: Vec<Constraint>,
+    rows: Vec<Row<'a>>,
+) -> Table<'a> {
+    Table::new(rows, widths)
+        .header(row_of(head.iter().map(|h| h.to_string()).collect()).bold())
+        .column_spacing(1)
+        .block(Block::bordered().title(title))
+}
+
+/// The tall form: versions beside ciphers, JA4 beside failures, then the certificates.
+fn render_tls_tables(frame: &mut Frame, area: Rect, t: &TlsReport) {
+    let [top, mid, bottom] = Layout::vertical([Constraint::Fill(1); 3]).areas(area);
+    let [versions, ciphers] =
+        Layout::horizontal([Constraint::Length(40), Constraint::Fill(1)]).areas(top);
+    let [ja4, failures] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(mid);
+    let num = |n: u16| Constraint::Length(n);
+    let rows = t
+        .versions
+        .iter()
+        .map(|v| {
+            row_of(vec![
+                tls_version_name(v),
+                count(v.count, v.error),
+                pct(v.share),
+            ])
+            .style(tls_version_style(v.deprecated))
+        })
+        .collect();
+    frame.render_widget(
+        small_table(
+            "Versions".into(),
+            &["", "conns", "share"],
+            vec![Constraint::Fill(1), num(7), num(6)],
+            rows,
+        ),
+        versions,
+    );
+    let rows = t
+        .ciphers
+        .iter()
+        .map(|c| {
+            row_of(vec![
+                clean(c.name.as_bytes()),
+                count(c.count, c.error),
+                pct(c.share),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        small_table(
+            "Cipher suites".into(),
+            &["", "conns", "share"],
+            vec![Constraint::Fill(1), num(7), num(6)],
+            rows,
+        ),
+        ciphers,
+    );
+    let rows = t
+        .ja4
+        .iter()
+        .map(|j| row_of(vec![wire(&j.key), count(j.count, j.error), pct(j.share)]))
+        .collect();
+    frame.render_widget(
+        small_table(
+            "JA4".into(),
+            &["", "conns", "share"],
+            vec![Constraint::Fill(1), num(7), num(6)],
+            rows,
+        ),
+        ja4,
+    );
+    let rows = t
+        .failures
+        .iter()
+        .map(|f| {
+            row_of(vec![
+                tls_failure_name(f),
+                count(f.count, f.error),
+                pct(f.share),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        small_table(
+            "Failures (fatal alert, sender)".into(),
+            &["", "conns", "share"],
+            vec![Constraint::Fill(1), num(7), num(6)],
+            rows,
+        ),
+        failures,
+    );
+    let rows: Vec<Row> = t
+        .expiring_certs
+        .iter()
+        .map(|c| {
+            row_left(
+                vec![
+                    format!("{}d", c.days_left),
+                    wire(&c.subject),
+                    sni_text(&c.sni),
+                    wire(&c.issuer),
+                ],
+                &[1, 2, 3],
+            )
+            .style(tls_cert_style(c.days_left))
+        })
+        .collect();
+    frame.render_widget(
+        Table::new(
+            rows,
+            [
+                num(6),
+                Constraint::Fill(2),
+                Constraint::Fill(2),
+                Constraint::Fill(1),
+            ],
+        )
+        .header(
+            row_left(
+                ["days", "subject", "SNI", "issuer"]
+                    .map(String::from)
+                    .to_vec(),
+                &[1, 2, 3],
+            )
+            .bold(),
+        )
+        .column_spacing(1)
+        .block(Block::bordered().title(format!(
+            "Certificates expiring within {EXPIRY_DAYS} days (or expired)"
+        ))),
+        bottom,
     );
 }
 
@@ -953,6 +1322,7 @@ const HELP: &[(&str, &str)] = &[
     ("s", "next sort order of the panel"),
     ("c", "counters and protocols / panels"),
     ("g", "gRPC methods panel"),
+    ("t", "TLS panel"),
     ("PgDn/PgUp j/k", "scroll the panel"),
     ("?", "this help (Esc closes)"),
 ];
