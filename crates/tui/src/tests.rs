@@ -403,6 +403,25 @@ fn tls_panel_at_80x24() {
     insta::assert_snapshot!(panel_text(&a, &s, 80, 24, 10));
 }
 
+/// The tmux tests' size: the panel is 72 columns, the tables one a row below versions
+/// and failures, and no name of the fixture is cut.
+#[test]
+fn tls_panel_at_120x40() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    a.selected = Panel::Tls;
+    let t = panel_text(&a, &s, 120, 40, 13);
+    for want in [
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "t13d1516h2_8daaf6152771_e5627efa2ab1",
+        "handshake_failure from server",
+        "TLS 1.0 (deprecated)",
+    ] {
+        assert!(t.contains(want), "{want:?} cut:\n{t}");
+    }
+    insta::assert_snapshot!(t);
+}
+
 #[test]
 fn tls_panel_at_200x50() {
     let s = snapshot(State::Normal, false);

@@ -1059,101 +1059,153 @@ fn sni_text(s: &httptop_engine::WireStr) -> String {
     }
 }
 
-/// A small bordered table: name left (cut), numbers right.
-fn small_table<'a>(
-    title: String,
-    head: &[&str],
-    widths: Vec<Constraint>,
-    rows: Vec<Row<'a>>,
-) -> Table<'a> {
+/// One row of a small TLS table: name, count and its error bound, share, style.
+type TlsRow = (String, u64, u64, f64, Style);
+
+/// A small table under a titled line (no header row: the title names the columns, so a
+/// table costs one line more than its rows): name left (cut at its end), connections,
+/// and the share when `share`.
+fn tls_table(title: &str, rows: Vec<TlsRow>, share: bool) -> Table<'static> {
+    let (title, widths) = if share {
+        (
+            format!("{title}: connections, share"),
+            vec![
+                Constraint::Fill(1),
+                Constraint::Length(7),
+                Constraint::Length(6),
+            ],
+        )
+    } else {
+        (
+            format!("{title}: connections"),
+            vec![Constraint::Fill(1), Constraint::Length(7)],
+        )
+    };
+    let rows = rows.into_iter().map(|(name, n, err, sh, style)| {
+        let mut cells = vec![name, count(n, err)];
+        if share {
+            cells.push(pct(sh));
+        }
+        row_of(cells).style(style)
+    });
     Table::new(rows, widths)
-        .header(row_of(head.iter().map(|h| h.to_string()).collect()).bold())
         .column_spacing(1)
-        .block(Block::bordered().title(title))
+        .block(tls_block(title))
 }
 
-/// The tall form: versions beside ciphers, JA4 beside failures, then the certificates.
+/// The title line of a TLS table.
+fn tls_block<'a>(title: String) -> Block<'a> {
+    Block::default()
+        .borders(Borders::TOP)
+        .title(Span::styled(title, Style::new().bold()))
+}
+
+/// Width from which the TLS tables go two a row with their shares (a 200-column
+/// screen's panel); narrower, versions sit beside the failures and ciphers and JA4 take
+/// a row each, so that the longest names (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`, a JA4,
+/// `handshake_failure from server`) are not cut at 120 columns.
+const TLS_WIDE: u16 = 100;
+
+/// Heights of tables that `need` so many lines each sharing `total` lines: the smallest
+/// needs are met first and no table gets less than an even share unless it needs less;
+/// the last (the certificates) takes what is left over.
+fn fair_heights<const N: usize>(need: [usize; N], total: u16) -> [u16; N] {
+    let need = need.map(|r| u16::try_from(r).unwrap_or(u16::MAX).max(2));
+    let mut order: [usize; N] = std::array::from_fn(|i| i);
+    order.sort_by_key(|&i| need[i]);
+    let mut out = [0u16; N];
+    let mut left = total;
+    for (k, &i) in order.iter().enumerate() {
+        let share = left / u16::try_from(N - k).unwrap_or(1).max(1);
+        out[i] = need[i].min(share);
+        left -= out[i];
+    }
+    out[N - 1] = out[N - 1].saturating_add(left);
+    out
+}
+
+/// The tall form: versions, ciphers, JA4 and failures, then the certificates.
 fn render_tls_tables(frame: &mut Frame, area: Rect, t: &TlsReport) {
-    let [top, mid, bottom] = Layout::vertical([Constraint::Fill(1); 3]).areas(area);
-    let [versions, ciphers] =
-        Layout::horizontal([Constraint::Length(40), Constraint::Fill(1)]).areas(top);
-    let [ja4, failures] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(mid);
-    let num = |n: u16| Constraint::Length(n);
-    let rows = t
+    let versions: Vec<TlsRow> = t
         .versions
         .iter()
         .map(|v| {
-            row_of(vec![
+            (
                 tls_version_name(v),
-                count(v.count, v.error),
-                pct(v.share),
-            ])
-            .style(tls_version_style(v.deprecated))
+                v.count,
+                v.error,
+                v.share,
+                tls_version_style(v.deprecated),
+            )
         })
         .collect();
-    frame.render_widget(
-        small_table(
-            "Versions".into(),
-            &["", "conns", "share"],
-            vec![Constraint::Fill(1), num(7), num(6)],
-            rows,
-        ),
-        versions,
-    );
-    let rows = t
+    let ciphers: Vec<TlsRow> = t
         .ciphers
         .iter()
         .map(|c| {
-            row_of(vec![
+            (
                 clean(c.name.as_bytes()),
-                count(c.count, c.error),
-                pct(c.share),
-            ])
+                c.count,
+                c.error,
+                c.share,
+                Style::new(),
+            )
         })
         .collect();
-    frame.render_widget(
-        small_table(
-            "Cipher suites".into(),
-            &["", "conns", "share"],
-            vec![Constraint::Fill(1), num(7), num(6)],
-            rows,
-        ),
-        ciphers,
-    );
-    let rows = t
+    let ja4: Vec<TlsRow> = t
         .ja4
         .iter()
-        .map(|j| row_of(vec![wire(&j.key), count(j.count, j.error), pct(j.share)]))
+        .map(|j| (wire(&j.key), j.count, j.error, j.share, Style::new()))
         .collect();
-    frame.render_widget(
-        small_table(
-            "JA4".into(),
-            &["", "conns", "share"],
-            vec![Constraint::Fill(1), num(7), num(6)],
-            rows,
-        ),
-        ja4,
-    );
-    let rows = t
+    let failures: Vec<TlsRow> = t
         .failures
         .iter()
-        .map(|f| {
-            row_of(vec![
-                tls_failure_name(f),
-                count(f.count, f.error),
-                pct(f.share),
-            ])
-        })
+        .map(|f| (tls_failure_name(f), f.count, f.error, f.share, Style::new()))
         .collect();
-    frame.render_widget(
-        small_table(
-            "Failures (fatal alert, sender)".into(),
-            &["", "conns", "share"],
-            vec![Constraint::Fill(1), num(7), num(6)],
-            rows,
-        ),
-        failures,
-    );
+    let certs_area = if area.width >= TLS_WIDE {
+        let h = fair_heights(
+            [
+                versions.len().max(ciphers.len()) + 1,
+                ja4.len().max(failures.len()) + 1,
+                t.expiring_certs.len() + 2,
+            ],
+            area.height,
+        );
+        let [top, mid, bottom] = Layout::vertical(h.map(Constraint::Length)).areas(area);
+        let [v, c] = Layout::horizontal([Constraint::Length(40), Constraint::Fill(1)])
+            .spacing(2)
+            .areas(top);
+        let [j, f] = Layout::horizontal([Constraint::Fill(1); 2])
+            .spacing(2)
+            .areas(mid);
+        frame.render_widget(tls_table("Versions", versions, true), v);
+        frame.render_widget(tls_table("Cipher suites", ciphers, true), c);
+        frame.render_widget(tls_table("JA4", ja4, true), j);
+        frame.render_widget(
+            tls_table("Failures (fatal alert, sender)", failures, true),
+            f,
+        );
+        bottom
+    } else {
+        let h = fair_heights(
+            [
+                versions.len().max(failures.len()) + 1,
+                ciphers.len() + 1,
+                ja4.len() + 1,
+                t.expiring_certs.len() + 2,
+            ],
+            area.height,
+        );
+        let [top, c, j, bottom] = Layout::vertical(h.map(Constraint::Length)).areas(area);
+        let [v, f] = Layout::horizontal([Constraint::Length(30), Constraint::Fill(1)])
+            .spacing(2)
+            .areas(top);
+        frame.render_widget(tls_table("Versions", versions, false), v);
+        frame.render_widget(tls_table("Failures", failures, false), f);
+        frame.render_widget(tls_table("Cipher suites", ciphers, true), c);
+        frame.render_widget(tls_table("JA4", ja4, true), j);
+        bottom
+    };
     let rows: Vec<Row> = t
         .expiring_certs
         .iter()
@@ -1170,6 +1222,7 @@ fn render_tls_tables(frame: &mut Frame, area: Rect, t: &TlsReport) {
             .style(tls_cert_style(c.days_left))
         })
         .collect();
+    let num = |n: u16| Constraint::Length(n);
     frame.render_widget(
         Table::new(
             rows,
@@ -1190,10 +1243,10 @@ fn render_tls_tables(frame: &mut Frame, area: Rect, t: &TlsReport) {
             .bold(),
         )
         .column_spacing(1)
-        .block(Block::bordered().title(format!(
+        .block(tls_block(format!(
             "Certificates expiring within {EXPIRY_DAYS} days (or expired)"
         ))),
-        bottom,
+        certs_area,
     );
 }
 
@@ -1356,4 +1409,21 @@ fn render_help(frame: &mut Frame, app: &App, area: Rect) {
             .block(Block::default().borders(Borders::ALL).title("Keys")),
         r,
     );
+}
+
+#[cfg(test)]
+mod fair_heights_tests {
+    use super::fair_heights;
+
+    #[test]
+    fn small_needs_first_the_rest_shared_and_left_over_to_the_last() {
+        // Everything fits: each gets its need, the last the rest.
+        assert_eq!(fair_heights([6, 5, 4], 30), [6, 5, 19]);
+        // Too little room: the small need is met, the others share evenly.
+        assert_eq!(fair_heights([4, 33, 33, 33], 22), [4, 6, 6, 6]);
+        // No room at all, or tables of nothing: never more than the total.
+        assert_eq!(fair_heights([5, 5], 0), [0, 0]);
+        assert_eq!(fair_heights([0, 0, 0], 5).iter().sum::<u16>(), 5);
+        assert_eq!(fair_heights([usize::MAX, 1], 10), [8, 2]);
+    }
 }
