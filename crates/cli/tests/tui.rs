@@ -1,7 +1,9 @@
 //! The real binary's dashboard in a real pseudo-terminal (tmux): `--demo` and a realtime
 //! replay reach the alert and recovered states, the screen shows the panels, counts and
 //! messages, and `q` restores the terminal and prints the final summary; a replay of
-//! HTTP/2 with gRPC calls shows them in the gRPC panel and the Protocols view.
+//! HTTP/2 with gRPC calls shows them in the gRPC panel and the Protocols view; a replay of
+//! TLS handshakes (built here around a certificate made by openssl) shows the server
+//! names, versions (the deprecated one marked), cipher, failures in the TLS panel.
 //!
 //! Needs tmux (`.ci/run` installs it); without it the test says so and passes, except
 //! under `CI=true`. The screen is read with `tmux capture-pane` until what is expected
