@@ -381,7 +381,8 @@ fn tls_panel_on_the_dashboard() {
 }
 
 /// The certificate's subject, SNI and days left reach the panel from the wire: needs the
-/// engine to decode X.509 (the tls-engine part of issue 13, not on this branch's base).
+/// engine to decode X.509 (the tls-engine part of issue 13, not on this branch's base;
+/// this test passed on a scratch merge of tls-engine into this branch).
 #[test]
 #[ignore = "needs the engine's X.509 decoding (branch tls-engine); run with --ignored once merged"]
 fn tls_panel_shows_the_expiring_certificate_from_the_wire() {
