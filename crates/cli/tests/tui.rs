@@ -380,11 +380,9 @@ fn tls_panel_on_the_dashboard() {
     assert_eq!(cells("│old.ht13t.test"), ["7", "0"], "{tls}");
 }
 
-/// The certificate's subject, SNI and days left reach the panel from the wire: needs the
-/// engine to decode X.509 (the tls-engine part of issue 13, not on this branch's base;
-/// this test passed on a scratch merge of tls-engine into this branch).
+/// The certificate's subject, SNI and days left reach the panel from the wire (the
+/// engine decodes the leaf with x509-parser).
 #[test]
-#[ignore = "needs the engine's X.509 decoding (branch tls-engine); run with --ignored once merged"]
 fn tls_panel_shows_the_expiring_certificate_from_the_wire() {
     if !have_tmux() {
         return;
