@@ -146,14 +146,8 @@ impl<W: Write> JsonlWriter<W> {
         }
         let l = &mut self.line;
         l.clear();
-        l.extend_from_slice(b"{\"type\":\"exchange\",\"schema\":");
-        push_int(l, u64::from(SCHEMA_VERSION));
-        l.extend_from_slice(b",\"ts\":");
-        push_ts(l, ex.ts);
-        l.extend_from_slice(b",\"client\":");
-        push_addr(l, ex.client);
-        l.extend_from_slice(b",\"server\":");
-        push_addr(l, ex.server);
+        push_head(l, b"exchange", ex.ts);
+        push_ends(l, ex.client, ex.server);
         l.extend_from_slice(b",\"original_client\":");
         push_original(l, ex.original_client);
         push_field(l, b"method", &ex.method);
@@ -204,9 +198,7 @@ impl<W: Write> JsonlWriter<W> {
         }
         push_flags(l, flags);
         l.extend_from_slice(b"}\n");
-        if let Err(e) = self.w.write_all(&self.line) {
-            self.error = Some(e);
-        }
+        self.emit();
     }
 
     /// Appends one WebSocket record (see the module docs).
@@ -216,16 +208,10 @@ impl<W: Write> JsonlWriter<W> {
         }
         let l = &mut self.line;
         l.clear();
-        l.extend_from_slice(b"{\"type\":\"websocket\",\"schema\":");
-        push_int(l, u64::from(SCHEMA_VERSION));
-        l.extend_from_slice(b",\"ts\":");
-        push_ts(l, ws.ts);
+        push_head(l, b"websocket", ws.ts);
         l.extend_from_slice(b",\"end\":");
         push_ts(l, ws.end);
-        l.extend_from_slice(b",\"client\":");
-        push_addr(l, ws.client);
-        l.extend_from_slice(b",\"server\":");
-        push_addr(l, ws.server);
+        push_ends(l, ws.client, ws.server);
         l.extend_from_slice(b",\"original_client\":");
         push_original(l, ws.original_client);
         push_field(l, b"host", &ws.host);
@@ -264,9 +250,7 @@ impl<W: Write> JsonlWriter<W> {
         l.extend_from_slice(b",\"flags\":[");
         push_flags(l, flags);
         l.extend_from_slice(b"}\n");
-        if let Err(e) = self.w.write_all(&self.line) {
-            self.error = Some(e);
-        }
+        self.emit();
     }
 }
 
@@ -278,26 +262,13 @@ impl<W: Write> JsonlWriter<W> {
         }
         let l = &mut self.line;
         l.clear();
-        l.extend_from_slice(b"{\"type\":\"tls\",\"schema\":");
-        push_int(l, u64::from(SCHEMA_VERSION));
-        l.extend_from_slice(b",\"ts\":");
-        push_ts(l, t.ts);
+        push_head(l, b"tls", t.ts);
         l.extend_from_slice(b",\"end\":");
         push_ts(l, t.end);
-        l.extend_from_slice(b",\"client\":");
-        push_addr(l, t.client);
-        l.extend_from_slice(b",\"server\":");
-        push_addr(l, t.server);
+        push_ends(l, t.client, t.server);
         push_opt_wire(l, b"sni", t.sni.as_ref());
         push_opt_wire(l, b"alpn", t.alpn.as_ref());
-        l.extend_from_slice(b",\"alpn_offered\":[");
-        for (i, a) in t.alpn_offered.iter().enumerate() {
-            if i > 0 {
-                l.push(b',');
-            }
-            push_wire(l, a.as_bytes());
-        }
-        l.push(b']');
+        push_wire_list(l, b"alpn_offered", &t.alpn_offered);
         push_named(l, b"version", t.version, tls::names::version);
         push_named(l, b"client_version", t.client_version, tls::names::version);
         push_named(l, b"cipher", t.cipher, tls::names::cipher);
@@ -346,14 +317,7 @@ impl<W: Write> JsonlWriter<W> {
                 push_int(l, u64::from(c.chain_len));
                 push_opt_wire(l, b"subject", c.subject.as_ref());
                 push_opt_wire(l, b"issuer", c.issuer.as_ref());
-                l.extend_from_slice(b",\"sans\":[");
-                for (i, n) in c.sans.iter().enumerate() {
-                    if i > 0 {
-                        l.push(b',');
-                    }
-                    push_wire(l, n.as_bytes());
-                }
-                l.push(b']');
+                push_wire_list(l, b"sans", &c.sans);
                 for (name, v) in [
                     (&b"not_before"[..], c.not_before),
                     (b"not_after", c.not_after),
@@ -393,10 +357,53 @@ impl<W: Write> JsonlWriter<W> {
             }
         }
         l.extend_from_slice(b"]}\n");
+        self.emit();
+    }
+}
+
+impl<W: Write> JsonlWriter<W> {
+    /// Writes the line built in `self.line`; the first error is kept and stops writing.
+    fn emit(&mut self) {
         if let Err(e) = self.w.write_all(&self.line) {
             self.error = Some(e);
         }
     }
+}
+
+/// `{"type":"TY","schema":N,"ts":TS`
+fn push_head(l: &mut Vec<u8>, ty: &[u8], ts: Timestamp) {
+    l.extend_from_slice(b"{\"type\":\"");
+    l.extend_from_slice(ty);
+    l.extend_from_slice(b"\",\"schema\":");
+    push_int(l, u64::from(SCHEMA_VERSION));
+    l.extend_from_slice(b",\"ts\":");
+    push_ts(l, ts);
+}
+
+/// `,"client":..,"server":..`
+fn push_ends(
+    l: &mut Vec<u8>,
+    client: Option<std::net::SocketAddr>,
+    server: Option<std::net::SocketAddr>,
+) {
+    l.extend_from_slice(b",\"client\":");
+    push_addr(l, client);
+    l.extend_from_slice(b",\"server\":");
+    push_addr(l, server);
+}
+
+/// `,"name":[<wire string>,..]`
+fn push_wire_list(l: &mut Vec<u8>, name: &[u8], items: &[WireStr]) {
+    l.extend_from_slice(b",\"");
+    l.extend_from_slice(name);
+    l.extend_from_slice(b"\":[");
+    for (i, a) in items.iter().enumerate() {
+        if i > 0 {
+            l.push(b',');
+        }
+        push_wire(l, a.as_bytes());
+    }
+    l.push(b']');
 }
 
 /// `,"name":<wire string>` or `,"name":null`.
@@ -608,9 +615,7 @@ impl<W: Write> JsonlWriter<W> {
         l.extend_from_slice(b",\"message\":");
         push_str(l, ev.message().as_bytes());
         l.extend_from_slice(b"}\n");
-        if let Err(e) = self.w.write_all(&self.line) {
-            self.error = Some(e);
-        }
+        self.emit();
     }
 }
 
