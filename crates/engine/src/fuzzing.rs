@@ -316,6 +316,8 @@ pub fn monitor(data: &[u8]) -> u64 {
             ..Default::default()
         },
         baseline: None,
+        errors_baseline: None,
+        latency_baseline: None,
         stats: StatsConfig {
             top: 3,
             max_keys: 8,

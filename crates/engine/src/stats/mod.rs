@@ -225,7 +225,7 @@
 
 mod config;
 mod grpc;
-mod hist;
+pub(crate) mod hist;
 mod metrics;
 mod rate;
 mod report;
