@@ -216,7 +216,7 @@ fn share_bp(e: u64, n: u64) -> u64 {
 }
 
 /// A value of `kind` for people: `12.5%` (basis points, one decimal, truncated) or
-/// `840 ms` / `95 µs` / `12.3 s` (nanoseconds).
+/// `95 µs` / `2.5 ms` / `840 ms` / `12.3 s` (nanoseconds, truncated).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignalValue(pub AlertKind, pub u64);
 
@@ -227,6 +227,9 @@ impl fmt::Display for SignalValue {
             AlertKind::Rate => write!(f, "{v} hits"),
             AlertKind::Errors => write!(f, "{}.{}%", v / 100, v % 100 / 10),
             AlertKind::Latency if v < 1_000_000 => write!(f, "{} µs", v / 1_000),
+            AlertKind::Latency if v < 10_000_000 => {
+                write!(f, "{}.{} ms", v / 1_000_000, v % 1_000_000 / 100_000)
+            }
             AlertKind::Latency if v < 10 * NS_PER_SEC => write!(f, "{} ms", v / 1_000_000),
             AlertKind::Latency => {
                 write!(f, "{}.{} s", v / NS_PER_SEC, v % NS_PER_SEC / 100_000_000)
