@@ -300,8 +300,58 @@ fn health_line<'a>(app: &App, snap: &Snapshot) -> Line<'a> {
 }
 
 /// The alert banner's text and style: the original program's wording, while an alert is
-/// active or has just recovered.
+/// active or has just recovered (the request rate's first, then errors and latency).
 pub fn banner_text(snap: &Snapshot) -> Option<(String, Style)> {
+    snap.alert
+        .as_ref()
+        .and_then(|_| rate_banner_text(snap))
+        .or_else(|| signal_banner_text(snap))
+}
+
+/// The first global errors or latency alert (active first, then just recovered).
+fn signal_banner_text(snap: &Snapshot) -> Option<(String, Style)> {
+    let global = || snap.signals.iter().filter(|v| v.server.is_none());
+    let active = global().find_map(|v| match v.state {
+        SignalState::Alert { since, value, .. } => Some((v, since, value)),
+        _ => None,
+    });
+    if let Some((v, since, value)) = active {
+        let (what, label) = match v.kind {
+            AlertKind::Latency => ("High latency", "p95"),
+            _ => ("High error rate", "5xx"),
+        };
+        let mut t = format!("{what} generated an alert - {label} = ");
+        match value {
+            Some(x) => t.push_str(&SignalValue(v.kind, x).to_string()),
+            None => t.push('-'),
+        }
+        if let Some(b) = v.baseline {
+            t.push_str(&format!(" (baseline {})", SignalValue(v.kind, b.value())));
+        }
+        t.push_str(&format!(", triggered at {}", Utc(since)));
+        return Some((t, Style::new().fg(Color::White).bg(Color::Red).bold()));
+    }
+    global().find_map(|v| match v.state {
+        SignalState::Recovered {
+            at,
+            duration_ns,
+            peak,
+            ..
+        } => Some((
+            format!(
+                "Recovered from {} at {} - alert lasted {}, peak {}",
+                v.kind.what(),
+                Utc(at),
+                HumanDuration(duration_ns),
+                SignalValue(v.kind, peak)
+            ),
+            Style::new().fg(Color::Black).bg(Color::Green).bold(),
+        )),
+        _ => None,
+    })
+}
+
+fn rate_banner_text(snap: &Snapshot) -> Option<(String, Style)> {
     let v = snap.alert.as_ref()?;
     match v.state {
         AlertState::Alert { hits, since, .. } => Some((
