@@ -171,7 +171,15 @@ impl Monitor {
                 avg_duration_ns: a.avg_alert_duration_ns(),
             }),
             counters: self.engine.counters().clone(),
-            stats_counters: self.stats.counters().clone(),
+            stats_counters: {
+                let mut c = self.stats.counters().clone();
+                if let Some(s) = &self.signals {
+                    let sc = s.counters();
+                    c.alert_servers_unwatched = sc.servers_unwatched;
+                    c.alert_servers_replaced = sc.servers_replaced;
+                }
+                c
+            },
             source_counters: self.source_counters.clone(),
             signals: self
                 .signals

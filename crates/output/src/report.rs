@@ -1,5 +1,9 @@
 //! The end-of-run report: totals, every top table for the retention window, the baseline
 //! and the alert history, as plain text for people or one JSON document for machines.
+//! Errors and latency alerting follow the rate's: in plain text one line per global
+//! machine (and per server that alerted) with its episodes; in JSON the `alert_kinds`
+//! array (`kind`, `server`, `state`, `value`, `responses`, `baseline`, `alerts`; values
+//! in percent for errors, seconds for latency).
 //!
 //! The same renderers give the periodic blocks and snapshots of live and realtime runs
 //! (`--output plain|json`), for any window.

@@ -1,6 +1,12 @@
 //! Baseline learning and high-traffic alerting: a sans-IO state machine driven by time
 //! given as an argument.
 //!
+//! This page documents the request-rate machine ([`Alerting`], kind `rate`). Errors and
+//! latency ([`SignalAlerting`], kinds `errors` and `latency`) follow the same time rules,
+//! states and transitions over responses instead of requests (see `signal.rs` for their
+//! rules); [`SignalSet`] holds them, global and per server. Their events reach the
+//! presenters as [`AlertEvent::Signal`].
+//!
 //! [`Alerting`] never reads a clock. The caller reports requests with
 //! [`Alerting::on_requests`] and the passing of time with [`Alerting::advance`] (packet
 //! time for files; packet time plus wall-clock ticks for live capture, so an alert
