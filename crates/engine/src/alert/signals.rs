@@ -119,21 +119,32 @@ impl SignalSet {
         out: &mut Vec<AlertEvent>,
     ) {
         self.advance(ts, out);
+        // `advance` ran first, so no machine can change here and `scratch` stays empty;
+        // whatever it held would still be delivered.
         for m in &mut self.global {
             m.on_response(ts, error, latency_ns, &mut self.scratch);
+            let kind = m.kind();
+            out.extend(self.scratch.drain(..).map(|event| AlertEvent::Signal {
+                kind,
+                server: None,
+                event,
+            }));
         }
         if let (true, Some(name)) = (self.cfg.per_server, server) {
             if let Some(i) = self.slot(ts, name) {
                 if let Some(s) = self.servers.get_mut(i) {
                     for m in &mut s.machines {
                         m.on_response(ts, error, latency_ns, &mut self.scratch);
+                        let kind = m.kind();
+                        out.extend(self.scratch.drain(..).map(|event| AlertEvent::Signal {
+                            kind,
+                            server: Some(s.name),
+                            event,
+                        }));
                     }
                 }
             }
         }
-        // Learning cannot end here (advance ran first): nothing to push.
-        debug_assert!(self.scratch.is_empty());
-        self.scratch.clear();
     }
 
     /// Time has reached `now`: every machine is evaluated up to it.
