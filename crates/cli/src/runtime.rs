@@ -12,11 +12,11 @@ use crate::privs::{Privs, PrivsError};
 use crate::refresh::{Periodic, Refresh};
 use anyhow::Context as _;
 use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
-use httptop_engine::alert::{AlertEvent, Baseline};
+use httptop_engine::alert::{AlertEvent, AlertKind, BaselineSet, SignalEvent};
 use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer, TlsSession, WebSocketSession};
 use httptop_output::JsonlWriter;
 use httptop_wire::Timestamp;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -53,6 +53,8 @@ struct Outputs {
     /// Where to save the baseline when learning finishes: opened (created empty) before
     /// privileges are dropped.
     baseline_file: Option<(std::path::PathBuf, std::fs::File)>,
+    /// The baselines loaded or learned so far: what the file holds.
+    baselines: BaselineSet,
     /// The periodic output or the dashboard, and when they are due.
     refresh: Refresh,
     /// The dashboard to start after the privilege drop (`--output tui`).
@@ -101,16 +103,35 @@ impl Observer for Outputs {
         if let Some(f) = &mut self.fleet {
             f.on_alert(ev, wall_now());
         }
-        if let AlertEvent::LearningFinished { baseline, .. } = ev {
-            let Some((path, mut file)) = self.baseline_file.take() else {
-                return;
-            };
-            if let Err(e) = file.write_all(baseline.to_text().as_bytes()) {
-                self.note(format!(
-                    "httptop: cannot save the baseline to {}: {e}",
-                    path.display()
-                ));
-            }
+        // Each global baseline learned is added to the file, rewritten whole.
+        let set = &mut self.baselines;
+        match *ev {
+            AlertEvent::LearningFinished { baseline, .. } => set.rate = Some(baseline),
+            AlertEvent::Signal {
+                server: None,
+                event: SignalEvent::Learned { baseline, .. },
+                kind,
+            } => match kind {
+                AlertKind::Latency => set.latency = Some(baseline),
+                _ => set.errors = Some(baseline),
+            },
+            _ => return,
+        }
+        let text = self.baselines.to_text();
+        let Some((path, file)) = &mut self.baseline_file else {
+            return;
+        };
+        let saved = file
+            .set_len(0)
+            .and_then(|()| file.seek(io::SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(text.as_bytes()));
+        if let Err(e) = saved {
+            let msg = format!(
+                "httptop: cannot save the baseline to {}: {e}",
+                path.display()
+            );
+            self.baseline_file = None;
+            self.note(msg);
         }
     }
 }
@@ -176,6 +197,7 @@ impl Outputs {
             stop: Arc::clone(stop),
             messages: httptop_tui::Messages::new(),
             fleet: None,
+            baselines: BaselineSet::default(),
         })
     }
 
@@ -275,16 +297,22 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
     // The user is looked up now; privileges are dropped once the source is open.
     let privs = Privs::plan(args.user.as_deref(), !args.no_sandbox)?;
-    let baseline = load_baseline(args)?;
-    let learning = baseline.is_none();
+    let loaded = load_baseline(args)?;
+    let alert = args.alert_config();
+    let learning = (alert.runs(AlertKind::Rate) && loaded.rate.is_none())
+        || (alert.runs(AlertKind::Errors) && loaded.errors.is_none())
+        || (alert.runs(AlertKind::Latency) && loaded.latency.is_none());
     let mut monitor = Monitor::new(MonitorConfig {
         limits: args.limits(),
-        alert: args.alert_config(),
-        baseline,
+        alert,
+        baseline: loaded.rate,
+        errors_baseline: loaded.errors,
+        latency_baseline: loaded.latency,
         stats: args.stats_config(),
     })
     .map_err(|e| Failure::Usage(format!("invalid alerting options: {e}")))?;
     let mut out = Outputs::open(args, &mode, format, learning, &stop)?;
+    out.baselines = loaded;
     // Bound now, before the capture opens and privileges are dropped; its threads (and
     // the dashboard's) start after the drop (see `drop_privileges`).
     out.fleet = start_fleet(args)?;
@@ -401,18 +429,17 @@ fn start_fleet(args: &Args) -> Result<Option<httptop_fleet::Fleet>, Failure> {
     Ok(Some(fleet))
 }
 
-/// The saved baseline, when `--baseline-file` names an existing file.
-fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
+/// The saved baselines, when `--baseline-file` names an existing file (version 1 or 2).
+fn load_baseline(args: &Args) -> Result<BaselineSet, Failure> {
     let Some(path) = &args.baseline_file else {
-        return Ok(None);
+        return Ok(BaselineSet::default());
     };
     match std::fs::read(path) {
         // Created empty by a run stopped before learning finished.
-        Ok(bytes) if bytes.is_empty() => Ok(None),
-        Ok(bytes) => Baseline::from_bytes(&bytes)
-            .map(Some)
+        Ok(bytes) if bytes.is_empty() => Ok(BaselineSet::default()),
+        Ok(bytes) => BaselineSet::from_bytes(&bytes)
             .map_err(|e| Failure::Usage(format!("{}: not a baseline file: {e}", path.display()))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BaselineSet::default()),
         Err(e) => Err(Failure::Usage(format!(
             "cannot read {}: {e}",
             path.display()

@@ -69,6 +69,20 @@
 //! - `{"type":"alert","state":"recovered","at":..,"hits":H,"baseline":B,"threshold":P,
 //!   "window_s":W,"duration_s":D,"peak":K,"message":..}`.
 //!
+//! Every alerting event also has `"kind"` (`rate` for the above; `errors`, `latency`) and
+//! `"server"` (null when global, else the server's name as a wire string). Errors and
+//! latency events carry values in their kind's unit: `errors` a share in percent (two
+//! decimals, `12.5` is 12.5 %), `latency` a p95 in seconds (nine decimals):
+//!
+//! - `{"type":"learning_finished","kind":..,"server":..,"at":..,"baseline":B,
+//!   "learned_responses":N,"message":..}`;
+//! - `{"type":"learning_restarted","kind":..,"server":..,"at":..,"empty_periods":N,..}`;
+//! - `{"type":"alert","kind":..,"server":..,"state":"started","at":..,"value":V,
+//!   "baseline":B,"threshold":P,"responses":N,"message":..}` (`responses` in the window);
+//! - `{"type":"alert","kind":..,"server":..,"state":"recovered","at":..,"value":V,
+//!   "duration_s":D,"peak":K,"message":..}` (`value` null when the window held fewer
+//!   than `--min-responses`).
+//!
 //! Wire strings (the fields marked so above) keep their exact bytes, the way
 //! ripgrep's JSON printer does:
 //!
@@ -85,7 +99,7 @@
 //! multi-byte character leaves bytes that are not UTF-8, written as `{"bytes":..}`.
 //! Alerting events hold no wire string.
 
-use httptop_engine::alert::{AlertEvent, Baseline};
+use httptop_engine::alert::{AlertEvent, AlertKind, Baseline, ServerName, SignalEvent};
 use httptop_engine::tls::{self, TlsFlags};
 use httptop_engine::{Exchange, Flags, TlsSession, Version, WebSocketSession, WireStr};
 use httptop_wire::Timestamp;
@@ -555,6 +569,7 @@ impl<W: Write> JsonlWriter<W> {
             } => {
                 l.extend_from_slice(b"{\"type\":\"learning_finished\"");
                 push_common(l, at);
+                push_kind(l, AlertKind::Rate, None);
                 push_baseline(l, baseline, window_ns);
                 l.extend_from_slice(b",\"baseline_floor\":");
                 push_int(l, per_window);
@@ -568,6 +583,7 @@ impl<W: Write> JsonlWriter<W> {
             AlertEvent::LearningRestarted { at, empty_periods } => {
                 l.extend_from_slice(b"{\"type\":\"learning_restarted\"");
                 push_common(l, at);
+                push_kind(l, AlertKind::Rate, None);
                 l.extend_from_slice(b",\"empty_periods\":");
                 push_int(l, empty_periods);
             }
@@ -580,6 +596,7 @@ impl<W: Write> JsonlWriter<W> {
             } => {
                 l.extend_from_slice(b"{\"type\":\"alert\"");
                 push_common(l, at);
+                push_kind(l, AlertKind::Rate, None);
                 self.alert_context = Some((baseline, window_ns, threshold_pct));
                 l.extend_from_slice(b",\"state\":\"started\",\"hits\":");
                 push_int(l, hits);
@@ -597,6 +614,7 @@ impl<W: Write> JsonlWriter<W> {
             } => {
                 l.extend_from_slice(b"{\"type\":\"alert\"");
                 push_common(l, at);
+                push_kind(l, AlertKind::Rate, None);
                 l.extend_from_slice(b",\"state\":\"recovered\",\"hits\":");
                 push_int(l, hits);
                 if let Some((baseline, window_ns, threshold_pct)) = self.alert_context {
@@ -611,6 +629,11 @@ impl<W: Write> JsonlWriter<W> {
                 l.extend_from_slice(b",\"peak\":");
                 push_int(l, peak);
             }
+            AlertEvent::Signal {
+                kind,
+                ref server,
+                event,
+            } => push_signal(l, kind, server.as_ref(), event),
         }
         l.extend_from_slice(b",\"message\":");
         push_str(l, ev.message().as_bytes());
@@ -626,6 +649,95 @@ fn push_baseline(l: &mut Vec<u8>, b: Baseline, window_ns: u64) {
 }
 
 /// `,"schema":N,"at":SECONDS`
+/// `,"kind":K,"server":S`.
+fn push_kind(l: &mut Vec<u8>, kind: AlertKind, server: Option<&ServerName>) {
+    l.extend_from_slice(b",\"kind\":\"");
+    l.extend_from_slice(kind.name().as_bytes());
+    l.extend_from_slice(b"\",\"server\":");
+    match server {
+        Some(s) => push_wire(l, s.as_bytes()),
+        None => l.extend_from_slice(b"null"),
+    }
+}
+
+/// A value of `kind`: percent with two decimals from basis points, or seconds.
+fn push_value(l: &mut Vec<u8>, kind: AlertKind, v: u64) {
+    if kind == AlertKind::Latency {
+        push_secs(l, v);
+    } else {
+        push_int(l, v / 100);
+        l.push(b'.');
+        push_padded(l, v % 100, 2);
+    }
+}
+
+/// An errors or latency event, after its `type` (see the module docs).
+fn push_signal(l: &mut Vec<u8>, kind: AlertKind, server: Option<&ServerName>, ev: SignalEvent) {
+    let ty: &[u8] = match ev {
+        SignalEvent::Learned { .. } => b"learning_finished",
+        SignalEvent::Restarted { .. } => b"learning_restarted",
+        SignalEvent::Started { .. } | SignalEvent::Recovered { .. } => b"alert",
+    };
+    l.extend_from_slice(b"{\"type\":\"");
+    l.extend_from_slice(ty);
+    l.push(b'"');
+    push_common(l, ev_at(ev));
+    push_kind(l, kind, server);
+    match ev {
+        SignalEvent::Learned { baseline, .. } => {
+            l.extend_from_slice(b",\"baseline\":");
+            push_value(l, kind, baseline.value());
+            l.extend_from_slice(b",\"learned_responses\":");
+            push_int(l, baseline.responses());
+        }
+        SignalEvent::Restarted { empty_periods, .. } => {
+            l.extend_from_slice(b",\"empty_periods\":");
+            push_int(l, empty_periods);
+        }
+        SignalEvent::Started {
+            value,
+            responses,
+            baseline,
+            threshold_pct,
+            ..
+        } => {
+            l.extend_from_slice(b",\"state\":\"started\",\"value\":");
+            push_value(l, kind, value);
+            l.extend_from_slice(b",\"baseline\":");
+            push_value(l, kind, baseline.value());
+            l.extend_from_slice(b",\"threshold\":");
+            push_int(l, u64::from(threshold_pct));
+            l.extend_from_slice(b",\"responses\":");
+            push_int(l, responses);
+        }
+        SignalEvent::Recovered {
+            value,
+            duration_ns,
+            peak,
+            ..
+        } => {
+            l.extend_from_slice(b",\"state\":\"recovered\",\"value\":");
+            match value {
+                Some(v) => push_value(l, kind, v),
+                None => l.extend_from_slice(b"null"),
+            }
+            l.extend_from_slice(b",\"duration_s\":");
+            push_secs(l, duration_ns);
+            l.extend_from_slice(b",\"peak\":");
+            push_value(l, kind, peak);
+        }
+    }
+}
+
+fn ev_at(ev: SignalEvent) -> Timestamp {
+    match ev {
+        SignalEvent::Learned { at, .. }
+        | SignalEvent::Restarted { at, .. }
+        | SignalEvent::Started { at, .. }
+        | SignalEvent::Recovered { at, .. } => at,
+    }
+}
+
 fn push_common(l: &mut Vec<u8>, at: Timestamp) {
     l.extend_from_slice(b",\"schema\":");
     push_int(l, u64::from(SCHEMA_VERSION));

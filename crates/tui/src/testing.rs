@@ -367,6 +367,7 @@ pub fn empty_snapshot(now_s: u64) -> Snapshot {
     Snapshot {
         now,
         alert: None,
+        signals: Vec::new(),
         counters: Counters::default(),
         stats_counters: Default::default(),
         source_counters: Vec::new(),
@@ -499,6 +500,7 @@ pub fn snapshot(state: State, hostile: bool) -> Snapshot {
                 .then(|| ended.iter().sum::<u64>() / ended.len() as u64),
             history,
         }),
+        signals: Vec::new(),
         counters,
         stats_counters: Default::default(),
         source_counters: Vec::new(),

@@ -8,7 +8,9 @@
 
 use crate::app::{App, Panel, Sort};
 use crate::text::{clean, wire};
-use httptop_engine::alert::{AlertState, Baseline, HumanDuration, Utc};
+use httptop_engine::alert::{
+    AlertKind, AlertState, Baseline, HumanDuration, SignalState, SignalValue, Utc,
+};
 use httptop_engine::snapshot::{AlertView, Snapshot};
 use httptop_engine::stats::{Report, TlsNameRow, TlsReport, EXPIRY_DAYS};
 use httptop_engine::Protocol;
@@ -128,6 +130,11 @@ pub fn header<'a>(app: &App, snap: &Snapshot) -> Paragraph<'a> {
 
 fn state_line<'a>(snap: &Snapshot) -> Line<'a> {
     let Some(v) = &snap.alert else {
+        if !snap.signals.is_empty() {
+            let mut spans = Vec::new();
+            signal_spans(snap, &mut spans);
+            return Line::from(spans);
+        }
         return Line::from(Span::styled(
             "WAITING for the first packet",
             Style::new().fg(Color::Yellow).bold(),
@@ -188,7 +195,60 @@ fn state_line<'a>(snap: &Snapshot) -> Line<'a> {
             HumanDuration(v.next_evaluation.since(snap.now))
         )));
     }
+    signal_spans(snap, &mut spans);
     Line::from(spans)
+}
+
+/// Errors and latency on the state line: `| 5xx 0.8%` and `| p95 12.0 ms` (global),
+/// styled as the rate state, then how many servers alert.
+fn signal_spans(snap: &Snapshot, spans: &mut Vec<Span<'_>>) {
+    for v in snap.signals.iter().filter(|v| v.server.is_none()) {
+        let label = if v.kind == AlertKind::Latency {
+            "p95"
+        } else {
+            "5xx"
+        };
+        let (value, style) = match v.state {
+            SignalState::Learning { .. } => (None, Style::new().fg(Color::Yellow)),
+            SignalState::Normal { value } => (value, Style::new().fg(Color::Green)),
+            SignalState::Alert { value, .. } => {
+                (value, Style::new().fg(Color::White).bg(Color::Red).bold())
+            }
+            SignalState::Recovered { value, .. } => {
+                (value, Style::new().fg(Color::Black).bg(Color::Green))
+            }
+        };
+        spans.push(Span::raw("  | "));
+        let text = match value {
+            _ if matches!(v.state, SignalState::Learning { .. }) => format!("{label} learning"),
+            Some(x) => format!("{label} {}", SignalValue(v.kind, x)),
+            None => format!("{label} -"),
+        };
+        spans.push(Span::styled(text, style));
+        if let SignalState::Alert { .. } = v.state {
+            spans.push(Span::styled(
+                format!(" {}", v.kind.name().to_uppercase()),
+                Style::new().fg(Color::White).bg(Color::Red).bold(),
+            ));
+        }
+        if let Some(b) = v.baseline {
+            spans.push(Span::raw(format!(
+                " (base {})",
+                SignalValue(v.kind, b.value())
+            )));
+        }
+    }
+    let servers = snap
+        .signals
+        .iter()
+        .filter(|v| v.server.is_some() && matches!(v.state, SignalState::Alert { .. }))
+        .count();
+    if servers > 0 {
+        spans.push(Span::styled(
+            format!("  {servers} server alerts"),
+            Style::new().fg(Color::White).bg(Color::Red).bold(),
+        ));
+    }
 }
 
 /// Baseline per window raised by `pct`, as people read it (two decimals, truncated).
@@ -240,8 +300,58 @@ fn health_line<'a>(app: &App, snap: &Snapshot) -> Line<'a> {
 }
 
 /// The alert banner's text and style: the original program's wording, while an alert is
-/// active or has just recovered.
+/// active or has just recovered (the request rate's first, then errors and latency).
 pub fn banner_text(snap: &Snapshot) -> Option<(String, Style)> {
+    snap.alert
+        .as_ref()
+        .and_then(|_| rate_banner_text(snap))
+        .or_else(|| signal_banner_text(snap))
+}
+
+/// The first global errors or latency alert (active first, then just recovered).
+fn signal_banner_text(snap: &Snapshot) -> Option<(String, Style)> {
+    let global = || snap.signals.iter().filter(|v| v.server.is_none());
+    let active = global().find_map(|v| match v.state {
+        SignalState::Alert { since, value, .. } => Some((v, since, value)),
+        _ => None,
+    });
+    if let Some((v, since, value)) = active {
+        let (what, label) = match v.kind {
+            AlertKind::Latency => ("High latency", "p95"),
+            _ => ("High error rate", "5xx"),
+        };
+        let mut t = format!("{what} generated an alert - {label} = ");
+        match value {
+            Some(x) => t.push_str(&SignalValue(v.kind, x).to_string()),
+            None => t.push('-'),
+        }
+        if let Some(b) = v.baseline {
+            t.push_str(&format!(" (baseline {})", SignalValue(v.kind, b.value())));
+        }
+        t.push_str(&format!(", triggered at {}", Utc(since)));
+        return Some((t, Style::new().fg(Color::White).bg(Color::Red).bold()));
+    }
+    global().find_map(|v| match v.state {
+        SignalState::Recovered {
+            at,
+            duration_ns,
+            peak,
+            ..
+        } => Some((
+            format!(
+                "Recovered from {} at {} - alert lasted {}, peak {}",
+                v.kind.what(),
+                Utc(at),
+                HumanDuration(duration_ns),
+                SignalValue(v.kind, peak)
+            ),
+            Style::new().fg(Color::Black).bg(Color::Green).bold(),
+        )),
+        _ => None,
+    })
+}
+
+fn rate_banner_text(snap: &Snapshot) -> Option<(String, Style)> {
     let v = snap.alert.as_ref()?;
     match v.state {
         AlertState::Alert { hits, since, .. } => Some((
@@ -722,12 +832,46 @@ fn tls_name_item(n: &TlsNameRow) -> Item {
     it
 }
 
-/// Alert episodes that ended (or are still going) in the last 24 hours.
+/// Alert episodes that ended (or are still going) in the last 24 hours: the request
+/// rate's, then errors and latency (their peak in their unit, the kind and server after
+/// the duration).
 fn alert_items(snap: &Snapshot) -> Vec<Item> {
+    let day_ago = Timestamp(snap.now.nanos().saturating_sub(24 * 3600 * NS));
+    let mut items = rate_alert_items(snap, day_ago);
+    for v in &snap.signals {
+        for e in v
+            .history
+            .iter()
+            .filter(|e| e.end.unwrap_or(snap.now) >= day_ago)
+        {
+            let lasted = e.duration_ns().unwrap_or_else(|| snap.now.since(e.start));
+            let what = match &v.server {
+                Some(s) => format!("{} {} on {s}", HumanDuration(lasted), v.kind.name()),
+                None => format!("{} {}", HumanDuration(lasted), v.kind.name()),
+            };
+            let mut it = Item::new(
+                &[],
+                e.peak,
+                e.start,
+                vec![
+                    Utc(e.start).to_string(),
+                    e.end
+                        .map_or_else(|| "active".to_string(), |t| Utc(t).to_string()),
+                    what,
+                    SignalValue(v.kind, e.peak).to_string(),
+                ],
+            );
+            it.duration = lasted;
+            items.push(it);
+        }
+    }
+    items
+}
+
+fn rate_alert_items(snap: &Snapshot, day_ago: Timestamp) -> Vec<Item> {
     let Some(v) = &snap.alert else {
         return Vec::new();
     };
-    let day_ago = Timestamp(snap.now.nanos().saturating_sub(24 * 3600 * NS));
     v.history
         .iter()
         .filter(|e| e.end.unwrap_or(snap.now) >= day_ago)

@@ -225,7 +225,7 @@
 
 mod config;
 mod grpc;
-mod hist;
+pub(crate) mod hist;
 mod metrics;
 mod rate;
 mod report;
@@ -308,6 +308,11 @@ httptop_wire::counters! {
         tls_failures_evicted: Keys,
         /// Expiring certificates left out of, or replaced in, the full table of 32.
         tls_certs_dropped: Keys,
+        /// Responses of servers that --alert-per-server could not watch (--alert-servers
+        /// watched, none idle); still counted by the global alerts.
+        alert_servers_unwatched: Exchanges,
+        /// Idle servers whose per-server alerting a new server took over.
+        alert_servers_replaced: Keys,
     } extra {
         pub sections: TableCounters,
         pub hosts: TableCounters,
