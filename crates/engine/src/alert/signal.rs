@@ -468,10 +468,16 @@ impl SignalAlerting {
             return;
         }
         self.clock = now;
-        if let Phase::Learning { .. } = self.phase {
+        let target = now.secs();
+        // Within the current second nothing is due but the end of learning: the history
+        // is purged at second boundaries (the hot path: one call per response).
+        let learning = matches!(self.phase, Phase::Learning { .. });
+        if target == self.cur_sec && !learning {
+            return;
+        }
+        if learning {
             self.end_learning_if_due(events);
         }
-        let target = now.secs();
         if target > self.cur_sec {
             self.roll_to(target, events);
         }

@@ -148,10 +148,16 @@ impl SignalSet {
     }
 
     /// Time has reached `now`: every machine is evaluated up to it.
+    #[inline]
     pub fn advance(&mut self, now: Timestamp, out: &mut Vec<AlertEvent>) {
-        if now < self.next_due {
-            return;
+        if now >= self.next_due {
+            self.advance_due(now, out);
         }
+    }
+
+    /// [`SignalSet::advance`] once a check is due (kept out of line: the per-frame call is
+    /// the comparison above).
+    fn advance_due(&mut self, now: Timestamp, out: &mut Vec<AlertEvent>) {
         let start = out.len();
         for m in &mut self.global {
             m.advance(now, &mut self.scratch);
