@@ -195,6 +195,17 @@ pub struct Args {
     /// Fleet options (Prometheus exporter, Alertmanager); see docs/fleet.md.
     #[command(flatten)]
     pub fleet: FleetArgs,
+
+    /// Read settings from this TOML file (every long option is a key). Default:
+    /// /etc/httptop/httptop.toml when it exists. Environment variables HTTPTOP_<OPTION>
+    /// override the file; flags override both.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective configuration as TOML, with where each value came from, and
+    /// exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// `--metrics-addr`, `--alertmanager`, `--instance`, `--linger`.

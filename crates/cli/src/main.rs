@@ -1,6 +1,7 @@
 //! The `httptop` binary: arguments, capture source, engine, presenters, signals, exit codes.
 
 mod args;
+mod config;
 mod counters;
 mod demo;
 mod mode;
@@ -9,11 +10,22 @@ mod refresh;
 mod report;
 mod runtime;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = args::Args::parse();
+    let args = match config::load(std::env::args_os().collect()) {
+        Ok(config::Loaded {
+            print: Some(text), ..
+        }) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(loaded) => loaded.args,
+        Err(e) => {
+            eprintln!("httptop: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match runtime::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(runtime::Failure::Usage(msg)) => {
