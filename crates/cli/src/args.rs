@@ -87,6 +87,15 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
+    /// Rotate the `--log` file once it holds this many MiB (FILE becomes FILE.1, FILE.1
+    /// becomes FILE.2...). Off by default: the log is reopened on SIGHUP for logrotate.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_max_mib: Option<u64>,
+
+    /// With `--log-max-mib`: old log files kept (FILE.1 to FILE.N).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub log_keep: u32,
+
     /// Do not print the end-of-run summary on standard error.
     #[arg(short = 'q', long)]
     pub quiet: bool,

@@ -4,6 +4,7 @@ mod args;
 mod config;
 mod counters;
 mod demo;
+mod logfile;
 mod mode;
 mod privs;
 mod refresh;
