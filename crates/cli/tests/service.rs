@@ -181,7 +181,11 @@ fn size_rotation_keeps_n_files_each_near_the_limit() {
     let mut total = 0;
     for f in &files {
         let len = std::fs::metadata(f).expect("rotated file").len();
-        assert!(len <= (1 << 20) + (64 << 10) + 4096, "{}: {len}", f.display());
+        assert!(
+            len <= (1 << 20) + (64 << 10) + 4096,
+            "{}: {len}",
+            f.display()
+        );
         total += exchanges(f).len();
     }
     assert_eq!(total, 4_000, "nothing lost across the rotated files");
