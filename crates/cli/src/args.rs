@@ -215,6 +215,11 @@ pub struct Args {
     /// exit.
     #[arg(long)]
     pub print_config: bool,
+
+    /// Write the man page or a shell's completions to standard output, and exit
+    /// (scripts/gen-assets).
+    #[arg(long, value_enum, value_name = "KIND", hide = true)]
+    pub generate: Option<crate::generate::Generate>,
 }
 
 /// `--metrics-addr`, `--alertmanager`, `--instance`, `--linger`.

@@ -2,8 +2,8 @@
 //!
 //! Contract:
 //! - the file is `--config FILE` (or `HTTPTOP_CONFIG`), else [`DEFAULT_FILE`] when it
-//!   exists; every long option except `help`, `version`, `config` and `print-config` is a
-//!   key of the same name (`-` or `_`); tables (`[alerting]`, ...) are optional headings
+//!   exists; every long option except the actions (`help`, `version`, `config`,
+//!   `print-config`, `list-interfaces`, `list-counters`) is a key of the same name (`-` or `_`); tables (`[alerting]`, ...) are optional headings
 //!   that group keys without changing their names;
 //! - precedence: flag over environment over file over built-in default;
 //! - a file is untrusted text: a syntax error, an unknown key, a key set twice, a value of
@@ -30,7 +30,15 @@ use toml::de::{DeTable, DeValue};
 pub const DEFAULT_FILE: &str = "/etc/httptop/httptop.toml";
 
 /// Options that are not settings: not accepted in a file, not printed.
-const NOT_SETTINGS: &[&str] = &["help", "version", "config", "print_config"];
+const NOT_SETTINGS: &[&str] = &[
+    "help",
+    "version",
+    "config",
+    "print_config",
+    "list_interfaces",
+    "list_counters",
+    "generate",
+];
 
 /// A configuration file that cannot be used.
 #[derive(Debug, PartialEq, Eq)]
@@ -86,7 +94,7 @@ pub fn command() -> Command {
         let Some(long) = a.get_long().map(String::from) else {
             return a;
         };
-        if matches!(long.as_str(), "help" | "version") {
+        if matches!(long.as_str(), "help" | "version" | "generate") {
             return a;
         }
         a.env(env_name(&long)).hide_env(true)
@@ -233,7 +241,7 @@ pub fn load(argv: Vec<OsString>) -> Result<Loaded, ConfigError> {
         let (p, vs) = file
             .as_ref()
             .map_or((None, &[][..]), |(p, vs)| (Some(p.as_path()), &vs[..]));
-        effective(&cmd, &matches, p, vs)
+        effective(&matches, p, vs)
     });
     Ok(Loaded { args, print })
 }
@@ -268,12 +276,7 @@ fn toml_value(raw: &str, is_flag: bool) -> String {
 }
 
 /// `--print-config`'s text.
-fn effective(
-    cmd: &Command,
-    m: &ArgMatches,
-    file: Option<&Path>,
-    from_file: &[FileValue],
-) -> String {
+fn effective(m: &ArgMatches, file: Option<&Path>, from_file: &[FileValue]) -> String {
     let mut out = String::from(
         "# httptop's effective configuration: each value is followed by where it came from\n\
          # (command line, environment, configuration file, default). Usable as a --config file.\n",
@@ -284,7 +287,8 @@ fn effective(
             "# configuration file: none ({DEFAULT_FILE} does not exist)\n"
         )),
     }
-    for arg in cmd.get_arguments() {
+    // In the order of `--help` (giving an option a default from the file moves it).
+    for arg in command().get_arguments() {
         let id = arg.get_id().as_str();
         let Some(long) = arg.get_long() else {
             continue;

@@ -4,6 +4,7 @@ mod args;
 mod config;
 mod counters;
 mod demo;
+mod generate;
 mod logfile;
 mod mode;
 mod privs;
@@ -21,7 +22,18 @@ fn main() -> ExitCode {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
-        Ok(loaded) => loaded.args,
+        Ok(config::Loaded { args, .. }) => match args.generate {
+            Some(what) => {
+                return match generate::write(what, &mut std::io::stdout().lock()) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("httptop: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            }
+            None => args,
+        },
         Err(e) => {
             eprintln!("httptop: {e}");
             return ExitCode::from(2);
