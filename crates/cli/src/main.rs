@@ -8,6 +8,7 @@ mod generate;
 mod logfile;
 mod mode;
 mod privs;
+mod progress;
 mod refresh;
 mod report;
 mod runtime;

@@ -71,6 +71,8 @@ struct Outputs {
     messages: httptop_tui::Messages,
     /// Prometheus exporter and Alertmanager client (`--metrics-addr`, `--alertmanager`).
     fleet: Option<httptop_fleet::Fleet>,
+    /// The progress bar of `-r FILE` on a terminal.
+    progress: Option<crate::progress::Progress>,
 }
 
 impl Observer for Outputs {
@@ -201,6 +203,7 @@ impl Outputs {
             stop: Arc::clone(stop),
             messages: httptop_tui::Messages::new(),
             fleet: None,
+            progress: None,
         })
     }
 
@@ -227,6 +230,8 @@ impl Outputs {
     fn note(&self, text: String) {
         if self.refresh.dashboard.is_some() {
             self.messages.push(text);
+        } else if let Some(p) = &self.progress {
+            p.suspend_for(&text);
         } else {
             eprintln!("{text}");
         }
@@ -368,11 +373,20 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             Vec::new()
         }
         RunMode::File { path } => {
-            damaged = run_file(path, None, privs, &mut monitor, &mut out, &stop)?;
+            let bar = crate::progress::wanted(true, path.as_os_str() == "-", args.quiet);
+            damaged = run_file(path, None, bar, privs, &mut monitor, &mut out, &stop)?;
             Vec::new()
         }
         RunMode::Replay { path, speed } => {
-            damaged = run_file(path, Some(*speed), privs, &mut monitor, &mut out, &stop)?;
+            damaged = run_file(
+                path,
+                Some(*speed),
+                false,
+                privs,
+                &mut monitor,
+                &mut out,
+                &stop,
+            )?;
             Vec::new()
         }
         RunMode::Live { interface, filter } => run_live(
@@ -513,9 +527,11 @@ fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
 /// damage the reader gives up on, ends the reading but not the run: the caller finishes
 /// the engine, prints the report and flushes the log as after a clean file. Returns the
 /// closing message when anything was skipped (the run then exits 1).
+#[allow(clippy::too_many_arguments)]
 fn run_file(
     path: &std::path::Path,
     pace: Option<f64>,
+    bar: bool,
     privs: Privs,
     monitor: &mut Monitor,
     out: &mut Outputs,
@@ -524,9 +540,16 @@ fn run_file(
     let reader: Box<dyn io::Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
     } else {
-        Box::new(
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )
+        let f =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        match f.metadata().map(|m| m.len()) {
+            Ok(total) if bar && total > 0 => {
+                let bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                out.progress = Some(crate::progress::Progress::new(total, Arc::clone(&bytes)));
+                Box::new(crate::progress::Counting { inner: f, bytes })
+            }
+            _ => Box::new(f),
+        }
     };
     let mut src =
         FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
@@ -564,6 +587,11 @@ fn run_file(
         if every || clock.is_some() {
             monitor.set_source_counters(src.stats().samples());
         }
+        if every {
+            if let Some(p) = &out.progress {
+                p.update(src.stats().frames, out.exchanges);
+            }
+        }
         if src.has_damage() {
             note_damage(&mut src, &name, out);
         }
@@ -571,6 +599,9 @@ fn run_file(
         if every && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
             break;
         }
+    }
+    if let Some(p) = out.progress.take() {
+        p.finish(src.stats().frames, out.exchanges);
     }
     note_damage(&mut src, &name, out);
     match &stopped {
