@@ -206,7 +206,7 @@ pub struct Args {
     pub fleet: FleetArgs,
 
     /// Read settings from this TOML file (every long option is a key). Default:
-    /// /etc/httptop/httptop.toml when it exists. Environment variables HTTPTOP_<OPTION>
+    /// /etc/httptop/httptop.toml when it exists. Environment variables `HTTPTOP_<OPTION>`
     /// override the file; flags override both.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -36,8 +36,9 @@ or a bad value is an error naming \fIFILE\fR:\fILINE\fR:\fICOLUMN\fR (exit statu
 Stop: what is held is finished, every output flushed, exit 0.
 .TP
 \fBSIGHUP\fR
-With \fB\-\-log\fR \fIFILE\fR: reopen the log (after logrotate moved it away), between two
-records, so that none is lost or written twice.
+With \fB\-\-log\fR \fIFILE\fR and standard error not a terminal (a service): reopen
+the log (after logrotate moved it away), between two records, so that none is lost or
+written twice. On a terminal, SIGHUP stops httptop as usual.
 .SH PRIVILEGES
 httptop needs \fBCAP_NET_RAW\fR and \fBCAP_NET_ADMIN\fR (or root) only to open a live
 capture. Then, started as root, it becomes \fB\-\-user\fR (default \fBnobody\fR); in every

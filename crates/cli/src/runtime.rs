@@ -5,7 +5,7 @@
 //! waiting are written with `no_response`) and every output flushed before exit 0.
 //! A damaged capture file (bytes skipped, a record cut short, a read error or damage the
 //! reader gave up on) ends the same way, every damage named as it is met, then exits 1.
-//! SIGHUP (only with `--log FILE`) reopens the log between two records (logrotate's
+//! SIGHUP (only with `--log FILE` and standard error not a terminal) reopens the log between two records (logrotate's
 //! convention); `--log-max-mib` rotates it by size (see `crate::logfile`). Under systemd
 //! (standard error is the journal) without `--output`, nothing but one-line messages is
 //! written: alerts and the closing summary on standard error, no blocks, no report.
@@ -21,7 +21,7 @@ use httptop_engine::alert::{AlertEvent, Baseline};
 use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer, TlsSession, WebSocketSession};
 use httptop_output::JsonlWriter;
 use httptop_wire::Timestamp;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -150,8 +150,9 @@ impl Outputs {
                     .with_context(|| format!("cannot create log file {}", p.display()))?,
             )),
         };
+        // On a terminal, SIGHUP keeps its meaning (the terminal went away: stop).
         let hup = match &sink {
-            Some(LogSink::File(_)) => {
+            Some(LogSink::File(_)) if !io::stderr().is_terminal() => {
                 let flag = Arc::new(AtomicBool::new(false));
                 signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&flag))
                     .context("cannot install the SIGHUP handler")?;
@@ -455,7 +456,6 @@ pub fn run(args: &Args) -> Result<(), Failure> {
 /// service whose output it keeps): without `--output`, no text blocks every refresh and
 /// no report at the end, only one-line messages (alerts, the summary) on standard error.
 fn under_journal() -> bool {
-    use std::io::IsTerminal;
     std::env::var_os("JOURNAL_STREAM").is_some() && !io::stderr().is_terminal()
 }
 
