@@ -92,8 +92,9 @@ pub struct Args {
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
     pub log_max_mib: Option<u64>,
 
-    /// With `--log-max-mib`: old log files kept (FILE.1 to FILE.N).
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    /// With `--log-max-mib`: old log files kept (FILE.1 to FILE.N, at most 1000).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub log_keep: u32,
 
     /// Do not print the end-of-run summary on standard error.

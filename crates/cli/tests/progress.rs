@@ -46,7 +46,7 @@ fn bar_line(screen: &str) -> Option<&str> {
 }
 
 #[test]
-fn a_terminal_sees_the_bar_completed() {
+fn a_terminal_sees_the_bar_completed_and_none_with_q_or_stdin() {
     if !have_tmux() {
         return;
     }
@@ -76,6 +76,8 @@ fn a_terminal_sees_the_bar_completed() {
         screen.contains(&format!("{EXCHANGES} exchanges (")),
         "{screen}"
     );
+    drop(s);
+    no_bar_with_q_or_from_standard_input_on_a_terminal(&f);
 }
 
 /// How indicatif writes a byte count (`{bytes}`): binary units, two decimals.
@@ -93,12 +95,9 @@ fn indicatif_bytes(n: u64) -> String {
     }
 }
 
-#[test]
-fn no_bar_with_q_or_from_standard_input_on_a_terminal() {
-    if !have_tmux() {
-        return;
-    }
-    let (_d, f) = big_capture("nobar");
+/// In the same test, one tmux session at a time: parallel tests starting the tmux server
+/// race.
+fn no_bar_with_q_or_from_standard_input_on_a_terminal(f: &std::path::Path) {
     for (name, cmd) in [
         (
             "q",

@@ -198,3 +198,38 @@ fn size_rotation_keeps_n_files_each_near_the_limit() {
     assert!(!PathBuf::from(format!("{}.2", log.display())).exists());
     assert!(!PathBuf::from(format!("{}.3", log.display())).exists());
 }
+
+#[test]
+fn under_the_journal_only_one_line_messages_on_standard_error() {
+    let d = dir("journal");
+    let pcap = d.0.join("ten.pcap");
+    capture(&pcap, 10, 100_000, 1);
+    let run = |journal: bool| {
+        let mut c = Command::new(bin());
+        c.arg("-r")
+            .arg(&pcap)
+            .args(["--realtime", "--speed", "10", "--refresh", "100ms"])
+            .env_remove("JOURNAL_STREAM");
+        if journal {
+            // What systemd sets for a service whose output goes to the journal.
+            c.env("JOURNAL_STREAM", "8:12345");
+        }
+        let o = c.stdin(Stdio::null()).output().expect("run httptop");
+        assert!(o.status.success());
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (out, err) = run(false);
+    assert!(out.contains("requests"), "blocks and a report: {out}");
+    let (out, err_j) = run(true);
+    assert_eq!(out, "", "no blocks, no report");
+    // The same messages on standard error (the first line has the run's duration).
+    let tail = |e: &str| e.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(tail(&err_j), tail(&err));
+    assert!(err_j
+        .lines()
+        .all(|l| l.starts_with("httptop: ") || l.starts_with("High traffic")));
+    assert!(err_j.contains("httptop: 70 frames"), "{err_j}");
+}
