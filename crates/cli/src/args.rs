@@ -123,6 +123,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
+    /// Rotate the `--log` file once it holds this many MiB (FILE becomes FILE.1, FILE.1
+    /// becomes FILE.2...). Off by default: the log is reopened on SIGHUP for logrotate.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_max_mib: Option<u64>,
+
+    /// With `--log-max-mib`: old log files kept (FILE.1 to FILE.N, at most 1000).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub log_keep: u32,
+
     /// Do not print the end-of-run summary on standard error.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -271,6 +281,22 @@ pub struct Args {
     /// Fleet options (Prometheus exporter, Alertmanager); see docs/fleet.md.
     #[command(flatten)]
     pub fleet: FleetArgs,
+
+    /// Read settings from this TOML file (every long option is a key). Default:
+    /// /etc/httptop/httptop.toml when it exists. Environment variables `HTTPTOP_<OPTION>`
+    /// override the file; flags override both.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective configuration as TOML, with where each value came from, and
+    /// exit.
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// Write the man page or a shell's completions to standard output, and exit
+    /// (scripts/gen-assets).
+    #[arg(long, value_enum, value_name = "KIND", hide = true)]
+    pub generate: Option<crate::generate::Generate>,
 }
 
 /// `--metrics-addr`, `--alertmanager`, `--instance`, `--linger`.
