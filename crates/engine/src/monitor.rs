@@ -45,11 +45,13 @@ struct EventsTo<'a> {
 
 impl Sink for EventsTo<'_> {
     fn on_exchange(&mut self, ex: &Exchange) {
-        self.stats.on_exchange(ex);
+        // The latency's bin once, for the statistics and the latency alert.
+        let bin = ex.latency_ns.map(crate::stats::hist_bin);
+        self.stats.on_exchange_binned(ex, bin);
         if let Some((set, ts, events)) = &mut self.signals {
             if ex.status.is_some() && !ex.flags.contains(crate::event::Flags::NO_REQUEST) {
                 let server = set.per_server().then(|| server_name(ex));
-                set.on_response(*ts, server.as_ref(), ex.is_error(), ex.latency_ns, events);
+                set.on_response_binned(*ts, server.as_ref(), ex.is_error(), bin, events);
             }
         }
         self.obs.on_exchange(ex);

@@ -48,12 +48,6 @@ pub const LAT_GROUP: usize = 8;
 /// Latency-alert bins: the statistics' bins grouped by [`LAT_GROUP`].
 pub const LAT_BINS: usize = hist::BINS.div_ceil(LAT_GROUP);
 
-/// The alert bin of a latency in nanoseconds.
-#[inline]
-fn lat_bin(ns: u64) -> usize {
-    (hist::bin(ns) / LAT_GROUP).min(LAT_BINS - 1)
-}
-
 /// The value reported for an alert bin: the midpoint (in log space) of the fine bin in
 /// the middle of the group.
 fn lat_value(b: usize) -> u64 {
@@ -419,6 +413,18 @@ impl SignalAlerting {
         latency_ns: Option<u64>,
         events: &mut Vec<SignalEvent>,
     ) {
+        self.on_response_binned(ts, error, latency_ns.map(hist::bin), events);
+    }
+
+    /// [`SignalAlerting::on_response`] with the latency given as its statistics bin
+    /// (`stats::hist::bin`), computed once per exchange for the statistics and the alerts.
+    pub fn on_response_binned(
+        &mut self,
+        ts: Timestamp,
+        error: bool,
+        latency_bin: Option<usize>,
+        events: &mut Vec<SignalEvent>,
+    ) {
         if ts > self.clock {
             self.advance(ts, events);
         } else if ts.secs() < self.cur_sec {
@@ -427,8 +433,8 @@ impl SignalAlerting {
         let i = self.cur_idx;
         let learning = matches!(self.phase, Phase::Learning { .. });
         if self.kind == AlertKind::Latency {
-            let Some(ns) = latency_ns else { return };
-            let b = lat_bin(ns);
+            let Some(fine) = latency_bin else { return };
+            let b = (fine / LAT_GROUP).min(LAT_BINS - 1);
             if let Some(c) = self.hist.get_mut(i * LAT_BINS + b) {
                 if *c == u32::MAX {
                     return;

@@ -118,11 +118,25 @@ impl SignalSet {
         latency_ns: Option<u64>,
         out: &mut Vec<AlertEvent>,
     ) {
+        let bin = latency_ns.map(crate::stats::hist_bin);
+        self.on_response_binned(ts, server, error, bin, out);
+    }
+
+    /// [`SignalSet::on_response`] with the latency as its statistics bin (computed once
+    /// per exchange by the monitor for the statistics and the alerts).
+    pub fn on_response_binned(
+        &mut self,
+        ts: Timestamp,
+        server: Option<&ServerName>,
+        error: bool,
+        latency_bin: Option<usize>,
+        out: &mut Vec<AlertEvent>,
+    ) {
         self.advance(ts, out);
         // `advance` ran first, so no machine can change here and `scratch` stays empty;
         // whatever it held would still be delivered.
         for m in &mut self.global {
-            m.on_response(ts, error, latency_ns, &mut self.scratch);
+            m.on_response_binned(ts, error, latency_bin, &mut self.scratch);
             let kind = m.kind();
             out.extend(self.scratch.drain(..).map(|event| AlertEvent::Signal {
                 kind,
@@ -134,7 +148,7 @@ impl SignalSet {
             if let Some(i) = self.slot(ts, name) {
                 if let Some(s) = self.servers.get_mut(i) {
                     for m in &mut s.machines {
-                        m.on_response(ts, error, latency_ns, &mut self.scratch);
+                        m.on_response_binned(ts, error, latency_bin, &mut self.scratch);
                         let kind = m.kind();
                         out.extend(self.scratch.drain(..).map(|event| AlertEvent::Signal {
                             kind,

@@ -241,6 +241,11 @@ pub use config::{
 pub use grpc::{grpc_code_name, GrpcCode, WebSocketSummary, MAX_CLOSE_CODES};
 pub use report::{BytesRow, ClientRow, Floors, GrpcRow, Report, Row, ServerRow, Window};
 pub use table::TableCounters;
+
+/// The latency histogram bin of a latency in nanoseconds (log bins of ratio 1.0185).
+pub fn hist_bin(ns: u64) -> usize {
+    hist::bin(ns)
+}
 pub use tls::{
     TlsCertRow, TlsCipherRow, TlsFailure, TlsFailureRow, TlsNameRow, TlsReport, TlsVersionRow,
     EXPIRY_DAYS, MAX_EXPIRING_CERTS, MAX_TLS_FAILURES, MAX_TLS_KEYS, MAX_TLS_NAMES,
@@ -487,6 +492,12 @@ impl Stats {
     /// Counts one exchange at its time `ex.ts` (see the module documentation for
     /// out-of-order and future times).
     pub fn on_exchange(&mut self, ex: &Exchange) {
+        self.on_exchange_binned(ex, ex.latency_ns.map(hist::bin));
+    }
+
+    /// [`Stats::on_exchange`] with `latency_bin`, the bin of `ex.latency_ns` ([`hist_bin`]),
+    /// computed once by a caller that also needs it (the latency alert).
+    pub fn on_exchange_binned(&mut self, ex: &Exchange, latency_bin: Option<usize>) {
         self.counters.exchanges += 1;
         let mut ts = ex.ts.0;
         if let Some(c) = self.clock {
@@ -627,7 +638,7 @@ impl Stats {
                 e.data.add(w, e.heads[w], b, hit);
             }
         }
-        if let (true, Some(lat)) = (is_req, ex.latency_ns) {
+        if let (true, Some(bin)) = (is_req, latency_bin) {
             let bl = bs.map(|b| b / RL);
             let at_l = At {
                 bs: bl,
@@ -637,7 +648,6 @@ impl Stats {
             let i = self.latency.touch(hash, tag, key, &at_l, &mut c.latency);
             if let Some(e) = self.latency.entries.get_mut(i) {
                 e.truncated |= truncated;
-                let bin = hist::bin(lat);
                 for (w, &b) in bl.iter().enumerate() {
                     if e.holds(w, b) {
                         e.data.add(w, b, bin);
@@ -670,7 +680,7 @@ impl Stats {
                         response_bytes: ex.response_bytes,
                     },
                     code: ex.grpc_status.map(GrpcCode::slot),
-                    bin: ex.latency_ns.map(hist::bin),
+                    bin: latency_bin,
                 };
                 for (w, &b) in bs.iter().enumerate() {
                     e.data.add(w, e.heads[w], b, hit);
