@@ -358,19 +358,14 @@ impl<W: Write> JsonlWriter<W> {
             flags.insert(TlsFlags::TRUNCATED);
         }
         l.extend_from_slice(b",\"flags\":[");
-        let mut first = true;
-        for (f, name) in TlsFlags::NAMES {
-            if flags.contains(f) {
-                if !first {
-                    l.push(b',');
-                }
-                first = false;
-                l.push(b'"');
-                l.extend_from_slice(name.as_bytes());
-                l.push(b'"');
-            }
-        }
-        l.extend_from_slice(b"]}\n");
+        push_names(
+            l,
+            TlsFlags::NAMES
+                .iter()
+                .filter(|(f, _)| flags.contains(*f))
+                .map(|(_, n)| *n),
+        );
+        l.extend_from_slice(b"}\n");
         self.emit();
     }
 }
@@ -536,17 +531,24 @@ fn push_encap(l: &mut Vec<u8>, encap: &httptop_wire::Encap) {
 
 /// The flag names, then `]` (the caller wrote `[`).
 fn push_flags(l: &mut Vec<u8>, flags: Flags) {
-    let mut first = true;
-    for (f, name) in Flags::NAMES {
-        if flags.contains(f) {
-            if !first {
-                l.push(b',');
-            }
-            first = false;
-            l.push(b'"');
-            l.extend_from_slice(name.as_bytes());
-            l.push(b'"');
+    push_names(
+        l,
+        Flags::NAMES
+            .iter()
+            .filter(|(f, _)| flags.contains(*f))
+            .map(|(_, n)| *n),
+    );
+}
+
+/// `"a","b"` then `]` (the caller wrote `[`): flag names, plain ASCII.
+fn push_names<'a>(l: &mut Vec<u8>, names: impl Iterator<Item = &'a str>) {
+    for (i, name) in names.enumerate() {
+        if i > 0 {
+            l.push(b',');
         }
+        l.push(b'"');
+        l.extend_from_slice(name.as_bytes());
+        l.push(b'"');
     }
     l.push(b']');
 }
