@@ -2,7 +2,7 @@
 
 use crate::mode::RunMode;
 use clap::{Parser, ValueEnum};
-use httptop_engine::alert::AlertConfig;
+use httptop_engine::alert::{AlertConfig, AlertKind};
 use httptop_engine::stats::{ClientsBy, StatsConfig};
 use httptop_engine::Limits;
 use std::path::PathBuf;
@@ -32,6 +32,42 @@ pub enum ClientsByArg {
 const DEFAULT_WINDOW: Duration = Duration::from_secs(120);
 const DEMO_LEARN: Duration = Duration::from_secs(10);
 const DEMO_WINDOW: Duration = Duration::from_secs(5);
+
+/// An alert kind on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AlertKindArg {
+    Rate,
+    Errors,
+    Latency,
+}
+
+impl AlertKindArg {
+    pub fn kind(self) -> AlertKind {
+        match self {
+            AlertKindArg::Rate => AlertKind::Rate,
+            AlertKindArg::Errors => AlertKind::Errors,
+            AlertKindArg::Latency => AlertKind::Latency,
+        }
+    }
+}
+
+/// A percentage with up to two decimals (`1`, `0.5`, `2.25%`) as basis points.
+fn parse_basis_points(s: &str) -> Result<u32, String> {
+    let t = s.trim().trim_end_matches('%');
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !ok(whole) || !ok(frac) || frac.len() > 2 {
+        return Err("expected a percentage with at most two decimals, e.g. 1 or 0.5".into());
+    }
+    let w: u32 = whole
+        .parse()
+        .map_err(|_| "percentage too large".to_string())?;
+    let f: u32 = format!("{frac:0<2}").parse().unwrap_or(0);
+    if w > 100 || (w == 100 && f > 0) {
+        return Err("a share is at most 100%".into());
+    }
+    Ok(w * 100 + f)
+}
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -87,6 +123,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
+    /// Rotate the `--log` file once it holds this many MiB (FILE becomes FILE.1, FILE.1
+    /// becomes FILE.2...). Off by default: the log is reopened on SIGHUP for logrotate.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_max_mib: Option<u64>,
+
+    /// With `--log-max-mib`: old log files kept (FILE.1 to FILE.N, at most 1000).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub log_keep: u32,
+
     /// Do not print the end-of-run summary on standard error.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -128,7 +174,7 @@ pub struct Args {
     pub window: Option<Duration>,
 
     /// Watch built-in synthetic traffic (no capture, no privileges): a quiet period, a
-    /// burst that alerts, and the recovery, in about a minute.
+    /// burst, an error episode and a slow episode, each alerting and recovering, in 85 s.
     #[arg(long, conflicts_with_all = ["read", "interface"])]
     pub demo: bool,
 
@@ -136,10 +182,50 @@ pub struct Args {
     #[arg(long, value_name = "PERCENT", default_value_t = 10)]
     pub threshold: u32,
 
-    /// Save the learned baseline to FILE; when FILE exists at start-up, reuse it and skip
-    /// learning.
+    /// Save the learned baselines (rate, errors, latency) to FILE; when FILE exists at
+    /// start-up, reuse them and skip their learning (a rate-only file of an older version
+    /// is read too: errors and latency are then learned).
     #[arg(long, value_name = "FILE")]
     pub baseline_file: Option<PathBuf>,
+
+    /// Which alerts run: request rate, error rate (share of 5xx and failed gRPC calls),
+    /// latency (p95 response time), comma-separated.
+    #[arg(
+        long,
+        value_name = "KINDS",
+        value_delimiter = ',',
+        default_value = "rate,errors,latency"
+    )]
+    pub alerts: Vec<AlertKindArg>,
+
+    /// Alert when the window's error share exceeds the learned one by more than this many
+    /// percent (100: twice the baseline).
+    #[arg(long, value_name = "PERCENT", default_value_t = 100)]
+    pub errors_threshold: u32,
+
+    /// ...and exceeds this share in percent, whatever the baseline (so a clean learning
+    /// period does not make the first 5xx an alert); up to two decimals.
+    #[arg(long, value_name = "PERCENT", default_value = "1", value_parser = parse_basis_points)]
+    pub errors_floor: u32,
+
+    /// Alert when the window's p95 response time exceeds the learned one by more than
+    /// this many percent (100: twice the baseline).
+    #[arg(long, value_name = "PERCENT", default_value_t = 100)]
+    pub latency_threshold: u32,
+
+    /// Errors and latency are not evaluated on fewer responses in the window (so one
+    /// error in two requests pages no one); an active alert recovers.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub min_responses: u64,
+
+    /// Also evaluate errors and latency per server (Host, else ip:port), at most
+    /// --alert-servers of them: those with current traffic.
+    #[arg(long)]
+    pub alert_per_server: bool,
+
+    /// Servers watched at most by --alert-per-server.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub alert_servers: usize,
 
     /// How long statistics and alert history are kept.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "24h")]
@@ -209,6 +295,22 @@ pub struct Args {
     /// Fleet options (Prometheus exporter, Alertmanager); see docs/fleet.md.
     #[command(flatten)]
     pub fleet: FleetArgs,
+
+    /// Read settings from this TOML file (every long option is a key). Default:
+    /// /etc/httptop/httptop.toml when it exists. Environment variables `HTTPTOP_<OPTION>`
+    /// override the file; flags override both.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective configuration as TOML, with where each value came from, and
+    /// exit.
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// Write the man page or a shell's completions to standard output, and exit
+    /// (scripts/gen-assets).
+    #[arg(long, value_enum, value_name = "KIND", hide = true)]
+    pub generate: Option<crate::generate::Generate>,
 }
 
 /// `--metrics-addr`, `--alertmanager`, `--instance`, `--linger`.
@@ -276,6 +378,13 @@ impl Args {
                 DEFAULT_WINDOW
             })),
             threshold_pct: self.threshold,
+            kinds: AlertKind::ALL.map(|k| self.alerts.iter().any(|a| a.kind() == k)),
+            errors_threshold_pct: self.errors_threshold,
+            errors_floor_bp: self.errors_floor,
+            latency_threshold_pct: self.latency_threshold,
+            min_responses: self.min_responses,
+            per_server: self.alert_per_server,
+            max_servers: self.alert_servers,
             retention_ns: nanos(self.retention),
             refresh_ns: nanos(self.refresh),
             ..AlertConfig::default()
@@ -329,6 +438,23 @@ mod tests {
         let f = Args::parse_from(["httptop", "-r", "x", "--clients-by", "forwarded"]);
         assert_eq!(f.stats_config().clients_by, ClientsBy::Forwarded);
         assert!(Args::try_parse_from(["httptop", "--clients-by", "x"]).is_err());
+        assert_eq!(
+            (c.kinds, c.errors_floor_bp, c.min_responses, c.per_server),
+            (d.kinds, d.errors_floor_bp, d.min_responses, d.per_server)
+        );
+        let k = Args::parse_from([
+            "httptop",
+            "--alerts",
+            "errors,latency",
+            "--errors-floor",
+            "0.5%",
+        ]);
+        assert_eq!(k.alert_config().kinds, [false, true, true]);
+        assert_eq!(k.alert_config().errors_floor_bp, 50);
+        for bad in ["x", "1.234", "101", "-1", ""] {
+            assert!(parse_basis_points(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_basis_points("2.25"), Ok(225));
     }
 
     #[test]

@@ -3,15 +3,26 @@
 //! monitor a capture would, at the pace of their timestamps.
 //!
 //! The script (with the demo's default `--learn 10s --window 5s`): 15 s of steady traffic
-//! (about 20 requests per second, several hosts, paths, User-Agents, a few errors), a
-//! 12 s burst at four times the rate (an alert), then 30 s of steady traffic again (the
-//! recovery). About a minute in all.
+//! (about 20 requests per second, several hosts, paths, User-Agents, 2 % of 503s, 2 ms
+//! responses), a 12 s burst at four times the rate (a rate alert), steady traffic, 10 s
+//! where one request in three fails with a 503 (an errors alert), steady traffic, 10 s of
+//! 40 ms responses (a latency alert), and steady traffic again: each alert recovers. 85 s
+//! in all.
 
 use httptop_wire::build::ethernet_ipv4_tcp as tcp;
 use httptop_wire::{Frame, LinkType, Timestamp};
 
-/// Seconds of each phase: steady, burst, steady.
-const PHASES: [(u64, u64); 3] = [(15, 20), (12, 80), (30, 20)];
+/// Each phase: seconds, requests per second, one request in N fails (0: the usual 2 %),
+/// response time in ms.
+const PHASES: [(u64, u64, u64, u64); 7] = [
+    (15, 20, 0, 2),
+    (12, 80, 0, 2),
+    (13, 20, 0, 2),
+    (10, 20, 3, 2),
+    (10, 20, 0, 2),
+    (10, 20, 0, 40),
+    (15, 20, 0, 2),
+];
 
 const HOSTS: [&str; 5] = [
     "shop.example.com",
@@ -59,7 +70,7 @@ pub fn frames(start: Timestamp) -> Vec<DemoFrame> {
     let mut out = Vec::new();
     let mut n: u64 = 0;
     let mut second = 0u64;
-    for (secs, rate) in PHASES {
+    for (secs, rate, fail_every, latency_ms) in PHASES {
         for _ in 0..secs {
             for i in 0..rate {
                 n += 1;
@@ -67,7 +78,9 @@ pub fn frames(start: Timestamp) -> Vec<DemoFrame> {
                 let host = HOSTS[(n * 7 % 5) as usize];
                 let path = PATHS[(n * 13 % 8) as usize];
                 let ua = AGENTS[(n % 4) as usize];
+                let failing = fail_every > 0 && n % fail_every == 0;
                 let (status, body): (&str, &[u8]) = match n % 50 {
+                    _ if failing => ("503 Service Unavailable", b"busy"),
                     0 => ("503 Service Unavailable", b"busy"),
                     7 | 19 => ("404 Not Found", b"not found"),
                     _ => ("200 OK", b"{\"ok\":true}"),
@@ -86,8 +99,7 @@ pub fn frames(start: Timestamp) -> Vec<DemoFrame> {
                 let server = ([198, 51, 100, 1 + (n % 3) as u8], 80);
                 let (ci, si) = (1_000u32, 9_000u32);
                 let (rq, rs) = (req.len() as u32, resp.len() as u32);
-                // Latency grows with the load: 2 ms steady, 15 ms in the burst.
-                let latency = if rate > 20 { 15_000_000 } else { 2_000_000 };
+                let latency = latency_ms * 1_000_000;
                 let mut push = |dt: u64, data: Vec<u8>| {
                     out.push(DemoFrame {
                         ts: t.add_nanos(dt),
@@ -148,20 +160,41 @@ mod tests {
         for f in frames(start) {
             m.on_frame(&f.frame(), &mut seen);
         }
-        m.on_tick(start.add_nanos(60_000_000_000), &mut seen);
+        m.on_tick(start.add_nanos(90_000_000_000), &mut seen);
         m.finish(&mut seen);
-        let total: u64 = PHASES.iter().map(|(s, r)| s * r).sum();
+        let total: u64 = PHASES.iter().map(|(s, r, ..)| s * r).sum();
         assert_eq!(seen.0, total);
-        let kinds: Vec<&str> = seen
+        let kinds: Vec<String> = seen
             .1
             .iter()
-            .map(|e| match e {
-                AlertEvent::LearningFinished { .. } => "learned",
-                AlertEvent::LearningRestarted { .. } => "restarted",
-                AlertEvent::AlertStarted { .. } => "alert",
-                AlertEvent::AlertRecovered { .. } => "recovered",
+            .filter(|e| e.is_alert_start() || e.is_recovery())
+            .map(|e| {
+                let what = if e.is_alert_start() {
+                    "alert"
+                } else {
+                    "recovered"
+                };
+                format!(
+                    "{} {what} {}",
+                    e.kind().name(),
+                    e.at().since(start) / 1_000_000_000
+                )
             })
             .collect();
-        assert_eq!(kinds, ["learned", "alert", "recovered"]);
+        // Burst 15..27 s, errors 40..50 s, slow 60..70 s; 5 s windows: each recovers at
+        // the first boundary whose window has left its episode (the burst's at 32: the
+        // window [27, 32) is steady again).
+        assert_eq!(
+            kinds,
+            [
+                "rate alert 16",
+                "rate recovered 32",
+                "errors alert 41",
+                "errors recovered 55",
+                "latency alert 61",
+                "latency recovered 75",
+            ]
+        );
+        assert!(seen.1.iter().all(|e| e.server().is_none()));
     }
 }

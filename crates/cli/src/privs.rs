@@ -49,9 +49,11 @@
 //!   reads `resolv.conf`, `hosts`, `nsswitch.conf`, `gai.conf`; TLS roots), `/usr`,
 //!   `/lib`, `/lib64` (the name service's libraries are loaded at the first lookup),
 //!   `/proc/self` (the process's own statistics) and `/dev/urandom`; `/dev/tty` read,
-//!   write and terminal ioctls (the dashboard's terminal queries open it). Nothing else
-//!   can be opened, nothing anywhere created, written, truncated, renamed, removed or
-//!   executed;
+//!   write and terminal ioctls (the dashboard's terminal queries open it); with `--log
+//!   FILE`, the log's directory: files read, written, truncated, created and removed
+//!   there (SIGHUP reopens the log, `--log-max-mib` rotates it; see `crate::logfile`).
+//!   Nothing else can be opened, nothing anywhere else created, written, truncated,
+//!   renamed, removed or executed;
 //! - TCP: no new listening socket (`bind`); sockets bound before the drop keep working,
 //!   and outgoing connections stay allowed;
 //! - scopes (ABI 6): no signal to processes outside the sandbox, no connection to abstract
@@ -123,6 +125,16 @@ pub struct Target {
 pub struct Privs {
     target: Option<Target>,
     sandbox: bool,
+    /// The `--log` file's directory: writable in the sandbox (SIGHUP reopen, rotation).
+    log_dir: Option<std::path::PathBuf>,
+}
+
+impl Privs {
+    /// Lets the sandboxed process create, write and rename files in `dir`.
+    pub fn log_dir(mut self, dir: Option<std::path::PathBuf>) -> Privs {
+        self.log_dir = dir;
+        self
+    }
 }
 
 /// What the sandbox became.
@@ -275,7 +287,11 @@ mod imp {
                 (None, false) => None,
                 (name, true) => Some(lookup(name.unwrap_or(DEFAULT_USER))?),
             };
-            Ok(Privs { target, sandbox })
+            Ok(Privs {
+                target,
+                sandbox,
+                log_dir: None,
+            })
         }
 
         /// Drops everything (see the module documentation), then sandboxes.
@@ -318,7 +334,7 @@ mod imp {
                 return Err(PrivsError::Verify(bad));
             }
             let sandbox = if self.sandbox {
-                landlock()
+                landlock(self.log_dir.as_deref())
             } else {
                 Sandbox::Off
             };
@@ -359,7 +375,7 @@ mod imp {
     ];
 
     /// Restricts this thread (and every thread it starts) with Landlock, best-effort.
-    pub fn landlock() -> Sandbox {
+    pub fn landlock(log_dir: Option<&std::path::Path>) -> Sandbox {
         use landlock::{
             path_beneath_rules, Access, AccessFs, AccessNet, Ruleset, RulesetAttr,
             RulesetCreatedAttr, RulesetStatus, Scope, ABI,
@@ -380,6 +396,16 @@ mod imp {
                 r.add_rules(path_beneath_rules(
                     ["/dev/tty"],
                     AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev,
+                ))
+            })
+            .and_then(|r| {
+                r.add_rules(path_beneath_rules(
+                    log_dir,
+                    AccessFs::ReadFile
+                        | AccessFs::WriteFile
+                        | AccessFs::Truncate
+                        | AccessFs::MakeReg
+                        | AccessFs::RemoveFile,
                 ))
             })
             .and_then(|r| r.restrict_self());
@@ -404,6 +430,7 @@ impl Privs {
             None => Ok(Privs {
                 target: None,
                 sandbox,
+                log_dir: None,
             }),
         }
     }
@@ -497,7 +524,7 @@ mod tests {
 
     /// The Landlock ruleset, applied to one thread of the test process (Landlock, like
     /// `no_new_privs`, is per thread): files outside the readable paths cannot be opened,
-    /// nothing can be created, /etc stays readable, already-open files stay writable, and
+    /// nothing can be created (but in the log's directory), /etc stays readable, already-open files stay writable, and
     /// no TCP port can be bound.
     #[test]
     fn landlock_restricts_the_thread_it_is_applied_to() {
@@ -507,15 +534,32 @@ mod tests {
         let existing = dir.join("existing");
         std::fs::write(&existing, "x").expect("write");
         let mut open_before = std::fs::File::create(dir.join("open-before")).expect("create");
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).expect("log dir");
+        std::fs::write(logs.join("log"), "old").expect("write");
         let d = dir.clone();
         let (sandbox, results) = std::thread::spawn(move || {
-            let sandbox = imp::landlock();
+            let sandbox = imp::landlock(Some(&d.join("logs")));
             let created = std::fs::File::create(d.join("new")).map(|_| ());
+            // The log's directory: moved away (rotation), created again, appended to.
+            let l = d.join("logs");
+            let rotated = std::fs::rename(l.join("log"), l.join("log.1"))
+                .and_then(|()| std::fs::File::create(l.join("log")).map(|_| ()))
+                .and_then(|()| {
+                    std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(l.join("log.1"))
+                        .map(|_| ())
+                })
+                .and_then(|()| std::fs::remove_file(l.join("log.1")));
             let read_outside = std::fs::read(d.join("existing")).map(|_| ());
             let read_etc = std::fs::read("/etc/passwd").map(|_| ());
             let wrote = open_before.write_all(b"still writable");
             let bound = std::net::TcpListener::bind("127.0.0.1:0").map(|_| ());
-            (sandbox, [created, read_outside, read_etc, wrote, bound])
+            (
+                sandbox,
+                [created, read_outside, read_etc, wrote, bound, rotated],
+            )
         })
         .join()
         .expect("sandboxed thread");
@@ -528,7 +572,11 @@ mod tests {
             eprintln!("skipped: Landlock not fully enforced here: {sandbox:?}");
             return;
         }
-        let [created, read_outside, read_etc, wrote, bound] = results;
+        let [created, read_outside, read_etc, wrote, bound, rotated] = results;
+        assert!(
+            rotated.is_ok(),
+            "rotation in the log's directory: {rotated:?}"
+        );
         let denied = |r: &io::Result<()>| {
             r.as_ref()
                 .is_err_and(|e| e.kind() == io::ErrorKind::PermissionDenied)

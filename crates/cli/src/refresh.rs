@@ -120,6 +120,9 @@ impl<B: Backend> Refresh<B> {
 pub struct Periodic {
     pub format: OutputFormat,
     pub to_stdout: bool,
+    /// False under systemd without `--output`: alert lines only (one line each, on
+    /// standard error, for the journal), no blocks every refresh.
+    pub blocks: bool,
     pub source: String,
     /// Alert events as JSON lines, in the same format as the log.
     pub events: JsonlWriter<Vec<u8>>,
@@ -144,6 +147,9 @@ impl Periodic {
 
     /// One block or snapshot object.
     fn write(&mut self, snap: &Snapshot) {
+        if !self.blocks {
+            return;
+        }
         let text = match self.format {
             OutputFormat::Plain | OutputFormat::Tui => {
                 let title = format!(

@@ -5,19 +5,24 @@
 //! waiting are written with `no_response`) and every output flushed before exit 0.
 //! A damaged capture file (bytes skipped, a record cut short, a read error or damage the
 //! reader gave up on) ends the same way, every damage named as it is met, then exits 1.
+//! SIGHUP (only with `--log FILE` and standard error not a terminal) reopens the log between two records (logrotate's
+//! convention); `--log-max-mib` rotates it by size (see `crate::logfile`). Under systemd
+//! (standard error is the journal) without `--output`, nothing but one-line messages is
+//! written: alerts and the closing summary on standard error, no blocks, no report.
 
 use crate::args::{Args, OutputFormat};
+use crate::logfile::{LogFile, LogSink, Rotation};
 use crate::mode::{RunMode, MIN_REFRESH};
 use crate::plaintext::PlainSource;
 use crate::privs::{Privs, PrivsError};
 use crate::refresh::{Periodic, Refresh};
 use anyhow::Context as _;
 use httptop_capture::{CaptureError, FileSource, LiveConfig, LiveNext, LiveSource};
-use httptop_engine::alert::{AlertEvent, Baseline};
+use httptop_engine::alert::{AlertEvent, AlertKind, BaselineSet, SignalEvent};
 use httptop_engine::{Exchange, Monitor, MonitorConfig, Observer, TlsSession, WebSocketSession};
 use httptop_output::JsonlWriter;
 use httptop_wire::Timestamp;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Seek, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -49,11 +54,16 @@ const PERMISSION_HINT: &str =
 
 /// Every presenter of this run, behind one [`Observer`].
 struct Outputs {
-    log: Option<JsonlWriter<BufWriter<Box<dyn Write>>>>,
+    log: Option<JsonlWriter<BufWriter<LogSink>>>,
+    /// Set by SIGHUP when the log is a file: reopen it between two records.
+    hup: Option<Arc<AtomicBool>>,
+    quiet: bool,
     exchanges: u64,
     /// Where to save the baseline when learning finishes: opened (created empty) before
     /// privileges are dropped.
     baseline_file: Option<(std::path::PathBuf, std::fs::File)>,
+    /// The baselines loaded or learned so far: what the file holds.
+    baselines: BaselineSet,
     /// The periodic output or the dashboard, and when they are due.
     refresh: Refresh,
     /// The dashboard to start after the privilege drop (`--output tui`).
@@ -64,6 +74,8 @@ struct Outputs {
     messages: httptop_tui::Messages,
     /// Prometheus exporter and Alertmanager client (`--metrics-addr`, `--alertmanager`).
     fleet: Option<httptop_fleet::Fleet>,
+    /// The progress bar of `-r FILE` on a terminal.
+    progress: Option<crate::progress::Progress>,
 }
 
 impl Observer for Outputs {
@@ -71,6 +83,7 @@ impl Observer for Outputs {
         self.exchanges += 1;
         if let Some(l) = &mut self.log {
             l.write_exchange(ex);
+            self.after_record();
         }
         if let Some(f) = &mut self.fleet {
             f.on_exchange(ex);
@@ -80,12 +93,14 @@ impl Observer for Outputs {
     fn on_websocket(&mut self, ws: &WebSocketSession) {
         if let Some(l) = &mut self.log {
             l.write_websocket(ws);
+            self.after_record();
         }
     }
 
     fn on_tls(&mut self, t: &TlsSession) {
         if let Some(l) = &mut self.log {
             l.write_tls(t);
+            self.after_record();
         }
         if let Some(f) = &mut self.fleet {
             f.on_tls(t);
@@ -95,6 +110,7 @@ impl Observer for Outputs {
     fn on_alert(&mut self, ev: &AlertEvent) {
         if let Some(l) = &mut self.log {
             l.write_alert(ev);
+            self.after_record();
         }
         if let Some(p) = &mut self.refresh.periodic {
             p.alert(ev);
@@ -102,16 +118,35 @@ impl Observer for Outputs {
         if let Some(f) = &mut self.fleet {
             f.on_alert(ev, wall_now());
         }
-        if let AlertEvent::LearningFinished { baseline, .. } = ev {
-            let Some((path, mut file)) = self.baseline_file.take() else {
-                return;
-            };
-            if let Err(e) = file.write_all(baseline.to_text().as_bytes()) {
-                self.note(format!(
-                    "httptop: cannot save the baseline to {}: {e}",
-                    path.display()
-                ));
-            }
+        // Each global baseline learned is added to the file, rewritten whole.
+        let set = &mut self.baselines;
+        match *ev {
+            AlertEvent::LearningFinished { baseline, .. } => set.rate = Some(baseline),
+            AlertEvent::Signal {
+                server: None,
+                event: SignalEvent::Learned { baseline, .. },
+                kind,
+            } => match kind {
+                AlertKind::Latency => set.latency = Some(baseline),
+                _ => set.errors = Some(baseline),
+            },
+            _ => return,
+        }
+        let text = self.baselines.to_text();
+        let Some((path, file)) = &mut self.baseline_file else {
+            return;
+        };
+        let saved = file
+            .set_len(0)
+            .and_then(|()| file.seek(io::SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(text.as_bytes()));
+        if let Err(e) = saved {
+            let msg = format!(
+                "httptop: cannot save the baseline to {}: {e}",
+                path.display()
+            );
+            self.baseline_file = None;
+            self.note(msg);
         }
     }
 }
@@ -125,19 +160,29 @@ impl Outputs {
         learning: bool,
         stop: &Arc<AtomicBool>,
     ) -> anyhow::Result<Self> {
-        let log = match &args.log {
+        let rotation = args.log_max_mib.map(|mib| Rotation {
+            max_bytes: mib.saturating_mul(1 << 20),
+            keep: args.log_keep,
+        });
+        let sink = match &args.log {
             None => None,
-            Some(p) if p.as_os_str() == "-" => {
-                let w: Box<dyn Write> = Box::new(io::stdout());
-                Some(JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)))
-            }
-            Some(p) => {
-                let f = std::fs::File::create(p)
-                    .with_context(|| format!("cannot create log file {}", p.display()))?;
-                let w: Box<dyn Write> = Box::new(f);
-                Some(JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)))
-            }
+            Some(p) if p.as_os_str() == "-" => Some(LogSink::Stdout(io::stdout())),
+            Some(p) => Some(LogSink::File(
+                LogFile::create(p, rotation)
+                    .with_context(|| format!("cannot create log file {}", p.display()))?,
+            )),
         };
+        // On a terminal, SIGHUP keeps its meaning (the terminal went away: stop).
+        let hup = match &sink {
+            Some(LogSink::File(_)) if !io::stderr().is_terminal() => {
+                let flag = Arc::new(AtomicBool::new(false));
+                signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&flag))
+                    .context("cannot install the SIGHUP handler")?;
+                Some(flag)
+            }
+            _ => None,
+        };
+        let log = sink.map(|w| JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)));
         let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
         let every = args.refresh.max(MIN_REFRESH);
         let dashboard = format == OutputFormat::Tui && mode.watching();
@@ -149,9 +194,11 @@ impl Outputs {
                 args.refresh
             };
         let mut refresh = Refresh::new(every, mode.clock_every(), first);
+        let service = args.output.is_none() && under_journal();
         refresh.periodic = (mode.watching() && !dashboard).then(|| Periodic {
             format,
-            to_stdout,
+            to_stdout: to_stdout && !service,
+            blocks: !service,
             source: mode.source_name(),
             events: JsonlWriter::new(Vec::new()),
         });
@@ -159,6 +206,8 @@ impl Outputs {
             .then(|| httptop_tui::App::new(mode.source_name(), mode.filter().map(String::from)));
         Ok(Outputs {
             log,
+            hup,
+            quiet: args.quiet,
             exchanges: 0,
             baseline_file: match &args.baseline_file {
                 Some(p) if learning => Some((
@@ -177,6 +226,8 @@ impl Outputs {
             stop: Arc::clone(stop),
             messages: httptop_tui::Messages::new(),
             fleet: None,
+            baselines: BaselineSet::default(),
+            progress: None,
         })
     }
 
@@ -203,6 +254,8 @@ impl Outputs {
     fn note(&self, text: String) {
         if self.refresh.dashboard.is_some() {
             self.messages.push(text);
+        } else if let Some(p) = &self.progress {
+            p.suspend_for(&text);
         } else {
             eprintln!("{text}");
         }
@@ -226,9 +279,54 @@ impl Outputs {
         true
     }
 
+    /// After a record was written to the log: rotates the file when it is full.
+    #[inline]
+    fn after_record(&mut self) {
+        let Some(l) = &mut self.log else { return };
+        let buf = l.get_mut();
+        let pending = buf.buffer().len();
+        if let LogSink::File(f) = buf.get_ref() {
+            if f.rotation_due(pending) {
+                self.switch_log(false);
+            }
+        }
+    }
+
+    /// Between two records: flushes into the current file, then reopens it (SIGHUP) or
+    /// rotates it. On failure the current file stays in use and the error is said.
+    #[cold]
+    fn switch_log(&mut self, reopen: bool) {
+        let Some(l) = &mut self.log else { return };
+        let flushed = l.flush();
+        let LogSink::File(f) = l.get_mut().get_mut() else {
+            return;
+        };
+        let what = if reopen { "reopen" } else { "rotate" };
+        let r = flushed.and_then(|()| if reopen { f.reopen() } else { f.rotate() });
+        let msg = match r {
+            Ok(()) if reopen && !self.quiet => format!(
+                "httptop: SIGHUP: log file {} reopened",
+                f.path().display()
+            ),
+            Ok(()) => return,
+            Err(e) => format!(
+                "httptop: cannot {what} the log file {}: {e}; still writing to the file open before",
+                f.path().display()
+            ),
+        };
+        self.note(msg);
+    }
+
     /// After a frame or tick at packet time `now`: the refresh's snapshot, if one is due.
     #[inline]
     fn refresh(&mut self, monitor: &Monitor, now: Timestamp) {
+        if self
+            .hup
+            .as_ref()
+            .is_some_and(|h| h.load(Ordering::Relaxed) && h.swap(false, Ordering::Relaxed))
+        {
+            self.switch_log(true);
+        }
         self.refresh.tick(monitor, now, self.fleet.as_mut());
     }
 
@@ -275,17 +373,23 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             .context("cannot install signal handlers")?;
     }
     // The user is looked up now; privileges are dropped once the source is open.
-    let privs = Privs::plan(args.user.as_deref(), !args.no_sandbox)?;
-    let baseline = load_baseline(args)?;
-    let learning = baseline.is_none();
+    let privs = Privs::plan(args.user.as_deref(), !args.no_sandbox)?.log_dir(log_dir(args));
+    let loaded = load_baseline(args)?;
+    let alert = args.alert_config();
+    let learning = (alert.runs(AlertKind::Rate) && loaded.rate.is_none())
+        || (alert.runs(AlertKind::Errors) && loaded.errors.is_none())
+        || (alert.runs(AlertKind::Latency) && loaded.latency.is_none());
     let mut monitor = Monitor::new(MonitorConfig {
         limits: args.limits(),
-        alert: args.alert_config(),
-        baseline,
+        alert,
+        baseline: loaded.rate,
+        errors_baseline: loaded.errors,
+        latency_baseline: loaded.latency,
         stats: args.stats_config(),
     })
     .map_err(|e| Failure::Usage(format!("invalid alerting options: {e}")))?;
     let mut out = Outputs::open(args, &mode, format, learning, &stop)?;
+    out.baselines = loaded;
     // Bound now, before the capture opens and privileges are dropped; its threads (and
     // the dashboard's) start after the drop (see `drop_privileges`).
     out.fleet = start_fleet(args)?;
@@ -299,11 +403,20 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             Vec::new()
         }
         RunMode::File { path } => {
-            damaged = run_file(path, None, privs, &mut monitor, &mut out, &stop)?;
+            let bar = crate::progress::wanted(true, path.as_os_str() == "-", args.quiet);
+            damaged = run_file(path, None, bar, privs, &mut monitor, &mut out, &stop)?;
             Vec::new()
         }
         RunMode::Replay { path, speed } => {
-            damaged = run_file(path, Some(*speed), privs, &mut monitor, &mut out, &stop)?;
+            damaged = run_file(
+                path,
+                Some(*speed),
+                false,
+                privs,
+                &mut monitor,
+                &mut out,
+                &stop,
+            )?;
             Vec::new()
         }
         RunMode::Live { interface, filter } => run_live(
@@ -337,7 +450,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     // Restores the terminal and prints the held messages, then a short text summary.
     if out.end_dashboard() {
         crate::report::write_out(&httptop_tui::final_summary(&snap), true);
-    } else {
+    } else if args.output.is_some() || !under_journal() {
         let source = match (args.tls_plaintext, &args.interface) {
             (true, None) => "TLS plaintext (eBPF)".to_string(),
             _ => mode.source_name(),
@@ -370,6 +483,20 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         Some(msg) => Err(Failure::Other(anyhow::anyhow!(msg))),
         None => Ok(()),
     }
+}
+
+/// Standard error goes to the systemd journal (systemd sets `JOURNAL_STREAM` for a
+/// service whose output it keeps): without `--output`, no text blocks every refresh and
+/// no report at the end, only one-line messages (alerts, the summary) on standard error.
+fn under_journal() -> bool {
+    std::env::var_os("JOURNAL_STREAM").is_some() && !io::stderr().is_terminal()
+}
+
+/// The directory of the `--log` file, where reopening and rotation create files.
+fn log_dir(args: &Args) -> Option<std::path::PathBuf> {
+    let p = args.log.as_ref().filter(|p| p.as_os_str() != "-")?;
+    let abs = std::path::absolute(p).ok()?;
+    abs.parent().map(|d| d.to_path_buf())
 }
 
 /// Drops privileges (on the only thread: see `crate::privs`), then starts the threads
@@ -406,18 +533,17 @@ fn start_fleet(args: &Args) -> Result<Option<httptop_fleet::Fleet>, Failure> {
     Ok(Some(fleet))
 }
 
-/// The saved baseline, when `--baseline-file` names an existing file.
-fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
+/// The saved baselines, when `--baseline-file` names an existing file (version 1 or 2).
+fn load_baseline(args: &Args) -> Result<BaselineSet, Failure> {
     let Some(path) = &args.baseline_file else {
-        return Ok(None);
+        return Ok(BaselineSet::default());
     };
     match std::fs::read(path) {
         // Created empty by a run stopped before learning finished.
-        Ok(bytes) if bytes.is_empty() => Ok(None),
-        Ok(bytes) => Baseline::from_bytes(&bytes)
-            .map(Some)
+        Ok(bytes) if bytes.is_empty() => Ok(BaselineSet::default()),
+        Ok(bytes) => BaselineSet::from_bytes(&bytes)
             .map_err(|e| Failure::Usage(format!("{}: not a baseline file: {e}", path.display()))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BaselineSet::default()),
         Err(e) => Err(Failure::Usage(format!(
             "cannot read {}: {e}",
             path.display()
@@ -433,9 +559,11 @@ fn load_baseline(args: &Args) -> Result<Option<Baseline>, Failure> {
 /// damage the reader gives up on, ends the reading but not the run: the caller finishes
 /// the engine, prints the report and flushes the log as after a clean file. Returns the
 /// closing message when anything was skipped (the run then exits 1).
+#[allow(clippy::too_many_arguments)]
 fn run_file(
     path: &std::path::Path,
     pace: Option<f64>,
+    bar: bool,
     privs: Privs,
     monitor: &mut Monitor,
     out: &mut Outputs,
@@ -444,9 +572,16 @@ fn run_file(
     let reader: Box<dyn io::Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
     } else {
-        Box::new(
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )
+        let f =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        match f.metadata().map(|m| m.len()) {
+            Ok(total) if bar && total > 0 => {
+                let bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                out.progress = Some(crate::progress::Progress::new(total, Arc::clone(&bytes)));
+                Box::new(crate::progress::Counting { inner: f, bytes })
+            }
+            _ => Box::new(f),
+        }
     };
     let mut src =
         FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
@@ -469,6 +604,11 @@ fn run_file(
         };
         if let Some(c) = &mut clock {
             c.wait_for(frame.ts, monitor, out, stop);
+            // Watched like a live capture: the log reaches its file every second.
+            if c.last_flush.elapsed() >= Duration::from_secs(1) {
+                out.flush()?;
+                c.last_flush = Instant::now();
+            }
         }
         let ts = frame.ts;
         monitor.on_frame(&frame, out);
@@ -479,6 +619,11 @@ fn run_file(
         if every || clock.is_some() {
             monitor.set_source_counters(src.stats().samples());
         }
+        if every {
+            if let Some(p) = &out.progress {
+                p.update(src.stats().frames, out.exchanges);
+            }
+        }
         if src.has_damage() {
             note_damage(&mut src, &name, out);
         }
@@ -486,6 +631,9 @@ fn run_file(
         if every && (stop.load(Ordering::Relaxed) || out.broken_pipe()) {
             break;
         }
+    }
+    if let Some(p) = out.progress.take() {
+        p.finish(src.stats().frames, out.exchanges);
     }
     note_damage(&mut src, &name, out);
     match &stopped {
@@ -544,6 +692,7 @@ struct Pacer {
     speed: f64,
     /// First packet time and the wall instant it was handed over.
     origin: Option<(Timestamp, Instant)>,
+    last_flush: Instant,
 }
 
 impl Pacer {
@@ -552,6 +701,7 @@ impl Pacer {
         Pacer {
             speed,
             origin: None,
+            last_flush: Instant::now(),
         }
     }
 

@@ -478,3 +478,92 @@ fn alertmanager_lists_the_burst_alert_active_then_resolved() {
         .collect();
     assert_eq!(states, ["started", "recovered"]);
 }
+
+/// Alerts Alertmanager lists for `instance` under `name`: (state, server label).
+fn am_named(am: u16, instance: &str, name: &str) -> Option<Vec<(String, String)>> {
+    let text = get(&format!("http://127.0.0.1:{am}/api/v2/alerts"))?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(
+        v.as_array()?
+            .iter()
+            .filter(|a| a["labels"]["instance"] == instance && a["labels"]["alertname"] == name)
+            .map(|a| {
+                (
+                    a["status"]["state"].as_str().unwrap_or("").to_string(),
+                    a["labels"]["server"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The errors-then-latency capture of `tests/signal_alerting.rs`, per server: Alertmanager
+/// lists the errors alert (global, and `server="b.example"`), then resolves it, then the
+/// same for latency; the rate alert never fires.
+#[test]
+fn alertmanager_lists_errors_and_latency_alerts_then_resolves_them() {
+    let dir = TempDir::new("ht15-fleet-am");
+    let cap = dir.path("signals.pcap");
+    common::signal_capture(&cap);
+    let log = dir.path("log.jsonl");
+    let (_am, am) = start_alertmanager(&dir);
+    let instance = format!("ht15-test-{}", std::process::id());
+    let url = format!("http://127.0.0.1:{am}");
+    // 360 s of traffic at 10x: errors fire 12.1 s in for 6.9 s, latency 24.2 s in for 6.7 s.
+    let (_httptop, stderr) = start_httptop(
+        &cap,
+        &log,
+        &[
+            "--speed",
+            "10",
+            "--alert-per-server",
+            "--alertmanager",
+            &url,
+            "--instance",
+            &instance,
+        ],
+    );
+    for name in ["HttptopHighErrorRate", "HttptopHighLatency"] {
+        let mut active = poll(name, Duration::from_secs(60), || {
+            am_named(am, &instance, name).filter(|a| a.len() == 2)
+        });
+        active.sort();
+        assert_eq!(
+            active,
+            [
+                ("active".to_string(), String::new()),
+                ("active".to_string(), "b.example".to_string())
+            ],
+            "{name}"
+        );
+        poll("its resolution", Duration::from_secs(60), || {
+            am_named(am, &instance, name).filter(Vec::is_empty)
+        });
+    }
+    assert_eq!(
+        am_named(am, &instance, "HttptopHighTraffic"),
+        Some(vec![]),
+        "no rate alert"
+    );
+    assert!(am_received(am, "resolved").is_some_and(|n| n >= 4.0));
+    wait_replay_end(&stderr);
+    let (_, events) = logged_exchanges(&log);
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["type"] == "alert")
+        .filter_map(|e| Some((e["kind"].as_str()?, e["state"].as_str()?)))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("errors", "started"),
+            ("errors", "started"),
+            ("errors", "recovered"),
+            ("errors", "recovered"),
+            ("latency", "started"),
+            ("latency", "started"),
+            ("latency", "recovered"),
+            ("latency", "recovered"),
+        ]
+    );
+}

@@ -134,6 +134,8 @@ pub fn filled_snapshot(first: u64) -> crate::snapshot::Snapshot {
         limits: Default::default(),
         alert: Default::default(),
         baseline: None,
+        errors_baseline: None,
+        latency_baseline: None,
         stats: Default::default(),
     })
     .map(|m| m.snapshot(httptop_wire::Timestamp::from_secs(100)))

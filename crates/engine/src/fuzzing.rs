@@ -313,9 +313,15 @@ pub fn monitor(data: &[u8]) -> u64 {
         alert: crate::alert::AlertConfig {
             learn_ns: 1_000_000_000,
             window_ns: 1_000_000_000,
+            // Hostile server names and times through the per-server machines too.
+            per_server: true,
+            max_servers: 4,
+            min_responses: 1,
             ..Default::default()
         },
         baseline: None,
+        errors_baseline: None,
+        latency_baseline: None,
         stats: StatsConfig {
             top: 3,
             max_keys: 8,

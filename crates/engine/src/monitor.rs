@@ -10,7 +10,10 @@
 //! happening at the latest time (shuffled captures). Learning starts at the first frame
 //! (files) or at [`Monitor::start`] (live capture, called at start-up).
 
-use crate::alert::{AlertConfig, AlertConfigError, AlertEvent, Alerting, Baseline};
+use crate::alert::{
+    AlertConfig, AlertConfigError, AlertEvent, AlertKind, Alerting, Baseline, ServerName,
+    SignalBaseline, SignalSet,
+};
 use crate::engine::Engine;
 use crate::event::{Event, Exchange, Sink, WebSocketSession};
 use crate::limits::Limits;
@@ -36,11 +39,21 @@ struct EventsTo<'a> {
     stats: &'a mut Stats,
     obs: &'a mut dyn Observer,
     requests: &'a mut u64,
+    /// Errors and latency alerting, with the call's packet time and its events.
+    signals: Option<(&'a mut SignalSet, Timestamp, &'a mut Vec<AlertEvent>)>,
 }
 
 impl Sink for EventsTo<'_> {
     fn on_exchange(&mut self, ex: &Exchange) {
-        self.stats.on_exchange(ex);
+        // The latency's bin once, for the statistics and the latency alert.
+        let bin = ex.latency_ns.map(crate::stats::hist_bin);
+        self.stats.on_exchange_binned(ex, bin);
+        if let Some((set, ts, events)) = &mut self.signals {
+            if ex.status.is_some() && !ex.flags.contains(crate::event::Flags::NO_REQUEST) {
+                let server = set.per_server().then(|| server_name(ex));
+                set.on_response_binned(*ts, server.as_ref(), ex.is_error(), bin, events);
+            }
+        }
         self.obs.on_exchange(ex);
     }
 
@@ -61,6 +74,19 @@ impl Sink for EventsTo<'_> {
     }
 }
 
+/// The server an exchange counts under, as the statistics key it: the Host value, or
+/// `ip:port` without one. No allocation.
+fn server_name(ex: &Exchange) -> ServerName {
+    if ex.host.is_empty() {
+        match ex.server {
+            Some(a) => ServerName::display(a),
+            None => ServerName::new(b""),
+        }
+    } else {
+        ServerName::new(ex.host.as_bytes())
+    }
+}
+
 /// How to build a [`Monitor`].
 #[derive(Clone, Debug, Default)]
 pub struct MonitorConfig {
@@ -68,6 +94,9 @@ pub struct MonitorConfig {
     pub alert: AlertConfig,
     /// A saved baseline: learning is skipped.
     pub baseline: Option<Baseline>,
+    /// Saved errors and latency baselines: their learning is skipped.
+    pub errors_baseline: Option<SignalBaseline>,
+    pub latency_baseline: Option<SignalBaseline>,
     pub stats: StatsConfig,
 }
 
@@ -77,11 +106,17 @@ pub struct Monitor {
     stats: Stats,
     alert_cfg: AlertConfig,
     baseline: Option<Baseline>,
-    /// Created at the first frame or at `start`.
+    /// Created at the first frame or at `start` (unless the rate kind is off).
     alerting: Option<Alerting>,
+    /// Errors and latency: created with `alerting`.
+    signals: Option<SignalSet>,
+    signal_baselines: (Option<SignalBaseline>, Option<SignalBaseline>),
+    started_at: Option<Timestamp>,
     /// Requests started in the call in progress, not yet reported to alerting.
     started: u64,
     events: Vec<AlertEvent>,
+    /// Errors and latency events of the call in progress.
+    signal_events: Vec<AlertEvent>,
     /// The capture source's counters as last handed in (see [`Monitor::set_source_counters`]).
     source_counters: Vec<Sample>,
 }
@@ -96,8 +131,12 @@ impl Monitor {
             alert_cfg: cfg.alert,
             baseline: cfg.baseline,
             alerting: None,
+            signals: None,
+            signal_baselines: (cfg.errors_baseline, cfg.latency_baseline),
+            started_at: None,
             started: 0,
             events: Vec::new(),
+            signal_events: Vec::new(),
             source_counters: Vec::new(),
         })
     }
@@ -134,8 +173,21 @@ impl Monitor {
                 avg_duration_ns: a.avg_alert_duration_ns(),
             }),
             counters: self.engine.counters().clone(),
-            stats_counters: self.stats.counters().clone(),
+            stats_counters: {
+                let mut c = self.stats.counters().clone();
+                if let Some(s) = &self.signals {
+                    let sc = s.counters();
+                    c.alert_servers_unwatched = sc.servers_unwatched;
+                    c.alert_servers_replaced = sc.servers_replaced;
+                }
+                c
+            },
             source_counters: self.source_counters.clone(),
+            signals: self
+                .signals
+                .as_ref()
+                .map(SignalSet::views)
+                .unwrap_or_default(),
             open_flows: self.engine.open_flows(),
             rate_per_second: self.stats.rate_per_second(now),
             reports: Window::ALL.map(|w| self.stats.report(w, now)),
@@ -143,27 +195,43 @@ impl Monitor {
         }
     }
 
-    /// `None` until the first frame or [`Monitor::start`].
+    /// `None` until the first frame or [`Monitor::start`], or when the rate kind is off.
     pub fn alerting(&self) -> Option<&Alerting> {
         self.alerting.as_ref()
+    }
+
+    /// Errors and latency alerting: `None` until the first frame or [`Monitor::start`].
+    pub fn signals(&self) -> Option<&SignalSet> {
+        self.signals.as_ref()
     }
 
     /// Starts learning at `at` (live capture: start-up time). Files need not call it:
     /// the first frame starts it.
     pub fn start(&mut self, at: Timestamp) {
-        if self.alerting.is_none() {
-            // The configuration was validated in `new`; it cannot fail here.
-            self.alerting = Alerting::new(self.alert_cfg.clone(), at, self.baseline).ok();
+        if self.started_at.is_none() {
+            self.started_at = Some(at);
+            if self.alert_cfg.runs(AlertKind::Rate) {
+                // The configuration was validated in `new`; it cannot fail here.
+                self.alerting = Alerting::new(self.alert_cfg.clone(), at, self.baseline).ok();
+            }
+            let (e, l) = self.signal_baselines;
+            let set = SignalSet::new(self.alert_cfg.clone(), at, e, l);
+            self.signals = (!set.is_empty()).then_some(set);
         }
     }
 
     pub fn on_frame(&mut self, frame: &Frame<'_>, obs: &mut dyn Observer) {
         self.start(frame.ts);
         self.stats.advance(frame.ts);
+        self.advance_signals(frame.ts);
         let mut to = EventsTo {
             stats: &mut self.stats,
             obs,
             requests: &mut self.started,
+            signals: self
+                .signals
+                .as_mut()
+                .map(|s| (s, frame.ts, &mut self.signal_events)),
         };
         self.engine.on_frame(frame, &mut to);
         self.count_requests(frame.ts, obs);
@@ -175,10 +243,15 @@ impl Monitor {
         let ts = input.ts();
         self.start(ts);
         self.stats.advance(ts);
+        self.advance_signals(ts);
         let mut to = EventsTo {
             stats: &mut self.stats,
             obs,
             requests: &mut self.started,
+            signals: self
+                .signals
+                .as_mut()
+                .map(|s| (s, ts, &mut self.signal_events)),
         };
         self.engine.on_plain(input, &mut to);
         self.count_requests(ts, obs);
@@ -188,10 +261,15 @@ impl Monitor {
     pub fn on_tick(&mut self, now: Timestamp, obs: &mut dyn Observer) {
         self.start(now);
         self.stats.advance(now);
+        self.advance_signals(now);
         let mut to = EventsTo {
             stats: &mut self.stats,
             obs,
             requests: &mut self.started,
+            signals: self
+                .signals
+                .as_mut()
+                .map(|s| (s, now, &mut self.signal_events)),
         };
         self.engine.on_tick(now, &mut to);
         self.count_requests(now, obs);
@@ -200,27 +278,46 @@ impl Monitor {
     /// The source is exhausted: every connection is closed and what it held emitted.
     /// Alerting has been evaluated up to the last whole second seen.
     pub fn finish(&mut self, obs: &mut dyn Observer) {
+        let now = self.engine.now();
         let mut to = EventsTo {
             stats: &mut self.stats,
             obs,
             requests: &mut self.started,
+            signals: self
+                .signals
+                .as_mut()
+                .map(|s| (s, now, &mut self.signal_events)),
         };
         self.engine.finish(&mut to);
-        let now = self.engine.now();
         self.count_requests(now, obs);
     }
 
+    /// Errors and latency machines up to `ts`, before the call's responses are counted.
+    fn advance_signals(&mut self, ts: Timestamp) {
+        if let Some(s) = self.signals.as_mut() {
+            s.advance(ts, &mut self.signal_events);
+        }
+    }
+
     fn count_requests(&mut self, ts: Timestamp, obs: &mut dyn Observer) {
-        let Some(alerting) = self.alerting.as_mut() else {
-            return;
-        };
         // Every `RequestStarted` of one call carries the call's packet time, `ts`.
         let new = std::mem::take(&mut self.started);
-        if new > 0 {
-            alerting.on_requests(ts, new, &mut self.events);
-        } else {
-            alerting.advance(ts, &mut self.events);
+        if let Some(alerting) = self.alerting.as_mut() {
+            if new > 0 {
+                alerting.on_requests(ts, new, &mut self.events);
+            } else {
+                alerting.advance(ts, &mut self.events);
+            }
         }
+        if self.signal_events.is_empty() {
+            for ev in self.events.drain(..) {
+                obs.on_alert(&ev);
+            }
+            return;
+        }
+        // Both in time order: merge them (rate first on a tie).
+        self.events.append(&mut self.signal_events);
+        self.events.sort_by_key(AlertEvent::at);
         for ev in self.events.drain(..) {
             obs.on_alert(&ev);
         }
@@ -273,6 +370,7 @@ mod tests {
             stats: &mut stats,
             obs: &mut obs,
             requests: &mut requests,
+            signals: None,
         };
         to.on_event(&Event::WebSocket(Box::new(ws.clone())));
         assert_eq!(obs.0, vec![ws]);
@@ -301,6 +399,7 @@ mod tests {
             stats: &mut stats,
             obs: &mut obs,
             requests: &mut requests,
+            signals: None,
         };
         to.on_event(&Event::Tls(Box::new(t.clone())));
         assert_eq!(obs.0, vec![t]);

@@ -6,7 +6,7 @@
 //! engine goes on. Everything a presenter shows comes from here, time included (`now`):
 //! renderers never read a clock. Wire strings are raw (presenters sanitise them).
 
-use crate::alert::{AlertConfig, AlertState, Baseline, Episode};
+use crate::alert::{AlertConfig, AlertState, Baseline, Episode, SignalView};
 use crate::engine::Counters;
 use crate::stats::{Report, StatsCounters, WebSocketSummary, Window};
 use httptop_wire::counter::Sample;
@@ -19,6 +19,9 @@ pub struct Snapshot {
     pub now: Timestamp,
     /// `None` until the first frame (or the start of a live capture).
     pub alert: Option<AlertView>,
+    /// Errors and latency alerting: global machines first (errors, latency), then per
+    /// server; empty before the first frame or when both kinds are off.
+    pub signals: Vec<SignalView>,
     /// Engine counters: capture health and anomalies.
     pub counters: Counters,
     /// Statistics counters: table evictions and purges, keys cut, late exchanges.

@@ -1,5 +1,8 @@
-//! Alertmanager client: posts httptop's high-traffic alert to Alertmanager's v2 API
-//! (`POST /api/v2/alerts`) when it starts, again while it fires, and when it resolves.
+//! Alertmanager client: posts httptop's alerts to Alertmanager's v2 API
+//! (`POST /api/v2/alerts`) when they start, again while they fire, and when they resolve.
+//! Each alert kind has its `alertname` ([`alert_name`]: `HttptopHighTraffic`,
+//! `HttptopHighErrorRate`, `HttptopHighLatency`); a per-server alert has a `server` label.
+//! One alert per (alertname, server) fires at a time.
 //!
 //! Contract:
 //! - [`Notifier`] is the pure logic, with time as an argument: what to post and when.
@@ -29,8 +32,36 @@ use std::time::Duration;
 pub const QUEUE: usize = 64;
 /// Alerts waiting for delivery (firing, or resolved and not yet posted).
 pub const MAX_ALERTS: usize = 16;
-/// The `alertname` label.
+/// The `alertname` label of the request-rate alert.
 pub const ALERT_NAME: &str = "HttptopHighTraffic";
+
+/// The `alertname` label of an alert kind.
+pub fn alert_name(kind: httptop_engine::alert::AlertKind) -> &'static str {
+    use httptop_engine::alert::AlertKind;
+    match kind {
+        AlertKind::Rate => ALERT_NAME,
+        AlertKind::Errors => "HttptopHighErrorRate",
+        AlertKind::Latency => "HttptopHighLatency",
+    }
+}
+
+/// Which alert: its `alertname` and, per server, its `server` label.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AlertKey {
+    /// `""` stands for [`ALERT_NAME`].
+    pub name: &'static str,
+    pub server: Option<String>,
+}
+
+impl AlertKey {
+    fn name(&self) -> &'static str {
+        if self.name.is_empty() {
+            ALERT_NAME
+        } else {
+            self.name
+        }
+    }
+}
 
 /// Schedule of the posts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +93,7 @@ fn ns(d: Duration) -> u64 {
 /// One alert as Alertmanager will see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Alert {
+    pub key: AlertKey,
     pub instance: String,
     /// The busiest Host when the alert started.
     pub host: String,
@@ -98,10 +130,22 @@ impl Notifier {
         }
     }
 
-    /// An alert started at `now`: post it at once.
+    /// The request-rate alert started at `now`: post it at once.
     pub fn fire(&mut self, now: Timestamp, instance: String, host: String, summary: String) {
-        // One alert at a time: a firing one (none, normally) is resolved first.
-        self.resolve(now, None);
+        self.fire_keyed(now, AlertKey::default(), instance, host, summary);
+    }
+
+    /// The alert `key` started at `now`: post it at once.
+    pub fn fire_keyed(
+        &mut self,
+        now: Timestamp,
+        key: AlertKey,
+        instance: String,
+        host: String,
+        summary: String,
+    ) {
+        // One alert per key at a time: a firing one (none, normally) is resolved first.
+        self.resolve_keyed(now, &key, None);
         if self.alerts.len() >= MAX_ALERTS {
             let i = self
                 .alerts
@@ -112,6 +156,7 @@ impl Notifier {
             self.overflowed += 1;
         }
         self.alerts.push(Alert {
+            key,
             instance,
             host,
             summary,
@@ -122,10 +167,21 @@ impl Notifier {
         self.next = Some(now);
     }
 
-    /// The firing alert recovered at `now`: post it at once with `endsAt` = `now`.
+    /// The firing request-rate alert recovered at `now`: post it at once with `endsAt` =
+    /// `now`.
     pub fn resolve(&mut self, now: Timestamp, description: Option<String>) {
+        self.resolve_keyed(now, &AlertKey::default(), description);
+    }
+
+    /// The firing alert `key` recovered at `now`.
+    pub fn resolve_keyed(&mut self, now: Timestamp, key: &AlertKey, description: Option<String>) {
         let mut any = false;
-        for a in self.alerts.iter_mut().filter(|a| a.ends_at.is_none()) {
+        let same = |a: &Alert| a.key.name() == key.name() && a.key.server == key.server;
+        for a in self
+            .alerts
+            .iter_mut()
+            .filter(|a| a.ends_at.is_none() && same(a))
+        {
             a.ends_at = Some(now);
             a.description.clone_from(&description);
             any = true;
@@ -160,12 +216,16 @@ impl Notifier {
                 if let Some(d) = &a.description {
                     annotations["description"] = json!(d);
                 }
+                let mut labels = json!({
+                    "alertname": a.key.name(),
+                    "instance": a.instance,
+                    "host": a.host,
+                });
+                if let Some(s) = &a.key.server {
+                    labels["server"] = json!(s);
+                }
                 json!({
-                    "labels": {
-                        "alertname": ALERT_NAME,
-                        "instance": a.instance,
-                        "host": a.host,
-                    },
+                    "labels": labels,
                     "annotations": annotations,
                     "startsAt": rfc3339(a.starts_at),
                     "endsAt": rfc3339(a.ends_at.unwrap_or(until)),
@@ -210,11 +270,13 @@ pub fn alerts_endpoint(url: &str) -> String {
 enum Msg {
     Fire {
         at: Timestamp,
+        key: AlertKey,
         host: String,
         summary: String,
     },
     Resolve {
         at: Timestamp,
+        key: AlertKey,
         description: String,
     },
 }
@@ -295,13 +357,22 @@ impl Client {
     }
 
     /// An alert started at wall-clock `at`. Never blocks.
-    pub fn fire(&self, at: Timestamp, host: String, summary: String) {
-        self.send(Msg::Fire { at, host, summary });
+    pub fn fire(&self, at: Timestamp, key: AlertKey, host: String, summary: String) {
+        self.send(Msg::Fire {
+            at,
+            key,
+            host,
+            summary,
+        });
     }
 
     /// The alert recovered at wall-clock `at`. Never blocks.
-    pub fn resolve(&self, at: Timestamp, description: String) {
-        self.send(Msg::Resolve { at, description });
+    pub fn resolve(&self, at: Timestamp, key: AlertKey, description: String) {
+        self.send(Msg::Resolve {
+            at,
+            key,
+            description,
+        });
     }
 
     /// Counts an event dropped before it reached the queue.
@@ -375,10 +446,19 @@ fn run(
 
 fn apply(n: &mut Notifier, m: Msg, instance: &str) {
     match m {
-        Msg::Fire { at, host, summary } => {
-            n.fire(at, instance.to_string(), host, summary);
+        Msg::Fire {
+            at,
+            key,
+            host,
+            summary,
+        } => {
+            n.fire_keyed(at, key, instance.to_string(), host, summary);
         }
-        Msg::Resolve { at, description } => n.resolve(at, Some(description)),
+        Msg::Resolve {
+            at,
+            key,
+            description,
+        } => n.resolve_keyed(at, &key, Some(description)),
     }
 }
 

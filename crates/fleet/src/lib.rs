@@ -174,10 +174,10 @@ impl Fleet {
 
     /// An alert event seen at wall-clock `wall`; handled at the next refresh.
     pub fn on_alert(&mut self, ev: &AlertEvent, wall: Timestamp) {
-        match ev {
-            AlertEvent::AlertStarted { .. } => self.alerts_started += 1,
-            AlertEvent::AlertRecovered { .. } => {}
-            _ => return,
+        if ev.is_alert_start() {
+            self.alerts_started += 1;
+        } else if !ev.is_recovery() {
+            return;
         }
         if self.client.is_none() && self.planned.is_none() {
             return;
@@ -230,16 +230,21 @@ impl Fleet {
             return;
         };
         for (ev, wall) in self.pending.drain(..) {
-            match ev {
-                AlertEvent::AlertStarted { .. } => {
-                    let host = snap.report(Window::Min1).hosts.first().map_or_else(
+            let key = alertmanager::AlertKey {
+                name: alertmanager::alert_name(ev.kind()),
+                server: ev.server().map(|s| metrics::label_value(s.as_bytes())),
+            };
+            if ev.is_alert_start() {
+                let host = match ev.server() {
+                    Some(s) => metrics::label_value(s.as_bytes()),
+                    None => snap.report(Window::Min1).hosts.first().map_or_else(
                         || "unknown".into(),
                         |r| metrics::label_value(r.key.as_bytes()),
-                    );
-                    client.fire(wall, host, ev.message());
-                }
-                AlertEvent::AlertRecovered { .. } => client.resolve(wall, ev.message()),
-                _ => {}
+                    ),
+                };
+                client.fire(wall, key, host, ev.message());
+            } else if ev.is_recovery() {
+                client.resolve(wall, key, ev.message());
             }
         }
     }

@@ -72,6 +72,20 @@
 //! - `{"type":"alert","state":"recovered","at":..,"hits":H,"baseline":B,"threshold":P,
 //!   "window_s":W,"duration_s":D,"peak":K,"message":..}`.
 //!
+//! Every alerting event also has `"kind"` (`rate` for the above; `errors`, `latency`) and
+//! `"server"` (null when global, else the server's name as a wire string). Errors and
+//! latency events carry values in their kind's unit: `errors` a share in percent (two
+//! decimals, `12.5` is 12.5 %), `latency` a p95 in seconds (nine decimals):
+//!
+//! - `{"type":"learning_finished","kind":..,"server":..,"at":..,"baseline":B,
+//!   "learned_responses":N,"message":..}`;
+//! - `{"type":"learning_restarted","kind":..,"server":..,"at":..,"empty_periods":N,..}`;
+//! - `{"type":"alert","kind":..,"server":..,"state":"started","at":..,"value":V,
+//!   "baseline":B,"threshold":P,"responses":N,"message":..}` (`responses` in the window);
+//! - `{"type":"alert","kind":..,"server":..,"state":"recovered","at":..,"value":V,
+//!   "duration_s":D,"peak":K,"message":..}` (`value` null when the window held fewer
+//!   than `--min-responses`).
+//!
 //! Wire strings (the fields marked so above) keep their exact bytes, the way
 //! ripgrep's JSON printer does:
 //!
@@ -88,7 +102,7 @@
 //! multi-byte character leaves bytes that are not UTF-8, written as `{"bytes":..}`.
 //! Alerting events hold no wire string.
 
-use httptop_engine::alert::{AlertEvent, Baseline};
+use httptop_engine::alert::{AlertEvent, AlertKind, Baseline, ServerName, SignalEvent};
 use httptop_engine::tls::{self, TlsFlags};
 use httptop_engine::{Exchange, Flags, TlsSession, Version, WebSocketSession, WireStr};
 use httptop_wire::Timestamp;
@@ -149,14 +163,8 @@ impl<W: Write> JsonlWriter<W> {
         }
         let l = &mut self.line;
         l.clear();
-        l.extend_from_slice(b"{\"type\":\"exchange\",\"schema\":");
-        push_int(l, u64::from(SCHEMA_VERSION));
-        l.extend_from_slice(b",\"ts\":");
-        push_ts(l, ex.ts);
-        l.extend_from_slice(b",\"client\":");
-        push_addr(l, ex.client);
-        l.extend_from_slice(b",\"server\":");
-        push_addr(l, ex.server);
+        push_head(l, b"exchange", ex.ts);
+        push_ends(l, ex.client, ex.server);
         l.extend_from_slice(b",\"original_client\":");
         push_original(l, ex.original_client);
         push_field(l, b"method", &ex.method);
@@ -216,9 +224,7 @@ impl<W: Write> JsonlWriter<W> {
         }
         push_flags(l, flags);
         l.extend_from_slice(b"}\n");
-        if let Err(e) = self.w.write_all(&self.line) {
-            self.error = Some(e);
-        }
+        self.emit();
     }
 
     /// Appends one WebSocket record (see the module docs).
@@ -228,16 +234,10 @@ impl<W: Write> JsonlWriter<W> {
         }
         let l = &mut self.line;
         l.clear();
-        l.extend_from_slice(b"{\"type\":\"websocket\",\"schema\":");
-        push_int(l, u64::from(SCHEMA_VERSION));
-        l.extend_from_slice(b",\"ts\":");
-        push_ts(l, ws.ts);
+        push_head(l, b"websocket", ws.ts);
         l.extend_from_slice(b",\"end\":");
         push_ts(l, ws.end);
-        l.extend_from_slice(b",\"client\":");
-        push_addr(l, ws.client);
-        l.extend_from_slice(b",\"server\":");
-        push_addr(l, ws.server);
+        push_ends(l, ws.client, ws.server);
         l.extend_from_slice(b",\"original_client\":");
         push_original(l, ws.original_client);
         push_field(l, b"host", &ws.host);
@@ -276,9 +276,7 @@ impl<W: Write> JsonlWriter<W> {
         l.extend_from_slice(b",\"flags\":[");
         push_flags(l, flags);
         l.extend_from_slice(b"}\n");
-        if let Err(e) = self.w.write_all(&self.line) {
-            self.error = Some(e);
-        }
+        self.emit();
     }
 }
 
@@ -290,26 +288,13 @@ impl<W: Write> JsonlWriter<W> {
         }
         let l = &mut self.line;
         l.clear();
-        l.extend_from_slice(b"{\"type\":\"tls\",\"schema\":");
-        push_int(l, u64::from(SCHEMA_VERSION));
-        l.extend_from_slice(b",\"ts\":");
-        push_ts(l, t.ts);
+        push_head(l, b"tls", t.ts);
         l.extend_from_slice(b",\"end\":");
         push_ts(l, t.end);
-        l.extend_from_slice(b",\"client\":");
-        push_addr(l, t.client);
-        l.extend_from_slice(b",\"server\":");
-        push_addr(l, t.server);
+        push_ends(l, t.client, t.server);
         push_opt_wire(l, b"sni", t.sni.as_ref());
         push_opt_wire(l, b"alpn", t.alpn.as_ref());
-        l.extend_from_slice(b",\"alpn_offered\":[");
-        for (i, a) in t.alpn_offered.iter().enumerate() {
-            if i > 0 {
-                l.push(b',');
-            }
-            push_wire(l, a.as_bytes());
-        }
-        l.push(b']');
+        push_wire_list(l, b"alpn_offered", &t.alpn_offered);
         push_named(l, b"version", t.version, tls::names::version);
         push_named(l, b"client_version", t.client_version, tls::names::version);
         push_named(l, b"cipher", t.cipher, tls::names::cipher);
@@ -358,14 +343,7 @@ impl<W: Write> JsonlWriter<W> {
                 push_int(l, u64::from(c.chain_len));
                 push_opt_wire(l, b"subject", c.subject.as_ref());
                 push_opt_wire(l, b"issuer", c.issuer.as_ref());
-                l.extend_from_slice(b",\"sans\":[");
-                for (i, n) in c.sans.iter().enumerate() {
-                    if i > 0 {
-                        l.push(b',');
-                    }
-                    push_wire(l, n.as_bytes());
-                }
-                l.push(b']');
+                push_wire_list(l, b"sans", &c.sans);
                 for (name, v) in [
                     (&b"not_before"[..], c.not_before),
                     (b"not_after", c.not_after),
@@ -392,23 +370,61 @@ impl<W: Write> JsonlWriter<W> {
             flags.insert(TlsFlags::TRUNCATED);
         }
         l.extend_from_slice(b",\"flags\":[");
-        let mut first = true;
-        for (f, name) in TlsFlags::NAMES {
-            if flags.contains(f) {
-                if !first {
-                    l.push(b',');
-                }
-                first = false;
-                l.push(b'"');
-                l.extend_from_slice(name.as_bytes());
-                l.push(b'"');
-            }
-        }
-        l.extend_from_slice(b"]}\n");
+        push_names(
+            l,
+            TlsFlags::NAMES
+                .iter()
+                .filter(|(f, _)| flags.contains(*f))
+                .map(|(_, n)| *n),
+        );
+        l.extend_from_slice(b"}\n");
+        self.emit();
+    }
+}
+
+impl<W: Write> JsonlWriter<W> {
+    /// Writes the line built in `self.line`; the first error is kept and stops writing.
+    fn emit(&mut self) {
         if let Err(e) = self.w.write_all(&self.line) {
             self.error = Some(e);
         }
     }
+}
+
+/// `{"type":"TY","schema":N,"ts":TS`
+fn push_head(l: &mut Vec<u8>, ty: &[u8], ts: Timestamp) {
+    l.extend_from_slice(b"{\"type\":\"");
+    l.extend_from_slice(ty);
+    l.extend_from_slice(b"\",\"schema\":");
+    push_int(l, u64::from(SCHEMA_VERSION));
+    l.extend_from_slice(b",\"ts\":");
+    push_ts(l, ts);
+}
+
+/// `,"client":..,"server":..`
+fn push_ends(
+    l: &mut Vec<u8>,
+    client: Option<std::net::SocketAddr>,
+    server: Option<std::net::SocketAddr>,
+) {
+    l.extend_from_slice(b",\"client\":");
+    push_addr(l, client);
+    l.extend_from_slice(b",\"server\":");
+    push_addr(l, server);
+}
+
+/// `,"name":[<wire string>,..]`
+fn push_wire_list(l: &mut Vec<u8>, name: &[u8], items: &[WireStr]) {
+    l.extend_from_slice(b",\"");
+    l.extend_from_slice(name);
+    l.extend_from_slice(b"\":[");
+    for (i, a) in items.iter().enumerate() {
+        if i > 0 {
+            l.push(b',');
+        }
+        push_wire(l, a.as_bytes());
+    }
+    l.push(b']');
 }
 
 /// `,"name":<wire string>` or `,"name":null`.
@@ -541,17 +557,24 @@ fn push_encap(l: &mut Vec<u8>, encap: &httptop_wire::Encap) {
 
 /// The flag names, then `]` (the caller wrote `[`).
 fn push_flags(l: &mut Vec<u8>, flags: Flags) {
-    let mut first = true;
-    for (f, name) in Flags::NAMES {
-        if flags.contains(f) {
-            if !first {
-                l.push(b',');
-            }
-            first = false;
-            l.push(b'"');
-            l.extend_from_slice(name.as_bytes());
-            l.push(b'"');
+    push_names(
+        l,
+        Flags::NAMES
+            .iter()
+            .filter(|(f, _)| flags.contains(*f))
+            .map(|(_, n)| *n),
+    );
+}
+
+/// `"a","b"` then `]` (the caller wrote `[`): flag names, plain ASCII.
+fn push_names<'a>(l: &mut Vec<u8>, names: impl Iterator<Item = &'a str>) {
+    for (i, name) in names.enumerate() {
+        if i > 0 {
+            l.push(b',');
         }
+        l.push(b'"');
+        l.extend_from_slice(name.as_bytes());
+        l.push(b'"');
     }
     l.push(b']');
 }
@@ -574,6 +597,7 @@ impl<W: Write> JsonlWriter<W> {
             } => {
                 l.extend_from_slice(b"{\"type\":\"learning_finished\"");
                 push_common(l, at);
+                push_kind(l, AlertKind::Rate, None);
                 push_baseline(l, baseline, window_ns);
                 l.extend_from_slice(b",\"baseline_floor\":");
                 push_int(l, per_window);
@@ -587,6 +611,7 @@ impl<W: Write> JsonlWriter<W> {
             AlertEvent::LearningRestarted { at, empty_periods } => {
                 l.extend_from_slice(b"{\"type\":\"learning_restarted\"");
                 push_common(l, at);
+                push_kind(l, AlertKind::Rate, None);
                 l.extend_from_slice(b",\"empty_periods\":");
                 push_int(l, empty_periods);
             }
@@ -599,6 +624,7 @@ impl<W: Write> JsonlWriter<W> {
             } => {
                 l.extend_from_slice(b"{\"type\":\"alert\"");
                 push_common(l, at);
+                push_kind(l, AlertKind::Rate, None);
                 self.alert_context = Some((baseline, window_ns, threshold_pct));
                 l.extend_from_slice(b",\"state\":\"started\",\"hits\":");
                 push_int(l, hits);
@@ -616,6 +642,7 @@ impl<W: Write> JsonlWriter<W> {
             } => {
                 l.extend_from_slice(b"{\"type\":\"alert\"");
                 push_common(l, at);
+                push_kind(l, AlertKind::Rate, None);
                 l.extend_from_slice(b",\"state\":\"recovered\",\"hits\":");
                 push_int(l, hits);
                 if let Some((baseline, window_ns, threshold_pct)) = self.alert_context {
@@ -630,13 +657,16 @@ impl<W: Write> JsonlWriter<W> {
                 l.extend_from_slice(b",\"peak\":");
                 push_int(l, peak);
             }
+            AlertEvent::Signal {
+                kind,
+                ref server,
+                event,
+            } => push_signal(l, kind, server.as_ref(), event),
         }
         l.extend_from_slice(b",\"message\":");
         push_str(l, ev.message().as_bytes());
         l.extend_from_slice(b"}\n");
-        if let Err(e) = self.w.write_all(&self.line) {
-            self.error = Some(e);
-        }
+        self.emit();
     }
 }
 
@@ -647,6 +677,95 @@ fn push_baseline(l: &mut Vec<u8>, b: Baseline, window_ns: u64) {
 }
 
 /// `,"schema":N,"at":SECONDS`
+/// `,"kind":K,"server":S`.
+fn push_kind(l: &mut Vec<u8>, kind: AlertKind, server: Option<&ServerName>) {
+    l.extend_from_slice(b",\"kind\":\"");
+    l.extend_from_slice(kind.name().as_bytes());
+    l.extend_from_slice(b"\",\"server\":");
+    match server {
+        Some(s) => push_wire(l, s.as_bytes()),
+        None => l.extend_from_slice(b"null"),
+    }
+}
+
+/// A value of `kind`: percent with two decimals from basis points, or seconds.
+fn push_value(l: &mut Vec<u8>, kind: AlertKind, v: u64) {
+    if kind == AlertKind::Latency {
+        push_secs(l, v);
+    } else {
+        push_int(l, v / 100);
+        l.push(b'.');
+        push_padded(l, v % 100, 2);
+    }
+}
+
+/// An errors or latency event, after its `type` (see the module docs).
+fn push_signal(l: &mut Vec<u8>, kind: AlertKind, server: Option<&ServerName>, ev: SignalEvent) {
+    let ty: &[u8] = match ev {
+        SignalEvent::Learned { .. } => b"learning_finished",
+        SignalEvent::Restarted { .. } => b"learning_restarted",
+        SignalEvent::Started { .. } | SignalEvent::Recovered { .. } => b"alert",
+    };
+    l.extend_from_slice(b"{\"type\":\"");
+    l.extend_from_slice(ty);
+    l.push(b'"');
+    push_common(l, ev_at(ev));
+    push_kind(l, kind, server);
+    match ev {
+        SignalEvent::Learned { baseline, .. } => {
+            l.extend_from_slice(b",\"baseline\":");
+            push_value(l, kind, baseline.value());
+            l.extend_from_slice(b",\"learned_responses\":");
+            push_int(l, baseline.responses());
+        }
+        SignalEvent::Restarted { empty_periods, .. } => {
+            l.extend_from_slice(b",\"empty_periods\":");
+            push_int(l, empty_periods);
+        }
+        SignalEvent::Started {
+            value,
+            responses,
+            baseline,
+            threshold_pct,
+            ..
+        } => {
+            l.extend_from_slice(b",\"state\":\"started\",\"value\":");
+            push_value(l, kind, value);
+            l.extend_from_slice(b",\"baseline\":");
+            push_value(l, kind, baseline.value());
+            l.extend_from_slice(b",\"threshold\":");
+            push_int(l, u64::from(threshold_pct));
+            l.extend_from_slice(b",\"responses\":");
+            push_int(l, responses);
+        }
+        SignalEvent::Recovered {
+            value,
+            duration_ns,
+            peak,
+            ..
+        } => {
+            l.extend_from_slice(b",\"state\":\"recovered\",\"value\":");
+            match value {
+                Some(v) => push_value(l, kind, v),
+                None => l.extend_from_slice(b"null"),
+            }
+            l.extend_from_slice(b",\"duration_s\":");
+            push_secs(l, duration_ns);
+            l.extend_from_slice(b",\"peak\":");
+            push_value(l, kind, peak);
+        }
+    }
+}
+
+fn ev_at(ev: SignalEvent) -> Timestamp {
+    match ev {
+        SignalEvent::Learned { at, .. }
+        | SignalEvent::Restarted { at, .. }
+        | SignalEvent::Started { at, .. }
+        | SignalEvent::Recovered { at, .. } => at,
+    }
+}
+
 fn push_common(l: &mut Vec<u8>, at: Timestamp) {
     l.extend_from_slice(b",\"schema\":");
     push_int(l, u64::from(SCHEMA_VERSION));

@@ -1,5 +1,9 @@
 //! The end-of-run report: totals, every top table for the retention window, the baseline
 //! and the alert history, as plain text for people or one JSON document for machines.
+//! Errors and latency alerting follow the rate's: in plain text one line per global
+//! machine (and per server that alerted) with its episodes; in JSON the `alert_kinds`
+//! array (`kind`, `server`, `state`, `value`, `responses`, `baseline`, `alerts`; values
+//! in percent for errors, seconds for latency).
 //!
 //! The same renderers give the periodic blocks and snapshots of live and realtime runs
 //! (`--output plain|json`), for any window.
@@ -9,7 +13,9 @@
 //! (escaped as in the transaction log).
 
 use crate::jsonl::push_str;
-use httptop_engine::alert::{format_duration, format_utc, AlertState};
+use httptop_engine::alert::{
+    format_duration, format_utc, AlertKind, AlertState, SignalState, SignalValue, SignalView,
+};
 use httptop_engine::snapshot::{AlertView, Snapshot};
 use httptop_engine::stats::{
     Report, Row, TlsNameRow, TlsReport, WebSocketSummary, Window, EXPIRY_DAYS,
@@ -40,6 +46,7 @@ pub fn plain(snap: &Snapshot, title: &str, window: Window) -> String {
         baseline_plain(&mut o, a);
         alerts_plain(&mut o, a);
     }
+    signals_plain(&mut o, &snap.signals);
     tables_plain(&mut o, r);
     tls_plain(&mut o, &r.tls);
     protocols_plain(&mut o, c);
@@ -365,6 +372,127 @@ fn alerts_plain(o: &mut String, a: &AlertView) {
     }
 }
 
+/// Errors and latency: every global machine, and the servers that alerted (or alert).
+fn signals_plain(o: &mut String, views: &[SignalView]) {
+    for v in views {
+        let active = matches!(v.state, SignalState::Alert { .. });
+        if v.server.is_some() && v.history.is_empty() && !active {
+            continue;
+        }
+        let val = |x: u64| SignalValue(v.kind, x).to_string();
+        let _ = write!(o, "  {}", v.kind.name());
+        if let Some(s) = &v.server {
+            // `Display` escapes anything but printable ASCII.
+            let _ = write!(o, " on {s}");
+        }
+        let value = match v.state {
+            SignalState::Learning { .. } => None,
+            SignalState::Normal { value }
+            | SignalState::Alert { value, .. }
+            | SignalState::Recovered { value, .. } => value,
+        };
+        let label = if v.kind == AlertKind::Latency {
+            "p95"
+        } else {
+            "5xx"
+        };
+        let _ = write!(o, ": {}", v.state.name().to_uppercase());
+        match value {
+            Some(x) => {
+                let _ = write!(o, ", {label} {} over {} responses", val(x), v.responses);
+            }
+            None if matches!(v.state, SignalState::Learning { .. }) => {}
+            None => {
+                let _ = write!(o, ", {} responses (under the minimum)", v.responses);
+            }
+        }
+        match v.baseline {
+            Some(b) => {
+                let _ = write!(o, ", baseline {}", val(b.value()));
+            }
+            None => o.push_str(", still learning"),
+        }
+        let _ = write!(o, "; alerts: {}", v.history.len());
+        if let Some(max) = v.max_duration_ns {
+            let _ = write!(o, " (longest {}", format_duration(max));
+            if let Some(avg) = v.avg_duration_ns {
+                let _ = write!(o, ", average {}", format_duration(avg));
+            }
+            o.push(')');
+        }
+        o.push('\n');
+        for ep in &v.history {
+            match ep.end {
+                Some(end) => {
+                    let _ = writeln!(
+                        o,
+                        "    {} .. {}  lasted {}, peak {}",
+                        format_utc(ep.start),
+                        format_utc(end),
+                        format_duration(end.since(ep.start)),
+                        val(ep.peak)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        o,
+                        "    {} ..  still active, peak {}",
+                        format_utc(ep.start),
+                        val(ep.peak)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A value of `kind` in JSON: percent with two decimals, or seconds.
+fn signal_json_value(kind: AlertKind, v: u64) -> String {
+    match kind {
+        AlertKind::Latency => secs(v),
+        _ => format!("{}.{:02}", v / 100, v % 100),
+    }
+}
+
+/// `,"alert_kinds":[..]`: every errors and latency machine (see the module docs).
+fn signals_json(l: &mut Vec<u8>, views: &[SignalView]) {
+    array_json(l, "alert_kinds", views, |l, v| {
+        l.extend_from_slice(b"{\"kind\":");
+        push_str(l, v.kind.name().as_bytes());
+        l.extend_from_slice(b",\"server\":");
+        match &v.server {
+            Some(s) => crate::jsonl::push_wire(l, s.as_bytes()),
+            None => l.extend_from_slice(b"null"),
+        }
+        let value = match v.state {
+            SignalState::Learning { .. } => None,
+            SignalState::Normal { value }
+            | SignalState::Alert { value, .. }
+            | SignalState::Recovered { value, .. } => value,
+        };
+        let opt = |x: Option<u64>| x.map_or("null".into(), |x| signal_json_value(v.kind, x));
+        let _ = write!(
+            Adapter(l),
+            ",\"state\":\"{}\",\"value\":{},\"responses\":{},\"baseline\":{}",
+            v.state.name(),
+            opt(value),
+            v.responses,
+            opt(v.baseline.map(|b| b.value()))
+        );
+        array_json(l, "alerts", &v.history, |l, ep| {
+            let _ = write!(
+                Adapter(l),
+                "{{\"start\":{},\"end\":{},\"peak\":{},\"duration_s\":{}}}",
+                secs(ep.start.nanos()),
+                ep.end.map_or("null".into(), |e| secs(e.nanos())),
+                signal_json_value(v.kind, ep.peak),
+                ep.duration_ns().map_or("null".into(), secs)
+            );
+        });
+        l.push(b'}');
+    });
+}
+
 /// `window` as one JSON document on one line: `"type"` is `kind` (`report` at the end,
 /// `snapshot` for periodic output).
 pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String {
@@ -438,6 +566,7 @@ pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String
     } else {
         l.extend_from_slice(b",\"state\":null,\"baseline\":null,\"alerts\":[]");
     }
+    signals_json(&mut l, &snap.signals);
     l.extend_from_slice(b"}\n");
     String::from_utf8(l).unwrap_or_default()
 }

@@ -34,11 +34,14 @@ pub enum Panel {
     Servers,
     /// gRPC calls per service and method.
     Grpc,
+    /// TLS handshakes: server names, versions, ciphers, JA4, failures, expiring
+    /// certificates.
+    Tls,
     Alerts,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 10] = [
+    pub const ALL: [Panel; 11] = [
         Panel::Sections,
         Panel::Hosts,
         Panel::UserAgents,
@@ -48,6 +51,7 @@ impl Panel {
         Panel::Clients,
         Panel::Servers,
         Panel::Grpc,
+        Panel::Tls,
         Panel::Alerts,
     ];
 
@@ -66,6 +70,7 @@ impl Panel {
             Panel::Clients => "Clients",
             Panel::Servers => "Servers",
             Panel::Grpc => "gRPC",
+            Panel::Tls => "TLS",
             Panel::Alerts => "Alerts",
         }
     }
@@ -77,6 +82,15 @@ impl Panel {
             Panel::Clients => &[Sort::Count, Sort::Bytes, Sort::LastSeen, Sort::Name],
             Panel::Servers | Panel::Grpc => &[
                 Sort::Count,
+                Sort::P99,
+                Sort::ErrorRate,
+                Sort::LastSeen,
+                Sort::Name,
+            ],
+            // Server names: connections, bytes both ways, handshake p99, failed share.
+            Panel::Tls => &[
+                Sort::Count,
+                Sort::Bytes,
                 Sort::P99,
                 Sort::ErrorRate,
                 Sort::LastSeen,
@@ -263,15 +277,8 @@ impl App {
                 self.toggle_pause();
                 Action::Redraw
             }
-            KeyCode::Char('g') => {
-                self.counters = false;
-                if self.selected == Panel::Grpc {
-                    return Action::None;
-                }
-                self.selected = Panel::Grpc;
-                self.scroll = 0;
-                Action::Redraw
-            }
+            KeyCode::Char('g') => self.jump(Panel::Grpc),
+            KeyCode::Char('t') => self.jump(Panel::Tls),
             KeyCode::Tab | KeyCode::Right | KeyCode::Down => self.select(true),
             KeyCode::BackTab | KeyCode::Left | KeyCode::Up => self.select(false),
             KeyCode::Char(c @ '1'..='4') => {
@@ -308,6 +315,17 @@ impl App {
         }
     }
 
+    /// Selects `panel` (leaving the Counters view); nothing to do when it is shown.
+    fn jump(&mut self, panel: Panel) -> Action {
+        if self.selected == panel && !self.counters {
+            return Action::None;
+        }
+        self.counters = false;
+        self.selected = panel;
+        self.scroll = 0;
+        Action::Redraw
+    }
+
     fn select(&mut self, forward: bool) -> Action {
         self.selected = self.selected.step(forward);
         self.scroll = 0;
@@ -337,6 +355,31 @@ mod tests {
         assert_eq!(a.sort_of(Panel::Grpc), Sort::Count);
         a.on_key(key(KeyCode::Char('s')));
         assert_eq!(a.sort(), Sort::P99);
+    }
+
+    #[test]
+    fn t_selects_the_tls_panel_and_leaves_the_counters_view() {
+        let mut a = app();
+        a.on_key(key(KeyCode::PageDown));
+        a.on_key(key(KeyCode::Char('c')));
+        assert_eq!(a.on_key(key(KeyCode::Char('t'))), Action::Redraw);
+        assert_eq!((a.selected, a.counters, a.scroll), (Panel::Tls, false, 0));
+        assert_eq!(a.on_key(key(KeyCode::Char('t'))), Action::None);
+        // From the Counters view, `t` comes back to the TLS panel it had left.
+        a.on_key(key(KeyCode::Char('c')));
+        assert_eq!(a.on_key(key(KeyCode::Char('t'))), Action::Redraw);
+        assert!(!a.counters);
+        assert_eq!(a.sort(), Sort::Count);
+        for want in [Sort::Bytes, Sort::P99, Sort::ErrorRate, Sort::LastSeen] {
+            a.on_key(key(KeyCode::Char('s')));
+            assert_eq!(a.sort(), want);
+        }
+        // In Tab order between gRPC and Alerts.
+        a.on_key(key(KeyCode::Tab));
+        assert_eq!(a.selected, Panel::Alerts);
+        a.on_key(key(KeyCode::BackTab));
+        a.on_key(key(KeyCode::BackTab));
+        assert_eq!(a.selected, Panel::Grpc);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 use httptop_engine::alert::{AlertConfig, AlertState, Baseline, Episode, LearningProgress};
 use httptop_engine::snapshot::{AlertView, Snapshot};
 use httptop_engine::stats::{
-    BytesRow, ClientRow, Floors, GrpcCode, GrpcRow, Report, Row, ServerRow, WebSocketSummary,
-    Window,
+    BytesRow, ClientRow, Floors, GrpcCode, GrpcRow, Report, Row, ServerRow, TlsCertRow,
+    TlsCipherRow, TlsFailure, TlsFailureRow, TlsNameRow, TlsReport, TlsVersionRow,
+    WebSocketSummary, Window,
 };
 use httptop_engine::{Counters, Protocol, ProtocolCounts, WireStr};
 use httptop_wire::Timestamp;
@@ -187,8 +188,156 @@ pub fn report(w: Window, now: u64, hostile: bool) -> Report {
                 last_seen: t(now - 3),
             },
         ],
-        tls: Default::default(),
+        tls: tls_report(n, now, hostile),
         floors: Floors::default(),
+    }
+}
+
+/// An SNI no terminal may see raw: ESC sequences, a bidi override, a C1 control, cut by
+/// the engine at 64 bytes (so shown with `…`).
+pub const HOSTILE_SNI: &[u8] =
+    b"evil\x1b]0;pwned\x07.example\xe2\x80\xaeoc.dab\x1b[2J\xc2\x9b-and-a-very-long-tail-that-goes-on-and-on";
+
+/// The TLS tables of one window, scaled by `n` minutes: three server names (one hostile
+/// when `hostile`, one the no-SNI placeholder), TLS 1.3, 1.2 and a deprecated 1.0, three
+/// ciphers, two JA4, two failure kinds, and three certificates (one expired).
+pub fn tls_report(n: u64, now: u64, hostile: bool) -> TlsReport {
+    let t = Timestamp::from_secs;
+    let name =
+        |key: WireStr, sni: bool, count: u64, failed: u64, bytes: u64, p95: u64| TlsNameRow {
+            key,
+            sni,
+            count,
+            error: 0,
+            share: count as f64 / (60 * n) as f64,
+            failed,
+            bytes_to_server: bytes / 8,
+            bytes_to_client: bytes - bytes / 8,
+            latency_samples: count,
+            p50_ns: Some(p95 / 3),
+            p95_ns: Some(p95),
+            p99_ns: Some(p95 * 2),
+            last_seen: t(now - 1),
+        };
+    let api = if hostile {
+        WireStr::capped(HOSTILE_SNI, 64)
+    } else {
+        ws(b"api.example.com")
+    };
+    let names = vec![
+        name(api.clone(), true, 40 * n, n, 5_000_000 * n, 12_000_000),
+        name(
+            ws(b"legacy.example.net"),
+            true,
+            15 * n,
+            0,
+            300_000 * n,
+            2_500_000,
+        ),
+        name(ws(b"(none)"), false, 5 * n, 2 * n, 20_000 * n, 900_000),
+    ];
+    let share = |c: u64| c as f64 / (60 * n) as f64;
+    let cert = |subject: WireStr, sni: WireStr, days: i64| TlsCertRow {
+        subject,
+        issuer: ws(b"Example Issuing CA R3"),
+        sni,
+        not_after: now as i64 + days * 86_400 + 3_600,
+        days_left: days,
+        last_seen: t(now - 5),
+    };
+    TlsReport {
+        connections: 60 * n,
+        completed: 57 * n,
+        failed: 3 * n,
+        names_by_bytes: names.clone(),
+        names,
+        versions: vec![
+            TlsVersionRow {
+                version: 0x0304,
+                name: "TLS 1.3".into(),
+                deprecated: false,
+                count: 40 * n,
+                error: 0,
+                share: share(40 * n),
+            },
+            TlsVersionRow {
+                version: 0x0303,
+                name: "TLS 1.2".into(),
+                deprecated: false,
+                count: 15 * n,
+                error: 0,
+                share: share(15 * n),
+            },
+            TlsVersionRow {
+                version: 0x0301,
+                name: "TLS 1.0".into(),
+                deprecated: true,
+                count: 5 * n,
+                error: 0,
+                share: share(5 * n),
+            },
+        ],
+        ciphers: vec![
+            TlsCipherRow {
+                id: 0x1301,
+                name: "TLS_AES_128_GCM_SHA256".into(),
+                count: 40 * n,
+                error: 0,
+                share: share(40 * n),
+            },
+            TlsCipherRow {
+                id: 0xc02f,
+                name: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into(),
+                count: 15 * n,
+                error: 0,
+                share: share(15 * n),
+            },
+            TlsCipherRow {
+                id: 0x002f,
+                name: "TLS_RSA_WITH_AES_128_CBC_SHA".into(),
+                count: 5 * n,
+                error: 0,
+                share: share(5 * n),
+            },
+        ],
+        ja4: vec![
+            row(
+                b"t13d1516h2_8daaf6152771_e5627efa2ab1",
+                40 * n,
+                60 * n,
+                1,
+                now,
+            ),
+            row(
+                b"t12d1209h1_d34a8e72043a_b39be8c56a14",
+                20 * n,
+                60 * n,
+                2,
+                now,
+            ),
+        ],
+        failures: vec![
+            TlsFailureRow {
+                failure: TlsFailure::Alert {
+                    description: 40,
+                    from_client: false,
+                },
+                count: 2 * n,
+                error: 0,
+                share: share(2 * n),
+            },
+            TlsFailureRow {
+                failure: TlsFailure::NoServerHello,
+                count: n,
+                error: 0,
+                share: share(n),
+            },
+        ],
+        expiring_certs: vec![
+            cert(ws(b"old.example.org"), ws(b""), -3),
+            cert(api, ws(b"api.example.com"), 6),
+            cert(ws(b"legacy.example.net"), ws(b"legacy.example.net"), 27),
+        ],
     }
 }
 
@@ -218,6 +367,7 @@ pub fn empty_snapshot(now_s: u64) -> Snapshot {
     Snapshot {
         now,
         alert: None,
+        signals: Vec::new(),
         counters: Counters::default(),
         stats_counters: Default::default(),
         source_counters: Vec::new(),
@@ -350,6 +500,7 @@ pub fn snapshot(state: State, hostile: bool) -> Snapshot {
                 .then(|| ended.iter().sum::<u64>() / ended.len() as u64),
             history,
         }),
+        signals: Vec::new(),
         counters,
         stats_counters: Default::default(),
         source_counters: Vec::new(),

@@ -301,7 +301,7 @@ fn hostile_strings_as_shown() {
     let s = snapshot(State::Normal, true);
     let mut a = app();
     let mut all = String::new();
-    for p in [Panel::Sections, Panel::Hosts, Panel::UserAgents] {
+    for p in [Panel::Sections, Panel::Hosts, Panel::UserAgents, Panel::Tls] {
         a.selected = p;
         let t = text(&screen(&a, &s, 100, 24));
         let lines: Vec<&str> = t.lines().skip(11).take(5).collect();
@@ -386,4 +386,193 @@ fn c_toggles_the_counters_view_and_it_scrolls() {
     assert_ne!(first, scrolled);
     a.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE));
     assert!(!text(&screen(&a, &s, 80, 24)).contains("Counters (c"));
+}
+
+/// The panel part of the screen with `panel` selected (header and chart left out).
+fn panel_text(a: &App, s: &Snapshot, w: u16, h: u16, skip: usize) -> String {
+    let t = text(&screen(a, s, w, h));
+    t.lines().skip(skip).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn tls_panel_at_80x24() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    a.on_key(KeyEvent::new(KeyCode::Char('t'), KeyModifiers::NONE));
+    assert_eq!(a.selected, Panel::Tls);
+    insta::assert_snapshot!(panel_text(&a, &s, 80, 24, 10));
+}
+
+/// The tmux tests' size: the panel is 72 columns, the tables one a row below versions
+/// and failures, and no name of the fixture is cut.
+#[test]
+fn tls_panel_at_120x40() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    a.selected = Panel::Tls;
+    let t = panel_text(&a, &s, 120, 40, 13);
+    for want in [
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "t13d1516h2_8daaf6152771_e5627efa2ab1",
+        "handshake_failure from server",
+        "TLS 1.0 (deprecated)",
+    ] {
+        assert!(t.contains(want), "{want:?} cut:\n{t}");
+    }
+    insta::assert_snapshot!(t);
+}
+
+#[test]
+fn tls_panel_at_200x50() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    a.selected = Panel::Tls;
+    insta::assert_snapshot!(panel_text(&a, &s, 200, 50, 15));
+}
+
+/// Every line of the TLS panel's content at 80x24 and 200x50: SNI, counts, the
+/// deprecated version, the failures and the expiring certificates.
+#[test]
+fn tls_panel_shows_every_table_in_both_forms() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    a.selected = Panel::Tls;
+    for (w, h) in [(80, 24), (200, 50)] {
+        let t = panel_text(&a, &s, w, h, 0);
+        for want in [
+            "TLS (1m, 60 connections, 57 completed, 3 failed) by count",
+            "api.example.com",
+            "12ms",
+            "TLS 1.0 (deprecated)",
+            "TLS_AES_128_GCM_SHA256",
+            "t13d1516h2_8daaf6152771_e5627efa2ab1",
+            "handshake_failure from server",
+            "no_server_hello",
+            "old.example.org",
+            "-3d",
+        ] {
+            assert!(t.contains(want), "{w}x{h}: {want:?} missing:\n{t}");
+        }
+    }
+    // The 1-hour window scales the counts (the panel follows the selected window).
+    a.on_key(KeyEvent::new(KeyCode::Char('3'), KeyModifiers::NONE));
+    let t = panel_text(&a, &s, 80, 24, 0);
+    assert!(t.contains("TLS (1h, 3600 connections"), "{t}");
+}
+
+/// The colours that carry meaning: a deprecated version in the warning colour, an
+/// expired certificate in red, one still valid not.
+#[test]
+fn tls_deprecated_versions_warn_and_expired_certificates_are_red() {
+    use ratatui::style::Color;
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    a.selected = Panel::Tls;
+    for (w, h) in [(80, 24), (200, 50)] {
+        let b = screen(&a, &s, w, h);
+        let fg_of = |needle: &str| {
+            let t = text(&b);
+            let (y, line) = t
+                .lines()
+                .enumerate()
+                .find(|(_, l)| l.contains(needle))
+                .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{t}"));
+            let col = line[..line.find(needle).unwrap()].chars().count();
+            b[(col as u16, y as u16)].fg
+        };
+        assert_eq!(fg_of("TLS 1.0 (deprecated)"), Color::Yellow, "{w}x{h}");
+        assert_eq!(fg_of("TLS 1.3"), Color::Reset, "{w}x{h}");
+        assert_eq!(fg_of("-3d"), Color::Red, "{w}x{h}");
+        assert_eq!(fg_of("27d"), Color::Reset, "{w}x{h}");
+    }
+}
+
+#[test]
+fn tls_panel_without_tls_says_so() {
+    let s = empty_snapshot(crate::testing::T0);
+    let mut a = app();
+    a.selected = Panel::Tls;
+    for (w, h) in [(80, 24), (200, 50)] {
+        let t = text(&screen(&a, &s, w, h));
+        assert!(t.contains("no TLS in this window"), "{t}");
+    }
+}
+
+/// Sessions counted by the real statistics (not a hand-built report) reach the panel:
+/// the SNI with an ESC sequence, a bidi override and an overlong tail is cut by the
+/// engine and shown escaped with `…`; the expired certificate's days are negative.
+#[test]
+fn tls_sessions_from_the_statistics_reach_the_panel_sanitised() {
+    use httptop_engine::stats::{Stats, StatsConfig, Window};
+    use httptop_engine::tls::{TlsAlert, TlsCert, TlsFlags, TlsSession};
+    use httptop_wire::Timestamp;
+    let t0 = Timestamp::from_secs(crate::testing::T0 + 3600);
+    let mut st = Stats::new(StatsConfig::default());
+    st.advance(t0);
+    let sni = httptop_engine::WireStr::capped(crate::testing::HOSTILE_SNI, 64);
+    assert!(sni.truncated);
+    let ok = TlsSession {
+        end: t0,
+        sni: Some(sni),
+        version: Some(0x0304),
+        cipher: Some(0x1301),
+        ja4: Some("t13d1516h2_8daaf6152771_e5627efa2ab1".into()),
+        handshake_ns: Some(1_500_000),
+        bytes_to_server: 2048,
+        bytes_to_client: 4096,
+        flags: TlsFlags::COMPLETE,
+        ..TlsSession::default()
+    };
+    st.on_tls(&ok);
+    st.on_tls(&ok);
+    st.on_tls(&TlsSession {
+        sni: None,
+        version: Some(0x0301),
+        cipher: Some(0x002f),
+        alert: Some(TlsAlert {
+            level: 2,
+            description: 40,
+            from_client: false,
+        }),
+        flags: TlsFlags::default(),
+        cert: Some(Box::new(TlsCert {
+            subject: Some(httptop_engine::WireStr::capped(b"old\x1b[5m.example", 64)),
+            issuer: Some(httptop_engine::WireStr::capped(b"Test CA", 64)),
+            not_after: Some(t0.secs() as i64 - 2 * 86_400),
+            ..TlsCert::default()
+        })),
+        ..ok.clone()
+    });
+    let mut s = empty_snapshot(t0.secs());
+    s.reports[Window::Min1.index()].tls = st.report(Window::Min1, t0).tls;
+    let mut a = app();
+    a.selected = Panel::Tls;
+    for (w, h) in [(80, 24), (200, 50), (300, 60)] {
+        let b = screen(&a, &s, w, h);
+        for cell in b.content() {
+            for ch in cell.symbol().chars() {
+                assert!(
+                    !ch.is_control() && !('\u{202a}'..='\u{202e}').contains(&ch),
+                    "{w}x{h}: control {ch:?} in the buffer"
+                );
+            }
+        }
+        let t = text(&b);
+        for want in [
+            "TLS (1m, 3 connections, 2 completed, 1 failed)",
+            "evil\\u{1b}]0;pwned\\u{7}.example",
+            "TLS 1.0 (deprecated)",
+            "handshake_failure from server",
+            "old\\u{1b}[5m.example",
+            "-2d",
+        ] {
+            assert!(t.contains(want), "{w}x{h}: {want:?} missing:\n{t}");
+        }
+    }
+    // Wide enough, the cut SNI ends with the engine's mark.
+    let t = text(&screen(&a, &s, 300, 60));
+    assert!(
+        t.contains("evil\\u{1b}]0;pwned\\u{7}.example\\u{202e}oc.dab\\u{1b}[2J\\u{9b}-and-a-very-long-tail-that-…"),
+        "{t}"
+    );
 }

@@ -8,9 +8,11 @@
 
 use crate::app::{App, Panel, Sort};
 use crate::text::{clean, wire};
-use httptop_engine::alert::{AlertState, Baseline, HumanDuration, Utc};
+use httptop_engine::alert::{
+    AlertKind, AlertState, Baseline, HumanDuration, SignalState, SignalValue, Utc,
+};
 use httptop_engine::snapshot::{AlertView, Snapshot};
-use httptop_engine::stats::Report;
+use httptop_engine::stats::{Report, TlsNameRow, TlsReport, EXPIRY_DAYS};
 use httptop_engine::Protocol;
 use httptop_output::report::human_bytes;
 use httptop_wire::Timestamp;
@@ -128,6 +130,11 @@ pub fn header<'a>(app: &App, snap: &Snapshot) -> Paragraph<'a> {
 
 fn state_line<'a>(snap: &Snapshot) -> Line<'a> {
     let Some(v) = &snap.alert else {
+        if !snap.signals.is_empty() {
+            let mut spans = Vec::new();
+            signal_spans(snap, &mut spans);
+            return Line::from(spans);
+        }
         return Line::from(Span::styled(
             "WAITING for the first packet",
             Style::new().fg(Color::Yellow).bold(),
@@ -188,7 +195,60 @@ fn state_line<'a>(snap: &Snapshot) -> Line<'a> {
             HumanDuration(v.next_evaluation.since(snap.now))
         )));
     }
+    signal_spans(snap, &mut spans);
     Line::from(spans)
+}
+
+/// Errors and latency on the state line: `| 5xx 0.8%` and `| p95 12.0 ms` (global),
+/// styled as the rate state, then how many servers alert.
+fn signal_spans(snap: &Snapshot, spans: &mut Vec<Span<'_>>) {
+    for v in snap.signals.iter().filter(|v| v.server.is_none()) {
+        let label = if v.kind == AlertKind::Latency {
+            "p95"
+        } else {
+            "5xx"
+        };
+        let (value, style) = match v.state {
+            SignalState::Learning { .. } => (None, Style::new().fg(Color::Yellow)),
+            SignalState::Normal { value } => (value, Style::new().fg(Color::Green)),
+            SignalState::Alert { value, .. } => {
+                (value, Style::new().fg(Color::White).bg(Color::Red).bold())
+            }
+            SignalState::Recovered { value, .. } => {
+                (value, Style::new().fg(Color::Black).bg(Color::Green))
+            }
+        };
+        spans.push(Span::raw("  | "));
+        let text = match value {
+            _ if matches!(v.state, SignalState::Learning { .. }) => format!("{label} learning"),
+            Some(x) => format!("{label} {}", SignalValue(v.kind, x)),
+            None => format!("{label} -"),
+        };
+        spans.push(Span::styled(text, style));
+        if let SignalState::Alert { .. } = v.state {
+            spans.push(Span::styled(
+                format!(" {}", v.kind.name().to_uppercase()),
+                Style::new().fg(Color::White).bg(Color::Red).bold(),
+            ));
+        }
+        if let Some(b) = v.baseline {
+            spans.push(Span::raw(format!(
+                " (base {})",
+                SignalValue(v.kind, b.value())
+            )));
+        }
+    }
+    let servers = snap
+        .signals
+        .iter()
+        .filter(|v| v.server.is_some() && matches!(v.state, SignalState::Alert { .. }))
+        .count();
+    if servers > 0 {
+        spans.push(Span::styled(
+            format!("  {servers} server alerts"),
+            Style::new().fg(Color::White).bg(Color::Red).bold(),
+        ));
+    }
 }
 
 /// Baseline per window raised by `pct`, as people read it (two decimals, truncated).
@@ -240,8 +300,58 @@ fn health_line<'a>(app: &App, snap: &Snapshot) -> Line<'a> {
 }
 
 /// The alert banner's text and style: the original program's wording, while an alert is
-/// active or has just recovered.
+/// active or has just recovered (the request rate's first, then errors and latency).
 pub fn banner_text(snap: &Snapshot) -> Option<(String, Style)> {
+    snap.alert
+        .as_ref()
+        .and_then(|_| rate_banner_text(snap))
+        .or_else(|| signal_banner_text(snap))
+}
+
+/// The first global errors or latency alert (active first, then just recovered).
+fn signal_banner_text(snap: &Snapshot) -> Option<(String, Style)> {
+    let global = || snap.signals.iter().filter(|v| v.server.is_none());
+    let active = global().find_map(|v| match v.state {
+        SignalState::Alert { since, value, .. } => Some((v, since, value)),
+        _ => None,
+    });
+    if let Some((v, since, value)) = active {
+        let (what, label) = match v.kind {
+            AlertKind::Latency => ("High latency", "p95"),
+            _ => ("High error rate", "5xx"),
+        };
+        let mut t = format!("{what} generated an alert - {label} = ");
+        match value {
+            Some(x) => t.push_str(&SignalValue(v.kind, x).to_string()),
+            None => t.push('-'),
+        }
+        if let Some(b) = v.baseline {
+            t.push_str(&format!(" (baseline {})", SignalValue(v.kind, b.value())));
+        }
+        t.push_str(&format!(", triggered at {}", Utc(since)));
+        return Some((t, Style::new().fg(Color::White).bg(Color::Red).bold()));
+    }
+    global().find_map(|v| match v.state {
+        SignalState::Recovered {
+            at,
+            duration_ns,
+            peak,
+            ..
+        } => Some((
+            format!(
+                "Recovered from {} at {} - alert lasted {}, peak {}",
+                v.kind.what(),
+                Utc(at),
+                HumanDuration(duration_ns),
+                SignalValue(v.kind, peak)
+            ),
+            Style::new().fg(Color::Black).bg(Color::Green).bold(),
+        )),
+        _ => None,
+    })
+}
+
+fn rate_banner_text(snap: &Snapshot) -> Option<(String, Style)> {
     let v = snap.alert.as_ref()?;
     match v.state {
         AlertState::Alert { hits, since, .. } => Some((
@@ -669,6 +779,17 @@ fn panel_items(
                 })
                 .collect(),
         ),
+        Panel::Tls => (
+            vec!["server name", "conns", "failed", "bytes", "hs p95"],
+            vec![
+                Constraint::Fill(1),
+                Constraint::Length(7),
+                Constraint::Length(6),
+                Constraint::Length(10),
+                Constraint::Length(8),
+            ],
+            r.tls.names.iter().map(tls_name_item).collect(),
+        ),
         Panel::Alerts => (
             vec!["start (UTC)", "end", "lasted", "peak"],
             vec![
@@ -684,12 +805,73 @@ fn panel_items(
     (head, widths, items)
 }
 
-/// Alert episodes that ended (or are still going) in the last 24 hours.
+/// One server name of the TLS panel: connections (`~` when an upper bound), failed
+/// connections, bytes both ways, handshake p95. The placeholders for a ClientHello
+/// without SNI or none seen are the engine's (`(none)`, `(no client hello)`).
+fn tls_name_item(n: &TlsNameRow) -> Item {
+    let bytes = n.bytes_to_server.saturating_add(n.bytes_to_client);
+    let mut it = Item::new(
+        n.key.as_bytes(),
+        n.count,
+        n.last_seen,
+        vec![
+            wire(&n.key),
+            count(n.count, n.error),
+            n.failed.to_string(),
+            human_bytes(bytes),
+            ms(n.p95_ns),
+        ],
+    );
+    it.bytes = bytes;
+    it.p99 = n.p99_ns.unwrap_or(0);
+    it.err_rate = if n.count == 0 {
+        0.0
+    } else {
+        n.failed as f64 / n.count as f64
+    };
+    it
+}
+
+/// Alert episodes that ended (or are still going) in the last 24 hours: the request
+/// rate's, then errors and latency (their peak in their unit, the kind and server after
+/// the duration).
 fn alert_items(snap: &Snapshot) -> Vec<Item> {
+    let day_ago = Timestamp(snap.now.nanos().saturating_sub(24 * 3600 * NS));
+    let mut items = rate_alert_items(snap, day_ago);
+    for v in &snap.signals {
+        for e in v
+            .history
+            .iter()
+            .filter(|e| e.end.unwrap_or(snap.now) >= day_ago)
+        {
+            let lasted = e.duration_ns().unwrap_or_else(|| snap.now.since(e.start));
+            let what = match &v.server {
+                Some(s) => format!("{} {} on {s}", HumanDuration(lasted), v.kind.name()),
+                None => format!("{} {}", HumanDuration(lasted), v.kind.name()),
+            };
+            let mut it = Item::new(
+                &[],
+                e.peak,
+                e.start,
+                vec![
+                    Utc(e.start).to_string(),
+                    e.end
+                        .map_or_else(|| "active".to_string(), |t| Utc(t).to_string()),
+                    what,
+                    SignalValue(v.kind, e.peak).to_string(),
+                ],
+            );
+            it.duration = lasted;
+            items.push(it);
+        }
+    }
+    items
+}
+
+fn rate_alert_items(snap: &Snapshot, day_ago: Timestamp) -> Vec<Item> {
     let Some(v) = &snap.alert else {
         return Vec::new();
     };
-    let day_ago = Timestamp(snap.now.nanos().saturating_sub(24 * 3600 * NS));
     v.history
         .iter()
         .filter(|e| e.end.unwrap_or(snap.now) >= day_ago)
@@ -726,6 +908,10 @@ fn panel_title(panel: Panel, snap: &Snapshot, r: &Report, app: &App) -> String {
         Panel::Clients => format!("Clients ({w}) by {sort}"),
         Panel::Servers => format!("Servers ({w}) by {sort}"),
         Panel::Grpc => format!("gRPC methods ({w}) by {sort}"),
+        Panel::Tls => format!(
+            "TLS ({w}, {} connections, {} completed, {} failed) by {sort}",
+            r.tls.connections, r.tls.completed, r.tls.failed
+        ),
         Panel::Alerts => {
             let mut t = format!("Alert history (24h) by {sort}");
             if let Some(v) = &snap.alert {
@@ -755,6 +941,9 @@ pub fn render_panel(
         return;
     }
     let r = snap.report(app.window);
+    if panel == Panel::Tls && large {
+        return render_tls(frame, area, app, snap, r);
+    }
     let (head, widths, items) = panel_items(panel, snap, r, app.sort_of(panel));
     let border = if large && panel == app.selected {
         Style::new().fg(Color::Cyan)
@@ -825,6 +1014,383 @@ pub fn render_panel(
             .column_spacing(1)
             .block(block),
         table_area,
+    );
+}
+
+/// Inner rows from which the TLS panel shows its tables side by side instead of one line
+/// each.
+const TLS_GRID: u16 = 20;
+
+/// The TLS panel, large: the server names (sorted and scrolled like any panel) above the
+/// other tables of the window's TLS report. Under [`TLS_GRID`] inner rows (80x24) those
+/// are one line each (versions, ciphers, JA4, failures) and a line per expiring
+/// certificate; taller, they are tables: versions beside ciphers, JA4 beside failures,
+/// then the certificates with their issuer. Deprecated versions are marked and yellow,
+/// expired certificates red; every wire string (SNI, JA4, subject, issuer) is cleaned.
+fn render_tls(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, r: &Report) {
+    let t = &r.tls;
+    let border = if app.selected == Panel::Tls {
+        Style::new().fg(Color::Cyan)
+    } else {
+        Style::new()
+    };
+    let mut block =
+        Block::bordered()
+            .border_style(border)
+            .title(panel_title(Panel::Tls, snap, r, app));
+    let inner = block.inner(area);
+    if t.names.is_empty() && t.expiring_certs.is_empty() && t.versions.is_empty() {
+        frame.render_widget(Paragraph::new("no TLS in this window").block(block), area);
+        return;
+    }
+    let grid = inner.height >= TLS_GRID;
+    let lines = if grid { Vec::new() } else { tls_lines(t) };
+    let (head, widths, mut items) = panel_items(Panel::Tls, snap, r, app.sort_of(Panel::Tls));
+    let total = items.len();
+    let [names_area, rest] = if grid {
+        // The names take what they need, up to 40%; the other tables the rest.
+        let most = (inner.height * 2 / 5).max(3);
+        let h = u16::try_from(total + 1).unwrap_or(u16::MAX).clamp(3, most);
+        Layout::vertical([Constraint::Length(h), Constraint::Min(0)]).areas(inner)
+    } else {
+        // The names keep their header and two rows.
+        let h = u16::try_from(lines.len())
+            .unwrap_or(u16::MAX)
+            .min(inner.height.saturating_sub(3));
+        Layout::vertical([Constraint::Min(0), Constraint::Length(h)]).areas(inner)
+    };
+    let visible = usize::from(names_area.height.saturating_sub(1));
+    let skip = app.scroll.min(total.saturating_sub(visible.max(1)));
+    if total > visible {
+        block = block.title_bottom(format!(
+            " {}-{} of {total} names ",
+            skip + 1,
+            (skip + visible).min(total)
+        ));
+    }
+    frame.render_widget(block, area);
+    let rows = items.drain(..).skip(skip).map(|i| row_of(i.cells));
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(row_of(head.into_iter().map(String::from).collect()).bold())
+            .column_spacing(1),
+        names_area,
+    );
+    if grid {
+        render_tls_tables(frame, rest, t);
+    } else {
+        frame.render_widget(Paragraph::new(lines), rest);
+    }
+}
+
+/// The warning style of a deprecated version, the alarm style of an expired certificate.
+fn tls_version_style(deprecated: bool) -> Style {
+    if deprecated {
+        Style::new().fg(Color::Yellow).bold()
+    } else {
+        Style::new()
+    }
+}
+
+fn tls_cert_style(days_left: i64) -> Style {
+    if days_left < 0 {
+        Style::new().fg(Color::Red).bold()
+    } else {
+        Style::new()
+    }
+}
+
+/// `TLS 1.0 (deprecated)` or `TLS 1.3`.
+fn tls_version_name(v: &httptop_engine::stats::TlsVersionRow) -> String {
+    let mut n = clean(v.name.as_bytes());
+    if v.deprecated {
+        n.push_str(" (deprecated)");
+    }
+    n
+}
+
+/// `handshake_failure from server`, `no_server_hello`.
+fn tls_failure_name(f: &httptop_engine::stats::TlsFailureRow) -> String {
+    let mut n = clean(f.failure.reason().as_bytes());
+    if let Some(s) = f.failure.sender() {
+        n.push_str(" from ");
+        n.push_str(s);
+    }
+    n
+}
+
+/// The compact form: one line per table, one per expiring certificate.
+fn tls_lines(t: &TlsReport) -> Vec<Line<'static>> {
+    let label = |s: &str| Span::styled(format!("{s:<9}"), Style::new().bold());
+    let none = || Span::styled("-", Style::new().fg(Color::DarkGray));
+    let mut out = Vec::new();
+    let mut line = vec![label("versions")];
+    for v in &t.versions {
+        line.push(Span::styled(
+            tls_version_name(v),
+            tls_version_style(v.deprecated),
+        ));
+        line.push(Span::raw(format!(" {}  ", count(v.count, v.error))));
+    }
+    if t.versions.is_empty() {
+        line.push(none());
+    }
+    out.push(Line::from(line));
+    let mut line = vec![label("ciphers")];
+    for c in &t.ciphers {
+        line.push(Span::raw(format!(
+            "{} {}  ",
+            clean(c.name.as_bytes()),
+            count(c.count, c.error)
+        )));
+    }
+    if t.ciphers.is_empty() {
+        line.push(none());
+    }
+    out.push(Line::from(line));
+    let mut line = vec![label("JA4")];
+    for j in &t.ja4 {
+        line.push(Span::raw(format!(
+            "{} {}  ",
+            wire(&j.key),
+            count(j.count, j.error)
+        )));
+    }
+    if t.ja4.is_empty() {
+        line.push(none());
+    }
+    out.push(Line::from(line));
+    let mut line = vec![label("failures")];
+    for f in &t.failures {
+        line.push(Span::raw(format!(
+            "{} {}  ",
+            tls_failure_name(f),
+            count(f.count, f.error)
+        )));
+    }
+    if t.failures.is_empty() {
+        line.push(none());
+    }
+    out.push(Line::from(line));
+    if t.expiring_certs.is_empty() {
+        out.push(Line::from(vec![
+            label("certs"),
+            Span::styled(
+                format!("none expiring within {EXPIRY_DAYS} days"),
+                Style::new().fg(Color::DarkGray),
+            ),
+        ]));
+    }
+    for (i, c) in t.expiring_certs.iter().enumerate() {
+        out.push(Line::from(vec![
+            label(if i == 0 { "expiring" } else { "" }),
+            Span::styled(
+                format!("{:>5}d  {}", c.days_left, wire(&c.subject)),
+                tls_cert_style(c.days_left),
+            ),
+            Span::raw(format!("  SNI {}", sni_text(&c.sni))),
+        ]));
+    }
+    out
+}
+
+/// A certificate's SNI, `(none)` when the connection sent none.
+fn sni_text(s: &httptop_engine::WireStr) -> String {
+    if s.as_bytes().is_empty() {
+        "(none)".to_string()
+    } else {
+        wire(s)
+    }
+}
+
+/// One row of a small TLS table: name, count and its error bound, share, style.
+type TlsRow = (String, u64, u64, f64, Style);
+
+/// A small table under a titled line (no header row: the title names the columns, so a
+/// table costs one line more than its rows): name left (cut at its end), connections,
+/// and the share when `share`.
+fn tls_table(title: &str, rows: Vec<TlsRow>, share: bool) -> Table<'static> {
+    let (title, widths) = if share {
+        (
+            format!("{title}: connections, share"),
+            vec![
+                Constraint::Fill(1),
+                Constraint::Length(7),
+                Constraint::Length(6),
+            ],
+        )
+    } else {
+        (
+            format!("{title}: connections"),
+            vec![Constraint::Fill(1), Constraint::Length(7)],
+        )
+    };
+    let rows = rows.into_iter().map(|(name, n, err, sh, style)| {
+        let mut cells = vec![name, count(n, err)];
+        if share {
+            cells.push(pct(sh));
+        }
+        row_of(cells).style(style)
+    });
+    Table::new(rows, widths)
+        .column_spacing(1)
+        .block(tls_block(title))
+}
+
+/// The title line of a TLS table.
+fn tls_block<'a>(title: String) -> Block<'a> {
+    Block::default()
+        .borders(Borders::TOP)
+        .title(Span::styled(title, Style::new().bold()))
+}
+
+/// Width from which the TLS tables go two a row with their shares (a 200-column
+/// screen's panel); narrower, versions sit beside the failures and ciphers and JA4 take
+/// a row each, so that the longest names (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`, a JA4,
+/// `handshake_failure from server`) are not cut at 120 columns.
+const TLS_WIDE: u16 = 100;
+
+/// Heights of tables that `need` so many lines each sharing `total` lines: the smallest
+/// needs are met first and no table gets less than an even share unless it needs less;
+/// the last (the certificates) takes what is left over.
+fn fair_heights<const N: usize>(need: [usize; N], total: u16) -> [u16; N] {
+    let need = need.map(|r| u16::try_from(r).unwrap_or(u16::MAX).max(2));
+    let mut order: [usize; N] = std::array::from_fn(|i| i);
+    order.sort_by_key(|&i| need[i]);
+    let mut out = [0u16; N];
+    let mut left = total;
+    for (k, &i) in order.iter().enumerate() {
+        let share = left / u16::try_from(N - k).unwrap_or(1).max(1);
+        out[i] = need[i].min(share);
+        left -= out[i];
+    }
+    out[N - 1] = out[N - 1].saturating_add(left);
+    out
+}
+
+/// The tall form: versions, ciphers, JA4 and failures, then the certificates.
+fn render_tls_tables(frame: &mut Frame, area: Rect, t: &TlsReport) {
+    let versions: Vec<TlsRow> = t
+        .versions
+        .iter()
+        .map(|v| {
+            (
+                tls_version_name(v),
+                v.count,
+                v.error,
+                v.share,
+                tls_version_style(v.deprecated),
+            )
+        })
+        .collect();
+    let ciphers: Vec<TlsRow> = t
+        .ciphers
+        .iter()
+        .map(|c| {
+            (
+                clean(c.name.as_bytes()),
+                c.count,
+                c.error,
+                c.share,
+                Style::new(),
+            )
+        })
+        .collect();
+    let ja4: Vec<TlsRow> = t
+        .ja4
+        .iter()
+        .map(|j| (wire(&j.key), j.count, j.error, j.share, Style::new()))
+        .collect();
+    let failures: Vec<TlsRow> = t
+        .failures
+        .iter()
+        .map(|f| (tls_failure_name(f), f.count, f.error, f.share, Style::new()))
+        .collect();
+    let certs_area = if area.width >= TLS_WIDE {
+        let h = fair_heights(
+            [
+                versions.len().max(ciphers.len()) + 1,
+                ja4.len().max(failures.len()) + 1,
+                t.expiring_certs.len() + 2,
+            ],
+            area.height,
+        );
+        let [top, mid, bottom] = Layout::vertical(h.map(Constraint::Length)).areas(area);
+        let [v, c] = Layout::horizontal([Constraint::Length(40), Constraint::Fill(1)])
+            .spacing(2)
+            .areas(top);
+        let [j, f] = Layout::horizontal([Constraint::Fill(1); 2])
+            .spacing(2)
+            .areas(mid);
+        frame.render_widget(tls_table("Versions", versions, true), v);
+        frame.render_widget(tls_table("Cipher suites", ciphers, true), c);
+        frame.render_widget(tls_table("JA4", ja4, true), j);
+        frame.render_widget(
+            tls_table("Failures (fatal alert, sender)", failures, true),
+            f,
+        );
+        bottom
+    } else {
+        let h = fair_heights(
+            [
+                versions.len().max(failures.len()) + 1,
+                ciphers.len() + 1,
+                ja4.len() + 1,
+                t.expiring_certs.len() + 2,
+            ],
+            area.height,
+        );
+        let [top, c, j, bottom] = Layout::vertical(h.map(Constraint::Length)).areas(area);
+        let [v, f] = Layout::horizontal([Constraint::Length(30), Constraint::Fill(1)])
+            .spacing(2)
+            .areas(top);
+        frame.render_widget(tls_table("Versions", versions, false), v);
+        frame.render_widget(tls_table("Failures", failures, false), f);
+        frame.render_widget(tls_table("Cipher suites", ciphers, true), c);
+        frame.render_widget(tls_table("JA4", ja4, true), j);
+        bottom
+    };
+    let rows: Vec<Row> = t
+        .expiring_certs
+        .iter()
+        .map(|c| {
+            row_left(
+                vec![
+                    format!("{}d", c.days_left),
+                    wire(&c.subject),
+                    sni_text(&c.sni),
+                    wire(&c.issuer),
+                ],
+                &[1, 2, 3],
+            )
+            .style(tls_cert_style(c.days_left))
+        })
+        .collect();
+    let num = |n: u16| Constraint::Length(n);
+    frame.render_widget(
+        Table::new(
+            rows,
+            [
+                num(6),
+                Constraint::Fill(2),
+                Constraint::Fill(2),
+                Constraint::Fill(1),
+            ],
+        )
+        .header(
+            row_left(
+                ["days", "subject", "SNI", "issuer"]
+                    .map(String::from)
+                    .to_vec(),
+                &[1, 2, 3],
+            )
+            .bold(),
+        )
+        .column_spacing(1)
+        .block(tls_block(format!(
+            "Certificates expiring within {EXPIRY_DAYS} days (or expired)"
+        ))),
+        certs_area,
     );
 }
 
@@ -953,6 +1519,7 @@ const HELP: &[(&str, &str)] = &[
     ("s", "next sort order of the panel"),
     ("c", "counters and protocols / panels"),
     ("g", "gRPC methods panel"),
+    ("t", "TLS panel"),
     ("PgDn/PgUp j/k", "scroll the panel"),
     ("?", "this help (Esc closes)"),
 ];
@@ -986,4 +1553,21 @@ fn render_help(frame: &mut Frame, app: &App, area: Rect) {
             .block(Block::default().borders(Borders::ALL).title("Keys")),
         r,
     );
+}
+
+#[cfg(test)]
+mod fair_heights_tests {
+    use super::fair_heights;
+
+    #[test]
+    fn small_needs_first_the_rest_shared_and_left_over_to_the_last() {
+        // Everything fits: each gets its need, the last the rest.
+        assert_eq!(fair_heights([6, 5, 4], 30), [6, 5, 19]);
+        // Too little room: the small need is met, the others share evenly.
+        assert_eq!(fair_heights([4, 33, 33, 33], 22), [4, 6, 6, 6]);
+        // No room at all, or tables of nothing: never more than the total.
+        assert_eq!(fair_heights([5, 5], 0), [0, 0]);
+        assert_eq!(fair_heights([0, 0, 0], 5).iter().sum::<u16>(), 5);
+        assert_eq!(fair_heights([usize::MAX, 1], 10), [8, 2]);
+    }
 }

@@ -224,3 +224,69 @@ impl<W: std::io::Write> PcapStream<W> {
         self.w.flush()
     }
 }
+
+/// The errors-then-latency capture of `tests/signal_alerting.rs` (see its module docs):
+/// 360 s from T0, 10 requests a second to each of `a.example` and `b.example` (responses
+/// in 2 ms); `b.example` answers 503 to 3 requests in 10 for k in 120..180, and in 20 ms
+/// (10x) for k in 240..300.
+pub fn signal_capture(path: &std::path::Path) {
+    let mut p = Pcap::new(1);
+    p.record(
+        T0 * 1_000_000,
+        &tcp_frame(([10, 0, 0, 9], 9), ([10, 0, 0, 2], 80), 1, 1, ACK, b""),
+    );
+    let mut port = 1_000u16;
+    for k in 0..360u64 {
+        for i in 0..10u64 {
+            for (h, host) in ["a.example", "b.example"].iter().enumerate() {
+                port = port.wrapping_add(1).max(1_000);
+                let b = h == 1;
+                let failing = b && (120..180).contains(&k) && i < 3;
+                let slow = b && (240..300).contains(&k);
+                let latency_us = if slow { 20_000 } else { 2_000 };
+                let t = (T0 + k) * 1_000_000 + 50_000 + i * 90_000 + h as u64 * 10_000;
+                let req = format!("GET /s/{k}/{i} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+                let resp: &[u8] = if failing {
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\nno"
+                } else {
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                };
+                exchange_with_latency(&mut p, t, port, req.as_bytes(), resp, latency_us);
+            }
+        }
+    }
+    std::fs::write(path, p.bytes).expect("write capture");
+}
+
+/// As [`exchange`], the response `latency_us` after the request head.
+pub fn exchange_with_latency(
+    p: &mut Pcap,
+    t_us: u64,
+    client_port: u16,
+    request: &[u8],
+    response: &[u8],
+    latency_us: u64,
+) {
+    let c = ([10, 0, 0, 1], client_port);
+    let s = ([10, 0, 0, 2], 80);
+    let (ci, si) = (1000u32, 5000u32);
+    let rq = request.len() as u32;
+    let rs = response.len() as u32;
+    let r = t_us + 3000 + latency_us;
+    p.record(t_us, &tcp_frame(c, s, ci, 0, SYN, b""));
+    p.record(t_us + 1000, &tcp_frame(s, c, si, ci + 1, SYN | ACK, b""));
+    p.record(t_us + 2000, &tcp_frame(c, s, ci + 1, si + 1, ACK, b""));
+    p.record(
+        t_us + 3000,
+        &tcp_frame(c, s, ci + 1, si + 1, PSH_ACK, request),
+    );
+    p.record(r, &tcp_frame(s, c, si + 1, ci + 1 + rq, PSH_ACK, response));
+    p.record(
+        r + 1000,
+        &tcp_frame(c, s, ci + 1 + rq, si + 1 + rs, FIN_ACK, b""),
+    );
+    p.record(
+        r + 2000,
+        &tcp_frame(s, c, si + 1 + rs, ci + 2 + rq, FIN_ACK, b""),
+    );
+}

@@ -242,7 +242,7 @@ impl fmt::Display for BaselineError {
 
 impl std::error::Error for BaselineError {}
 
-fn trim(mut s: &[u8]) -> &[u8] {
+pub(super) fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
     }
@@ -252,7 +252,7 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-fn parse_u64(s: &[u8]) -> Option<u64> {
+pub(super) fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }
@@ -267,15 +267,15 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
 
 /// An unsigned 256-bit integer, little-endian 64-bit limbs: just enough for the alert
 /// rule's products (at most 128 + 64 + 64 bits).
-struct Wide([u64; 4]);
+pub(super) struct Wide([u64; 4]);
 
 impl Wide {
-    fn from(v: u128) -> Self {
+    pub(super) fn from(v: u128) -> Self {
         Wide([v as u64, (v >> 64) as u64, 0, 0])
     }
 
     /// `self × m`; the caller keeps the product below 2^256 (the top carry is dropped).
-    fn mul(self, m: u64) -> Self {
+    pub(super) fn mul(self, m: u64) -> Self {
         let mut out = [0u64; 4];
         let mut carry = 0u128;
         for (o, &limb) in out.iter_mut().zip(&self.0) {
@@ -287,7 +287,7 @@ impl Wide {
         Wide(out)
     }
 
-    fn gt(&self, other: &Wide) -> bool {
+    pub(super) fn gt(&self, other: &Wide) -> bool {
         self.0.iter().rev().cmp(other.0.iter().rev()) == core::cmp::Ordering::Greater
     }
 }

@@ -1,6 +1,12 @@
 //! Baseline learning and high-traffic alerting: a sans-IO state machine driven by time
 //! given as an argument.
 //!
+//! This page documents the request-rate machine ([`Alerting`], kind `rate`). Errors and
+//! latency ([`SignalAlerting`], kinds `errors` and `latency`) follow the same time rules,
+//! states and transitions over responses instead of requests (see `signal.rs` for their
+//! rules); [`SignalSet`] holds them, global and per server. Their events reach the
+//! presenters as [`AlertEvent::Signal`].
+//!
 //! [`Alerting`] never reads a clock. The caller reports requests with
 //! [`Alerting::on_requests`] and the passing of time with [`Alerting::advance`] (packet
 //! time for files; packet time plus wall-clock ticks for live capture, so an alert
@@ -89,12 +95,21 @@
 mod baseline;
 mod format;
 mod history;
+mod signal;
+mod signals;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_signal;
 
 pub use baseline::{Baseline, BaselineError, PerWindow, BASELINE_MAX_TEXT};
 pub use format::{format_duration, format_utc, HumanDuration, Utc};
 pub use history::Episode;
+pub use signal::{
+    AlertKind, BaselineSet, ServerName, SignalAlerting, SignalBaseline, SignalEvent, SignalState,
+    SignalValue, LAT_BINS, LAT_GROUP,
+};
+pub use signals::{SignalCounters, SignalSet, SignalView};
 
 use core::fmt;
 use core::num::NonZeroU64;
@@ -121,6 +136,31 @@ pub struct AlertConfig {
     pub retention_ns: u64,
     /// Episodes kept at most (0 keeps none). Default 10 000.
     pub max_history: usize,
+    /// Which kinds run, indexed by `AlertKind as usize` (rate, errors, latency). Default
+    /// all three.
+    pub kinds: [bool; 3],
+    /// Percent above the learned error share that the window's share must exceed.
+    /// Default 100 (twice the baseline).
+    pub errors_threshold_pct: u32,
+    /// The error share must also exceed this, in basis points (1/100 %). Default 100 (1 %).
+    pub errors_floor_bp: u32,
+    /// Percent above the learned p95 that the window's p95 must exceed. Default 100
+    /// (twice the baseline).
+    pub latency_threshold_pct: u32,
+    /// Errors and latency are not evaluated on fewer responses in the window (an active
+    /// alert recovers). Default 20.
+    pub min_responses: u64,
+    /// Also run errors and latency per server. Default off.
+    pub per_server: bool,
+    /// Servers watched at most with `per_server`. Default 16.
+    pub max_servers: usize,
+}
+
+impl AlertConfig {
+    /// Whether `kind` runs.
+    pub fn runs(&self, kind: AlertKind) -> bool {
+        self.kinds[kind as usize]
+    }
 }
 
 impl Default for AlertConfig {
@@ -132,6 +172,13 @@ impl Default for AlertConfig {
             refresh_ns: NS_PER_SEC,
             retention_ns: 24 * 3600 * NS_PER_SEC,
             max_history: 10_000,
+            kinds: [true; 3],
+            errors_threshold_pct: 100,
+            errors_floor_bp: 100,
+            latency_threshold_pct: 100,
+            min_responses: 20,
+            per_server: false,
+            max_servers: 16,
         }
     }
 }
@@ -251,6 +298,13 @@ pub enum AlertEvent {
         duration_ns: u64,
         peak: u64,
     },
+    /// An event of an errors or latency machine, global (`server` `None`) or of one
+    /// server.
+    Signal {
+        kind: AlertKind,
+        server: Option<ServerName>,
+        event: SignalEvent,
+    },
 }
 
 impl AlertEvent {
@@ -260,7 +314,53 @@ impl AlertEvent {
             | AlertEvent::LearningRestarted { at, .. }
             | AlertEvent::AlertStarted { at, .. }
             | AlertEvent::AlertRecovered { at, .. } => at,
+            AlertEvent::Signal { event, .. } => match event {
+                SignalEvent::Learned { at, .. }
+                | SignalEvent::Restarted { at, .. }
+                | SignalEvent::Started { at, .. }
+                | SignalEvent::Recovered { at, .. } => at,
+            },
         }
+    }
+
+    /// What the event is about: `Rate` for the request-rate machine.
+    pub fn kind(&self) -> AlertKind {
+        match self {
+            AlertEvent::Signal { kind, .. } => *kind,
+            _ => AlertKind::Rate,
+        }
+    }
+
+    /// The server of a per-server alert; `None` when global.
+    pub fn server(&self) -> Option<&ServerName> {
+        match self {
+            AlertEvent::Signal { server, .. } => server.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the event starts an alert (of any kind).
+    pub fn is_alert_start(&self) -> bool {
+        matches!(
+            self,
+            AlertEvent::AlertStarted { .. }
+                | AlertEvent::Signal {
+                    event: SignalEvent::Started { .. },
+                    ..
+                }
+        )
+    }
+
+    /// Whether the event ends an alert (of any kind).
+    pub fn is_recovery(&self) -> bool {
+        matches!(
+            self,
+            AlertEvent::AlertRecovered { .. }
+                | AlertEvent::Signal {
+                    event: SignalEvent::Recovered { .. },
+                    ..
+                }
+        )
     }
 
     /// One log line. The alert and recovery lines are the original program's wording:
@@ -318,6 +418,11 @@ impl fmt::Display for AlertEvent {
                 Utc(at),
                 HumanDuration(duration_ns)
             ),
+            AlertEvent::Signal {
+                kind,
+                server,
+                ref event,
+            } => signal::write_message(f, kind, server.as_ref(), event),
         }
     }
 }
@@ -405,19 +510,7 @@ impl Alerting {
         start: Timestamp,
         baseline: Option<Baseline>,
     ) -> Result<Self, AlertConfigError> {
-        let learn = match NonZeroU64::new(cfg.learn_ns) {
-            Some(l) if l.get() >= NS_PER_SEC => l,
-            _ => return Err(AlertConfigError::LearnTooShort),
-        };
-        if cfg.window_ns < NS_PER_SEC {
-            return Err(AlertConfigError::WindowTooShort);
-        }
-        if cfg.window_ns % NS_PER_SEC != 0 {
-            return Err(AlertConfigError::WindowNotWholeSeconds);
-        }
-        if cfg.window_ns > MAX_WINDOW_NS {
-            return Err(AlertConfigError::WindowTooLong);
-        }
+        let learn = Self::check(&cfg)?;
         let window_secs = cfg.window_ns / NS_PER_SEC;
         let ring_len = usize::try_from(window_secs).map_err(|_| AlertConfigError::WindowTooLong)?;
         let cur_sec = start.secs();
@@ -449,6 +542,24 @@ impl Alerting {
             baseline,
             counters: AlertCounters::default(),
         })
+    }
+
+    /// The checks of [`Alerting::new`]; the learning period on success.
+    pub(crate) fn check(cfg: &AlertConfig) -> Result<NonZeroU64, AlertConfigError> {
+        let learn = match NonZeroU64::new(cfg.learn_ns) {
+            Some(l) if l.get() >= NS_PER_SEC => l,
+            _ => return Err(AlertConfigError::LearnTooShort),
+        };
+        if cfg.window_ns < NS_PER_SEC {
+            return Err(AlertConfigError::WindowTooShort);
+        }
+        if cfg.window_ns % NS_PER_SEC != 0 {
+            return Err(AlertConfigError::WindowNotWholeSeconds);
+        }
+        if cfg.window_ns > MAX_WINDOW_NS {
+            return Err(AlertConfigError::WindowTooLong);
+        }
+        Ok(learn)
     }
 
     /// `n` requests seen at `ts`. Evaluates every boundary up to `ts` first (see

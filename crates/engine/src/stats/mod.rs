@@ -225,7 +225,7 @@
 
 mod config;
 mod grpc;
-mod hist;
+pub(crate) mod hist;
 mod metrics;
 mod rate;
 mod report;
@@ -241,6 +241,11 @@ pub use config::{
 pub use grpc::{grpc_code_name, GrpcCode, WebSocketSummary, MAX_CLOSE_CODES};
 pub use report::{BytesRow, ClientRow, Floors, GrpcRow, Report, Row, ServerRow, Window};
 pub use table::TableCounters;
+
+/// The latency histogram bin of a latency in nanoseconds (log bins of ratio 1.0185).
+pub fn hist_bin(ns: u64) -> usize {
+    hist::bin(ns)
+}
 pub use tls::{
     TlsCertRow, TlsCipherRow, TlsFailure, TlsFailureRow, TlsNameRow, TlsReport, TlsVersionRow,
     EXPIRY_DAYS, MAX_EXPIRING_CERTS, MAX_TLS_FAILURES, MAX_TLS_KEYS, MAX_TLS_NAMES,
@@ -308,6 +313,11 @@ httptop_wire::counters! {
         tls_failures_evicted: Keys,
         /// Expiring certificates left out of, or replaced in, the full table of 32.
         tls_certs_dropped: Keys,
+        /// Responses of servers that --alert-per-server could not watch (--alert-servers
+        /// watched, none idle); still counted by the global alerts.
+        alert_servers_unwatched: Exchanges,
+        /// Idle servers whose per-server alerting a new server took over.
+        alert_servers_replaced: Keys,
     } extra {
         pub sections: TableCounters,
         pub hosts: TableCounters,
@@ -482,6 +492,12 @@ impl Stats {
     /// Counts one exchange at its time `ex.ts` (see the module documentation for
     /// out-of-order and future times).
     pub fn on_exchange(&mut self, ex: &Exchange) {
+        self.on_exchange_binned(ex, ex.latency_ns.map(hist::bin));
+    }
+
+    /// [`Stats::on_exchange`] with `latency_bin`, the bin of `ex.latency_ns` ([`hist_bin`]),
+    /// computed once by a caller that also needs it (the latency alert).
+    pub fn on_exchange_binned(&mut self, ex: &Exchange, latency_bin: Option<usize>) {
         self.counters.exchanges += 1;
         let mut ts = ex.ts.0;
         if let Some(c) = self.clock {
@@ -622,7 +638,7 @@ impl Stats {
                 e.data.add(w, e.heads[w], b, hit);
             }
         }
-        if let (true, Some(lat)) = (is_req, ex.latency_ns) {
+        if let (true, Some(bin)) = (is_req, latency_bin) {
             let bl = bs.map(|b| b / RL);
             let at_l = At {
                 bs: bl,
@@ -632,7 +648,6 @@ impl Stats {
             let i = self.latency.touch(hash, tag, key, &at_l, &mut c.latency);
             if let Some(e) = self.latency.entries.get_mut(i) {
                 e.truncated |= truncated;
-                let bin = hist::bin(lat);
                 for (w, &b) in bl.iter().enumerate() {
                     if e.holds(w, b) {
                         e.data.add(w, b, bin);
@@ -665,7 +680,7 @@ impl Stats {
                         response_bytes: ex.response_bytes,
                     },
                     code: ex.grpc_status.map(GrpcCode::slot),
-                    bin: ex.latency_ns.map(hist::bin),
+                    bin: latency_bin,
                 };
                 for (w, &b) in bs.iter().enumerate() {
                     e.data.add(w, e.heads[w], b, hit);

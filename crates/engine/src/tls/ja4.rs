@@ -12,10 +12,10 @@
 //! version is the highest non-GREASE `supported_versions` value, else the
 //! ClientHello's legacy version. An empty list hashes to `000000000000`.
 //!
-//! SHA-256 is written out here (FIPS 180-4, checked against its published vectors):
-//! 40 lines instead of a dependency tree for one hash per connection.
+//! SHA-256 is RustCrypto's `sha2` (SHA-NI when the CPU has it): one hash per connection,
+//! two per ClientHello.
 
-use std::fmt::Write as _;
+use sha2::{Digest, Sha256};
 
 /// RFC 8701 GREASE value.
 pub fn is_grease(v: u16) -> bool {
@@ -50,25 +50,31 @@ fn version_code(v: u16) -> &'static str {
     }
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 fn hex_list(out: &mut String, vals: impl Iterator<Item = u16>) {
     for (i, v) in vals.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{v:04x}");
+        for shift in [12, 8, 4, 0] {
+            out.push(char::from(HEX[usize::from((v >> shift) & 0xf)]));
+        }
     }
 }
 
-fn hash12(s: &str) -> String {
+/// The first 12 hex digits of SHA-256 of `s`, appended to `out` (`000000000000` for an
+/// empty `s`).
+fn push_hash12(out: &mut String, s: &str) {
     if s.is_empty() {
-        return "000000000000".into();
+        out.push_str("000000000000");
+        return;
     }
-    let d = sha256(s.as_bytes());
-    let mut h = String::with_capacity(12);
+    let d = Sha256::digest(s.as_bytes());
     for b in &d[..6] {
-        let _ = write!(h, "{b:02x}");
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
-    h
 }
 
 /// The JA4 fingerprint of a ClientHello.
@@ -93,34 +99,32 @@ pub fn ja4(i: &Ja4Input<'_>) -> String {
         .copied()
         .filter(|v| !is_grease(*v))
         .collect();
-    let alpn = match i.first_alpn {
+    let mut out = String::with_capacity(36);
+    out.push('t');
+    out.push_str(version_code(version));
+    out.push(if sni { 'd' } else { 'i' });
+    for n in [ciphers.len().min(99), exts.len().min(99)] {
+        out.push(char::from(b'0' + (n / 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+    }
+    match i.first_alpn {
         Some([f, .., l]) | Some([f @ l])
             if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() =>
         {
-            format!("{}{}", *f as char, *l as char)
+            out.push(char::from(*f));
+            out.push(char::from(*l));
         }
         Some(v @ [_, ..]) => {
-            let hex = |b: u8, hi: bool| {
-                let n = if hi { b >> 4 } else { b & 0xf };
-                char::from_digit(u32::from(n), 16).unwrap_or('0')
-            };
-            let (f, l) = (v[0], v[v.len() - 1]);
-            format!("{}{}", hex(f, true), hex(l, false))
+            out.push(char::from(HEX[usize::from(v[0] >> 4)]));
+            out.push(char::from(HEX[usize::from(v[v.len() - 1] & 0xf)]));
         }
-        _ => "00".into(),
-    };
-    let mut out = format!(
-        "t{}{}{:02}{:02}{}_",
-        version_code(version),
-        if sni { 'd' } else { 'i' },
-        ciphers.len().min(99),
-        exts.len().min(99),
-        alpn
-    );
+        _ => out.push_str("00"),
+    }
+    out.push('_');
     ciphers.sort_unstable();
-    let mut s = String::new();
+    let mut s = String::with_capacity(5 * (ciphers.len() + exts.len() + 32));
     hex_list(&mut s, ciphers.into_iter());
-    out.push_str(&hash12(&s));
+    push_hash12(&mut out, &s);
     out.push('_');
     exts.retain(|&e| e != 0x0000 && e != 0x0010);
     exts.sort_unstable();
@@ -136,111 +140,13 @@ pub fn ja4(i: &Ja4Input<'_>) -> String {
         s.push('_');
         hex_list(&mut s, sigs.into_iter());
     }
-    out.push_str(&hash12(&s));
-    out
-}
-
-const K: [u32; 64] = [
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-];
-
-/// SHA-256 (FIPS 180-4) of `data`.
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
-    let bits = (data.len() as u64).wrapping_mul(8);
-    let mut tail = [0u8; 128];
-    let rest = data.chunks_exact(64).remainder();
-    tail[..rest.len()].copy_from_slice(rest);
-    tail[rest.len()] = 0x80;
-    let tail_len = if rest.len() < 56 { 64 } else { 128 };
-    tail[tail_len - 8..tail_len].copy_from_slice(&bits.to_be_bytes());
-    for block in data
-        .chunks_exact(64)
-        .chain(tail[..tail_len].chunks_exact(64))
-    {
-        let mut w = [0u32; 64];
-        for (i, c) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
-        for i in 0..64 {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = hh
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(K[i])
-                .wrapping_add(w[i]);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            hh = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(t2);
-        }
-        for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-            *x = x.wrapping_add(y);
-        }
-    }
-    let mut out = [0u8; 32];
-    for (o, x) in out.chunks_exact_mut(4).zip(h) {
-        o.copy_from_slice(&x.to_be_bytes());
-    }
+    push_hash12(&mut out, &s);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(d: &[u8]) -> String {
-        d.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    #[test]
-    fn sha256_matches_the_fips_180_vectors() {
-        assert_eq!(
-            hex(&sha256(b"")),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            hex(&sha256(b"abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(
-            hex(&sha256(
-                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
-            )),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-        );
-        assert_eq!(
-            hex(&sha256(&vec![b'a'; 1_000_000])),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
-        );
-    }
 
     /// A ClientHello as published by browserleaks.com's JA4 output for Chrome 143
     /// (`ja4_ro`: the wire order; `ja4`: FoxIO's fingerprint of it), an independent

@@ -480,13 +480,92 @@ fn render_tls(e: &mut Expo, t: &TlsTotals) {
     );
 }
 
+/// Every alert kind's state (`rate` from the request-rate machine), firing per kind and
+/// server, and the errors and latency values against their baselines (global).
+fn render_signals(e: &mut Expo, h: &Health) {
+    let mut kinds: Vec<(&str, &str)> = Vec::new();
+    if let Some(a) = &h.alert {
+        kinds.push(("rate", a.state));
+    }
+    kinds.extend(
+        h.signals
+            .iter()
+            .filter(|g| g.server.is_none())
+            .map(|g| (g.kind, g.state)),
+    );
+    if kinds.is_empty() {
+        return;
+    }
+    e.family(
+        "httptop_alert_kind_state",
+        "gauge",
+        "State of each alert kind (rate, errors, latency): 1 for the current one.",
+    );
+    for (kind, state) in &kinds {
+        for s in STATES {
+            e.sample(
+                "httptop_alert_kind_state",
+                &[("kind", kind), ("state", s)],
+                u8::from(s == *state),
+            );
+        }
+    }
+    e.family(
+        "httptop_alert_kind_firing",
+        "gauge",
+        "1 while an alert of this kind is active (globally, or for one server).",
+    );
+    for (kind, state) in &kinds {
+        e.sample(
+            "httptop_alert_kind_firing",
+            &[("kind", kind)],
+            u8::from(*state == "alert"),
+        );
+    }
+    for g in &h.signals {
+        if let Some(server) = &g.server {
+            e.sample(
+                "httptop_alert_kind_firing",
+                &[("kind", g.kind), ("server", server)],
+                u8::from(g.state == "alert"),
+            );
+        }
+    }
+    let global = |k: &str| h.signals.iter().find(|g| g.kind == k && g.server.is_none());
+    for (kind, name, base, help, bhelp) in [
+        (
+            "errors",
+            "httptop_alert_error_ratio",
+            "httptop_alert_error_baseline_ratio",
+            "Share of failed responses in the alert window at the latest evaluation.",
+            "Learned share of failed responses.",
+        ),
+        (
+            "latency",
+            "httptop_alert_latency_p95_seconds",
+            "httptop_alert_latency_baseline_seconds",
+            "p95 response time in the alert window at the latest evaluation.",
+            "Learned p95 response time.",
+        ),
+    ] {
+        let Some(g) = global(kind) else { continue };
+        if let Some(v) = g.value {
+            e.single(name, "gauge", help, v);
+        }
+        if let Some(b) = g.baseline {
+            e.single(base, "gauge", bhelp, b);
+        }
+    }
+}
+
 fn render_alerting(e: &mut Expo, h: &Health) {
     e.single(
         "httptop_alerts_total",
         "counter",
-        "High-traffic alerts started.",
+        "Alerts started, every kind (rate, errors, latency).",
         h.alerts_started,
     );
+    render_signals(e, h);
     let Some(a) = &h.alert else {
         return;
     };

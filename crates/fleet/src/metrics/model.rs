@@ -421,6 +421,8 @@ pub struct Health {
     pub alert: Option<AlertGauges>,
     /// Alerts started since start-up.
     pub alerts_started: u64,
+    /// Errors and latency alerting (global first, then per server).
+    pub signals: Vec<SignalGauges>,
     /// The replay or capture has ended (the values are final).
     pub finished: bool,
 }
@@ -448,6 +450,45 @@ pub struct AlertGauges {
     pub window_seconds: f64,
     /// Learning done, from 0 to 1 (1 once learned).
     pub learning_progress: f64,
+}
+
+/// An errors or latency machine, as gauges.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignalGauges {
+    /// `errors` or `latency`.
+    pub kind: &'static str,
+    /// The server's name as a label value; `None` when global.
+    pub server: Option<String>,
+    /// `learning`, `normal`, `alert` or `recovered`.
+    pub state: &'static str,
+    /// The latest evaluation's value: a ratio (errors) or seconds (latency); `None` under
+    /// the minimum of responses.
+    pub value: Option<f64>,
+    /// The learned baseline, in the same unit.
+    pub baseline: Option<f64>,
+}
+
+impl SignalGauges {
+    fn from_view(v: &httptop_engine::alert::SignalView) -> Self {
+        use httptop_engine::alert::{AlertKind, SignalState};
+        let unit = |x: u64| match v.kind {
+            AlertKind::Latency => x as f64 / 1e9,
+            _ => x as f64 / 10_000.0,
+        };
+        let value = match v.state {
+            SignalState::Learning { .. } => None,
+            SignalState::Normal { value }
+            | SignalState::Alert { value, .. }
+            | SignalState::Recovered { value, .. } => value,
+        };
+        SignalGauges {
+            kind: v.kind.name(),
+            server: v.server.map(|s| super::label_value(s.as_bytes())),
+            state: v.state.name(),
+            value: value.map(unit),
+            baseline: v.baseline.map(|b| unit(b.value())),
+        }
+    }
 }
 
 /// The state names, in the order [`super::render`] writes them.
@@ -488,6 +529,7 @@ impl Health {
             open_flows: u64::try_from(snap.open_flows).unwrap_or(u64::MAX),
             alert,
             alerts_started: 0,
+            signals: snap.signals.iter().map(SignalGauges::from_view).collect(),
             finished: false,
         }
     }
