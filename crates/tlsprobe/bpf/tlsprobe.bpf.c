@@ -153,6 +153,15 @@ struct {
 	__type(value, struct conn);
 } CONNS SEC(".maps");
 
+// Records are written without waking the reader (it drains the ring on a timer: a wakeup
+// per record cost a context switch per SSL call), unless the ring is a quarter full.
+static __always_inline __u64 ring_flags(void)
+{
+	__u64 avail = bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA);
+	__u64 size = bpf_ringbuf_query(&EVENTS, BPF_RB_RING_SIZE);
+	return avail >= size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count(__u32 which)
 {
 	__u64 *v = bpf_map_lookup_elem(&COUNTERS, &which);
@@ -221,7 +230,7 @@ static __always_inline int leave(struct pt_regs *ctx, int ex)
 	int ret = (int)PT_REGS_RC(ctx); // both forms return int: the upper half of the register is not theirs
 	__u64 moved = 0;
 	if (ex) {
-		if (ret == 1 && c->out_len) {
+		if (ret > 0 && c->out_len) { // _ex: 1; the internal functions: > 0
 			__u64 n = 0;
 			if (bpf_probe_read_user(&n, sizeof(n), (void *)c->out_len) == 0)
 				moved = n;
@@ -294,7 +303,7 @@ static __always_inline int leave(struct pt_regs *ctx, int ex)
 	__u64 size = HEADER_SIZE + len;
 	if (size > sizeof(struct event))
 		size = sizeof(struct event);
-	if (bpf_ringbuf_output(&EVENTS, e, size, 0) != 0)
+	if (bpf_ringbuf_output(&EVENTS, e, size, ring_flags()) != 0)
 		count(C_LOST);
 	else
 		count(C_EVENTS);
@@ -351,7 +360,7 @@ int ssl_free_enter(struct pt_regs *ctx)
 	e->kind = KIND_FREE;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_map_delete_elem(&CONNS, &key);
-	if (bpf_ringbuf_output(&EVENTS, e, HEADER_SIZE, 0) != 0)
+	if (bpf_ringbuf_output(&EVENTS, e, HEADER_SIZE, ring_flags()) != 0)
 		count(C_LOST);
 	else
 		count(C_EVENTS);

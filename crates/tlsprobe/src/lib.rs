@@ -1,6 +1,8 @@
 //! TLS plaintext at OpenSSL's boundary, read with eBPF (issue 14, groundwork).
 //!
-//! Uprobes and uretprobes on `SSL_write`, `SSL_read`, `SSL_write_ex`, `SSL_read_ex` and
+//! Uprobes and uretprobes on libssl's internal read and write functions (found from
+//! `SSL_read`/`SSL_write` by [`internal`]; every call, `BIO_f_ssl` users included, one trap
+//! each; else on `SSL_write`, `SSL_read`, `SSL_write_ex`, `SSL_read_ex`) and
 //! `SSL_do_handshake` (and a uprobe on `SSL_free`) of the host's shared libssl copy the plaintext each call moved into
 //! a BPF ring buffer; a raw tracepoint on `sys_enter` learns the TCP 4-tuple of the socket
 //! the thread reads or writes during the call. [`Probe::attach`] loads and attaches it,
@@ -71,10 +73,10 @@
 
 //! # Known gaps (measured on Debian 12, OpenSSL 3.0)
 //!
-//! - Applications that read and write through a `BIO_f_ssl` (e.g. `openssl s_server -WWW`)
-//!   are not seen: OpenSSL 3's `bio_ssl.c` calls the internal `ssl_read_internal` /
-//!   `ssl_write_internal`, not the exported functions. curl, python3 (`_ex` forms) and nginx
-//!   are seen. Fix if needed: probe those local symbols from the debug symbols when present.
+//! - Where the library's code does not show its internal read/write functions (see
+//!   [`internal`]: another architecture or layout), the exported forms are probed instead
+//!   and applications reading through a `BIO_f_ssl` chain (e.g. `openssl s_server -WWW`)
+//!   are not seen. Debian 12's OpenSSL 3.0 on x86-64 shows them.
 //! - Statically linked OpenSSL, BoringSSL, rustls, Go's crypto/tls, Java: not libssl.so.
 //! - A call's plaintext beyond `capture_bytes` (16 KiB max) is a counted gap; OpenSSL moves at
 //!   most 16 KiB per record, but `SSL_write` of a larger buffer is one call.
@@ -121,6 +123,7 @@
 
 #![warn(missing_docs)]
 
+pub mod internal;
 pub mod ldcache;
 mod probe;
 pub mod record;

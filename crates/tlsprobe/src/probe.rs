@@ -138,6 +138,8 @@ pub struct Probe {
     counters: PerCpuArray<MapData, u64>,
     ebpf: Ebpf,
     libraries: Vec<PathBuf>,
+    /// Per library: probed at its internal read/write functions (else the exported ones).
+    internal: Vec<bool>,
     wall_offset_ns: i64,
     malformed: u64,
 }
@@ -232,8 +234,8 @@ impl Probe {
             .load(OBJECT)
             .map_err(|e| kernel_error("loading the BPF object", chain(&e)))?;
 
-        for &(symbol, enter, leave, required) in UPROBES {
-            for (name, is_ret) in [(enter, false), (leave, true)] {
+        for &(_, enter, leave, _) in UPROBES {
+            for name in [enter, leave] {
                 let prog: &mut UProbe = ebpf
                     .program_mut(name)
                     .ok_or_else(|| {
@@ -243,20 +245,48 @@ impl Probe {
                     .map_err(|e| kernel_error(name, chain(&e)))?;
                 prog.load()
                     .map_err(|e| kernel_error(&format!("loading {name}"), chain(&e)))?;
-                for lib in &libraries {
-                    match prog.attach(Some(symbol), 0, lib, None) {
-                        Ok(_) => {}
-                        Err(e) => {
-                            let text = chain(&e);
-                            let missing = text.contains("symbol") && !required;
-                            if !missing {
-                                let what = format!(
-                                    "{} probe on {symbol} in {}",
-                                    if is_ret { "return" } else { "entry" },
-                                    lib.display()
-                                );
-                                return Err(kernel_error(&what, text));
-                            }
+            }
+        }
+        let mut internal = Vec::with_capacity(libraries.len());
+        for lib in &libraries {
+            // ssl_read_internal / ssl_write_internal when the code shows them (every call,
+            // BIO users too, one trap per call): the `_ex` programs there, nothing on the
+            // exported forms. Otherwise the exported forms (see `crate::internal`).
+            let found = crate::internal::find(lib);
+            internal.push(found.is_some());
+            for &(symbol, enter, leave, required) in UPROBES {
+                let at = match (found, symbol) {
+                    (Some(f), "SSL_read_ex") => Some(f.read),
+                    (Some(f), "SSL_write_ex") => Some(f.write),
+                    (Some(_), "SSL_read" | "SSL_write") => continue,
+                    _ => None,
+                };
+                for (name, is_ret) in [(enter, false), (leave, true)] {
+                    let prog: &mut UProbe = ebpf
+                        .program_mut(name)
+                        .and_then(|p| p.try_into().ok())
+                        .ok_or_else(|| {
+                            AttachError::Kernel(format!("program {name} missing from the object"))
+                        })?;
+                    let attached = match at {
+                        Some(offset) => prog.attach(None, offset, lib, None),
+                        None => prog.attach(Some(symbol), 0, lib, None),
+                    };
+                    if let Err(e) = attached {
+                        let text = chain(&e);
+                        let missing = text.contains("symbol") && !required;
+                        if !missing {
+                            let what = format!(
+                                "{} probe on {symbol}{} in {}",
+                                if is_ret { "return" } else { "entry" },
+                                if at.is_some() {
+                                    "'s internal function"
+                                } else {
+                                    ""
+                                },
+                                lib.display()
+                            );
+                            return Err(kernel_error(&what, text));
                         }
                     }
                 }
@@ -329,6 +359,7 @@ impl Probe {
             counters,
             ebpf,
             libraries,
+            internal,
             wall_offset_ns,
             malformed: 0,
         })
@@ -337,6 +368,13 @@ impl Probe {
     /// The libssl files the probes are attached to.
     pub fn libraries(&self) -> &[PathBuf] {
         &self.libraries
+    }
+
+    /// Per library (same order as [`Probe::libraries`]): `true` when probed at its internal
+    /// read/write functions (every call, `BIO_f_ssl` users too), `false` when at the
+    /// exported `SSL_read`/`SSL_write` forms (see the `internal` module).
+    pub fn internal(&self) -> &[bool] {
+        &self.internal
     }
 
     /// Nanoseconds to add to a CLOCK_MONOTONIC time to get Unix time (measured at attach).

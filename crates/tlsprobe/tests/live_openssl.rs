@@ -363,6 +363,26 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
         .iter()
         .any(|s| s.dir == Direction::Read && s.data.starts_with(b"HTTP/1.0 200 ok\r\n")));
 
+    // The server, `openssl s_server -WWW`, reads and writes through a BIO_f_ssl chain: seen
+    // when the probe sits on libssl's internal functions (this host's libssl shows them).
+    assert_eq!(probe.internal(), &[true], "internal functions found");
+    let server_pid = server.0.id();
+    let server_reads: Vec<&Seen> = seen
+        .iter()
+        .filter(|(k, _)| k.pid == server_pid)
+        .flat_map(|(_, v)| v.iter())
+        .filter(|s| s.dir == Direction::Read)
+        .collect();
+    for path in ["/path0.txt", "/path1.txt", "/path2.txt"] {
+        let request = format!("GET {path} HTTP/1.1\r\n");
+        assert!(
+            server_reads
+                .iter()
+                .any(|s| s.comm == "openssl" && s.data.starts_with(request.as_bytes())),
+            "s_server's read of {path} seen: {server_reads:?}"
+        );
+    }
+
     let stats = probe.stats().expect("stats");
     eprintln!("probe stats: {stats:?}");
     assert_eq!(stats.malformed, 0);
@@ -375,9 +395,10 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
     let links = links_of(&ids);
     eprintln!("{} programs, {links} links attached", ids.len());
     assert_eq!(ids.len(), PROGRAM_NAMES.len());
+    // On the internal functions, the four programs of SSL_read/SSL_write are not attached.
     assert!(
-        links >= ids.len(),
-        "one link per program and library at least: {links}"
+        links >= ids.len() - 4,
+        "one link per attached program and library at least: {links}"
     );
     drop(probe);
     // The kernel frees programs after their last reference goes (deferred, RCU): bounded wait.
