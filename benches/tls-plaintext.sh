@@ -4,12 +4,15 @@
 # in one call. Root only (uprobes). Traffic stays on 127.0.0.1; every load is bounded in
 # requests and time.
 #
-#   benches/tls-plaintext.sh [-n ROUNDS] [-r REQUESTS] [-s BODY_BYTES]
+#   benches/tls-plaintext.sh [-n ROUNDS] [-r REQUESTS] [-s BODY_BYTES] [-a]
 #
-# Each round runs, in this order, each load twice: once without httptop, once with
-# `httptop --tls-plaintext -q --log FILE` attached (started, waited for, stopped after):
+# Each round runs each load twice, alternately: once without httptop, once with
+# `httptop --tls-plaintext --log FILE` attached (started, waited for, stopped after):
 #   h2   h2load -c 10 -m 10 over HTTP/2 (ALPN h2), REQUESTS requests
 #   h1   h2load --h1 -c 10 over HTTP/1.1 (keep-alive), REQUESTS requests
+# each with the load generator standing for a remote client (`remote`: it runs in a mount
+# namespace with its own copy of libssl, another inode, which the uprobes do not cover),
+# and, with -a, also probed itself (`local`: both ends of every connection pay).
 # Prints the median request rate of each and the ratio with/without, and checks that the
 # log of every attached run holds one exchange per request h2load says succeeded.
 set -euo pipefail
@@ -18,12 +21,14 @@ root=$PWD
 rounds=5
 requests=100000
 size=1024
+clients=remote
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) rounds=$2; shift 2 ;;
     -r) requests=$2; shift 2 ;;
     -s) size=$2; shift 2 ;;
-    *) echo "usage: $0 [-n ROUNDS] [-r REQUESTS] [-s BODY_BYTES]" >&2; exit 2 ;;
+    -a) clients="remote local"; shift ;;
+    *) echo "usage: $0 [-n ROUNDS] [-r REQUESTS] [-s BODY_BYTES] [-a]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "$0: needs root (eBPF uprobes)" >&2; exit 2; }
@@ -73,22 +78,31 @@ done
 
 url=https://127.0.0.1:$port/file
 results=$dir/results
-# load NAME ATTACHED: one bounded h2load run; appends "NAME ATTACHED req/s succeeded logged".
+libssl=$(ldconfig -p | sed -n 's/^[[:space:]]*libssl.so.3 (libc6,x86-64) => //p' | head -n 1)
+cp "$libssl" "$dir/libssl-copy.so"
+# load NAME CLIENT ATTACHED: one bounded h2load run; appends
+# "NAME CLIENT ATTACHED req/s succeeded logged".
 load() {
-  local name=$1 attached=$2 flags=() out hpid="" logged=-
+  local name=$1 client=$2 attached=$3 flags=() out hpid="" logged=-
   [ "$name" = h1 ] && flags=(--h1 -c 10) || flags=(-c 10 -m 10)
   if [ "$attached" = on ]; then
     rm -f "$dir/log.jsonl"
-    "$httptop" --config /dev/null --tls-plaintext -q --log "$dir/log.jsonl" 2>"$dir/httptop.err" &
+    "$httptop" --config /dev/null --tls-plaintext --output plain --refresh 1h \
+      --log "$dir/log.jsonl" >/dev/null 2>"$dir/httptop.err" &
     hpid=$!
-    # Attached once the first line (the source line) is written.
+    # Attached once it says what it reads.
     for _ in $(seq 200); do
       grep -q "reading TLS plaintext" "$dir/httptop.err" 2>/dev/null && break
       kill -0 "$hpid" 2>/dev/null || { cat "$dir/httptop.err" >&2; exit 1; }
       sleep 0.05
     done
   fi
-  out=$(timeout 120 h2load "${flags[@]}" -n "$requests" "$url" 2>&1)
+  if [ "$client" = remote ]; then
+    out=$(timeout 120 unshare -m sh -c 'mount --bind "$1" "$2" && shift 2 && exec h2load "$@"' \
+      sh "$dir/libssl-copy.so" "$libssl" "${flags[@]}" -n "$requests" "$url" 2>&1)
+  else
+    out=$(timeout 120 h2load "${flags[@]}" -n "$requests" "$url" 2>&1)
+  fi
   if [ -n "$hpid" ]; then
     kill -TERM "$hpid"
     wait "$hpid" || true
@@ -97,27 +111,32 @@ load() {
   local rate succeeded
   rate=$(echo "$out" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
   succeeded=$(echo "$out" | sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p')
-  echo "$name $attached $rate $succeeded $logged" >> "$results"
+  echo "$name $client $attached $rate $succeeded $logged" >> "$results"
 }
 for _ in $(seq "$rounds"); do
   for name in h2 h1; do
-    load "$name" off
-    load "$name" on
+    for client in $clients; do
+      load "$name" "$client" off
+      load "$name" "$client" on
+    done
   done
 done
 python3 - "$results" "$requests" "$size" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-print(f"TLS plaintext overhead: nginx 1 worker, h2load, {sys.argv[2]} requests of "
-      f"{sys.argv[3]} B per run, {len(rows) // 4} rounds, alternating")
+print(f"TLS plaintext overhead: nginx (1 worker) with TLS, h2load, {sys.argv[2]} requests of "
+      f"{sys.argv[3]} B per run, alternating")
 for name in ("h2", "h1"):
-    off = [float(r[2]) for r in rows if r[0] == name and r[1] == "off"]
-    on = [float(r[2]) for r in rows if r[0] == name and r[1] == "on"]
-    mo, mn = statistics.median(off), statistics.median(on)
-    print(f"  {name}: without {mo:10.0f} req/s   with probes {mn:10.0f} req/s   "
-          f"ratio {mn / mo:.3f}   (runs without: {' '.join(f'{x:.0f}' for x in off)}; "
-          f"with: {' '.join(f'{x:.0f}' for x in on)})")
-    for r in rows:
-        if r[0] == name and r[1] == "on" and r[3] != r[4]:
-            print(f"  {name}: h2load succeeded {r[3]} but the log holds {r[4]} exchanges")
+    for client in ("remote", "local"):
+        pick = lambda on: [float(r[3]) for r in rows if r[:3] == [name, client, on]]
+        off, on = pick("off"), pick("on")
+        if not off or not on:
+            continue
+        mo, mn = statistics.median(off), statistics.median(on)
+        print(f"  {name} {client:6} client: without {mo:8.0f} req/s  with {mn:8.0f} req/s  "
+              f"ratio {mn / mo:.3f}  ({len(off)} runs each; without: "
+              f"{' '.join(f'{x:.0f}' for x in off)}; with: {' '.join(f'{x:.0f}' for x in on)})")
+        for r in rows:
+            if r[:3] == [name, client, "on"] and r[4] != r[5]:
+                print(f"  {name} {client}: h2load succeeded {r[4]} but the log holds {r[5]} exchanges")
 PY

@@ -199,11 +199,12 @@ impl Outputs {
             format,
             to_stdout: to_stdout && !service,
             blocks: !service,
-            source: mode.source_name(),
+            source: source_name(mode, args),
             events: JsonlWriter::new(Vec::new()),
         });
-        let dashboard_app = dashboard
-            .then(|| httptop_tui::App::new(mode.source_name(), mode.filter().map(String::from)));
+        let dashboard_app = dashboard.then(|| {
+            httptop_tui::App::new(source_name(mode, args), mode.filter().map(String::from))
+        });
         Ok(Outputs {
             log,
             hup,
@@ -451,11 +452,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if out.end_dashboard() {
         crate::report::write_out(&httptop_tui::final_summary(&snap), true);
     } else if args.output.is_some() || !under_journal() {
-        let source = match (args.tls_plaintext, &args.interface) {
-            (true, None) => "TLS plaintext (eBPF)".to_string(),
-            _ => mode.source_name(),
-        };
-        crate::report::print(&snap, &source, format, to_stdout);
+        crate::report::print(&snap, &source_name(&mode, args), format, to_stdout);
     }
     if !args.quiet {
         eprint!(
@@ -973,4 +970,14 @@ fn list_interfaces() -> Result<(), Failure> {
         let _ = writeln!(o, "{}.{}{}", n + 1, d.name, desc);
     }
     Ok(())
+}
+
+/// The source as the reports and the dashboard name it: the capture's, the TLS plaintext
+/// probe's, or both.
+fn source_name(mode: &RunMode, args: &Args) -> String {
+    match (args.tls_plaintext, &args.interface) {
+        (true, None) => "TLS plaintext (eBPF)".to_string(),
+        (true, Some(_)) => format!("{} + TLS plaintext (eBPF)", mode.source_name()),
+        (false, _) => mode.source_name(),
+    }
 }
