@@ -267,10 +267,7 @@ impl Fleet {
         self.totals
             .relabel_grpc(grpc.iter().map(Vec::as_slice), self.top);
         self.totals.relabel_processes(
-            report
-                .processes
-                .iter()
-                .map(|p| (p.role, p.comm.as_bytes())),
+            report.processes.iter().map(|p| (p.role, p.comm.as_bytes())),
             self.top,
         );
         self.totals.relabel_tls(

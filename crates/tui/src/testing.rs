@@ -219,7 +219,11 @@ fn process_rows(n: u64, now: u64, hostile: bool) -> Vec<httptop_engine::stats::P
         row(b"nginx", ProcessRole::Server, 30, 2, 48_000_000, 1),
         row(b"curl", ProcessRole::Client, 20, 2, 40_000_000, 1),
         row(
-            if hostile { b"py\x1b[2J\x9bthon3" } else { b"python3" },
+            if hostile {
+                b"py\x1b[2J\x9bthon3"
+            } else {
+                b"python3"
+            },
             ProcessRole::Client,
             10,
             0,

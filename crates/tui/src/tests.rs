@@ -594,7 +594,11 @@ fn processes_view_at_80x24_and_200x50() {
             .find(|l| l.contains("nginx"))
             .unwrap_or_else(|| panic!("no nginx row:\n{t}"));
         let cells: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
-        assert_eq!(&cells[..5], ["nginx", "server", "30", "30", "6.7%"], "{row}");
+        assert_eq!(
+            &cells[..5],
+            ["nginx", "server", "30", "30", "6.7%"],
+            "{row}"
+        );
         assert!(t.contains("Processes (1m, TLS plaintext)"), "{t}");
         all.push_str(&format!("== {w}x{h}\n{t}\n"));
     }

@@ -6,9 +6,9 @@ use super::grpc::GrpcCode;
 use super::metrics::{
     ByteKey, ClientData, Counts, HostData, LatData, KNOWN_METHODS, OTHER_CODE, TAG_ADDR, TAG_HOST,
 };
+use super::procs::ProcessRow;
 use super::ring::{K, KA, KL, RA, RL};
 use super::table::{Entry, Payload, Table};
-use super::procs::ProcessRow;
 use super::tls::TlsReport;
 use super::{hist, ring, Stats, R};
 use crate::event::WireStr;
@@ -455,9 +455,7 @@ impl Stats {
             processes: u64::from(self.procs.floor(fr)),
         };
         let tls = self.tls.report(w, c, start, cl, now, top);
-        let processes = self
-            .procs
-            .report(w, c, start, from_a, cl, requests, top);
+        let processes = self.procs.report(w, c, start, from_a, cl, requests, top);
 
         Report {
             window,

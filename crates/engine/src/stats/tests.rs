@@ -921,7 +921,14 @@ fn processes_count_requests_per_comm_and_role() {
     // curl -> nginx on this host: one exchange, under both ends.
     for i in 0..3 {
         let status = if i == 2 { 503 } else { 200 };
-        exs.push(tls_ex(T0 + i * SEC, b"curl", Some(b"nginx"), false, status, 10 + i));
+        exs.push(tls_ex(
+            T0 + i * SEC,
+            b"curl",
+            Some(b"nginx"),
+            false,
+            status,
+            10 + i,
+        ));
     }
     // A remote client of nginx (nginx's own streams: it wrote the responses).
     exs.push(tls_ex(T0 + SEC, b"nginx", None, true, 200, 40));
@@ -964,24 +971,41 @@ fn processes_count_requests_per_comm_and_role() {
     assert_eq!((nginx.count, nginx.error), (5, 0));
     // Every window holds them; a minute later the 1-minute window does not.
     for w in [Window::Min10, Window::Hour1, Window::Retention] {
-        assert_eq!(proc_rows(&s.report(w, Timestamp(T0 + 3 * SEC))), proc_rows(&r));
+        assert_eq!(
+            proc_rows(&s.report(w, Timestamp(T0 + 3 * SEC))),
+            proc_rows(&r)
+        );
     }
     let later = s.report(Window::Min1, Timestamp(T0 + 5 * MIN));
     assert!(later.processes.is_empty());
-    assert_eq!(s.report(Window::Hour1, Timestamp(T0 + 5 * MIN)).processes.len(), 3);
+    assert_eq!(
+        s.report(Window::Hour1, Timestamp(T0 + 5 * MIN))
+            .processes
+            .len(),
+        3
+    );
     // `top` cuts the table.
     let mut s1 = Stats::new(StatsConfig {
         top: 1,
         ..StatsConfig::default()
     });
     feed(&mut s1, &exs);
-    assert_eq!(proc_rows(&s1.report(Window::Min1, Timestamp(T0 + 3 * SEC))).len(), 1);
+    assert_eq!(
+        proc_rows(&s1.report(Window::Min1, Timestamp(T0 + 3 * SEC))).len(),
+        1
+    );
 }
 
 #[test]
 fn without_processes_the_table_is_empty() {
     let mut s = Stats::new(StatsConfig::default());
-    feed(&mut s, &[ex(T0, "h", "/", "ua", 1, 200), ex(T0, "h", "/", "ua", 1, 500)]);
+    feed(
+        &mut s,
+        &[
+            ex(T0, "h", "/", "ua", 1, 200),
+            ex(T0, "h", "/", "ua", 1, 500),
+        ],
+    );
     assert_eq!(s.process_keys(), 0);
     for w in Window::ALL {
         assert!(s.report(w, Timestamp(T0)).processes.is_empty());
@@ -1045,7 +1069,14 @@ fn processes_table_is_capped_with_space_saving() {
         }
         let n = MAX_PROCESS_KEYS as u64 - 1 + extra;
         for i in 0..n {
-            exs.push(tls_ex(T0 + SEC, format!("p{i}").as_bytes(), None, false, 200, 1));
+            exs.push(tls_ex(
+                T0 + SEC,
+                format!("p{i}").as_bytes(),
+                None,
+                false,
+                200,
+                1,
+            ));
         }
         feed(&mut s, &exs);
         assert_eq!(s.process_keys(), MAX_PROCESS_KEYS);

@@ -897,12 +897,24 @@ mod tests {
             ]
         );
         let errors = samples(&text, "httptop_process_server_errors_total");
-        assert!(errors.contains(&("comm=\"nginx\",role=\"server\"", "1")), "{errors:?}");
-        assert!(errors.contains(&("comm=\"curl\",role=\"client\"", "1")), "{errors:?}");
+        assert!(
+            errors.contains(&("comm=\"nginx\",role=\"server\"", "1")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.contains(&("comm=\"curl\",role=\"client\"", "1")),
+            "{errors:?}"
+        );
         let rb = samples(&text, "httptop_process_response_bytes_total");
-        assert!(rb.contains(&("comm=\"nginx\",role=\"server\"", "300")), "{rb:?}");
+        assert!(
+            rb.contains(&("comm=\"nginx\",role=\"server\"", "300")),
+            "{rb:?}"
+        );
         let qb = samples(&text, "httptop_process_request_bytes_total");
-        assert!(qb.contains(&("comm=\"other\",role=\"client\"", "10")), "{qb:?}");
+        assert!(
+            qb.contains(&("comm=\"other\",role=\"client\"", "10")),
+            "{qb:?}"
+        );
         assert!(text.contains("# TYPE httptop_process_requests_total counter"));
     }
 

@@ -382,8 +382,15 @@ impl Totals {
         k: usize,
     ) {
         use httptop_engine::stats::ProcessRole;
-        for (i, role) in [ProcessRole::Client, ProcessRole::Server].into_iter().enumerate() {
-            let keys = rows.clone().into_iter().filter(|r| r.0 == role).map(|r| r.1);
+        for (i, role) in [ProcessRole::Client, ProcessRole::Server]
+            .into_iter()
+            .enumerate()
+        {
+            let keys = rows
+                .clone()
+                .into_iter()
+                .filter(|r| r.0 == role)
+                .map(|r| r.1);
             if let Some(t) = self.processes.get_mut(i) {
                 t.relabel(keys, k);
             }
