@@ -192,6 +192,10 @@ pub struct Exchange {
     /// local too and was seen (curl -> nginx on one host: the exchange is reported once,
     /// from `process`'s streams; see [`crate::plain`]).
     pub peer_process: Option<Process>,
+    /// TLS plaintext: `process` wrote the responses (it is the server's end); false when
+    /// it wrote the requests, or there is no process. With `peer_process`, `process` is
+    /// always the client's (false).
+    pub process_is_server: bool,
 }
 
 /// A process on this host, as the TLS plaintext probe saw it.

@@ -634,7 +634,8 @@ fn release(c: &mut PConn, out: &mut Vec<Event>, held_total: &mut usize) {
 /// Marks the connection's exchanges as read from TLS plaintext, with its processes:
 /// when both ends are known local processes, `process` is the client's (the side
 /// that sends requests) and `peer_process` the server's; otherwise `process` is the
-/// one whose streams were read.
+/// one whose streams were read, and `process_is_server` says whether it wrote the
+/// responses (its writes are not the analyzer's originator stream).
 fn stamp(events: &mut [Event], c: &PConn) {
     let (process, peer) = match &c.peer {
         Some(p) if !c.write_is_orig => (p, Some(&c.process)),
@@ -645,6 +646,7 @@ fn stamp(events: &mut [Event], c: &PConn) {
             ex.tls = true;
             ex.process = Some(process.clone());
             ex.peer_process = peer.cloned();
+            ex.process_is_server = c.peer.is_none() && !c.write_is_orig;
             if !c.has_tuple {
                 ex.client = None;
                 ex.server = None;
@@ -795,6 +797,7 @@ mod tests {
         assert_eq!(x.process.as_ref().map(|p| p.pid), Some(100));
         assert_eq!(comm(&x.process), b"curl");
         assert_eq!(x.peer_process, None);
+        assert!(!x.process_is_server, "curl wrote the request");
         assert!(x.flags.is_empty(), "{:?}", x.flags);
         let p = r.plain();
         assert_eq!(
@@ -817,6 +820,7 @@ mod tests {
             (ex[0].status, comm(&ex[0].process)),
             (Some(201), &b"nginx"[..])
         );
+        assert!(ex[0].process_is_server, "nginx wrote the response");
     }
 
     #[test]
@@ -868,6 +872,7 @@ mod tests {
             );
             assert_eq!(x.client, Some(addr("127.0.0.1:40000")));
             assert_eq!(x.status, Some(201));
+            assert!(!x.process_is_server, "process is the client's with a peer");
         }
         assert_eq!(r.plain().plain_unpaired_releases, 0);
     }
