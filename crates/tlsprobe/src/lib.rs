@@ -121,6 +121,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bio;
 pub mod ldcache;
 mod probe;
 pub mod record;
