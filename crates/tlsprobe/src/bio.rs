@@ -154,9 +154,7 @@ pub fn resolve_bytes(data: &[u8]) -> Result<BioMethods, BioError> {
         return Err(BioError::Pattern("not `lea rax, [rip+disp]; ret`"));
     };
     let disp = i64::from(i32::from_le_bytes([d0, d1, d2, d3]));
-    let table = func
-        .wrapping_add(skip + 7)
-        .wrapping_add_signed(disp);
+    let table = func.wrapping_add(skip + 7).wrapping_add_signed(disp);
     let ty = bytes_at(table, 4).ok_or(BioError::Pattern("method table outside the file"))?;
     if u32::from_le_bytes([ty[0], ty[1], ty[2], ty[3]]) != BIO_TYPE_SSL {
         return Err(BioError::Pattern("method table type is not BIO_TYPE_SSL"));
@@ -243,7 +241,9 @@ mod tests {
         for a in [m.read, m.write] {
             if let Some(dis) = objdump_at(HOST_LIBSSL, a) {
                 let data = dis.find("<BIO_get_data@plt>").expect("BIO_get_data called");
-                let error = dis.find("<SSL_get_error@plt>").expect("SSL_get_error called");
+                let error = dis
+                    .find("<SSL_get_error@plt>")
+                    .expect("SSL_get_error called");
                 assert!(data < error, "{dis}");
             }
         }

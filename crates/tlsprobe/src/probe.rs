@@ -39,7 +39,18 @@ const UPROBES: &[(&str, &str, &str, bool)] = &[
     ),
 ];
 const FREE_PROBE: (&str, &str) = ("SSL_free", "ssl_free_enter");
+/// Entry-only probes: a fresh connection is set up (seen from its start even when its
+/// handshake runs inside its first read, as with `BIO_f_ssl`). Optional symbols.
+const STATE_PROBES: &[&str] = &["SSL_set_accept_state", "SSL_set_connect_state"];
+const STATE_PROGRAM: &str = "ssl_set_state";
 const SYS_ENTER: (&str, &str) = ("sys_enter", "sys_enter");
+const PROC_EXIT: (&str, &str) = ("sched_process_exit", "proc_exit");
+/// `BIO_f_ssl`'s read/write: entry programs per `struct bio_st` layout (`ptr` at 64: OpenSSL
+/// 3; at 56: 1.1.1) as (read, write); the `_ex` return programs serve them.
+const BIO_ENTER: &[(u32, &str, &str)] = &[
+    (64, "bio3_read_enter", "bio3_write_enter"),
+    (56, "bio11_read_enter", "bio11_write_enter"),
+];
 
 /// Names of the BPF programs this crate loads (as `bpftool prog` shows them, cut at 15 bytes).
 pub const PROGRAM_NAMES: &[&str] = &[
@@ -54,7 +65,13 @@ pub const PROGRAM_NAMES: &[&str] = &[
     "ssl_handshake_enter",
     "ssl_handshake_leave",
     "ssl_free_enter",
+    "ssl_set_state",
+    "bio3_read_enter",
+    "bio3_write_enter",
+    "bio11_read_enter",
+    "bio11_write_enter",
     "sys_enter",
+    "proc_exit",
 ];
 
 /// What to attach to and the bounds of what the kernel side keeps.
@@ -128,6 +145,12 @@ pub struct ProbeStats {
     pub tuples: u64,
     /// Records user space could not decode (a layout mismatch: a bug).
     pub malformed: u64,
+    /// Calls of `BIO_f_ssl`'s read/write seen (only applications reading through a
+    /// `BIO_f_ssl` make them).
+    pub bio_calls: u64,
+    /// Libraries whose `BIO_f_ssl` functions were not found (their `BIO_f_ssl` users are
+    /// not seen; see [`Probe::bio_unresolved`]).
+    pub bio_unresolved: u64,
 }
 
 /// The attached probe. Dropping it detaches every program and frees the maps.
@@ -138,6 +161,7 @@ pub struct Probe {
     counters: PerCpuArray<MapData, u64>,
     ebpf: Ebpf,
     libraries: Vec<PathBuf>,
+    bio_unresolved: Vec<(PathBuf, crate::bio::BioError)>,
     wall_offset_ns: i64,
     malformed: u64,
 }
@@ -164,6 +188,20 @@ fn kernel_error(what: &str, e: impl std::fmt::Display) -> AttachError {
     } else {
         AttachError::Kernel(format!("{what}: {text}"))
     }
+}
+
+/// The loaded uprobe program `name`.
+fn uprobe<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut UProbe, AttachError> {
+    let prog: &mut UProbe = ebpf
+        .program_mut(name)
+        .ok_or_else(|| AttachError::Kernel(format!("program {name} missing from the object")))?
+        .try_into()
+        .map_err(|e| kernel_error(name, chain(&e)))?;
+    if prog.fd().is_err() {
+        prog.load()
+            .map_err(|e| kernel_error(&format!("loading {name}"), chain(&e)))?;
+    }
+    Ok(prog)
 }
 
 /// Full text of an error and its sources, on one line.
@@ -282,6 +320,64 @@ impl Probe {
                 })?;
             }
         }
+        for name in [STATE_PROGRAM]
+            .into_iter()
+            .chain(BIO_ENTER.iter().flat_map(|&(_, r, w)| [r, w]))
+        {
+            uprobe(&mut ebpf, name)?;
+        }
+        for lib in &libraries {
+            for symbol in STATE_PROBES {
+                // Missing in a library: its connections are seen from SSL_do_handshake only.
+                let _ = uprobe(&mut ebpf, STATE_PROGRAM)?.attach(Some(symbol), 0, lib, None);
+            }
+        }
+        // BIO_f_ssl's static read/write, found through its method table (see `bio`); a
+        // library where they are not found is reported, the rest works without them.
+        let mut bio_unresolved = Vec::new();
+        for lib in &libraries {
+            let m = match crate::bio::resolve(lib) {
+                Ok(m) => m,
+                Err(e) => {
+                    bio_unresolved.push((lib.clone(), e));
+                    continue;
+                }
+            };
+            let Some(&(_, read, write)) = BIO_ENTER.iter().find(|b| b.0 == m.bio_ptr_offset) else {
+                continue;
+            };
+            for (name, offset) in [
+                (read, m.read),
+                ("ssl_read_ex_leave", m.read),
+                (write, m.write),
+                ("ssl_write_ex_leave", m.write),
+            ] {
+                uprobe(&mut ebpf, name)?
+                    .attach(None, offset, lib, None)
+                    .map_err(|e| {
+                        kernel_error(
+                            &format!("probe {name} at {offset:#x} in {}", lib.display()),
+                            chain(&e),
+                        )
+                    })?;
+            }
+        }
+        {
+            let (tp, name) = PROC_EXIT;
+            let prog: &mut RawTracePoint = ebpf
+                .program_mut(name)
+                .ok_or_else(|| {
+                    AttachError::Kernel(format!("program {name} missing from the object"))
+                })?
+                .try_into()
+                .map_err(|e| kernel_error(name, chain(&e)))?;
+            prog.load().map_err(|e| {
+                kernel_error(&format!("loading the {tp} raw tracepoint"), chain(&e))
+            })?;
+            prog.attach(tp).map_err(|e| {
+                kernel_error(&format!("attaching the {tp} raw tracepoint"), chain(&e))
+            })?;
+        }
         if opts.socket_pairs {
             let (tp, name) = SYS_ENTER;
             let prog: &mut RawTracePoint = ebpf
@@ -329,6 +425,7 @@ impl Probe {
             counters,
             ebpf,
             libraries,
+            bio_unresolved,
             wall_offset_ns,
             malformed: 0,
         })
@@ -337,6 +434,12 @@ impl Probe {
     /// The libssl files the probes are attached to.
     pub fn libraries(&self) -> &[PathBuf] {
         &self.libraries
+    }
+
+    /// The libraries whose `BIO_f_ssl` read/write functions were not found, and why
+    /// (applications reading through a `BIO_f_ssl` of those are not seen).
+    pub fn bio_unresolved(&self) -> &[(PathBuf, crate::bio::BioError)] {
+        &self.bio_unresolved
     }
 
     /// Nanoseconds to add to a CLOCK_MONOTONIC time to get Unix time (measured at attach).
@@ -400,6 +503,8 @@ impl Probe {
             conn_full: get(5)?,
             tuples: get(6)?,
             malformed: self.malformed,
+            bio_calls: get(7)?,
+            bio_unresolved: self.bio_unresolved.len() as u64,
         })
     }
 
