@@ -300,6 +300,13 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
     }
 
     let server_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    eprintln!(
+        "clients {clients:?}, python {py_pid}, server {server_pid}; connections seen: {:?}; {:?}",
+        seen.iter()
+            .map(|(k, v)| (k.pid, v.len()))
+            .collect::<Vec<_>>(),
+        probe.stats()
+    );
     for (&pid, (path, local_port)) in &clients {
         let conns: Vec<(&ConnKey, &Vec<Seen>)> = seen
             .iter()
