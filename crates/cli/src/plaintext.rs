@@ -58,6 +58,10 @@ httptop_wire::counters! {
         tls_probe_tuples: Events,
         /// TLS plaintext records user space could not decode (a layout mismatch: a bug).
         tls_probe_malformed: Events anomaly,
+        /// Reads and writes through a BIO_f_ssl the probe saw (applications such as openssl s_server -WWW).
+        tls_probe_bio_calls: Events,
+        /// libssl files whose BIO_f_ssl read/write functions were not found (their BIO_f_ssl users are not seen; logged at start).
+        tls_probe_bio_unresolved: Events anomaly,
     }
 }
 
@@ -72,6 +76,8 @@ impl From<ProbeStats> for ProbeCounters {
             tls_probe_conn_full: s.conn_full,
             tls_probe_tuples: s.tuples,
             tls_probe_malformed: s.malformed,
+            tls_probe_bio_calls: s.bio_calls,
+            tls_probe_bio_unresolved: s.bio_unresolved,
         }
     }
 }
@@ -102,7 +108,15 @@ impl PlainSource {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        format!("TLS plaintext from {}", libs.join(", "))
+        let mut note = format!("TLS plaintext from {}", libs.join(", "));
+        // Said once, here: the rest of the probe works without these two functions.
+        for (lib, why) in self.probe.bio_unresolved() {
+            note.push_str(&format!(
+                "; BIO_f_ssl users of {} not seen ({why})",
+                lib.display()
+            ));
+        }
+        note
     }
 
     /// Hands every waiting record to the monitor (at most [`MAX_PER_POLL`]); when none
@@ -160,6 +174,10 @@ pub fn input<'a>(ev: &ProbeEvent<'a>, wall_offset_ns: i64) -> Input<'a> {
             },
             written,
             read,
+        },
+        ProbeEvent::Exited { pid, ts_mono_ns } => Input::Exited {
+            ts: Timestamp(ts_mono_ns.saturating_add_signed(wall_offset_ns)),
+            pid,
         },
     }
 }
