@@ -1,9 +1,12 @@
 //! TLS plaintext at OpenSSL's boundary, read with eBPF (issue 14, groundwork).
 //!
 //! Uprobes and uretprobes on `SSL_write`, `SSL_read`, `SSL_write_ex`, `SSL_read_ex` and
-//! `SSL_do_handshake` (and a uprobe on `SSL_free`) of the host's shared libssl copy the plaintext each call moved into
+//! `SSL_do_handshake` (and uprobes on `SSL_free`, `SSL_set_accept_state` and
+//! `SSL_set_connect_state`) of the host's shared libssl, and on the static read/write
+//! functions of its `BIO_f_ssl` (found by [`bio`]), copy the plaintext each call moved into
 //! a BPF ring buffer; a raw tracepoint on `sys_enter` learns the TCP 4-tuple of the socket
-//! the thread reads or writes during the call. [`Probe::attach`] loads and attaches it,
+//! the thread reads or writes during the call, one on `sched_process_exit` reports the
+//! exit of a process that had connections. [`Probe::attach`] loads and attaches it,
 //! [`Probe::poll`] hands out borrowed [`ProbeEvent`]s, dropping the [`Probe`] detaches
 //! everything.
 //!
@@ -58,6 +61,32 @@
 //!   record shows as a tail gap). `SSL_do_handshake` (which `SSL_connect`/`SSL_accept`
 //!   call) creates the entry marked `from_start`; a connection first seen at a data call
 //!   was open before the probe attached: its records say `from_start: false`.
+//!   `SSL_set_accept_state`/`SSL_set_connect_state` mark a fresh connection the same way
+//!   (entry probe only, once per connection): applications whose handshake runs inside
+//!   their first read (`BIO_f_ssl` users) never call `SSL_do_handshake`.
+//! - `BIO_f_ssl` (`openssl s_server -WWW`): its `bread`/`bwrite` (bio_ssl.c's static
+//!   `ssl_read`/`ssl_write`) call OpenSSL's internal `ssl_read_internal`/
+//!   `ssl_write_internal`, not the exported functions. [`bio`] finds them from the
+//!   exported `BIO_f_ssl()` through its method table's relocations (x86-64, OpenSSL 1.1.1
+//!   and 3); entry programs per `struct bio_st` layout read the `SSL*` from the BIO
+//!   (`bio->ptr` → `BIO_SSL.ssl`), so the connection key stays (pid, `SSL*`) and
+//!   `SSL_free` still ends it; the `_ex` return programs serve them (same return
+//!   convention). These functions are reached only through a `BIO_f_ssl`'s method table:
+//!   applications on the exported functions (nginx, curl, python) never trap on them
+//!   (`bio_calls` counts the calls; the live tests check it stays 0 for python3 and
+//!   `s_server` without `-WWW`). Where the pattern is not found
+//!   (another architecture or build) the library is listed by [`Probe::bio_unresolved`]
+//!   and counted (`bio_unresolved`); the rest of the probe works.
+//! - Process exit: a process killed or crashed never calls `SSL_free`. The programs note
+//!   each process that gets a connection (LRU hash `PIDS`, 16384); a raw tracepoint on
+//!   `sched_process_exit` (one hash lookup per exiting thread system-wide) sends one
+//!   header-only `Exited` record when the last thread of such a process exits
+//!   (`signal->live` is 0). Its kernel-side connection entries are left to the LRU (a
+//!   reused pid with the same `SSL*` address would start as a mid-stream pickup).
+//! - `--pid`: filtered in the kernel (`TARGET_TGID`, a `.rodata` constant): every program
+//!   returns at its first instruction for another process; the uprobe trap itself still
+//!   happens for every process using the library (aya attaches per file, not per pid:
+//!   a pid-bound perf uprobe would only fire for the one thread it names).
 //! - The 4-tuple: a raw tracepoint on `sys_enter` filters on the socket system-call numbers
 //!   (read, write, readv, writev, send*, recv*), then one hash lookup: only a thread inside
 //!   an SSL call whose tuple is unknown goes on to resolve fd → `struct file` → `struct
@@ -71,10 +100,8 @@
 
 //! # Known gaps (measured on Debian 12, OpenSSL 3.0)
 //!
-//! - Applications that read and write through a `BIO_f_ssl` (e.g. `openssl s_server -WWW`)
-//!   are not seen: OpenSSL 3's `bio_ssl.c` calls the internal `ssl_read_internal` /
-//!   `ssl_write_internal`, not the exported functions. curl, python3 (`_ex` forms) and nginx
-//!   are seen. Fix if needed: probe those local symbols from the debug symbols when present.
+//! - `BIO_f_ssl` users on architectures other than x86-64 (the code pattern of
+//!   `BIO_f_ssl()` is decoded for x86-64 only): not seen, said at start and counted.
 //! - Statically linked OpenSSL, BoringSSL, rustls, Go's crypto/tls, Java: not libssl.so.
 //! - A call's plaintext beyond `capture_bytes` (16 KiB max) is a counted gap; OpenSSL moves at
 //!   most 16 KiB per record, but `SSL_write` of a larger buffer is one call.

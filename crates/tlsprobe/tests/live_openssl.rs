@@ -683,6 +683,10 @@ fn lost_records_are_counted_gaps_and_a_read_ring_loses_nothing() {
     );
     assert!(stats.lost > 0, "a 16 KiB ring cannot hold {expected} bytes");
     assert_eq!(
+        stats.bio_calls, 0,
+        "python3 and s_server without -WWW never reach BIO_f_ssl's functions"
+    );
+    assert_eq!(
         writes.last().map(|w| w.2),
         Some(5),
         "the last message arrives after the drain"
