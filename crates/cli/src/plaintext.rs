@@ -58,6 +58,8 @@ httptop_wire::counters! {
         tls_probe_tuples: Events,
         /// TLS plaintext records user space could not decode (a layout mismatch: a bug).
         tls_probe_malformed: Events anomaly,
+        /// libssl files probed at their exported SSL_read/SSL_write because their internal read/write functions were not found (their BIO_f_ssl users, such as openssl s_server -WWW, are not seen; said at start).
+        tls_probe_not_internal: Events anomaly,
     }
 }
 
@@ -72,6 +74,7 @@ impl From<ProbeStats> for ProbeCounters {
             tls_probe_conn_full: s.conn_full,
             tls_probe_tuples: s.tuples,
             tls_probe_malformed: s.malformed,
+            tls_probe_not_internal: s.not_internal,
         }
     }
 }
@@ -102,7 +105,17 @@ impl PlainSource {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        format!("TLS plaintext from {}", libs.join(", "))
+        let mut note = format!("TLS plaintext from {}", libs.join(", "));
+        // Said once, here: the exported forms see every call but those of BIO_f_ssl users.
+        for (lib, internal) in self.probe.libraries().iter().zip(self.probe.internal()) {
+            if !internal {
+                note.push_str(&format!(
+                    "; {}: internal read/write functions not found, BIO_f_ssl users not seen",
+                    lib.display()
+                ));
+            }
+        }
+        note
     }
 
     /// Hands every waiting record to the monitor (at most [`MAX_PER_POLL`]); when none
@@ -160,6 +173,10 @@ pub fn input<'a>(ev: &ProbeEvent<'a>, wall_offset_ns: i64) -> Input<'a> {
             },
             written,
             read,
+        },
+        ProbeEvent::Exited { pid, ts_mono_ns } => Input::Exited {
+            ts: Timestamp(ts_mono_ns.saturating_add_signed(wall_offset_ns)),
+            pid,
         },
     }
 }

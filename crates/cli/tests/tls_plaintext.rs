@@ -481,3 +481,327 @@ fn impossible_attach_is_a_one_line_error_and_exit_2() {
         assert!(err.contains("needs root"), "{err}");
     }
 }
+
+/// `openssl s_server -WWW` on a free port with a certificate made by `make_ca`/`make_leaf`,
+/// serving `dir/www`; returns once it accepts.
+fn start_s_server_www(dir: &TempDir, port: u16) -> (common::live::Killed, std::path::PathBuf) {
+    let ca = make_ca(&dir.0, "ca", "ht14b CA");
+    let leaf = make_leaf(
+        &dir.0,
+        "www",
+        &ca,
+        "localhost",
+        &["localhost"],
+        &["127.0.0.1"],
+        30,
+    );
+    let www = dir.path("www");
+    std::fs::create_dir_all(&www).expect("www");
+    let server = common::live::Killed(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-WWW",
+                "-quiet",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("-cert")
+            .arg(&leaf.cert)
+            .arg("-key")
+            .arg(&leaf.key)
+            .current_dir(&www)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s_server starts"),
+    );
+    common::h2::wait_listening(port, "openssl s_server");
+    (server, ca.cert)
+}
+
+/// httptop's log records of exchanges with `server`, read once httptop has stopped.
+fn exchanges_with(log: &std::path::Path, server: &str) -> Vec<serde_json::Value> {
+    read_log(&std::fs::read_to_string(log).expect("log"))
+        .into_iter()
+        .filter(|r| r["type"] == "exchange" && r["server"] == server)
+        .collect()
+}
+
+fn live_tools_present() -> bool {
+    require(is_root(), "root (eBPF uprobes, capture on lo)")
+        && require(have("curl"), "curl")
+        && require(have("openssl"), "openssl")
+        && require(have(python()), "python3")
+}
+
+/// `openssl s_server -WWW` reads and writes through a `BIO_f_ssl` (not the exported
+/// SSL_read/SSL_write): its side is seen too, so each curl request is one exchange with
+/// the exact sizes curl counted, the real 4-tuple, and both processes (`curl`, `openssl`).
+#[test]
+fn s_server_www_and_curl_exchanges_are_exact() {
+    if !live_tools_present() {
+        return;
+    }
+    let dir = TempDir::new("ht14b-www");
+    let port = free_port();
+    let (_server, ca) = start_s_server_www(&dir, port);
+    let files = [
+        ("a.txt", 6usize),
+        ("page.html", 3000),
+        ("empty.txt", 0),
+        ("d/e.txt", 9000),
+    ];
+    std::fs::create_dir_all(dir.path("www/d")).expect("subdir");
+    for (name, size) in files {
+        let body: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+        std::fs::write(dir.path("www").join(name), body).expect("file");
+    }
+    let log = dir.path("www.jsonl");
+    let live = start_capturing(
+        Command::new(bin())
+            .args(["-i", "lo", "-f", &format!("tcp port {port}")])
+            .args(["--tls-plaintext", "--output", "plain", "--log"])
+            .arg(&log),
+    );
+    let mut made = Vec::new();
+    for (name, size) in files {
+        let m = curl(
+            &ca,
+            "localhost",
+            port,
+            &format!("/{name}"),
+            "GET",
+            false,
+            &[],
+        );
+        assert_eq!(m.status, 200);
+        assert_eq!(m.sizes.map(|s| s.2 as usize >= size), Some(true), "{m:?}");
+        made.push(m);
+    }
+    let stderr = live.stop();
+    let server = format!("127.0.0.1:{port}");
+    let exchanges = exchanges_with(&log, &server);
+    let mut failures = Vec::new();
+    if exchanges.len() != made.len() {
+        failures.push(format!(
+            "{} exchanges, {} requests",
+            exchanges.len(),
+            made.len()
+        ));
+    }
+    for m in &made {
+        let client = format!("127.0.0.1:{}", m.local_port);
+        let found: Vec<_> = exchanges
+            .iter()
+            .filter(|r| r["client"] == client.as_str())
+            .collect();
+        let [r] = found[..] else {
+            failures.push(format!("{m:?}: {} exchanges from {client}", found.len()));
+            continue;
+        };
+        let (head, body, resp) = m.sizes.expect("HTTP/1.1");
+        let want = serde_json::json!({
+            "tls": true, "method": "GET", "path": m.path, "status": 200,
+            "process": "curl", "peer_process": "openssl",
+            "request_bytes": head + body, "response_bytes": resp,
+        });
+        let got = serde_json::json!({
+            "tls": r["tls"], "method": r["method"], "path": r["path"], "status": r["status"],
+            "process": r["process"]["comm"], "peer_process": r["peer_process"]["comm"],
+            "request_bytes": r["request_bytes"], "response_bytes": r["response_bytes"],
+        });
+        if want != got {
+            failures.push(format!("{m:?}:\n  want {want}\n  got  {got}\n  {r}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n\nhttptop stderr:\n{stderr}",
+        failures.join("\n")
+    );
+}
+
+/// `--pid`: of two python3 clients making the same requests, only the named one's
+/// exchanges are logged (the filter is in the kernel: the BPF programs return at once for
+/// other processes, so the server's side, `openssl`, is not seen either).
+#[test]
+fn pid_limits_the_probe_to_one_process() {
+    if !live_tools_present() {
+        return;
+    }
+    let dir = TempDir::new("ht14b-pid");
+    let port = free_port();
+    let (_server, ca) = start_s_server_www(&dir, port);
+    std::fs::write(dir.path("www/x.txt"), "x\n").expect("file");
+    let mut one = Py::start(&dir, &ca, port);
+    let mut two = Py::start(&dir, &ca, port);
+    let log = dir.path("pid.jsonl");
+    let live = start_capturing(
+        Command::new(bin())
+            .args(["-i", "lo", "-f", &format!("tcp port {port}")])
+            .args(["--tls-plaintext", "--pid", &one.child.id().to_string()])
+            .args(["--output", "plain", "--log"])
+            .arg(&log),
+    );
+    let mut mine = Vec::new();
+    for _ in 0..2 {
+        mine.push(one.request("urllib", "GET", "localhost", port, "/x.txt"));
+        let other = two.request("urllib", "GET", "localhost", port, "/x.txt");
+        assert_eq!(other.status, 200);
+    }
+    let (one_pid, two_pid) = (one.child.id(), two.child.id());
+    drop((one, two));
+    let stderr = live.stop();
+    let exchanges = exchanges_with(&log, &format!("127.0.0.1:{port}"));
+    let got: Vec<(String, u64, u64)> = exchanges
+        .iter()
+        .map(|r| {
+            (
+                r["client"].as_str().unwrap_or("").to_string(),
+                r["process"]["pid"].as_u64().unwrap_or(0),
+                r["status"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64, u64)> = mine
+        .iter()
+        .map(|m| {
+            (
+                format!("127.0.0.1:{}", m.local_port),
+                u64::from(one_pid),
+                200,
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "python {two_pid} is not seen; stderr:\n{stderr}");
+    assert!(
+        exchanges
+            .iter()
+            .all(|r| r["peer_process"].is_null() && r["process"]["comm"] == "python3"),
+        "{exchanges:?}"
+    );
+}
+
+/// A TLS server written here in python3 sends a response head and part of its body, then
+/// is killed (SIGKILL: no SSL_free ever). Its connection ends with its process: the
+/// exchange is logged with the flags the engine gives a response cut short, long before
+/// the flow timeout (600 s here), not held forever. `--pid` names the server, so nothing
+/// else (the client's SSL_free) can end the connection.
+#[test]
+fn a_server_killed_mid_response_leaves_its_exchange_promptly() {
+    if !live_tools_present() {
+        return;
+    }
+    let dir = TempDir::new("ht14b-exit");
+    let ca = make_ca(&dir.0, "ca", "ht14b CA");
+    let leaf = make_leaf(
+        &dir.0,
+        "srv",
+        &ca,
+        "localhost",
+        &["localhost"],
+        &["127.0.0.1"],
+        30,
+    );
+    let port = free_port();
+    let script = r#"
+import socket, ssl, sys
+cert, key, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+ls = socket.create_server(("127.0.0.1", port))
+print("listening", flush=True)
+conn, _ = ls.accept()
+s = ctx.wrap_socket(conn, server_side=True)
+req = b""
+while b"\r\n\r\n" not in req:
+    req += s.recv(4096)
+s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"z" * 1000)
+print("sent", flush=True)
+sys.stdin.readline()
+"#;
+    let mut server = common::live::Killed(
+        Command::new(python())
+            .args(["-c", script])
+            .arg(&leaf.cert)
+            .arg(&leaf.key)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 server"),
+    );
+    let server_pid = server.0.id();
+    let mut out = BufReader::new(server.0.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("server speaks");
+    assert_eq!(line, "listening\n");
+    let log = dir.path("exit.jsonl");
+    let live = start_capturing(
+        Command::new(bin())
+            .args(["-i", "lo", "-f", &format!("tcp port {port}")])
+            .args(["--tls-plaintext", "--pid", &server_pid.to_string()])
+            .args(["--flow-timeout", "600", "--output", "plain", "--log"])
+            .arg(&log),
+    );
+    let client = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "20",
+            "--http1.1",
+            "--cacert",
+        ])
+        .arg(&ca.cert)
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .arg(format!("https://localhost:{port}/cut"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("curl");
+    let mut client = common::live::Killed(client);
+    line.clear();
+    out.read_line(&mut line).expect("server speaks");
+    assert_eq!(line, "sent\n");
+    let killed = std::time::Instant::now();
+    let st = Command::new("kill")
+        .args(["-KILL", &server_pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let _ = server.0.wait();
+    // Bounded wait for the line (httptop flushes its log every second).
+    let server_addr = format!("127.0.0.1:{port}");
+    let mut found = Vec::new();
+    while found.is_empty() && killed.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        found = exchanges_with(&log, &server_addr);
+    }
+    let after = killed.elapsed();
+    let _ = client.0.wait();
+    let stderr = live.stop();
+    eprintln!("exchange logged {after:?} after the kill");
+    let [r] = &found[..] else {
+        panic!("one exchange within 15 s of the kill: {found:?}\nstderr:\n{stderr}");
+    };
+    assert_eq!(r["path"], "/cut", "{r}");
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["tls"], true, "{r}");
+    assert_eq!(
+        r["process"]["pid"].as_u64(),
+        Some(u64::from(server_pid)),
+        "{r}"
+    );
+    let flags: Vec<&str> = r["flags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert!(!flags.is_empty(), "a response cut short is flagged: {r}");
+    assert!(after < std::time::Duration::from_secs(10), "{after:?}");
+}

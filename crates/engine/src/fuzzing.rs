@@ -864,7 +864,10 @@ pub fn plain(data: &[u8]) -> u64 {
     impl Observer for Count {
         fn on_exchange(&mut self, ex: &Exchange) {
             assert!(ex.tls, "a plaintext exchange says tls");
-            assert!(ex.process.is_some(), "a plaintext exchange names its process");
+            assert!(
+                ex.process.is_some(),
+                "a plaintext exchange names its process"
+            );
             self.exchanges += 1;
             self.requests += u64::from(!ex.flags.contains(Flags::NO_REQUEST));
         }

@@ -12,10 +12,14 @@
 //!   `Limits::max_plain_connections`; when full, the least recently active is closed
 //!   (`plain_evicted`); one idle for `Limits::flow_idle_timeout_ns` is closed
 //!   (`plain_timed_out`); a [`Input::Closed`] (`SSL_free`) closes it after feeding the
-//!   tail gaps its final offsets reveal and a `Fin` both ways (`plain_closed`).
-//!   Closing emits what the analyzer holds (requests without response: `no_response`),
-//!   so a process that exits mid-response leaves a `no_response` exchange at the latest
-//!   when its connection times out.
+//!   tail gaps its final offsets reveal and a `Fin` both ways (`plain_closed`); an
+//!   [`Input::Exited`] (the process is gone: killed, crashed, or exited without
+//!   `SSL_free`) closes every connection of that process at once (`plain_exited`), with
+//!   no `Fin` (the streams did not end cleanly). Closing emits what the analyzer holds
+//!   (requests without response: `no_response`; a response cut short: its flags say so),
+//!   so a process that exits mid-response leaves its exchange when its exit is reported,
+//!   and at the latest when its connection times out. Finding a process's connections
+//!   walks the table (exits are reported only for processes that had connections).
 //! - **Order.** The probe hands a connection's records in call order (OpenSSL allows one
 //!   thread at a time per `SSL*`), each with the stream offset of its first byte per
 //!   direction. Nothing is buffered here: an offset past the expected one is a `Gap` of
@@ -90,6 +94,8 @@ httptop_wire::counters! {
         plain_connections: Connections,
         /// TLS plaintext connections ended by SSL_free.
         plain_closed: Connections,
+        /// TLS plaintext connections ended because their process exited without SSL_free (killed, crashed).
+        plain_exited: Connections,
         /// TLS plaintext connections closed because their table was full (max_plain_connections).
         plain_evicted: Connections,
         /// TLS plaintext connections closed after being idle (--flow-timeout).
@@ -167,13 +173,18 @@ pub enum Input<'a> {
         written: u64,
         read: u64,
     },
+    /// Process `pid` exited: its connections ended without `SSL_free`.
+    Exited {
+        ts: Timestamp,
+        pid: u32,
+    },
 }
 
 impl Input<'_> {
     pub fn ts(&self) -> Timestamp {
         match self {
             Input::Data(c) => c.ts,
-            Input::Closed { ts, .. } => *ts,
+            Input::Closed { ts, .. } | Input::Exited { ts, .. } => *ts,
         }
     }
 }
@@ -276,7 +287,25 @@ impl PlainTable {
                     return;
                 };
                 env.counters.plain.plain_closed += 1;
-                self.close(i, *ts, Some([*written, *read]), env);
+                self.close(i, *ts, Some([*written, *read]), true, env);
+            }
+            Input::Exited { ts, pid } => {
+                let mut gone: Vec<(u64, u32)> = self
+                    .conns
+                    .indices()
+                    .filter_map(|i| {
+                        self.conns
+                            .get(i)
+                            .filter(|c| c.process.pid == *pid)
+                            .map(|c| (c.id, i))
+                    })
+                    .collect();
+                // Oldest first, as they were opened.
+                gone.sort_unstable();
+                for (_, i) in gone {
+                    env.counters.plain.plain_exited += 1;
+                    self.close(i, *ts, None, true, env);
+                }
             }
         }
     }
@@ -294,7 +323,7 @@ impl PlainTable {
                 .is_some_and(|c| ch.offset < c.next[s] || (c.from_start && !ch.from_start));
             if restarted {
                 env.counters.plain.plain_restarts += 1;
-                self.close(i, ch.ts, None, env);
+                self.close(i, ch.ts, None, false, env);
                 slot = None;
             }
         }
@@ -357,7 +386,7 @@ impl PlainTable {
         if self.conns.is_full() {
             if let Some(lru) = self.conns.lru() {
                 env.counters.plain.plain_evicted += 1;
-                self.close(lru, ch.ts, None, env);
+                self.close(lru, ch.ts, None, false, env);
             }
         }
         let pc = &mut env.counters.plain;
@@ -437,8 +466,16 @@ impl PlainTable {
 
     /// Removes connection `i`: tail gaps up to `end` (final offsets per side, when the
     /// connection ended cleanly, then a `Fin` both ways), then the analyzer emits what
-    /// it holds.
-    fn close(&mut self, i: u32, ts: Timestamp, end: Option<[u64; 2]>, env: &mut Env<'_>) {
+    /// it holds. `linger`: the connection ended in its process (SSL_free, exit) while the
+    /// other local end's records may still be on their way: remember it (`recent`).
+    fn close(
+        &mut self,
+        i: u32,
+        ts: Timestamp,
+        end: Option<[u64; 2]>,
+        linger: bool,
+        env: &mut Env<'_>,
+    ) {
         let Some(mut c) = self.conns.remove(i) else {
             return;
         };
@@ -482,9 +519,10 @@ impl PlainTable {
         }
         app.close(ts, &mut cx);
         c.app = None;
-        // Only a connection ended by SSL_free: the other end's records may lag by a few
-        // scheduler slices; one idle for the timeout or evicted had all the time it needed.
-        let remember = end.is_some() && c.local_peer && c.peer.is_none();
+        // Only a connection ended by SSL_free or its process's exit: the other end's
+        // records may lag by a few scheduler slices; one idle for the timeout or evicted
+        // had all the time it needed.
+        let remember = linger && c.local_peer && c.peer.is_none();
         match (remember, c.local) {
             (true, Some((_, key))) if !c.held.is_empty() || env.out.len() > start => {
                 // Held until the other end shows up (within MAX_HOLD_NS): see `recent`.
@@ -570,7 +608,7 @@ impl PlainTable {
             .is_some_and(|c| now.since(c.last_seen) >= timeout);
         if idle {
             env.counters.plain.plain_timed_out += 1;
-            self.close(i, now, None, env);
+            self.close(i, now, None, false, env);
         }
         idle
     }
@@ -585,7 +623,7 @@ impl PlainTable {
             .min();
         match first {
             Some((_, i)) => {
-                self.close(i, now, None, env);
+                self.close(i, now, None, false, env);
                 true
             }
             None => self.release_recent_front(env),
@@ -1058,6 +1096,43 @@ mod tests {
             r.out[0].flags
         );
         assert_eq!(r.e.open_plain_connections(), 0);
+    }
+
+    #[test]
+    fn a_process_exiting_mid_response_ends_its_connections_not_others() {
+        let mut r = Rig::new(Limits::default());
+        // nginx (the only end seen) reads a request and sends half a response; an
+        // unrelated process (pid 300) has a connection too.
+        let other = ConnId { pid: 300, ssl: 1 };
+        r.read(NGINX, REQ);
+        r.write(NGINX, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart");
+        r.write(other, REQ);
+        let exited = |r: &mut Rig, pid: u32| {
+            r.t += 1_000_000;
+            let out = &mut r.out;
+            r.e.on_plain(
+                &Input::Exited {
+                    ts: Timestamp(r.t),
+                    pid,
+                },
+                &mut |x: &Exchange| out.push(x.clone()),
+            );
+        };
+        exited(&mut r, 4242); // a process without connections: nothing
+        assert_eq!(r.e.open_plain_connections(), 2);
+        exited(&mut r, NGINX.pid);
+        assert_eq!(r.plain().plain_exited, 1);
+        assert_eq!(r.e.open_plain_connections(), 1, "pid 300's stays");
+        // Both ends are local: the exchange waits (at most 1 s) for curl's records.
+        let out = &mut r.out;
+        r.e.on_tick(Timestamp(r.t + MAX_HOLD_NS), &mut |x: &Exchange| {
+            out.push(x.clone())
+        });
+        assert_eq!(r.out.len(), 1, "{:?}", r.out);
+        let x = &r.out[0];
+        assert_eq!((x.status, x.path.as_bytes()), (Some(200), &b"/api/x"[..]));
+        assert!(x.flags.contains(Flags::TRUNCATED), "{:?}", x.flags);
+        assert_eq!(comm(&x.peer_process), b"nginx");
     }
 
     #[test]

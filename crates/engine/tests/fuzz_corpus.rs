@@ -8,9 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use httptop_engine::fuzzing::{
-    http2, http_transcript, monitor, plain, preface, reassembly, tls,
-};
+use httptop_engine::fuzzing::{http2, http_transcript, monitor, plain, preface, reassembly, tls};
 use std::path::Path;
 
 #[path = "../../../fuzz/replay.rs"]

@@ -51,7 +51,7 @@ struct sock {
 
 // ---- maps ----
 
-enum kind { KIND_WRITE = 0, KIND_READ = 1, KIND_FREE = 2, KIND_HANDSHAKE = 3 };
+enum kind { KIND_WRITE = 0, KIND_READ = 1, KIND_FREE = 2, KIND_HANDSHAKE = 3, KIND_EXIT = 4 };
 
 // conn.flags / event.flags
 #define F_FROM_START 1 // the probe saw the connection's handshake: offset 0 is its first byte
@@ -162,6 +162,15 @@ static __always_inline __u64 ring_flags(void)
 	return avail >= size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+// Processes (thread group ids) that have a connection in CONNS: their exit is reported
+// (KIND_EXIT), since a process that dies never calls SSL_free.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} PIDS SEC(".maps");
+
 static __always_inline void count(__u32 which)
 {
 	__u64 *v = bpf_map_lookup_elem(&COUNTERS, &which);
@@ -175,13 +184,21 @@ static __always_inline int wanted(__u64 pid_tgid)
 	return target == 0 || (__u32)(pid_tgid >> 32) == target;
 }
 
-static __always_inline int enter(struct pt_regs *ctx, __u32 kind, int ex)
+// A new connection entry; its process is remembered so that its exit is reported.
+static __always_inline void new_conn(struct conn_key *key, struct conn *fresh)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!wanted(id))
-		return 0;
+	if (bpf_map_update_elem(&CONNS, key, fresh, BPF_NOEXIST) != 0) {
+		count(C_CONN_FULL);
+		return;
+	}
+	__u8 one = 1;
+	bpf_map_update_elem(&PIDS, &key->tgid, &one, BPF_ANY);
+}
+
+static __always_inline int enter_ssl(struct pt_regs *ctx, __u64 id, __u64 ssl, __u32 kind, int ex)
+{
 	struct call c = {};
-	c.ssl = (__u64)PT_REGS_PARM1(ctx);
+	c.ssl = ssl;
 	c.buf = (__u64)PT_REGS_PARM2(ctx);
 	c.out_len = ex ? (__u64)PT_REGS_PARM4(ctx) : 0;
 	c.kind = kind;
@@ -195,6 +212,14 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 kind, int ex)
 	return 0;
 }
 
+static __always_inline int enter(struct pt_regs *ctx, __u32 kind, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!wanted(id))
+		return 0;
+	return enter_ssl(ctx, id, (__u64)PT_REGS_PARM1(ctx), kind, ex);
+}
+
 // SSL_do_handshake returned (SSL_connect/SSL_accept call it too): the connection starts
 // here, so its offsets count from its first byte; keep the tuple the handshake's socket
 // calls showed. A handshake that needs more calls (non-blocking) just repeats this.
@@ -206,8 +231,7 @@ static __always_inline void handshake_done(struct call *c, __u64 id)
 		struct conn fresh = {};
 		fresh.flags = F_FROM_START;
 		fresh.tuple = c->tuple;
-		if (bpf_map_update_elem(&CONNS, &key, &fresh, BPF_NOEXIST) != 0)
-			count(C_CONN_FULL);
+		new_conn(&key, &fresh);
 		return;
 	}
 	if (cn->offset[0] == 0 && cn->offset[1] == 0)
@@ -255,8 +279,7 @@ static __always_inline int leave(struct pt_regs *ctx, int ex)
 	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
 	if (!cn) {
 		struct conn fresh = {};
-		if (bpf_map_update_elem(&CONNS, &key, &fresh, BPF_NOEXIST) != 0)
-			count(C_CONN_FULL);
+		new_conn(&key, &fresh);
 		cn = bpf_map_lookup_elem(&CONNS, &key);
 	}
 	__u32 kind = c->kind;
@@ -329,6 +352,28 @@ int ssl_read_ex_leave(struct pt_regs *ctx) { return leave(ctx, 1); }
 
 SEC("uprobe")
 int ssl_handshake_enter(struct pt_regs *ctx) { return enter(ctx, KIND_HANDSHAKE, 0); }
+
+// SSL_set_accept_state / SSL_set_connect_state: a fresh connection is set up. An
+// application whose handshake runs inside its first read or write (BIO_f_ssl users such as
+// s_server -WWW, SSL_do_handshake is never called) is seen from
+// its start this way.
+SEC("uprobe")
+int ssl_set_state(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!wanted(id))
+		return 0;
+	struct conn_key key = {.ssl = (__u64)PT_REGS_PARM1(ctx), .tgid = (__u32)(id >> 32)};
+	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
+	if (!cn) {
+		struct conn fresh = {};
+		fresh.flags = F_FROM_START;
+		new_conn(&key, &fresh);
+	} else if (cn->offset[0] == 0 && cn->offset[1] == 0) {
+		cn->flags |= F_FROM_START;
+	}
+	return 0;
+}
 SEC("uretprobe")
 int ssl_handshake_leave(struct pt_regs *ctx) { return leave(ctx, 0); }
 
@@ -405,8 +450,15 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
+struct signal_struct {
+	struct {
+		int counter;
+	} live;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct files_struct *files;
+	struct signal_struct *signal;
 } __attribute__((preserve_access_index));
 
 struct file {
@@ -476,6 +528,44 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	c->tuple.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	c->tuple.family = family;
 	count(C_TUPLE_SEEN);
+	return 0;
+}
+
+// A process with connections exits: they end without SSL_free, so tell user space (one
+// header-only record per process, only for processes in PIDS: one hash lookup per exiting
+// thread system-wide). sched_process_exit runs in the exiting thread after do_exit counted
+// it out of signal->live: 0 means the whole thread group is gone.
+SEC("raw_tracepoint/sched_process_exit")
+int proc_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = (__u32)(id >> 32);
+	if (!bpf_map_lookup_elem(&PIDS, &tgid))
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0; // other threads live on
+	bpf_map_delete_elem(&PIDS, &tgid);
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!e)
+		return 0;
+	__builtin_memset(&e->tuple, 0, sizeof(e->tuple));
+	e->offset = 0;
+	e->other_offset = 0;
+	e->flags = 0;
+	e->total = 0;
+	e->len = 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ssl = 0;
+	e->tgid = tgid;
+	e->tid = (__u32)id;
+	e->kind = KIND_EXIT;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (bpf_ringbuf_output(&EVENTS, e, HEADER_SIZE, 0) != 0)
+		count(C_LOST);
+	else
+		count(C_EVENTS);
 	return 0;
 }
 

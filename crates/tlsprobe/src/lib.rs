@@ -3,9 +3,11 @@
 //! Uprobes and uretprobes on libssl's internal read and write functions (found from
 //! `SSL_read`/`SSL_write` by [`internal`]; every call, `BIO_f_ssl` users included, one trap
 //! each; else on `SSL_write`, `SSL_read`, `SSL_write_ex`, `SSL_read_ex`) and
-//! `SSL_do_handshake` (and a uprobe on `SSL_free`) of the host's shared libssl copy the plaintext each call moved into
+//! `SSL_do_handshake` (and uprobes on `SSL_free`, `SSL_set_accept_state` and
+//! `SSL_set_connect_state`) of the host's shared libssl copy the plaintext each call moved into
 //! a BPF ring buffer; a raw tracepoint on `sys_enter` learns the TCP 4-tuple of the socket
-//! the thread reads or writes during the call. [`Probe::attach`] loads and attaches it,
+//! the thread reads or writes during the call, one on `sched_process_exit` reports the
+//! exit of a process that had connections. [`Probe::attach`] loads and attaches it,
 //! [`Probe::poll`] hands out borrowed [`ProbeEvent`]s, dropping the [`Probe`] detaches
 //! everything.
 //!
@@ -60,6 +62,23 @@
 //!   record shows as a tail gap). `SSL_do_handshake` (which `SSL_connect`/`SSL_accept`
 //!   call) creates the entry marked `from_start`; a connection first seen at a data call
 //!   was open before the probe attached: its records say `from_start: false`.
+//!   `SSL_set_accept_state`/`SSL_set_connect_state` mark a fresh connection the same way
+//!   (entry probe only, once per connection): applications whose handshake runs inside
+//!   their first read (`BIO_f_ssl` users) never call `SSL_do_handshake`.
+//! - Where: libssl's internal `ssl_read_internal`/`ssl_write_internal`, which every
+//!   `SSL_read*`/`SSL_write*` and `BIO_f_ssl` (`openssl s_server -WWW`) call goes through,
+//!   found by [`internal`] (x86-64); their `_ex`-like signature is served by the `_ex`
+//!   programs. Where they are not found, the four exported forms are probed instead.
+//! - Process exit: a process killed or crashed never calls `SSL_free`. The programs note
+//!   each process that gets a connection (LRU hash `PIDS`, 16384); a raw tracepoint on
+//!   `sched_process_exit` (one hash lookup per exiting thread system-wide) sends one
+//!   header-only `Exited` record when the last thread of such a process exits
+//!   (`signal->live` is 0). Its kernel-side connection entries are left to the LRU (a
+//!   reused pid with the same `SSL*` address would start as a mid-stream pickup).
+//! - `--pid`: filtered in the kernel (`TARGET_TGID`, a `.rodata` constant): every program
+//!   returns at its first instruction for another process; the uprobe trap itself still
+//!   happens for every process using the library (the probes are attached per file; a
+//!   pid-bound attachment, breakpoints in that process only, is a possible refinement).
 //! - The 4-tuple: a raw tracepoint on `sys_enter` filters on the socket system-call numbers
 //!   (read, write, readv, writev, send*, recv*), then one hash lookup: only a thread inside
 //!   an SSL call whose tuple is unknown goes on to resolve fd → `struct file` → `struct

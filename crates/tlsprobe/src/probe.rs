@@ -39,8 +39,12 @@ const UPROBES: &[(&str, &str, &str, bool)] = &[
     ),
 ];
 const FREE_PROBE: (&str, &str) = ("SSL_free", "ssl_free_enter");
+/// Entry-only probes: a fresh connection is set up (seen from its start even when its
+/// handshake runs inside its first read, as with `BIO_f_ssl`). Optional symbols.
+const STATE_PROBES: &[&str] = &["SSL_set_accept_state", "SSL_set_connect_state"];
+const STATE_PROGRAM: &str = "ssl_set_state";
 const SYS_ENTER: (&str, &str) = ("sys_enter", "sys_enter");
-
+const PROC_EXIT: (&str, &str) = ("sched_process_exit", "proc_exit");
 /// Names of the BPF programs this crate loads (as `bpftool prog` shows them, cut at 15 bytes).
 pub const PROGRAM_NAMES: &[&str] = &[
     "ssl_write_enter",
@@ -54,7 +58,9 @@ pub const PROGRAM_NAMES: &[&str] = &[
     "ssl_handshake_enter",
     "ssl_handshake_leave",
     "ssl_free_enter",
+    "ssl_set_state",
     "sys_enter",
+    "proc_exit",
 ];
 
 /// What to attach to and the bounds of what the kernel side keeps.
@@ -128,6 +134,10 @@ pub struct ProbeStats {
     pub tuples: u64,
     /// Records user space could not decode (a layout mismatch: a bug).
     pub malformed: u64,
+    /// Libraries probed at their exported `SSL_read`/`SSL_write` forms because their
+    /// internal read/write functions were not found (their `BIO_f_ssl` users are not seen;
+    /// see [`Probe::internal`]).
+    pub not_internal: u64,
 }
 
 /// The attached probe. Dropping it detaches every program and frees the maps.
@@ -166,6 +176,20 @@ fn kernel_error(what: &str, e: impl std::fmt::Display) -> AttachError {
     } else {
         AttachError::Kernel(format!("{what}: {text}"))
     }
+}
+
+/// The loaded uprobe program `name`.
+fn uprobe<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut UProbe, AttachError> {
+    let prog: &mut UProbe = ebpf
+        .program_mut(name)
+        .ok_or_else(|| AttachError::Kernel(format!("program {name} missing from the object")))?
+        .try_into()
+        .map_err(|e| kernel_error(name, chain(&e)))?;
+    if prog.fd().is_err() {
+        prog.load()
+            .map_err(|e| kernel_error(&format!("loading {name}"), chain(&e)))?;
+    }
+    Ok(prog)
 }
 
 /// Full text of an error and its sources, on one line.
@@ -312,6 +336,29 @@ impl Probe {
                 })?;
             }
         }
+        uprobe(&mut ebpf, STATE_PROGRAM)?;
+        for lib in &libraries {
+            for symbol in STATE_PROBES {
+                // Missing in a library: its connections are seen from SSL_do_handshake only.
+                let _ = uprobe(&mut ebpf, STATE_PROGRAM)?.attach(Some(symbol), 0, lib, None);
+            }
+        }
+        {
+            let (tp, name) = PROC_EXIT;
+            let prog: &mut RawTracePoint = ebpf
+                .program_mut(name)
+                .ok_or_else(|| {
+                    AttachError::Kernel(format!("program {name} missing from the object"))
+                })?
+                .try_into()
+                .map_err(|e| kernel_error(name, chain(&e)))?;
+            prog.load().map_err(|e| {
+                kernel_error(&format!("loading the {tp} raw tracepoint"), chain(&e))
+            })?;
+            prog.attach(tp).map_err(|e| {
+                kernel_error(&format!("attaching the {tp} raw tracepoint"), chain(&e))
+            })?;
+        }
         if opts.socket_pairs {
             let (tp, name) = SYS_ENTER;
             let prog: &mut RawTracePoint = ebpf
@@ -438,6 +485,7 @@ impl Probe {
             conn_full: get(5)?,
             tuples: get(6)?,
             malformed: self.malformed,
+            not_internal: self.internal.iter().filter(|&&i| !i).count() as u64,
         })
     }
 

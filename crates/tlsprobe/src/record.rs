@@ -116,6 +116,14 @@ pub enum ProbeEvent<'a> {
         /// As [`PlaintextChunk::from_start`].
         from_start: bool,
     },
+    /// A process that had connections exited (its last thread): its connections ended
+    /// without `SSL_free` (killed, crashed, or exited without cleaning up).
+    Exited {
+        /// The process (thread group) id.
+        pid: u32,
+        /// CLOCK_MONOTONIC ns.
+        ts_mono_ns: u64,
+    },
 }
 
 /// A record that is not one the BPF program writes (a layout mismatch; counted, skipped).
@@ -218,6 +226,10 @@ pub fn decode(rec: &[u8], wall_offset_ns: i64) -> Result<ProbeEvent<'_>, DecodeE
             read: u64_at(h, 104),
             from_start,
         }),
+        4 => Ok(ProbeEvent::Exited {
+            pid: conn.pid,
+            ts_mono_ns,
+        }),
         k => Err(DecodeError::BadKind(k)),
     }
 }
@@ -308,6 +320,14 @@ pub(crate) mod tests {
                 written: 0,
                 read: 99,
                 from_start: true,
+            })
+        );
+        let r = record(4, 77, 0, 0, 0, None, b"python3", b"");
+        assert_eq!(
+            decode(&r, 0),
+            Ok(ProbeEvent::Exited {
+                pid: 77,
+                ts_mono_ns: 1_000
             })
         );
         let r = record(1, 1, 2, 0, 3, None, b"0123456789abcdef", b"abc");

@@ -1,6 +1,7 @@
 //! Root-only: the probe sees curl's and python3's TLS plaintext against `openssl s_server
-//! -WWW` (certificate made here), with the right process, 4-tuple (compared with the
-//! client's own local port) and order per connection; nothing stays attached after drop.
+//! -WWW` (certificate made here), and the server's own side (read and written through a
+//! `BIO_f_ssl`), with the right process, 4-tuple (compared with the client's own local
+//! port) and order per connection; nothing stays attached after drop.
 //! Skips with a message when not root. Needs `openssl`, `curl`, `python3`, `bpftool`.
 
 use std::collections::HashMap;
@@ -241,29 +242,43 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
         .status
         .success());
 
-    // Collect until every client connection has its request and response (bounded).
-    let mut seen: HashMap<ConnKey, Vec<Seen>> = HashMap::new();
+    // Collect until every client connection has its request and response, and the
+    // server its four connections (bounded).
+    let server_pid = server.0.id();
+    // Per connection in order of appearance; an SSL* freed and reused is a new entry.
+    let mut seen: Vec<(ConnKey, Vec<Seen>)> = Vec::new();
+    let mut open: HashMap<ConnKey, usize> = HashMap::new();
     let mut closed: Vec<(ConnKey, u64, u64, bool)> = Vec::new(); // key, written, read, from_start
-    let wanted = |seen: &HashMap<ConnKey, Vec<Seen>>| {
+    let wanted = |seen: &Vec<(ConnKey, Vec<Seen>)>| {
         let done = |pid: u32| {
             seen.iter()
                 .any(|(k, v)| k.pid == pid && v.iter().any(|s| s.dir == Direction::Read))
         };
-        clients.keys().all(|&p| done(p)) && done(py_pid)
+        let server_conns = seen
+            .iter()
+            .filter(|(k, v)| k.pid == server_pid && v.iter().any(|s| s.dir == Direction::Write))
+            .count();
+        clients.keys().all(|&p| done(p)) && done(py_pid) && server_conns >= 4
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && !(wanted(&seen) && closed.len() >= 4) {
+    while Instant::now() < deadline && !(wanted(&seen) && closed.len() >= 8) {
         probe
             .poll(Duration::from_millis(100), 4096, |ev| match ev {
-                ProbeEvent::Data(c) => seen.entry(c.conn).or_default().push(Seen {
-                    comm: c.comm_lossy().into_owned(),
-                    dir: c.dir,
-                    offset: c.offset,
-                    from_start: c.from_start,
-                    data: c.data.to_vec(),
-                    local: c.sockets.map(|s| s.local),
-                    remote: c.sockets.map(|s| s.remote),
-                }),
+                ProbeEvent::Data(c) => {
+                    let i = *open.entry(c.conn).or_insert_with(|| {
+                        seen.push((c.conn, Vec::new()));
+                        seen.len() - 1
+                    });
+                    seen[i].1.push(Seen {
+                        comm: c.comm_lossy().into_owned(),
+                        dir: c.dir,
+                        offset: c.offset,
+                        from_start: c.from_start,
+                        data: c.data.to_vec(),
+                        local: c.sockets.map(|s| s.local),
+                        remote: c.sockets.map(|s| s.remote),
+                    });
+                }
                 ProbeEvent::Closed {
                     conn,
                     written,
@@ -271,18 +286,33 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
                     from_start,
                     ..
                 } => {
-                    if clients.contains_key(&conn.pid) || conn.pid == py_pid {
+                    open.remove(&conn);
+                    if clients.contains_key(&conn.pid)
+                        || conn.pid == py_pid
+                        || conn.pid == server_pid
+                    {
                         closed.push((conn, written, read, from_start))
                     }
                 }
+                ProbeEvent::Exited { .. } => {}
             })
             .expect("poll");
     }
 
     let server_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    eprintln!(
+        "clients {clients:?}, python {py_pid}, server {server_pid}; connections seen: {:?}; {:?}",
+        seen.iter()
+            .map(|(k, v)| (k.pid, v.len()))
+            .collect::<Vec<_>>(),
+        probe.stats()
+    );
     for (&pid, (path, local_port)) in &clients {
-        let conns: Vec<(&ConnKey, &Vec<Seen>)> =
-            seen.iter().filter(|(k, _)| k.pid == pid).collect();
+        let conns: Vec<(&ConnKey, &Vec<Seen>)> = seen
+            .iter()
+            .map(|(k, v)| (k, v))
+            .filter(|(k, _)| k.pid == pid)
+            .collect();
         assert_eq!(
             conns.len(),
             1,
@@ -363,29 +393,74 @@ fn sees_curl_and_python_plaintext_with_tuples_and_detaches() {
         .iter()
         .any(|s| s.dir == Direction::Read && s.data.starts_with(b"HTTP/1.0 200 ok\r\n")));
 
-    // The server, `openssl s_server -WWW`, reads and writes through a BIO_f_ssl chain: seen
-    // when the probe sits on libssl's internal functions (this host's libssl shows them).
+    // Seen through libssl's internal functions (this host's libssl shows them).
     assert_eq!(probe.internal(), &[true], "internal functions found");
-    let server_pid = server.0.id();
-    let server_reads: Vec<&Seen> = seen
+    // The server's side, read and written through its BIO_f_ssl: one connection per
+    // client, the mirror of the client's (same bytes the other way, tuple reversed).
+    let server_conns: Vec<(&ConnKey, &Vec<Seen>)> = seen
         .iter()
+        .map(|(k, v)| (k, v))
         .filter(|(k, _)| k.pid == server_pid)
-        .flat_map(|(_, v)| v.iter())
-        .filter(|s| s.dir == Direction::Read)
         .collect();
-    for path in ["/path0.txt", "/path1.txt", "/path2.txt"] {
-        let request = format!("GET {path} HTTP/1.1\r\n");
+    assert_eq!(server_conns.len(), 4, "one per client: {server_conns:?}");
+    for (&pid, (path, local_port)) in &clients {
+        let client_addr: std::net::SocketAddr =
+            format!("127.0.0.1:{local_port}").parse().expect("addr");
+        let (_, cevs) = seen
+            .iter()
+            .find(|(k, _)| k.pid == pid)
+            .expect("client seen");
+        let mine: Vec<&(&ConnKey, &Vec<Seen>)> = server_conns
+            .iter()
+            .filter(|(_, v)| v.iter().all(|s| s.remote == Some(client_addr)))
+            .collect();
+        let [(skey, sevs)] = mine[..] else {
+            panic!("one server connection for {path} from {client_addr}: {mine:?}");
+        };
+        assert_ne!(skey.ssl, 0);
         assert!(
-            server_reads
-                .iter()
-                .any(|s| s.comm == "openssl" && s.data.starts_with(request.as_bytes())),
-            "s_server's read of {path} seen: {server_reads:?}"
+            sevs.iter()
+                .all(|s| s.comm == "openssl" && s.from_start && s.local == Some(server_addr)),
+            "{sevs:?}"
+        );
+        let stream = |evs: &Vec<Seen>, d: Direction| -> Vec<u8> {
+            evs.iter()
+                .filter(|s| s.dir == d)
+                .flat_map(|s| s.data.iter().copied())
+                .collect()
+        };
+        let (s_read, s_written) = (
+            stream(sevs, Direction::Read),
+            stream(sevs, Direction::Write),
+        );
+        assert!(s_read.starts_with(format!("GET {path} HTTP/1.1\r\n").as_bytes()));
+        assert_eq!(
+            s_read,
+            stream(cevs, Direction::Write),
+            "server read = client wrote"
+        );
+        assert_eq!(
+            s_written,
+            stream(cevs, Direction::Read),
+            "server wrote = client read"
+        );
+        for d in [Direction::Read, Direction::Write] {
+            let mut next = 0;
+            for s in sevs.iter().filter(|s| s.dir == d) {
+                assert_eq!(s.offset, next, "no gap");
+                next += s.data.len() as u64;
+            }
+        }
+        assert!(
+            closed.contains(&(**skey, s_written.len() as u64, s_read.len() as u64, true)),
+            "SSL_free of the server's connection for {path}: {closed:?}"
         );
     }
 
     let stats = probe.stats().expect("stats");
     eprintln!("probe stats: {stats:?}");
     assert_eq!(stats.malformed, 0);
+    assert_eq!(stats.not_internal, 0);
     assert_eq!(
         stats.lost, 0,
         "a 8 MiB ring does not overflow for a handful of requests"
