@@ -4,11 +4,11 @@
 //! A python3 client speaks TLS to nginx (certificate made by the test) and sends, on
 //! separate connections: a request head of 256 KiB (one header line that never ends
 //! within any cap), 64 KiB of binary garbage with terminal escapes, NULs and stray
-//! `HTTP/1.1` tokens, a path and User-Agent carrying terminal escape sequences, and 900
+//! `HTTP/1.1` tokens, a path and User-Agent carrying terminal escape sequences, and 350
 //! pipelined requests in one write. httptop runs with `--tls-plaintext --log FILE
 //! --output json --max-header-bytes 4096` (16 KiB of a call is captured) and must:
 //! - keep its peak resident memory (VmHWM) under 64 MiB and exit 0;
-//! - log each of the 900 pipelined requests exactly once (method, path, status 404, or
+//! - log each of the 350 pipelined requests exactly once (method, path, status 404, or
 //!   `no_response` when one read held more than `--max-pending-requests`, counted);
 //! - count the oversized head (`http.header_too_large`) and the garbage
 //!   (`http.malformed_requests` or a resynchronisation), with no request made up from it;
@@ -22,7 +22,10 @@ use common::{bin, TempDir};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-const PIPELINED: usize = 900;
+/// Pipelined requests in one write: 350 x ~41 bytes stays under the 16 KiB the probe
+/// captures per call (a larger write's tail is a counted gap: what is seen would then
+/// depend on which end of the connection the engine reads, see `plain.rs`).
+const PIPELINED: usize = 350;
 
 const CLIENT: &str = r#"
 import socket, ssl, sys
@@ -198,7 +201,16 @@ fn hostile_plaintext_is_bounded_counted_and_sanitised() {
                 assert_eq!(e["tls"], true);
             })
             .count();
-        assert_eq!(n, 1, "{path} logged once");
+        assert_eq!(
+            n,
+            1,
+            "{path} logged once: {:?}; counters {}",
+            exchanges
+                .iter()
+                .filter(|e| e["path"] == path.as_str())
+                .collect::<Vec<_>>(),
+            String::from_utf8_lossy(&report_bytes)
+        );
     }
     // Nothing made up from the garbage: every request is one of those sent.
     for e in &exchanges {
