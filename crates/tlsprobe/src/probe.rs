@@ -192,6 +192,20 @@ fn uprobe<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut UProbe, AttachEr
     Ok(prog)
 }
 
+/// Loads the program `name` and attaches it to the raw tracepoint `tp`.
+fn raw_tracepoint(ebpf: &mut Ebpf, (tp, name): (&str, &str)) -> Result<(), AttachError> {
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| AttachError::Kernel(format!("program {name} missing from the object")))?
+        .try_into()
+        .map_err(|e| kernel_error(name, chain(&e)))?;
+    prog.load()
+        .map_err(|e| kernel_error(&format!("loading the {tp} raw tracepoint"), chain(&e)))?;
+    prog.attach(tp)
+        .map_err(|e| kernel_error(&format!("attaching the {tp} raw tracepoint"), chain(&e)))?;
+    Ok(())
+}
+
 /// Full text of an error and its sources, on one line.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -260,15 +274,7 @@ impl Probe {
 
         for &(_, enter, leave, _) in UPROBES {
             for name in [enter, leave] {
-                let prog: &mut UProbe = ebpf
-                    .program_mut(name)
-                    .ok_or_else(|| {
-                        AttachError::Kernel(format!("program {name} missing from the object"))
-                    })?
-                    .try_into()
-                    .map_err(|e| kernel_error(name, chain(&e)))?;
-                prog.load()
-                    .map_err(|e| kernel_error(&format!("loading {name}"), chain(&e)))?;
+                uprobe(&mut ebpf, name)?;
             }
         }
         let mut internal = Vec::with_capacity(libraries.len());
@@ -286,12 +292,7 @@ impl Probe {
                     _ => None,
                 };
                 for (name, is_ret) in [(enter, false), (leave, true)] {
-                    let prog: &mut UProbe = ebpf
-                        .program_mut(name)
-                        .and_then(|p| p.try_into().ok())
-                        .ok_or_else(|| {
-                            AttachError::Kernel(format!("program {name} missing from the object"))
-                        })?;
+                    let prog = uprobe(&mut ebpf, name)?;
                     let attached = match at {
                         Some(offset) => prog.attach(None, offset, lib, None),
                         None => prog.attach(Some(symbol), 0, lib, None),
@@ -318,15 +319,7 @@ impl Probe {
         }
         {
             let (symbol, name) = FREE_PROBE;
-            let prog: &mut UProbe = ebpf
-                .program_mut(name)
-                .ok_or_else(|| {
-                    AttachError::Kernel(format!("program {name} missing from the object"))
-                })?
-                .try_into()
-                .map_err(|e| kernel_error(name, chain(&e)))?;
-            prog.load()
-                .map_err(|e| kernel_error(&format!("loading {name}"), chain(&e)))?;
+            let prog = uprobe(&mut ebpf, name)?;
             for lib in &libraries {
                 prog.attach(Some(symbol), 0, lib, None).map_err(|e| {
                     kernel_error(
@@ -343,37 +336,9 @@ impl Probe {
                 let _ = uprobe(&mut ebpf, STATE_PROGRAM)?.attach(Some(symbol), 0, lib, None);
             }
         }
-        {
-            let (tp, name) = PROC_EXIT;
-            let prog: &mut RawTracePoint = ebpf
-                .program_mut(name)
-                .ok_or_else(|| {
-                    AttachError::Kernel(format!("program {name} missing from the object"))
-                })?
-                .try_into()
-                .map_err(|e| kernel_error(name, chain(&e)))?;
-            prog.load().map_err(|e| {
-                kernel_error(&format!("loading the {tp} raw tracepoint"), chain(&e))
-            })?;
-            prog.attach(tp).map_err(|e| {
-                kernel_error(&format!("attaching the {tp} raw tracepoint"), chain(&e))
-            })?;
-        }
+        raw_tracepoint(&mut ebpf, PROC_EXIT)?;
         if opts.socket_pairs {
-            let (tp, name) = SYS_ENTER;
-            let prog: &mut RawTracePoint = ebpf
-                .program_mut(name)
-                .ok_or_else(|| {
-                    AttachError::Kernel(format!("program {name} missing from the object"))
-                })?
-                .try_into()
-                .map_err(|e| kernel_error(name, chain(&e)))?;
-            prog.load().map_err(|e| {
-                kernel_error(&format!("loading the {tp} raw tracepoint"), chain(&e))
-            })?;
-            prog.attach(tp).map_err(|e| {
-                kernel_error(&format!("attaching the {tp} raw tracepoint"), chain(&e))
-            })?;
+            raw_tracepoint(&mut ebpf, SYS_ENTER)?;
         }
         let ring_map = ebpf
             .take_map("EVENTS")
