@@ -274,6 +274,20 @@ pub struct Args {
     #[arg(long)]
     pub no_sandbox: bool,
 
+    /// Also read HTTPS in plaintext where processes hand it to OpenSSL (eBPF uprobes on
+    /// the host's shared libssl; needs root, a kernel with BTF). With `-i` beside the
+    /// capture; alone, no packets are captured.
+    #[arg(long, conflicts_with_all = ["read", "demo"])]
+    pub tls_plaintext: bool,
+
+    /// A libssl to probe besides the ones the dynamic linker finds (repeatable).
+    #[arg(long, value_name = "PATH", requires = "tls_plaintext")]
+    pub libssl: Vec<PathBuf>,
+
+    /// Read TLS plaintext of this process only.
+    #[arg(long, value_name = "PID", requires = "tls_plaintext")]
+    pub pid: Option<u32>,
+
     /// Maximum out-of-order bytes buffered per connection direction.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_reasm_bytes)]
     pub max_reasm_bytes: usize,

@@ -18,6 +18,7 @@ pub fn registry() -> Vec<Sample> {
     FileStats::default()
         .samples()
         .chain(LiveStats::default().samples())
+        .chain(crate::plaintext::ProbeCounters::default().samples())
         .chain(httptop_engine::counters::registry())
         .collect()
 }
@@ -93,10 +94,20 @@ mod tests {
         let mut snap = httptop_engine::counters::filled_snapshot(1000);
         let mut file = FileStats::default();
         let mut live = LiveStats::default();
-        for (n, v) in (5000..).zip(file.values_mut().into_iter().chain(live.values_mut())) {
+        let mut probe = crate::plaintext::ProbeCounters::default();
+        for (n, v) in (5000..).zip(
+            file.values_mut()
+                .into_iter()
+                .chain(live.values_mut())
+                .chain(probe.values_mut()),
+        ) {
             *v = n;
         }
-        snap.source_counters = file.samples().chain(live.samples()).collect();
+        snap.source_counters = file
+            .samples()
+            .chain(live.samples())
+            .chain(probe.samples())
+            .collect();
         httptop_engine::counters::fill_distinct(&mut snap.counters, &mut snap.stats_counters, 1000);
         snap
     }
@@ -208,7 +219,7 @@ mod tests {
         use ratatui::backend::TestBackend;
         let mut app = httptop_tui::App::new("t", None);
         app.counters = true;
-        let mut t = ratatui::Terminal::new(TestBackend::new(220, 60)).expect("terminal");
+        let mut t = ratatui::Terminal::new(TestBackend::new(220, 72)).expect("terminal");
         t.draw(|f| httptop_tui::view::render_counters(f, f.area(), &app, snap))
             .expect("draw");
         let b = t.backend().buffer();

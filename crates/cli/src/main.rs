@@ -7,6 +7,7 @@ mod demo;
 mod generate;
 mod logfile;
 mod mode;
+mod plaintext;
 mod privs;
 mod progress;
 mod refresh;

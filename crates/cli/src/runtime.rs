@@ -13,6 +13,7 @@
 use crate::args::{Args, OutputFormat};
 use crate::logfile::{LogFile, LogSink, Rotation};
 use crate::mode::{RunMode, MIN_REFRESH};
+use crate::plaintext::PlainSource;
 use crate::privs::{Privs, PrivsError};
 use crate::refresh::{Periodic, Refresh};
 use anyhow::Context as _;
@@ -198,11 +199,12 @@ impl Outputs {
             format,
             to_stdout: to_stdout && !service,
             blocks: !service,
-            source: mode.source_name(),
+            source: source_name(mode, args),
             events: JsonlWriter::new(Vec::new()),
         });
-        let dashboard_app = dashboard
-            .then(|| httptop_tui::App::new(mode.source_name(), mode.filter().map(String::from)));
+        let dashboard_app = dashboard.then(|| {
+            httptop_tui::App::new(source_name(mode, args), mode.filter().map(String::from))
+        });
         Ok(Outputs {
             log,
             hup,
@@ -450,7 +452,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if out.end_dashboard() {
         crate::report::write_out(&httptop_tui::final_summary(&snap), true);
     } else if args.output.is_some() || !under_journal() {
-        crate::report::print(&snap, &mode.source_name(), format, to_stdout);
+        crate::report::print(&snap, &source_name(&mode, args), format, to_stdout);
     }
     if !args.quiet {
         eprint!(
@@ -756,6 +758,8 @@ fn tick_time(monitor: &Monitor) -> Timestamp {
 }
 
 /// Returns what the summary should add (the kernel's counters could not be read).
+/// With `--tls-plaintext` the probe is attached first, before the capture opens and
+/// privileges are dropped (see [`crate::plaintext`]); without `-i` it is the only source.
 fn run_live(
     args: &Args,
     interface: Option<&str>,
@@ -765,6 +769,13 @@ fn run_live(
     out: &mut Outputs,
     stop: &AtomicBool,
 ) -> Result<Vec<String>, Failure> {
+    let mut plain = match args.tls_plaintext {
+        true => Some(PlainSource::attach(&args.libssl, args.pid)?),
+        false => None,
+    };
+    if let (Some(p), None) = (plain.as_mut(), interface) {
+        return run_plaintext_only(args, p, privs, monitor, out, stop);
+    }
     let mut config = LiveConfig::new(interface);
     config.filter = Some(filter);
     config.snaplen = args.snaplen;
@@ -776,22 +787,40 @@ fn run_live(
     })?;
     let dropped = drop_privileges(privs, out)?;
     if !args.quiet {
+        let also = plain
+            .as_ref()
+            .map(|p| format!(", and {}", p.describe()))
+            .unwrap_or_default();
         out.note(format!(
-            "httptop: capturing on {} (filter: {filter}); {dropped}",
+            "httptop: capturing on {} (filter: {filter}){also}; {dropped}",
             src.device()
         ));
     }
     // Learning starts now, not at the first packet.
     monitor.start(wall_now());
     let mut last_flush = Instant::now();
+    let mut last_poll = Instant::now();
+    let mut notes = Vec::new();
     while !stop.load(Ordering::Relaxed) && !out.broken_pipe() {
         match src.next() {
             Ok(LiveNext::Frame(frame)) => monitor.on_frame(&frame, out),
-            Ok(LiveNext::Timeout) => monitor.on_tick(tick_time(monitor), out),
+            Ok(LiveNext::Timeout) => {
+                if let Some(p) = plain.as_mut() {
+                    poll_plain(p, Duration::ZERO, monitor, out)?;
+                    last_poll = Instant::now();
+                }
+                monitor.on_tick(tick_time(monitor), out)
+            }
             Err(e) => {
                 return Err(Failure::Other(
                     anyhow::Error::new(e).context("capture failed"),
                 ))
+            }
+        }
+        if let Some(p) = plain.as_mut() {
+            if last_poll.elapsed() >= crate::plaintext::POLL_EVERY {
+                poll_plain(p, Duration::ZERO, monitor, out)?;
+                last_poll = Instant::now();
             }
         }
         out.refresh(monitor, tick_time(monitor));
@@ -800,7 +829,7 @@ fn run_live(
             last_flush = Instant::now();
             if let Ok(st) = src.stats() {
                 out.refresh.kernel_drops = Some(st.dropped + st.if_dropped);
-                monitor.set_source_counters(st.samples());
+                set_counters(monitor, Some(st.samples()), plain.as_ref(), &mut notes);
             }
         }
     }
@@ -820,13 +849,110 @@ fn run_live(
             Err(_) => break,
         }
     }
-    Ok(match src.stats() {
-        Ok(s) => {
-            monitor.set_source_counters(s.samples());
-            Vec::new()
+    if let Some(p) = plain.as_mut() {
+        drain_plain(p, monitor, out)?;
+    }
+    notes.clear();
+    match src.stats() {
+        Ok(s) => set_counters(monitor, Some(s.samples()), plain.as_ref(), &mut notes),
+        Err(e) => {
+            set_counters(
+                monitor,
+                None::<std::iter::Empty<_>>,
+                plain.as_ref(),
+                &mut notes,
+            );
+            notes.push(format!("kernel drop counters unavailable: {e}"));
         }
-        Err(e) => vec![format!("kernel drop counters unavailable: {e}")],
+    }
+    Ok(notes)
+}
+
+/// `--tls-plaintext` without `-i`: the probe is the only source.
+fn run_plaintext_only(
+    args: &Args,
+    plain: &mut PlainSource,
+    privs: Privs,
+    monitor: &mut Monitor,
+    out: &mut Outputs,
+    stop: &AtomicBool,
+) -> Result<Vec<String>, Failure> {
+    let dropped = drop_privileges(privs, out)?;
+    if !args.quiet {
+        out.note(format!("httptop: reading {}; {dropped}", plain.describe()));
+    }
+    monitor.start(wall_now());
+    let mut last_flush = Instant::now();
+    let mut notes = Vec::new();
+    while !stop.load(Ordering::Relaxed) && !out.broken_pipe() {
+        if poll_plain(plain, Duration::from_millis(50), monitor, out)? == 0 {
+            monitor.on_tick(tick_time(monitor), out);
+        }
+        out.refresh(monitor, tick_time(monitor));
+        if last_flush.elapsed() >= Duration::from_secs(1) {
+            out.flush()?;
+            last_flush = Instant::now();
+            notes.clear();
+            set_counters(
+                monitor,
+                None::<std::iter::Empty<_>>,
+                Some(plain),
+                &mut notes,
+            );
+        }
+    }
+    drain_plain(plain, monitor, out)?;
+    notes.clear();
+    set_counters(
+        monitor,
+        None::<std::iter::Empty<_>>,
+        Some(plain),
+        &mut notes,
+    );
+    Ok(notes)
+}
+
+fn poll_plain(
+    p: &mut PlainSource,
+    timeout: Duration,
+    monitor: &mut Monitor,
+    out: &mut Outputs,
+) -> Result<usize, Failure> {
+    p.poll(timeout, monitor, out).map_err(|e| {
+        Failure::Other(anyhow::Error::new(e).context("reading the TLS plaintext probe failed"))
     })
+}
+
+/// Stopping: the records already in the ring are still read (bounded: the ring is
+/// finite, and at most 64 polls).
+fn drain_plain(
+    p: &mut PlainSource,
+    monitor: &mut Monitor,
+    out: &mut Outputs,
+) -> Result<(), Failure> {
+    for _ in 0..64 {
+        if out.broken_pipe() || poll_plain(p, Duration::ZERO, monitor, out)? == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The capture's and the probe's kernel counters into the monitor's source counters.
+fn set_counters(
+    monitor: &mut Monitor,
+    live: Option<impl Iterator<Item = httptop_wire::counter::Sample>>,
+    plain: Option<&PlainSource>,
+    notes: &mut Vec<String>,
+) {
+    let mut all: Vec<_> = live.into_iter().flatten().collect();
+    if let Some(p) = plain {
+        match p.samples() {
+            Ok(s) => all.extend(s),
+            Err(e) => notes.push(format!("TLS plaintext probe counters unavailable: {e}")),
+        }
+    }
+    monitor.set_source_counters(all);
 }
 
 fn list_interfaces() -> Result<(), Failure> {
@@ -844,4 +970,14 @@ fn list_interfaces() -> Result<(), Failure> {
         let _ = writeln!(o, "{}.{}{}", n + 1, d.name, desc);
     }
     Ok(())
+}
+
+/// The source as the reports and the dashboard name it: the capture's, the TLS plaintext
+/// probe's, or both.
+fn source_name(mode: &RunMode, args: &Args) -> String {
+    match (args.tls_plaintext, &args.interface) {
+        (true, None) => "TLS plaintext (eBPF)".to_string(),
+        (true, Some(_)) => format!("{} + TLS plaintext (eBPF)", mode.source_name()),
+        (false, _) => mode.source_name(),
+    }
 }

@@ -8,7 +8,7 @@
 //! `FragCounters` in `ipfrag.rs`, `ReasmCounters` in `reasm.rs`,
 //! `HttpCounters` in `http/mod.rs`, `PrefaceCounters` in `preface/mod.rs`,
 //! `Http2Counters` in `http2/mod.rs`,
-//! `WebSocketCounters` in `websocket/mod.rs`,
+//! `WebSocketCounters` in `websocket/mod.rs`, `PlainCounters` in `plain.rs`,
 //! `StatsCounters` and `TableCounters` in `stats/`);
 //! this module only chains the structs. A new counter in one of them needs nothing here.
 
@@ -26,6 +26,7 @@ pub fn samples<'a>(c: &'a Counters, s: &'a StatsCounters) -> impl Iterator<Item 
         .chain(c.frag.samples())
         .chain(c.decode.samples())
         .chain(own(Group::Flows))
+        .chain(c.plain.samples())
         .chain(c.reasm.samples())
         .chain(c.http.samples())
         .chain(c.preface.samples())
@@ -92,6 +93,7 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
     c.frag.values_mut().into_iter().for_each(&mut set);
     c.decode.values_mut().for_each(&mut set);
     own(c, false, &mut set);
+    c.plain.values_mut().into_iter().for_each(&mut set);
     c.reasm.values_mut().into_iter().for_each(&mut set);
     c.http.values_mut().into_iter().for_each(&mut set);
     c.preface.values_mut().into_iter().for_each(&mut set);

@@ -23,6 +23,7 @@ use crate::http::{Ctx, HttpCounters, QueuePool};
 use crate::http2::Http2Counters;
 use crate::ipfrag::{FragCounters, Reassembler};
 use crate::limits::Limits;
+use crate::plain::{Env, Input, PlainTable};
 use crate::preface::PrefaceCounters;
 use crate::protocol::ProtocolTable;
 use crate::reasm::{HalfStream, ReasmCounters};
@@ -94,6 +95,8 @@ httptop_wire::counters! {
         pub websocket: WebSocketCounters,
         /// TLS records, handshakes and their anomalies.
         pub tls: crate::tls::TlsCounters,
+        /// The TLS plaintext source's connections and streams.
+        pub plain: crate::plain::PlainCounters,
     }
 }
 
@@ -118,7 +121,7 @@ const MAX_KEPT_EVENTS: usize = 256;
 // One borrow per counters struct the analyzers touch: the reassembly counters are
 // borrowed beside them, so `Counters` cannot be passed whole.
 #[allow(clippy::too_many_arguments)]
-fn app_ctx<'a>(
+pub(crate) fn app_ctx<'a>(
     limits: &'a Limits,
     http: &'a mut HttpCounters,
     protocols: &'a mut ProtocolTable,
@@ -167,11 +170,14 @@ pub struct Engine {
     next_id: u64,
     /// IP datagrams being reassembled from fragments.
     frags: Reassembler,
+    /// Connections of the TLS plaintext source (see [`crate::plain`]).
+    plain: PlainTable,
 }
 
 impl Engine {
     pub fn new(limits: Limits) -> Self {
         Engine {
+            plain: PlainTable::new(limits.max_plain_connections),
             flows: FlowTable::new(limits.max_flows),
             closed: ClosedTable::new(
                 limits.max_closed_flows,
@@ -201,6 +207,60 @@ impl Engine {
     /// Connections currently tracked.
     pub fn open_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// TLS plaintext connections currently tracked (see [`crate::plain`]).
+    pub fn open_plain_connections(&self) -> usize {
+        self.plain.len()
+    }
+
+    /// One input of the TLS plaintext source (see [`crate::plain`]): its time is wall
+    /// time like a frame's; inputs and frames may interleave.
+    pub fn on_plain(&mut self, input: &Input<'_>, sink: &mut dyn Sink) {
+        let ts = input.ts();
+        self.clock = ts;
+        let Engine {
+            limits,
+            counters,
+            out,
+            pool,
+            plain,
+            ..
+        } = self;
+        let mut env = Env {
+            limits,
+            counters,
+            out,
+            pool,
+        };
+        plain.on_input(input, &mut env);
+        if ts > self.now {
+            self.now = ts;
+        }
+        self.drain(sink);
+        if self.now >= self.next_sweep {
+            self.sweep(sink);
+            self.next_sweep = self.now.add_nanos(SWEEP_INTERVAL_NS);
+        }
+    }
+
+    /// Runs `f` on the TLS plaintext table with the engine's borrows.
+    fn with_plain<R>(&mut self, f: impl FnOnce(&mut PlainTable, &mut Env<'_>) -> R) -> R {
+        let Engine {
+            limits,
+            counters,
+            out,
+            pool,
+            plain,
+            ..
+        } = self;
+        let mut env = Env {
+            limits,
+            counters,
+            out,
+            pool,
+        };
+        f(plain, &mut env)
     }
 
     /// Heap bytes buffered over all flows (reassembly, heads, queued requests), the
@@ -273,6 +333,10 @@ impl Engine {
             self.close(i);
             self.drain(sink);
         }
+        let now = self.now;
+        while self.with_plain(|p, env| p.finish_one(now, env)) {
+            self.drain(sink);
+        }
     }
 
     /// Hands the events out by reference (an event holding an exchange is a few hundred
@@ -341,6 +405,12 @@ impl Engine {
             self.close(i);
             self.drain(sink);
         }
+        let now = self.now;
+        while self.with_plain(|p, env| p.sweep_one(now, timeout, env)) {
+            self.drain(sink);
+        }
+        self.with_plain(|p, env| p.release_stale(now, env));
+        self.drain(sink);
     }
 
     /// Closes a flow that ended by TCP (FIN both ways, RST) and remembers it, so that

@@ -183,6 +183,28 @@ pub struct Exchange {
     /// gRPC: `grpc-message` as sent (percent-encoded), cut to `max_string_len`; empty
     /// when none.
     pub grpc_message: WireStr,
+    /// Read as TLS plaintext at OpenSSL's boundary ([`crate::plain`]), not from packets.
+    pub tls: bool,
+    /// TLS plaintext: the process whose SSL calls the exchange was read from; `None`
+    /// from the wire.
+    pub process: Option<Process>,
+    /// TLS plaintext: the process at the other end of the same TCP connection when it is
+    /// local too and was seen (curl -> nginx on one host: the exchange is reported once,
+    /// from `process`'s streams; see [`crate::plain`]).
+    pub peer_process: Option<Process>,
+    /// TLS plaintext: `process` wrote the responses (it is the server's end); false when
+    /// it wrote the requests, or there is no process. With `peer_process`, `process` is
+    /// always the client's (false).
+    pub process_is_server: bool,
+}
+
+/// A process on this host, as the TLS plaintext probe saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Process {
+    /// Process (thread group) id.
+    pub pid: u32,
+    /// Command name as the kernel keeps it (at most 15 bytes; not necessarily UTF-8).
+    pub comm: WireStr,
 }
 
 impl Exchange {

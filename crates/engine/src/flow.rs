@@ -40,17 +40,18 @@ impl FlowKey {
     }
 }
 
-struct Slot<T> {
-    key: FlowKey,
+struct Slot<T, K> {
+    key: K,
     value: T,
     prev: u32,
     next: u32,
 }
 
-/// A bounded map from [`FlowKey`] to `T` with least-recently-used order.
-pub struct FlowTable<T> {
-    map: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
-    slots: Vec<Option<Slot<T>>>,
+/// A bounded map from [`FlowKey`] (or another key `K`: the TLS plaintext source keys its
+/// connections by process and `SSL*`) to `T` with least-recently-used order.
+pub struct FlowTable<T, K = FlowKey> {
+    map: HashMap<K, u32, foldhash::fast::RandomState>,
+    slots: Vec<Option<Slot<T, K>>>,
     free: Vec<u32>,
     /// Most recently touched.
     head: u32,
@@ -59,10 +60,10 @@ pub struct FlowTable<T> {
     cap: usize,
     /// The last key looked up and its slot: consecutive packets often share a flow (a
     /// request and its response), and this skips the hash.
-    last: Option<(FlowKey, u32)>,
+    last: Option<(K, u32)>,
 }
 
-impl<T> FlowTable<T> {
+impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
     pub fn new(cap: usize) -> Self {
         FlowTable {
             map: HashMap::with_hasher(foldhash::fast::RandomState::default()),
@@ -88,7 +89,7 @@ impl<T> FlowTable<T> {
     }
 
     /// The slot index of `key`, marking it most recently used.
-    pub fn lookup(&mut self, key: &FlowKey) -> Option<u32> {
+    pub fn lookup(&mut self, key: &K) -> Option<u32> {
         let idx = match self.last {
             Some((k, i)) if k == *key => i,
             _ => {
@@ -99,6 +100,11 @@ impl<T> FlowTable<T> {
         };
         self.touch(idx);
         Some(idx)
+    }
+
+    /// The slot index of `key`, without marking it used.
+    pub fn find(&self, key: &K) -> Option<u32> {
+        self.map.get(key).copied()
     }
 
     pub fn get_mut(&mut self, idx: u32) -> Option<&mut T> {
@@ -114,7 +120,7 @@ impl<T> FlowTable<T> {
 
     /// Inserts a new entry (the caller has made room: see [`FlowTable::is_full`] and
     /// [`FlowTable::lru`]). Returns its slot index.
-    pub fn insert(&mut self, key: FlowKey, value: T) -> u32 {
+    pub fn insert(&mut self, key: K, value: T) -> u32 {
         let slot = Slot {
             key,
             value,

@@ -831,3 +831,149 @@ pub fn tls(data: &[u8]) {
         );
     }
 }
+
+/// Inputs [`plain`] reads at most.
+pub const MAX_PLAIN_INPUTS: usize = 4096;
+
+/// Runs a [`crate::monitor::Monitor`] over a script of TLS plaintext inputs ([`crate::plain`]):
+/// the records the eBPF probe would hand over, from eight connections of two processes
+/// each, with offsets that jump, records cut short, connections seen mid-stream, freed,
+/// restarted, without a 4-tuple, or mirroring each other (both ends local).
+///
+/// Format: byte 0: limits (bits 0-1: `max_plain_connections` 1-4; bits 2-4:
+/// `max_pending_requests` 1-8). Then inputs, each: a control byte (bits 0-2: connection;
+/// bit 3: read, else write; bit 4: seen from the start; bit 5: `SSL_free` instead of
+/// data; bits 6-7: time step of 0.3 s), an offset byte (0: the expected offset, else that
+/// many times 97 bytes ahead or back, as a signed byte), a tuple byte (bits 0-1: none, the
+/// connection's client end, its server end (a mirror of the first), or a remote peer; bit
+/// 2: the call moved 50 bytes more than the record carries), a length byte and that many
+/// data bytes. Asserts after every input: connections tracked <= the cap, every exchange
+/// says `tls` and names its process, no exchange with a request beyond the requests
+/// counted (HTTP/1 and HTTP/2); after `finish`: nothing tracked, every request counted
+/// reported once.
+pub fn plain(data: &[u8]) -> u64 {
+    use crate::monitor::{Monitor, MonitorConfig, Observer};
+    use crate::plain::{Chunk, ConnId, Input, Side};
+    use crate::{Exchange, Flags};
+    use std::net::SocketAddr;
+
+    struct Count {
+        exchanges: u64,
+        requests: u64,
+    }
+    impl Observer for Count {
+        fn on_exchange(&mut self, ex: &Exchange) {
+            assert!(ex.tls, "a plaintext exchange says tls");
+            assert!(
+                ex.process.is_some(),
+                "a plaintext exchange names its process"
+            );
+            self.exchanges += 1;
+            self.requests += u64::from(!ex.flags.contains(Flags::NO_REQUEST));
+        }
+    }
+
+    let mut b = Bytes(data);
+    let cfg_byte = b.u8();
+    let limits = Limits {
+        max_plain_connections: usize::from(cfg_byte & 3) + 1,
+        max_pending_requests: usize::from((cfg_byte >> 2) & 7) + 1,
+        max_header_bytes: 512,
+        max_string_len: 32,
+        ..Limits::default()
+    };
+    let cfg = MonitorConfig {
+        limits: limits.clone(),
+        ..MonitorConfig::default()
+    };
+    let Ok(mut m) = Monitor::new(cfg) else {
+        return 0;
+    };
+    let mut seen = Count {
+        exchanges: 0,
+        requests: 0,
+    };
+    // Bytes moved so far per connection and side, as the probe counts them.
+    let mut next = [[0u64; 2]; 8];
+    let mut now = Timestamp::from_secs(1_700_000_000);
+    let comms: [&[u8]; 8] = [
+        b"curl", b"nginx", b"curl", b"nginx", b"python3", b"nginx", b"openssl", b"\x1b[2J",
+    ];
+    for _ in 0..MAX_PLAIN_INPUTS {
+        if b.0.is_empty() {
+            break;
+        }
+        let c = b.u8();
+        let jump = b.u8();
+        let tuple = b.u8();
+        let len = usize::from(b.u8()).min(b.0.len());
+        let (payload, rest) = b.0.split_at(len);
+        b.0 = rest;
+        let conn = usize::from(c & 7);
+        let side = if c & 8 != 0 { Side::Read } else { Side::Write };
+        now = now.add_nanos(u64::from(c >> 6) * 300_000_000);
+        // Connections 2k and 2k+1 are two processes on the same TCP connection.
+        let pair = conn / 2;
+        let id = ConnId {
+            pid: 100 + conn as u32,
+            ssl: 0x5000 + pair as u64 * 0x100,
+        };
+        let client: SocketAddr = ([127, 0, 0, 1], 40_000 + pair as u16).into();
+        let server: SocketAddr = ([127, 0, 0, 1], 443).into();
+        let sockets = match tuple & 3 {
+            0 => None,
+            1 => Some((client, server)),
+            2 => Some((server, client)),
+            _ => Some((
+                ([10, 0, 0, 1], 40_000 + pair as u16).into(),
+                ([10, 0, 0, 2], 443).into(),
+            )),
+        };
+        let d = usize::from(side == Side::Read);
+        let expected = next[conn][d];
+        let offset = match jump as i8 {
+            0 => expected,
+            j => expected.saturating_add_signed(i64::from(j) * 97),
+        };
+        let input = if c & 32 != 0 {
+            Input::Closed {
+                ts: now,
+                conn: id,
+                written: next[conn][0],
+                read: next[conn][1],
+            }
+        } else {
+            let total = len as u64 + if tuple & 4 != 0 { 50 } else { 0 };
+            next[conn][d] = offset.saturating_add(total);
+            Input::Data(Chunk {
+                ts: now,
+                conn: id,
+                comm: comms[conn],
+                sockets,
+                side,
+                offset,
+                total,
+                data: payload,
+                from_start: c & 16 != 0,
+            })
+        };
+        if c & 32 != 0 {
+            next[conn] = [0, 0];
+        }
+        m.on_plain(&input, &mut seen);
+        let e = m.engine();
+        assert!(
+            e.open_plain_connections() <= limits.max_plain_connections,
+            "{} plaintext connections",
+            e.open_plain_connections()
+        );
+        let c = e.counters();
+        assert!(seen.requests <= c.http.requests + c.h2.h2_requests);
+    }
+    m.finish(&mut seen);
+    let e = m.engine();
+    assert_eq!(e.open_plain_connections(), 0);
+    let c = e.counters();
+    assert_eq!(seen.requests, c.http.requests + c.h2.h2_requests);
+    seen.exchanges
+}

@@ -16,6 +16,7 @@ mod http2;
 pub mod ipfrag;
 pub mod limits;
 mod monitor;
+pub mod plain;
 mod preface;
 pub mod protocol;
 pub mod reasm;
@@ -26,7 +27,9 @@ pub mod tls;
 pub mod websocket;
 
 pub use engine::{Counters, Engine};
-pub use event::{Event, Exchange, Flags, OriginalClient, Sink, Version, WebSocketSession, WireStr};
+pub use event::{
+    Event, Exchange, Flags, OriginalClient, Process, Sink, Version, WebSocketSession, WireStr,
+};
 pub use http2::Http2Counters;
 pub use limits::Limits;
 pub use monitor::{Monitor, MonitorConfig, Observer};

@@ -11,6 +11,9 @@ pub struct Limits {
     /// closed (its pending requests are reported without response) to make room.
     /// Counter: `flows_evicted`.
     pub max_flows: usize,
+    /// Concurrent TLS plaintext connections (process + SSL object, see [`crate::plain`]).
+    /// When full, the least recently active is closed. Counter: `plain_evicted`.
+    pub max_plain_connections: usize,
     /// A flow with no packet for this long (packet time) is closed. Counter: `flows_timed_out`.
     pub flow_idle_timeout_ns: u64,
     /// Out-of-order bytes buffered per direction. When full, the hole before the buffered
@@ -89,6 +92,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_flows: 32_768,
+            max_plain_connections: 16_384,
             flow_idle_timeout_ns: 120 * 1_000_000_000,
             max_reasm_bytes: 256 * 1024,
             max_reasm_segments: 64,

@@ -237,6 +237,26 @@ impl Monitor {
         self.count_requests(frame.ts, obs);
     }
 
+    /// One input of the TLS plaintext source ([`crate::plain`]), fed like a frame: its
+    /// exchanges go to the statistics, alerting and the observer as the wire's do.
+    pub fn on_plain(&mut self, input: &crate::plain::Input<'_>, obs: &mut dyn Observer) {
+        let ts = input.ts();
+        self.start(ts);
+        self.stats.advance(ts);
+        self.advance_signals(ts);
+        let mut to = EventsTo {
+            stats: &mut self.stats,
+            obs,
+            requests: &mut self.started,
+            signals: self
+                .signals
+                .as_mut()
+                .map(|s| (s, ts, &mut self.signal_events)),
+        };
+        self.engine.on_plain(input, &mut to);
+        self.count_requests(ts, obs);
+    }
+
     /// Time passes without packets (live capture).
     pub fn on_tick(&mut self, now: Timestamp, obs: &mut dyn Observer) {
         self.start(now);

@@ -1,5 +1,5 @@
 //! Replays the fuzz corpora and regressions of the `http_transcript`, `reassembly`,
-//! `preface`, `monitor`, `http2` and `tls` targets (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`) through the same
+//! `preface`, `monitor`, `http2`, `tls` and `plain` targets (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`) through the same
 //! functions the fuzzer runs, and checks the seeds the corpora were started from: the
 //! transcript fixtures (`src/http/testdata/*.t`), and reassembly, monitor and HTTP/2 scripts
 //! written here. With
@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use httptop_engine::fuzzing::{http2, http_transcript, monitor, preface, reassembly, tls};
+use httptop_engine::fuzzing::{http2, http_transcript, monitor, plain, preface, reassembly, tls};
 use std::path::Path;
 
 #[path = "../../../fuzz/replay.rs"]
@@ -40,6 +40,13 @@ fn monitor_corpus_replays() {
 #[test]
 fn tls_corpus_replays() {
     replay("tls", tls);
+}
+
+#[test]
+fn plain_corpus_replays() {
+    replay("plain", |d| {
+        plain(d);
+    });
 }
 
 #[test]
@@ -787,4 +794,68 @@ fn tls_seeds() {
         tls(s);
     }
     write_seeds("tls", &seeds);
+}
+
+/// A TLS plaintext script for [`plain`]: limits byte, then inputs.
+struct PlainScript(Vec<u8>);
+
+impl PlainScript {
+    fn new(limits: u8) -> Self {
+        PlainScript(vec![limits])
+    }
+    /// Connection `conn`, control bits (`8` read, `16` from the start, `32` SSL_free),
+    /// offset byte, tuple byte, data.
+    fn input(mut self, conn: u8, bits: u8, jump: u8, tuple: u8, data: &[u8]) -> Self {
+        self.0.push(conn | bits);
+        self.0.push(jump);
+        self.0.push(tuple);
+        self.0.push(u8::try_from(data.len()).unwrap());
+        self.0.extend_from_slice(data);
+        self
+    }
+}
+
+/// TLS plaintext scripts: curl -> nginx on one host (both ends, a mirror), a remote
+/// client with a lost record, a connection picked up mid-stream, HTTP/2 both ways.
+#[test]
+fn plain_seeds() {
+    let req = b"GET /a HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let both = PlainScript::new(0x07)
+        .input(0, 16, 0, 1, req)
+        .input(1, 16 | 8, 0, 2, req)
+        .input(1, 16, 0, 2, resp)
+        .input(0, 16 | 8, 0, 1, resp)
+        .input(1, 32, 0, 2, b"")
+        .input(0, 32, 0, 1, b"");
+    let lost = PlainScript::new(0x1f)
+        .input(3, 16 | 8, 0, 3, req)
+        .input(3, 16, 0, 3 | 4, resp)
+        .input(3, 16 | 8, 2, 3, req)
+        .input(3, 16 | 64, 0, 3, resp);
+    let mid = PlainScript::new(0x00)
+        .input(5, 8, 0, 3, b"y\r\n\r\nGET /b HTTP/1.1\r\nHost: b\r\n\r\n")
+        .input(5, 128, 0, 3, resp);
+    let mut h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    h2.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    h2.extend_from_slice(&[0, 0, 5, 1, 5, 0, 0, 0, 1, 0x82, 0x87, 0x84, 0x41, 0x80]);
+    let h2resp = [0, 0, 1, 1, 5, 0, 0, 0, 1, 0x88];
+    let http2 = PlainScript::new(0x03)
+        .input(6, 16 | 8, 0, 3, &h2)
+        .input(6, 16, 0, 3, &h2resp)
+        .input(6, 32, 0, 3, b"");
+    let seeds = [
+        ("both-ends".to_string(), both.0),
+        ("lost-record".to_string(), lost.0),
+        ("midstream".to_string(), mid.0),
+        ("http2".to_string(), http2.0),
+    ];
+    let mut exchanges = Vec::new();
+    for (_, s) in &seeds {
+        exchanges.push(plain(s));
+    }
+    // Once each: the mirror is not a second exchange; the lost record's exchange and
+    // the one after it; the mid-stream request; the HTTP/2 stream.
+    assert_eq!(exchanges, [1, 2, 1, 1]);
+    write_seeds("plain", &seeds);
 }

@@ -266,6 +266,10 @@ impl Fleet {
             .collect();
         self.totals
             .relabel_grpc(grpc.iter().map(Vec::as_slice), self.top);
+        self.totals.relabel_processes(
+            report.processes.iter().map(|p| (p.role, p.comm.as_bytes())),
+            self.top,
+        );
         self.totals.relabel_tls(
             report.tls.names.iter().map(|r| r.key.as_bytes()),
             report.tls.ciphers.iter().map(|r| r.name.as_bytes()),

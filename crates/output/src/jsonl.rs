@@ -19,6 +19,9 @@
 //! | `grpc_status` | integer or null | gRPC calls: `grpc-status` of the trailers (0 OK, 5 NOT_FOUND, ..); null for other requests and for calls that ended without one (reset, cut) |
 //! | `grpc_message` | wire string or null | gRPC: `grpc-message` as sent (still percent-encoded); null when absent or empty |
 //! | `reset_code` | integer or null | HTTP/2: the error code of the RST_STREAM that ended the stream (flag `reset`); null otherwise |
+//! | `tls` | boolean | true: read as TLS plaintext at OpenSSL's boundary (`--tls-plaintext`), not from packets; `request_bytes`/`response_bytes` are then plaintext bytes (head + body) |
+//! | `process` | object or null | TLS plaintext: the process whose SSL calls carried the exchange, `{"pid":N,"comm":wire string}` (comm: the kernel's command name, at most 15 bytes); null from the wire |
+//! | `peer_process` | object or null | TLS plaintext: the process at the other end when it is on this host too and was seen (curl -> nginx on one host: the exchange is logged once, from `process`'s side); same shape; null otherwise |
 //! | `encap` | string or null | the tunnels that carried the connection, outermost first, joined by `/` (`vxlan`, `gre/erspan2`, `4in6/gre`; names: `vxlan`, `geneve`, `gre`, `erspan1`, `erspan2`, `erspan3`, `gtpu`, `teredo`, `4in4`, `6in4`, `4in6`, `6in6`, `mpls`, `pppoe`); null when none |
 //! | `flags` | array of strings | `no_response`, `gap`, `truncated`, `malformed`, `no_request`, `grpc` (a gRPC call), `reset` (HTTP/2 stream reset), `goaway` (stream cut by a GOAWAY), `trailers` (the response ended with trailers) |
 //!
@@ -196,6 +199,15 @@ impl<W: Write> JsonlWriter<W> {
         }
         l.extend_from_slice(b",\"reset_code\":");
         push_opt(l, ex.reset_code.map(u64::from));
+        l.extend_from_slice(if ex.tls {
+            b",\"tls\":true"
+        } else {
+            b",\"tls\":false"
+        });
+        l.extend_from_slice(b",\"process\":");
+        push_process(l, ex.process.as_ref());
+        l.extend_from_slice(b",\"peer_process\":");
+        push_process(l, ex.peer_process.as_ref());
         push_encap(l, &ex.encap);
         l.extend_from_slice(b",\"flags\":[");
         let mut flags = ex.flags;
@@ -481,6 +493,20 @@ fn push_version(l: &mut Vec<u8>, v: Version) {
 }
 
 /// An HTTP/2 stream id; null for 0 (HTTP/1: stream 0 never carries a request).
+/// `{"pid":..,"comm":..}` or `null`.
+fn push_process(l: &mut Vec<u8>, p: Option<&httptop_engine::Process>) {
+    match p {
+        Some(p) => {
+            l.extend_from_slice(b"{\"pid\":");
+            push_int(l, u64::from(p.pid));
+            l.extend_from_slice(b",\"comm\":");
+            push_wire(l, p.comm.as_bytes());
+            l.push(b'}');
+        }
+        None => l.extend_from_slice(b"null"),
+    }
+}
+
 fn push_stream_id(l: &mut Vec<u8>, id: u32) {
     if id == 0 {
         l.extend_from_slice(b"null");
@@ -1033,6 +1059,42 @@ mod tests {
         let mut w = JsonlWriter::new(Vec::new());
         w.write_exchange(&ex);
         serde_json::from_slice(&w.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn tls_plaintext_exchanges_carry_their_processes() {
+        let log = |ex: &Exchange| -> serde_json::Value {
+            let mut w = JsonlWriter::new(Vec::new());
+            w.write_exchange(ex);
+            serde_json::from_slice(&w.into_inner()).unwrap()
+        };
+        let wire = log(&Exchange::default());
+        assert_eq!(
+            (&wire["tls"], &wire["process"], &wire["peer_process"]),
+            (
+                &serde_json::json!(false),
+                &serde_json::Value::Null,
+                &serde_json::Value::Null
+            )
+        );
+        let plain = log(&Exchange {
+            tls: true,
+            process: Some(httptop_engine::Process {
+                pid: 4242,
+                comm: WireStr::capped(b"curl", 16),
+            }),
+            peer_process: Some(httptop_engine::Process {
+                pid: 7,
+                comm: WireStr::capped(b"ng\x1binx", 16),
+            }),
+            ..Exchange::default()
+        });
+        assert_eq!(plain["tls"], true);
+        assert_eq!(
+            plain["process"],
+            serde_json::json!({"pid": 4242, "comm": "curl"})
+        );
+        assert_eq!(plain["peer_process"]["comm"], "ng\u{1b}inx");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use httptop_engine::alert::{
 };
 use httptop_engine::snapshot::{AlertView, Snapshot};
 use httptop_engine::stats::{
-    Report, Row, TlsNameRow, TlsReport, WebSocketSummary, Window, EXPIRY_DAYS,
+    ProcessRow, Report, Row, TlsNameRow, TlsReport, WebSocketSummary, Window, EXPIRY_DAYS,
 };
 use httptop_engine::{Counters, WireStr};
 use httptop_wire::counter::Sample;
@@ -49,6 +49,7 @@ pub fn plain(snap: &Snapshot, title: &str, window: Window) -> String {
     signals_plain(&mut o, &snap.signals);
     tables_plain(&mut o, r);
     tls_plain(&mut o, &r.tls);
+    processes_plain(&mut o, &r.processes);
     protocols_plain(&mut o, c);
     websocket_plain(&mut o, &snap.websocket);
     counters_plain(&mut o, snap);
@@ -284,6 +285,63 @@ fn tls_plain(o: &mut String, t: &TlsReport) {
             key_text(&c.issuer)
         );
     }
+}
+
+/// The Processes table, only when an exchange had a process (TLS plaintext): requests,
+/// responses, error rate, bytes each way, latency, role and command name (escaped).
+fn processes_plain(o: &mut String, rows: &[ProcessRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n  processes (TLS plaintext: requests, responses, error rate, bytes request / response, latency p50 / p95 / p99 ms, role, command)"
+    );
+    for p in rows {
+        let approx = if p.error > 0 { "~" } else { "" };
+        let _ = writeln!(
+            o,
+            "    {approx}{:>9} {:>9} {:>6.2}%  {:>10} / {:>10} {:>8} {:>8} {:>8}  {:<6}  {}",
+            p.count,
+            p.responses,
+            p.error_rate * 100.0,
+            human_bytes(p.request_bytes),
+            human_bytes(p.response_bytes),
+            ms(p.p50_ns),
+            ms(p.p95_ns),
+            ms(p.p99_ns),
+            p.role.name(),
+            key_text(&p.comm)
+        );
+    }
+}
+
+/// `,"processes":[...]`, always present (empty without TLS plaintext); field names in
+/// README ("The report").
+fn processes_json(l: &mut Vec<u8>, rows: &[ProcessRow]) {
+    array_json(l, "processes", rows, |l, p| {
+        l.extend_from_slice(b"{\"comm\":");
+        push_str(l, p.comm.as_bytes());
+        let _ = write!(
+            Adapter(l),
+            ",\"truncated\":{},\"role\":\"{}\",\"count\":{},\"error\":{},\"share\":{:.6},\"responses\":{},\"errors\":{},\"error_rate\":{:.6},\"request_bytes\":{},\"response_bytes\":{},\"latency_samples\":{},\"p50_ms\":{},\"p95_ms\":{},\"p99_ms\":{},\"last_seen\":{}}}",
+            p.comm.truncated,
+            p.role.name(),
+            p.count,
+            p.error,
+            p.share,
+            p.responses,
+            p.errors,
+            p.error_rate,
+            p.request_bytes,
+            p.response_bytes,
+            p.latency_samples,
+            ms_json(p.p50_ns),
+            ms_json(p.p95_ns),
+            ms_json(p.p99_ns),
+            secs(p.last_seen.nanos()),
+        );
+    });
 }
 
 /// The WebSocket sessions ended so far (one line, close codes after).
@@ -530,6 +588,7 @@ pub fn json(snap: &Snapshot, kind: &str, source: &str, window: Window) -> String
     );
     tables_json(&mut l, r);
     tls_json(&mut l, &r.tls);
+    processes_json(&mut l, &r.processes);
     if let Some(a) = &snap.alert {
         let window = a.config.window_ns;
         let state = match a.state {
@@ -1101,6 +1160,98 @@ mod tests {
         assert_eq!(v["tls"]["connections"], 0);
         assert_eq!(v["tls"]["names"].as_array().map(Vec::len), Some(0));
         assert_eq!(v["tls"]["expiring_certs"].as_array().map(Vec::len), Some(0));
+    }
+
+    /// A snapshot whose 1-minute report holds the Processes table of TLS plaintext
+    /// exchanges counted by the statistics: curl -> nginx on this host (twice, one 502),
+    /// and a process whose name drives a terminal answering a remote client.
+    fn with_processes() -> Snapshot {
+        use httptop_engine::stats::{Stats, StatsConfig};
+        use httptop_engine::{Exchange, Process};
+        let t0 = Timestamp::from_secs(1_700_000_000);
+        let mut st = Stats::new(StatsConfig::default());
+        st.advance(t0);
+        let proc_ = |comm: &[u8]| Process {
+            pid: 7,
+            comm: WireStr::capped(comm, 16),
+        };
+        let ex = |status: u16, process: Process, peer: Option<Process>, server: bool| Exchange {
+            ts: t0,
+            method: WireStr::capped(b"GET", 8),
+            status: Some(status),
+            request_bytes: 100,
+            response_bytes: 2048,
+            latency_ns: Some(2_000_000),
+            tls: true,
+            process: Some(process),
+            peer_process: peer,
+            process_is_server: server,
+            ..Exchange::default()
+        };
+        st.on_exchange(&ex(200, proc_(b"curl"), Some(proc_(b"nginx")), false));
+        st.on_exchange(&ex(502, proc_(b"curl"), Some(proc_(b"nginx")), false));
+        st.on_exchange(&ex(200, proc_(b"evil\x1b[2J"), None, true));
+        let mut snap = filled();
+        snap.reports[Window::Min1.index()].processes = st.report(Window::Min1, t0).processes;
+        snap
+    }
+
+    #[test]
+    fn processes_in_the_plain_report() {
+        let text = plain(&with_processes(), "t", Window::Min1);
+        assert!(text.contains("\n  processes (TLS plaintext"), "{text}");
+        let row = |name: &str| {
+            let l = text
+                .lines()
+                .find(|l| l.ends_with(name))
+                .unwrap_or_else(|| panic!("no {name} row:\n{text}"));
+            l.split_whitespace().map(str::to_string).collect::<Vec<_>>()
+        };
+        let curl = row(" curl");
+        assert_eq!(&curl[..4], ["2", "2", "50.00%", "200"], "{curl:?}");
+        assert_eq!(curl[curl.len() - 2], "client");
+        let nginx = row(" nginx");
+        assert_eq!(nginx[nginx.len() - 2], "server");
+        assert_eq!(&nginx[..3], ["2", "2", "50.00%"]);
+        // The command name is escaped: no ESC reaches the terminal.
+        assert!(!text.contains('\x1b'));
+        assert!(text.contains("evil\\u{1b}[2J"), "{text}");
+        // Without processes, no section.
+        assert!(!plain(&filled(), "t", Window::Min1).contains("processes ("));
+    }
+
+    #[test]
+    fn processes_in_the_json_report() {
+        let v: serde_json::Value =
+            serde_json::from_str(&json(&with_processes(), "report", "x", Window::Min1))
+                .expect("json");
+        let rows = v["processes"].as_array().expect("processes");
+        assert_eq!(rows.len(), 3);
+        let find = |comm: &str| {
+            rows.iter()
+                .find(|r| r["comm"] == comm)
+                .unwrap_or_else(|| panic!("no {comm}: {rows:?}"))
+        };
+        let nginx = find("nginx");
+        assert_eq!(nginx["role"], "server");
+        assert_eq!(nginx["count"], 2);
+        assert_eq!(nginx["responses"], 2);
+        assert_eq!(nginx["errors"], 1);
+        assert_eq!(nginx["error_rate"], 0.5);
+        assert_eq!(nginx["request_bytes"], 200);
+        assert_eq!(nginx["response_bytes"], 4096);
+        assert_eq!(nginx["latency_samples"], 2);
+        assert_eq!(nginx["truncated"], false);
+        let p50 = nginx["p50_ms"].as_f64().expect("p50");
+        assert!((p50 / 2.0 - 1.0).abs() < 0.01, "{p50}");
+        assert_eq!(nginx["last_seen"], 1_700_000_000);
+        assert_eq!(find("curl")["role"], "client");
+        // JSON keeps the name's bytes (escaped by the JSON encoding, not sanitised).
+        assert_eq!(find("evil\x1b[2J")["role"], "server");
+        // Without processes: present and empty.
+        let v: serde_json::Value =
+            serde_json::from_str(&json(&filled(), "report", "x", Window::Min1)).expect("json");
+        assert_eq!(v["processes"].as_array().map(Vec::len), Some(0));
     }
 
     #[test]

@@ -175,6 +175,9 @@ pub struct App {
     /// The Counters view (every registered counter and the Protocols table) replaces the
     /// panels.
     pub counters: bool,
+    /// The Processes view (requests per command name and role, from TLS plaintext)
+    /// replaces the panels.
+    pub processes: bool,
     paused: bool,
     /// The latest snapshot handed over (shared with the other presenters of the refresh).
     latest: Option<Arc<Snapshot>>,
@@ -196,6 +199,7 @@ impl App {
             scroll: 0,
             help: false,
             counters: false,
+            processes: false,
             paused: false,
             latest: None,
             frozen: None,
@@ -270,6 +274,13 @@ impl App {
             }
             KeyCode::Char('c') => {
                 self.counters = !self.counters;
+                self.processes = false;
+                self.scroll = 0;
+                Action::Redraw
+            }
+            KeyCode::Char('o') => {
+                self.processes = !self.processes;
+                self.counters = false;
                 self.scroll = 0;
                 Action::Redraw
             }
@@ -315,18 +326,20 @@ impl App {
         }
     }
 
-    /// Selects `panel` (leaving the Counters view); nothing to do when it is shown.
+    /// Selects `panel` (leaving the Counters or Processes view); nothing to do when it is shown.
     fn jump(&mut self, panel: Panel) -> Action {
-        if self.selected == panel && !self.counters {
+        if self.selected == panel && !self.counters && !self.processes {
             return Action::None;
         }
         self.counters = false;
+        self.processes = false;
         self.selected = panel;
         self.scroll = 0;
         Action::Redraw
     }
 
     fn select(&mut self, forward: bool) -> Action {
+        self.processes = false;
         self.selected = self.selected.step(forward);
         self.scroll = 0;
         Action::Redraw
@@ -380,6 +393,33 @@ mod tests {
         a.on_key(key(KeyCode::BackTab));
         a.on_key(key(KeyCode::BackTab));
         assert_eq!(a.selected, Panel::Grpc);
+    }
+
+    #[test]
+    fn o_toggles_the_processes_view_and_other_views_leave_it() {
+        let mut a = app();
+        assert_eq!(a.on_key(key(KeyCode::Char('o'))), Action::Redraw);
+        assert!(a.processes && !a.counters);
+        // `c` swaps it for the Counters view, `o` back.
+        a.on_key(key(KeyCode::Char('c')));
+        assert!(a.counters && !a.processes);
+        a.on_key(key(KeyCode::Char('o')));
+        assert!(a.processes && !a.counters);
+        a.scroll = 7;
+        assert_eq!(a.on_key(key(KeyCode::Char('o'))), Action::Redraw);
+        assert!(!a.processes && a.scroll == 0);
+        // A panel key, Tab or the selected panel's key leave it for the panels.
+        for k in [KeyCode::Char('t'), KeyCode::Tab, KeyCode::Char('g')] {
+            a.on_key(key(KeyCode::Char('o')));
+            assert_eq!(a.on_key(key(k)), Action::Redraw, "{k:?}");
+            assert!(!a.processes, "{k:?}");
+        }
+        a.on_key(key(KeyCode::Char('o')));
+        assert_eq!(a.on_key(key(KeyCode::Char('g'))), Action::Redraw);
+        assert_eq!((a.selected, a.processes), (Panel::Grpc, false));
+        // `p` still pauses.
+        a.on_key(key(KeyCode::Char('p')));
+        assert!(a.paused() && !a.processes);
     }
 
     #[test]

@@ -189,8 +189,48 @@ pub fn report(w: Window, now: u64, hostile: bool) -> Report {
             },
         ],
         tls: tls_report(n, now, hostile),
+        processes: process_rows(n, now, hostile),
         floors: Floors::default(),
     }
+}
+
+/// The Processes table of TLS plaintext: nginx serving, curl and python3 calling it (a
+/// hostile command name with `hostile`: a process names itself).
+fn process_rows(n: u64, now: u64, hostile: bool) -> Vec<httptop_engine::stats::ProcessRow> {
+    use httptop_engine::stats::{ProcessRole, ProcessRow};
+    let row = |comm: &[u8], role, count: u64, errors: u64, p99: u64, seen: u64| ProcessRow {
+        comm: ws(comm),
+        role,
+        count: count * n,
+        error: 0,
+        share: count as f64 / 100.0,
+        responses: count * n,
+        errors: errors * n,
+        error_rate: errors as f64 / count as f64,
+        request_bytes: 300 * count * n,
+        response_bytes: 9_000 * count * n,
+        latency_samples: count * n,
+        p50_ns: Some(p99 / 4),
+        p95_ns: Some(p99 / 2),
+        p99_ns: Some(p99),
+        last_seen: Timestamp::from_secs(now - seen),
+    };
+    vec![
+        row(b"nginx", ProcessRole::Server, 30, 2, 48_000_000, 1),
+        row(b"curl", ProcessRole::Client, 20, 2, 40_000_000, 1),
+        row(
+            if hostile {
+                b"py\x1b[2J\x9bthon3"
+            } else {
+                b"python3"
+            },
+            ProcessRole::Client,
+            10,
+            0,
+            12_000_000,
+            3,
+        ),
+    ]
 }
 
 /// An SNI no terminal may see raw: ESC sequences, a bidi override, a C1 control, cut by
@@ -362,6 +402,7 @@ pub fn empty_snapshot(now_s: u64) -> Snapshot {
         servers: vec![],
         grpc: vec![],
         tls: Default::default(),
+        processes: vec![],
         floors: Floors::default(),
     };
     Snapshot {

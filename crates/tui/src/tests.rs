@@ -576,3 +576,53 @@ fn tls_sessions_from_the_statistics_reach_the_panel_sanitised() {
         "{t}"
     );
 }
+
+/// The Processes view (`o`) at 80x24 and 200x50: command, role, requests, responses,
+/// error rate, p50/p95/p99, bytes, last seen; the panels' place, the header and chart
+/// unchanged.
+#[test]
+fn processes_view_at_80x24_and_200x50() {
+    let s = snapshot(State::Normal, false);
+    let mut a = app();
+    a.on_key(KeyEvent::new(KeyCode::Char('o'), KeyModifiers::NONE));
+    assert!(a.processes);
+    let mut all = String::new();
+    for (w, h) in [(80, 24), (200, 50)] {
+        let t = text(&screen(&a, &s, w, h));
+        let row = t
+            .lines()
+            .find(|l| l.contains("nginx"))
+            .unwrap_or_else(|| panic!("no nginx row:\n{t}"));
+        let cells: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
+        assert_eq!(
+            &cells[..5],
+            ["nginx", "server", "30", "30", "6.7%"],
+            "{row}"
+        );
+        assert!(t.contains("Processes (1m, TLS plaintext)"), "{t}");
+        all.push_str(&format!("== {w}x{h}\n{t}\n"));
+    }
+    insta::assert_snapshot!(all);
+    // Without processes: one line says why the view is empty.
+    let e = crate::testing::empty_snapshot(crate::testing::T0);
+    let t = text(&screen(&a, &e, 80, 24));
+    assert!(t.contains("no exchange read from TLS plaintext"), "{t}");
+}
+
+/// A command name is chosen by the process: escaped like any wire string.
+#[test]
+fn hostile_process_names_reach_the_buffer_only_as_printable_text() {
+    let s = snapshot(State::Normal, true);
+    let mut a = app();
+    a.processes = true;
+    for (w, h) in [(80, 24), (200, 50)] {
+        let b = screen(&a, &s, w, h);
+        assert!(b
+            .content()
+            .iter()
+            .all(|c| !c.symbol().chars().any(char::is_control)));
+        if w == 200 {
+            assert!(text(&b).contains("py\\u{1b}[2J"), "{}", text(&b));
+        }
+    }
+}

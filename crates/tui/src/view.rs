@@ -61,6 +61,8 @@ pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot) {
 
     if app.counters {
         render_counters(frame, body, app, snap);
+    } else if app.processes {
+        render_processes(frame, body, app, snap);
     } else if area.width >= WIDE {
         let [main, side] =
             Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
@@ -1489,6 +1491,92 @@ pub fn render_counters(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot
     }
 }
 
+/// The Processes view (`o`): the window's exchanges read from TLS plaintext per command
+/// name and role (client: sent the requests; server: answered them), by requests, with
+/// responses, error rate, latency p50/p95/p99, bytes both ways and last seen; scrolled
+/// like a panel. The command name is a string from the kernel a process chose: escaped.
+pub fn render_processes(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
+    if area.height < 2 || area.width < 4 {
+        return;
+    }
+    let r = snap.report(app.window);
+    let mut block = Block::bordered()
+        .border_style(Style::new().fg(Color::Cyan))
+        .title(format!(
+            "Processes ({}, TLS plaintext) by count  (o: back to the panels)",
+            app.window.label()
+        ));
+    let rows = &r.processes;
+    if rows.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no exchange read from TLS plaintext in this window (--tls-plaintext)")
+                .wrap(Wrap { trim: false })
+                .block(block),
+            area,
+        );
+        return;
+    }
+    let visible = usize::from(area.height.saturating_sub(3));
+    let skip = app.scroll.min(rows.len().saturating_sub(visible.max(1)));
+    if rows.len() > visible {
+        block = block.title_bottom(format!(
+            " {}-{} of {} ",
+            skip + 1,
+            (skip + visible).min(rows.len()),
+            rows.len()
+        ));
+    }
+    let now = snap.now;
+    let left = &[0, 1];
+    // Under 100 columns (80x24) the last-seen column goes, so the command keeps 15.
+    let wide = area.width >= 100;
+    let body = rows.iter().skip(skip).map(|p| {
+        let mut cells = vec![
+            wire(&p.comm),
+            p.role.name().to_string(),
+            count(p.count, p.error),
+            p.responses.to_string(),
+            pct(p.error_rate),
+            ms(p.p50_ns),
+            ms(p.p95_ns),
+            ms(p.p99_ns),
+            human_bytes(p.request_bytes.saturating_add(p.response_bytes)),
+        ];
+        if wide {
+            cells.push(ago(now, p.last_seen));
+        }
+        row_left(cells, left)
+    });
+    let mut head = vec![
+        "command", "role", "reqs", "resps", "err", "p50", "p95", "p99", "bytes",
+    ];
+    let mut widths = vec![
+        Constraint::Fill(1),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(9),
+    ];
+    if wide {
+        head.push("seen");
+        widths.push(Constraint::Length(7));
+    }
+    frame.render_widget(
+        Table::new(body, widths)
+            .header(
+                row_left(head.iter().map(|h| h.to_string()).collect(), left)
+                    .style(Style::new().add_modifier(Modifier::BOLD)),
+            )
+            .column_spacing(1)
+            .block(block),
+        area,
+    );
+}
+
 /// The WebSocket sessions ended so far, on one line under the Protocols table.
 fn websocket_line(snap: &Snapshot) -> String {
     let w = &snap.websocket;
@@ -1520,6 +1608,7 @@ const HELP: &[(&str, &str)] = &[
     ("c", "counters and protocols / panels"),
     ("g", "gRPC methods panel"),
     ("t", "TLS panel"),
+    ("o", "processes view / panels"),
     ("PgDn/PgUp j/k", "scroll the panel"),
     ("?", "this help (Esc closes)"),
 ];

@@ -114,7 +114,7 @@ mod hpack;
 mod huffman;
 mod mid;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod ws;
 #[cfg(test)]
 mod ws_tests;

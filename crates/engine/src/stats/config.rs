@@ -102,6 +102,7 @@ impl StatsConfig {
             + Table::<ByteKey, LatData>::worst_case_bytes(c.max_latency_keys, key)
             + Table::<ByteKey, GrpcData>::worst_case_bytes(c.max_grpc_keys, key)
             + super::tls::TlsTables::worst_case_bytes(c.max_keys, c.max_latency_keys, key)
+            + super::procs::ProcTable::worst_case_bytes(c.max_keys)
             + StatusTable::worst_case_bytes()
             + KNOWN_METHODS.len() * std::mem::size_of::<Option<FixedEntry>>()
             + (3600 + per_min) * 8

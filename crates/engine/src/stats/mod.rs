@@ -15,7 +15,7 @@
 //!   any byte count: counters saturate or, where overflow cannot come from real traffic,
 //!   wrap (see "Counters" below).
 //! - **Bounded memory.** Every structure input can grow has a cap, a policy when full and
-//!   a counter in [`StatsCounters`]; the worst case with the defaults is 59.8 MiB (table
+//!   a counter in [`StatsCounters`]; the worst case with the defaults is 61.6 MiB (table
 //!   below), computed by [`StatsConfig::worst_case_bytes`] and checked by a test that
 //!   fills every table with 1,024-byte keys.
 //!
@@ -103,6 +103,13 @@
 //! certificates expiring within 30 days (not windowed). Contract and caps: `tls.rs`;
 //! rows: [`Report::tls`] ([`TlsReport`]).
 //!
+//! **Processes**: an exchange read from TLS plaintext (`Exchange::process`, see
+//! [`crate::plain`]) also counts under its process's command name and role (client or
+//! server; both ends when both are local processes): requests, responses, failed
+//! requests, bytes and latency, at most [`MAX_PROCESS_KEYS`] rows, Space-Saving like
+//! the others (`processes_evicted`). Contract: `procs.rs`; rows: [`Report::processes`]
+//! ([`ProcessRow`]). An exchange without a process costs one branch.
+//!
 //! **WebSocket** sessions are summed over the whole run ([`WebSocketSummary`], from
 //! [`Stats::on_websocket`]): sessions, messages and payload each way, close codes (the
 //! first [`MAX_CLOSE_CODES`] distinct ones, the others summed).
@@ -189,8 +196,9 @@
 //! | TLS server names (connections, failures, bytes each way) | 2,000 | 728 B | 1,796 B | 3.43 MiB |
 //! | TLS handshake latency histograms | 64 | 57,848 B | 58,916 B | 3.60 MiB |
 //! | TLS versions (16), ciphers (256), JA4 (256, 1,024-byte keys), failures (64), certificates (32) | | | | 0.42 MiB |
+//! | processes (requests, responses, 5xx, bytes, latency histograms; 16-byte names) | 32 | 58,712 B | 58,774 B | 1.79 MiB |
 //! | rate series (3,600 s + 1,440 min), totals, floors | | | | 0.04 MiB |
-//! | **total** ([`StatsConfig::worst_case_bytes`]) | | | | **59.8 MiB** |
+//! | **total** ([`StatsConfig::worst_case_bytes`]) | | | | **61.6 MiB** |
 //!
 //! An entry is a 56-byte header (key pointer, last seen, hash, entry time, error, ring
 //! heads, namespace, truncation mark) plus its rings, per window: 48 bytes for a count
@@ -227,6 +235,7 @@ mod config;
 mod grpc;
 pub(crate) mod hist;
 mod metrics;
+mod procs;
 mod rate;
 mod report;
 mod ring;
@@ -239,6 +248,7 @@ pub use config::{
     ClientsBy, StatsConfig, MAX_KEYS_LIMIT, MAX_RETENTION_NS, MIN_RETENTION_NS, RETENTION_STEP_NS,
 };
 pub use grpc::{grpc_code_name, GrpcCode, WebSocketSummary, MAX_CLOSE_CODES};
+pub use procs::{ProcessRole, ProcessRow, MAX_COMM_LEN, MAX_PROCESS_KEYS};
 pub use report::{BytesRow, ClientRow, Floors, GrpcRow, Report, Row, ServerRow, Window};
 pub use table::TableCounters;
 
@@ -313,6 +323,8 @@ httptop_wire::counters! {
         tls_failures_evicted: Keys,
         /// Expiring certificates left out of, or replaced in, the full table of 32.
         tls_certs_dropped: Keys,
+        /// Processes table rows (command name and role) replaced while the table (32, at most max_keys) was full.
+        processes_evicted: Keys,
         /// Responses of servers that --alert-per-server could not watch (--alert-servers
         /// watched, none idle); still counted by the global alerts.
         alert_servers_unwatched: Exchanges,
@@ -362,6 +374,8 @@ pub struct Stats {
     grpc: Table<ByteKey, GrpcData>,
     websocket: WebSocketSummary,
     tls: tls::TlsTables,
+    /// Exchanges read from TLS plaintext, by process command name and role.
+    procs: procs::ProcTable,
     scratch: Vec<u8>,
     counters: StatsCounters,
 }
@@ -414,6 +428,7 @@ impl Stats {
             grpc: Table::new(cfg.max_grpc_keys, wr),
             websocket: WebSocketSummary::default(),
             tls: tls::TlsTables::new(cfg.max_keys, cfg.max_latency_keys, wr),
+            procs: procs::ProcTable::new(cfg.max_keys, wr),
             scratch: Vec::new(),
             counters: StatsCounters::default(),
             cfg,
@@ -468,6 +483,7 @@ impl Stats {
             self.latency.maintain(cur[R] / RL);
             self.grpc.maintain(cur[R]);
             self.tls.maintain(cur[R]);
+            self.procs.maintain(cur[R]);
         }
         if cur[2] != old[2] {
             self.purge();
@@ -487,6 +503,7 @@ impl Stats {
         let start = self.geo.start(R, r, 1, K);
         c.status_purged += self.status.purge(start);
         self.tls.purge(r, start);
+        self.procs.purge(r);
     }
 
     /// Counts one exchange at its time `ex.ts` (see the module documentation for
@@ -702,6 +719,13 @@ impl Stats {
                 }
             }
         }
+
+        // TLS plaintext only: the one branch every other exchange pays.
+        if let Some(p) = &ex.process {
+            self.procs
+                .add(ex, p, &at, latency_bin, &self.hasher, &mut c.keys_truncated);
+            c.processes_evicted = self.procs.tc.evicted;
+        }
     }
 
     /// Counts one WebSocket session (see [`WebSocketSummary`]).
@@ -762,6 +786,11 @@ impl Stats {
         self.tls.sizes()
     }
 
+    /// Rows held by the Processes table.
+    pub fn process_keys(&self) -> usize {
+        self.procs.len()
+    }
+
     /// The WebSocket sessions ended so far.
     pub fn websocket(&self) -> &WebSocketSummary {
         &self.websocket
@@ -784,6 +813,7 @@ impl Stats {
             + self.latency.heap_bytes()
             + self.grpc.heap_bytes()
             + self.tls.heap_bytes()
+            + self.procs.heap_bytes()
             + self.status.heap_bytes()
             + std::mem::size_of_val(&self.known_methods)
             + self.per_sec.heap_bytes()

@@ -6,6 +6,7 @@ use super::grpc::GrpcCode;
 use super::metrics::{
     ByteKey, ClientData, Counts, HostData, LatData, KNOWN_METHODS, OTHER_CODE, TAG_ADDR, TAG_HOST,
 };
+use super::procs::ProcessRow;
 use super::ring::{K, KA, KL, RA, RL};
 use super::table::{Entry, Payload, Table};
 use super::tls::TlsReport;
@@ -143,6 +144,8 @@ pub struct Floors {
     pub grpc: u64,
     /// TLS server names.
     pub tls_names: u64,
+    /// The Processes table.
+    pub processes: u64,
 }
 
 /// One gRPC method: `service` and `method` of the calls' path `/service/method`.
@@ -202,6 +205,9 @@ pub struct Report {
     pub grpc: Vec<GrpcRow>,
     /// TLS connections of the window (`connections` 0 when none was seen).
     pub tls: TlsReport,
+    /// Exchanges read from TLS plaintext by process command name and role, by requests
+    /// (empty when no exchange had a process; see `stats/procs.rs`).
+    pub processes: Vec<ProcessRow>,
     pub floors: Floors,
 }
 
@@ -446,8 +452,10 @@ impl Stats {
             latency: u64::from(self.latency.floor(fr / RL)),
             grpc: u64::from(self.grpc.floor(fr)),
             tls_names: u64::from(self.tls.names_floor(fr)),
+            processes: u64::from(self.procs.floor(fr)),
         };
         let tls = self.tls.report(w, c, start, cl, now, top);
+        let processes = self.procs.report(w, c, start, from_a, cl, requests, top);
 
         Report {
             window,
@@ -468,6 +476,7 @@ impl Stats {
             servers,
             grpc,
             tls,
+            processes,
             floors,
         }
     }

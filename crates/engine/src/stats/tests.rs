@@ -870,15 +870,244 @@ fn grpc_table_is_capped_with_space_saving() {
     assert!(r.floors.grpc >= 1);
 }
 
+// ------------------------------------------------------------------ processes
+
+fn proc_of(pid: u32, comm: &[u8]) -> crate::event::Process {
+    crate::event::Process {
+        pid,
+        comm: WireStr::capped(comm, 16),
+    }
+}
+
+/// A TLS plaintext exchange read from `process`'s calls (`peer`: the other local end).
+fn tls_ex(
+    ts: u64,
+    process: &[u8],
+    peer: Option<&[u8]>,
+    is_server: bool,
+    status: u16,
+    latency_ms: u64,
+) -> Exchange {
+    Exchange {
+        tls: true,
+        process: Some(proc_of(100, process)),
+        peer_process: peer.map(|p| proc_of(200, p)),
+        process_is_server: is_server,
+        latency_ns: (status != 0).then_some(latency_ms * 1_000_000),
+        ..ex(ts, "app.example", "/", "curl", 1, status)
+    }
+}
+
+fn proc_rows(r: &Report) -> Vec<(String, &'static str, u64, u64, u64)> {
+    r.processes
+        .iter()
+        .map(|p| {
+            (
+                String::from_utf8_lossy(p.comm.as_bytes()).into_owned(),
+                p.role.name(),
+                p.count,
+                p.responses,
+                p.errors,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn processes_count_requests_per_comm_and_role() {
+    let mut s = Stats::new(StatsConfig::default());
+    s.advance(Timestamp(T0));
+    let mut exs = Vec::new();
+    // curl -> nginx on this host: one exchange, under both ends.
+    for i in 0..3 {
+        let status = if i == 2 { 503 } else { 200 };
+        exs.push(tls_ex(
+            T0 + i * SEC,
+            b"curl",
+            Some(b"nginx"),
+            false,
+            status,
+            10 + i,
+        ));
+    }
+    // A remote client of nginx (nginx's own streams: it wrote the responses).
+    exs.push(tls_ex(T0 + SEC, b"nginx", None, true, 200, 40));
+    // nginx's request without an answer yet: a request, no response, no latency.
+    exs.push(tls_ex(T0 + SEC, b"nginx", None, true, 0, 0));
+    // python3 calling a remote server.
+    for i in 0..2 {
+        exs.push(tls_ex(T0 + i * SEC, b"python3", None, false, 200, 5));
+    }
+    // From the wire: no process, not in the table.
+    for i in 0..4 {
+        exs.push(ex(T0 + i * SEC, "w.example", "/", "ua", 2, 200));
+    }
+    feed(&mut s, &exs);
+    assert_eq!(s.process_keys(), 3);
+    let r = s.report(Window::Min1, Timestamp(T0 + 3 * SEC));
+    assert_eq!(r.requests, 11);
+    assert_eq!(
+        proc_rows(&r),
+        [
+            ("nginx".to_string(), "server", 5, 4, 1),
+            ("curl".to_string(), "client", 3, 3, 1),
+            ("python3".to_string(), "client", 2, 2, 0),
+        ]
+    );
+    let nginx = &r.processes[0];
+    assert_eq!(nginx.share, 5.0 / 11.0);
+    assert_eq!(nginx.error_rate, 1.0 / 5.0);
+    assert_eq!((nginx.request_bytes, nginx.response_bytes), (500, 4000));
+    // Latencies 10, 11, 12 and 40 ms: nearest-rank p50 is 11 ms, p99 40 ms (within 1 %).
+    assert_eq!(nginx.latency_samples, 4);
+    let near = |got: Option<u64>, ms: u64| {
+        let (g, x) = (got.unwrap_or(0) as f64, (ms * 1_000_000) as f64);
+        assert!((g - x).abs() <= x * 0.01, "{g} vs {x}");
+    };
+    near(nginx.p50_ns, 11);
+    near(nginx.p95_ns, 40);
+    near(nginx.p99_ns, 40);
+    assert_eq!(nginx.last_seen, Timestamp(T0 + 2 * SEC));
+    assert_eq!((nginx.count, nginx.error), (5, 0));
+    // Every window holds them; a minute later the 1-minute window does not.
+    for w in [Window::Min10, Window::Hour1, Window::Retention] {
+        assert_eq!(
+            proc_rows(&s.report(w, Timestamp(T0 + 3 * SEC))),
+            proc_rows(&r)
+        );
+    }
+    let later = s.report(Window::Min1, Timestamp(T0 + 5 * MIN));
+    assert!(later.processes.is_empty());
+    assert_eq!(
+        s.report(Window::Hour1, Timestamp(T0 + 5 * MIN))
+            .processes
+            .len(),
+        3
+    );
+    // `top` cuts the table.
+    let mut s1 = Stats::new(StatsConfig {
+        top: 1,
+        ..StatsConfig::default()
+    });
+    feed(&mut s1, &exs);
+    assert_eq!(
+        proc_rows(&s1.report(Window::Min1, Timestamp(T0 + 3 * SEC))).len(),
+        1
+    );
+}
+
+#[test]
+fn without_processes_the_table_is_empty() {
+    let mut s = Stats::new(StatsConfig::default());
+    feed(
+        &mut s,
+        &[
+            ex(T0, "h", "/", "ua", 1, 200),
+            ex(T0, "h", "/", "ua", 1, 500),
+        ],
+    );
+    assert_eq!(s.process_keys(), 0);
+    for w in Window::ALL {
+        assert!(s.report(w, Timestamp(T0)).processes.is_empty());
+    }
+    assert_eq!(s.counters().processes_evicted, 0);
+}
+
+/// A command name is untrusted: any bytes, kept as bytes and cut at 16 (marked); the
+/// role is a namespace (`nginx` as client and as server are two rows).
+#[test]
+fn process_names_are_bytes_cut_at_16_and_roles_are_namespaces() {
+    let mut s = Stats::new(StatsConfig::default());
+    s.advance(Timestamp(T0));
+    let long = b"\x1b[31mabcdefghijklmnopqrstuvwxyz";
+    let mut e = tls_ex(T0, b"", None, false, 200, 1);
+    e.process = Some(crate::event::Process {
+        pid: 1,
+        comm: WireStr::capped(long, 64),
+    });
+    let hostile = tls_ex(T0, b"\xff\x1b]0;x\x07", None, true, 200, 1);
+    let exs = [
+        e,
+        hostile,
+        tls_ex(T0, b"nginx", None, true, 200, 1),
+        tls_ex(T0, b"nginx", None, false, 200, 1),
+    ];
+    feed(&mut s, &exs);
+    let r = s.report(Window::Min1, Timestamp(T0));
+    assert_eq!(r.processes.len(), 4);
+    let cut = r
+        .processes
+        .iter()
+        .find(|p| p.comm.as_bytes().starts_with(b"\x1b"))
+        .expect("long name");
+    assert_eq!(cut.comm.as_bytes(), &long[..16]);
+    assert!(cut.comm.truncated);
+    assert!(r
+        .processes
+        .iter()
+        .any(|p| p.comm.as_bytes() == b"\xff\x1b]0;x\x07" && p.role == ProcessRole::Server));
+    let nginx: Vec<_> = r
+        .processes
+        .iter()
+        .filter(|p| p.comm.as_bytes() == b"nginx")
+        .map(|p| (p.role, p.count))
+        .collect();
+    assert_eq!(nginx, [(ProcessRole::Client, 1), (ProcessRole::Server, 1)]);
+    assert_eq!(s.counters().keys_truncated, 1);
+}
+
+/// The table holds at most MAX_PROCESS_KEYS rows: at the cap nothing is evicted, past it
+/// each new name evicts one (Space-Saving: the heavy name stays, exact).
+#[test]
+fn processes_table_is_capped_with_space_saving() {
+    for (extra, evicted) in [(0u64, 0u64), (1, 1), (50, 50)] {
+        let mut s = Stats::new(StatsConfig::default());
+        s.advance(Timestamp(T0));
+        let mut exs = Vec::new();
+        for _ in 0..20 {
+            exs.push(tls_ex(T0, b"heavy", None, true, 200, 1));
+        }
+        let n = MAX_PROCESS_KEYS as u64 - 1 + extra;
+        for i in 0..n {
+            exs.push(tls_ex(
+                T0 + SEC,
+                format!("p{i}").as_bytes(),
+                None,
+                false,
+                200,
+                1,
+            ));
+        }
+        feed(&mut s, &exs);
+        assert_eq!(s.process_keys(), MAX_PROCESS_KEYS);
+        assert_eq!(s.counters().processes_evicted, evicted, "extra {extra}");
+        let r = s.report(Window::Min1, Timestamp(T0 + 2 * SEC));
+        assert_eq!(r.processes[0].comm.as_bytes(), b"heavy");
+        assert_eq!((r.processes[0].count, r.processes[0].error), (20, 0));
+        assert_eq!(r.floors.processes > 0, evicted > 0);
+    }
+    // max_keys below the cap bounds it too.
+    let mut s = Stats::new(StatsConfig {
+        max_keys: 4,
+        ..StatsConfig::default()
+    });
+    let exs: Vec<_> = (0..10)
+        .map(|i| tls_ex(T0, format!("p{i}").as_bytes(), None, false, 200, 1))
+        .collect();
+    feed(&mut s, &exs);
+    assert_eq!(s.process_keys(), 4);
+    assert_eq!(s.counters().processes_evicted, 6);
+}
+
 // ------------------------------------------------------------------ memory
 
 /// Every table full of maximum-length keys, past its cap: entry counts stay at the caps
-/// and the heap stays within the documented worst case (< 60 MiB with the defaults).
+/// and the heap stays within the documented worst case (< 64 MiB with the defaults).
 #[test]
 fn memory_stays_at_cap_with_max_length_keys() {
     let cfg = StatsConfig::default();
     let worst = cfg.worst_case_bytes();
-    assert!(worst < 60 << 20, "worst case {worst} B");
+    assert!(worst < 64 << 20, "worst case {worst} B");
     let mut s = Stats::new(cfg.clone());
     s.advance(Timestamp(T0));
     let n = cfg.max_keys + 50;
@@ -904,6 +1133,13 @@ fn memory_stays_at_cap_with_max_length_keys() {
         e.user_agent = ws(&ua);
         e.method = ws(&method);
         e.client = Some(SocketAddr::new(IpAddr::from((i as u32).to_be_bytes()), 1));
+        s.on_exchange(&e);
+        // The same exchange from a new process name (16 bytes, the longest kept).
+        let mut e = e.clone();
+        e.process = Some(crate::event::Process {
+            pid: 1,
+            comm: ws(format!("{i:016}").as_bytes()),
+        });
         s.on_exchange(&e);
         // A TLS connection with a new name, JA4, version, cipher, failure, certificate.
         let t = crate::tls::TlsSession {
@@ -951,6 +1187,7 @@ fn memory_stays_at_cap_with_max_length_keys() {
         ]
     );
     assert_eq!(s.grpc_keys(), cfg.max_grpc_keys);
+    assert_eq!(s.process_keys(), MAX_PROCESS_KEYS);
     let c = s.counters();
     assert_eq!(c.user_agents.evicted, 50);
     assert_eq!(c.methods.evicted, (n - cfg.max_method_keys) as u64);
@@ -1043,6 +1280,13 @@ fn budget() {
         l,
         size_of::<Entry<ByteKey, LatData>>(),
         Table::<ByteKey, LatData>::worst_case_bytes(l, key),
+    );
+    let pk = k.min(MAX_PROCESS_KEYS);
+    row(
+        "processes",
+        pk,
+        size_of::<Entry<ByteKey, procs::ProcData>>(),
+        procs::ProcTable::worst_case_bytes(k),
     );
     let all = super::tls::TlsTables::worst_case_bytes(k, l, key);
     println!("tls, all tables {:.2} MiB", mib(all));

@@ -92,6 +92,47 @@ fn keyed(e: &mut Expo, t: &LabelTable, label: &str, name: &str, f: fn(&KeyCounts
     e.sample(name, &[(label, OTHER)], f(t.other()));
 }
 
+/// Exchanges read from TLS plaintext per process command name and role (`client`,
+/// `server`), the statistics' top rows per role labelled, the rest under
+/// `comm="other"`; nothing at all until an exchange had a process.
+fn render_processes(e: &mut Expo, t: &Totals) {
+    if !t.processes_seen {
+        return;
+    }
+    type Field = fn(&KeyCounts) -> u64;
+    let families: [(&str, &str, Field); 4] = [
+        (
+            "httptop_process_requests_total",
+            "Requests read from TLS plaintext by process command name and role (client: sent them; server: answered them), top names per role; the rest under other.",
+            |c| c.requests,
+        ),
+        (
+            "httptop_process_server_errors_total",
+            "Failed requests (5xx responses, gRPC calls whose status is not OK) read from TLS plaintext by process command name and role (top names, the rest under other).",
+            |c| c.server_errors,
+        ),
+        (
+            "httptop_process_request_bytes_total",
+            "Request bytes read from TLS plaintext by process command name and role (top names, the rest under other).",
+            |c| c.request_bytes,
+        ),
+        (
+            "httptop_process_response_bytes_total",
+            "Response bytes read from TLS plaintext by process command name and role (top names, the rest under other).",
+            |c| c.response_bytes,
+        ),
+    ];
+    for (name, help, f) in families {
+        e.family(name, "counter", help);
+        for (table, role) in t.processes.iter().zip(["client", "server"]) {
+            for s in table.series() {
+                e.sample(name, &[("comm", &s.label), ("role", role)], f(&s.counts));
+            }
+            e.sample(name, &[("comm", OTHER), ("role", role)], f(table.other()));
+        }
+    }
+}
+
 /// The exposition of everything, in the text format (version 0.0.4).
 pub fn render(t: &Totals, h: &Health, am: Option<NotifierCounts>) -> String {
     let mut e = Expo {
@@ -256,6 +297,7 @@ pub fn render(t: &Totals, h: &Health, am: Option<NotifierCounts>) -> String {
     }
 
     render_tls(&mut e, &t.tls);
+    render_processes(&mut e, t);
 
     // Top-k hosts and sections.
     e.family(
@@ -798,6 +840,82 @@ mod tests {
             grpc_status: status,
             ..ex("POST", "api", path, Some(200))
         }
+    }
+
+    /// A TLS plaintext exchange read from `process` (`peer`: the other local end).
+    fn tls_ex(
+        process: &[u8],
+        peer: Option<&[u8]>,
+        is_server: bool,
+        status: u16,
+    ) -> httptop_engine::Exchange {
+        let p = |c: &[u8]| httptop_engine::Process {
+            pid: 1,
+            comm: httptop_engine::WireStr::capped(c, 16),
+        };
+        httptop_engine::Exchange {
+            tls: true,
+            process: Some(p(process)),
+            peer_process: peer.map(p),
+            process_is_server: is_server,
+            request_bytes: 10,
+            response_bytes: 100,
+            ..ex("GET", "a", "/", Some(status))
+        }
+    }
+
+    #[test]
+    fn process_families_by_comm_and_role_top_k_the_rest_other() {
+        use httptop_engine::stats::ProcessRole;
+        let mut t = Totals::default();
+        // Nothing before an exchange with a process.
+        t.on_exchange(&ex("GET", "a", "/", Some(200)));
+        let text = render(&t, &Health::default(), None);
+        assert!(!text.contains("httptop_process_"), "{text}");
+        t.relabel_processes(
+            [
+                (ProcessRole::Client, &b"curl"[..]),
+                (ProcessRole::Server, &b"nginx"[..]),
+                (ProcessRole::Server, &b"evil\"\n"[..]),
+            ],
+            10,
+        );
+        t.on_exchange(&tls_ex(b"curl", Some(b"nginx"), false, 200));
+        t.on_exchange(&tls_ex(b"curl", Some(b"nginx"), false, 503));
+        t.on_exchange(&tls_ex(b"nginx", None, true, 200));
+        t.on_exchange(&tls_ex(b"python3", None, false, 200));
+        t.on_exchange(&tls_ex(b"evil\"\n", None, true, 200));
+        let text = render(&t, &Health::default(), None);
+        assert_eq!(
+            samples(&text, "httptop_process_requests_total"),
+            vec![
+                ("comm=\"curl\",role=\"client\"", "2"),
+                ("comm=\"other\",role=\"client\"", "1"),
+                ("comm=\"nginx\",role=\"server\"", "3"),
+                ("comm=\"evil\\\"\\\\u{a}\",role=\"server\"", "1"),
+                ("comm=\"other\",role=\"server\"", "0"),
+            ]
+        );
+        let errors = samples(&text, "httptop_process_server_errors_total");
+        assert!(
+            errors.contains(&("comm=\"nginx\",role=\"server\"", "1")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.contains(&("comm=\"curl\",role=\"client\"", "1")),
+            "{errors:?}"
+        );
+        let rb = samples(&text, "httptop_process_response_bytes_total");
+        assert!(
+            rb.contains(&("comm=\"nginx\",role=\"server\"", "300")),
+            "{rb:?}"
+        );
+        let qb = samples(&text, "httptop_process_request_bytes_total");
+        assert!(
+            qb.contains(&("comm=\"other\",role=\"client\"", "10")),
+            "{qb:?}"
+        );
+        assert!(text.contains("# TYPE httptop_process_requests_total counter"));
     }
 
     #[test]

@@ -238,6 +238,11 @@ pub struct Totals {
     pub(super) grpc: LabelTable<GrpcCounts>,
     /// TLS connections (see [`super::tls`]).
     pub(super) tls: super::tls::TlsTotals,
+    /// Exchanges read from TLS plaintext by process command name, per role (client,
+    /// server: see `httptop_engine::stats::ProcessRole`), labelled like hosts.
+    pub(super) processes: [LabelTable; 2],
+    /// Whether any exchange had a process (the process families are written only then).
+    pub(super) processes_seen: bool,
     /// Scratch for section keys (host + section), reused.
     pub(super) scratch: Vec<u8>,
 }
@@ -259,6 +264,8 @@ impl Default for Totals {
             latency_sum_by_protocol: [0; 2],
             grpc: LabelTable::default(),
             tls: super::tls::TlsTotals::default(),
+            processes: Default::default(),
+            processes_seen: false,
             scratch: Vec::new(),
         }
     }
@@ -352,6 +359,47 @@ impl Totals {
             let key = section_key(&mut self.scratch, ex);
             self.sections.counts_mut(key).add(&hit);
         }
+        // TLS plaintext only: the roles as the statistics' Processes table counts them.
+        if let Some(p) = &ex.process {
+            self.processes_seen = true;
+            let [clients, servers] = &mut self.processes;
+            match &ex.peer_process {
+                Some(peer) => {
+                    clients.counts_mut(p.comm.as_bytes()).add(&hit);
+                    servers.counts_mut(peer.comm.as_bytes()).add(&hit);
+                }
+                None if ex.process_is_server => servers.counts_mut(p.comm.as_bytes()).add(&hit),
+                None => clients.counts_mut(p.comm.as_bytes()).add(&hit),
+            }
+        }
+    }
+
+    /// New label sets of the processes: `(role, comm)` of the statistics' top rows (see
+    /// [`LabelTable::relabel`]), `k` per role.
+    pub fn relabel_processes<'a>(
+        &mut self,
+        rows: impl IntoIterator<Item = (httptop_engine::stats::ProcessRole, &'a [u8])> + Clone,
+        k: usize,
+    ) {
+        use httptop_engine::stats::ProcessRole;
+        for (i, role) in [ProcessRole::Client, ProcessRole::Server]
+            .into_iter()
+            .enumerate()
+        {
+            let keys = rows
+                .clone()
+                .into_iter()
+                .filter(|r| r.0 == role)
+                .map(|r| r.1);
+            if let Some(t) = self.processes.get_mut(i) {
+                t.relabel(keys, k);
+            }
+        }
+    }
+
+    /// The process tables: clients, servers.
+    pub fn processes(&self) -> &[LabelTable; 2] {
+        &self.processes
     }
 
     /// New label set of the gRPC methods: `service/method` keys, the statistics' top

@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+//
+// httptop-tlsprobe: uprobes on OpenSSL's SSL_read/SSL_write(_ex) that copy the plaintext the
+// application hands to (or gets from) the TLS library into a BPF ring buffer, plus a raw
+// tracepoint on sys_enter that learns the TCP 4-tuple of the socket a thread writes to or
+// reads from while it is inside one of those calls.
+//
+// No vmlinux.h: the kernel structures read here are declared below with only the fields
+// used, marked preserve_access_index, so the loader (aya) relocates the offsets against the
+// running kernel's BTF (CO-RE). The build needs clang and libbpf-dev's headers only, not the
+// build machine's kernel BTF.
+//
+// The record layout (struct event) is mirrored by crates/tlsprobe/src/record.rs; change both.
+
+#include <linux/bpf.h>
+#include <linux/types.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+// Hard upper bound of the plaintext bytes copied per call (the per-CPU scratch size);
+// user space sets a lower CAPTURE_BYTES.
+#define MAX_DATA 16384
+#define AF_INET 2
+#define AF_INET6 10
+
+// ---- configuration, set by user space before load (.rodata) ----
+volatile const __u32 CAPTURE_BYTES = MAX_DATA;
+volatile const __u32 TARGET_TGID = 0; // 0 = every process
+
+// ---- minimal CO-RE views of the kernel's socket ----
+struct in6_addr___tp {
+	__u8 s6_addr[16];
+};
+
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr___tp skc_v6_daddr;
+	struct in6_addr___tp skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+// ---- maps ----
+
+enum kind { KIND_WRITE = 0, KIND_READ = 1, KIND_FREE = 2, KIND_HANDSHAKE = 3, KIND_EXIT = 4 };
+
+// conn.flags / event.flags
+#define F_FROM_START 1 // the probe saw the connection's handshake: offset 0 is its first byte
+
+// Counters (per CPU, summed by user space). Keep in sync with record.rs `Counter`.
+enum counter {
+	C_EVENTS = 0,      // records written to the ring buffer
+	C_LOST = 1,        // records the ring buffer had no room for (a gap in that stream)
+	C_TRUNCATED = 2,   // records carrying fewer bytes than the call moved (a gap too)
+	C_READ_FAULT = 3,  // bpf_probe_read_user of the buffer failed (a gap)
+	C_ACTIVE_FULL = 4, // entry probe could not remember the call (call not seen)
+	C_CONN_FULL = 5,   // connection table could not take a new connection
+	C_TUPLE_SEEN = 6,  // 4-tuples learned from a socket system call (once per connection)
+	C_NR = 7,
+};
+
+struct tuple {
+	__u8 saddr[16]; // local address (IPv4 in the first 4 bytes)
+	__u8 daddr[16]; // remote address
+	__u16 sport;    // local port, host order
+	__u16 dport;    // remote port, host order
+	__u16 family;   // 0 = unknown, AF_INET, AF_INET6
+	__u16 pad;
+};
+
+// One SSL call in progress, per thread: what the return probe needs.
+struct call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 out_len; // SSL_*_ex: user pointer to the size_t result; 0 otherwise
+	__u32 kind;
+	__u32 pad;
+	struct tuple tuple; // learned by sys_enter during the call
+};
+
+struct conn_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+
+// One connection (process + SSL object): its 4-tuple and the bytes moved each way so far,
+// so every record carries its stream offset and user space sees any lost bytes as a gap.
+struct conn {
+	struct tuple tuple;
+	__u64 offset[2]; // by kind: write, read
+	__u32 flags;
+	__u32 pad;
+};
+
+struct event {
+	__u64 ts_ns;  // bpf_ktime_get_ns (CLOCK_MONOTONIC)
+	__u64 ssl;    // SSL* in the process
+	__u64 offset; // stream offset of the first byte (bytes moved this direction before)
+	__u32 tgid;
+	__u32 tid;
+	__u32 len;    // bytes of data[] in this record
+	__u32 total;  // bytes the call moved
+	__u32 kind;
+	__u32 flags;        // F_FROM_START
+	struct tuple tuple;
+	char comm[16];
+	__u64 other_offset; // bytes moved the other way so far (Closed: bytes read)
+	__u8 data[MAX_DATA];
+};
+
+#define HEADER_SIZE (sizeof(struct event) - MAX_DATA)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); // user space may change it before load
+} EVENTS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event);
+} SCRATCH SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, C_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} COUNTERS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); // pid_tgid
+	__type(value, struct call);
+} ACTIVE SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536); // user space may change it before load
+	__type(key, struct conn_key);
+	__type(value, struct conn);
+} CONNS SEC(".maps");
+
+// Records are written without waking the reader (it drains the ring on a timer: a wakeup
+// per record cost a context switch per SSL call), unless the ring is a quarter full.
+static __always_inline __u64 ring_flags(void)
+{
+	__u64 avail = bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA);
+	__u64 size = bpf_ringbuf_query(&EVENTS, BPF_RB_RING_SIZE);
+	return avail >= size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+// Processes (thread group ids) that have a connection in CONNS: their exit is reported
+// (KIND_EXIT), since a process that dies never calls SSL_free.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} PIDS SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&COUNTERS, &which);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int wanted(__u64 pid_tgid)
+{
+	__u32 target = TARGET_TGID;
+	return target == 0 || (__u32)(pid_tgid >> 32) == target;
+}
+
+// A new connection entry; its process is remembered so that its exit is reported.
+static __always_inline void new_conn(struct conn_key *key, struct conn *fresh)
+{
+	if (bpf_map_update_elem(&CONNS, key, fresh, BPF_NOEXIST) != 0) {
+		count(C_CONN_FULL);
+		return;
+	}
+	__u8 one = 1;
+	bpf_map_update_elem(&PIDS, &key->tgid, &one, BPF_ANY);
+}
+
+static __always_inline int enter_ssl(struct pt_regs *ctx, __u64 id, __u64 ssl, __u32 kind, int ex)
+{
+	struct call c = {};
+	c.ssl = ssl;
+	c.buf = (__u64)PT_REGS_PARM2(ctx);
+	c.out_len = ex ? (__u64)PT_REGS_PARM4(ctx) : 0;
+	c.kind = kind;
+	// A connection whose tuple is known already: sys_enter need not walk fd -> socket again.
+	struct conn_key key = {.ssl = c.ssl, .tgid = (__u32)(id >> 32)};
+	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
+	if (cn)
+		c.tuple = cn->tuple;
+	if (bpf_map_update_elem(&ACTIVE, &id, &c, BPF_ANY) != 0)
+		count(C_ACTIVE_FULL);
+	return 0;
+}
+
+static __always_inline int enter(struct pt_regs *ctx, __u32 kind, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!wanted(id))
+		return 0;
+	return enter_ssl(ctx, id, (__u64)PT_REGS_PARM1(ctx), kind, ex);
+}
+
+// SSL_do_handshake returned (SSL_connect/SSL_accept call it too): the connection starts
+// here, so its offsets count from its first byte; keep the tuple the handshake's socket
+// calls showed. A handshake that needs more calls (non-blocking) just repeats this.
+static __always_inline void handshake_done(struct call *c, __u64 id)
+{
+	struct conn_key key = {.ssl = c->ssl, .tgid = (__u32)(id >> 32)};
+	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
+	if (!cn) {
+		struct conn fresh = {};
+		fresh.flags = F_FROM_START;
+		fresh.tuple = c->tuple;
+		new_conn(&key, &fresh);
+		return;
+	}
+	if (cn->offset[0] == 0 && cn->offset[1] == 0)
+		cn->flags |= F_FROM_START;
+	if (cn->tuple.family == 0 && c->tuple.family != 0)
+		cn->tuple = c->tuple;
+}
+
+static __always_inline int leave(struct pt_regs *ctx, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&ACTIVE, &id);
+	if (!c)
+		return 0;
+	if (c->kind == KIND_HANDSHAKE) {
+		handshake_done(c, id);
+		bpf_map_delete_elem(&ACTIVE, &id);
+		return 0;
+	}
+	int ret = (int)PT_REGS_RC(ctx); // both forms return int: the upper half of the register is not theirs
+	__u64 moved = 0;
+	if (ex) {
+		if (ret > 0 && c->out_len) { // _ex: 1; the internal functions: > 0
+			__u64 n = 0;
+			if (bpf_probe_read_user(&n, sizeof(n), (void *)c->out_len) == 0)
+				moved = n;
+		}
+	} else if (ret > 0) {
+		moved = (__u64)ret;
+	}
+	if (moved == 0 || c->kind > KIND_READ) {
+		bpf_map_delete_elem(&ACTIVE, &id);
+		return 0;
+	}
+
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!e) {
+		bpf_map_delete_elem(&ACTIVE, &id);
+		return 0;
+	}
+
+	// The connection: create on first sight, adopt a tuple learned during this call.
+	struct conn_key key = {.ssl = c->ssl, .tgid = (__u32)(id >> 32)};
+	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
+	if (!cn) {
+		struct conn fresh = {};
+		new_conn(&key, &fresh);
+		cn = bpf_map_lookup_elem(&CONNS, &key);
+	}
+	__u32 kind = c->kind;
+	if (cn) {
+		if (cn->tuple.family == 0 && c->tuple.family != 0)
+			cn->tuple = c->tuple;
+		e->tuple = cn->tuple;
+		e->offset = cn->offset[kind & 1];
+		e->other_offset = cn->offset[(kind & 1) ^ 1];
+		e->flags = cn->flags;
+		cn->offset[kind & 1] += moved;
+	} else {
+		e->tuple = c->tuple;
+		e->offset = 0;
+		e->other_offset = 0;
+		e->flags = 0;
+	}
+
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ssl = c->ssl;
+	e->tgid = (__u32)(id >> 32);
+	e->tid = (__u32)id;
+	e->kind = kind;
+	e->total = moved > 0xffffffff ? 0xffffffff : (__u32)moved;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+
+	__u64 len = moved;
+	__u32 cap = CAPTURE_BYTES;
+	if (len > cap)
+		len = cap;
+	// Make the verifier see the bound on the very register passed to the helper.
+	barrier_var(len);
+	if (len > MAX_DATA)
+		len = MAX_DATA;
+	if (len > 0 && bpf_probe_read_user(e->data, len, (void *)c->buf) != 0) {
+		count(C_READ_FAULT);
+		len = 0;
+	}
+	e->len = len;
+	if (len < moved)
+		count(C_TRUNCATED);
+	bpf_map_delete_elem(&ACTIVE, &id);
+
+	__u64 size = HEADER_SIZE + len;
+	if (size > sizeof(struct event))
+		size = sizeof(struct event);
+	if (bpf_ringbuf_output(&EVENTS, e, size, ring_flags()) != 0)
+		count(C_LOST);
+	else
+		count(C_EVENTS);
+	return 0;
+}
+
+SEC("uprobe")
+int ssl_write_enter(struct pt_regs *ctx) { return enter(ctx, KIND_WRITE, 0); }
+SEC("uretprobe")
+int ssl_write_leave(struct pt_regs *ctx) { return leave(ctx, 0); }
+SEC("uprobe")
+int ssl_read_enter(struct pt_regs *ctx) { return enter(ctx, KIND_READ, 0); }
+SEC("uretprobe")
+int ssl_read_leave(struct pt_regs *ctx) { return leave(ctx, 0); }
+SEC("uprobe")
+int ssl_write_ex_enter(struct pt_regs *ctx) { return enter(ctx, KIND_WRITE, 1); }
+SEC("uretprobe")
+int ssl_write_ex_leave(struct pt_regs *ctx) { return leave(ctx, 1); }
+SEC("uprobe")
+int ssl_read_ex_enter(struct pt_regs *ctx) { return enter(ctx, KIND_READ, 1); }
+SEC("uretprobe")
+int ssl_read_ex_leave(struct pt_regs *ctx) { return leave(ctx, 1); }
+
+SEC("uprobe")
+int ssl_handshake_enter(struct pt_regs *ctx) { return enter(ctx, KIND_HANDSHAKE, 0); }
+
+// SSL_set_accept_state / SSL_set_connect_state: a fresh connection is set up. An
+// application whose handshake runs inside its first read or write (BIO_f_ssl users such as
+// s_server -WWW, SSL_do_handshake is never called) is seen from
+// its start this way.
+SEC("uprobe")
+int ssl_set_state(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!wanted(id))
+		return 0;
+	struct conn_key key = {.ssl = (__u64)PT_REGS_PARM1(ctx), .tgid = (__u32)(id >> 32)};
+	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
+	if (!cn) {
+		struct conn fresh = {};
+		fresh.flags = F_FROM_START;
+		new_conn(&key, &fresh);
+	} else if (cn->offset[0] == 0 && cn->offset[1] == 0) {
+		cn->flags |= F_FROM_START;
+	}
+	return 0;
+}
+SEC("uretprobe")
+int ssl_handshake_leave(struct pt_regs *ctx) { return leave(ctx, 0); }
+
+// SSL_free: the connection ends; forget it and tell user space (a header-only record).
+SEC("uprobe")
+int ssl_free_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!wanted(id))
+		return 0;
+	struct conn_key key = {.ssl = (__u64)PT_REGS_PARM1(ctx), .tgid = (__u32)(id >> 32)};
+	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
+	if (!cn)
+		return 0; // never carried data we reported
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!e)
+		return 0;
+	e->tuple = cn->tuple;
+	e->offset = cn->offset[0];
+	e->other_offset = cn->offset[1];
+	e->flags = cn->flags;
+	e->total = 0;
+	e->len = 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ssl = key.ssl;
+	e->tgid = key.tgid;
+	e->tid = (__u32)id;
+	e->kind = KIND_FREE;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_map_delete_elem(&CONNS, &key);
+	if (bpf_ringbuf_output(&EVENTS, e, HEADER_SIZE, ring_flags()) != 0)
+		count(C_LOST);
+	else
+		count(C_EVENTS);
+	return 0;
+}
+
+// While a thread is inside an SSL call, the first socket system call it makes (read, write,
+// send*, recv*) names the connection's file descriptor: fd -> struct file -> struct socket ->
+// struct sock, read with CO-RE. A raw tracepoint on sys_enter needs neither kprobes nor
+// BPF_PROG_TYPE_TRACING (fentry), which locked-down or kprobe-less kernels refuse; it runs
+// for every system call, so it filters on the syscall number first, then one hash lookup.
+#if defined(__TARGET_ARCH_x86)
+#define NR_READ 0
+#define NR_WRITE 1
+#define NR_READV 19
+#define NR_WRITEV 20
+#define NR_SENDTO 44
+#define NR_RECVFROM 45
+#define NR_SENDMSG 46
+#define NR_RECVMSG 47
+#elif defined(__TARGET_ARCH_arm64) || defined(__TARGET_ARCH_riscv)
+#define NR_READ 63
+#define NR_WRITE 64
+#define NR_READV 65
+#define NR_WRITEV 66
+#define NR_SENDTO 206
+#define NR_RECVFROM 207
+#define NR_SENDMSG 211
+#define NR_RECVMSG 212
+#else
+#error "syscall numbers for this architecture"
+#endif
+
+#define SOCK_STREAM 1
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct signal_struct {
+	struct {
+		int counter;
+	} live;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct files_struct *files;
+	struct signal_struct *signal;
+} __attribute__((preserve_access_index));
+
+struct file {
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	short type;
+	struct file *file;
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+static __always_inline int is_socket_call(long nr)
+{
+	switch (nr) {
+	case NR_READ: case NR_WRITE: case NR_READV: case NR_WRITEV:
+	case NR_SENDTO: case NR_RECVFROM: case NR_SENDMSG: case NR_RECVMSG:
+		return 1;
+	}
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_enter")
+int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	long nr = (long)ctx->args[1];
+	if (!is_socket_call(nr))
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&ACTIVE, &id);
+	if (!c || c->tuple.family != 0)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	unsigned long fd = 0;
+	if (bpf_probe_read_kernel(&fd, sizeof(fd), &PT_REGS_PARM1(regs)) != 0)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = 0;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) != 0 || !file)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	if (!sock)
+		return 0;
+	// A socket's file points back at it: proof the file is a socket.
+	if (BPF_CORE_READ(sock, file) != file || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return 0;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(c->tuple.saddr, &s, 4);
+		__builtin_memcpy(c->tuple.daddr, &d, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&c->tuple.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&c->tuple.daddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		return 0;
+	}
+	c->tuple.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c->tuple.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	c->tuple.family = family;
+	count(C_TUPLE_SEEN);
+	return 0;
+}
+
+// A process with connections exits: they end without SSL_free, so tell user space (one
+// header-only record per process, only for processes in PIDS: one hash lookup per exiting
+// thread system-wide). sched_process_exit runs in the exiting thread after do_exit counted
+// it out of signal->live: 0 means the whole thread group is gone.
+SEC("raw_tracepoint/sched_process_exit")
+int proc_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = (__u32)(id >> 32);
+	if (!bpf_map_lookup_elem(&PIDS, &tgid))
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0; // other threads live on
+	bpf_map_delete_elem(&PIDS, &tgid);
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!e)
+		return 0;
+	__builtin_memset(&e->tuple, 0, sizeof(e->tuple));
+	e->offset = 0;
+	e->other_offset = 0;
+	e->flags = 0;
+	e->total = 0;
+	e->len = 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ssl = 0;
+	e->tgid = tgid;
+	e->tid = (__u32)id;
+	e->kind = KIND_EXIT;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (bpf_ringbuf_output(&EVENTS, e, HEADER_SIZE, 0) != 0)
+		count(C_LOST);
+	else
+		count(C_EVENTS);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
