@@ -324,7 +324,7 @@ pub(crate) fn counters_view_text(snap: &Snapshot, w: u16, h: u16) -> String {
 fn counters_view_shows_every_registered_counter_and_protocol() {
     let mut s = snapshot(State::Normal, false);
     httptop_engine::counters::fill_distinct(&mut s.counters, &mut s.stats_counters, 1000);
-    let shown = counters_view_text(&s, 200, 60);
+    let shown = counters_view_text(&s, 200, 72);
     for c in s.counters() {
         let line = format!(" {}", c.key());
         assert!(
