@@ -64,11 +64,11 @@ bench() { # bench CAPTURE: alternating runs, then the table
   # One line per run: name seconds peak_kib
   for _ in $(seq "$runs"); do
     /usr/bin/time -f "floor %e %M" "$floor" parse-read "$cap" >/dev/null 2>>"$out"
-    /usr/bin/time -f "httptop %e %M" "$httptop" --config /dev/null -r "$cap" -q 2>>"$out"
-    /usr/bin/time -f "httptop+log %e %M" "$httptop" --config /dev/null -r "$cap" -q --log /dev/null 2>>"$out"
+    /usr/bin/time -f "httptop %e %M" "$httptop" --config /dev/null -r "$cap" -q >/dev/null 2>>"$out"
+    /usr/bin/time -f "httptop+log %e %M" "$httptop" --config /dev/null -r "$cap" -q --log /dev/null >/dev/null 2>>"$out"
     if [ -n "$base" ]; then
-      /usr/bin/time -f "base %e %M" "$base" -r "$cap" -q 2>>"$out"
-      /usr/bin/time -f "base+log %e %M" "$base" -r "$cap" -q --log /dev/null 2>>"$out"
+      /usr/bin/time -f "base %e %M" "$base" -r "$cap" -q >/dev/null 2>>"$out"
+      /usr/bin/time -f "base+log %e %M" "$base" -r "$cap" -q --log /dev/null >/dev/null 2>>"$out"
     fi
   done
   summary=$("$httptop" --config /dev/null -r "$cap" 2>&1 >/dev/null | head -n 1)
