@@ -118,6 +118,56 @@ pub struct JsonlWriter<W: Write> {
     alert_context: Option<(Baseline, u64, u32)>,
     /// The `"client"`/`"server"` text of recent connections.
     ends: EndsCache,
+    /// Long wire strings recently written as they are.
+    seen: SeenCache,
+}
+
+/// Long wire strings (32 to 192 bytes: user agents, hosts, paths, which repeat) last
+/// found to be plain printable ASCII, one per slot (by length and first and last eight
+/// bytes): a string equal to its slot's is written without checking it again. Fixed size
+/// (64 slots of 192 bytes, allocated with the first record); the comparison makes a
+/// collision harmless.
+struct SeenCache {
+    slots: Vec<(usize, [u8; 192])>,
+}
+
+impl SeenCache {
+    const SLOTS: usize = 64;
+
+    /// `prefix` then what [`push_wire`] writes for `s`.
+    fn push_field(&mut self, l: &mut Vec<u8>, prefix: &[u8], s: &[u8]) {
+        l.extend_from_slice(prefix);
+        let (Some(head), Some(tail)) = (s.first_chunk::<8>(), s.last_chunk::<8>()) else {
+            return push_wire(l, s);
+        };
+        if !(32..=192).contains(&s.len()) {
+            return push_wire(l, s);
+        }
+        if self.slots.is_empty() {
+            self.slots = vec![(0, [0; 192]); Self::SLOTS];
+        }
+        let h = (u64::from_le_bytes(*head) ^ u64::from_le_bytes(*tail).rotate_left(29))
+            .wrapping_add(s.len() as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let Some(slot) = self.slots.get_mut((h >> 58) as usize % Self::SLOTS) else {
+            return push_wire(l, s);
+        };
+        let hit = slot.0 == s.len() && slot.1.get(..s.len()) == Some(s);
+        if hit || is_plain_ascii(s) {
+            l.reserve(s.len() + 2);
+            l.push(b'"');
+            l.extend_from_slice(s);
+            l.push(b'"');
+            if !hit {
+                if let Some(room) = slot.1.get_mut(..s.len()) {
+                    room.copy_from_slice(s);
+                    slot.0 = s.len();
+                }
+            }
+        } else {
+            push_wire(l, s);
+        }
+    }
 }
 
 /// The `,"client":..,"server":..` text last written per slot (a slot per pair of
@@ -193,6 +243,7 @@ impl<W: Write> JsonlWriter<W> {
             error: None,
             alert_context: None,
             ends: EndsCache { slots: Vec::new() },
+            seen: SeenCache { slots: Vec::new() },
         }
     }
 
@@ -228,16 +279,19 @@ impl<W: Write> JsonlWriter<W> {
         }
         let l = &mut self.line;
         l.clear();
-        push_head(l, b"exchange", ex.ts);
+        // `push_head(l, b"exchange", ex.ts)` in one piece.
+        const _: () = assert!(SCHEMA_VERSION == 2, "update the exchange head");
+        l.extend_from_slice(b"{\"type\":\"exchange\",\"schema\":2,\"ts\":");
+        push_ts(l, ex.ts);
         self.ends.push(l, ex.client, ex.server);
         l.extend_from_slice(b",\"original_client\":");
         push_original(l, ex.original_client);
-        push_field(l, b"method", &ex.method);
-        push_field(l, b"host", &ex.host);
-        push_field(l, b"path", &ex.path);
-        l.extend_from_slice(b",\"section\":");
-        push_wire(l, ex.section());
-        push_field(l, b"user_agent", &ex.user_agent);
+        let seen = &mut self.seen;
+        seen.push_field(l, b",\"method\":", ex.method.as_bytes());
+        seen.push_field(l, b",\"host\":", ex.host.as_bytes());
+        seen.push_field(l, b",\"path\":", ex.path.as_bytes());
+        seen.push_field(l, b",\"section\":", ex.section());
+        seen.push_field(l, b",\"user_agent\":", ex.user_agent.as_bytes());
         push_version(l, ex.version);
         l.extend_from_slice(b",\"stream_id\":");
         push_stream_id(l, ex.stream_id);
@@ -614,6 +668,10 @@ fn push_encap(l: &mut Vec<u8>, encap: &httptop_wire::Encap) {
 
 /// The flag names, then `]` (the caller wrote `[`).
 fn push_flags(l: &mut Vec<u8>, flags: Flags) {
+    if flags.is_empty() {
+        l.push(b']');
+        return;
+    }
     push_names(
         l,
         Flags::NAMES
@@ -978,19 +1036,21 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 fn is_plain_ascii(s: &[u8]) -> bool {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    // Non-zero iff some byte of `v` is zero (exact as a yes/no answer).
-    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    // High bit set in some byte iff some byte of `v` is zero (exact as a yes/no answer).
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v;
     let mut words = s.chunks_exact(8);
     for w in &mut words {
         let mut b = [0; 8];
         b.copy_from_slice(w);
         let w = u64::from_le_bytes(b);
-        // A byte >= 0x80, a byte < 0x20 (exact for a bound <= 0x80), `"`, `\`, DEL.
-        let bad = (w & HI)
-            | (w.wrapping_sub(LO * 0x20) & !w & HI)
+        // A byte >= 0x7f (its high bit, or that of byte + 1: a carry out of a byte
+        // comes only from 0xff, found anyway), a byte < 0x20 (exact for a bound
+        // <= 0x80), `"`, `\`.
+        let bad = ((w | w.wrapping_add(LO))
+            | (w.wrapping_sub(LO * 0x20) & !w)
             | has_zero(w ^ (LO * u64::from(b'"')))
-            | has_zero(w ^ (LO * u64::from(b'\\')))
-            | has_zero(w ^ (LO * 0x7f));
+            | has_zero(w ^ (LO * u64::from(b'\\'))))
+            & HI;
         if bad != 0 {
             return false;
         }
@@ -1625,6 +1685,45 @@ mod tests {
         );
         assert!(v["close_code"].is_null() && v["close_reason"].is_null());
         assert_eq!(v["flags"], serde_json::json!(["truncated"]));
+    }
+
+    #[test]
+    fn long_strings_seen_before_write_what_push_wire_writes() {
+        let ua = b"Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0".to_vec();
+        let mut quoted = ua.clone();
+        quoted[30] = b'"';
+        let mut bidi = ua.clone();
+        bidi.splice(30..31, "\u{202e}".bytes());
+        bidi.truncate(ua.len());
+        let mut bad = ua.clone();
+        bad[30] = 0xff;
+        let mut other = ua.clone();
+        other[30] = b'Q';
+        // Same length, head and tail (one slot), differing in the middle; short, long,
+        // exactly at the bounds.
+        let strings: Vec<Vec<u8>> = vec![
+            ua.clone(),
+            quoted,
+            bidi,
+            bad,
+            other,
+            vec![b'a'; 31],
+            vec![b'a'; 32],
+            vec![b'a'; 192],
+            vec![b'a'; 193],
+            b"GET".to_vec(),
+            Vec::new(),
+        ];
+        let mut seen = SeenCache { slots: Vec::new() };
+        for _ in 0..3 {
+            for s in &strings {
+                let mut got = Vec::new();
+                seen.push_field(&mut got, b",\"x\":", s);
+                let mut want = b",\"x\":".to_vec();
+                push_wire(&mut want, s);
+                assert_eq!(got, want, "{}", String::from_utf8_lossy(s));
+            }
+        }
     }
 
     #[test]
