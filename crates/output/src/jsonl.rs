@@ -119,6 +119,123 @@ pub struct JsonlWriter<W: Write> {
     error: Option<io::Error>,
     /// Baseline, window and threshold of the last alert start, repeated on its recovery.
     alert_context: Option<(Baseline, u64, u32)>,
+    /// The `"client"`/`"server"` text of recent connections.
+    ends: EndsCache,
+    /// Long wire strings recently written as they are.
+    seen: SeenCache,
+}
+
+/// Long wire strings (32 to 192 bytes: user agents, hosts, paths, which repeat) last
+/// found to be plain printable ASCII, one per slot (by length and first and last eight
+/// bytes): a string equal to its slot's is written without checking it again. Fixed size
+/// (64 slots of 192 bytes, allocated with the first record); the comparison makes a
+/// collision harmless.
+struct SeenCache {
+    slots: Vec<(usize, [u8; 192])>,
+}
+
+impl SeenCache {
+    const SLOTS: usize = 64;
+
+    /// `prefix` then what [`push_wire`] writes for `s`.
+    fn push_field(&mut self, l: &mut Vec<u8>, prefix: &[u8], s: &[u8]) {
+        l.extend_from_slice(prefix);
+        let (Some(head), Some(tail)) = (s.first_chunk::<8>(), s.last_chunk::<8>()) else {
+            return push_wire(l, s);
+        };
+        if !(32..=192).contains(&s.len()) {
+            return push_wire(l, s);
+        }
+        if self.slots.is_empty() {
+            self.slots = vec![(0, [0; 192]); Self::SLOTS];
+        }
+        let h = (u64::from_le_bytes(*head) ^ u64::from_le_bytes(*tail).rotate_left(29))
+            .wrapping_add(s.len() as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let Some(slot) = self.slots.get_mut((h >> 58) as usize % Self::SLOTS) else {
+            return push_wire(l, s);
+        };
+        let hit = slot.0 == s.len() && slot.1.get(..s.len()) == Some(s);
+        if hit || is_plain_ascii(s) {
+            l.reserve(s.len() + 2);
+            l.push(b'"');
+            l.extend_from_slice(s);
+            l.push(b'"');
+            if !hit {
+                if let Some(room) = slot.1.get_mut(..s.len()) {
+                    room.copy_from_slice(s);
+                    slot.0 = s.len();
+                }
+            }
+        } else {
+            push_wire(l, s);
+        }
+    }
+}
+
+/// The `,"client":..,"server":..` text last written per slot (a slot per pair of
+/// addresses, by their ports): the exchanges of one connection repeat it, so it is
+/// formatted once per connection, then copied. Fixed size (256 slots of 128 bytes of
+/// text, allocated with the first record); a collision, or a longer text, only formats
+/// again.
+struct EndsCache {
+    slots: Vec<EndsSlot>,
+}
+
+type Ends = (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>);
+
+#[derive(Clone)]
+struct EndsSlot {
+    key: Option<Ends>,
+    len: usize,
+    text: [u8; 128],
+}
+
+impl EndsCache {
+    const SLOTS: usize = 256;
+
+    /// Appends what [`push_ends`] appends.
+    fn push(
+        &mut self,
+        l: &mut Vec<u8>,
+        client: Option<std::net::SocketAddr>,
+        server: Option<std::net::SocketAddr>,
+    ) {
+        if self.slots.is_empty() {
+            let empty = EndsSlot {
+                key: None,
+                len: 0,
+                text: [0; 128],
+            };
+            self.slots = vec![empty; Self::SLOTS];
+        }
+        // Multiplicative hashing of both ports: ephemeral ports differ in their high bits
+        // as much as in their low ones (Linux picks even ones for connect()).
+        let port = |a: Option<std::net::SocketAddr>| a.map_or(0, |a| u32::from(a.port()));
+        let h = port(client).wrapping_mul(0x9e37_79b9) ^ port(server).wrapping_mul(0x85eb_ca6b);
+        let i = (h >> 24) as usize % Self::SLOTS;
+        let Some(slot) = self.slots.get_mut(i) else {
+            return push_ends(l, client, server);
+        };
+        if slot.key == Some((client, server)) {
+            if let Some(text) = slot.text.get(..slot.len) {
+                l.extend_from_slice(text);
+                return;
+            }
+        }
+        let start = l.len();
+        push_ends(l, client, server);
+        if let (Some(written), Some(room)) = (
+            l.get(start..),
+            slot.text.get_mut(..l.len().saturating_sub(start)),
+        ) {
+            room.copy_from_slice(written);
+            slot.len = written.len();
+            slot.key = Some((client, server));
+        } else {
+            slot.key = None;
+        }
+    }
 }
 
 impl<W: Write> JsonlWriter<W> {
@@ -128,6 +245,8 @@ impl<W: Write> JsonlWriter<W> {
             line: Vec::with_capacity(1024),
             error: None,
             alert_context: None,
+            ends: EndsCache { slots: Vec::new() },
+            seen: SeenCache { slots: Vec::new() },
         }
     }
 
@@ -163,16 +282,19 @@ impl<W: Write> JsonlWriter<W> {
         }
         let l = &mut self.line;
         l.clear();
-        push_head(l, b"exchange", ex.ts);
-        push_ends(l, ex.client, ex.server);
+        // `push_head(l, b"exchange", ex.ts)` in one piece.
+        const _: () = assert!(SCHEMA_VERSION == 2, "update the exchange head");
+        l.extend_from_slice(b"{\"type\":\"exchange\",\"schema\":2,\"ts\":");
+        push_ts(l, ex.ts);
+        self.ends.push(l, ex.client, ex.server);
         l.extend_from_slice(b",\"original_client\":");
         push_original(l, ex.original_client);
-        push_field(l, b"method", &ex.method);
-        push_field(l, b"host", &ex.host);
-        push_field(l, b"path", &ex.path);
-        l.extend_from_slice(b",\"section\":");
-        push_wire(l, ex.section());
-        push_field(l, b"user_agent", &ex.user_agent);
+        let seen = &mut self.seen;
+        seen.push_field(l, b",\"method\":", ex.method.as_bytes());
+        seen.push_field(l, b",\"host\":", ex.host.as_bytes());
+        seen.push_field(l, b",\"path\":", ex.path.as_bytes());
+        seen.push_field(l, b",\"section\":", ex.section());
+        seen.push_field(l, b",\"user_agent\":", ex.user_agent.as_bytes());
         push_version(l, ex.version);
         l.extend_from_slice(b",\"stream_id\":");
         push_stream_id(l, ex.stream_id);
@@ -237,7 +359,7 @@ impl<W: Write> JsonlWriter<W> {
         push_head(l, b"websocket", ws.ts);
         l.extend_from_slice(b",\"end\":");
         push_ts(l, ws.end);
-        push_ends(l, ws.client, ws.server);
+        self.ends.push(l, ws.client, ws.server);
         l.extend_from_slice(b",\"original_client\":");
         push_original(l, ws.original_client);
         push_field(l, b"host", &ws.host);
@@ -291,7 +413,7 @@ impl<W: Write> JsonlWriter<W> {
         push_head(l, b"tls", t.ts);
         l.extend_from_slice(b",\"end\":");
         push_ts(l, t.end);
-        push_ends(l, t.client, t.server);
+        self.ends.push(l, t.client, t.server);
         push_opt_wire(l, b"sni", t.sni.as_ref());
         push_opt_wire(l, b"alpn", t.alpn.as_ref());
         push_wire_list(l, b"alpn_offered", &t.alpn_offered);
@@ -483,12 +605,22 @@ fn push_opt_i64(l: &mut Vec<u8>, v: Option<i64>) {
 
 /// `,"version":"1.1"` (`"2"` for HTTP/2).
 fn push_version(l: &mut Vec<u8>, v: Version) {
+    // The versions that occur, as one constant each.
+    let known: &[u8] = match (v.major, v.minor) {
+        (1, 1) => b",\"version\":\"1.1\"",
+        (1, 0) => b",\"version\":\"1.0\"",
+        (0, 9) => b",\"version\":\"0.9\"",
+        _ if v == Version::HTTP2 => b",\"version\":\"2\"",
+        _ => b"",
+    };
+    if !known.is_empty() {
+        l.extend_from_slice(known);
+        return;
+    }
     l.extend_from_slice(b",\"version\":\"");
     push_int(l, u64::from(v.major));
-    if v != Version::HTTP2 {
-        l.push(b'.');
-        push_int(l, u64::from(v.minor));
-    }
+    l.push(b'.');
+    push_int(l, u64::from(v.minor));
     l.push(b'"');
 }
 
@@ -524,8 +656,13 @@ fn push_opt(l: &mut Vec<u8>, v: Option<u64>) {
 
 fn push_ts(l: &mut Vec<u8>, ts: Timestamp) {
     push_int(l, ts.secs());
-    l.push(b'.');
-    push_padded(l, ts.nanos() % 1_000_000_000, 9);
+    let mut b = *b".000000000";
+    let mut v = ts.nanos() % 1_000_000_000;
+    for d in b[1..].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    l.extend_from_slice(&b);
 }
 
 fn push_original(l: &mut Vec<u8>, oc: Option<httptop_engine::OriginalClient>) {
@@ -557,6 +694,10 @@ fn push_encap(l: &mut Vec<u8>, encap: &httptop_wire::Encap) {
 
 /// The flag names, then `]` (the caller wrote `[`).
 fn push_flags(l: &mut Vec<u8>, flags: Flags) {
+    if flags.is_empty() {
+        l.push(b']');
+        return;
+    }
     push_names(
         l,
         Flags::NAMES
@@ -798,33 +939,68 @@ impl<W: Write> httptop_engine::Sink for JsonlWriter<W> {
 }
 
 fn push_int(l: &mut Vec<u8>, v: u64) {
+    if v < 10 {
+        // Schema, interim count, flags of small numbers: one byte.
+        l.push(b'0' + v as u8);
+        return;
+    }
     let mut b = itoa::Buffer::new();
     l.extend_from_slice(b.format(v).as_bytes());
 }
 
+/// `v` in decimal, zeros in front up to `width` digits.
 fn push_padded(l: &mut Vec<u8>, v: u64, width: usize) {
-    let mut b = itoa::Buffer::new();
-    let s = b.format(v);
-    for _ in s.len()..width {
-        l.push(b'0');
+    // u64::MAX has 20 digits.
+    let mut b = [b'0'; 20];
+    let (mut v, mut i) = (v, b.len());
+    while v > 0 && i > 0 {
+        i -= 1;
+        b[i] = b'0' + (v % 10) as u8;
+        v /= 10;
     }
-    l.extend_from_slice(s.as_bytes());
+    let start = i.min(b.len() - width.clamp(1, b.len()));
+    l.extend_from_slice(&b[start..]);
+}
+
+/// Writes `v` (at most five digits, as a port or an octet) in decimal at the start of
+/// `out`, which has room for them; returns the number of digits.
+#[inline]
+fn put_decimal(out: &mut [u8], v: u32) -> usize {
+    let n = match v {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        1000..=9999 => 4,
+        _ => 5,
+    };
+    let mut v = v;
+    for d in out.iter_mut().take(n).rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    n
 }
 
 fn push_addr(l: &mut Vec<u8>, a: Option<std::net::SocketAddr>) {
     match a {
         Some(std::net::SocketAddr::V4(v4)) => {
-            // The common case, without the formatting machinery.
-            l.push(b'"');
-            for (i, o) in v4.ip().octets().iter().enumerate() {
+            // The common case, without the formatting machinery: `"a.b.c.d:port"` built
+            // on the stack (at most 23 bytes), appended at once.
+            let mut b = [0u8; 24];
+            b[0] = b'"';
+            let mut n = 1;
+            for (i, o) in v4.ip().octets().into_iter().enumerate() {
                 if i > 0 {
-                    l.push(b'.');
+                    b[n] = b'.';
+                    n += 1;
                 }
-                push_int(l, u64::from(*o));
+                n += put_decimal(&mut b[n..], u32::from(o));
             }
-            l.push(b':');
-            push_int(l, u64::from(v4.port()));
-            l.push(b'"');
+            b[n] = b':';
+            n += 1;
+            n += put_decimal(&mut b[n..], u32::from(v4.port()));
+            b[n] = b'"';
+            l.extend_from_slice(&b[..n + 1]);
         }
         Some(a) => {
             use std::io::Write as _;
@@ -847,6 +1023,15 @@ fn push_field(l: &mut Vec<u8>, name: &[u8], v: &WireStr) {
 /// Appends the wire string `s` losslessly: a JSON string when `s` is valid UTF-8, else
 /// `{"bytes":"<base64 of s>"}` (see the module docs).
 pub fn push_wire(l: &mut Vec<u8>, s: &[u8]) {
+    if is_plain_ascii(s) {
+        // Nearly every wire string: written as is, without the UTF-8 check and the
+        // escape scan (which would find nothing).
+        l.reserve(s.len() + 2);
+        l.push(b'"');
+        l.extend_from_slice(s);
+        l.push(b'"');
+        return;
+    }
     match std::str::from_utf8(s) {
         Ok(text) => {
             l.push(b'"');
@@ -870,6 +1055,37 @@ pub fn push_wire(l: &mut Vec<u8>, s: &[u8]) {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Whether every byte of `s` is printable ASCII that a JSON string holds as is
+/// (`0x20..=0x7e` except `"` and `\`), checked eight bytes at a time: such a string is
+/// valid UTF-8 in which [`push_utf8`] escapes nothing.
+fn is_plain_ascii(s: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // High bit set in some byte iff some byte of `v` is zero (exact as a yes/no answer).
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v;
+    let mut words = s.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0; 8];
+        b.copy_from_slice(w);
+        let w = u64::from_le_bytes(b);
+        // A byte >= 0x7f (its high bit, or that of byte + 1: a carry out of a byte
+        // comes only from 0xff, found anyway), a byte < 0x20 (exact for a bound
+        // <= 0x80), `"`, `\`.
+        let bad = ((w | w.wrapping_add(LO))
+            | (w.wrapping_sub(LO * 0x20) & !w)
+            | has_zero(w ^ (LO * u64::from(b'"')))
+            | has_zero(w ^ (LO * u64::from(b'\\'))))
+            & HI;
+        if bad != 0 {
+            return false;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
 
 /// Appends `s` as a JSON string literal, always a string: every byte that is not part of
 /// valid UTF-8 becomes the four characters `\xHH`. Lossy on such bytes (the wire can send
@@ -980,6 +1196,91 @@ mod tests {
     use super::*;
     use httptop_engine::Version;
     use httptop_wire::Timestamp;
+
+    /// The word-at-a-time test agrees with the byte-by-byte definition for every byte
+    /// value at every place of a word and of the remainder, and the fast path of
+    /// `push_wire` writes what the UTF-8 path writes.
+    #[test]
+    fn plain_ascii_fast_path_agrees_with_the_escaping_path() {
+        for len in 1..=19 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    let plain = (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+                    assert_eq!(is_plain_ascii(&s), plain, "byte {b:#x} at {at} of {len}");
+                    let mut fast = Vec::new();
+                    push_wire(&mut fast, &s);
+                    let mut slow = Vec::new();
+                    match std::str::from_utf8(&s) {
+                        Ok(t) => {
+                            slow.push(b'"');
+                            push_utf8(&mut slow, t);
+                            slow.push(b'"');
+                        }
+                        Err(_) => push_wire(&mut slow, &s),
+                    }
+                    assert_eq!(fast, slow, "byte {b:#x} at {at} of {len}");
+                }
+            }
+        }
+        assert!(is_plain_ascii(b""));
+    }
+
+    /// IPv4 addresses and timestamps are written without the formatting machinery, as
+    /// `Display` and nine-decimal padding write them.
+    #[test]
+    fn addresses_and_timestamps_write_what_display_writes() {
+        for (ip, port) in [
+            ([0, 0, 0, 0], 0),
+            ([1, 2, 3, 4], 5),
+            ([9, 10, 99, 100], 999),
+            ([127, 0, 0, 1], 1000),
+            ([255, 255, 255, 255], 65535),
+            ([10, 200, 30, 249], 9999),
+            ([192, 168, 1, 10], 10000),
+        ] {
+            let a = std::net::SocketAddr::from((ip, port));
+            let mut l = Vec::new();
+            push_addr(&mut l, Some(a));
+            assert_eq!(String::from_utf8(l).unwrap(), format!("\"{a}\""));
+        }
+        for (secs, nanos) in [(0, 0), (1, 1), (1_700_000_000, 999_999_999), (12, 100_000)] {
+            let mut l = Vec::new();
+            push_ts(&mut l, Timestamp(secs * 1_000_000_000 + nanos));
+            assert_eq!(String::from_utf8(l).unwrap(), format!("{secs}.{nanos:09}"));
+        }
+    }
+
+    /// Zero-padded decimals and HTTP versions as the general formatting writes them.
+    #[test]
+    fn padded_numbers_and_versions_write_what_format_writes() {
+        for v in [0, 1, 9, 10, 999_999, 1_000_000, 123_456_789, u64::MAX] {
+            for width in [0, 1, 6, 9, 20] {
+                let mut l = Vec::new();
+                push_padded(&mut l, v, width);
+                assert_eq!(String::from_utf8(l).unwrap(), format!("{v:0width$}"));
+            }
+            let mut l = Vec::new();
+            push_int(&mut l, v);
+            assert_eq!(String::from_utf8(l).unwrap(), v.to_string());
+        }
+        for (major, minor, text) in [
+            (1, 1, "1.1"),
+            (1, 0, "1.0"),
+            (0, 9, "0.9"),
+            (2, 0, "2"),
+            (3, 7, "3.7"),
+            (2, 1, "2.1"),
+        ] {
+            let mut l = Vec::new();
+            push_version(&mut l, Version { major, minor });
+            assert_eq!(
+                String::from_utf8(l).unwrap(),
+                format!(",\"version\":\"{text}\"")
+            );
+        }
+    }
 
     fn s(b: &[u8]) -> String {
         let mut v = Vec::new();
@@ -1446,6 +1747,82 @@ mod tests {
         );
         assert!(v["close_code"].is_null() && v["close_reason"].is_null());
         assert_eq!(v["flags"], serde_json::json!(["truncated"]));
+    }
+
+    #[test]
+    fn long_strings_seen_before_write_what_push_wire_writes() {
+        let ua = b"Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0".to_vec();
+        let mut quoted = ua.clone();
+        quoted[30] = b'"';
+        let mut bidi = ua.clone();
+        bidi.splice(30..31, "\u{202e}".bytes());
+        bidi.truncate(ua.len());
+        let mut bad = ua.clone();
+        bad[30] = 0xff;
+        let mut other = ua.clone();
+        other[30] = b'Q';
+        // Same length, head and tail (one slot), differing in the middle; short, long,
+        // exactly at the bounds.
+        let strings: Vec<Vec<u8>> = vec![
+            ua.clone(),
+            quoted,
+            bidi,
+            bad,
+            other,
+            vec![b'a'; 31],
+            vec![b'a'; 32],
+            vec![b'a'; 192],
+            vec![b'a'; 193],
+            b"GET".to_vec(),
+            Vec::new(),
+        ];
+        let mut seen = SeenCache { slots: Vec::new() };
+        for _ in 0..3 {
+            for s in &strings {
+                let mut got = Vec::new();
+                seen.push_field(&mut got, b",\"x\":", s);
+                let mut want = b",\"x\":".to_vec();
+                push_wire(&mut want, s);
+                assert_eq!(got, want, "{}", String::from_utf8_lossy(s));
+            }
+        }
+    }
+
+    #[test]
+    fn client_and_server_cached_per_connection_write_what_fresh_writers_write() {
+        use std::net::SocketAddr;
+        let v4 = |o: u8, port: u16| Some(SocketAddr::from(([10, 0, 0, o], port)));
+        let v6 = |port: u16| Some(SocketAddr::from(([0xfe80, 0, 0, 0, 0, 0, 0, 0x1234], port)));
+        // Same ports with other addresses (one slot), another client port, v6, none.
+        let pairs = [
+            (v4(1, 40000), v4(2, 80)),
+            (v4(3, 40000), v4(2, 80)),
+            (v4(1, 40064), v4(2, 80)),
+            (v6(40000), v6(443)),
+            (None, v4(2, 80)),
+            (v4(1, 40000), None),
+            (None, None),
+        ];
+        let mut one = JsonlWriter::new(Vec::new());
+        let mut want = Vec::new();
+        for round in 0..3 {
+            for (i, &(client, server)) in pairs.iter().enumerate() {
+                let ex = Exchange {
+                    client,
+                    server,
+                    request_bytes: (round * 10 + i) as u64,
+                    ..Exchange::default()
+                };
+                one.write_exchange(&ex);
+                let mut fresh = JsonlWriter::new(Vec::new());
+                fresh.write_exchange(&ex);
+                want.extend(fresh.into_inner());
+            }
+        }
+        assert_eq!(
+            String::from_utf8(one.into_inner()).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! headroom, and the optional reader thread (see the module documentation of `file`).
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use super::resync::Step;
 use super::{FileOptions, FileStats};
@@ -39,6 +41,9 @@ enum Chunks<R> {
     Ahead {
         full: Receiver<io::Result<(Vec<u8>, usize)>>,
         free: SyncSender<Vec<u8>>,
+        /// Chunks the reader thread has allocated (at most [`POOL`]); read by tests.
+        #[cfg_attr(not(test), allow(dead_code))]
+        allocated: Arc<AtomicUsize>,
     },
     /// Between the two above while switching to read-ahead.
     Switching,
@@ -46,6 +51,10 @@ enum Chunks<R> {
 
 /// Headroom per chunk: room for a whole record of a 65,535-byte snaplen with any header.
 const HEADROOM: usize = 128 << 10;
+
+/// Chunks the reader thread allocates at most: one being read, one waiting in the
+/// channel, one being decoded, one on its way back.
+const POOL: usize = 4;
 
 impl<R: Read> Buf<R> {
     pub(super) fn new(input: Input<R>, consumed: u64, opts: &FileOptions) -> Self {
@@ -98,9 +107,11 @@ impl<R: Read> Buf<R> {
     /// Puts a new chunk after the unconsumed bytes.
     fn append(&mut self, mut c: Vec<u8>, n: usize) {
         let (head, tail) = (self.head, self.end - self.start);
-        let Some(new) = c.get(head..head + n) else {
+        if c.get(head..head + n).is_none() {
+            // Cannot happen (a read fills at most the chunk); the buffer goes back.
+            self.recycle(c);
             return;
-        };
+        }
         if tail <= head {
             // The common case: the tail (part of one record) goes into the headroom.
             c[head - tail..head].copy_from_slice(&self.buf[self.start..self.end]);
@@ -113,7 +124,7 @@ impl<R: Read> Buf<R> {
             // holds the record; bounded by the record cap the callers check.
             self.buf.copy_within(self.start..self.end, 0);
             self.buf.truncate(tail);
-            self.buf.extend_from_slice(new);
+            self.buf.extend_from_slice(&c[head..head + n]);
             self.start = 0;
             self.end = self.buf.len();
             self.capacity = self.capacity.max(self.end);
@@ -146,17 +157,32 @@ impl<R: Read> Buf<R> {
         }
     }
 
-    /// Gives a chunk-sized buffer back for reuse; others (grown ones) are freed.
-    fn recycle(&mut self, v: Vec<u8>) {
-        if v.len() != self.head + self.chunk {
-            return;
-        }
+    /// Gives a chunk-sized buffer back for reuse. Inline, others (grown ones) are freed;
+    /// with the reader thread, a grown buffer (which began as one of its chunks) is cut
+    /// back to a chunk and returned, so that its pool never runs dry.
+    fn recycle(&mut self, mut v: Vec<u8>) {
+        let size = self.head + self.chunk;
         match &mut self.chunks {
-            Chunks::Inline { spare, .. } => *spare = Some(v),
-            Chunks::Ahead { free, .. } => {
+            Chunks::Inline { spare, .. } if v.len() == size => *spare = Some(v),
+            Chunks::Ahead { free, .. } if !v.is_empty() => {
+                if v.len() != size {
+                    v.resize(size, 0);
+                    v.shrink_to_fit();
+                }
+                // Full only when the reader holds its whole pool already: then this one
+                // (from before the switch) is not needed.
                 let _ = free.try_send(v);
             }
-            Chunks::Switching => {}
+            _ => {}
+        }
+    }
+
+    /// Chunks allocated by the reader thread so far (0 without one).
+    #[cfg(test)]
+    pub(super) fn chunks_allocated(&self) -> usize {
+        match &self.chunks {
+            Chunks::Ahead { allocated, .. } => allocated.load(Ordering::Relaxed),
+            _ => 0,
         }
     }
 
@@ -179,14 +205,32 @@ impl<R: Read + Send + 'static> Buf<R> {
             return Ok(());
         };
         let (head, size) = (self.head, self.head + self.chunk);
-        // One chunk being read, one waiting, one being decoded, one recycled.
+        // One chunk being read, one waiting, one being decoded, one recycled: a pool of
+        // `POOL` buffers, allocated (zeroed) once each, then passed round. The decoding
+        // thread gives back every chunk-sized buffer it is done with (`recycle`, a grown
+        // one cut back to size), so once the pool is full the reader waits for one
+        // instead of allocating: no calloc per chunk, and the memory stays bounded.
         let (full_tx, full) = sync_channel(1);
-        let (free, free_rx) = sync_channel::<Vec<u8>>(1);
+        let (free, free_rx) = sync_channel::<Vec<u8>>(POOL);
         let mut input = input;
+        let allocated = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&allocated);
         std::thread::Builder::new()
             .name("httptop-read".into())
             .spawn(move || loop {
-                let mut v = free_rx.try_recv().unwrap_or_else(|_| vec![0; size]);
+                let mut v = match free_rx.try_recv() {
+                    Ok(v) => v,
+                    Err(_) if count.load(Ordering::Relaxed) < POOL => {
+                        count.fetch_add(1, Ordering::Relaxed);
+                        vec![0; size]
+                    }
+                    // Every buffer is out: wait for one; a closed channel means the
+                    // source was dropped.
+                    Err(_) => match free_rx.recv() {
+                        Ok(v) => v,
+                        Err(_) => return,
+                    },
+                };
                 // Dropping `full_tx` (returning) ends the input for the reader; a failed send
                 // means the source was dropped.
                 match read_some(&mut input, &mut v[head..]) {
@@ -203,7 +247,11 @@ impl<R: Read + Send + 'static> Buf<R> {
                 }
             })
             .map_err(CaptureError::Io)?;
-        self.chunks = Chunks::Ahead { full, free };
+        self.chunks = Chunks::Ahead {
+            full,
+            free,
+            allocated,
+        };
         Ok(())
     }
 }
@@ -350,6 +398,10 @@ mod tests {
                 assert!(err.is_none(), "{err:?}");
                 assert!(got == want, "buffer {buffer_size}, reads of {trickle}");
                 assert_eq!(ahead.stats(), inline.stats());
+                // Hundreds of chunks (some grown for a long record and cut back) went
+                // round a pool of at most four.
+                let chunks = ahead.buf.chunks_allocated();
+                assert!((1..=4).contains(&chunks), "{chunks} chunks allocated");
             }
         }
     }
