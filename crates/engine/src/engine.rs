@@ -121,31 +121,46 @@ const MAX_KEPT_EVENTS: usize = 256;
 // One borrow per counters struct the analyzers touch: the reassembly counters are
 // borrowed beside them, so `Counters` cannot be passed whole.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn app_ctx<'a>(
-    limits: &'a Limits,
-    http: &'a mut HttpCounters,
-    protocols: &'a mut ProtocolTable,
-    preface: &'a mut PrefaceCounters,
-    h2: &'a mut Http2Counters,
-    websocket: &'a mut WebSocketCounters,
-    tls: &'a mut crate::tls::TlsCounters,
-    out: &'a mut Vec<Event>,
-    pool: &'a mut QueuePool,
-    now: Timestamp,
-) -> AppCtx<'a> {
-    AppCtx {
-        http: Ctx {
-            limits,
-            counters: http,
-            out,
-            pool,
-            now,
-        },
-        protocols,
-        preface,
-        h2,
-        websocket,
-        tls,
+impl Counters {
+    /// The analyzers' context over these counters, and the two groups used beside it:
+    /// the reassembly counters (TCP source) and the plaintext source's own.
+    pub(crate) fn app_ctx<'a, 'c: 'a>(
+        &'c mut self,
+        limits: &'a Limits,
+        out: &'a mut Vec<Event>,
+        pool: &'a mut QueuePool,
+        now: Timestamp,
+    ) -> (
+        AppCtx<'a>,
+        &'c mut ReasmCounters,
+        &'c mut crate::plain::PlainCounters,
+    ) {
+        let Counters {
+            http,
+            protocols,
+            preface,
+            h2,
+            websocket,
+            tls,
+            reasm,
+            plain,
+            ..
+        } = self;
+        let cx = AppCtx {
+            http: Ctx {
+                limits,
+                counters: http,
+                out,
+                pool,
+                now,
+            },
+            protocols,
+            preface,
+            h2,
+            websocket,
+            tls,
+        };
+        (cx, reasm, plain)
     }
 }
 
@@ -449,26 +464,13 @@ impl Engine {
             clock,
             ..
         } = self;
-        let mut cx = app_ctx(
-            limits,
-            &mut counters.http,
-            &mut counters.protocols,
-            &mut counters.preface,
-            &mut counters.h2,
-            &mut counters.websocket,
-            &mut counters.tls,
-            out,
-            pool,
-            *clock,
-        );
+        let (mut cx, reasm, _) = counters.app_ctx(limits, out, pool, *clock);
         let start = cx.http.out.len();
         let Flow {
             halves, app, encap, ..
         } = &mut f;
         for d in [Dir::Orig, Dir::Resp] {
-            halves[d.index()].flush(ts, &mut counters.reasm, &mut |t, ev| {
-                app.feed(d, t, ev, &mut cx)
-            });
+            halves[d.index()].flush(ts, reasm, &mut |t, ev| app.feed(d, t, ev, &mut cx));
         }
         app.close(ts, &mut cx);
         stamp(&mut out[start..], *encap);
@@ -569,18 +571,7 @@ impl Engine {
             halves, app, encap, ..
         } = f;
         let encap = *encap;
-        let mut cx = app_ctx(
-            limits,
-            &mut counters.http,
-            &mut counters.protocols,
-            &mut counters.preface,
-            &mut counters.h2,
-            &mut counters.websocket,
-            &mut counters.tls,
-            out,
-            pool,
-            *clock,
-        );
+        let (mut cx, reasm, _) = counters.app_ctx(limits, out, pool, *clock);
         let (this, peer) = match dir {
             Dir::Orig => {
                 let (a, b) = halves.split_at_mut(1);
@@ -599,7 +590,6 @@ impl Engine {
         }
         if flags.rst() {
             let other = dir.other();
-            let reasm = &mut counters.reasm;
             this.flush(ts, reasm, &mut |t, ev| app.feed(dir, t, ev, &mut cx));
             peer.flush(ts, reasm, &mut |t, ev| app.feed(other, t, ev, &mut cx));
             app.feed(dir, ts, StreamEvent::Rst, &mut cx);
@@ -607,7 +597,6 @@ impl Engine {
             self.close_finished(i, key, self.now.max(ts));
             return;
         }
-        let reasm = &mut counters.reasm;
         // Keep-alive and zero-window probes carry 0 or 1 byte (see `reasm`).
         let probe = seg.payload.len() <= 1
             && !flags.syn()

@@ -70,7 +70,7 @@
 //!   charged for these connections.
 
 use crate::analyzer::AppLayer;
-use crate::engine::{app_ctx, Counters};
+use crate::engine::Counters;
 use crate::event::{Event, Process, WireStr};
 use crate::flow::{FlowKey, FlowTable};
 use crate::http::QueuePool;
@@ -343,20 +343,8 @@ impl PlainTable {
             return;
         };
         let dir = dir_of(c.write_is_orig, ch.side);
-        let Counters {
-            http,
-            protocols,
-            preface,
-            h2,
-            websocket,
-            tls,
-            plain,
-            ..
-        } = &mut *env.counters;
         let start = env.out.len();
-        let mut cx = app_ctx(
-            env.limits, http, protocols, preface, h2, websocket, tls, env.out, env.pool, ch.ts,
-        );
+        let (mut cx, _, plain) = env.counters.app_ctx(env.limits, env.out, env.pool, ch.ts);
         if !c.started[s] {
             c.started[s] = true;
             if !c.from_start {
@@ -491,20 +479,8 @@ impl PlainTable {
             release(&mut c, env.out, &mut self.held_total);
             return;
         };
-        let Counters {
-            http,
-            protocols,
-            preface,
-            h2,
-            websocket,
-            tls,
-            plain,
-            ..
-        } = &mut *env.counters;
         let start = env.out.len();
-        let mut cx = app_ctx(
-            env.limits, http, protocols, preface, h2, websocket, tls, env.out, env.pool, ts,
-        );
+        let (mut cx, _, plain) = env.counters.app_ctx(env.limits, env.out, env.pool, ts);
         if let Some(end) = end {
             for side in [Side::Write, Side::Read] {
                 let s = side.index();
