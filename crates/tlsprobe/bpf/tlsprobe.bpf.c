@@ -10,7 +10,7 @@
 // running kernel's BTF (CO-RE). The build needs clang and libbpf-dev's headers only, not the
 // build machine's kernel BTF.
 //
-// The record layout (struct event) is mirrored by crates/tlsprobe/src/record.rs; change both.
+// The record layout (struct head, then its data) is mirrored by crates/tlsprobe/src/record.rs; change both.
 
 #include <linux/bpf.h>
 #include <linux/types.h>
@@ -51,7 +51,7 @@ struct sock {
 
 // ---- maps ----
 
-enum kind { KIND_WRITE = 0, KIND_READ = 1, KIND_FREE = 2, KIND_HANDSHAKE = 3, KIND_EXIT = 4 };
+enum kind { KIND_WRITE = 0, KIND_READ = 1, KIND_FREE = 2, KIND_HANDSHAKE = 3, KIND_EXIT = 4, KIND_NONE = 255 };
 
 // conn.flags / event.flags
 #define F_FROM_START 1 // the probe saw the connection's handshake: offset 0 is its first byte
@@ -82,8 +82,8 @@ struct call {
 	__u64 ssl;
 	__u64 buf;
 	__u64 out_len; // SSL_*_ex: user pointer to the size_t result; 0 otherwise
-	__u32 kind;
-	__u32 pad;
+	__u32 kind;  // KIND_NONE: no call in progress
+	__u32 known; // the connection's tuple was known at entry: sys_enter has nothing to learn
 	struct tuple tuple; // learned by sys_enter during the call
 };
 
@@ -102,23 +102,23 @@ struct conn {
 	__u32 pad;
 };
 
-struct event {
+// A record's header; its data (event.len bytes) follows it in the ring buffer.
+struct head {
 	__u64 ts_ns;  // bpf_ktime_get_ns (CLOCK_MONOTONIC)
 	__u64 ssl;    // SSL* in the process
 	__u64 offset; // stream offset of the first byte (bytes moved this direction before)
 	__u32 tgid;
 	__u32 tid;
-	__u32 len;    // bytes of data[] in this record
+	__u32 len;    // bytes of data in this record
 	__u32 total;  // bytes the call moved
 	__u32 kind;
 	__u32 flags;        // F_FROM_START
 	struct tuple tuple;
 	char comm[16];
 	__u64 other_offset; // bytes moved the other way so far (Closed: bytes read)
-	__u8 data[MAX_DATA];
 };
 
-#define HEADER_SIZE (sizeof(struct event) - MAX_DATA)
+#define HEADER_SIZE sizeof(struct head)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -127,22 +127,17 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct event);
-} SCRATCH SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, C_NR);
 	__type(key, __u32);
 	__type(value, __u64);
 } COUNTERS SEC(".maps");
 
+// The SSL call a thread is in, in the thread's own storage (no hashing, no update or delete
+// per call, freed with the thread). kind == KIND_NONE: no call in progress.
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); // pid_tgid
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct call);
 } ACTIVE SEC(".maps");
 
@@ -195,20 +190,28 @@ static __always_inline void new_conn(struct conn_key *key, struct conn *fresh)
 	bpf_map_update_elem(&PIDS, &key->tgid, &one, BPF_ANY);
 }
 
+static __always_inline struct call *this_call(int create)
+{
+	return bpf_task_storage_get(&ACTIVE, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
 static __always_inline int enter_ssl(struct pt_regs *ctx, __u64 id, __u64 ssl, __u32 kind, int ex)
 {
-	struct call c = {};
-	c.ssl = ssl;
-	c.buf = (__u64)PT_REGS_PARM2(ctx);
-	c.out_len = ex ? (__u64)PT_REGS_PARM4(ctx) : 0;
-	c.kind = kind;
-	// A connection whose tuple is known already: sys_enter need not walk fd -> socket again.
-	struct conn_key key = {.ssl = c.ssl, .tgid = (__u32)(id >> 32)};
-	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
-	if (cn)
-		c.tuple = cn->tuple;
-	if (bpf_map_update_elem(&ACTIVE, &id, &c, BPF_ANY) != 0)
+	struct call *c = this_call(1);
+	if (!c) {
 		count(C_ACTIVE_FULL);
+		return 0;
+	}
+	c->ssl = ssl;
+	c->buf = (__u64)PT_REGS_PARM2(ctx);
+	c->out_len = ex ? (__u64)PT_REGS_PARM4(ctx) : 0;
+	c->kind = kind;
+	c->tuple.family = 0;
+	// A connection whose tuple is known already: sys_enter need not walk fd -> socket again.
+	struct conn_key key = {.ssl = ssl, .tgid = (__u32)(id >> 32)};
+	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
+	c->known = cn && cn->tuple.family != 0;
 	return 0;
 }
 
@@ -240,15 +243,72 @@ static __always_inline void handshake_done(struct call *c, __u64 id)
 		cn->tuple = c->tuple;
 }
 
+// One record into the ring buffer: the header, then `len` bytes read from the user buffer
+// `buf` straight into the reserved space (no staging copy). A reservation's size must be a
+// constant for the verifier, so it is the smallest of a few size classes that holds the
+// data (at most twice the bytes; user space reads `len`).
+// min(n, max) computed in the very register later passed to the helper, so that the
+// verifier sees the bound (clang otherwise reuses a copy it knows to be equal).
+static __always_inline __u64 clamp_len(__u64 n, const __u64 max)
+{
+	asm volatile("if %[n] <= %[max] goto +1;\n"
+		     "%[n] = %[max];\n"
+		     : [n] "+r"(n)
+		     : [max] "i"(max));
+	return n;
+}
+
+#define EMIT_CLASS(SZ)                                                                     \
+	if (len <= (SZ)) {                                                                 \
+		__u8 *r = bpf_ringbuf_reserve(&EVENTS, HEADER_SIZE + (SZ), 0);             \
+		if (!r) {                                                                  \
+			count(C_LOST);                                                     \
+			return;                                                            \
+		}                                                                          \
+		__u64 n = clamp_len(len, (SZ));                                            \
+		if (n > 0 && bpf_probe_read_user(r + HEADER_SIZE, n, (void *)buf) != 0) { \
+			count(C_READ_FAULT);                                               \
+			n = 0;                                                             \
+		}                                                                          \
+		h->len = n;                                                                \
+		if (n < h->total)                                                          \
+			count(C_TRUNCATED);                                                \
+		__builtin_memcpy(r, h, HEADER_SIZE);                                       \
+		bpf_ringbuf_submit(r, wake);                                               \
+		count(C_EVENTS);                                                           \
+		return;                                                                    \
+	}
+
+static __always_inline void emit(struct head *h, __u64 buf, __u32 len)
+{
+	__u64 wake = ring_flags();
+	if (len == 0) {
+		h->len = 0;
+		if (bpf_ringbuf_output(&EVENTS, h, HEADER_SIZE, wake) != 0)
+			count(C_LOST);
+		else
+			count(C_EVENTS);
+		return;
+	}
+	EMIT_CLASS(128)
+	EMIT_CLASS(512)
+	EMIT_CLASS(1024)
+	EMIT_CLASS(2048)
+	EMIT_CLASS(4096)
+	EMIT_CLASS(8192)
+	EMIT_CLASS(MAX_DATA)
+}
+
 static __always_inline int leave(struct pt_regs *ctx, int ex)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&ACTIVE, &id);
-	if (!c)
+	struct call *c = this_call(0);
+	if (!c || c->kind == KIND_NONE)
 		return 0;
-	if (c->kind == KIND_HANDSHAKE) {
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 kind = c->kind;
+	c->kind = KIND_NONE;
+	if (kind == KIND_HANDSHAKE) {
 		handshake_done(c, id);
-		bpf_map_delete_elem(&ACTIVE, &id);
 		return 0;
 	}
 	int ret = (int)PT_REGS_RC(ctx); // both forms return int: the upper half of the register is not theirs
@@ -262,18 +322,10 @@ static __always_inline int leave(struct pt_regs *ctx, int ex)
 	} else if (ret > 0) {
 		moved = (__u64)ret;
 	}
-	if (moved == 0 || c->kind > KIND_READ) {
-		bpf_map_delete_elem(&ACTIVE, &id);
+	if (moved == 0 || kind > KIND_READ)
 		return 0;
-	}
 
-	__u32 zero = 0;
-	struct event *e = bpf_map_lookup_elem(&SCRATCH, &zero);
-	if (!e) {
-		bpf_map_delete_elem(&ACTIVE, &id);
-		return 0;
-	}
-
+	struct head h = {};
 	// The connection: create on first sight, adopt a tuple learned during this call.
 	struct conn_key key = {.ssl = c->ssl, .tgid = (__u32)(id >> 32)};
 	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
@@ -282,54 +334,32 @@ static __always_inline int leave(struct pt_regs *ctx, int ex)
 		new_conn(&key, &fresh);
 		cn = bpf_map_lookup_elem(&CONNS, &key);
 	}
-	__u32 kind = c->kind;
 	if (cn) {
 		if (cn->tuple.family == 0 && c->tuple.family != 0)
 			cn->tuple = c->tuple;
-		e->tuple = cn->tuple;
-		e->offset = cn->offset[kind & 1];
-		e->other_offset = cn->offset[(kind & 1) ^ 1];
-		e->flags = cn->flags;
+		h.tuple = cn->tuple;
+		h.offset = cn->offset[kind & 1];
+		h.other_offset = cn->offset[(kind & 1) ^ 1];
+		h.flags = cn->flags;
 		cn->offset[kind & 1] += moved;
 	} else {
-		e->tuple = c->tuple;
-		e->offset = 0;
-		e->other_offset = 0;
-		e->flags = 0;
+		h.tuple = c->tuple;
 	}
+	h.ts_ns = bpf_ktime_get_ns();
+	h.ssl = c->ssl;
+	h.tgid = (__u32)(id >> 32);
+	h.tid = (__u32)id;
+	h.kind = kind;
+	h.total = moved > 0xffffffff ? 0xffffffff : (__u32)moved;
+	bpf_get_current_comm(h.comm, sizeof(h.comm));
 
-	e->ts_ns = bpf_ktime_get_ns();
-	e->ssl = c->ssl;
-	e->tgid = (__u32)(id >> 32);
-	e->tid = (__u32)id;
-	e->kind = kind;
-	e->total = moved > 0xffffffff ? 0xffffffff : (__u32)moved;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-
-	__u64 len = moved;
+	__u32 len = h.total;
 	__u32 cap = CAPTURE_BYTES;
 	if (len > cap)
 		len = cap;
-	// Make the verifier see the bound on the very register passed to the helper.
-	barrier_var(len);
 	if (len > MAX_DATA)
 		len = MAX_DATA;
-	if (len > 0 && bpf_probe_read_user(e->data, len, (void *)c->buf) != 0) {
-		count(C_READ_FAULT);
-		len = 0;
-	}
-	e->len = len;
-	if (len < moved)
-		count(C_TRUNCATED);
-	bpf_map_delete_elem(&ACTIVE, &id);
-
-	__u64 size = HEADER_SIZE + len;
-	if (size > sizeof(struct event))
-		size = sizeof(struct event);
-	if (bpf_ringbuf_output(&EVENTS, e, size, ring_flags()) != 0)
-		count(C_LOST);
-	else
-		count(C_EVENTS);
+	emit(&h, c->buf, len);
 	return 0;
 }
 
@@ -388,27 +418,19 @@ int ssl_free_enter(struct pt_regs *ctx)
 	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
 	if (!cn)
 		return 0; // never carried data we reported
-	__u32 zero = 0;
-	struct event *e = bpf_map_lookup_elem(&SCRATCH, &zero);
-	if (!e)
-		return 0;
-	e->tuple = cn->tuple;
-	e->offset = cn->offset[0];
-	e->other_offset = cn->offset[1];
-	e->flags = cn->flags;
-	e->total = 0;
-	e->len = 0;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->ssl = key.ssl;
-	e->tgid = key.tgid;
-	e->tid = (__u32)id;
-	e->kind = KIND_FREE;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	struct head h = {};
+	h.tuple = cn->tuple;
+	h.offset = cn->offset[0];
+	h.other_offset = cn->offset[1];
+	h.flags = cn->flags;
+	h.ts_ns = bpf_ktime_get_ns();
+	h.ssl = key.ssl;
+	h.tgid = key.tgid;
+	h.tid = (__u32)id;
+	h.kind = KIND_FREE;
+	bpf_get_current_comm(h.comm, sizeof(h.comm));
 	bpf_map_delete_elem(&CONNS, &key);
-	if (bpf_ringbuf_output(&EVENTS, e, HEADER_SIZE, ring_flags()) != 0)
-		count(C_LOST);
-	else
-		count(C_EVENTS);
+	emit(&h, 0, 0);
 	return 0;
 }
 
@@ -487,9 +509,8 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	long nr = (long)ctx->args[1];
 	if (!is_socket_call(nr))
 		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&ACTIVE, &id);
-	if (!c || c->tuple.family != 0)
+	struct call *c = this_call(0);
+	if (!c || c->kind == KIND_NONE || c->known || c->tuple.family != 0)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	unsigned long fd = 0;
@@ -546,23 +567,13 @@ int proc_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; // other threads live on
 	bpf_map_delete_elem(&PIDS, &tgid);
-	__u32 zero = 0;
-	struct event *e = bpf_map_lookup_elem(&SCRATCH, &zero);
-	if (!e)
-		return 0;
-	__builtin_memset(&e->tuple, 0, sizeof(e->tuple));
-	e->offset = 0;
-	e->other_offset = 0;
-	e->flags = 0;
-	e->total = 0;
-	e->len = 0;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->ssl = 0;
-	e->tgid = tgid;
-	e->tid = (__u32)id;
-	e->kind = KIND_EXIT;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	if (bpf_ringbuf_output(&EVENTS, e, HEADER_SIZE, 0) != 0)
+	struct head h = {};
+	h.ts_ns = bpf_ktime_get_ns();
+	h.tgid = tgid;
+	h.tid = (__u32)id;
+	h.kind = KIND_EXIT;
+	bpf_get_current_comm(h.comm, sizeof(h.comm));
+	if (bpf_ringbuf_output(&EVENTS, &h, HEADER_SIZE, 0) != 0)
 		count(C_LOST);
 	else
 		count(C_EVENTS);

@@ -265,6 +265,9 @@ impl Probe {
         let target = opts.pid.unwrap_or(0);
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
+            // ACTIVE is a task storage map (BPF_MAP_TYPE_TASK_STORAGE), which aya 0.13 creates
+            // but has no typed wrapper for; user space never touches it.
+            .allow_unsupported_maps()
             .set_global("CAPTURE_BYTES", &opts.capture_bytes, true)
             .set_global("TARGET_TGID", &target, true)
             .set_max_entries("EVENTS", opts.ring_bytes)
