@@ -106,6 +106,9 @@ impl PlainSource {
             .map(|p| p.display().to_string())
             .collect();
         let mut note = format!("TLS plaintext from {}", libs.join(", "));
+        if let Some(hook) = self.probe.socket_hook() {
+            note.push_str(&format!(" (addresses from {hook})"));
+        }
         // Said once, here: the exported forms see every call but those of BIO_f_ssl users.
         for (lib, internal) in self.probe.libraries().iter().zip(self.probe.internal()) {
             if !internal {

@@ -45,8 +45,11 @@ struct sock_common {
 	struct in6_addr___tp skc_v6_rcv_saddr;
 } __attribute__((preserve_access_index));
 
+struct socket;
+
 struct sock {
 	struct sock_common __sk_common;
+	struct socket *sk_socket;
 } __attribute__((preserve_access_index));
 
 // ---- maps ----
@@ -493,6 +496,29 @@ struct socket {
 	struct sock *sk;
 } __attribute__((preserve_access_index));
 
+// The 4-tuple of a connected TCP socket into the call in progress.
+static __always_inline void learn_tuple(struct call *c, struct sock *sk)
+{
+	if (!sk)
+		return;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(c->tuple.saddr, &s, 4);
+		__builtin_memcpy(c->tuple.daddr, &d, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&c->tuple.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&c->tuple.daddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		return;
+	}
+	c->tuple.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c->tuple.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	c->tuple.family = family;
+	count(C_TUPLE_SEEN);
+}
+
 static __always_inline int is_socket_call(long nr)
 {
 	switch (nr) {
@@ -530,27 +556,36 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	// A socket's file points back at it: proof the file is a socket.
 	if (BPF_CORE_READ(sock, file) != file || BPF_CORE_READ(sock, type) != SOCK_STREAM)
 		return 0;
-	struct sock *sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return 0;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family == AF_INET) {
-		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__builtin_memcpy(c->tuple.saddr, &s, 4);
-		__builtin_memcpy(c->tuple.daddr, &d, 4);
-	} else if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&c->tuple.saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&c->tuple.daddr, sk, __sk_common.skc_v6_daddr);
-	} else {
-		return 0;
-	}
-	c->tuple.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	c->tuple.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	c->tuple.family = family;
-	count(C_TUPLE_SEEN);
+	learn_tuple(c, BPF_CORE_READ(sock, sk));
 	return 0;
 }
+
+// The same learned where the socket layer reports a send or a receive: the tracepoints
+// sock:sock_send_length and sock:sock_recv_length (Linux 6.3+) run in the sending or
+// receiving thread, for socket I/O only, with the socket as their first argument. A raw
+// tracepoint on sys_enter, in contrast, sends every system call of every process through
+// the kernel's slow syscall path (measured: about 18 system calls per HTTP/1 request
+// between nginx and its client). User space attaches these two, and falls back to
+// sys_enter where the kernel does not have them. (fentry/kprobes on tcp_sendmsg would do
+// too, but kernels without CONFIG_KPROBES or function tracing, like this project's test
+// machines, refuse both.)
+static __always_inline int sock_io(struct sock *sk)
+{
+	struct call *c = this_call(0);
+	if (!c || c->kind == KIND_NONE || c->known || c->tuple.family != 0 || !sk)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(sk, sk_socket);
+	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return 0;
+	learn_tuple(c, sk);
+	return 0;
+}
+
+SEC("raw_tracepoint/sock_send_length")
+int sock_send(struct bpf_raw_tracepoint_args *ctx) { return sock_io((struct sock *)ctx->args[0]); }
+
+SEC("raw_tracepoint/sock_recv_length")
+int sock_recv(struct bpf_raw_tracepoint_args *ctx) { return sock_io((struct sock *)ctx->args[0]); }
 
 // A process with connections exits: they end without SSL_free, so tell user space (one
 // header-only record per process, only for processes in PIDS: one hash lookup per exiting

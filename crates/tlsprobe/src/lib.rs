@@ -147,5 +147,5 @@ pub mod ldcache;
 mod probe;
 pub mod record;
 
-pub use probe::{AttachError, Probe, ProbeOptions, ProbeStats, PROGRAM_NAMES};
+pub use probe::{AttachError, Probe, ProbeOptions, ProbeStats, SocketHook, PROGRAM_NAMES};
 pub use record::{ConnKey, DecodeError, Direction, PlaintextChunk, ProbeEvent, SocketPair};
