@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 //
 // httptop-tlsprobe: uprobes on OpenSSL's SSL_read/SSL_write(_ex) that copy the plaintext the
-// application hands to (or gets from) the TLS library into a BPF ring buffer, plus a raw
-// tracepoint on sys_enter that learns the TCP 4-tuple of the socket a thread writes to or
-// reads from while it is inside one of those calls.
+// application hands to (or gets from) the TLS library into a BPF ring buffer, plus raw
+// tracepoints on the socket layer's sock_send_length/sock_recv_length (or, before Linux 6.3,
+// on sys_enter) that learn the TCP 4-tuple of the socket a thread writes to or reads from
+// while it is inside one of those calls.
 //
 // No vmlinux.h: the kernel structures read here are declared below with only the fields
 // used, marked preserve_access_index, so the loader (aya) relocates the offsets against the
@@ -29,6 +30,9 @@
 // ---- configuration, set by user space before load (.rodata) ----
 volatile const __u32 CAPTURE_BYTES = MAX_DATA;
 volatile const __u32 TARGET_TGID = 0; // 0 = every process
+// 1: every uprobe program returns at once (benches/tls-plaintext.sh -t: the cost of the
+// traps alone); the verifier prunes the rest.
+volatile const __u32 TRAPS_ONLY = 0;
 
 // ---- minimal CO-RE views of the kernel's socket ----
 struct in6_addr___tp {
@@ -86,8 +90,8 @@ struct call {
 	__u64 buf;
 	__u64 out_len; // SSL_*_ex: user pointer to the size_t result; 0 otherwise
 	__u32 kind;  // KIND_NONE: no call in progress
-	__u32 known; // the connection's tuple was known at entry: sys_enter has nothing to learn
-	struct tuple tuple; // learned by sys_enter during the call
+	__u32 known; // the connection's tuple was known at entry: the socket hook has nothing to learn
+	struct tuple tuple; // learned by the socket hook during the call
 };
 
 struct conn_key {
@@ -178,6 +182,8 @@ static __always_inline void count(__u32 which)
 
 static __always_inline int wanted(__u64 pid_tgid)
 {
+	if (TRAPS_ONLY)
+		return 0;
 	__u32 target = TARGET_TGID;
 	return target == 0 || (__u32)(pid_tgid >> 32) == target;
 }
@@ -211,7 +217,7 @@ static __always_inline int enter_ssl(struct pt_regs *ctx, __u64 id, __u64 ssl, _
 	c->out_len = ex ? (__u64)PT_REGS_PARM4(ctx) : 0;
 	c->kind = kind;
 	c->tuple.family = 0;
-	// A connection whose tuple is known already: sys_enter need not walk fd -> socket again.
+	// A connection whose tuple is known already: the socket hook has nothing to learn.
 	struct conn_key key = {.ssl = ssl, .tgid = (__u32)(id >> 32)};
 	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
 	c->known = cn && cn->tuple.family != 0;
@@ -294,6 +300,7 @@ static __always_inline void emit(struct head *h, __u64 buf, __u32 len)
 		return;
 	}
 	EMIT_CLASS(128)
+	EMIT_CLASS(256)
 	EMIT_CLASS(512)
 	EMIT_CLASS(1024)
 	EMIT_CLASS(2048)
@@ -304,6 +311,8 @@ static __always_inline void emit(struct head *h, __u64 buf, __u32 len)
 
 static __always_inline int leave(struct pt_regs *ctx, int ex)
 {
+	if (TRAPS_ONLY)
+		return 0;
 	struct call *c = this_call(0);
 	if (!c || c->kind == KIND_NONE)
 		return 0;

@@ -86,6 +86,9 @@ pub struct ProbeOptions {
     pub max_connections: u32,
     /// How the TCP 4-tuple of a connection is learned.
     pub socket_hook: SocketHook,
+    /// Attach every probe but make each program return at once: nothing is recorded. For
+    /// measuring what the uprobe traps alone cost a process (`benches/tls-plaintext.sh -t`).
+    pub traps_only: bool,
 }
 
 impl Default for ProbeOptions {
@@ -97,6 +100,7 @@ impl Default for ProbeOptions {
             ring_bytes: 8 << 20,
             max_connections: 65_536,
             socket_hook: SocketHook::Auto,
+            traps_only: false,
         }
     }
 }
@@ -148,7 +152,7 @@ pub struct ProbeStats {
     pub truncated: u64,
     /// Calls whose buffer could not be read (a gap).
     pub read_faults: u64,
-    /// Calls not seen because the per-thread call table was full.
+    /// Calls not seen because the per-thread call record could not be allocated.
     pub active_full: u64,
     /// Connections the kernel-side table could not take.
     pub conn_full: u64,
@@ -293,6 +297,7 @@ impl Probe {
             .allow_unsupported_maps()
             .set_global("CAPTURE_BYTES", &opts.capture_bytes, true)
             .set_global("TARGET_TGID", &target, true)
+            .set_global("TRAPS_ONLY", &u32::from(opts.traps_only), true)
             .set_max_entries("EVENTS", opts.ring_bytes)
             .set_max_entries("CONNS", opts.max_connections)
             .load(OBJECT)
@@ -364,6 +369,7 @@ impl Probe {
         }
         raw_tracepoint(&mut ebpf, PROC_EXIT)?;
         let socket_hook = match opts.socket_hook {
+            _ if opts.traps_only => None,
             SocketHook::Off => None,
             SocketHook::Auto
                 if SOCK_IO
