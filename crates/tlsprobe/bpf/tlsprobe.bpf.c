@@ -58,7 +58,7 @@ struct sock {
 
 // ---- maps ----
 
-enum kind { KIND_WRITE = 0, KIND_READ = 1, KIND_FREE = 2, KIND_HANDSHAKE = 3, KIND_EXIT = 4, KIND_NONE = 255 };
+enum kind { KIND_WRITE = 0, KIND_READ = 1, KIND_FREE = 2, KIND_HANDSHAKE = 3, KIND_EXIT = 4 };
 
 // conn.flags / event.flags
 #define F_FROM_START 1 // the probe saw the connection's handshake: offset 0 is its first byte
@@ -89,8 +89,9 @@ struct call {
 	__u64 ssl;
 	__u64 buf;
 	__u64 out_len; // SSL_*_ex: user pointer to the size_t result; 0 otherwise
-	__u32 kind;  // KIND_NONE: no call in progress
-	__u32 known; // the connection's tuple was known at entry: the socket hook has nothing to learn
+	__u32 kind;
+	__u16 active; // a call is in progress (a fresh slot is all zeroes: none)
+	__u16 known;  // the connection's tuple was known at entry: the socket hook has nothing to learn
 	struct tuple tuple; // learned by the socket hook during the call
 };
 
@@ -140,7 +141,7 @@ struct {
 } COUNTERS SEC(".maps");
 
 // The SSL call a thread is in, in the thread's own storage (no hashing, no update or delete
-// per call, freed with the thread). kind == KIND_NONE: no call in progress.
+// per call, freed with the thread).
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -199,6 +200,19 @@ static __always_inline void new_conn(struct conn_key *key, struct conn *fresh)
 	bpf_map_update_elem(&PIDS, &key->tgid, &one, BPF_ANY);
 }
 
+// Threads inside an SSL call whose connection's 4-tuple is not known (entry: call slots
+// active and not known). The socket hooks run for every socket send and
+// receive on the host; while this is 0 (the usual case: a connection's tuple is learned at
+// its first call) they return after one load. A thread that dies inside such a call is
+// taken out at its exit (proc_exit); should one still escape, the hooks merely keep doing
+// their lookup.
+__u64 need_tuple = 0;
+
+static __always_inline void need_tuple_add(__s64 d)
+{
+	__sync_fetch_and_add(&need_tuple, d);
+}
+
 static __always_inline struct call *this_call(int create)
 {
 	return bpf_task_storage_get(&ACTIVE, bpf_get_current_task_btf(), 0,
@@ -212,15 +226,20 @@ static __always_inline int enter_ssl(struct pt_regs *ctx, __u64 id, __u64 ssl, _
 		count(C_ACTIVE_FULL);
 		return 0;
 	}
+	if (c->active && !c->known)
+		need_tuple_add(-1); // a call that never returned (or a nested one): it is replaced
 	c->ssl = ssl;
 	c->buf = (__u64)PT_REGS_PARM2(ctx);
 	c->out_len = ex ? (__u64)PT_REGS_PARM4(ctx) : 0;
 	c->kind = kind;
+	c->active = 1;
 	c->tuple.family = 0;
 	// A connection whose tuple is known already: the socket hook has nothing to learn.
 	struct conn_key key = {.ssl = ssl, .tgid = (__u32)(id >> 32)};
 	struct conn *cn = bpf_map_lookup_elem(&CONNS, &key);
 	c->known = cn && cn->tuple.family != 0;
+	if (!c->known)
+		need_tuple_add(1);
 	return 0;
 }
 
@@ -314,11 +333,13 @@ static __always_inline int leave(struct pt_regs *ctx, int ex)
 	if (TRAPS_ONLY)
 		return 0;
 	struct call *c = this_call(0);
-	if (!c || c->kind == KIND_NONE)
+	if (!c || !c->active)
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 kind = c->kind;
-	c->kind = KIND_NONE;
+	c->active = 0;
+	if (!c->known)
+		need_tuple_add(-1);
 	if (kind == KIND_HANDSHAKE) {
 		handshake_done(c, id);
 		return 0;
@@ -542,10 +563,10 @@ SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	long nr = (long)ctx->args[1];
-	if (!is_socket_call(nr))
+	if (!is_socket_call(nr) || need_tuple == 0)
 		return 0;
 	struct call *c = this_call(0);
-	if (!c || c->kind == KIND_NONE || c->known || c->tuple.family != 0)
+	if (!c || !c->active || c->known || c->tuple.family != 0)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	unsigned long fd = 0;
@@ -580,8 +601,10 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 // machines, refuse both.)
 static __always_inline int sock_io(struct sock *sk)
 {
+	if (need_tuple == 0)
+		return 0;
 	struct call *c = this_call(0);
-	if (!c || c->kind == KIND_NONE || c->known || c->tuple.family != 0 || !sk)
+	if (!c || !c->active || c->known || c->tuple.family != 0 || !sk)
 		return 0;
 	struct socket *sock = BPF_CORE_READ(sk, sk_socket);
 	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
@@ -605,6 +628,13 @@ int proc_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = (__u32)(id >> 32);
+	if (need_tuple != 0) {
+		struct call *c = this_call(0);
+		if (c && c->active && !c->known) {
+			c->active = 0;
+			need_tuple_add(-1);
+		}
+	}
 	if (!bpf_map_lookup_elem(&PIDS, &tgid))
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
