@@ -128,7 +128,7 @@ pub enum AttachError {
     #[error("TLS plaintext needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): {0}")]
     Permission(String),
     /// The kernel has no BTF at /sys/kernel/btf/vmlinux.
-    #[error("the kernel has no BTF (/sys/kernel/btf/vmlinux: {0}); TLS plaintext needs a kernel built with CONFIG_DEBUG_INFO_BTF (Debian 11+, Ubuntu 20.10+, RHEL 8.2+)")]
+    #[error("the kernel has no BTF (/sys/kernel/btf/vmlinux: {0}); TLS plaintext needs Linux 5.11+ built with CONFIG_DEBUG_INFO_BTF (Debian 12, Ubuntu 21.04+, RHEL 9)")]
     NoBtf(String),
     /// No libssl found.
     #[error("no OpenSSL libssl found ({0}); name one with --libssl PATH")]
