@@ -4,7 +4,7 @@
 # in one call. Root only (uprobes). Traffic stays on 127.0.0.1; every load is bounded in
 # requests and time.
 #
-#   benches/tls-plaintext.sh [-n ROUNDS] [-r REQUESTS] [-s BODY_BYTES] [-a]
+#   benches/tls-plaintext.sh [-n ROUNDS] [-r REQUESTS] [-s BODY_BYTES] [-a] [-t]
 #
 # Each round runs each load twice, alternately: once without httptop, once with
 # `httptop --tls-plaintext --log FILE` attached (started, waited for, stopped after):
@@ -13,6 +13,9 @@
 # each with the load generator standing for a remote client (`remote`: it runs in a mount
 # namespace with its own copy of libssl, another inode, which the uprobes do not cover),
 # and, with -a, also probed itself (`local`: both ends of every connection pay).
+# With -t, a third run per load has the same probes attached with programs that return at
+# once (the tlsprobe crate's example `tlsprobe_dump --traps-only`): what the uprobe traps
+# alone cost, the floor under anything the programs or httptop could save.
 # Prints the median request rate of each and the ratio with/without, and checks that the
 # log of every attached run holds one exchange per request h2load says succeeded.
 set -euo pipefail
@@ -22,13 +25,15 @@ rounds=5
 requests=100000
 size=1024
 clients=remote
+modes="off on"
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) rounds=$2; shift 2 ;;
     -r) requests=$2; shift 2 ;;
     -s) size=$2; shift 2 ;;
     -a) clients="remote local"; shift ;;
-    *) echo "usage: $0 [-n ROUNDS] [-r REQUESTS] [-s BODY_BYTES] [-a]" >&2; exit 2 ;;
+    -t) modes="off on traps"; shift ;;
+    *) echo "usage: $0 [-n ROUNDS] [-r REQUESTS] [-s BODY_BYTES] [-a] [-t]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "$0: needs root (eBPF uprobes)" >&2; exit 2; }
@@ -38,6 +43,8 @@ for tool in nginx h2load openssl; do
 done
 cargo build --release --quiet -p httptop
 httptop=$root/target/release/httptop
+cargo build --release --quiet -p httptop-tlsprobe --example tlsprobe_dump
+traps=$root/target/release/examples/tlsprobe_dump
 
 dir=$(mktemp -d)
 nginx_pid=""
@@ -96,6 +103,14 @@ load() {
       kill -0 "$hpid" 2>/dev/null || { cat "$dir/httptop.err" >&2; exit 1; }
       sleep 0.05
     done
+  elif [ "$attached" = traps ]; then
+    "$traps" 100000 --traps-only 2>"$dir/traps.err" &
+    hpid=$!
+    for _ in $(seq 200); do
+      grep -q "attached to" "$dir/traps.err" 2>/dev/null && break
+      kill -0 "$hpid" 2>/dev/null || { cat "$dir/traps.err" >&2; exit 1; }
+      sleep 0.05
+    done
   fi
   if [ "$client" = remote ]; then
     out=$(timeout 120 unshare -m sh -c 'mount --bind "$1" "$2" && shift 2 && exec h2load "$@"' \
@@ -106,7 +121,7 @@ load() {
   if [ -n "$hpid" ]; then
     kill -TERM "$hpid"
     wait "$hpid" || true
-    logged=$(grep -c '"type":"exchange"' "$dir/log.jsonl" || true)
+    [ "$attached" = on ] && logged=$(grep -c '"type":"exchange"' "$dir/log.jsonl" || true)
   fi
   local rate succeeded
   rate=$(echo "$out" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
@@ -116,8 +131,9 @@ load() {
 for _ in $(seq "$rounds"); do
   for name in h2 h1; do
     for client in $clients; do
-      load "$name" "$client" off
-      load "$name" "$client" on
+      for mode in $modes; do
+        load "$name" "$client" "$mode"
+      done
     done
   done
 done
@@ -129,13 +145,17 @@ print(f"TLS plaintext overhead: nginx (1 worker) with TLS, h2load, {sys.argv[2]}
 for name in ("h2", "h1"):
     for client in ("remote", "local"):
         pick = lambda on: [float(r[3]) for r in rows if r[:3] == [name, client, on]]
-        off, on = pick("off"), pick("on")
+        off, on, traps = pick("off"), pick("on"), pick("traps")
         if not off or not on:
             continue
         mo, mn = statistics.median(off), statistics.median(on)
         print(f"  {name} {client:6} client: without {mo:8.0f} req/s  with {mn:8.0f} req/s  "
               f"ratio {mn / mo:.3f}  ({len(off)} runs each; without: "
               f"{' '.join(f'{x:.0f}' for x in off)}; with: {' '.join(f'{x:.0f}' for x in on)})")
+        if traps:
+            mt = statistics.median(traps)
+            print(f"  {name} {client:6} client: traps only {mt:8.0f} req/s  ratio {mt / mo:.3f}  "
+                  f"(programs that return at once: {' '.join(f'{x:.0f}' for x in traps)})")
         for r in rows:
             if r[:3] == [name, client, "on"] and r[4] != r[5]:
                 print(f"  {name} {client}: h2load succeeded {r[4]} but the log holds {r[5]} exchanges")

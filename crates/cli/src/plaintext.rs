@@ -50,7 +50,7 @@ httptop_wire::counters! {
         tls_probe_truncated: Events,
         /// SSL calls whose buffer the probe could not read (a gap).
         tls_probe_read_faults: Events anomaly,
-        /// SSL calls not seen because the probe's per-thread call table was full.
+        /// SSL calls not seen because the probe could not allocate its per-thread call record.
         tls_probe_calls_missed: Events anomaly,
         /// TLS connections the probe's kernel-side table could not take.
         tls_probe_conn_full: Events anomaly,
@@ -106,6 +106,9 @@ impl PlainSource {
             .map(|p| p.display().to_string())
             .collect();
         let mut note = format!("TLS plaintext from {}", libs.join(", "));
+        if let Some(hook) = self.probe.socket_hook() {
+            note.push_str(&format!(" (addresses from {hook})"));
+        }
         // Said once, here: the exported forms see every call but those of BIO_f_ssl users.
         for (lib, internal) in self.probe.libraries().iter().zip(self.probe.internal()) {
             if !internal {

@@ -1,5 +1,7 @@
 //! Prints what the probe sees for a few seconds (root): `cargo run -p httptop-tlsprobe
-//! --example tlsprobe_dump -- SECONDS`.
+//! --example tlsprobe_dump -- SECONDS [--traps-only]`. With `--traps-only` every program
+//! returns at once (nothing is printed): what the uprobe traps alone cost the probed
+//! processes (`benches/tls-plaintext.sh -t`).
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -7,8 +9,11 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let mut probe = match httptop_tlsprobe::Probe::attach(&httptop_tlsprobe::ProbeOptions::default())
-    {
+    let opts = httptop_tlsprobe::ProbeOptions {
+        traps_only: std::env::args().any(|a| a == "--traps-only"),
+        ..httptop_tlsprobe::ProbeOptions::default()
+    };
+    let mut probe = match httptop_tlsprobe::Probe::attach(&opts) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("httptop-tlsprobe: {e}");

@@ -5,7 +5,8 @@
 //! each; else on `SSL_write`, `SSL_read`, `SSL_write_ex`, `SSL_read_ex`) and
 //! `SSL_do_handshake` (and uprobes on `SSL_free`, `SSL_set_accept_state` and
 //! `SSL_set_connect_state`) of the host's shared libssl copy the plaintext each call moved into
-//! a BPF ring buffer; a raw tracepoint on `sys_enter` learns the TCP 4-tuple of the socket
+//! a BPF ring buffer; raw tracepoints on the socket layer's `sock_send_length` and
+//! `sock_recv_length` (Linux 6.3+; else on `sys_enter`) learn the TCP 4-tuple of the socket
 //! the thread reads or writes during the call, one on `sched_process_exit` reports the
 //! exit of a process that had connections. [`Probe::attach`] loads and attaches it,
 //! [`Probe::poll`] hands out borrowed [`ProbeEvent`]s, dropping the [`Probe`] detaches
@@ -49,12 +50,15 @@
 //!
 //! # What the kernel side does and bounds
 //!
-//! - Entry probe: remembers (SSL*, buffer, `_ex` length pointer) per thread in an LRU hash
-//!   (16384 threads; a failure is counted `active_full`).
+//! - Entry probe: remembers (SSL*, buffer, `_ex` length pointer) in the thread's own BPF
+//!   task storage (no hashing, no insert and delete per call, freed with the thread; a
+//!   failed allocation is counted `active_full`).
 //! - Return probe: bytes moved = the return value (or `*readbytes`/`*written` of the `_ex`
-//!   forms when they return 1); copies `min(moved, capture_bytes ≤ 16 KiB)` bytes with
-//!   `bpf_probe_read_user` into a per-CPU scratch record, then `bpf_ringbuf_output` of
-//!   header + data (so a record is only as big as its data). No room: counted `lost`.
+//!   forms when they return 1); reserves a ring-buffer record of the smallest size class
+//!   holding `min(moved, capture_bytes ≤ 16 KiB)` bytes (128 B to 16 KiB, powers of two: a
+//!   reservation's size must be a constant for the verifier; at most twice the data) and
+//!   copies the plaintext with `bpf_probe_read_user` straight into it: one copy, no
+//!   staging buffer. No room: counted `lost`.
 //! - Per connection (pid + SSL*, LRU hash of `max_connections`): the 4-tuple and the bytes
 //!   moved each way; every record carries its stream offset, so user space sees a lost or
 //!   truncated record as a gap of a known size, never a silent hole. `SSL_free` drops the
@@ -79,15 +83,18 @@
 //!   returns at its first instruction for another process; the uprobe trap itself still
 //!   happens for every process using the library (the probes are attached per file; a
 //!   pid-bound attachment, breakpoints in that process only, is a possible refinement).
-//! - The 4-tuple: a raw tracepoint on `sys_enter` filters on the socket system-call numbers
-//!   (read, write, readv, writev, send*, recv*), then one hash lookup: only a thread inside
-//!   an SSL call whose tuple is unknown goes on to resolve fd → `struct file` → `struct
-//!   socket` (checked by its back-pointer to the file, `SOCK_STREAM`) → `struct sock`
-//!   addresses, all with CO-RE reads. Chosen over the obvious fentry/kprobe on
-//!   `tcp_sendmsg`/`tcp_recvmsg` because this host's kernel (locked down, `CONFIG_KPROBES`
-//!   off) refuses both: `bpftool feature probe` says program type `tracing` is not
-//!   available and there is no kprobe PMU. Raw tracepoints and uprobes work. The cost is a
-//!   compare per system call system-wide and a lookup per socket call.
+//! - The 4-tuple ([`SocketHook`]): raw tracepoints on `sock:sock_send_length` and
+//!   `sock:sock_recv_length` (Linux 6.3+) run in the thread doing socket I/O, with the
+//!   `struct sock` as argument: a thread inside an SSL call whose connection's tuple is not
+//!   known yet (one task-storage lookup) reads the addresses with CO-RE (`SOCK_STREAM`
+//!   checked through `sk_socket`). Where the kernel lacks them, a raw tracepoint on
+//!   `sys_enter` filters on the socket system-call numbers and resolves fd → `struct file`
+//!   → `struct socket` (checked by its back-pointer to the file) → `struct sock`; it makes
+//!   every system call of every process take the kernel's slow syscall path, about 18 per
+//!   HTTP/1 request between nginx and its client. fentry/kprobes on
+//!   `tcp_sendmsg`/`tcp_recvmsg` would do too, but the kernels this is tested on (locked
+//!   down, `CONFIG_KPROBES` and the function tracer off) refuse both: `bpftool feature
+//!   probe` says program type `tracing` is not available and there is no kprobe PMU.
 //!
 
 //! # Known gaps (measured on Debian 12, OpenSSL 3.0)
@@ -147,5 +154,5 @@ pub mod ldcache;
 mod probe;
 pub mod record;
 
-pub use probe::{AttachError, Probe, ProbeOptions, ProbeStats, PROGRAM_NAMES};
+pub use probe::{AttachError, Probe, ProbeOptions, ProbeStats, SocketHook, PROGRAM_NAMES};
 pub use record::{ConnKey, DecodeError, Direction, PlaintextChunk, ProbeEvent, SocketPair};

@@ -44,6 +44,11 @@ const FREE_PROBE: (&str, &str) = ("SSL_free", "ssl_free_enter");
 const STATE_PROBES: &[&str] = &["SSL_set_accept_state", "SSL_set_connect_state"];
 const STATE_PROGRAM: &str = "ssl_set_state";
 const SYS_ENTER: (&str, &str) = ("sys_enter", "sys_enter");
+/// The socket layer's send/receive tracepoints (Linux 6.3+), preferred to `SYS_ENTER`.
+const SOCK_IO: &[(&str, &str)] = &[
+    ("sock_send_length", "sock_send"),
+    ("sock_recv_length", "sock_recv"),
+];
 const PROC_EXIT: (&str, &str) = ("sched_process_exit", "proc_exit");
 /// Names of the BPF programs this crate loads (as `bpftool prog` shows them, cut at 15 bytes).
 pub const PROGRAM_NAMES: &[&str] = &[
@@ -60,6 +65,8 @@ pub const PROGRAM_NAMES: &[&str] = &[
     "ssl_free_enter",
     "ssl_set_state",
     "sys_enter",
+    "sock_send",
+    "sock_recv",
     "proc_exit",
 ];
 
@@ -77,8 +84,11 @@ pub struct ProbeOptions {
     pub ring_bytes: u32,
     /// Connections (process + SSL object) the kernel side tracks (LRU).
     pub max_connections: u32,
-    /// Learn the TCP 4-tuple with a raw tracepoint on `sys_enter` (fd -> socket).
-    pub socket_pairs: bool,
+    /// How the TCP 4-tuple of a connection is learned.
+    pub socket_hook: SocketHook,
+    /// Attach every probe but make each program return at once: nothing is recorded. For
+    /// measuring what the uprobe traps alone cost a process (`benches/tls-plaintext.sh -t`).
+    pub traps_only: bool,
 }
 
 impl Default for ProbeOptions {
@@ -89,9 +99,25 @@ impl Default for ProbeOptions {
             capture_bytes: MAX_CAPTURE,
             ring_bytes: 8 << 20,
             max_connections: 65_536,
-            socket_pairs: true,
+            socket_hook: SocketHook::Auto,
+            traps_only: false,
         }
     }
+}
+
+/// How the kernel side learns the TCP 4-tuple of the socket a thread reads or writes while
+/// it is inside an SSL call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketHook {
+    /// The socket layer's tracepoints `sock:sock_send_length` and `sock:sock_recv_length`
+    /// (Linux 6.3+: only socket I/O pays); where the kernel lacks them, [`SocketHook::Syscalls`].
+    Auto,
+    /// A raw tracepoint on `sys_enter` (fd -> socket): any kernel with raw tracepoints, but
+    /// every system call of every process takes the kernel's slow syscall path.
+    Syscalls,
+    /// Not learned: records carry no 4-tuple.
+    Off,
 }
 
 /// Why the probe could not start, in one line that says how to fix it.
@@ -102,7 +128,7 @@ pub enum AttachError {
     #[error("TLS plaintext needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): {0}")]
     Permission(String),
     /// The kernel has no BTF at /sys/kernel/btf/vmlinux.
-    #[error("the kernel has no BTF (/sys/kernel/btf/vmlinux: {0}); TLS plaintext needs a kernel built with CONFIG_DEBUG_INFO_BTF (Debian 11+, Ubuntu 20.10+, RHEL 8.2+)")]
+    #[error("the kernel has no BTF (/sys/kernel/btf/vmlinux: {0}); TLS plaintext needs Linux 5.11+ built with CONFIG_DEBUG_INFO_BTF (Debian 12, Ubuntu 21.04+, RHEL 9)")]
     NoBtf(String),
     /// No libssl found.
     #[error("no OpenSSL libssl found ({0}); name one with --libssl PATH")]
@@ -126,7 +152,7 @@ pub struct ProbeStats {
     pub truncated: u64,
     /// Calls whose buffer could not be read (a gap).
     pub read_faults: u64,
-    /// Calls not seen because the per-thread call table was full.
+    /// Calls not seen because the per-thread call record could not be allocated.
     pub active_full: u64,
     /// Connections the kernel-side table could not take.
     pub conn_full: u64,
@@ -152,6 +178,7 @@ pub struct Probe {
     internal: Vec<bool>,
     wall_offset_ns: i64,
     malformed: u64,
+    socket_hook: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Probe {
@@ -265,8 +292,12 @@ impl Probe {
         let target = opts.pid.unwrap_or(0);
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
+            // ACTIVE is a task storage map (BPF_MAP_TYPE_TASK_STORAGE), which aya 0.13 creates
+            // but has no typed wrapper for; user space never touches it.
+            .allow_unsupported_maps()
             .set_global("CAPTURE_BYTES", &opts.capture_bytes, true)
             .set_global("TARGET_TGID", &target, true)
+            .set_global("TRAPS_ONLY", &u32::from(opts.traps_only), true)
             .set_max_entries("EVENTS", opts.ring_bytes)
             .set_max_entries("CONNS", opts.max_connections)
             .load(OBJECT)
@@ -337,9 +368,23 @@ impl Probe {
             }
         }
         raw_tracepoint(&mut ebpf, PROC_EXIT)?;
-        if opts.socket_pairs {
-            raw_tracepoint(&mut ebpf, SYS_ENTER)?;
-        }
+        let socket_hook = match opts.socket_hook {
+            _ if opts.traps_only => None,
+            SocketHook::Off => None,
+            SocketHook::Auto
+                if SOCK_IO
+                    .iter()
+                    .all(|&tp| raw_tracepoint(&mut ebpf, tp).is_ok()) =>
+            {
+                Some("sock_send_length/sock_recv_length")
+            }
+            // A kernel before 6.3 (or without the socket tracepoints). Should only one of the
+            // two have attached, sys_enter covers the other direction too.
+            SocketHook::Auto | SocketHook::Syscalls => {
+                raw_tracepoint(&mut ebpf, SYS_ENTER)?;
+                Some("sys_enter")
+            }
+        };
         let ring_map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| AttachError::Kernel("map EVENTS missing".into()))?;
@@ -374,6 +419,7 @@ impl Probe {
             internal,
             wall_offset_ns,
             malformed: 0,
+            socket_hook,
         })
     }
 
@@ -387,6 +433,11 @@ impl Probe {
     /// exported `SSL_read`/`SSL_write` forms (see the `internal` module).
     pub fn internal(&self) -> &[bool] {
         &self.internal
+    }
+
+    /// The tracepoint(s) the 4-tuples are learned from (`None`: [`SocketHook::Off`]).
+    pub fn socket_hook(&self) -> Option<&'static str> {
+        self.socket_hook
     }
 
     /// Nanoseconds to add to a CLOCK_MONOTONIC time to get Unix time (measured at attach).
