@@ -6,6 +6,7 @@ mod counters;
 mod demo;
 mod generate;
 mod logfile;
+mod logthread;
 mod mode;
 mod plaintext;
 mod privs;

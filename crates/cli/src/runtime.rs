@@ -12,6 +12,7 @@
 
 use crate::args::{Args, OutputFormat};
 use crate::logfile::{LogFile, LogSink, Rotation};
+use crate::logthread::LogPipe;
 use crate::mode::{RunMode, MIN_REFRESH};
 use crate::plaintext::PlainSource;
 use crate::privs::{Privs, PrivsError};
@@ -54,10 +55,10 @@ const PERMISSION_HINT: &str =
 
 /// Every presenter of this run, behind one [`Observer`].
 struct Outputs {
-    log: Option<JsonlWriter<BufWriter<LogSink>>>,
+    /// The JSON Lines log, written on its own thread once started (`crate::logthread`).
+    log: Option<LogPipe>,
     /// Set by SIGHUP when the log is a file: reopen it between two records.
     hup: Option<Arc<AtomicBool>>,
-    quiet: bool,
     exchanges: u64,
     /// Where to save the baseline when learning finishes: opened (created empty) before
     /// privileges are dropped.
@@ -82,8 +83,7 @@ impl Observer for Outputs {
     fn on_exchange(&mut self, ex: &Exchange) {
         self.exchanges += 1;
         if let Some(l) = &mut self.log {
-            l.write_exchange(ex);
-            self.after_record();
+            l.exchange(ex);
         }
         if let Some(f) = &mut self.fleet {
             f.on_exchange(ex);
@@ -92,15 +92,13 @@ impl Observer for Outputs {
 
     fn on_websocket(&mut self, ws: &WebSocketSession) {
         if let Some(l) = &mut self.log {
-            l.write_websocket(ws);
-            self.after_record();
+            l.websocket(ws);
         }
     }
 
     fn on_tls(&mut self, t: &TlsSession) {
         if let Some(l) = &mut self.log {
-            l.write_tls(t);
-            self.after_record();
+            l.tls(t);
         }
         if let Some(f) = &mut self.fleet {
             f.on_tls(t);
@@ -109,8 +107,7 @@ impl Observer for Outputs {
 
     fn on_alert(&mut self, ev: &AlertEvent) {
         if let Some(l) = &mut self.log {
-            l.write_alert(ev);
-            self.after_record();
+            l.alert(ev);
         }
         if let Some(p) = &mut self.refresh.periodic {
             p.alert(ev);
@@ -182,7 +179,12 @@ impl Outputs {
             }
             _ => None,
         };
-        let log = sink.map(|w| JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)));
+        let log = sink.map(|w| {
+            LogPipe::new(
+                JsonlWriter::new(BufWriter::with_capacity(1 << 16, w)),
+                args.quiet,
+            )
+        });
         let to_stdout = args.log.as_ref().is_none_or(|p| p.as_os_str() != "-");
         let every = args.refresh.max(MIN_REFRESH);
         let dashboard = format == OutputFormat::Tui && mode.watching();
@@ -208,7 +210,6 @@ impl Outputs {
         Ok(Outputs {
             log,
             hup,
-            quiet: args.quiet,
             exchanges: 0,
             baseline_file: match &args.baseline_file {
                 Some(p) if learning => Some((
@@ -235,6 +236,9 @@ impl Outputs {
     /// Starts the threads of the outputs (after the privilege drop): the fleet's, then the
     /// dashboard's, which takes the terminal.
     fn start_threads(&mut self) -> Result<(), Failure> {
+        if let Some(l) = &mut self.log {
+            l.start().context("cannot start the log writer thread")?;
+        }
         if let Some(f) = &mut self.fleet {
             f.spawn().map_err(|e| Failure::Other(e.into()))?;
         }
@@ -280,44 +284,6 @@ impl Outputs {
         true
     }
 
-    /// After a record was written to the log: rotates the file when it is full.
-    #[inline]
-    fn after_record(&mut self) {
-        let Some(l) = &mut self.log else { return };
-        let buf = l.get_mut();
-        let pending = buf.buffer().len();
-        if let LogSink::File(f) = buf.get_ref() {
-            if f.rotation_due(pending) {
-                self.switch_log(false);
-            }
-        }
-    }
-
-    /// Between two records: flushes into the current file, then reopens it (SIGHUP) or
-    /// rotates it. On failure the current file stays in use and the error is said.
-    #[cold]
-    fn switch_log(&mut self, reopen: bool) {
-        let Some(l) = &mut self.log else { return };
-        let flushed = l.flush();
-        let LogSink::File(f) = l.get_mut().get_mut() else {
-            return;
-        };
-        let what = if reopen { "reopen" } else { "rotate" };
-        let r = flushed.and_then(|()| if reopen { f.reopen() } else { f.rotate() });
-        let msg = match r {
-            Ok(()) if reopen && !self.quiet => format!(
-                "httptop: SIGHUP: log file {} reopened",
-                f.path().display()
-            ),
-            Ok(()) => return,
-            Err(e) => format!(
-                "httptop: cannot {what} the log file {}: {e}; still writing to the file open before",
-                f.path().display()
-            ),
-        };
-        self.note(msg);
-    }
-
     /// After a frame or tick at packet time `now`: the refresh's snapshot, if one is due.
     #[inline]
     fn refresh(&mut self, monitor: &Monitor, now: Timestamp) {
@@ -326,26 +292,33 @@ impl Outputs {
             .as_ref()
             .is_some_and(|h| h.load(Ordering::Relaxed) && h.swap(false, Ordering::Relaxed))
         {
-            self.switch_log(true);
+            if let Some(l) = &mut self.log {
+                l.reopen();
+            }
         }
+        self.log_notes();
         self.refresh.tick(monitor, now, self.fleet.as_mut());
     }
 
     /// True when output can no longer be written because its reader went away.
     fn broken_pipe(&self) -> bool {
-        self.log
-            .as_ref()
-            .and_then(|l| l.error())
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        self.log.as_ref().is_some_and(LogPipe::broken_pipe)
+    }
+
+    /// What the log writer had to say (rotation, reopen), said now.
+    fn log_notes(&self) {
+        if let Some(l) = &self.log {
+            for n in l.notes() {
+                self.note(n);
+            }
+        }
     }
 
     fn flush(&mut self) -> anyhow::Result<()> {
         if let Some(l) = &mut self.log {
-            match l.flush() {
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                r => r.context("cannot write the log")?,
-            }
+            l.flush().context("cannot write the log")?;
         }
+        self.log_notes();
         Ok(())
     }
 }

@@ -23,11 +23,21 @@ pub const WIRESTR_INLINE: usize = 24;
 ///
 /// Up to [`WIRESTR_INLINE`] bytes are stored inline (methods, most hosts): no
 /// allocation per exchange for them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
 pub struct WireStr {
     pub bytes: SmallVec<[u8; WIRESTR_INLINE]>,
     /// The wire value was longer than the limit and was cut.
     pub truncated: bool,
+}
+
+/// By hand: `SmallVec`'s own `clone` extends element by element; bytes are copied at once.
+impl Clone for WireStr {
+    fn clone(&self) -> Self {
+        WireStr {
+            bytes: SmallVec::from_slice(&self.bytes),
+            truncated: self.truncated,
+        }
+    }
 }
 
 impl WireStr {
