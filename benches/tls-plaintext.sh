@@ -89,28 +89,27 @@ libssl=$(ldconfig -p | sed -n 's/^[[:space:]]*libssl.so.3 (libc6,x86-64) => //p'
 cp "$libssl" "$dir/libssl-copy.so"
 # load NAME CLIENT ATTACHED: one bounded h2load run; appends
 # "NAME CLIENT ATTACHED req/s succeeded logged".
+# attached TEXT PID: waits until the prober started as PID says TEXT on stderr (attached).
+attached() {
+  for _ in $(seq 200); do
+    grep -q "$1" "$dir/attached.err" 2>/dev/null && return
+    kill -0 "$2" 2>/dev/null || { cat "$dir/attached.err" >&2; exit 1; }
+    sleep 0.05
+  done
+}
 load() {
   local name=$1 client=$2 attached=$3 flags=() out hpid="" logged=-
   [ "$name" = h1 ] && flags=(--h1 -c 10) || flags=(-c 10 -m 10)
   if [ "$attached" = on ]; then
     rm -f "$dir/log.jsonl"
     "$httptop" --config /dev/null --tls-plaintext --output plain --refresh 1h \
-      --log "$dir/log.jsonl" >/dev/null 2>"$dir/httptop.err" &
+      --log "$dir/log.jsonl" >/dev/null 2>"$dir/attached.err" &
     hpid=$!
-    # Attached once it says what it reads.
-    for _ in $(seq 200); do
-      grep -q "reading TLS plaintext" "$dir/httptop.err" 2>/dev/null && break
-      kill -0 "$hpid" 2>/dev/null || { cat "$dir/httptop.err" >&2; exit 1; }
-      sleep 0.05
-    done
+    attached "reading TLS plaintext" "$hpid"
   elif [ "$attached" = traps ]; then
-    "$traps" 100000 --traps-only 2>"$dir/traps.err" &
+    "$traps" 100000 --traps-only 2>"$dir/attached.err" &
     hpid=$!
-    for _ in $(seq 200); do
-      grep -q "attached to" "$dir/traps.err" 2>/dev/null && break
-      kill -0 "$hpid" 2>/dev/null || { cat "$dir/traps.err" >&2; exit 1; }
-      sleep 0.05
-    done
+    attached "attached to" "$hpid"
   fi
   if [ "$client" = remote ]; then
     out=$(timeout 120 unshare -m sh -c 'mount --bind "$1" "$2" && shift 2 && exec h2load "$@"' \
