@@ -750,6 +750,79 @@ fn lost_records_are_counted_gaps_and_a_read_ring_loses_nothing() {
     drop(server);
 }
 
+/// A call larger than one record (16 KiB) comes as consecutive records that carry all of
+/// its bytes, up to the capture per call; past that, the rest of the call is a counted gap
+/// (not a silent hole): python's `sendall` of 100,000 bytes is one `SSL_write`.
+#[test]
+fn a_large_write_comes_whole_in_several_records() {
+    if !is_root() {
+        eprintln!("skipped: the eBPF probe needs root");
+        return;
+    }
+    let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("ht14tlsprobe-big-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    let (server, port) = echo_server(&dir);
+    const COUNT: usize = 3;
+    const SIZE: usize = 100_000;
+    let mut expected = Vec::new();
+    for i in 0..COUNT {
+        expected.extend_from_slice(format!("{i:07}").as_bytes());
+        expected.extend(std::iter::repeat_n(b'x', SIZE - 8));
+        expected.push(b'\n');
+    }
+    expected.extend_from_slice(b"last\n");
+    for cap in [ProbeOptions::default().capture_bytes, 40_000] {
+        let mut probe = Probe::attach(&ProbeOptions {
+            capture_bytes: cap,
+            ..ProbeOptions::default()
+        })
+        .expect("attach");
+        let mut child = python_writer(port, COUNT, SIZE);
+        let pid = child.id();
+        drop(child.stdin.take()); // python writes the last message right after the others
+        let mut records: Vec<(u64, Vec<u8>, u64)> = Vec::new();
+        let mut collect = |probe: &mut Probe, wait| {
+            probe
+                .poll(wait, 1 << 20, |ev| {
+                    if let ProbeEvent::Data(c) = ev {
+                        if c.conn.pid == pid && c.dir == Direction::Write {
+                            records.push((c.offset, c.data.to_vec(), u64::from(c.total)));
+                        }
+                    }
+                })
+                .expect("poll");
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+            collect(&mut probe, Duration::from_millis(20));
+        }
+        collect(&mut probe, Duration::from_millis(50));
+        drop(probe);
+        let writes: Writes = records
+            .iter()
+            .map(|(o, d, t)| (*o, d.len() as u64, *t))
+            .collect();
+        let (carried, gaps) = account(&writes);
+        assert_eq!(carried + gaps, expected.len() as u64, "cap {cap}");
+        if cap as usize >= SIZE {
+            // 100,000 bytes = 6 records of 16 KiB and one of 1,696, per call; then "last".
+            assert_eq!(records.len(), COUNT * 7 + 1, "cap {cap}");
+            assert_eq!(gaps, 0, "cap {cap}");
+            let stream: Vec<u8> = records.iter().flat_map(|(_, d, _)| d.clone()).collect();
+            assert!(
+                stream == expected,
+                "the records carry the bytes written, in order"
+            );
+        } else {
+            // Two whole records, then 40,000 - 32,768 bytes and the rest of the call a gap.
+            assert_eq!(records.len(), COUNT * 3 + 1, "cap {cap}");
+            assert_eq!(gaps, (COUNT * (SIZE - cap as usize)) as u64, "cap {cap}");
+        }
+    }
+    drop(server);
+}
+
 /// A connection open before the probe attached is picked up mid-stream: its records say
 /// `from_start: false` (no handshake seen) and count from the first call seen.
 #[test]
