@@ -49,8 +49,27 @@ fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// Ids of our loaded programs (by name, full or cut at 15 bytes).
+/// Ids of the BPF programs this process holds (the `prog_id` of its descriptors in
+/// `/proc/self/fdinfo`): the same programs loaded by another process, a concurrent test run
+/// say, are not counted.
 fn our_program_ids() -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_dir("/proc/self/fdinfo")
+        .expect("fdinfo")
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("prog_id:")?.trim().parse().ok())
+                .collect::<Vec<u64>>()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Which of `ids` the kernel still has loaded (`bpftool prog show`).
+fn still_loaded(ids: &[u64]) -> Vec<u64> {
     let out = Command::new(bpftool())
         .args(["-j", "prog", "show"])
         .output()
@@ -60,13 +79,8 @@ fn our_program_ids() -> Vec<u64> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|p| {
-            let name = p["name"].as_str().unwrap_or("");
-            PROGRAM_NAMES
-                .iter()
-                .any(|n| *n == name || &n[..n.len().min(15)] == name)
-        })
         .filter_map(|p| p["id"].as_u64())
+        .filter(|id| ids.contains(id))
         .collect()
 }
 
@@ -83,25 +97,6 @@ fn links_of(ids: &[u64]) -> usize {
         .flatten()
         .filter(|l| l["prog_id"].as_u64().is_some_and(|id| ids.contains(&id)))
         .count()
-}
-
-/// Program names of ours that `bpftool prog show` lists (names cut at 15 bytes by the kernel).
-fn our_programs_loaded() -> Vec<String> {
-    let out = Command::new(bpftool())
-        .args(["-j", "prog", "show"])
-        .output()
-        .expect("bpftool runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    PROGRAM_NAMES
-        .iter()
-        .filter(|n| {
-            // bpftool prints the full name from BTF when it has it, else the kernel's 15 bytes.
-            let cut = &n[..n.len().min(15)];
-            text.contains(&format!("\"name\":\"{n}\""))
-                || text.contains(&format!("\"name\":\"{cut}\""))
-        })
-        .map(|n| n.to_string())
-        .collect()
 }
 
 #[derive(Debug)]
@@ -184,10 +179,9 @@ fn sees_curl_and_python(hook: SocketHook) {
         assert_eq!(probe.socket_hook(), Some("sys_enter"));
     }
     assert_eq!(
-        our_programs_loaded().len(),
+        our_program_ids().len(),
         expected_programs(&probe),
-        "all programs loaded: {:?}",
-        our_programs_loaded()
+        "all programs loaded"
     );
 
     let port = TcpListener::bind("127.0.0.1:0")
@@ -506,13 +500,13 @@ fn sees_curl_and_python(hook: SocketHook) {
     drop(probe);
     // The kernel frees programs after their last reference goes (deferred, RCU): bounded wait.
     let dropped = Instant::now();
-    while !our_programs_loaded().is_empty() && dropped.elapsed() < Duration::from_secs(5) {
+    while !still_loaded(&ids).is_empty() && dropped.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));
     }
     eprintln!("programs gone {:?} after drop", dropped.elapsed());
     assert_eq!(
-        our_programs_loaded(),
-        Vec::<String>::new(),
+        still_loaded(&ids),
+        Vec::<u64>::new(),
         "every program unloaded after drop"
     );
     assert_eq!(links_of(&ids), 0, "no link stays after drop");
