@@ -42,7 +42,7 @@ httptop_wire::counters! {
     #[non_exhaustive]
     pub struct ProbeCounters {
         [Capture]
-        /// TLS plaintext records the probe wrote to its ring buffer (one per SSL read/write call, plus one per SSL_free).
+        /// TLS plaintext records the probe wrote to its ring buffer (one per SSL read/write call, or per 16 KiB of a larger one, plus one per SSL_free).
         tls_probe_records: Events,
         /// TLS plaintext records lost because the ring buffer was full (each a gap in its stream).
         tls_probe_lost: Events anomaly,

@@ -6,7 +6,7 @@
 //! within any cap), 64 KiB of binary garbage with terminal escapes, NULs and stray
 //! `HTTP/1.1` tokens, a path and User-Agent carrying terminal escape sequences, and 350
 //! pipelined requests in one write. httptop runs with `--tls-plaintext --log FILE
-//! --output json --max-header-bytes 4096` (16 KiB of a call is captured) and must:
+//! --output json --max-header-bytes 4096` (256 KiB of a call is captured) and must:
 //! - keep its peak resident memory (VmHWM) under 64 MiB and exit 0;
 //! - log each of the 350 pipelined requests exactly once (method, path, status 404, or
 //!   `no_response` when one read held more than `--max-pending-requests`, counted);
@@ -22,7 +22,7 @@ use common::{bin, TempDir};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-/// Pipelined requests in one write: 350 x ~41 bytes stays under the 16 KiB the probe
+/// Pipelined requests in one write: 350 x ~41 bytes stays under the 256 KiB the probe
 /// captures per call (a larger write's tail is a counted gap: what is seen would then
 /// depend on which end of the connection the engine reads, see `plain.rs`).
 const PIPELINED: usize = 350;

@@ -86,7 +86,7 @@ httptop_wire::counters! {
     #[non_exhaustive]
     pub struct PlainCounters {
         [Flows]
-        /// TLS plaintext chunks (one SSL read or write call each) handed to the engine.
+        /// TLS plaintext chunks (one SSL read or write call each, or 16 KiB of a larger one) handed to the engine.
         plain_chunks: Events,
         /// Plaintext bytes in those chunks.
         plain_bytes: Bytes,

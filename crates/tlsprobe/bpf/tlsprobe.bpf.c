@@ -21,14 +21,17 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
-// Hard upper bound of the plaintext bytes copied per call (the per-CPU scratch size);
-// user space sets a lower CAPTURE_BYTES.
+// The most plaintext bytes one record carries; a call that moved more is split into
+// records of MAX_DATA bytes, at most MAX_CHUNKS of them (MAX_CALL bytes), the rest of
+// the call a counted gap. User space sets CAPTURE_BYTES (per call) at most MAX_CALL.
 #define MAX_DATA 16384
+#define MAX_CHUNKS 16
+#define MAX_CALL (MAX_DATA * MAX_CHUNKS)
 #define AF_INET 2
 #define AF_INET6 10
 
 // ---- configuration, set by user space before load (.rodata) ----
-volatile const __u32 CAPTURE_BYTES = MAX_DATA;
+volatile const __u32 CAPTURE_BYTES = MAX_CALL;
 volatile const __u32 TARGET_TGID = 0; // 0 = every process
 // 1: every uprobe program returns at once (benches/tls-plaintext.sh -t: the cost of the
 // traps alone); the verifier prunes the rest.
@@ -291,7 +294,7 @@ static __always_inline __u64 clamp_len(__u64 n, const __u64 max)
 		__u8 *r = bpf_ringbuf_reserve(&EVENTS, HEADER_SIZE + (SZ), 0);             \
 		if (!r) {                                                                  \
 			count(C_LOST);                                                     \
-			return;                                                            \
+			return 0;                                                          \
 		}                                                                          \
 		__u64 n = clamp_len(len, (SZ));                                            \
 		if (n > 0 && bpf_probe_read_user(r + HEADER_SIZE, n, (void *)buf) != 0) { \
@@ -304,19 +307,21 @@ static __always_inline __u64 clamp_len(__u64 n, const __u64 max)
 		__builtin_memcpy(r, h, HEADER_SIZE);                                       \
 		bpf_ringbuf_submit(r, wake);                                               \
 		count(C_EVENTS);                                                           \
-		return;                                                                    \
+		return 1;                                                                  \
 	}
 
-static __always_inline void emit(struct head *h, __u64 buf, __u32 len)
+// Returns 1 when the record was written, 0 when the ring had no room (counted lost).
+static __always_inline int emit(struct head *h, __u64 buf, __u32 len)
 {
 	__u64 wake = ring_flags();
 	if (len == 0) {
 		h->len = 0;
-		if (bpf_ringbuf_output(&EVENTS, h, HEADER_SIZE, wake) != 0)
+		if (bpf_ringbuf_output(&EVENTS, h, HEADER_SIZE, wake) != 0) {
 			count(C_LOST);
-		else
-			count(C_EVENTS);
-		return;
+			return 0;
+		}
+		count(C_EVENTS);
+		return 1;
 	}
 	EMIT_CLASS(128)
 	EMIT_CLASS(256)
@@ -326,6 +331,7 @@ static __always_inline void emit(struct head *h, __u64 buf, __u32 len)
 	EMIT_CLASS(4096)
 	EMIT_CLASS(8192)
 	EMIT_CLASS(MAX_DATA)
+	return 0;
 }
 
 static __always_inline int leave(struct pt_regs *ctx, int ex)
@@ -383,16 +389,31 @@ static __always_inline int leave(struct pt_regs *ctx, int ex)
 	h.tgid = (__u32)(id >> 32);
 	h.tid = (__u32)id;
 	h.kind = kind;
-	h.total = moved > 0xffffffff ? 0xffffffff : (__u32)moved;
 	bpf_get_current_comm(h.comm, sizeof(h.comm));
 
-	__u32 len = h.total;
-	__u32 cap = CAPTURE_BYTES;
-	if (len > cap)
-		len = cap;
+	// A call that moved more than one record holds goes out as consecutive records of
+	// MAX_DATA bytes (their offsets say where each belongs) while the capture allows;
+	// the last one carries what is left of the capture and counts the rest of the call
+	// in its total (a gap). A record the ring has no room for is a gap too.
+	__u64 buf = c->buf;
+	__u64 cap = CAPTURE_BYTES;
+	__u64 done = 0;
+	for (int i = 0; i < MAX_CHUNKS - 1; i++) {
+		if (moved - done <= MAX_DATA || cap <= done + MAX_DATA)
+			break;
+		h.total = MAX_DATA;
+		emit(&h, buf + done, MAX_DATA);
+		done += MAX_DATA;
+		h.offset += MAX_DATA;
+	}
+	__u64 rest = moved - done;
+	h.total = rest > 0xffffffff ? 0xffffffff : (__u32)rest;
+	__u64 len = rest;
 	if (len > MAX_DATA)
 		len = MAX_DATA;
-	emit(&h, c->buf, len);
+	if (done + len > cap)
+		len = cap > done ? cap - done : 0;
+	emit(&h, buf + done, (__u32)len);
 	return 0;
 }
 

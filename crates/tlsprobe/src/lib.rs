@@ -55,10 +55,13 @@
 //!   failed allocation is counted `active_full`).
 //! - Return probe: bytes moved = the return value (or `*readbytes`/`*written` of the `_ex`
 //!   forms when they return 1); reserves a ring-buffer record of the smallest size class
-//!   holding `min(moved, capture_bytes ≤ 16 KiB)` bytes (128 B to 16 KiB, powers of two: a
+//!   holding `min(moved, 16 KiB)` bytes (128 B to 16 KiB, powers of two: a
 //!   reservation's size must be a constant for the verifier; at most twice the data) and
 //!   copies the plaintext with `bpf_probe_read_user` straight into it: one copy, no
-//!   staging buffer. No room: counted `lost`.
+//!   staging buffer. No room: counted `lost`. A call that moved more than 16 KiB
+//!   (`SSL_write` of a whole body: python's `sendall`) goes out as consecutive 16 KiB records
+//!   (a bounded loop, at most 16), up to `capture_bytes` (256 KiB by default and at most)
+//!   per call; the rest of the call is the last record's uncarried tail: a counted gap.
 //! - Per connection (pid + SSL*, LRU hash of `max_connections`): the 4-tuple and the bytes
 //!   moved each way; every record carries its stream offset, so user space sees a lost or
 //!   truncated record as a gap of a known size, never a silent hole. `SSL_free` drops the
@@ -104,8 +107,8 @@
 //!   and applications reading through a `BIO_f_ssl` chain (e.g. `openssl s_server -WWW`)
 //!   are not seen. Debian 12's OpenSSL 3.0 on x86-64 shows them.
 //! - Statically linked OpenSSL, BoringSSL, rustls, Go's crypto/tls, Java: not libssl.so.
-//! - A call's plaintext beyond `capture_bytes` (16 KiB max) is a counted gap; OpenSSL moves at
-//!   most 16 KiB per record, but `SSL_write` of a larger buffer is one call.
+//! - A call's plaintext beyond `capture_bytes` (256 KiB max) is a counted gap; OpenSSL moves
+//!   at most 16 KiB per TLS record, but `SSL_write` of a larger buffer is one call.
 //!
 //! # Plan for the rest of issue 14
 //!

@@ -77,7 +77,8 @@ pub struct ProbeOptions {
     pub libssl: Vec<PathBuf>,
     /// Only this process (thread group); `None`: every process using the libraries.
     pub pid: Option<u32>,
-    /// Plaintext bytes kept per SSL call (1..=16384); the rest is counted as truncated.
+    /// Plaintext bytes kept per SSL call (1..=262144, in records of at most 16 KiB); the
+    /// rest is counted as truncated.
     pub capture_bytes: u32,
     /// Ring buffer size in bytes (a power of two, ≥ the page size); a full ring drops records
     /// (counted as `lost`, seen as gaps in their streams).

@@ -15,8 +15,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Bytes before the plaintext in a record.
 pub const HEADER_LEN: usize = 112;
-/// The most plaintext bytes one record carries (the BPF program's per-CPU scratch size).
-pub const MAX_CAPTURE: u32 = 16384;
+/// The most plaintext bytes one record carries; a larger call comes as several records.
+pub const MAX_RECORD: u32 = 16384;
+/// The most plaintext bytes captured of one call (16 records; the rest is a gap).
+pub const MAX_CAPTURE: u32 = MAX_RECORD * 16;
 
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
@@ -77,9 +79,10 @@ pub struct PlaintextChunk<'a> {
     /// `false`: the connection was open before the probe attached (picked up mid-stream;
     /// offsets count from the first call seen) — an HTTP parser must resynchronise.
     pub from_start: bool,
-    /// Bytes the call moved (≥ `data.len()`).
+    /// Bytes of the call this record stands for (≥ `data.len()`): the call's bytes from
+    /// `offset` on, or 16 KiB of them when the call was split into several records.
     pub total: u32,
-    /// The first `min(total, capture_bytes)` bytes.
+    /// The first bytes of those (all of them unless the capture per call was exhausted).
     pub data: &'a [u8],
 }
 
