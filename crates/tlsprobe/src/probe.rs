@@ -297,9 +297,10 @@ impl Probe {
         // process pays a trap; TARGET_TGID filters in the programs as well (the socket and
         // exit tracepoints run for every process).
         let only = match opts.pid {
-            Some(p) => Some(i32::try_from(p).map_err(|_| {
-                AttachError::Option(format!("pid {p} is not a process id"))
-            })?),
+            Some(p) => Some(
+                i32::try_from(p)
+                    .map_err(|_| AttachError::Option(format!("pid {p} is not a process id")))?,
+            ),
             None => None,
         };
         let mut ebpf = EbpfLoader::new()
