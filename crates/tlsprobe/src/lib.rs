@@ -82,10 +82,10 @@
 //!   header-only `Exited` record when the last thread of such a process exits
 //!   (`signal->live` is 0). Its kernel-side connection entries are left to the LRU (a
 //!   reused pid with the same `SSL*` address would start as a mid-stream pickup).
-//! - `--pid`: filtered in the kernel (`TARGET_TGID`, a `.rodata` constant): every program
-//!   returns at its first instruction for another process; the uprobe trap itself still
-//!   happens for every process using the library (the probes are attached per file; a
-//!   pid-bound attachment, breakpoints in that process only, is a possible refinement).
+//! - `--pid`: the uprobes are bound to that process (`perf_event_open` with its pid: the
+//!   kernel plants breakpoints in its memory only, so no other process traps), and the
+//!   programs filter on `TARGET_TGID` (a `.rodata` constant) too, for the tracepoints,
+//!   which run for every process.
 //! - The 4-tuple ([`SocketHook`]): raw tracepoints on `sock:sock_send_length` and
 //!   `sock:sock_recv_length` (Linux 6.3+) run in the thread doing socket I/O, with the
 //!   `struct sock` as argument: a thread inside an SSL call whose connection's tuple is not

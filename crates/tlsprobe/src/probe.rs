@@ -75,7 +75,8 @@ pub const PROGRAM_NAMES: &[&str] = &[
 pub struct ProbeOptions {
     /// libssl files to probe; empty: the ones `/etc/ld.so.cache` names (as ld.so finds them).
     pub libssl: Vec<PathBuf>,
-    /// Only this process (thread group); `None`: every process using the libraries.
+    /// Only this process (thread group): its uprobes are bound to it (no other process
+    /// traps); `None`: every process using the libraries, also those started later.
     pub pid: Option<u32>,
     /// Plaintext bytes kept per SSL call (1..=262144, in records of at most 16 KiB); the
     /// rest is counted as truncated.
@@ -291,6 +292,17 @@ impl Probe {
         let btf = Btf::from_sys_fs().map_err(|e| AttachError::NoBtf(chain(&e)))?;
 
         let target = opts.pid.unwrap_or(0);
+        // `--pid`: the uprobes are bound to that process (perf_event_open with its pid), so
+        // the kernel plants its breakpoints in that process's memory only and no other
+        // process pays a trap; TARGET_TGID filters in the programs as well (the socket and
+        // exit tracepoints run for every process).
+        let only = match opts.pid {
+            Some(p) => Some(
+                i32::try_from(p)
+                    .map_err(|_| AttachError::Option(format!("pid {p} is not a process id")))?,
+            ),
+            None => None,
+        };
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             // ACTIVE is a task storage map (BPF_MAP_TYPE_TASK_STORAGE), which aya 0.13 creates
@@ -326,8 +338,8 @@ impl Probe {
                 for (name, is_ret) in [(enter, false), (leave, true)] {
                     let prog = uprobe(&mut ebpf, name)?;
                     let attached = match at {
-                        Some(offset) => prog.attach(None, offset, lib, None),
-                        None => prog.attach(Some(symbol), 0, lib, None),
+                        Some(offset) => prog.attach(None, offset, lib, only),
+                        None => prog.attach(Some(symbol), 0, lib, only),
                     };
                     if let Err(e) = attached {
                         let text = chain(&e);
@@ -353,7 +365,7 @@ impl Probe {
             let (symbol, name) = FREE_PROBE;
             let prog = uprobe(&mut ebpf, name)?;
             for lib in &libraries {
-                prog.attach(Some(symbol), 0, lib, None).map_err(|e| {
+                prog.attach(Some(symbol), 0, lib, only).map_err(|e| {
                     kernel_error(
                         &format!("probe on {symbol} in {}", lib.display()),
                         chain(&e),
@@ -365,7 +377,7 @@ impl Probe {
         for lib in &libraries {
             for symbol in STATE_PROBES {
                 // Missing in a library: its connections are seen from SSL_do_handshake only.
-                let _ = uprobe(&mut ebpf, STATE_PROGRAM)?.attach(Some(symbol), 0, lib, None);
+                let _ = uprobe(&mut ebpf, STATE_PROGRAM)?.attach(Some(symbol), 0, lib, only);
             }
         }
         raw_tracepoint(&mut ebpf, PROC_EXIT)?;

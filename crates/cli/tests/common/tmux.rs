@@ -1,6 +1,8 @@
 //! A real pseudo-terminal for dashboard tests: a detached tmux session running one
 //! command, its screen read with `tmux capture-pane` until what is expected is there (a
-//! bounded wait, polled every 50 ms), keys sent with `tmux send-keys`.
+//! bounded wait, polled every 50 ms), keys sent with `tmux send-keys`. Each session has
+//! a tmux server of its own (`-L`, its own socket): tests starting sessions at the same
+//! time would otherwise race to start the one shared server.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -28,6 +30,7 @@ impl Session {
     pub fn start(name: &str, cmd: &str) -> Self {
         let name = format!("{name}-{}", std::process::id());
         let st = Command::new("tmux")
+            .args(["-L", &name, "-f", "/dev/null"])
             .args(["new-session", "-d", "-s", &name, "-x", "120", "-y", "40"])
             .arg(format!("{cmd}; echo EXITED=$?; sleep 60"))
             .status()
@@ -38,7 +41,7 @@ impl Session {
 
     pub fn screen(&self) -> String {
         let o = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.0])
+            .args(["-L", &self.0, "capture-pane", "-p", "-t", &self.0])
             .output()
             .expect("capture-pane");
         String::from_utf8_lossy(&o.stdout).into_owned()
@@ -62,7 +65,7 @@ impl Session {
 
     pub fn keys(&self, k: &str) {
         let _ = Command::new("tmux")
-            .args(["send-keys", "-t", &self.0, k])
+            .args(["-L", &self.0, "send-keys", "-t", &self.0, k])
             .status();
     }
 }
@@ -70,7 +73,7 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
+            .args(["-L", &self.0, "kill-server"])
             .status();
     }
 }
