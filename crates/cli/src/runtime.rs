@@ -865,24 +865,18 @@ fn run_plaintext_only(
         if last_flush.elapsed() >= Duration::from_secs(1) {
             out.flush()?;
             last_flush = Instant::now();
-            notes.clear();
-            set_counters(
-                monitor,
-                None::<std::iter::Empty<_>>,
-                Some(plain),
-                &mut notes,
-            );
+            plain_counters(monitor, plain, &mut notes);
         }
     }
     drain_plain(plain, monitor, out)?;
-    notes.clear();
-    set_counters(
-        monitor,
-        None::<std::iter::Empty<_>>,
-        Some(plain),
-        &mut notes,
-    );
+    plain_counters(monitor, plain, &mut notes);
     Ok(notes)
+}
+
+/// The probe's kernel counters into the monitor (`notes`: what could not be read).
+fn plain_counters(monitor: &mut Monitor, plain: &PlainSource, notes: &mut Vec<String>) {
+    notes.clear();
+    set_counters(monitor, None::<std::iter::Empty<_>>, Some(plain), notes);
 }
 
 fn poll_plain(

@@ -234,21 +234,13 @@ impl Engine {
     pub fn on_plain(&mut self, input: &Input<'_>, sink: &mut dyn Sink) {
         let ts = input.ts();
         self.clock = ts;
-        let Engine {
-            limits,
-            counters,
-            out,
-            pool,
-            plain,
-            ..
-        } = self;
-        let mut env = Env {
-            limits,
-            counters,
-            out,
-            pool,
-        };
-        plain.on_input(input, &mut env);
+        self.with_plain(|plain, env| plain.on_input(input, env));
+        self.input_done(ts, sink);
+    }
+
+    /// After a frame or a plaintext input at time `ts`: the engine's time moves on (never
+    /// back), what the input completed goes out, and idle connections are swept when due.
+    fn input_done(&mut self, ts: Timestamp, sink: &mut dyn Sink) {
         if ts > self.now {
             self.now = ts;
         }
@@ -315,14 +307,7 @@ impl Engine {
                 }
             }
         }
-        if frame.ts > self.now {
-            self.now = frame.ts;
-        }
-        self.drain(sink);
-        if self.now >= self.next_sweep {
-            self.sweep(sink);
-            self.next_sweep = self.now.add_nanos(SWEEP_INTERVAL_NS);
-        }
+        self.input_done(frame.ts, sink);
     }
 
     /// Time passes without packets (live capture): idle flows time out.

@@ -139,28 +139,7 @@ fn sees_curl_and_python(hook: SocketHook) {
     let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
     let dir = std::env::temp_dir().join(format!("ht14tlsprobe-{}", std::process::id()));
     let _scratch = Scratch(dir.clone());
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(st.success());
+    let (key, cert) = self_signed(&dir);
     for i in 0..3 {
         std::fs::write(
             dir.join(format!("path{i}.txt")),
@@ -541,24 +520,15 @@ fn bad_options_and_missing_library_are_one_line_errors() {
     assert!(!e.to_string().contains('\n'));
 }
 
-/// Starts `openssl s_server` (plain mode: it reads with SSL_read and discards) on a free
-/// port with a fresh certificate; returns the server and its port.
-fn echo_server(dir: &std::path::Path) -> (Killed, u16) {
+/// A fresh self-signed certificate for `localhost` in `dir` (created): (key, cert) paths.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     std::fs::create_dir_all(dir).expect("temp dir");
     let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
     let st = Command::new("openssl")
         .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
         ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -566,6 +536,13 @@ fn echo_server(dir: &std::path::Path) -> (Killed, u16) {
         .status()
         .expect("openssl runs");
     assert!(st.success());
+    (key, cert)
+}
+
+/// Starts `openssl s_server` (plain mode: it reads with SSL_read and discards) on a free
+/// port with a fresh certificate; returns the server and its port.
+fn echo_server(dir: &std::path::Path) -> (Killed, u16) {
+    let (key, cert) = self_signed(dir);
     let port = TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
