@@ -55,7 +55,9 @@
 //!   both, the events of a connection whose two addresses are equal (both ends on this
 //!   host) are held until the other end's first record arrives, at most 1 s of input time,
 //!   64 events per connection and 4096 over all (then they go out with what is known,
-//!   `plain_unpaired_releases`; also when the connection times out or is evicted). A
+//!   `plain_unpaired_releases`, and that connection's later ones go out at once: its
+//!   other end is evidently not probed; also when the connection times out or is
+//!   evicted). A
 //!   connection freed (`SSL_free`) before the other end's first record arrived (the
 //!   server answers and frees while the client's thread waits to be scheduled) is
 //!   remembered with its events, at most 1 s and 1024 connections: the other end is then
@@ -211,6 +213,10 @@ struct PConn {
     /// Events waiting for the other local end, and since when.
     held: Vec<Event>,
     held_since: Timestamp,
+    /// The other local end did not show up in time (1 s, or 64 events): this
+    /// connection's events go out at once from then on (its other end is evidently not
+    /// probed: another TLS library, a static binary, or another libssl file).
+    unpaired: bool,
 }
 
 /// The connections of the TLS plaintext source (owned by the engine).
@@ -448,6 +454,7 @@ impl PlainTable {
             local_peer: ch.sockets.is_some_and(|(l, r)| l.ip() == r.ip()),
             held: Vec::new(),
             held_since: ch.ts,
+            unpaired: false,
         };
         self.conns.insert(ch.conn, c)
     }
@@ -567,6 +574,7 @@ impl PlainTable {
         for i in stale {
             if let Some(c) = self.conns.get_mut(i) {
                 env.counters.plain.plain_unpaired_releases += 1;
+                c.unpaired = true;
                 release(c, env.out, &mut self.held_total);
             }
         }
@@ -618,7 +626,7 @@ fn hold_or_stamp(
     held_total: &mut usize,
     counters: &mut PlainCounters,
 ) {
-    if !(c.local_peer && c.peer.is_none()) || out.len() == start {
+    if !(c.local_peer && c.peer.is_none()) || c.unpaired || out.len() == start {
         stamp(&mut out[start..], c);
         return;
     }
@@ -630,6 +638,7 @@ fn hold_or_stamp(
     c.held.extend(out.drain(start..));
     if c.held.len() > MAX_HELD_PER_CONN || *held_total > MAX_HELD_TOTAL {
         counters.plain_unpaired_releases += 1;
+        c.unpaired = true;
         release(c, out, held_total);
     }
 }
@@ -930,6 +939,11 @@ mod tests {
             (comm(&r.out[0].process), r.out[0].peer_process.as_ref()),
             (&b"nginx"[..], None)
         );
+        assert_eq!(r.plain().plain_unpaired_releases, 1);
+        // From then on this connection's exchanges go out at once, not held again.
+        r.read(NGINX, REQ);
+        r.write(NGINX, RESP);
+        assert_eq!(r.out.len(), 2, "not held after the other end failed to show");
         assert_eq!(r.plain().plain_unpaired_releases, 1);
         // A remote client: nothing is held.
         let mut e = Engine::new(Limits::default());
