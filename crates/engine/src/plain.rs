@@ -943,7 +943,11 @@ mod tests {
         // From then on this connection's exchanges go out at once, not held again.
         r.read(NGINX, REQ);
         r.write(NGINX, RESP);
-        assert_eq!(r.out.len(), 2, "not held after the other end failed to show");
+        assert_eq!(
+            r.out.len(),
+            2,
+            "not held after the other end failed to show"
+        );
         assert_eq!(r.plain().plain_unpaired_releases, 1);
         // A remote client: nothing is held.
         let mut e = Engine::new(Limits::default());
