@@ -337,23 +337,7 @@ fn nginx_curl_and_python_in_plaintext_once_each_with_tuples_and_processes() {
         .filter(|r| r["type"] == "exchange" && r["server"] == server.as_str())
         .collect();
     let mut failures = Vec::new();
-    if exchanges.len() != made.len() {
-        failures.push(format!(
-            "{} exchanges logged, {} requests made",
-            exchanges.len(),
-            made.len()
-        ));
-    }
-    for m in &made {
-        let client = format!("127.0.0.1:{}", m.local_port);
-        let found: Vec<_> = exchanges
-            .iter()
-            .filter(|r| r["client"] == client.as_str())
-            .collect();
-        let [r] = found[..] else {
-            failures.push(format!("{m:?}: {} exchanges from {client}", found.len()));
-            continue;
-        };
+    for (m, r) in one_each(&exchanges, &made, &mut failures) {
         let want = serde_json::json!({
             "tls": true,
             "method": m.method,
@@ -529,6 +513,36 @@ fn exchanges_with(log: &std::path::Path, server: &str) -> Vec<serde_json::Value>
         .collect()
 }
 
+/// Each request made, with the one exchange logged from its client's port; a count that
+/// differs, or a port with no or several exchanges, goes to `failures`.
+fn one_each<'a, R: std::borrow::Borrow<serde_json::Value>>(
+    exchanges: &'a [R],
+    made: &'a [Made],
+    failures: &mut Vec<String>,
+) -> Vec<(&'a Made, &'a serde_json::Value)> {
+    if exchanges.len() != made.len() {
+        failures.push(format!(
+            "{} exchanges logged, {} requests made",
+            exchanges.len(),
+            made.len()
+        ));
+    }
+    let mut pairs = Vec::new();
+    for m in made {
+        let client = format!("127.0.0.1:{}", m.local_port);
+        let found: Vec<&serde_json::Value> = exchanges
+            .iter()
+            .map(|r| r.borrow())
+            .filter(|r| r["client"] == client.as_str())
+            .collect();
+        match found[..] {
+            [r] => pairs.push((m, r)),
+            _ => failures.push(format!("{m:?}: {} exchanges from {client}", found.len())),
+        }
+    }
+    pairs
+}
+
 fn live_tools_present() -> bool {
     require(is_root(), "root (eBPF uprobes, capture on lo)")
         && require(have("curl"), "curl")
@@ -584,23 +598,7 @@ fn s_server_www_and_curl_exchanges_are_exact() {
     let server = format!("127.0.0.1:{port}");
     let exchanges = exchanges_with(&log, &server);
     let mut failures = Vec::new();
-    if exchanges.len() != made.len() {
-        failures.push(format!(
-            "{} exchanges, {} requests",
-            exchanges.len(),
-            made.len()
-        ));
-    }
-    for m in &made {
-        let client = format!("127.0.0.1:{}", m.local_port);
-        let found: Vec<_> = exchanges
-            .iter()
-            .filter(|r| r["client"] == client.as_str())
-            .collect();
-        let [r] = found[..] else {
-            failures.push(format!("{m:?}: {} exchanges from {client}", found.len()));
-            continue;
-        };
+    for (m, r) in one_each(&exchanges, &made, &mut failures) {
         let (head, body, resp) = m.sizes.expect("HTTP/1.1");
         let want = serde_json::json!({
             "tls": true, "method": "GET", "path": m.path, "status": 200,
