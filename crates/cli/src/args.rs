@@ -135,9 +135,8 @@ pub struct Args {
 
     /// Threads decoding a capture file (`-r`): its connections are spread over them and
     /// their results merged back in capture order, so the log, the alerts and the report
-    /// are the same whatever the number. 1 decodes on the reading thread. Default: the
-    /// cores available. Each thread gets an equal share of --max-flows and
-    /// --max-buffered-mib.
+    /// are the same whatever the number. Default 1 (decoding on the reading thread). Each
+    /// thread gets an equal share of --max-flows and --max-buffered-bytes.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
 
