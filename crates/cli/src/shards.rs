@@ -35,12 +35,12 @@ use std::thread::JoinHandle;
 /// Frames per batch.
 const BATCH: usize = 2048;
 /// Batches handed out and not yet merged, beyond the one being merged.
-const DEPTH: usize = 2;
+const DEPTH: usize = 4;
 /// Chunks one batch may span: a batch is handed out once it spans this many.
-const BATCH_CHUNKS: usize = 4;
+const BATCH_CHUNKS: usize = 2;
 /// The file reader's chunk size (plus 128 KiB of headroom) when sharded: small, since
 /// the pool must be large.
-pub(crate) const CHUNK_BYTES: usize = 256 << 10;
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 /// The file reader's pool of chunks: room for every chunk the batches not yet merged can
 /// hold (the one being filled and `DEPTH + 1` handed out), and the reader's two. So
 /// this thread never waits for the reader because of chunks the workers hold: a worker
@@ -103,9 +103,9 @@ struct BatchEnd {
 }
 
 /// Events per piece (a piece also ends at a batch's end).
-const PIECE: usize = 128;
+const PIECE: usize = 1024;
 /// Pieces waiting for the merge per worker, at most (then the worker waits).
-const PIECES_QUEUED: usize = 2;
+const PIECES_QUEUED: usize = 4;
 
 struct Worker {
     jobs: SyncSender<Job>,
