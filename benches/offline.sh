@@ -6,7 +6,10 @@
 # packets/s, MB/s, exchanges/s and peak resident memory, with and without
 # `--log /dev/null`, and the ratios to the floor.
 #
-#   benches/offline.sh [-s SIZE_MB] [-m MTU_SIZE_MB] [-n RUNS] [-f CAPTURE]... [-b BASE_BINARY]
+#   benches/offline.sh [-s SIZE_MB] [-m MTU_SIZE_MB] [-n RUNS] [-f CAPTURE]... [-b BASE_BINARY] [-t THREADS]
+#
+# With -t, httptop also runs with `--threads THREADS` (the sharded engine) as `sharded`
+# and `sharded+log`, alternately with the others.
 #
 # With -b, a second httptop binary (an earlier build, say) runs alternately with the
 # others as `base` and `base+log`, so a change is measured against its parent in one run.
@@ -25,6 +28,7 @@ mtu_size=200
 runs=5
 caps=()
 base=""
+threads=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -s) size=$2; shift 2 ;;
@@ -32,7 +36,8 @@ while [ $# -gt 0 ]; do
     -n) runs=$2; shift 2 ;;
     -f) caps+=("$2"); shift 2 ;;
     -b) base=$(realpath "$2"); shift 2 ;;
-    *) echo "usage: $0 [-s SIZE_MB] [-m MTU_SIZE_MB] [-n RUNS] [-f CAPTURE]... [-b BASE_BINARY]" >&2; exit 2 ;;
+    -t) threads=$2; shift 2 ;;
+    *) echo "usage: $0 [-s SIZE_MB] [-m MTU_SIZE_MB] [-n RUNS] [-f CAPTURE]... [-b BASE_BINARY] [-t THREADS]" >&2; exit 2 ;;
   esac
 done
 dir=${TMPDIR:-/tmp}/httptop-bench
@@ -75,6 +80,10 @@ bench() { # bench CAPTURE: alternating runs, then the table
     run floor "$out" "$floor" parse-read "$cap"
     run httptop "$out" "$httptop" --config /dev/null -r "$cap" -q
     run httptop+log "$out" "$httptop" --config /dev/null -r "$cap" -q --log /dev/null
+    if [ -n "$threads" ]; then
+      run sharded "$out" "$httptop" --config /dev/null -r "$cap" -q --threads "$threads"
+      run sharded+log "$out" "$httptop" --config /dev/null -r "$cap" -q --threads "$threads" --log /dev/null
+    fi
     if [ -n "$base" ]; then
       run base "$out" "$base" -r "$cap" -q
       run base+log "$out" "$base" -r "$cap" -q --log /dev/null
@@ -89,13 +98,13 @@ path, size, packets, exchanges, cap = sys.argv[1], int(sys.argv[2]), int(sys.arg
 runs = {}
 for line in open(path):
     f = line.split()
-    if len(f) == 3 and f[0] in ("floor", "httptop", "httptop+log", "base", "base+log"):
+    if len(f) == 3 and f[0] in ("floor", "httptop", "httptop+log", "sharded", "sharded+log", "base", "base+log"):
         runs.setdefault(f[0], []).append((float(f[1]), int(f[2])))
 print(f"capture: {cap}: {size/1e6:.0f} MB, {packets} packets, {exchanges} exchanges; medians of {len(runs['floor'])} alternating runs")
 med = {name: statistics.median(t for t, _ in r) for name, r in runs.items()}
 floor = med["floor"]
 print(f"{'program':<14}{'time s':>8}{'x floor':>9}{'Mpkt/s':>9}{'MB/s':>8}{'kexch/s':>9}{'peak MiB':>10}")
-for name in ("floor", "httptop", "httptop+log", "base", "base+log"):
+for name in ("floor", "httptop", "httptop+log", "sharded", "sharded+log", "base", "base+log"):
     if name not in runs:
         continue
     t = med[name]

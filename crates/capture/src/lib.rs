@@ -43,7 +43,7 @@ pub mod live;
 use std::io::Read;
 
 pub use error::{CaptureError, Damage, FormatError, Resumed};
-pub use file::{FileFormat, FileOptions, FileSource, FileStats};
+pub use file::{Chunk, FileFormat, FileOptions, FileSource, FileStats, SharedFrame};
 pub use httptop_wire::{Frame, LinkType, Timestamp};
 pub use live::{
     list_interfaces, InterfaceAddress, InterfaceFlags, InterfaceInfo, LiveConfig, LiveNext,

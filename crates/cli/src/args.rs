@@ -133,6 +133,13 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub log_keep: u32,
 
+    /// Threads decoding a capture file (`-r`): its connections are spread over them and
+    /// their results merged back in capture order, so the log, the alerts and the report
+    /// are the same whatever the number. Default 1 (decoding on the reading thread). Each
+    /// thread gets an equal share of --max-flows and --max-buffered-bytes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+
     /// Do not print the end-of-run summary on standard error.
     #[arg(short = 'q', long)]
     pub quiet: bool,

@@ -14,6 +14,7 @@ mod progress;
 mod refresh;
 mod report;
 mod runtime;
+mod shards;
 
 use std::process::ExitCode;
 

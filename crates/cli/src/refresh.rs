@@ -222,11 +222,7 @@ mod tests {
             }
         }
         let n = frames.len() as u64;
-        assert_eq!(
-            monitor.engine().counters().frames,
-            n,
-            "every frame processed"
-        );
+        assert_eq!(monitor.frames(), n, "every frame processed");
         assert!(seen.0 > 100, "exchanges seen: {}", seen.0);
         assert_eq!(refresh.built(), n, "one snapshot per refresh instant");
         let dashboard = refresh.dashboard.take().expect("dashboard");

@@ -80,26 +80,7 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
         *v = n;
         n += 1;
     };
-    // Same order as `samples`: Counters' packets group, decode errors, its flows group.
-    let own = |c: &mut Counters, packets: bool, set: &mut dyn FnMut(&mut u64)| {
-        for (d, v) in Counters::DESCRIPTORS.iter().zip(c.values_mut()) {
-            if (d.group == Group::Packets) == packets {
-                set(v);
-            }
-        }
-    };
-    own(c, true, &mut set);
-    c.encap.values_mut().into_iter().for_each(&mut set);
-    c.frag.values_mut().into_iter().for_each(&mut set);
-    c.decode.values_mut().for_each(&mut set);
-    own(c, false, &mut set);
-    c.plain.values_mut().into_iter().for_each(&mut set);
-    c.reasm.values_mut().into_iter().for_each(&mut set);
-    c.http.values_mut().into_iter().for_each(&mut set);
-    c.preface.values_mut().into_iter().for_each(&mut set);
-    c.h2.values_mut().into_iter().for_each(&mut set);
-    c.websocket.values_mut().into_iter().for_each(&mut set);
-    c.tls.values_mut().into_iter().for_each(&mut set);
+    each_counter_mut(c, &mut set);
     s.values_mut().into_iter().for_each(&mut set);
     for t in [
         &mut s.sections,
@@ -112,6 +93,48 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
     ] {
         t.values_mut().into_iter().for_each(&mut set);
     }
+    each_protocol_mut(c, &mut set);
+    n
+}
+
+/// Every counter of `c` (Protocols cells too), each once, in a fixed order.
+pub(crate) fn each_mut(c: &mut Counters, set: &mut dyn FnMut(&mut u64)) {
+    each_counter_mut(c, set);
+    each_protocol_mut(c, set);
+}
+
+/// The values [`each_mut`] visits, in its order.
+pub(crate) fn each_value(c: &Counters, f: &mut dyn FnMut(u64)) {
+    let mut c = c.clone();
+    each_mut(&mut c, &mut |v| f(*v));
+}
+
+/// Every counter of `c` but the Protocols cells, in registry order.
+fn each_counter_mut(c: &mut Counters, set: &mut dyn FnMut(&mut u64)) {
+    // Same order as `samples`: Counters' packets group, decode errors, its flows group.
+    let own = |c: &mut Counters, packets: bool, set: &mut dyn FnMut(&mut u64)| {
+        for (d, v) in Counters::DESCRIPTORS.iter().zip(c.values_mut()) {
+            if (d.group == Group::Packets) == packets {
+                set(v);
+            }
+        }
+    };
+    own(c, true, set);
+    c.encap.values_mut().into_iter().for_each(&mut *set);
+    c.frag.values_mut().into_iter().for_each(&mut *set);
+    c.decode.values_mut().for_each(&mut *set);
+    own(c, false, set);
+    c.plain.values_mut().into_iter().for_each(&mut *set);
+    c.reasm.values_mut().into_iter().for_each(&mut *set);
+    c.http.values_mut().into_iter().for_each(&mut *set);
+    c.preface.values_mut().into_iter().for_each(&mut *set);
+    c.h2.values_mut().into_iter().for_each(&mut *set);
+    c.websocket.values_mut().into_iter().for_each(&mut *set);
+    c.tls.values_mut().into_iter().for_each(&mut *set);
+}
+
+/// The Protocols cells of `c`.
+fn each_protocol_mut(c: &mut Counters, set: &mut dyn FnMut(&mut u64)) {
     for p in crate::Protocol::ALL {
         let x = c.protocols.get_mut(p);
         for v in [
@@ -123,7 +146,6 @@ pub fn fill_distinct(c: &mut Counters, s: &mut StatsCounters, first: u64) -> u64
             set(v);
         }
     }
-    n
 }
 
 /// A fresh monitor's snapshot (default configuration) with every engine counter and

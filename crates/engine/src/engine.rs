@@ -21,17 +21,18 @@ use crate::event::{Event, Sink};
 use crate::flow::{FlowKey, FlowTable};
 use crate::http::{Ctx, HttpCounters, QueuePool};
 use crate::http2::Http2Counters;
-use crate::ipfrag::{FragCounters, Reassembler};
+use crate::ipfrag::{FragCounters, Reassembled, Reassembler};
 use crate::limits::Limits;
 use crate::plain::{Env, Input, PlainTable};
 use crate::preface::PrefaceCounters;
 use crate::protocol::ProtocolTable;
 use crate::reasm::{HalfStream, ReasmCounters};
+use crate::shard::Key;
 use crate::stream::{Dir, StreamEvent};
 use crate::websocket::WebSocketCounters;
 use httptop_wire::{
     decode_datagram, decode_traced, DecodeError, DecodeErrorCounts, Decoded, Encap, EncapCounters,
-    Frame, IpFragment, TcpSegment, Timestamp, MAX_ENCAP_DEPTH,
+    Frame, TcpSegment, Timestamp, MAX_ENCAP_DEPTH,
 };
 use std::net::SocketAddr;
 
@@ -108,11 +109,91 @@ struct Flow {
     last_seen: Timestamp,
     /// Creation order, to close flows in a deterministic order at the end.
     id: u64,
+    /// Sequence number of the frame that last touched the flow (sharded engines only:
+    /// the merge order of flows closed by one sweep, see [`crate::shard`]).
+    touched: u64,
     /// The tunnels of the segment that created the flow, copied into its exchanges.
     encap: Encap,
 }
 
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// When idle connections are next swept: at the first input at or after one second of
+/// packet time past the last sweep. The router of a sharded engine keeps the same clock
+/// over every frame, so that its shards sweep where one engine would.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SweepClock(Timestamp);
+
+impl SweepClock {
+    /// Whether a sweep is due at `now`; if so, the next one is set from `now`.
+    #[inline]
+    pub(crate) fn due(&mut self, now: Timestamp) -> bool {
+        if now < self.0 {
+            return false;
+        }
+        self.0 = now.add_nanos(SWEEP_INTERVAL_NS);
+        true
+    }
+}
+
+/// What the frame-level decoding leaves for the connection layer.
+pub(crate) enum Front<'a> {
+    Tcp(TcpSegment<'a>),
+    /// A datagram reassembled from fragments whose decoding is a TCP segment.
+    Datagram(Reassembled),
+    Nothing,
+}
+
+/// The frame-level part of [`Engine::on_frame`], shared with the router of a sharded
+/// engine ([`crate::shard::Router`]): counts the frame, decodes it, reassembles IP
+/// fragments (a complete datagram is decoded again, and a datagram holding a fragment of
+/// a tunnelled one goes one tunnel deeper: the encapsulation cap bounds the loop; its
+/// fragments were counted as frames, the datagram in `frag_reassembled`, its layers
+/// inside the fragments' in `encap`).
+pub(crate) fn front<'a>(
+    counters: &mut Counters,
+    frags: &mut Reassembler,
+    limits: &Limits,
+    frame: &Frame<'a>,
+) -> Front<'a> {
+    counters.frames += 1;
+    counters.bytes += frame.data.len() as u64;
+    let (decoded, encap) = decode_traced(frame.linktype, frame.data);
+    counters.encap.count(encap);
+    match decoded {
+        Ok(Decoded::Tcp(seg)) => {
+            counters.tcp_segments += 1;
+            return Front::Tcp(seg);
+        }
+        Ok(Decoded::OtherIp) => counters.other_ip += 1,
+        Ok(Decoded::NotIp) => counters.not_ip += 1,
+        Ok(Decoded::Fragment(f)) => {
+            counters.ip_fragments += 1;
+            let mut next = frags.add(frame.ts, &f, limits, &mut counters.frag);
+            for _ in 0..MAX_ENCAP_DEPTH {
+                let Some(d) = next.take() else { break };
+                let (decoded, encap) = decode_datagram(d.src, d.dst, d.proto, &d.payload, d.encap);
+                counters.encap.count(encap.inner_of(d.encap));
+                match decoded {
+                    Ok(Decoded::Tcp(_)) => return Front::Datagram(d),
+                    Ok(Decoded::Fragment(g)) => {
+                        next = frags.add(frame.ts, &g, limits, &mut counters.frag);
+                    }
+                    Ok(Decoded::OtherIp | Decoded::NotIp) => {}
+                    Err(e) => counters.decode.count(&e),
+                }
+            }
+        }
+        Err(e) => {
+            counters.decode.count(&e);
+            match e {
+                DecodeError::UnsupportedLinkType(_) => counters.unsupported_linktype += 1,
+                _ => counters.decode_errors += 1,
+            }
+        }
+    }
+    Front::Nothing
+}
 
 /// Capacity of the event vector kept between packets (events of about 300 bytes).
 const MAX_KEPT_EVENTS: usize = 256;
@@ -181,8 +262,13 @@ pub struct Engine {
     /// Packet time of the call in progress: the frame's time, the tick's, or the latest
     /// at the end (the time of the requests it completes).
     clock: Timestamp,
-    next_sweep: Timestamp,
+    next_sweep: SweepClock,
     next_id: u64,
+    /// Merge key of the events of the call in progress (sharded engines, see
+    /// [`crate::shard`]); unused otherwise.
+    key: Key,
+    /// Sequence number of the frame in progress (sharded engines; see `Flow::touched`).
+    touch_seq: u64,
     /// IP datagrams being reassembled from fragments.
     frags: Reassembler,
     /// Connections of the TLS plaintext source (see [`crate::plain`]).
@@ -205,8 +291,10 @@ impl Engine {
             out: Vec::new(),
             now: Timestamp::ZERO,
             clock: Timestamp::ZERO,
-            next_sweep: Timestamp::ZERO,
+            next_sweep: SweepClock::default(),
             next_id: 0,
+            key: Key::default(),
+            touch_seq: 0,
             frags: Reassembler::default(),
         }
     }
@@ -245,9 +333,8 @@ impl Engine {
             self.now = ts;
         }
         self.drain(sink);
-        if self.now >= self.next_sweep {
+        if self.next_sweep.due(self.now) {
             self.sweep(sink);
-            self.next_sweep = self.now.add_nanos(SWEEP_INTERVAL_NS);
         }
     }
 
@@ -283,31 +370,79 @@ impl Engine {
 
     /// One captured frame.
     pub fn on_frame(&mut self, frame: &Frame<'_>, sink: &mut dyn Sink) {
-        self.counters.frames += 1;
-        self.counters.bytes += frame.data.len() as u64;
         self.clock = frame.ts;
-        let (decoded, encap) = decode_traced(frame.linktype, frame.data);
-        self.counters.encap.count(encap);
-        match decoded {
-            Ok(Decoded::Tcp(seg)) => {
-                self.counters.tcp_segments += 1;
-                self.on_tcp(frame.ts, &seg);
-            }
-            Ok(Decoded::OtherIp) => self.counters.other_ip += 1,
-            Ok(Decoded::NotIp) => self.counters.not_ip += 1,
-            Ok(Decoded::Fragment(f)) => {
-                self.counters.ip_fragments += 1;
-                self.on_fragment(frame.ts, &f);
-            }
-            Err(e) => {
-                self.counters.decode.count(&e);
-                match e {
-                    DecodeError::UnsupportedLinkType(_) => self.counters.unsupported_linktype += 1,
-                    _ => self.counters.decode_errors += 1,
-                }
-            }
+        match front(&mut self.counters, &mut self.frags, &self.limits, frame) {
+            Front::Tcp(seg) => self.on_tcp(frame.ts, &seg),
+            Front::Datagram(d) => self.on_datagram(frame.ts, &d),
+            Front::Nothing => {}
         }
         self.input_done(frame.ts, sink);
+    }
+
+    /// A datagram reassembled from fragments, known to carry TCP (see [`front`]).
+    fn on_datagram(&mut self, ts: Timestamp, d: &Reassembled) {
+        let (decoded, _) = decode_datagram(d.src, d.dst, d.proto, &d.payload, d.encap);
+        if let Ok(Decoded::Tcp(seg)) = decoded {
+            self.on_tcp(ts, &seg);
+        }
+    }
+
+    /// A sharded engine's segment (see [`crate::shard`]): one the router decoded from
+    /// frame number `seq` (time `ts`) and sent here, the latest time before it being
+    /// `now`. The router counted the frame.
+    pub fn on_shard_segment(
+        &mut self,
+        seq: u64,
+        now: Timestamp,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        sink: &mut dyn Sink,
+    ) {
+        self.shard_call(seq, now, ts);
+        self.on_tcp(ts, seg);
+        self.shard_done(ts, sink);
+    }
+
+    /// A sharded engine's datagram reassembled by the router from fragments, completed
+    /// by frame number `seq` (see [`Engine::on_shard_frame`]).
+    pub fn on_shard_datagram(
+        &mut self,
+        seq: u64,
+        now: Timestamp,
+        ts: Timestamp,
+        d: &Reassembled,
+        sink: &mut dyn Sink,
+    ) {
+        self.shard_call(seq, now, ts);
+        self.on_datagram(ts, d);
+        self.shard_done(ts, sink);
+    }
+
+    /// A sharded engine's sweep, due after frame number `seq` (time `ts`), the latest
+    /// time then being `now`: idle connections close, each with the merge key of its
+    /// last frame.
+    pub fn on_shard_sweep(&mut self, seq: u64, now: Timestamp, ts: Timestamp, sink: &mut dyn Sink) {
+        self.shard_call(seq, now, ts);
+        self.sweep(sink);
+    }
+
+    fn shard_call(&mut self, seq: u64, now: Timestamp, ts: Timestamp) {
+        self.key = Key { seq, sub: 0 };
+        // A flow opened by this frame takes its number as id: creation order over all
+        // shards.
+        self.next_id = seq;
+        self.touch_seq = seq;
+        if now > self.now {
+            self.now = now;
+        }
+        self.clock = ts;
+    }
+
+    fn shard_done(&mut self, ts: Timestamp, sink: &mut dyn Sink) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        self.drain(sink);
     }
 
     /// Time passes without packets (live capture): idle flows time out.
@@ -329,7 +464,11 @@ impl Engine {
             .filter_map(|i| self.flows.get(i).map(|f| (f.id, i)))
             .collect();
         all.sort_unstable();
-        for (_, i) in all {
+        for (id, i) in all {
+            self.key = Key {
+                seq: u64::MAX,
+                sub: id,
+            };
             self.close(i);
             self.drain(sink);
         }
@@ -345,13 +484,24 @@ impl Engine {
     /// batch (sweep, finish), so the vector holds one packet's or one connection's worth;
     /// a vector grown past [`MAX_KEPT_EVENTS`] by a burst is shrunk back.
     fn drain(&mut self, sink: &mut dyn Sink) {
-        for ev in &self.out {
-            if let Event::RequestStarted { protocol, .. } = ev {
-                self.counters.protocols.get_mut(*protocol).requests += 1;
+        if let Some(keyed) = sink.keyed() {
+            // A shard's collector takes the events themselves, with their merge key.
+            let key = self.key;
+            for ev in self.out.drain(..) {
+                if let Event::RequestStarted { protocol, .. } = ev {
+                    self.counters.protocols.get_mut(protocol).requests += 1;
+                }
+                keyed.push((key, ev));
             }
-            sink.on_event(ev);
+        } else {
+            for ev in &self.out {
+                if let Event::RequestStarted { protocol, .. } = ev {
+                    self.counters.protocols.get_mut(*protocol).requests += 1;
+                }
+                sink.on_event(ev);
+            }
+            self.out.clear();
         }
-        self.out.clear();
         if self.out.capacity() > MAX_KEPT_EVENTS {
             self.out.shrink_to(MAX_KEPT_EVENTS);
         }
@@ -360,31 +510,6 @@ impl Engine {
     /// Connections remembered as recently closed (see [`crate::closed`]).
     pub fn closed_flows(&self) -> usize {
         self.closed.len()
-    }
-
-    /// A fragment: once its datagram is complete, the datagram is decoded again and goes
-    /// where a whole frame would (its fragments were counted as frames; the datagram is
-    /// counted in `frag_reassembled`, its layers inside the fragments' in `encap`).
-    fn on_fragment(&mut self, ts: Timestamp, f: &IpFragment<'_>) {
-        let limits = &self.limits;
-        let mut next = self.frags.add(ts, f, limits, &mut self.counters.frag);
-        // A reassembled datagram may hold a fragment of a tunnelled one: each turn is
-        // one tunnel deeper, so the encapsulation cap bounds the loop too.
-        for _ in 0..MAX_ENCAP_DEPTH {
-            let Some(d) = next.take() else { return };
-            let (decoded, encap) = decode_datagram(d.src, d.dst, d.proto, &d.payload, d.encap);
-            self.counters.encap.count(encap.inner_of(d.encap));
-            match decoded {
-                Ok(Decoded::Tcp(seg)) => self.on_tcp(ts, &seg),
-                Ok(Decoded::Fragment(g)) => {
-                    next = self
-                        .frags
-                        .add(ts, &g, &self.limits, &mut self.counters.frag);
-                }
-                Ok(Decoded::OtherIp | Decoded::NotIp) => {}
-                Err(e) => self.counters.decode.count(&e),
-            }
-        }
     }
 
     /// Closes the flows idle for longer than the timeout, least recently active first.
@@ -402,6 +527,7 @@ impl Engine {
                 break;
             }
             self.counters.flows_timed_out += 1;
+            self.key.sub = self.flows.get(i).map_or(0, |f| f.touched + 1);
             self.close(i);
             self.drain(sink);
         }
@@ -528,6 +654,7 @@ impl Engine {
                     app: AppLayer::new(orig, resp),
                     last_seen: ts,
                     id: self.next_id,
+                    touched: 0,
                     encap: seg.encap,
                 };
                 self.flows.insert(key, flow)
@@ -540,12 +667,14 @@ impl Engine {
             flows,
             pool,
             clock,
+            touch_seq,
             ..
         } = self;
         let Some(f) = flows.get_mut(i) else { return };
         if ts > f.last_seen {
             f.last_seen = ts;
         }
+        f.touched = *touch_seq;
         let dir = if src_is_lo == f.orig_is_lo {
             Dir::Orig
         } else {
@@ -676,7 +805,7 @@ mod tests {
             std::mem::size_of::<crate::http::HttpConn>(),
             std::mem::size_of::<crate::event::Exchange>()
         );
-        assert!(flow <= 640, "Flow is {flow} bytes");
+        assert!(flow <= 648, "Flow is {flow} bytes");
     }
 }
 

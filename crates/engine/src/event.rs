@@ -366,6 +366,11 @@ pub trait Sink {
             self.on_exchange(ex)
         }
     }
+    /// A shard's collector (see [`crate::shard`]): takes the events themselves, each
+    /// with its merge key, instead of [`Sink::on_event`]. `None` by default.
+    fn keyed(&mut self) -> Option<&mut Vec<(crate::shard::Key, Event)>> {
+        None
+    }
 }
 
 impl<F: FnMut(&Exchange)> Sink for F {

@@ -20,6 +20,7 @@ pub mod plain;
 mod preface;
 pub mod protocol;
 pub mod reasm;
+pub mod shard;
 pub mod snapshot;
 pub mod stats;
 pub mod stream;

@@ -119,6 +119,15 @@ pub struct Monitor {
     signal_events: Vec<AlertEvent>,
     /// The capture source's counters as last handed in (see [`Monitor::set_source_counters`]).
     source_counters: Vec<Sample>,
+    /// A sharded engine's view (see [`Monitor::set_engine_view`]).
+    view: Option<EngineView>,
+}
+
+/// What snapshots take from the engine, when the engine is sharded.
+struct EngineView {
+    counters: crate::Counters,
+    open_flows: usize,
+    now: Timestamp,
 }
 
 impl Monitor {
@@ -138,11 +147,24 @@ impl Monitor {
             events: Vec::new(),
             signal_events: Vec::new(),
             source_counters: Vec::new(),
+            view: None,
         })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The latest packet time seen (a sharded engine's: see [`Monitor::set_engine_view`]).
+    pub fn now(&self) -> Timestamp {
+        self.view.as_ref().map_or(self.engine.now(), |v| v.now)
+    }
+
+    /// Frames seen so far (a sharded engine's as last published).
+    pub fn frames(&self) -> u64 {
+        self.view
+            .as_ref()
+            .map_or(self.engine.counters().frames, |v| v.counters.frames)
     }
 
     pub fn stats(&self) -> &Stats {
@@ -159,7 +181,15 @@ impl Monitor {
 
     /// Everything presenters show, at `now` (at least the latest time seen).
     pub fn snapshot(&self, now: Timestamp) -> Snapshot {
-        let now = now.max(self.engine.now());
+        let (counters, open_flows, engine_now) = match &self.view {
+            Some(v) => (&v.counters, v.open_flows, v.now),
+            None => (
+                self.engine.counters(),
+                self.engine.open_flows(),
+                self.engine.now(),
+            ),
+        };
+        let now = now.max(engine_now);
         Snapshot {
             now,
             alert: self.alerting.as_ref().map(|a| AlertView {
@@ -172,7 +202,7 @@ impl Monitor {
                 max_duration_ns: a.max_alert_duration_ns(),
                 avg_duration_ns: a.avg_alert_duration_ns(),
             }),
-            counters: self.engine.counters().clone(),
+            counters: counters.clone(),
             stats_counters: {
                 let mut c = self.stats.counters().clone();
                 if let Some(s) = &self.signals {
@@ -188,7 +218,7 @@ impl Monitor {
                 .as_ref()
                 .map(SignalSet::views)
                 .unwrap_or_default(),
-            open_flows: self.engine.open_flows(),
+            open_flows,
             rate_per_second: self.stats.rate_per_second(now),
             reports: Window::ALL.map(|w| self.stats.report(w, now)),
             websocket: self.stats.websocket().clone(),
@@ -222,19 +252,7 @@ impl Monitor {
 
     pub fn on_frame(&mut self, frame: &Frame<'_>, obs: &mut dyn Observer) {
         self.start(frame.ts);
-        self.stats.advance(frame.ts);
-        self.advance_signals(frame.ts);
-        let mut to = EventsTo {
-            stats: &mut self.stats,
-            obs,
-            requests: &mut self.started,
-            signals: self
-                .signals
-                .as_mut()
-                .map(|s| (s, frame.ts, &mut self.signal_events)),
-        };
-        self.engine.on_frame(frame, &mut to);
-        self.count_requests(frame.ts, obs);
+        self.call(frame.ts, obs, |engine, to| engine.on_frame(frame, to));
     }
 
     /// One input of the TLS plaintext source ([`crate::plain`]), fed like a frame: its
@@ -242,8 +260,84 @@ impl Monitor {
     pub fn on_plain(&mut self, input: &crate::plain::Input<'_>, obs: &mut dyn Observer) {
         let ts = input.ts();
         self.start(ts);
+        self.call(ts, obs, |engine, to| engine.on_plain(input, to));
+    }
+
+    /// Time passes without packets (live capture).
+    pub fn on_tick(&mut self, now: Timestamp, obs: &mut dyn Observer) {
+        self.start(now);
+        self.call(now, obs, |engine, to| engine.on_tick(now, to));
+    }
+
+    /// The source is exhausted: every connection is closed and what it held emitted.
+    /// Alerting has been evaluated up to the last whole second seen.
+    pub fn finish(&mut self, obs: &mut dyn Observer) {
+        if self.view.is_some() {
+            // Sharded: the end came through `finish_merged`.
+            return;
+        }
+        let now = self.engine.now();
+        self.call_with(now, obs, |engine, to| engine.finish(to));
+    }
+
+    /// A sharded engine's frame at `ts` (see [`crate::shard`]): what [`Monitor::on_frame`]
+    /// does after the engine, with `events`, the frame's events in merged order.
+    pub fn on_merged<'e>(
+        &mut self,
+        ts: Timestamp,
+        events: impl Iterator<Item = &'e Event>,
+        obs: &mut dyn Observer,
+    ) {
+        self.start(ts);
+        self.call(ts, obs, |_, to| events.for_each(|ev| to.on_event(ev)));
+    }
+
+    /// A sharded engine's end at `now`, the latest time seen: what [`Monitor::finish`]
+    /// does after the engine, with the shards' end events in merged order.
+    pub fn finish_merged<'e>(
+        &mut self,
+        now: Timestamp,
+        events: impl Iterator<Item = &'e Event>,
+        obs: &mut dyn Observer,
+    ) {
+        self.call_with(now, obs, |_, to| events.for_each(|ev| to.on_event(ev)));
+    }
+
+    /// A sharded engine's counters, connections and time, for the snapshots (the
+    /// monitor's own engine is not fed then).
+    pub fn set_engine_view(
+        &mut self,
+        counters: crate::Counters,
+        open_flows: usize,
+        now: Timestamp,
+    ) {
+        self.view = Some(EngineView {
+            counters,
+            open_flows,
+            now,
+        });
+    }
+
+    /// A call at packet time `ts`: statistics and errors/latency machines move to `ts`,
+    /// `f` runs the engine (or hands over merged events), request starts go to alerting.
+    fn call(
+        &mut self,
+        ts: Timestamp,
+        obs: &mut dyn Observer,
+        f: impl FnOnce(&mut Engine, &mut EventsTo<'_>),
+    ) {
         self.stats.advance(ts);
         self.advance_signals(ts);
+        self.call_with(ts, obs, f);
+    }
+
+    /// [`Monitor::call`] without moving the statistics and machines first (the end).
+    fn call_with(
+        &mut self,
+        ts: Timestamp,
+        obs: &mut dyn Observer,
+        f: impl FnOnce(&mut Engine, &mut EventsTo<'_>),
+    ) {
         let mut to = EventsTo {
             stats: &mut self.stats,
             obs,
@@ -253,43 +347,8 @@ impl Monitor {
                 .as_mut()
                 .map(|s| (s, ts, &mut self.signal_events)),
         };
-        self.engine.on_plain(input, &mut to);
+        f(&mut self.engine, &mut to);
         self.count_requests(ts, obs);
-    }
-
-    /// Time passes without packets (live capture).
-    pub fn on_tick(&mut self, now: Timestamp, obs: &mut dyn Observer) {
-        self.start(now);
-        self.stats.advance(now);
-        self.advance_signals(now);
-        let mut to = EventsTo {
-            stats: &mut self.stats,
-            obs,
-            requests: &mut self.started,
-            signals: self
-                .signals
-                .as_mut()
-                .map(|s| (s, now, &mut self.signal_events)),
-        };
-        self.engine.on_tick(now, &mut to);
-        self.count_requests(now, obs);
-    }
-
-    /// The source is exhausted: every connection is closed and what it held emitted.
-    /// Alerting has been evaluated up to the last whole second seen.
-    pub fn finish(&mut self, obs: &mut dyn Observer) {
-        let now = self.engine.now();
-        let mut to = EventsTo {
-            stats: &mut self.stats,
-            obs,
-            requests: &mut self.started,
-            signals: self
-                .signals
-                .as_mut()
-                .map(|s| (s, now, &mut self.signal_events)),
-        };
-        self.engine.finish(&mut to);
-        self.count_requests(now, obs);
     }
 
     /// Errors and latency machines up to `ts`, before the call's responses are counted.

@@ -80,6 +80,7 @@ use httptop_wire::{Frame, LinkType, Timestamp};
 use crate::error::{CaptureError, Damage, FormatError};
 use pcap::{next_pcap, PcapLayout};
 use pcapng::{next_pcapng, NgState, SHB_TYPE};
+pub use read_ahead::Chunk;
 use read_ahead::{read_full, Buf};
 use resync::Step;
 
@@ -172,6 +173,32 @@ httptop_wire::counters! {
     }
 }
 
+/// A frame located in a shared buffer (see [`FileSource::next_shared`]).
+#[derive(Clone, Copy, Debug)]
+pub struct SharedFrame {
+    pub ts: Timestamp,
+    pub linktype: LinkType,
+    pub orig_len: u32,
+    pub start: usize,
+    pub len: usize,
+}
+
+impl SharedFrame {
+    /// The frame, its bytes in `chunk` (an empty frame if they are not there).
+    #[inline]
+    pub fn frame<'a>(&self, chunk: &'a Chunk) -> Frame<'a> {
+        Frame {
+            ts: self.ts,
+            linktype: self.linktype,
+            orig_len: self.orig_len,
+            data: chunk
+                .bytes()
+                .get(self.start..self.start.saturating_add(self.len))
+                .unwrap_or(&[]),
+        }
+    }
+}
+
 /// A pcap or pcapng capture read from `R`, yielding borrowed frames.
 pub struct FileSource<R: Read> {
     buf: Buf<R>,
@@ -202,7 +229,14 @@ impl<R: Read + Send + 'static> FileSource<R> {
     /// (reported by `next_frame`), or once the source is dropped and its current read
     /// returns.
     pub fn start_read_ahead(&mut self) -> Result<(), CaptureError> {
-        self.buf.read_ahead()
+        self.buf.read_ahead(read_ahead::POOL)
+    }
+
+    /// [`FileSource::start_read_ahead`] with a pool of `chunks` buffers (at least four):
+    /// room for the frames lent to other threads ([`FileSource::next_shared`]) while
+    /// reading goes on. Memory: `chunks` times the buffer size plus 128 KiB.
+    pub fn start_read_ahead_with(&mut self, chunks: usize) -> Result<(), CaptureError> {
+        self.buf.read_ahead(chunks)
     }
 }
 
@@ -292,6 +326,33 @@ impl<R: Read> FileSource<R> {
             orig_len: rec.orig_len.max(caplen),
             data,
         }))
+    }
+
+    /// The next frame as a place in a shared buffer, for handing to another thread: its
+    /// bytes are `chunk.bytes()[start..start + len]` of [`FileSource::frame_chunk`]
+    /// (the buffer does not change while any holder keeps it).
+    pub fn next_shared(&mut self) -> Result<Option<SharedFrame>, CaptureError> {
+        let Some(f) = self.next_frame()? else {
+            return Ok(None);
+        };
+        let (ts, linktype, orig_len) = (f.ts, f.linktype, f.orig_len);
+        let (ptr, len) = (f.data.as_ptr() as usize, f.data.len());
+        let base = self.buf.chunk().bytes().as_ptr() as usize;
+        // The frame lies in the current buffer (`next_frame` lends from it).
+        let start = ptr.wrapping_sub(base);
+        Ok(Some(SharedFrame {
+            ts,
+            linktype,
+            orig_len,
+            start,
+            len,
+        }))
+    }
+
+    /// The buffer the frame [`FileSource::next_shared`] returned lies in.
+    #[inline]
+    pub fn frame_chunk(&self) -> &std::sync::Arc<Chunk> {
+        self.buf.chunk()
     }
 
     /// True when a [`Damage`] report waits in [`FileSource::take_damage`].

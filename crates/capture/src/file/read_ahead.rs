@@ -11,11 +11,47 @@ use super::resync::Step;
 use super::{FileOptions, FileStats};
 use crate::error::CaptureError;
 
+/// A buffer frames are lent from, shared with the threads a frame is handed to (see
+/// [`super::FileSource::frame_chunk`]). When the last holder drops it, a chunk of the
+/// reader thread's pool goes back to the pool (cut back to size if it grew).
+pub struct Chunk {
+    bytes: Vec<u8>,
+    /// The pool's return channel and the chunk size (with the reader thread).
+    home: Option<(SyncSender<Vec<u8>>, usize)>,
+}
+
+impl Chunk {
+    /// The buffer's bytes; a frame is a range of them.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let mut v = std::mem::take(&mut self.bytes);
+        if let Some((free, size)) = &self.home {
+            if v.is_empty() {
+                return;
+            }
+            if v.len() != *size {
+                v.resize(*size, 0);
+                v.shrink_to_fit();
+            }
+            // Full only when the reader holds its whole pool already: then this one
+            // (from before the switch) is not needed.
+            let _ = free.try_send(v);
+        }
+    }
+}
+
 /// The streaming reader and what we know about its buffer.
 pub(super) struct Buf<R> {
     chunks: Chunks<R>,
-    /// The current buffer: `buf[start..end]` is unconsumed input.
-    buf: Vec<u8>,
+    /// The current buffer: `buf[start..end]` is unconsumed input. Shared only when a
+    /// caller took it with [`Buf::chunk`].
+    buf: Arc<Chunk>,
     start: usize,
     end: usize,
     /// Input offset of `buf[start]`.
@@ -54,13 +90,16 @@ const HEADROOM: usize = 128 << 10;
 
 /// Chunks the reader thread allocates at most: one being read, one waiting in the
 /// channel, one being decoded, one on its way back.
-const POOL: usize = 4;
+pub(super) const POOL: usize = 4;
 
 impl<R: Read> Buf<R> {
     pub(super) fn new(input: Input<R>, consumed: u64, opts: &FileOptions) -> Self {
         Buf {
             chunks: Chunks::Inline { input, spare: None },
-            buf: Vec::new(),
+            buf: Arc::new(Chunk {
+                bytes: Vec::new(),
+                home: None,
+            }),
             start: 0,
             end: 0,
             consumed,
@@ -74,7 +113,13 @@ impl<R: Read> Buf<R> {
 
     #[inline]
     pub(super) fn data(&self) -> &[u8] {
-        self.buf.get(self.start..self.end).unwrap_or(&[])
+        self.buf.bytes.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    /// The current buffer, shared: [`Buf::data`] lies in it.
+    #[inline]
+    pub(super) fn chunk(&self) -> &Arc<Chunk> {
+        &self.buf
     }
 
     #[inline]
@@ -114,21 +159,60 @@ impl<R: Read> Buf<R> {
         }
         if tail <= head {
             // The common case: the tail (part of one record) goes into the headroom.
-            c[head - tail..head].copy_from_slice(&self.buf[self.start..self.end]);
-            let old = std::mem::replace(&mut self.buf, c);
+            c[head - tail..head].copy_from_slice(&self.buf.bytes[self.start..self.end]);
+            let chunk = self.wrap(c);
+            let old = std::mem::replace(&mut self.buf, chunk);
             self.start = head - tail;
             self.end = head + n;
-            self.recycle(old);
+            self.release(old);
         } else {
             // A record longer than the headroom: one buffer grows (amortised) until it
-            // holds the record; bounded by the record cap the callers check.
-            self.buf.copy_within(self.start..self.end, 0);
-            self.buf.truncate(tail);
-            self.buf.extend_from_slice(&c[head..head + n]);
+            // holds the record; bounded by the record cap the callers check. A buffer
+            // shared with another thread is left to it, and a copy grows instead.
+            let home = self.buf.home.clone();
+            let grown = match Arc::get_mut(&mut self.buf) {
+                Some(own) => {
+                    let b = &mut own.bytes;
+                    b.copy_within(self.start..self.end, 0);
+                    b.truncate(tail);
+                    b.extend_from_slice(&c[head..head + n]);
+                    None
+                }
+                None => {
+                    let mut b = Vec::with_capacity(tail + n);
+                    b.extend_from_slice(&self.buf.bytes[self.start..self.end]);
+                    b.extend_from_slice(&c[head..head + n]);
+                    Some(b)
+                }
+            };
+            if let Some(bytes) = grown {
+                self.buf = Arc::new(Chunk { bytes, home });
+            }
             self.start = 0;
-            self.end = self.buf.len();
+            self.end = self.buf.bytes.len();
             self.capacity = self.capacity.max(self.end);
             self.recycle(c);
+        }
+    }
+
+    /// A chunk-sized buffer as a [`Chunk`] that finds its way back to the pool.
+    fn wrap(&self, bytes: Vec<u8>) -> Arc<Chunk> {
+        let home = match &self.chunks {
+            Chunks::Ahead { free, .. } => Some((free.clone(), self.head + self.chunk)),
+            _ => None,
+        };
+        Arc::new(Chunk { bytes, home })
+    }
+
+    /// The buffer given up for a new one: reused when nobody else holds it (inline:
+    /// as the spare; with the reader thread the chunk goes back to the pool by itself,
+    /// when its last holder drops it).
+    fn release(&mut self, old: Arc<Chunk>) {
+        if let Ok(mut c) = Arc::try_unwrap(old) {
+            if c.home.is_none() {
+                let v = std::mem::take(&mut c.bytes);
+                self.recycle(v);
+            }
         }
     }
 
@@ -198,8 +282,9 @@ impl<R: Read> Buf<R> {
 }
 
 impl<R: Read + Send + 'static> Buf<R> {
-    /// Moves the reading to a thread of its own (once).
-    pub(super) fn read_ahead(&mut self) -> Result<(), CaptureError> {
+    /// Moves the reading to a thread of its own (once), with a pool of `pool` chunks.
+    pub(super) fn read_ahead(&mut self, pool: usize) -> Result<(), CaptureError> {
+        let pool = pool.max(POOL);
         let Chunks::Inline { input, .. } = std::mem::replace(&mut self.chunks, Chunks::Switching)
         else {
             return Ok(());
@@ -211,7 +296,7 @@ impl<R: Read + Send + 'static> Buf<R> {
         // one cut back to size), so once the pool is full the reader waits for one
         // instead of allocating: no calloc per chunk, and the memory stays bounded.
         let (full_tx, full) = sync_channel(1);
-        let (free, free_rx) = sync_channel::<Vec<u8>>(POOL);
+        let (free, free_rx) = sync_channel::<Vec<u8>>(pool);
         let mut input = input;
         let allocated = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&allocated);
@@ -220,7 +305,7 @@ impl<R: Read + Send + 'static> Buf<R> {
             .spawn(move || loop {
                 let mut v = match free_rx.try_recv() {
                     Ok(v) => v,
-                    Err(_) if count.load(Ordering::Relaxed) < POOL => {
+                    Err(_) if count.load(Ordering::Relaxed) < pool => {
                         count.fetch_add(1, Ordering::Relaxed);
                         vec![0; size]
                     }

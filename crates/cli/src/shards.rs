@@ -1,0 +1,553 @@
+//! `-r FILE` over several threads (`--threads N`): the engine's connections spread over
+//! N worker threads, their events merged back into capture order on the calling thread
+//! (the engine's `shard` module holds the rules; this is the threading).
+//!
+//! Contract:
+//! - The calling thread reads frames (lent from the file reader's shared chunks, never
+//!   copied), routes each ([`Router`]), and hands the workers their frames in batches of
+//!   at most [`BATCH`] frames spanning at most [`BATCH_CHUNKS`] chunks, at most [`DEPTH`]
+//!   batches ahead of the one being merged. Each worker runs one shard [`Engine`] on its
+//!   frames and every sweep and sends its keyed events back in pieces of [`PIECE`]
+//!   events as they accumulate (a batch's last piece closes it); the calling thread
+//!   merges them by key, frame by frame, as soon as every worker has sent what a frame
+//!   needs, and runs statistics, alerting and the outputs exactly as after
+//!   [`Monitor::on_frame`]: the log, the alerts and the report are the same bytes
+//!   whatever N (`tests/threads.rs`).
+//! - Memory: the reader's pool ([`POOL_CHUNKS`] chunks, enough for every batch not yet
+//!   merged, so the calling thread never waits on chunks a worker holds), at most
+//!   [`PIECES_QUEUED`] pieces waiting per worker (then it waits), and each shard's share
+//!   of the connection caps ([`httptop_engine::Limits::per_shard`]). Events are freed by
+//!   the worker that made them (merged pieces go back to it), so allocation stays
+//!   thread-local.
+//! - A worker that panics ends the run with an error, never a hang: its channels close.
+
+use httptop_capture::{Chunk, SharedFrame};
+use httptop_engine::event::Event;
+use httptop_engine::ipfrag::Reassembled;
+use httptop_engine::shard::{Collect, Detached, Key, Route, Router};
+use httptop_engine::{Counters, Engine, Limits, Monitor, Observer};
+use httptop_wire::Timestamp;
+use std::collections::VecDeque;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Frames per batch.
+const BATCH: usize = 2048;
+/// Batches handed out and not yet merged, beyond the one being merged.
+const DEPTH: usize = 4;
+/// Chunks one batch may span: a batch is handed out once it spans this many.
+const BATCH_CHUNKS: usize = 2;
+/// The file reader's chunk size (plus 128 KiB of headroom) when sharded: small, since
+/// the pool must be large.
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
+/// The file reader's pool of chunks: room for every chunk the batches not yet merged can
+/// hold (the one being filled and `DEPTH + 1` handed out), and the reader's two. So
+/// this thread never waits for the reader because of chunks the workers hold: a worker
+/// waiting for this thread to take its events (their channel is bounded) cannot stall
+/// it.
+pub(crate) const POOL_CHUNKS: usize = (DEPTH + 2) * BATCH_CHUNKS + 2;
+
+/// What the outputs do per merged frame besides observing (the periodic refresh).
+pub(crate) trait Merged: Observer {
+    fn merged(&mut self, monitor: &Monitor, ts: Timestamp);
+}
+
+enum Item {
+    Segment {
+        seq: u64,
+        now: Timestamp,
+        /// Index in the job's chunks.
+        chunk: u32,
+        frame: SharedFrame,
+        seg: Detached,
+    },
+    Datagram {
+        seq: u64,
+        now: Timestamp,
+        ts: Timestamp,
+        d: Box<Reassembled>,
+    },
+    Sweep {
+        seq: u64,
+        now: Timestamp,
+        ts: Timestamp,
+    },
+}
+
+#[derive(Default)]
+struct Job {
+    items: Vec<Item>,
+    chunks: Vec<Arc<Chunk>>,
+    /// The number of the first frame after the batch.
+    end: u64,
+    finish: bool,
+}
+
+/// A worker's events, sent as they accumulate ([`PIECE`]): the merge needs only the
+/// pieces covering the frame it is at, so what is in flight stays bounded whatever a
+/// batch's frames produce.
+struct Piece {
+    events: Vec<(Key, Event)>,
+    /// Every event keyed with a frame number below this one has been sent.
+    covered: u64,
+    /// The batch's last piece: the worker's state after the batch.
+    last: Option<BatchEnd>,
+}
+
+struct BatchEnd {
+    /// The job's item vector, emptied, for reuse.
+    items: Vec<Item>,
+    counters: Counters,
+    open_flows: usize,
+}
+
+/// Events per piece (a piece also ends at a batch's end).
+const PIECE: usize = 1024;
+/// Pieces waiting for the merge per worker, at most (then the worker waits).
+const PIECES_QUEUED: usize = 4;
+
+struct Worker {
+    jobs: SyncSender<Job>,
+    done: Receiver<Piece>,
+    /// Merged pieces go back to be freed by the thread that made their events.
+    back: Sender<Vec<(Key, Event)>>,
+    handle: Option<JoinHandle<()>>,
+    /// The batch being filled for this worker.
+    job: Job,
+    spare_items: Vec<Vec<Item>>,
+    counters: Counters,
+    open_flows: usize,
+    /// Pieces received and not yet merged through; the merge is at `pos` of the first.
+    pieces: VecDeque<Vec<(Key, Event)>>,
+    pos: usize,
+    /// Set by `gather` for `release`: pieces merged through, and the position after.
+    pending_release: usize,
+    next_pos: usize,
+    covered: u64,
+    /// The last piece of the batch being merged has arrived.
+    batch_done: bool,
+}
+
+/// The frames of a batch, for the merge: the first one's number and every one's time.
+struct Plan {
+    first: u64,
+    ts: Vec<Timestamp>,
+    /// The last batch: the shards' end events follow its frames.
+    finish: bool,
+}
+
+/// The sharded pipeline of one file. See the module documentation.
+pub(crate) struct Shards {
+    router: Router,
+    workers: Vec<Worker>,
+    plan: Plan,
+    pending: VecDeque<Plan>,
+    spare_plans: Vec<Vec<Timestamp>>,
+    batches: u64,
+    /// The chunk the last frame lay in, and how many the batch being filled spans.
+    last_chunk: Option<Arc<Chunk>>,
+    batch_chunks: usize,
+    /// The places of one frame's events, reused.
+    at: Vec<(usize, usize, usize)>,
+}
+
+impl Shards {
+    /// `threads` workers (at least one) over the single engine's `limits`.
+    pub(crate) fn start(limits: &Limits, threads: usize) -> std::io::Result<Shards> {
+        let n = threads.max(1);
+        let mut workers = Vec::with_capacity(n);
+        for i in 0..n {
+            // At most DEPTH + 1 batches are out (see `hand_out`): a job is never
+            // waited for.
+            let (jobs, job_rx) = sync_channel::<Job>(DEPTH + 1);
+            let (done_tx, done) = sync_channel::<Piece>(PIECES_QUEUED);
+            let (back, back_rx) = channel();
+            let shard_limits = limits.per_shard(n);
+            let handle = std::thread::Builder::new()
+                .name(format!("httptop-shard{i}"))
+                .spawn(move || work(Engine::new(shard_limits), job_rx, done_tx, back_rx))?;
+            workers.push(Worker {
+                jobs,
+                done,
+                back,
+                handle: Some(handle),
+                job: Job::default(),
+                spare_items: Vec::new(),
+                counters: Counters::default(),
+                open_flows: 0,
+                pieces: VecDeque::new(),
+                pos: 0,
+                pending_release: 0,
+                next_pos: 0,
+                covered: 0,
+                batch_done: false,
+            });
+        }
+        Ok(Shards {
+            router: Router::new(limits.clone(), n),
+            workers,
+            plan: Plan {
+                first: 0,
+                ts: Vec::with_capacity(BATCH),
+                finish: false,
+            },
+            pending: VecDeque::new(),
+            spare_plans: Vec::new(),
+            batches: 0,
+            last_chunk: None,
+            batch_chunks: 0,
+            at: Vec::new(),
+        })
+    }
+
+    /// One frame of the file, its bytes in `chunk`.
+    pub(crate) fn push<O: Merged>(
+        &mut self,
+        f: SharedFrame,
+        chunk: &Arc<Chunk>,
+        monitor: &mut Monitor,
+        out: &mut O,
+    ) -> anyhow::Result<()> {
+        if !self
+            .last_chunk
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, chunk))
+        {
+            if self.batch_chunks >= BATCH_CHUNKS {
+                self.hand_out(monitor, out)?;
+            }
+            self.batch_chunks += 1;
+            self.last_chunk = Some(Arc::clone(chunk));
+        }
+        let frame = f.frame(chunk);
+        let r = self.router.route(&frame);
+        match r.route {
+            Route::None => {}
+            Route::Segment(s, seg) => {
+                let w = &mut self.workers[s];
+                let chunk = w.chunk_index(chunk);
+                w.job.items.push(Item::Segment {
+                    seq: r.seq,
+                    now: r.now,
+                    chunk,
+                    frame: f,
+                    seg,
+                });
+            }
+            Route::Datagram(s, d) => self.workers[s].job.items.push(Item::Datagram {
+                seq: r.seq,
+                now: r.now,
+                ts: f.ts,
+                d,
+            }),
+        }
+        if r.sweep {
+            let now = self.router.now();
+            for w in &mut self.workers {
+                w.job.items.push(Item::Sweep {
+                    seq: r.seq,
+                    now,
+                    ts: f.ts,
+                });
+            }
+        }
+        self.plan.ts.push(f.ts);
+        if self.plan.ts.len() >= BATCH {
+            self.hand_out(monitor, out)?;
+        }
+        Ok(())
+    }
+
+    /// Hands the batch being filled out, merging the oldest ones past the depth.
+    fn hand_out<O: Merged>(&mut self, monitor: &mut Monitor, out: &mut O) -> anyhow::Result<()> {
+        self.send(false)?;
+        while self.pending.len() > DEPTH {
+            self.merge_oldest(monitor, out)?;
+        }
+        Ok(())
+    }
+
+    /// The end of the file (or a stop): everything handed out is merged, the shards
+    /// close their connections, and their end events go out in creation order.
+    pub(crate) fn finish<O: Merged>(
+        mut self,
+        monitor: &mut Monitor,
+        out: &mut O,
+    ) -> anyhow::Result<()> {
+        self.send(true)?;
+        while !self.pending.is_empty() {
+            self.merge_oldest(monitor, out)?;
+        }
+        Ok(())
+    }
+
+    /// Hands the batch being filled to the workers.
+    fn send(&mut self, finish: bool) -> anyhow::Result<()> {
+        for w in &mut self.workers {
+            let items = w.spare_items.pop().unwrap_or_default();
+            let mut job = std::mem::replace(
+                &mut w.job,
+                Job {
+                    items,
+                    ..Job::default()
+                },
+            );
+            job.end = self.router.frames();
+            job.finish = finish;
+            w.jobs
+                .send(job)
+                .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
+        }
+        let ts = self.spare_plans.pop().unwrap_or_default();
+        let next = Plan {
+            first: self.router.frames(),
+            ts,
+            finish: false,
+        };
+        let mut plan = std::mem::replace(&mut self.plan, next);
+        plan.finish = finish;
+        // The chunk of the last frame is the next batch's first.
+        self.batch_chunks = usize::from(self.last_chunk.is_some());
+        self.pending.push_back(plan);
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// Merges the oldest batch handed out: frame by frame, its events to the monitor.
+    fn merge_oldest<O: Merged>(
+        &mut self,
+        monitor: &mut Monitor,
+        out: &mut O,
+    ) -> anyhow::Result<()> {
+        let Some(mut plan) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        let mut at = std::mem::take(&mut self.at);
+        for (i, ts) in plan.ts.iter().enumerate() {
+            let seq = plan.first + i as u64;
+            self.gather(seq, &mut at)?;
+            let workers = &self.workers;
+            monitor.on_merged(
+                *ts,
+                at.iter().map(|&(w, p, i)| &workers[w].pieces[p][i].1),
+                out,
+            );
+            out.merged(monitor, *ts);
+            self.release();
+        }
+        for w in 0..self.workers.len() {
+            while !self.workers[w].batch_done {
+                self.receive(w)?;
+            }
+        }
+        if plan.finish {
+            self.gather(u64::MAX, &mut at)?;
+            let workers = &self.workers;
+            let events = at.iter().map(|&(w, p, i)| &workers[w].pieces[p][i].1);
+            monitor.finish_merged(self.router.now(), events, out);
+            self.release();
+        }
+        for w in &mut self.workers {
+            w.batch_done = false;
+        }
+        at.clear();
+        self.at = at;
+        plan.ts.clear();
+        self.spare_plans.push(plan.ts);
+        if plan.finish || self.batches % 16 == 0 {
+            self.publish(monitor);
+        }
+        Ok(())
+    }
+
+    /// The places of every event keyed at most `seq` not merged yet, in key order (a
+    /// k-way merge over the workers' pieces, each in key order), once every worker has
+    /// sent all of them.
+    fn gather(&mut self, seq: u64, at: &mut Vec<(usize, usize, usize)>) -> anyhow::Result<()> {
+        at.clear();
+        for w in 0..self.workers.len() {
+            // The batch's last piece covers every frame of the batch.
+            while !self.workers[w].batch_done && self.workers[w].covered <= seq {
+                self.receive(w)?;
+            }
+        }
+        let mut cursors: Vec<(usize, usize)> = self.workers.iter().map(|w| (0, w.pos)).collect();
+        loop {
+            let mut best: Option<(usize, Key)> = None;
+            for (w, (p, i)) in cursors.iter_mut().enumerate() {
+                let pieces = &self.workers[w].pieces;
+                while pieces.get(*p).is_some_and(|v| *i >= v.len()) {
+                    *p += 1;
+                    *i = 0;
+                }
+                if let Some((k, _)) = pieces.get(*p).and_then(|v| v.get(*i)) {
+                    if k.seq <= seq && best.is_none_or(|(_, b)| *k < b) {
+                        best = Some((w, *k));
+                    }
+                }
+            }
+            let Some((w, _)) = best else { break };
+            let (p, i) = cursors[w];
+            at.push((w, p, i));
+            cursors[w].1 += 1;
+        }
+        // Where each worker's merge now stands: pieces before `p` are merged through.
+        for (w, (p, i)) in cursors.into_iter().enumerate() {
+            self.workers[w].pending_release = p;
+            self.workers[w].next_pos = i;
+        }
+        Ok(())
+    }
+
+    /// After a frame's events went out: pieces merged through go back to their worker.
+    fn release(&mut self) {
+        for w in &mut self.workers {
+            for _ in 0..w.pending_release {
+                if let Some(v) = w.pieces.pop_front() {
+                    // A worker gone (at the end) frees nothing more: dropped here.
+                    let _ = w.back.send(v);
+                }
+            }
+            w.pending_release = 0;
+            w.pos = w.next_pos;
+        }
+    }
+
+    /// The next piece from worker `w`.
+    fn receive(&mut self, w: usize) -> anyhow::Result<()> {
+        let worker = &mut self.workers[w];
+        let piece = worker
+            .done
+            .recv()
+            .map_err(|_| anyhow::anyhow!("a decoding thread stopped (see the message above)"))?;
+        worker.covered = piece.covered;
+        if let Some(end) = piece.last {
+            worker.spare_items.push(end.items);
+            worker.counters = end.counters;
+            worker.open_flows = end.open_flows;
+            worker.batch_done = true;
+        }
+        if worker.pieces.is_empty() {
+            worker.pos = 0;
+        }
+        worker.pieces.push_back(piece.events);
+        Ok(())
+    }
+
+    /// The router's and the shards' counters, connections and time, to the snapshots.
+    fn publish(&self, monitor: &mut Monitor) {
+        let mut c = self.router.counters().clone();
+        let mut open = 0;
+        for w in &self.workers {
+            c.add(&w.counters);
+            open += w.open_flows;
+        }
+        monitor.set_engine_view(c, open, self.router.now());
+    }
+}
+
+impl Worker {
+    /// The index of `chunk` in the job's chunk list (added when new).
+    #[inline]
+    fn chunk_index(&mut self, chunk: &Arc<Chunk>) -> u32 {
+        match self.job.chunks.last() {
+            Some(c) if Arc::ptr_eq(c, chunk) => {}
+            _ => self.job.chunks.push(Arc::clone(chunk)),
+        }
+        (self.job.chunks.len() - 1) as u32
+    }
+}
+
+impl Drop for Shards {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            // Closing the job channel ends the worker.
+            let (dead, _) = sync_channel(0);
+            drop(std::mem::replace(&mut w.jobs, dead));
+            if let Some(h) = w.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// A worker: its shard engine over the jobs, until the channel closes.
+fn work(
+    mut engine: Engine,
+    jobs: Receiver<Job>,
+    done: SyncSender<Piece>,
+    back: Receiver<Vec<(Key, Event)>>,
+) {
+    let mut spare: Vec<Vec<(Key, Event)>> = Vec::new();
+    // Merged pieces are freed here, where their events were made; one is kept.
+    let take_back = |spare: &mut Vec<Vec<(Key, Event)>>| {
+        while let Ok(mut v) = back.try_recv() {
+            v.clear();
+            if spare.is_empty() {
+                spare.push(v);
+            }
+        }
+    };
+    for mut job in jobs {
+        take_back(&mut spare);
+        let mut events = spare.pop().unwrap_or_default();
+        for item in job.items.drain(..) {
+            let seq = match &item {
+                Item::Segment { seq, .. }
+                | Item::Datagram { seq, .. }
+                | Item::Sweep { seq, .. } => *seq,
+            };
+            if events.len() >= PIECE {
+                let piece = Piece {
+                    events,
+                    covered: seq,
+                    last: None,
+                };
+                if done.send(piece).is_err() {
+                    return;
+                }
+                take_back(&mut spare);
+                events = spare.pop().unwrap_or_default();
+            }
+            let mut sink = Collect(&mut events);
+            match item {
+                Item::Segment {
+                    seq,
+                    now,
+                    chunk,
+                    frame,
+                    seg,
+                } => {
+                    if let Some(c) = job.chunks.get(chunk as usize) {
+                        let seg = seg.attach(frame.frame(c).data);
+                        engine.on_shard_segment(seq, now, frame.ts, &seg, &mut sink);
+                    }
+                }
+                Item::Datagram { seq, now, ts, d } => {
+                    engine.on_shard_datagram(seq, now, ts, &d, &mut sink)
+                }
+                Item::Sweep { seq, now, ts } => engine.on_shard_sweep(seq, now, ts, &mut sink),
+            }
+        }
+        // The chunks go back to the reader's pool as soon as possible.
+        job.chunks.clear();
+        let mut covered = job.end;
+        if job.finish {
+            engine.finish(&mut Collect(&mut events));
+            covered = u64::MAX;
+        }
+        let piece = Piece {
+            events,
+            covered,
+            last: Some(BatchEnd {
+                items: job.items,
+                counters: engine.counters().clone(),
+                open_flows: engine.open_flows(),
+            }),
+        };
+        if done.send(piece).is_err() {
+            return;
+        }
+    }
+}
