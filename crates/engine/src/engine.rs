@@ -404,7 +404,7 @@ impl Engine {
     }
 
     /// A sharded engine's datagram reassembled by the router from fragments, completed
-    /// by frame number `seq` (see [`Engine::on_shard_frame`]).
+    /// by frame number `seq` (see [`Engine::on_shard_segment`]).
     pub fn on_shard_datagram(
         &mut self,
         seq: u64,

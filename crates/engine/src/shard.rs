@@ -1,4 +1,4 @@
-//! The sharded engine: connections spread over several [`Engine`]s (one per worker
+//! The sharded engine: connections spread over several [`Engine`](crate::Engine)s (one per worker
 //! thread), their events merged back into the one order a single engine gives.
 //!
 //! Contract:
@@ -8,16 +8,16 @@
 //!   symmetric hash of the connection's two endpoints (innermost, inside tunnels). It also
 //!   keeps the one sweep clock: a sweep is sent to every shard after the frames where a
 //!   single engine would sweep.
-//! - A shard engine is fed only its own segments ([`Engine::on_shard_segment`],
-//!   [`Engine::on_shard_datagram`]), with the latest time before each, and every sweep
-//!   ([`Engine::on_shard_sweep`]). It hands its events to a keyed sink ([`Collect`]),
+//! - A shard engine is fed only its own segments ([`Engine::on_shard_segment`](crate::Engine::on_shard_segment),
+//!   [`Engine::on_shard_datagram`](crate::Engine::on_shard_datagram)), with the latest time before each, and every sweep
+//!   ([`Engine::on_shard_sweep`](crate::Engine::on_shard_sweep)). It hands its events to a keyed sink ([`Collect`]),
 //!   each with a [`Key`]: the frame's number (sub 0) for what a frame produces; the
 //!   sweep's frame number and the closed connection's last frame (plus one) for a
 //!   connection closed by a sweep, which is the order a single engine closes them in
 //!   (least recently active first); `u64::MAX` and the connection's id (the number of the
-//!   frame that opened it) for [`Engine::finish`], creation order.
+//!   frame that opened it) for [`Engine::finish`](crate::Engine::finish), creation order.
 //! - [`Merge`] puts the shards' keyed events back together by key. Frame, then the
-//!   events in order: the same sequence a single [`Engine`] hands out, so statistics,
+//!   events in order: the same sequence a single [`Engine`](crate::Engine) hands out, so statistics,
 //!   alerting and the log see the same thing whatever the number of shards (the
 //!   `--threads` determinism test compares them).
 //!   Where this does not hold: the caps. Each shard has its share of `max_flows` and
