@@ -82,6 +82,8 @@ struct Job {
     /// The number of the first frame after the batch.
     end: u64,
     finish: bool,
+    /// The latest packet time over all frames (for the end).
+    now: Timestamp,
 }
 
 /// A worker's events, sent as they accumulate ([`PIECE`]): the merge needs only the
@@ -294,6 +296,7 @@ impl Shards {
             );
             job.end = self.router.frames();
             job.finish = finish;
+            job.now = self.router.now();
             w.jobs
                 .send(job)
                 .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
@@ -530,7 +533,7 @@ fn work(
         job.chunks.clear();
         let mut covered = job.end;
         if job.finish {
-            engine.finish(&mut Collect(&mut events));
+            engine.on_shard_finish(job.now, &mut Collect(&mut events));
             covered = u64::MAX;
         }
         let piece = Piece {
