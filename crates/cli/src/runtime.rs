@@ -384,9 +384,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         }
         RunMode::File { path } => {
             let bar = crate::progress::wanted(true, path.as_os_str() == "-", args.quiet);
-            // One decoding thread unless asked: with two on this project's 2-core
-            // machine, peak memory under the hostile suite's worst case rose from
-            // 96 to 112-122 MiB (allocator retention, not live data: see ARCHITECTURE).
+            // One decoding thread unless asked: with two, peak memory under the
+            // hostile suite's worst case rose from 96 to 112-122 MiB (the pipeline's
+            // buffers; see ARCHITECTURE, "Sharded offline engine").
             let threads = args.threads.map_or(1, usize::from);
             let shards = (threads > 1).then(|| (args.limits(), threads));
             damaged = run_file(

@@ -82,6 +82,8 @@ struct Job {
     /// The number of the first frame after the batch.
     end: u64,
     finish: bool,
+    /// The latest packet time over all frames (for the end).
+    now: Timestamp,
 }
 
 /// A worker's events, sent as they accumulate ([`PIECE`]): the merge needs only the
@@ -121,9 +123,9 @@ struct Worker {
     /// Pieces received and not yet merged through; the merge is at `pos` of the first.
     pieces: VecDeque<Vec<(Key, Event)>>,
     pos: usize,
-    /// Set by `gather` for `release`: pieces merged through, and the position after.
-    pending_release: usize,
-    next_pos: usize,
+    /// The merge's cursor, set by `gather` for `release`: pieces merged through (to
+    /// drop), and the position in the next.
+    cur: (usize, usize),
     covered: u64,
     /// The last piece of the batch being merged has arrived.
     batch_done: bool,
@@ -178,8 +180,7 @@ impl Shards {
                 open_flows: 0,
                 pieces: VecDeque::new(),
                 pos: 0,
-                pending_release: 0,
-                next_pos: 0,
+                cur: (0, 0),
                 covered: 0,
                 batch_done: false,
             });
@@ -295,6 +296,7 @@ impl Shards {
             );
             job.end = self.router.frames();
             job.finish = finish;
+            job.now = self.router.now();
             w.jobs
                 .send(job)
                 .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
@@ -372,30 +374,27 @@ impl Shards {
                 self.receive(w)?;
             }
         }
-        let mut cursors: Vec<(usize, usize)> = self.workers.iter().map(|w| (0, w.pos)).collect();
+        for w in &mut self.workers {
+            w.cur = (0, w.pos);
+        }
         loop {
             let mut best: Option<(usize, Key)> = None;
-            for (w, (p, i)) in cursors.iter_mut().enumerate() {
-                let pieces = &self.workers[w].pieces;
-                while pieces.get(*p).is_some_and(|v| *i >= v.len()) {
+            for (wi, w) in self.workers.iter_mut().enumerate() {
+                let (p, i) = &mut w.cur;
+                while w.pieces.get(*p).is_some_and(|v| *i >= v.len()) {
                     *p += 1;
                     *i = 0;
                 }
-                if let Some((k, _)) = pieces.get(*p).and_then(|v| v.get(*i)) {
+                if let Some((k, _)) = w.pieces.get(*p).and_then(|v| v.get(*i)) {
                     if k.seq <= seq && best.is_none_or(|(_, b)| *k < b) {
-                        best = Some((w, *k));
+                        best = Some((wi, *k));
                     }
                 }
             }
-            let Some((w, _)) = best else { break };
-            let (p, i) = cursors[w];
-            at.push((w, p, i));
-            cursors[w].1 += 1;
-        }
-        // Where each worker's merge now stands: pieces before `p` are merged through.
-        for (w, (p, i)) in cursors.into_iter().enumerate() {
-            self.workers[w].pending_release = p;
-            self.workers[w].next_pos = i;
+            let Some((wi, _)) = best else { break };
+            let w = &mut self.workers[wi];
+            at.push((wi, w.cur.0, w.cur.1));
+            w.cur.1 += 1;
         }
         Ok(())
     }
@@ -403,14 +402,14 @@ impl Shards {
     /// After a frame's events went out: pieces merged through go back to their worker.
     fn release(&mut self) {
         for w in &mut self.workers {
-            for _ in 0..w.pending_release {
+            for _ in 0..w.cur.0 {
                 if let Some(v) = w.pieces.pop_front() {
                     // A worker gone (at the end) frees nothing more: dropped here.
                     let _ = w.back.send(v);
                 }
             }
-            w.pending_release = 0;
-            w.pos = w.next_pos;
+            w.pos = w.cur.1;
+            w.cur = (0, w.pos);
         }
     }
 
@@ -534,7 +533,7 @@ fn work(
         job.chunks.clear();
         let mut covered = job.end;
         if job.finish {
-            engine.finish(&mut Collect(&mut events));
+            engine.on_shard_finish(job.now, &mut Collect(&mut events));
             covered = u64::MAX;
         }
         let piece = Piece {

@@ -426,6 +426,15 @@ impl Engine {
         self.sweep(sink);
     }
 
+    /// A sharded engine's end, the latest time over all frames being `now` (a shard
+    /// may not have seen the last frames): [`Engine::finish`] at that time.
+    pub fn on_shard_finish(&mut self, now: Timestamp, sink: &mut dyn Sink) {
+        if now > self.now {
+            self.now = now;
+        }
+        self.finish(sink);
+    }
+
     fn shard_call(&mut self, seq: u64, now: Timestamp, ts: Timestamp) {
         self.key = Key { seq, sub: 0 };
         // A flow opened by this frame takes its number as id: creation order over all

@@ -15,7 +15,8 @@
 //!   sweep's frame number and the closed connection's last frame (plus one) for a
 //!   connection closed by a sweep, which is the order a single engine closes them in
 //!   (least recently active first); `u64::MAX` and the connection's id (the number of the
-//!   frame that opened it) for [`Engine::finish`](crate::Engine::finish), creation order.
+//!   frame that opened it) for the end ([`Engine::on_shard_finish`](crate::Engine::on_shard_finish),
+//!   at the latest time over all frames), creation order.
 //! - [`Merge`] puts the shards' keyed events back together by key. Frame, then the
 //!   events in order: the same sequence a single [`Engine`](crate::Engine) hands out, so statistics,
 //!   alerting and the log see the same thing whatever the number of shards (the
@@ -23,8 +24,11 @@
 //!   Where this does not hold: the caps. Each shard has its share of `max_flows` and
 //!   `max_buffered_bytes` ([`Limits::per_shard`]), so which connection an eviction or a
 //!   shed picks can depend on the number of shards; and a sweep closes each shard's idle
-//!   prefix, which is the single engine's only while packet time does not go backwards
-//!   within a flow timeout (a shuffled capture can close a connection one sweep apart).
+//!   prefix (least recently active first, up to the first connection not idle), which is
+//!   the single engine's only while packet time does not go backwards: in a shuffled
+//!   capture a connection can close one sweep apart. The property test below checks the
+//!   rest on random traffic (pipelining, split heads, holes, FIN, RST, port reuse, IP
+//!   fragments, timeouts).
 //! - Counters: the router's (frames, decoding, fragments) and the shards' (connections,
 //!   reassembly, protocols) are disjoint and add up ([`Counters::add`]).
 
@@ -281,6 +285,7 @@ mod tests {
     use crate::engine::Engine;
     use httptop_wire::build::{ethernet_ipv4_tcp, flags};
     use httptop_wire::LinkType;
+    use proptest::prelude::*;
 
     /// Frames of `n` connections, each a request and a response, interleaved, with some
     /// left open for the sweep and the end.
@@ -337,8 +342,8 @@ mod tests {
         }
     }
 
-    fn single(fs: &[(Timestamp, Vec<u8>)]) -> Vec<Event> {
-        let mut e = Engine::new(Limits::default());
+    fn single(fs: &[(Timestamp, Vec<u8>)], limits: &Limits) -> (Vec<Event>, Counters) {
+        let mut e = Engine::new(limits.clone());
         let mut got = Vec::new();
         let mut sink = |ev: &Event| got.push(ev.clone());
         struct S<'a>(&'a mut dyn FnMut(&Event));
@@ -352,11 +357,10 @@ mod tests {
             e.on_frame(&frame(*t, d), &mut S(&mut sink));
         }
         e.finish(&mut S(&mut sink));
-        got
+        (got, e.counters().clone())
     }
 
-    fn sharded(fs: &[(Timestamp, Vec<u8>)], n: usize) -> (Vec<Event>, Counters) {
-        let limits = Limits::default();
+    fn sharded(fs: &[(Timestamp, Vec<u8>)], n: usize, limits: &Limits) -> (Vec<Event>, Counters) {
         let mut router = Router::new(limits.clone(), n);
         let mut engines: Vec<Engine> = (0..n).map(|_| Engine::new(limits.per_shard(n))).collect();
         let mut outs: Vec<Vec<(Key, Event)>> = vec![Vec::new(); n];
@@ -388,7 +392,7 @@ mod tests {
         }
         let mut counters = router.counters().clone();
         for (e, o) in engines.iter_mut().zip(&mut outs) {
-            e.finish(&mut Collect(o));
+            e.on_shard_finish(router.now(), &mut Collect(o));
             counters.add(e.counters());
         }
         let mut m = Merge::new(outs.iter().map(Vec::as_slice));
@@ -402,21 +406,225 @@ mod tests {
     #[test]
     fn shards_merge_to_the_single_engine_order() {
         let fs = frames(20);
-        let one = single(&fs);
+        let limits = Limits::default();
+        let (one, counters) = single(&fs, &limits);
         let exchanges = one
             .iter()
             .filter(|e| matches!(e, Event::Exchange(_)))
             .count();
         assert_eq!(exchanges, 60, "every request yields one exchange");
-        let mut e1 = Engine::new(Limits::default());
-        for (t, d) in &fs {
-            e1.on_frame(&frame(*t, d), &mut |_: &Exchange| {});
-        }
-        e1.finish(&mut |_: &Exchange| {});
         for n in 1..=4 {
-            let (got, counters) = sharded(&fs, n);
-            assert_eq!(got, one, "{n} shards");
-            assert_eq!(&counters, e1.counters(), "{n} shards");
+            assert_eq!(
+                sharded(&fs, n, &limits),
+                (one.clone(), counters.clone()),
+                "{n} shards"
+            );
+        }
+    }
+
+    /// What a generated connection does next (see `traffic`).
+    #[derive(Clone, Debug)]
+    enum Act {
+        Syn,
+        /// `n` pipelined requests in one segment; `split`: the last head cut in two
+        /// segments; `frag`: each segment sent as two IPv4 fragments.
+        Requests {
+            n: u8,
+            split: bool,
+            frag: bool,
+        },
+        Responses {
+            n: u8,
+        },
+        /// A hole of `n` bytes in the client's stream.
+        Hole {
+            n: u8,
+        },
+        Fin {
+            client: bool,
+        },
+        Rst,
+    }
+
+    fn act() -> impl Strategy<Value = Act> {
+        prop_oneof![
+            1 => Just(Act::Syn),
+            4 => (1u8..4, any::<bool>(), any::<bool>())
+                .prop_map(|(n, split, frag)| Act::Requests { n, split, frag }),
+            4 => (1u8..4).prop_map(|n| Act::Responses { n }),
+            1 => (1u8..40).prop_map(|n| Act::Hole { n }),
+            1 => any::<bool>().prop_map(|client| Act::Fin { client }),
+            1 => Just(Act::Rst),
+        ]
+    }
+
+    /// Frames of up to 12 connections acting in a random order, packet time never going
+    /// back but sometimes jumping past the flow timeout.
+    fn traffic(steps: &[(u8, Act, u8)]) -> Vec<(Timestamp, Vec<u8>)> {
+        let server = ([10, 0, 0, 2], 80);
+        let mut seqs = [(1000u32, 9000u32); 12];
+        let mut t = Timestamp::from_secs(1_700_000_000);
+        let mut out = Vec::new();
+        for (i, (c, a, gap)) in steps.iter().enumerate() {
+            t = t.add_nanos(match gap % 8 {
+                0..=4 => u64::from(*gap) * 1_000,
+                5 | 6 => 1_000_000_000,
+                _ => 11_000_000_000,
+            });
+            let c = usize::from(*c % 12);
+            let client = ([10, 0, 1, c as u8], 40_000 + c as u16);
+            let (cs, ss) = &mut seqs[c];
+            let mut push = |d: Vec<u8>| out.push((t, d));
+            match a {
+                Act::Syn => {
+                    *cs = 1000 + i as u32 * 7919;
+                    push(ethernet_ipv4_tcp(client, server, *cs, 0, flags::SYN, b""));
+                    *cs += 1;
+                }
+                Act::Requests { n, split, frag } => {
+                    let mut req = Vec::new();
+                    for k in 0..*n {
+                        req.extend(format!("GET /{i}/{k} HTTP/1.1\r\nHost: h{c}\r\n\r\n").bytes());
+                    }
+                    let cut = if *split { req.len() - 9 } else { req.len() };
+                    for part in [&req[..cut], &req[cut..]] {
+                        if !part.is_empty() {
+                            let f = ethernet_ipv4_tcp(
+                                client,
+                                server,
+                                *cs,
+                                *ss,
+                                flags::PSH | flags::ACK,
+                                part,
+                            );
+                            if *frag {
+                                fragments(&f, i as u16).into_iter().for_each(&mut push);
+                            } else {
+                                push(f);
+                            }
+                            *cs = cs.wrapping_add(part.len() as u32);
+                        }
+                    }
+                }
+                Act::Responses { n } => {
+                    let mut resp = Vec::new();
+                    for _ in 0..*n {
+                        resp.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                    }
+                    push(ethernet_ipv4_tcp(
+                        server,
+                        client,
+                        *ss,
+                        *cs,
+                        flags::PSH | flags::ACK,
+                        &resp,
+                    ));
+                    *ss = ss.wrapping_add(resp.len() as u32);
+                }
+                Act::Hole { n } => *cs = cs.wrapping_add(u32::from(*n)),
+                Act::Fin { client: true } => {
+                    push(ethernet_ipv4_tcp(
+                        client,
+                        server,
+                        *cs,
+                        *ss,
+                        flags::FIN | flags::ACK,
+                        b"",
+                    ));
+                    *cs = cs.wrapping_add(1);
+                }
+                Act::Fin { client: false } => {
+                    push(ethernet_ipv4_tcp(
+                        server,
+                        client,
+                        *ss,
+                        *cs,
+                        flags::FIN | flags::ACK,
+                        b"",
+                    ));
+                    *ss = ss.wrapping_add(1);
+                }
+                Act::Rst => push(ethernet_ipv4_tcp(client, server, *cs, *ss, flags::RST, b"")),
+            }
+        }
+        out
+    }
+
+    /// An Ethernet/IPv4 frame (20-byte header) as two fragments, cut at an 8-byte
+    /// boundary of its IP payload (one frame if too short to cut).
+    fn fragments(frame: &[u8], id: u16) -> Vec<Vec<u8>> {
+        let (head, payload) = frame.split_at(34);
+        let cut = payload.len() / 2 / 8 * 8;
+        if cut == 0 {
+            return vec![frame.to_vec()];
+        }
+        [(0, &payload[..cut], true), (cut, &payload[cut..], false)]
+            .into_iter()
+            .map(|(off, part, more)| {
+                let mut f = head.to_vec();
+                f[16..18].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
+                f[18..20].copy_from_slice(&id.to_be_bytes());
+                let word = (off / 8) as u16 | if more { 0x2000 } else { 0 };
+                f[20..22].copy_from_slice(&word.to_be_bytes());
+                f.extend_from_slice(part);
+                f
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fragmented_segments_reach_their_connections_shard() {
+        let mut steps = Vec::new();
+        for c in 0..8u8 {
+            steps.push((c, Act::Syn, 1));
+            let frag = true;
+            steps.push((
+                c,
+                Act::Requests {
+                    n: 2,
+                    split: c % 2 == 0,
+                    frag,
+                },
+                1,
+            ));
+            steps.push((c, Act::Responses { n: 2 }, 1));
+        }
+        let fs = traffic(&steps);
+        let limits = Limits::default();
+        let one = single(&fs, &limits);
+        assert_eq!(one.1.frag.frag_reassembled, 12, "4 split heads, 4 whole");
+        let exchanges = one
+            .0
+            .iter()
+            .filter(|e| matches!(e, Event::Exchange(_)))
+            .count();
+        assert_eq!(exchanges, 16);
+        for n in 2..=4 {
+            assert_eq!(sharded(&fs, n, &limits), one, "{n} shards");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Whatever the connections do, while no cap is reached and packet time does not
+        /// go back, 2, 3 and 5 shards hand out the single engine's events in its order,
+        /// and their counters add up to its counters.
+        #[test]
+        fn any_traffic_merges_to_the_single_engine(
+            steps in proptest::collection::vec((any::<u8>(), act(), any::<u8>()), 1..200),
+        ) {
+            let fs = traffic(&steps);
+            let limits = Limits {
+                flow_idle_timeout_ns: 10_000_000_000,
+                ..Limits::default()
+            };
+            let one = single(&fs, &limits);
+            for n in [2, 3, 5] {
+                let got = sharded(&fs, n, &limits);
+                prop_assert_eq!(&got.0, &one.0, "{} shards: events", n);
+                prop_assert_eq!(&got.1, &one.1, "{} shards: counters", n);
+            }
         }
     }
 
