@@ -522,27 +522,24 @@ mod tests {
                     *ss = ss.wrapping_add(resp.len() as u32);
                 }
                 Act::Hole { n } => *cs = cs.wrapping_add(u32::from(*n)),
-                Act::Fin { client: true } => {
+                Act::Fin {
+                    client: from_client,
+                } => {
+                    let (src, dst, seq, ack) = if *from_client {
+                        (client, server, *cs, *ss)
+                    } else {
+                        (server, client, *ss, *cs)
+                    };
                     push(ethernet_ipv4_tcp(
-                        client,
-                        server,
-                        *cs,
-                        *ss,
+                        src,
+                        dst,
+                        seq,
+                        ack,
                         flags::FIN | flags::ACK,
                         b"",
                     ));
-                    *cs = cs.wrapping_add(1);
-                }
-                Act::Fin { client: false } => {
-                    push(ethernet_ipv4_tcp(
-                        server,
-                        client,
-                        *ss,
-                        *cs,
-                        flags::FIN | flags::ACK,
-                        b"",
-                    ));
-                    *ss = ss.wrapping_add(1);
+                    let own = if *from_client { cs } else { ss };
+                    *own = own.wrapping_add(1);
                 }
                 Act::Rst => push(ethernet_ipv4_tcp(client, server, *cs, *ss, flags::RST, b"")),
             }

@@ -229,6 +229,16 @@ impl<W: std::io::Write> PcapStream<W> {
 /// 360 s from T0, 10 requests a second to each of `a.example` and `b.example` (responses
 /// in 2 ms); `b.example` answers 503 to 3 requests in 10 for k in 120..180, and in 20 ms
 /// (10x) for k in 240..300.
+/// The alerts of [`signal_capture`] with `--learn 60s --window 10s`: kind, state and
+/// second after T0 (derived in `tests/signal_alerting.rs`).
+#[allow(dead_code)]
+pub const SIGNAL_ALERTS: [(&str, &str, u64); 4] = [
+    ("errors", "started", 121),
+    ("errors", "recovered", 190),
+    ("latency", "started", 242),
+    ("latency", "recovered", 309),
+];
+
 pub fn signal_capture(path: &std::path::Path) {
     let mut p = Pcap::new(1);
     p.record(
