@@ -461,9 +461,12 @@ impl Worker {
 impl Drop for Shards {
     fn drop(&mut self) {
         for w in &mut self.workers {
-            // Closing the job channel ends the worker.
+            // Closing the job channel ends a waiting worker; closing its pieces' channel
+            // ends one waiting to send (a run that stopped on an error, mid-batch).
             let (dead, _) = sync_channel(0);
             drop(std::mem::replace(&mut w.jobs, dead));
+            let (_, gone) = sync_channel(0);
+            drop(std::mem::replace(&mut w.done, gone));
             if let Some(h) = w.handle.take() {
                 let _ = h.join();
             }
