@@ -17,8 +17,8 @@
 //!   (least recently active first); `u64::MAX` and the connection's id (the number of the
 //!   frame that opened it) for the end ([`Engine::on_shard_finish`](crate::Engine::on_shard_finish),
 //!   at the latest time over all frames), creation order.
-//! - [`Merge`] puts the shards' keyed events back together by key. Frame, then the
-//!   events in order: the same sequence a single [`Engine`](crate::Engine) hands out, so statistics,
+//! - Merged by key (a k-way merge: each shard's events are already in key order, and no
+//!   two shards share a key's events), the shards' events are the same sequence a single [`Engine`](crate::Engine) hands out, so statistics,
 //!   alerting and the log see the same thing whatever the number of shards (the
 //!   `--threads` determinism test compares them).
 //!   Where this does not hold: the caps. Each shard has its share of `max_flows` and
@@ -222,37 +222,6 @@ impl Sink for Collect<'_> {
     }
 }
 
-/// The shards' keyed events of one stretch of frames, merged by key: each shard's are in
-/// key order (a shard handles its frames in order), so the merge takes, at each step,
-/// the smallest head among the shards (ties cannot happen between shards: a frame's own
-/// events come from one shard, a closed connection from one).
-pub struct Merge<'a> {
-    parts: Vec<std::iter::Peekable<std::slice::Iter<'a, (Key, Event)>>>,
-}
-
-impl<'a> Merge<'a> {
-    pub fn new(parts: impl IntoIterator<Item = &'a [(Key, Event)]>) -> Self {
-        Merge {
-            parts: parts.into_iter().map(|p| p.iter().peekable()).collect(),
-        }
-    }
-
-    /// The next event whose frame number is at most `seq`, in merged order.
-    #[inline]
-    pub fn next_upto(&mut self, seq: u64) -> Option<&'a Event> {
-        let mut best: Option<(usize, Key)> = None;
-        for (i, p) in self.parts.iter_mut().enumerate() {
-            if let Some((k, _)) = p.peek() {
-                if k.seq <= seq && best.is_none_or(|(_, b)| *k < b) {
-                    best = Some((i, *k));
-                }
-            }
-        }
-        let (i, _) = best?;
-        self.parts[i].next().map(|(_, ev)| ev)
-    }
-}
-
 impl Counters {
     /// Adds `other`'s counts to these (a router's and its shards' counters are
     /// disjoint parts of one engine's).
@@ -331,6 +300,37 @@ mod tests {
             }
         }
         out
+    }
+
+    /// The shards' keyed events of one stretch of frames, merged by key: each shard's are in
+    /// key order (a shard handles its frames in order), so the merge takes, at each step,
+    /// the smallest head among the shards (ties cannot happen between shards: a frame's own
+    /// events come from one shard, a closed connection from one).
+    struct Merge<'a> {
+        parts: Vec<std::iter::Peekable<std::slice::Iter<'a, (Key, Event)>>>,
+    }
+
+    impl<'a> Merge<'a> {
+        fn new(parts: impl IntoIterator<Item = &'a [(Key, Event)]>) -> Self {
+            Merge {
+                parts: parts.into_iter().map(|p| p.iter().peekable()).collect(),
+            }
+        }
+
+        /// The next event whose frame number is at most `seq`, in merged order.
+        #[inline]
+        fn next_upto(&mut self, seq: u64) -> Option<&'a Event> {
+            let mut best: Option<(usize, Key)> = None;
+            for (i, p) in self.parts.iter_mut().enumerate() {
+                if let Some((k, _)) = p.peek() {
+                    if k.seq <= seq && best.is_none_or(|(_, b)| *k < b) {
+                        best = Some((i, *k));
+                    }
+                }
+            }
+            let (i, _) = best?;
+            self.parts[i].next().map(|(_, ev)| ev)
+        }
     }
 
     fn frame(t: Timestamp, data: &[u8]) -> Frame<'_> {
