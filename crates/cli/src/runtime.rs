@@ -575,22 +575,16 @@ fn run_file(
             _ => Box::new(f),
         }
     };
-    let mut opts = httptop_capture::FileOptions::default();
-    if shards.is_some() {
-        opts.buffer_size = crate::shards::CHUNK_BYTES;
-    }
-    let mut src = FileSource::with_options(reader, opts)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    let mut src =
+        FileSource::new(reader).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     drop_privileges(privs, out)?;
     // Reading overlaps decoding on a second thread, started after the drop, as do the
     // shards' threads (`--threads`).
-    let chunks = if shards.is_some() {
-        crate::shards::POOL_CHUNKS
-    } else {
-        0
-    };
-    src.start_read_ahead_with(chunks)
-        .map_err(|e| Failure::Other(anyhow::Error::new(e).context("cannot start the reader")))?;
+    match shards {
+        Some(_) => src.start_read_ahead_with(crate::shards::POOL_CHUNKS),
+        None => src.start_read_ahead(),
+    }
+    .map_err(|e| Failure::Other(anyhow::Error::new(e).context("cannot start the reader")))?;
     let mut shards = match shards {
         Some((limits, n)) => Some(crate::shards::Shards::start(&limits, n).map_err(|e| {
             Failure::Other(anyhow::Error::new(e).context("cannot start the decoding threads"))

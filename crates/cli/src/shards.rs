@@ -38,9 +38,6 @@ const BATCH: usize = 2048;
 const DEPTH: usize = 4;
 /// Chunks one batch may span: a batch is handed out once it spans this many.
 const BATCH_CHUNKS: usize = 2;
-/// The file reader's chunk size (plus 128 KiB of headroom) when sharded: small, since
-/// the pool must be large.
-pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 /// The file reader's pool of chunks: room for every chunk the batches not yet merged can
 /// hold (the one being filled and `DEPTH + 1` handed out), and the reader's two. So
 /// this thread never waits for the reader because of chunks the workers hold: a worker

@@ -329,10 +329,7 @@ impl Engine {
     /// After a frame or a plaintext input at time `ts`: the engine's time moves on (never
     /// back), what the input completed goes out, and idle connections are swept when due.
     fn input_done(&mut self, ts: Timestamp, sink: &mut dyn Sink) {
-        if ts > self.now {
-            self.now = ts;
-        }
-        self.drain(sink);
+        self.moved_on(ts, sink);
         if self.next_sweep.due(self.now) {
             self.sweep(sink);
         }
@@ -400,7 +397,7 @@ impl Engine {
     ) {
         self.shard_call(seq, now, ts);
         self.on_tcp(ts, seg);
-        self.shard_done(ts, sink);
+        self.moved_on(ts, sink);
     }
 
     /// A sharded engine's datagram reassembled by the router from fragments, completed
@@ -415,7 +412,7 @@ impl Engine {
     ) {
         self.shard_call(seq, now, ts);
         self.on_datagram(ts, d);
-        self.shard_done(ts, sink);
+        self.moved_on(ts, sink);
     }
 
     /// A sharded engine's sweep, due after frame number `seq` (time `ts`), the latest
@@ -447,7 +444,9 @@ impl Engine {
         self.clock = ts;
     }
 
-    fn shard_done(&mut self, ts: Timestamp, sink: &mut dyn Sink) {
+    /// After an input at `ts`: the engine's time moves on (never back) and what the
+    /// input completed goes out. (A shard's sweeps come from the router.)
+    fn moved_on(&mut self, ts: Timestamp, sink: &mut dyn Sink) {
         if ts > self.now {
             self.now = ts;
         }

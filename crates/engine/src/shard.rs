@@ -102,10 +102,6 @@ impl Router {
         }
     }
 
-    pub fn shards(&self) -> usize {
-        self.shards
-    }
-
     /// The router's counters: frames, decoding, encapsulation, fragments.
     pub fn counters(&self) -> &Counters {
         &self.counters

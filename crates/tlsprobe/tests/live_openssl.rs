@@ -539,6 +539,33 @@ fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf
     (key, cert)
 }
 
+/// The setup of a live test against the echo server: `None` (the test is skipped, and
+/// says so) without root; else the echo server in a scratch directory named after `tag`,
+/// holding the live lock. Fields drop in order: server, directory, lock.
+struct EchoRig {
+    server: Killed,
+    port: u16,
+    _scratch: Scratch,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+}
+
+fn echo_rig(tag: &str) -> Option<EchoRig> {
+    if !is_root() {
+        eprintln!("skipped: the eBPF probe needs root");
+        return None;
+    }
+    let lock = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("ht14tlsprobe-{tag}-{}", std::process::id()));
+    let scratch = Scratch(dir.clone());
+    let (server, port) = echo_server(&dir);
+    Some(EchoRig {
+        server,
+        port,
+        _scratch: scratch,
+        _one_at_a_time: lock,
+    })
+}
+
 /// Starts `openssl s_server` (plain mode: it reads with SSL_read and discards) on a free
 /// port with a fresh certificate; returns the server and its port.
 fn echo_server(dir: &std::path::Path) -> (Killed, u16) {
@@ -637,14 +664,10 @@ fn account(writes: &Writes) -> (u64, u64) {
 /// hole); with a large ring read concurrently, nothing is lost (events/s printed).
 #[test]
 fn lost_records_are_counted_gaps_and_a_read_ring_loses_nothing() {
-    if !is_root() {
-        eprintln!("skipped: the eBPF probe needs root");
+    let Some(rig) = echo_rig("gap") else {
         return;
-    }
-    let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = std::env::temp_dir().join(format!("ht14tlsprobe-gap-{}", std::process::id()));
-    let _scratch = Scratch(dir.clone());
-    let (server, port) = echo_server(&dir);
+    };
+    let (server, port) = (rig.server, rig.port);
     const COUNT: usize = 4000;
     const SIZE: usize = 1000;
     let expected = (COUNT * SIZE) as u64;
@@ -726,14 +749,10 @@ fn lost_records_are_counted_gaps_and_a_read_ring_loses_nothing() {
 /// (not a silent hole): python's `sendall` of 100,000 bytes is one `SSL_write`.
 #[test]
 fn a_large_write_comes_whole_in_several_records() {
-    if !is_root() {
-        eprintln!("skipped: the eBPF probe needs root");
+    let Some(rig) = echo_rig("big") else {
         return;
-    }
-    let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = std::env::temp_dir().join(format!("ht14tlsprobe-big-{}", std::process::id()));
-    let _scratch = Scratch(dir.clone());
-    let (server, port) = echo_server(&dir);
+    };
+    let (server, port) = (rig.server, rig.port);
     const COUNT: usize = 3;
     const SIZE: usize = 100_000;
     let mut expected = Vec::new();
@@ -798,14 +817,10 @@ fn a_large_write_comes_whole_in_several_records() {
 /// `from_start: false` (no handshake seen) and count from the first call seen.
 #[test]
 fn connection_open_before_attach_is_marked_mid_stream() {
-    if !is_root() {
-        eprintln!("skipped: the eBPF probe needs root");
+    let Some(rig) = echo_rig("mid") else {
         return;
-    }
-    let _one_at_a_time = LIVE.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = std::env::temp_dir().join(format!("ht14tlsprobe-mid-{}", std::process::id()));
-    let _scratch = Scratch(dir.clone());
-    let (server, port) = echo_server(&dir);
+    };
+    let (server, port) = (rig.server, rig.port);
     let py = "import socket,ssl,sys\n\
               c=ssl._create_unverified_context()\n\
               s=c.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=10))\n\
