@@ -282,25 +282,25 @@ impl Monitor {
 
     /// A sharded engine's frame at `ts` (see [`crate::shard`]): what [`Monitor::on_frame`]
     /// does after the engine, with `events`, the frame's events in merged order.
-    pub fn on_merged<'e>(
+    pub fn on_merged(
         &mut self,
         ts: Timestamp,
-        events: impl Iterator<Item = &'e Event>,
+        events: impl FnOnce(&mut dyn FnMut(&Event)),
         obs: &mut dyn Observer,
     ) {
         self.start(ts);
-        self.call(ts, obs, |_, to| events.for_each(|ev| to.on_event(ev)));
+        self.call(ts, obs, |_, to| events(&mut |ev| to.on_event(ev)));
     }
 
     /// A sharded engine's end at `now`, the latest time seen: what [`Monitor::finish`]
     /// does after the engine, with the shards' end events in merged order.
-    pub fn finish_merged<'e>(
+    pub fn finish_merged(
         &mut self,
         now: Timestamp,
-        events: impl Iterator<Item = &'e Event>,
+        events: impl FnOnce(&mut dyn FnMut(&Event)),
         obs: &mut dyn Observer,
     ) {
-        self.call_with(now, obs, |_, to| events.for_each(|ev| to.on_event(ev)));
+        self.call_with(now, obs, |_, to| events(&mut |ev| to.on_event(ev)));
     }
 
     /// A sharded engine's counters, connections and time, for the snapshots (the
