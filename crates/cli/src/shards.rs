@@ -103,6 +103,11 @@ struct BatchEnd {
 
 /// Events per piece (a piece also ends at a batch's end).
 const PIECE: usize = 256;
+/// A new piece's room: a piece ends at the first drain that takes it to [`PIECE`]
+/// events, so it rarely grows past this (one packet's or one connection's events).
+const PIECE_CAPACITY: usize = PIECE + PIECE / 4;
+/// Emptied pieces a worker keeps for reuse (each returned by the merge).
+const SPARE_PIECES: usize = PIECES_QUEUED + 2;
 /// Pieces waiting for the merge per worker, at most (then the worker waits).
 const PIECES_QUEUED: usize = 2;
 
@@ -503,7 +508,7 @@ fn work(
     back: Receiver<Vec<(Key, Event)>>,
 ) {
     let mut out = Outbox {
-        events: Vec::new(),
+        events: Vec::with_capacity(PIECE_CAPACITY),
         covered: 0,
         done,
         back,
@@ -567,7 +572,7 @@ struct Outbox {
     covered: u64,
     done: SyncSender<Piece>,
     back: Receiver<Vec<(Key, Event)>>,
-    /// One emptied piece kept for reuse.
+    /// Emptied pieces kept for reuse (at most [`SPARE_PIECES`]).
     spare: Vec<Vec<(Key, Event)>>,
     /// The merge is gone (a run that stopped): the worker ends.
     gone: bool,
@@ -576,14 +581,18 @@ struct Outbox {
 impl Outbox {
     /// Sends what is held as a piece; false when the merge is gone.
     fn send(&mut self, covered: u64, last: Option<BatchEnd>) -> bool {
-        // Merged pieces are freed here, where their events were made; one is kept.
+        // Merged pieces are freed here, where their events were made; a few are kept.
         while let Ok(mut v) = self.back.try_recv() {
             v.clear();
-            if self.spare.is_empty() {
+            if self.spare.len() < SPARE_PIECES {
                 self.spare.push(v);
             }
         }
-        let events = std::mem::replace(&mut self.events, self.spare.pop().unwrap_or_default());
+        let next = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(PIECE_CAPACITY));
+        let events = std::mem::replace(&mut self.events, next);
         let piece = Piece {
             events,
             covered,
