@@ -5,20 +5,22 @@
 //! Contract:
 //! - The calling thread reads frames (lent from the file reader's shared chunks, never
 //!   copied), routes each ([`Router`]), and hands the workers their frames in batches of
-//!   at most [`BATCH`] frames spanning at most [`BATCH_CHUNKS`] chunks, at most [`DEPTH`]
-//!   batches ahead of the one being merged. Each worker runs one shard [`Engine`] on its
-//!   frames and every sweep and sends its keyed events back in pieces of [`PIECE`]
-//!   events as they accumulate (a batch's last piece closes it); the calling thread
-//!   merges them by key, frame by frame, as soon as every worker has sent what a frame
-//!   needs, and runs statistics, alerting and the outputs exactly as after
-//!   [`Monitor::on_frame`]: the log, the alerts and the report are the same bytes
-//!   whatever N (`tests/threads.rs`).
+//!   at most [`BATCH`] frames spanning at most [`BATCH_CHUNKS`] chunk(s), at most
+//!   [`DEPTH`] batches ahead of the one being merged. Each worker runs one shard
+//!   [`Engine`] on its frames and every sweep and sends its keyed events back in pieces
+//!   of about [`PIECE`] events as they accumulate, even within one call (a sweep or the
+//!   end can close thousands of connections: `Sink::keyed_drained`); a batch's last
+//!   piece closes it. The calling thread merges frame by frame, pulling pieces as it
+//!   needs them: a frame's events can only come from the worker its segment went to, or
+//!   from every worker when a sweep follows it ([`Makers`]); they go to statistics,
+//!   alerting and the outputs exactly as after [`Monitor::on_frame`]: the log, the
+//!   alerts and the report are the same bytes whatever N (`tests/threads.rs`).
 //! - Memory: the reader's pool ([`POOL_CHUNKS`] chunks, enough for every batch not yet
-//!   merged, so the calling thread never waits on chunks a worker holds), at most
-//!   [`PIECES_QUEUED`] pieces waiting per worker (then it waits), and each shard's share
-//!   of the connection caps ([`httptop_engine::Limits::per_shard`]). Events are freed by
-//!   the worker that made them (merged pieces go back to it), so allocation stays
-//!   thread-local.
+//!   merged, so the calling thread never waits on chunks a worker holds), per worker at
+//!   most [`PIECES_QUEUED`] pieces waiting (then it waits), the one the merge is in and
+//!   [`SPARE_PIECES`] emptied ones, and each shard's share of the connection caps
+//!   ([`httptop_engine::Limits::per_shard`]). Events are freed by the worker that made
+//!   them (merged pieces go back to it), so allocation stays thread-local.
 //! - A worker that panics ends the run with an error, never a hang: its channels close.
 
 use httptop_capture::{Chunk, SharedFrame};
