@@ -237,17 +237,24 @@ impl Monitor {
 
     /// Starts learning at `at` (live capture: start-up time). Files need not call it:
     /// the first frame starts it.
+    #[inline]
     pub fn start(&mut self, at: Timestamp) {
         if self.started_at.is_none() {
-            self.started_at = Some(at);
-            if self.alert_cfg.runs(AlertKind::Rate) {
-                // The configuration was validated in `new`; it cannot fail here.
-                self.alerting = Alerting::new(self.alert_cfg.clone(), at, self.baseline).ok();
-            }
-            let (e, l) = self.signal_baselines;
-            let set = SignalSet::new(self.alert_cfg.clone(), at, e, l);
-            self.signals = (!set.is_empty()).then_some(set);
+            self.start_at(at);
         }
+    }
+
+    /// [`Monitor::start`] the first time (out of line: every frame calls `start`).
+    #[inline(never)]
+    fn start_at(&mut self, at: Timestamp) {
+        self.started_at = Some(at);
+        if self.alert_cfg.runs(AlertKind::Rate) {
+            // The configuration was validated in `new`; it cannot fail here.
+            self.alerting = Alerting::new(self.alert_cfg.clone(), at, self.baseline).ok();
+        }
+        let (e, l) = self.signal_baselines;
+        let set = SignalSet::new(self.alert_cfg.clone(), at, e, l);
+        self.signals = (!set.is_empty()).then_some(set);
     }
 
     pub fn on_frame(&mut self, frame: &Frame<'_>, obs: &mut dyn Observer) {
