@@ -456,13 +456,21 @@ fn merge(
             let Some(w) = workers.get_mut(usize::from(w)) else {
                 return Ok(());
             };
-            while w.next_key(seq)?.is_some() {
-                if let Some((_, ev)) = w.pieces.front().and_then(|v| v.get(w.pos)) {
-                    to(ev);
+            loop {
+                // The common case: the next event is in the piece at hand.
+                match w.pieces.front().and_then(|v| v.get(w.pos)) {
+                    Some((k, ev)) if k.seq <= seq => {
+                        to(ev);
+                        w.pos += 1;
+                        continue;
+                    }
+                    Some(_) => return Ok(()),
+                    None => {}
                 }
-                w.pos += 1;
+                if w.next_key(seq)?.is_none() {
+                    return Ok(());
+                }
             }
-            return Ok(());
         }
         Makers::All => {}
     }
