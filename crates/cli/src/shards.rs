@@ -5,26 +5,28 @@
 //! Contract:
 //! - The calling thread reads frames (lent from the file reader's shared chunks, never
 //!   copied), routes each ([`Router`]), and hands the workers their frames in batches of
-//!   at most [`BATCH`] frames spanning at most [`BATCH_CHUNKS`] chunks, at most [`DEPTH`]
-//!   batches ahead of the one being merged. Each worker runs one shard [`Engine`] on its
-//!   frames and every sweep and sends its keyed events back in pieces of [`PIECE`]
-//!   events as they accumulate (a batch's last piece closes it); the calling thread
-//!   merges them by key, frame by frame, as soon as every worker has sent what a frame
-//!   needs, and runs statistics, alerting and the outputs exactly as after
-//!   [`Monitor::on_frame`]: the log, the alerts and the report are the same bytes
-//!   whatever N (`tests/threads.rs`).
+//!   at most [`BATCH`] frames spanning at most [`BATCH_CHUNKS`] chunk(s), at most
+//!   [`DEPTH`] batches ahead of the one being merged. Each worker runs one shard
+//!   [`Engine`] on its frames and every sweep and sends its keyed events back in pieces
+//!   of about [`PIECE`] events as they accumulate, even within one call (a sweep or the
+//!   end can close thousands of connections: `Sink::keyed_drained`); a batch's last
+//!   piece closes it. The calling thread merges frame by frame, pulling pieces as it
+//!   needs them: a frame's events can only come from the worker its segment went to, or
+//!   from every worker when a sweep follows it ([`Makers`]); they go to statistics,
+//!   alerting and the outputs exactly as after [`Monitor::on_frame`]: the log, the
+//!   alerts and the report are the same bytes whatever N (`tests/threads.rs`).
 //! - Memory: the reader's pool ([`POOL_CHUNKS`] chunks, enough for every batch not yet
-//!   merged, so the calling thread never waits on chunks a worker holds), at most
-//!   [`PIECES_QUEUED`] pieces waiting per worker (then it waits), and each shard's share
-//!   of the connection caps ([`httptop_engine::Limits::per_shard`]). Events are freed by
-//!   the worker that made them (merged pieces go back to it), so allocation stays
-//!   thread-local.
+//!   merged, so the calling thread never waits on chunks a worker holds), per worker at
+//!   most [`PIECES_QUEUED`] pieces waiting (then it waits), the one the merge is in and
+//!   [`SPARE_PIECES`] emptied ones, and each shard's share of the connection caps
+//!   ([`httptop_engine::Limits::per_shard`]). Events are freed by the worker that made
+//!   them (merged pieces go back to it), so allocation stays thread-local.
 //! - A worker that panics ends the run with an error, never a hang: its channels close.
 
 use httptop_capture::{Chunk, SharedFrame};
-use httptop_engine::event::Event;
+use httptop_engine::event::{Event, Exchange, Sink};
 use httptop_engine::ipfrag::Reassembled;
-use httptop_engine::shard::{Collect, Detached, Key, Route, Router};
+use httptop_engine::shard::{Detached, Key, Route, Router};
 use httptop_engine::{Counters, Engine, Limits, Monitor, Observer};
 use httptop_wire::Timestamp;
 use std::collections::VecDeque;
@@ -35,9 +37,9 @@ use std::thread::JoinHandle;
 /// Frames per batch.
 const BATCH: usize = 2048;
 /// Batches handed out and not yet merged, beyond the one being merged.
-const DEPTH: usize = 4;
+const DEPTH: usize = 2;
 /// Chunks one batch may span: a batch is handed out once it spans this many.
-const BATCH_CHUNKS: usize = 2;
+const BATCH_CHUNKS: usize = 1;
 /// The file reader's pool of chunks: room for every chunk the batches not yet merged can
 /// hold (the one being filled and `DEPTH + 1` handed out), and the reader's two. So
 /// this thread never waits for the reader because of chunks the workers hold: a worker
@@ -102,9 +104,14 @@ struct BatchEnd {
 }
 
 /// Events per piece (a piece also ends at a batch's end).
-const PIECE: usize = 1024;
+const PIECE: usize = 256;
+/// A new piece's room: a piece ends at the first drain that takes it to [`PIECE`]
+/// events, so it rarely grows past this (one packet's or one connection's events).
+const PIECE_CAPACITY: usize = PIECE + PIECE / 4;
+/// Emptied pieces a worker keeps for reuse (each returned by the merge).
+const SPARE_PIECES: usize = PIECES_QUEUED + 2;
 /// Pieces waiting for the merge per worker, at most (then the worker waits).
-const PIECES_QUEUED: usize = 4;
+const PIECES_QUEUED: usize = 2;
 
 struct Worker {
     jobs: SyncSender<Job>,
@@ -120,20 +127,28 @@ struct Worker {
     /// Pieces received and not yet merged through; the merge is at `pos` of the first.
     pieces: VecDeque<Vec<(Key, Event)>>,
     pos: usize,
-    /// The merge's cursor, set by `gather` for `release`: pieces merged through (to
-    /// drop), and the position in the next.
-    cur: (usize, usize),
     covered: u64,
     /// The last piece of the batch being merged has arrived.
     batch_done: bool,
 }
 
-/// The frames of a batch, for the merge: the first one's number and every one's time.
+/// The frames of a batch, for the merge: the first one's number, and every one's time
+/// and the workers that can have events keyed with its number.
 struct Plan {
     first: u64,
-    ts: Vec<Timestamp>,
+    ts: Vec<(Timestamp, Makers)>,
     /// The last batch: the shards' end events follow its frames.
     finish: bool,
+}
+
+/// The workers whose events can be keyed with a frame's number: the one its segment or
+/// datagram went to, or all of them when a sweep follows it. The merge of a frame waits
+/// for those only, and takes their events without comparing keys when there is one.
+#[derive(Clone, Copy)]
+enum Makers {
+    None,
+    One(u16),
+    All,
 }
 
 /// The sharded pipeline of one file. See the module documentation.
@@ -142,13 +157,11 @@ pub(crate) struct Shards {
     workers: Vec<Worker>,
     plan: Plan,
     pending: VecDeque<Plan>,
-    spare_plans: Vec<Vec<Timestamp>>,
+    spare_plans: Vec<Vec<(Timestamp, Makers)>>,
     batches: u64,
     /// The chunk the last frame lay in, and how many the batch being filled spans.
     last_chunk: Option<Arc<Chunk>>,
     batch_chunks: usize,
-    /// The places of one frame's events, reused.
-    at: Vec<(usize, usize, usize)>,
 }
 
 impl Shards {
@@ -177,7 +190,6 @@ impl Shards {
                 open_flows: 0,
                 pieces: VecDeque::new(),
                 pos: 0,
-                cur: (0, 0),
                 covered: 0,
                 batch_done: false,
             });
@@ -195,7 +207,6 @@ impl Shards {
             batches: 0,
             last_chunk: None,
             batch_chunks: 0,
-            at: Vec::new(),
         })
     }
 
@@ -220,9 +231,11 @@ impl Shards {
         }
         let frame = f.frame(chunk);
         let r = self.router.route(&frame);
+        let mut makers = Makers::None;
         match r.route {
             Route::None => {}
             Route::Segment(s, seg) => {
+                makers = Makers::One(s as u16);
                 let w = &mut self.workers[s];
                 let chunk = w.chunk_index(chunk);
                 w.job.items.push(Item::Segment {
@@ -233,14 +246,18 @@ impl Shards {
                     seg,
                 });
             }
-            Route::Datagram(s, d) => self.workers[s].job.items.push(Item::Datagram {
-                seq: r.seq,
-                now: r.now,
-                ts: f.ts,
-                d,
-            }),
+            Route::Datagram(s, d) => {
+                makers = Makers::One(s as u16);
+                self.workers[s].job.items.push(Item::Datagram {
+                    seq: r.seq,
+                    now: r.now,
+                    ts: f.ts,
+                    d,
+                })
+            }
         }
         if r.sweep {
+            makers = Makers::All;
             let now = self.router.now();
             for w in &mut self.workers {
                 w.job.items.push(Item::Sweep {
@@ -250,7 +267,7 @@ impl Shards {
                 });
             }
         }
-        self.plan.ts.push(f.ts);
+        self.plan.ts.push((f.ts, makers));
         if self.plan.ts.len() >= BATCH {
             self.hand_out(monitor, out)?;
         }
@@ -322,112 +339,36 @@ impl Shards {
         let Some(mut plan) = self.pending.pop_front() else {
             return Ok(());
         };
-        let mut at = std::mem::take(&mut self.at);
-        for (i, ts) in plan.ts.iter().enumerate() {
+        let mut failed = Ok(());
+        for (i, &(ts, makers)) in plan.ts.iter().enumerate() {
             let seq = plan.first + i as u64;
-            self.gather(seq, &mut at)?;
-            let workers = &self.workers;
-            monitor.on_merged(
-                *ts,
-                at.iter().map(|&(w, p, i)| &workers[w].pieces[p][i].1),
+            let workers = &mut self.workers;
+            monitor.on_merged(ts, |to| failed = merge(workers, makers, seq, to), out);
+            std::mem::replace(&mut failed, Ok(()))?;
+            out.merged(monitor, ts);
+        }
+        if plan.finish {
+            let workers = &mut self.workers;
+            monitor.finish_merged(
+                self.router.now(),
+                |to| failed = merge(workers, Makers::All, u64::MAX, to),
                 out,
             );
-            out.merged(monitor, *ts);
-            self.release();
+            failed?;
         }
         for w in 0..self.workers.len() {
             while !self.workers[w].batch_done {
-                self.receive(w)?;
+                self.workers[w].receive()?;
             }
-        }
-        if plan.finish {
-            self.gather(u64::MAX, &mut at)?;
-            let workers = &self.workers;
-            let events = at.iter().map(|&(w, p, i)| &workers[w].pieces[p][i].1);
-            monitor.finish_merged(self.router.now(), events, out);
-            self.release();
         }
         for w in &mut self.workers {
             w.batch_done = false;
         }
-        at.clear();
-        self.at = at;
         plan.ts.clear();
         self.spare_plans.push(plan.ts);
         if plan.finish || self.batches % 16 == 0 {
             self.publish(monitor);
         }
-        Ok(())
-    }
-
-    /// The places of every event keyed at most `seq` not merged yet, in key order (a
-    /// k-way merge over the workers' pieces, each in key order), once every worker has
-    /// sent all of them.
-    fn gather(&mut self, seq: u64, at: &mut Vec<(usize, usize, usize)>) -> anyhow::Result<()> {
-        at.clear();
-        for w in 0..self.workers.len() {
-            // The batch's last piece covers every frame of the batch.
-            while !self.workers[w].batch_done && self.workers[w].covered <= seq {
-                self.receive(w)?;
-            }
-        }
-        for w in &mut self.workers {
-            w.cur = (0, w.pos);
-        }
-        loop {
-            let mut best: Option<(usize, Key)> = None;
-            for (wi, w) in self.workers.iter_mut().enumerate() {
-                let (p, i) = &mut w.cur;
-                while w.pieces.get(*p).is_some_and(|v| *i >= v.len()) {
-                    *p += 1;
-                    *i = 0;
-                }
-                if let Some((k, _)) = w.pieces.get(*p).and_then(|v| v.get(*i)) {
-                    if k.seq <= seq && best.is_none_or(|(_, b)| *k < b) {
-                        best = Some((wi, *k));
-                    }
-                }
-            }
-            let Some((wi, _)) = best else { break };
-            let w = &mut self.workers[wi];
-            at.push((wi, w.cur.0, w.cur.1));
-            w.cur.1 += 1;
-        }
-        Ok(())
-    }
-
-    /// After a frame's events went out: pieces merged through go back to their worker.
-    fn release(&mut self) {
-        for w in &mut self.workers {
-            for _ in 0..w.cur.0 {
-                if let Some(v) = w.pieces.pop_front() {
-                    // A worker gone (at the end) frees nothing more: dropped here.
-                    let _ = w.back.send(v);
-                }
-            }
-            w.pos = w.cur.1;
-            w.cur = (0, w.pos);
-        }
-    }
-
-    /// The next piece from worker `w`.
-    fn receive(&mut self, w: usize) -> anyhow::Result<()> {
-        let worker = &mut self.workers[w];
-        let piece = worker
-            .done
-            .recv()
-            .map_err(|_| anyhow::anyhow!("a decoding thread stopped (see the message above)"))?;
-        worker.covered = piece.covered;
-        if let Some(end) = piece.last {
-            worker.spare_items.push(end.items);
-            worker.counters = end.counters;
-            worker.open_flows = end.open_flows;
-            worker.batch_done = true;
-        }
-        if worker.pieces.is_empty() {
-            worker.pos = 0;
-        }
-        worker.pieces.push_back(piece.events);
         Ok(())
     }
 
@@ -444,6 +385,51 @@ impl Shards {
 }
 
 impl Worker {
+    /// The next piece from this worker.
+    fn receive(&mut self) -> anyhow::Result<()> {
+        let piece = self
+            .done
+            .recv()
+            .map_err(|_| anyhow::anyhow!("a decoding thread stopped (see the message above)"))?;
+        self.covered = piece.covered;
+        if let Some(end) = piece.last {
+            self.spare_items.push(end.items);
+            self.counters = end.counters;
+            self.open_flows = end.open_flows;
+            self.batch_done = true;
+        }
+        if self.pieces.is_empty() {
+            self.pos = 0;
+        }
+        self.pieces.push_back(piece.events);
+        Ok(())
+    }
+
+    /// The key of this worker's next event keyed at most `seq`, receiving pieces as
+    /// needed; `None` when it has sent every such event. Pieces merged through go back
+    /// to the worker on the way.
+    fn next_key(&mut self, seq: u64) -> anyhow::Result<Option<Key>> {
+        loop {
+            if let Some(v) = self.pieces.front() {
+                if let Some((k, _)) = v.get(self.pos) {
+                    return Ok((k.seq <= seq).then_some(*k));
+                }
+                if let Some(v) = self.pieces.pop_front() {
+                    // A worker gone (at the end) frees nothing more: dropped here.
+                    let _ = self.back.send(v);
+                }
+                self.pos = 0;
+                continue;
+            }
+            // Every event received is merged: more can come only if the worker has not
+            // said it sent everything below a later frame.
+            if self.batch_done || self.covered > seq {
+                return Ok(None);
+            }
+            self.receive()?;
+        }
+    }
+
     /// The index of `chunk` in the job's chunk list (added when new).
     #[inline]
     fn chunk_index(&mut self, chunk: &Arc<Chunk>) -> u32 {
@@ -452,6 +438,59 @@ impl Worker {
             _ => self.job.chunks.push(Arc::clone(chunk)),
         }
         (self.job.chunks.len() - 1) as u32
+    }
+}
+
+/// Hands `to` every event keyed at most `seq` not merged yet, in key order: a k-way
+/// merge over the `makers`' pieces (each in key order), receiving them as it goes, so
+/// the merge holds at most a piece per worker beyond those queued.
+fn merge(
+    workers: &mut [Worker],
+    makers: Makers,
+    seq: u64,
+    to: &mut dyn FnMut(&Event),
+) -> anyhow::Result<()> {
+    match makers {
+        Makers::None => return Ok(()),
+        Makers::One(w) => {
+            let Some(w) = workers.get_mut(usize::from(w)) else {
+                return Ok(());
+            };
+            loop {
+                // The common case: the next event is in the piece at hand.
+                match w.pieces.front().and_then(|v| v.get(w.pos)) {
+                    Some((k, ev)) if k.seq <= seq => {
+                        to(ev);
+                        w.pos += 1;
+                        continue;
+                    }
+                    Some(_) => return Ok(()),
+                    None => {}
+                }
+                if w.next_key(seq)?.is_none() {
+                    return Ok(());
+                }
+            }
+        }
+        Makers::All => {}
+    }
+    loop {
+        let mut best: Option<(usize, Key)> = None;
+        for (wi, w) in workers.iter_mut().enumerate() {
+            if let Some(k) = w.next_key(seq)? {
+                if best.is_none_or(|(_, b)| k < b) {
+                    best = Some((wi, k));
+                }
+            }
+        }
+        let Some((wi, _)) = best else {
+            return Ok(());
+        };
+        let w = &mut workers[wi];
+        if let Some((_, ev)) = w.pieces.front().and_then(|v| v.get(w.pos)) {
+            to(ev);
+        }
+        w.pos += 1;
     }
 }
 
@@ -478,38 +517,16 @@ fn work(
     done: SyncSender<Piece>,
     back: Receiver<Vec<(Key, Event)>>,
 ) {
-    let mut spare: Vec<Vec<(Key, Event)>> = Vec::new();
-    // Merged pieces are freed here, where their events were made; one is kept.
-    let take_back = |spare: &mut Vec<Vec<(Key, Event)>>| {
-        while let Ok(mut v) = back.try_recv() {
-            v.clear();
-            if spare.is_empty() {
-                spare.push(v);
-            }
-        }
+    let mut out = Outbox {
+        events: Vec::with_capacity(PIECE_CAPACITY),
+        covered: 0,
+        done,
+        back,
+        spare: Vec::new(),
+        gone: false,
     };
     for mut job in jobs {
-        take_back(&mut spare);
-        let mut events = spare.pop().unwrap_or_default();
         for item in job.items.drain(..) {
-            let seq = match &item {
-                Item::Segment { seq, .. }
-                | Item::Datagram { seq, .. }
-                | Item::Sweep { seq, .. } => *seq,
-            };
-            if events.len() >= PIECE {
-                let piece = Piece {
-                    events,
-                    covered: seq,
-                    last: None,
-                };
-                if done.send(piece).is_err() {
-                    return;
-                }
-                take_back(&mut spare);
-                events = spare.pop().unwrap_or_default();
-            }
-            let mut sink = Collect(&mut events);
             match item {
                 Item::Segment {
                     seq,
@@ -518,35 +535,94 @@ fn work(
                     frame,
                     seg,
                 } => {
+                    out.covered = seq;
                     if let Some(c) = job.chunks.get(chunk as usize) {
                         let seg = seg.attach(frame.frame(c).data);
-                        engine.on_shard_segment(seq, now, frame.ts, &seg, &mut sink);
+                        engine.on_shard_segment(seq, now, frame.ts, &seg, &mut out);
                     }
                 }
                 Item::Datagram { seq, now, ts, d } => {
-                    engine.on_shard_datagram(seq, now, ts, &d, &mut sink)
+                    out.covered = seq;
+                    engine.on_shard_datagram(seq, now, ts, &d, &mut out)
                 }
-                Item::Sweep { seq, now, ts } => engine.on_shard_sweep(seq, now, ts, &mut sink),
+                Item::Sweep { seq, now, ts } => {
+                    out.covered = seq;
+                    engine.on_shard_sweep(seq, now, ts, &mut out)
+                }
+            }
+            if out.gone {
+                return;
             }
         }
         // The chunks go back to the reader's pool as soon as possible.
         job.chunks.clear();
         let mut covered = job.end;
         if job.finish {
-            engine.on_shard_finish(job.now, &mut Collect(&mut events));
+            out.covered = job.end;
+            engine.on_shard_finish(job.now, &mut out);
             covered = u64::MAX;
         }
+        let end = BatchEnd {
+            items: job.items,
+            counters: engine.counters().clone(),
+            open_flows: engine.open_flows(),
+        };
+        if !out.send(covered, Some(end)) {
+            return;
+        }
+    }
+}
+
+/// A worker's sink: the shard engine's keyed events, sent to the merge in pieces of
+/// [`PIECE`] as they accumulate, even within one call (a sweep or the end can close
+/// thousands of connections), so what a worker holds stays bounded.
+struct Outbox {
+    events: Vec<(Key, Event)>,
+    /// Every event keyed below this frame number has been made (the current call's).
+    covered: u64,
+    done: SyncSender<Piece>,
+    back: Receiver<Vec<(Key, Event)>>,
+    /// Emptied pieces kept for reuse (at most [`SPARE_PIECES`]).
+    spare: Vec<Vec<(Key, Event)>>,
+    /// The merge is gone (a run that stopped): the worker ends.
+    gone: bool,
+}
+
+impl Outbox {
+    /// Sends what is held as a piece; false when the merge is gone.
+    fn send(&mut self, covered: u64, last: Option<BatchEnd>) -> bool {
+        // Merged pieces are freed here, where their events were made; a few are kept.
+        while let Ok(mut v) = self.back.try_recv() {
+            v.clear();
+            if self.spare.len() < SPARE_PIECES {
+                self.spare.push(v);
+            }
+        }
+        let next = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(PIECE_CAPACITY));
+        let events = std::mem::replace(&mut self.events, next);
         let piece = Piece {
             events,
             covered,
-            last: Some(BatchEnd {
-                items: job.items,
-                counters: engine.counters().clone(),
-                open_flows: engine.open_flows(),
-            }),
+            last,
         };
-        if done.send(piece).is_err() {
-            return;
+        if self.done.send(piece).is_err() {
+            self.gone = true;
+        }
+        !self.gone
+    }
+}
+
+impl Sink for Outbox {
+    fn on_exchange(&mut self, _: &Exchange) {}
+    fn keyed(&mut self) -> Option<&mut Vec<(Key, Event)>> {
+        Some(&mut self.events)
+    }
+    fn keyed_drained(&mut self) {
+        if self.events.len() >= PIECE && !self.gone {
+            self.send(self.covered, None);
         }
     }
 }

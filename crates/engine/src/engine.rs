@@ -501,6 +501,7 @@ impl Engine {
                 }
                 keyed.push((key, ev));
             }
+            sink.keyed_drained();
         } else {
             for ev in &self.out {
                 if let Event::RequestStarted { protocol, .. } = ev {

@@ -371,6 +371,10 @@ pub trait Sink {
     fn keyed(&mut self) -> Option<&mut Vec<(crate::shard::Key, Event)>> {
         None
     }
+    /// Called after the engine moved events into [`Sink::keyed`]'s vector (one packet's,
+    /// or one closed connection's, worth), so a collector can pass on what it holds
+    /// before the call ends (a sweep or the end can close thousands).
+    fn keyed_drained(&mut self) {}
 }
 
 impl<F: FnMut(&Exchange)> Sink for F {

@@ -32,7 +32,13 @@ impl FlowKey {
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool) {
         let s = (addr_bytes(src), sport);
         let d = (addr_bytes(dst), dport);
-        if s <= d {
+        let src_is_lo = match (src, dst) {
+            // Two IPv4 addresses share the mapped prefix: their bytes compare as the
+            // 32-bit numbers do (one comparison instead of a byte-wise one).
+            (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a), sport) <= (u32::from(b), dport),
+            _ => s <= d,
+        };
+        if src_is_lo {
             (FlowKey { lo: s, hi: d }, true)
         } else {
             (FlowKey { lo: d, hi: s }, false)
@@ -230,6 +236,42 @@ mod tests {
         let (k2, s2) = FlowKey::new(b, 80, a, 1000);
         assert_eq!(k1, k2);
         assert_ne!(s1, s2);
+    }
+
+    /// The endpoints are ordered as their (address bytes, port) pairs compare.
+    #[test]
+    fn key_orders_endpoints_bytewise() {
+        let addrs: Vec<IpAddr> = [
+            "0.0.0.0",
+            "1.2.3.4",
+            "1.2.3.5",
+            "255.0.0.1",
+            "::",
+            "::1",
+            "::ffff:1.2.3.4",
+            "fe80::1",
+            "fe80::100",
+            "ff00::",
+            "8000::1",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        for &a in &addrs {
+            for &b in &addrs {
+                for (pa, pb) in [(80, 80), (80, 8080), (65535, 1)] {
+                    let (k, a_is_lo) = FlowKey::new(a, pa, b, pb);
+                    let want = (addr_bytes(a), pa) <= (addr_bytes(b), pb);
+                    assert_eq!(a_is_lo, want, "{a} {pa} {b} {pb}");
+                    let lo = if want {
+                        (addr_bytes(a), pa)
+                    } else {
+                        (addr_bytes(b), pb)
+                    };
+                    assert_eq!(k.lo, lo);
+                }
+            }
+        }
     }
 
     #[test]

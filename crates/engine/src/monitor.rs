@@ -237,17 +237,24 @@ impl Monitor {
 
     /// Starts learning at `at` (live capture: start-up time). Files need not call it:
     /// the first frame starts it.
+    #[inline]
     pub fn start(&mut self, at: Timestamp) {
         if self.started_at.is_none() {
-            self.started_at = Some(at);
-            if self.alert_cfg.runs(AlertKind::Rate) {
-                // The configuration was validated in `new`; it cannot fail here.
-                self.alerting = Alerting::new(self.alert_cfg.clone(), at, self.baseline).ok();
-            }
-            let (e, l) = self.signal_baselines;
-            let set = SignalSet::new(self.alert_cfg.clone(), at, e, l);
-            self.signals = (!set.is_empty()).then_some(set);
+            self.start_at(at);
         }
+    }
+
+    /// [`Monitor::start`] the first time (out of line: every frame calls `start`).
+    #[inline(never)]
+    fn start_at(&mut self, at: Timestamp) {
+        self.started_at = Some(at);
+        if self.alert_cfg.runs(AlertKind::Rate) {
+            // The configuration was validated in `new`; it cannot fail here.
+            self.alerting = Alerting::new(self.alert_cfg.clone(), at, self.baseline).ok();
+        }
+        let (e, l) = self.signal_baselines;
+        let set = SignalSet::new(self.alert_cfg.clone(), at, e, l);
+        self.signals = (!set.is_empty()).then_some(set);
     }
 
     pub fn on_frame(&mut self, frame: &Frame<'_>, obs: &mut dyn Observer) {
@@ -282,25 +289,25 @@ impl Monitor {
 
     /// A sharded engine's frame at `ts` (see [`crate::shard`]): what [`Monitor::on_frame`]
     /// does after the engine, with `events`, the frame's events in merged order.
-    pub fn on_merged<'e>(
+    pub fn on_merged(
         &mut self,
         ts: Timestamp,
-        events: impl Iterator<Item = &'e Event>,
+        events: impl FnOnce(&mut dyn FnMut(&Event)),
         obs: &mut dyn Observer,
     ) {
         self.start(ts);
-        self.call(ts, obs, |_, to| events.for_each(|ev| to.on_event(ev)));
+        self.call(ts, obs, |_, to| events(&mut |ev| to.on_event(ev)));
     }
 
     /// A sharded engine's end at `now`, the latest time seen: what [`Monitor::finish`]
     /// does after the engine, with the shards' end events in merged order.
-    pub fn finish_merged<'e>(
+    pub fn finish_merged(
         &mut self,
         now: Timestamp,
-        events: impl Iterator<Item = &'e Event>,
+        events: impl FnOnce(&mut dyn FnMut(&Event)),
         obs: &mut dyn Observer,
     ) {
-        self.call_with(now, obs, |_, to| events.for_each(|ev| to.on_event(ev)));
+        self.call_with(now, obs, |_, to| events(&mut |ev| to.on_event(ev)));
     }
 
     /// A sharded engine's counters, connections and time, for the snapshots (the

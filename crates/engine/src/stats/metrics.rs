@@ -302,13 +302,24 @@ impl FixedEntry {
         if ts > self.last_seen {
             self.last_seen = ts;
         }
+        // Most counts land in the current buckets: the rolling stays out of line.
+        if self.heads != bs {
+            self.move_heads(bs);
+        }
+        for (w, &b) in bs.iter().enumerate() {
+            self.counts.add(w, self.heads[w], b, 1);
+        }
+    }
+
+    /// Moves the head of every window older than `bs` on to it.
+    #[inline(never)]
+    fn move_heads(&mut self, bs: [u32; WINDOWS]) {
         for (w, &b) in bs.iter().enumerate() {
             let h = self.heads[w];
             if b > h {
                 self.counts.roll(w, h, b);
                 self.heads[w] = b;
             }
-            self.counts.add(w, self.heads[w], b, 1);
         }
     }
 

@@ -462,13 +462,19 @@ impl Stats {
         }
     }
 
+    #[inline]
     fn move_latest(&mut self, t: u64) {
         self.latest = t;
         // Every bucket edge of every window is a multiple of 5 s (the 1-minute window's
         // bucket): inside the current one, no bucket changes.
-        if t < self.cur_end {
-            return;
+        if t >= self.cur_end {
+            self.move_buckets(t);
         }
+    }
+
+    /// [`Stats::move_latest`] across a bucket edge (out of line: once per 5 s at most).
+    #[inline(never)]
+    fn move_buckets(&mut self, t: u64) {
         let cur = self.geo.buckets(t);
         self.cur_start = u64::from(cur[0]).saturating_mul(ring::FIXED_WIDTHS[0]);
         self.cur_end = self.cur_start.saturating_add(ring::FIXED_WIDTHS[0]);

@@ -119,6 +119,18 @@ impl<K, P: Payload> Entry<K, P> {
     pub fn holds(&self, w: usize, b: u32) -> bool {
         b + P::N > self.heads[w]
     }
+
+    /// Moves the head of every window older than `bs` on to it (rolling the payload).
+    #[inline(never)]
+    fn move_heads(&mut self, bs: [u32; WINDOWS]) {
+        for (w, &b) in bs.iter().enumerate() {
+            let h = self.heads[w];
+            if b > h {
+                self.data.roll(w, h, b);
+                self.heads[w] = b;
+            }
+        }
+    }
 }
 
 /// Open addressing with linear probing. A cell is `hash_lo32 << 32 | (slot + 1)`, 0 when
@@ -371,12 +383,9 @@ impl<K: TableKey, P: Payload> Table<K, P> {
         }) {
             let i = i as usize;
             let e = &mut self.entries[i];
-            for (w, &b) in bs.iter().enumerate() {
-                let h = e.heads[w];
-                if b > h {
-                    e.data.roll(w, h, b);
-                    e.heads[w] = b;
-                }
+            // Most counts land in the current buckets: the rolling stays out of line.
+            if e.heads != bs {
+                e.move_heads(bs);
             }
             if ts > e.last_seen {
                 e.last_seen = ts;

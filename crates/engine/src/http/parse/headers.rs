@@ -101,67 +101,181 @@ impl HeaderSummary {
         self.x_forwarded_for.or(self.forwarded_for).flatten()
     }
 
+    /// Counts one header field and keeps what it says if it is one of the seven that
+    /// matter. Inlined into the batch loop: most fields are none of them and cost a count
+    /// and a length test.
+    #[inline]
     pub(super) fn take(&mut self, name: &[u8], value: &[u8], max_headers: usize, max_str: usize) {
         let within = self.count < max_headers;
         self.count = self.count.saturating_add(1);
-        // Only seven names matter; length and first letter tell them apart before any
-        // comparison (Date, Connection and the like are common and skipped here).
-        let first = match (name.len(), name.first()) {
-            (4 | 7 | 9 | 10 | 14 | 15 | 17, Some(&b)) => b | 0x20,
-            _ => return,
-        };
-        if !matches!(
-            (name.len(), first),
-            (4, b'h') | (7, b'u') | (9, b'f') | (10, b'u') | (14, b'c') | (15, b'x') | (17, b't')
-        ) {
-            return;
+        if let Some(field) = Field::of(name) {
+            self.keep(field, value, within, max_str);
         }
-        if name.eq_ignore_ascii_case(b"host") {
-            if within && self.host.is_none() {
-                self.host = Some(WireStr::capped(value, max_str));
-            }
-        } else if name.eq_ignore_ascii_case(b"user-agent") {
-            if within && self.user_agent.is_none() {
-                self.user_agent = Some(WireStr::capped(value, max_str));
-            }
-        } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-            if within && self.x_forwarded_for.is_none() {
-                self.x_forwarded_for = Some(forwarded::x_forwarded_for(value));
-            }
-        } else if name.eq_ignore_ascii_case(b"forwarded") {
-            if within && self.forwarded_for.is_none() {
-                self.forwarded_for = forwarded::forwarded_for(value);
-            }
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            if within && self.upgrade == UpgradeTo::Absent {
-                self.upgrade = UpgradeTo::of(value);
-            }
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            self.content_length = match (self.content_length, parse_cl_value(value)) {
-                (ContentLength::Bad, _) | (_, None) => ContentLength::Bad,
-                (ContentLength::Valid(a), Some(b)) if a != b => ContentLength::Bad,
-                (_, Some(n)) => ContentLength::Valid(n),
-            };
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            let last = value
-                .rsplit(|&b| b == b',')
-                .map(trim_ows)
-                .find(|t| !t.is_empty());
-            self.transfer_encoding = match last {
-                Some(t) if t.eq_ignore_ascii_case(b"chunked") => TransferEncoding::Chunked,
-                Some(_) => TransferEncoding::Other,
-                // An empty value does not change what earlier fields said.
-                None if self.transfer_encoding == TransferEncoding::Absent => {
-                    TransferEncoding::Other
+    }
+
+    /// A field that matters (`within`: under the header limit, which the framing fields
+    /// ignore).
+    fn keep(&mut self, field: Field, value: &[u8], within: bool, max_str: usize) {
+        match field {
+            Field::Host => {
+                if within && self.host.is_none() {
+                    self.host = Some(WireStr::capped(value, max_str));
                 }
-                None => self.transfer_encoding,
-            };
+            }
+            Field::UserAgent => {
+                if within && self.user_agent.is_none() {
+                    self.user_agent = Some(WireStr::capped(value, max_str));
+                }
+            }
+            Field::XForwardedFor => {
+                if within && self.x_forwarded_for.is_none() {
+                    self.x_forwarded_for = Some(forwarded::x_forwarded_for(value));
+                }
+            }
+            Field::Forwarded => {
+                if within && self.forwarded_for.is_none() {
+                    self.forwarded_for = forwarded::forwarded_for(value);
+                }
+            }
+            Field::Upgrade => {
+                if within && self.upgrade == UpgradeTo::Absent {
+                    self.upgrade = UpgradeTo::of(value);
+                }
+            }
+            Field::ContentLength => {
+                self.content_length = match (self.content_length, parse_cl_value(value)) {
+                    (ContentLength::Bad, _) | (_, None) => ContentLength::Bad,
+                    (ContentLength::Valid(a), Some(b)) if a != b => ContentLength::Bad,
+                    (_, Some(n)) => ContentLength::Valid(n),
+                };
+            }
+            Field::TransferEncoding => {
+                let last = value
+                    .rsplit(|&b| b == b',')
+                    .map(trim_ows)
+                    .find(|t| !t.is_empty());
+                self.transfer_encoding = match last {
+                    Some(t) if t.eq_ignore_ascii_case(b"chunked") => TransferEncoding::Chunked,
+                    Some(_) => TransferEncoding::Other,
+                    // An empty value does not change what earlier fields said.
+                    None if self.transfer_encoding == TransferEncoding::Absent => {
+                        TransferEncoding::Other
+                    }
+                    None => self.transfer_encoding,
+                };
+            }
         }
     }
 
     /// More header fields than `max_headers`.
     pub(crate) fn too_many(&self, max_headers: usize) -> bool {
         self.count > max_headers
+    }
+}
+
+/// The header fields a [`HeaderSummary`] keeps. Each of the seven names has its own
+/// length, so the length alone picks the one name a field can be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Field {
+    Host,
+    UserAgent,
+    XForwardedFor,
+    Forwarded,
+    Upgrade,
+    ContentLength,
+    TransferEncoding,
+}
+
+impl Field {
+    /// The field `name` is (ASCII case-insensitive), if it is one of the seven.
+    #[inline]
+    pub(super) fn of(name: &[u8]) -> Option<Field> {
+        const HOST: Pattern = Pattern::new(b"host");
+        const UPGRADE: Pattern = Pattern::new(b"upgrade");
+        const FORWARDED: Pattern = Pattern::new(b"forwarded");
+        const USER_AGENT: Pattern = Pattern::new(b"user-agent");
+        const CONTENT_LENGTH: Pattern = Pattern::new(b"content-length");
+        const X_FORWARDED_FOR: Pattern = Pattern::new(b"x-forwarded-for");
+        const TRANSFER_ENCODING: Pattern = Pattern::new(b"transfer-encoding");
+        let (field, pattern) = match name.len() {
+            4 => (Field::Host, HOST),
+            7 => (Field::Upgrade, UPGRADE),
+            9 => (Field::Forwarded, FORWARDED),
+            10 => (Field::UserAgent, USER_AGENT),
+            14 => (Field::ContentLength, CONTENT_LENGTH),
+            15 => (Field::XForwardedFor, X_FORWARDED_FOR),
+            17 => (Field::TransferEncoding, TRANSFER_ENCODING),
+            _ => return None,
+        };
+        pattern.matches(name).then_some(field)
+    }
+}
+
+/// A lowercase name (letters and `-`, 4 to 24 bytes) prepared at compile time for a
+/// word-wise, ASCII case-insensitive comparison: three windows of 4 bytes (names under
+/// 8 bytes) or 8 bytes, at the start, at the end and at 8 (overlapping), cover it. In
+/// each window the case bit (0x20) is set where the name has a letter, so a byte of
+/// either case matches a letter and nothing else does, and `-` must match exactly: the
+/// same answer as `eq_ignore_ascii_case`.
+#[derive(Clone, Copy)]
+struct Pattern {
+    len: usize,
+    wide: bool,
+    /// (offset, the name's bytes there, the case bits there), little-endian.
+    windows: [(usize, u64, u64); 3],
+}
+
+impl Pattern {
+    const fn new(lower: &[u8]) -> Pattern {
+        let len = lower.len();
+        assert!(len >= 4 && len <= 24);
+        let wide = len >= 8;
+        let w = if wide { 8 } else { 4 };
+        let mid = if len - w < 8 { len - w } else { 8 };
+        Pattern {
+            len,
+            wide,
+            windows: [
+                Self::window(lower, 0, w),
+                Self::window(lower, mid, w),
+                Self::window(lower, len - w, w),
+            ],
+        }
+    }
+
+    const fn window(lower: &[u8], at: usize, w: usize) -> (usize, u64, u64) {
+        let (mut word, mut case) = (0u64, 0u64);
+        let mut k = 0;
+        while k < w {
+            let b = lower[at + k];
+            assert!(b.is_ascii_lowercase() || b == b'-');
+            word |= (b as u64) << (8 * k);
+            if b.is_ascii_lowercase() {
+                case |= 0x20 << (8 * k);
+            }
+            k += 1;
+        }
+        (at, word, case)
+    }
+
+    #[inline(always)]
+    fn matches(&self, name: &[u8]) -> bool {
+        name.len() == self.len
+            && self.windows.iter().all(|&(at, word, case)| {
+                load(name, at, self.wide).is_some_and(|got| got | case == word)
+            })
+    }
+}
+
+/// The 8 (`wide`) or 4 bytes of `b` from `at`, little-endian; `None` past the end.
+#[inline(always)]
+fn load(b: &[u8], at: usize, wide: bool) -> Option<u64> {
+    if wide {
+        let w: [u8; 8] = b.get(at..)?.get(..8)?.try_into().ok()?;
+        Some(u64::from_le_bytes(w))
+    } else {
+        let w: [u8; 4] = b.get(at..)?.get(..4)?.try_into().ok()?;
+        Some(u64::from(u32::from_le_bytes(w)))
     }
 }
 

@@ -190,6 +190,54 @@ fn head_end_across_boundaries() {
     );
 }
 
+/// `Field::of` (length dispatch, word-wise comparison) agrees with a plain
+/// `eq_ignore_ascii_case` against each of the seven names, for every byte value at every
+/// position of each name (CR where `-` is, letters of either case, bytes >= 0x80), and
+/// for names one byte shorter or longer.
+#[test]
+fn field_names_match_exactly() {
+    use super::headers::Field;
+    const NAMES: [(&[u8], Field); 7] = [
+        (b"host", Field::Host),
+        (b"upgrade", Field::Upgrade),
+        (b"forwarded", Field::Forwarded),
+        (b"user-agent", Field::UserAgent),
+        (b"content-length", Field::ContentLength),
+        (b"x-forwarded-for", Field::XForwardedFor),
+        (b"transfer-encoding", Field::TransferEncoding),
+    ];
+    let plain = |name: &[u8]| {
+        NAMES
+            .iter()
+            .find(|(n, _)| name.eq_ignore_ascii_case(n))
+            .map(|&(_, f)| f)
+    };
+    for (n, f) in NAMES {
+        assert_eq!(Field::of(n), Some(f));
+        assert_eq!(Field::of(&n.to_ascii_uppercase()), Some(f));
+        for at in 0..n.len() {
+            for b in 0..=255u8 {
+                let mut name = n.to_vec();
+                name[at] = b;
+                assert_eq!(Field::of(&name), plain(&name), "{name:?}");
+            }
+        }
+        assert_eq!(Field::of(&n[1..]), plain(&n[1..]));
+        assert_eq!(Field::of(&[n, b"s"].concat()), None);
+    }
+    for name in [
+        &b""[..],
+        b"a",
+        b"ho",
+        b"date",
+        b"cookie",
+        b"connection",
+        b"content-type",
+    ] {
+        assert_eq!(Field::of(name), plain(name), "{name:?}");
+    }
+}
+
 #[test]
 fn content_length_values() {
     let cl = |v: &[u8]| {
