@@ -104,9 +104,14 @@
 
 use httptop_engine::alert::{AlertEvent, AlertKind, Baseline, ServerName, SignalEvent};
 use httptop_engine::tls::{self, TlsFlags};
-use httptop_engine::{Exchange, Flags, TlsSession, Version, WebSocketSession, WireStr};
+use httptop_engine::{
+    event::section_of, Exchange, Flags, OriginalClient, TlsSession, Version, WebSocketSession,
+    WireStr,
+};
+use httptop_wire::Encap;
 use httptop_wire::Timestamp;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 
 /// Version of the record layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -238,6 +243,125 @@ impl EndsCache {
     }
 }
 
+/// What the log writes of an exchange, its strings as `S`: borrowed (`&[u8]`, from
+/// [`ExchangeRecord::of`]) to be written by [`JsonlWriter::write_record`], or anything
+/// that leads to them (places in a buffer of bytes, through [`ExchangeRecord::map`]), so
+/// that an exchange can be handed to another thread as one flat copy instead of a clone
+/// of each of its strings.
+#[derive(Clone, Copy, Debug)]
+pub struct ExchangeRecord<S> {
+    pub ts: Timestamp,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    pub original_client: Option<OriginalClient>,
+    pub method: S,
+    pub host: S,
+    /// The section is written from it ([`section_of`]).
+    pub path: S,
+    pub user_agent: S,
+    pub version: Version,
+    pub status: Option<u16>,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub latency_ns: Option<u64>,
+    pub interim_responses: u8,
+    /// The exchange's flags, and [`Flags::TRUNCATED`] when one of its strings was cut.
+    pub flags: Flags,
+    pub encap: Encap,
+    pub stream_id: u32,
+    pub reset_code: Option<u32>,
+    pub grpc_status: Option<u32>,
+    pub grpc_message: S,
+    pub tls: bool,
+    /// `pid` and `comm` of [`Exchange::process`].
+    pub process: Option<(u32, S)>,
+    /// `pid` and `comm` of [`Exchange::peer_process`].
+    pub peer_process: Option<(u32, S)>,
+}
+
+impl<'a> ExchangeRecord<&'a [u8]> {
+    /// What the log writes of `ex`.
+    #[inline]
+    pub fn of(ex: &'a Exchange) -> Self {
+        let mut flags = ex.flags;
+        if ex.method.truncated
+            || ex.host.truncated
+            || ex.path.truncated
+            || ex.user_agent.truncated
+            || ex.grpc_message.truncated
+        {
+            flags.insert(Flags::TRUNCATED);
+        }
+        let process =
+            |p: &'a Option<httptop_engine::Process>| p.as_ref().map(|p| (p.pid, p.comm.as_bytes()));
+        ExchangeRecord {
+            ts: ex.ts,
+            client: ex.client,
+            server: ex.server,
+            original_client: ex.original_client,
+            method: ex.method.as_bytes(),
+            host: ex.host.as_bytes(),
+            path: ex.path.as_bytes(),
+            user_agent: ex.user_agent.as_bytes(),
+            version: ex.version,
+            status: ex.status,
+            request_bytes: ex.request_bytes,
+            response_bytes: ex.response_bytes,
+            latency_ns: ex.latency_ns,
+            interim_responses: ex.interim_responses,
+            flags,
+            encap: ex.encap,
+            stream_id: ex.stream_id,
+            reset_code: ex.reset_code,
+            grpc_status: ex.grpc_status,
+            grpc_message: ex.grpc_message.as_bytes(),
+            tls: ex.tls,
+            process: process(&ex.process),
+            peer_process: process(&ex.peer_process),
+        }
+    }
+}
+
+impl<S> ExchangeRecord<S> {
+    /// The same record with each string `s` replaced by `f(s)`, in the order of the
+    /// fields.
+    #[inline]
+    pub fn map<T>(self, mut f: impl FnMut(S) -> T) -> ExchangeRecord<T> {
+        let method = f(self.method);
+        let host = f(self.host);
+        let path = f(self.path);
+        let user_agent = f(self.user_agent);
+        let grpc_message = f(self.grpc_message);
+        let process = self.process.map(|(pid, comm)| (pid, f(comm)));
+        let peer_process = self.peer_process.map(|(pid, comm)| (pid, f(comm)));
+        ExchangeRecord {
+            ts: self.ts,
+            client: self.client,
+            server: self.server,
+            original_client: self.original_client,
+            method,
+            host,
+            path,
+            user_agent,
+            version: self.version,
+            status: self.status,
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+            latency_ns: self.latency_ns,
+            interim_responses: self.interim_responses,
+            flags: self.flags,
+            encap: self.encap,
+            stream_id: self.stream_id,
+            reset_code: self.reset_code,
+            grpc_status: self.grpc_status,
+            grpc_message,
+            tls: self.tls,
+            process,
+            peer_process,
+        }
+    }
+}
+
 impl<W: Write> JsonlWriter<W> {
     pub fn new(w: W) -> Self {
         JsonlWriter {
@@ -277,6 +401,12 @@ impl<W: Write> JsonlWriter<W> {
 
     /// Appends one exchange record.
     pub fn write_exchange(&mut self, ex: &Exchange) {
+        self.write_record(&ExchangeRecord::of(ex));
+    }
+
+    /// Appends one exchange record from what it holds of the exchange (the same line as
+    /// [`JsonlWriter::write_exchange`] of that exchange).
+    pub fn write_record(&mut self, ex: &ExchangeRecord<&[u8]>) {
         if self.error.is_some() {
             return;
         }
@@ -290,11 +420,11 @@ impl<W: Write> JsonlWriter<W> {
         l.extend_from_slice(b",\"original_client\":");
         push_original(l, ex.original_client);
         let seen = &mut self.seen;
-        seen.push_field(l, b",\"method\":", ex.method.as_bytes());
-        seen.push_field(l, b",\"host\":", ex.host.as_bytes());
-        seen.push_field(l, b",\"path\":", ex.path.as_bytes());
-        seen.push_field(l, b",\"section\":", ex.section());
-        seen.push_field(l, b",\"user_agent\":", ex.user_agent.as_bytes());
+        seen.push_field(l, b",\"method\":", ex.method);
+        seen.push_field(l, b",\"host\":", ex.host);
+        seen.push_field(l, b",\"path\":", ex.path);
+        seen.push_field(l, b",\"section\":", section_of(ex.path));
+        seen.push_field(l, b",\"user_agent\":", ex.user_agent);
         push_version(l, ex.version);
         l.extend_from_slice(b",\"stream_id\":");
         push_stream_id(l, ex.stream_id);
@@ -317,7 +447,7 @@ impl<W: Write> JsonlWriter<W> {
         if ex.grpc_message.is_empty() {
             l.extend_from_slice(b"null");
         } else {
-            push_wire(l, ex.grpc_message.as_bytes());
+            push_wire(l, ex.grpc_message);
         }
         l.extend_from_slice(b",\"reset_code\":");
         push_opt(l, ex.reset_code.map(u64::from));
@@ -327,24 +457,12 @@ impl<W: Write> JsonlWriter<W> {
             b",\"tls\":false"
         });
         l.extend_from_slice(b",\"process\":");
-        push_process(l, ex.process.as_ref());
+        push_process(l, ex.process);
         l.extend_from_slice(b",\"peer_process\":");
-        push_process(l, ex.peer_process.as_ref());
+        push_process(l, ex.peer_process);
         push_encap(l, &ex.encap);
         l.extend_from_slice(b",\"flags\":[");
-        let mut flags = ex.flags;
-        for s in [
-            &ex.method,
-            &ex.host,
-            &ex.path,
-            &ex.user_agent,
-            &ex.grpc_message,
-        ] {
-            if s.truncated {
-                flags.insert(Flags::TRUNCATED);
-            }
-        }
-        push_flags(l, flags);
+        push_flags(l, ex.flags);
         l.extend_from_slice(b"}\n");
         self.emit();
     }
@@ -626,13 +744,13 @@ fn push_version(l: &mut Vec<u8>, v: Version) {
 
 /// An HTTP/2 stream id; null for 0 (HTTP/1: stream 0 never carries a request).
 /// `{"pid":..,"comm":..}` or `null`.
-fn push_process(l: &mut Vec<u8>, p: Option<&httptop_engine::Process>) {
+fn push_process(l: &mut Vec<u8>, p: Option<(u32, &[u8])>) {
     match p {
-        Some(p) => {
+        Some((pid, comm)) => {
             l.extend_from_slice(b"{\"pid\":");
-            push_int(l, u64::from(p.pid));
+            push_int(l, u64::from(pid));
             l.extend_from_slice(b",\"comm\":");
-            push_wire(l, p.comm.as_bytes());
+            push_wire(l, comm);
             l.push(b'}');
         }
         None => l.extend_from_slice(b"null"),
