@@ -46,8 +46,9 @@ pub const QUEUE: usize = 4;
 type Writer = JsonlWriter<BufWriter<LogSink>>;
 
 /// Bytes of a batch's buffer kept for the next batch at most: beyond, the buffer is
-/// freed (a batch of unusually long strings does not hold its memory for ever).
-const KEEP_BYTES: usize = 4 << 20;
+/// freed (a batch of unusually long strings does not hold its memory for ever). A
+/// typical batch takes about 250 KiB; the batches kept then hold at most 6 MiB.
+const KEEP_BYTES: usize = 1 << 20;
 
 /// One log record, owned (the rare kinds boxed, so that a record is no larger than an
 /// exchange).
