@@ -3,13 +3,19 @@
 //! Formatting a record costs about a fifth of what analysing the packets behind it does
 //! (ARCHITECTURE.md, "Where the time goes"), so the thread that decodes packets hands
 //! owned records, in batches, to a writer thread that runs beside it on the other core.
+//! An exchange is handed over flat, as an [`ExchangeRecord`] whose strings are places in
+//! one buffer of bytes per batch: a copy without an allocation (a clone of the exchange
+//! allocated its long strings, and freeing them cost as much again).
 //!
 //! Contract:
 //! - **Same log.** One producer, one FIFO channel, one [`JsonlWriter`]: the lines and their
 //!   order are exactly those written inline (the log tests compare whole files).
 //! - **Bounded.** At most [`QUEUE`] batches of at most [`BATCH`] records are in flight; a
 //!   full queue blocks the producer (back-pressure, as a slow disk did before). Emptied
-//!   batches come back to be refilled, so a steady stream allocates nothing per batch.
+//!   batches come back to be refilled, so a steady stream allocates nothing per batch,
+//!   nor per exchange; what a batch allocated is freed by the producer, which allocated
+//!   it (freeing on the writer made the two threads contend for the allocator's arena
+//!   lock).
 //! - **Rotation and reopen** (`--log-max-mib`, SIGHUP) happen on the writer thread between
 //!   two records, as before; what they have to say comes back as notes ([`LogPipe::notes`]).
 //! - **Errors.** The writer keeps the first write error, as [`JsonlWriter`] does; a broken
@@ -23,6 +29,7 @@
 use crate::logfile::LogSink;
 use httptop_engine::alert::AlertEvent;
 use httptop_engine::{Exchange, TlsSession, WebSocketSession};
+use httptop_output::jsonl::ExchangeRecord;
 use httptop_output::JsonlWriter;
 use std::io::{self, BufWriter};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,19 +45,61 @@ pub const QUEUE: usize = 4;
 
 type Writer = JsonlWriter<BufWriter<LogSink>>;
 
-/// One log record, owned (the rare kinds boxed, so that a record is the size of an
+/// Bytes of a batch's buffer kept for the next batch at most: beyond, the buffer is
+/// freed (a batch of unusually long strings does not hold its memory for ever). A
+/// typical batch takes about 250 KiB; the batches kept then hold at most 6 MiB.
+const KEEP_BYTES: usize = 1 << 20;
+
+/// One log record, owned (the rare kinds boxed, so that a record is no larger than an
 /// exchange).
 // The common kind stays unboxed on purpose: a box would be an allocation per record.
 #[allow(clippy::large_enum_variant)]
 enum Record {
-    Exchange(Exchange),
+    /// The strings: `start..end` in the batch's bytes.
+    Exchange(ExchangeRecord<(usize, usize)>),
     WebSocket(Box<WebSocketSession>),
     Tls(Box<TlsSession>),
     Alert(Box<AlertEvent>),
 }
 
+/// Records and the bytes of their exchanges' strings.
+struct Batch {
+    records: Vec<Record>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            records: Vec::with_capacity(BATCH),
+            bytes: Vec::new(),
+        }
+    }
+
+    /// `ex`, its strings copied into `self.bytes`.
+    #[inline]
+    fn push_exchange(&mut self, ex: &Exchange) {
+        let bytes = &mut self.bytes;
+        let r = ExchangeRecord::of(ex).map(|s| {
+            let start = bytes.len();
+            bytes.extend_from_slice(s);
+            (start, bytes.len())
+        });
+        self.records.push(Record::Exchange(r));
+    }
+
+    /// Empty, to be refilled (on the producer: see the module docs).
+    fn clear(&mut self) {
+        self.records.clear();
+        if self.bytes.capacity() > KEEP_BYTES {
+            self.bytes = Vec::new();
+        }
+        self.bytes.clear();
+    }
+}
+
 enum Msg {
-    Batch(Vec<Record>),
+    Batch(Batch),
     /// SIGHUP: reopen the file between two records.
     Reopen,
     /// Flush, then answer with the first write error (if any).
@@ -73,13 +122,21 @@ struct Sink {
 }
 
 impl Sink {
-    fn write(&mut self, r: &Record) {
+    /// Writes `r`, of a batch whose strings are `bytes`.
+    fn write(&mut self, r: &Record, bytes: &[u8]) {
         match r {
-            Record::Exchange(ex) => self.w.write_exchange(ex),
+            Record::Exchange(ex) => self
+                .w
+                .write_record(&ex.map(|(start, end)| bytes.get(start..end).unwrap_or_default())),
             Record::WebSocket(ws) => self.w.write_websocket(ws),
             Record::Tls(t) => self.w.write_tls(t),
             Record::Alert(ev) => self.w.write_alert(ev),
         }
+        self.wrote();
+    }
+
+    /// After each record: a broken pipe is said, a full file rotates.
+    fn wrote(&mut self) {
         if self
             .w
             .error()
@@ -134,12 +191,12 @@ impl Sink {
     }
 
     /// The writer thread: until the pipe is dropped.
-    fn run(mut self, rx: Receiver<Msg>, free: SyncSender<Vec<Record>>) {
+    fn run(mut self, rx: Receiver<Msg>, free: SyncSender<Batch>) {
         for msg in rx {
             match msg {
                 Msg::Batch(batch) => {
-                    for r in &batch {
-                        self.write(r);
+                    for r in &batch.records {
+                        self.write(r, &batch.bytes);
                     }
                     // Back to the producer, records and all: it frees their strings in
                     // the thread that allocated them (freeing them here made the two
@@ -162,7 +219,7 @@ enum State {
     Inline(Box<Sink>),
     Thread {
         tx: SyncSender<Msg>,
-        free: Receiver<Vec<Record>>,
+        free: Receiver<Batch>,
         handle: JoinHandle<()>,
     },
     /// The thread is gone (joined, or it panicked): records are dropped.
@@ -172,7 +229,7 @@ enum State {
 /// The producer's end.
 pub struct LogPipe {
     state: State,
-    batch: Vec<Record>,
+    batch: Batch,
     shared: Arc<Shared>,
     notes: Receiver<String>,
 }
@@ -192,7 +249,7 @@ impl LogPipe {
                 shared: Arc::clone(&shared),
                 notes: note_tx,
             })),
-            batch: Vec::with_capacity(BATCH),
+            batch: Batch::new(),
             shared,
             notes,
         }
@@ -217,7 +274,17 @@ impl LogPipe {
     }
 
     pub fn exchange(&mut self, ex: &Exchange) {
-        self.push(Record::Exchange(ex.clone()));
+        match &mut self.state {
+            State::Inline(sink) => {
+                sink.w.write_exchange(ex);
+                sink.wrote();
+            }
+            State::Thread { .. } => {
+                self.batch.push_exchange(ex);
+                self.added();
+            }
+            State::Gone => {}
+        }
     }
 
     pub fn websocket(&mut self, ws: &WebSocketSession) {
@@ -235,20 +302,26 @@ impl LogPipe {
     #[inline]
     fn push(&mut self, r: Record) {
         match &mut self.state {
-            State::Inline(sink) => sink.write(&r),
+            State::Inline(sink) => sink.write(&r, &[]),
             State::Thread { .. } => {
-                self.batch.push(r);
-                if self.batch.len() >= BATCH {
-                    self.send_batch();
-                }
+                self.batch.records.push(r);
+                self.added();
             }
             State::Gone => {}
         }
     }
 
+    /// A record was added to the batch: the batch goes once full.
+    #[inline]
+    fn added(&mut self) {
+        if self.batch.records.len() >= BATCH {
+            self.send_batch();
+        }
+    }
+
     /// Hands the batch being filled to the writer (blocks while the queue is full).
     fn send_batch(&mut self) {
-        if self.batch.is_empty() {
+        if self.batch.records.is_empty() {
             return;
         }
         let State::Thread { tx, free, .. } = &mut self.state else {
@@ -259,7 +332,7 @@ impl LogPipe {
                 written.clear();
                 written
             }
-            Err(_) => Vec::with_capacity(BATCH),
+            Err(_) => Batch::new(),
         };
         let full = std::mem::replace(&mut self.batch, next);
         if tx.send(Msg::Batch(full)).is_err() {
@@ -308,11 +381,14 @@ impl LogPipe {
     }
 
     /// Messages from the writer (rotation or reopen) since the last call.
+    #[inline]
     pub fn notes(&self) -> impl Iterator<Item = String> + '_ {
-        // A plain load first: this runs after every frame.
+        // A plain load first: this runs after every frame, and then nothing more (a
+        // flattened `Option<TryIter>` cost some 80 instructions a frame even when empty).
         let any = self.shared.noted.load(Ordering::Relaxed)
             && self.shared.noted.swap(false, Ordering::Acquire);
-        any.then(|| self.notes.try_iter()).into_iter().flatten()
+        let rx = any.then_some(&self.notes);
+        std::iter::from_fn(move || rx?.try_recv().ok())
     }
 
     /// The writer thread ended unexpectedly: joined, and records from now on are dropped.

@@ -139,6 +139,14 @@ impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
                 i
             }
             None => {
+                if self.slots.len() == self.slots.capacity() {
+                    // Doubling, but never past the cap (a table split over shards has
+                    // a cap that is no power of two; the last doubling would leave up to
+                    // half of the slots unused).
+                    let room = self.cap.saturating_sub(self.slots.len());
+                    self.slots
+                        .reserve_exact(self.slots.len().max(4).min(room).max(1));
+                }
                 self.slots.push(Some(slot));
                 (self.slots.len() - 1) as u32
             }

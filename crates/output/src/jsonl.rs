@@ -104,9 +104,14 @@
 
 use httptop_engine::alert::{AlertEvent, AlertKind, Baseline, ServerName, SignalEvent};
 use httptop_engine::tls::{self, TlsFlags};
-use httptop_engine::{Exchange, Flags, TlsSession, Version, WebSocketSession, WireStr};
+use httptop_engine::{
+    event::section_of, Exchange, Flags, OriginalClient, TlsSession, Version, WebSocketSession,
+    WireStr,
+};
+use httptop_wire::Encap;
 use httptop_wire::Timestamp;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 
 /// Version of the record layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -238,6 +243,125 @@ impl EndsCache {
     }
 }
 
+/// What the log writes of an exchange, its strings as `S`: borrowed (`&[u8]`, from
+/// [`ExchangeRecord::of`]) to be written by [`JsonlWriter::write_record`], or anything
+/// that leads to them (places in a buffer of bytes, through [`ExchangeRecord::map`]), so
+/// that an exchange can be handed to another thread as one flat copy instead of a clone
+/// of each of its strings.
+#[derive(Clone, Copy, Debug)]
+pub struct ExchangeRecord<S> {
+    pub ts: Timestamp,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    pub original_client: Option<OriginalClient>,
+    pub method: S,
+    pub host: S,
+    /// The section is written from it ([`section_of`]).
+    pub path: S,
+    pub user_agent: S,
+    pub version: Version,
+    pub status: Option<u16>,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub latency_ns: Option<u64>,
+    pub interim_responses: u8,
+    /// The exchange's flags, and [`Flags::TRUNCATED`] when one of its strings was cut.
+    pub flags: Flags,
+    pub encap: Encap,
+    pub stream_id: u32,
+    pub reset_code: Option<u32>,
+    pub grpc_status: Option<u32>,
+    pub grpc_message: S,
+    pub tls: bool,
+    /// `pid` and `comm` of [`Exchange::process`].
+    pub process: Option<(u32, S)>,
+    /// `pid` and `comm` of [`Exchange::peer_process`].
+    pub peer_process: Option<(u32, S)>,
+}
+
+impl<'a> ExchangeRecord<&'a [u8]> {
+    /// What the log writes of `ex`.
+    #[inline]
+    pub fn of(ex: &'a Exchange) -> Self {
+        let mut flags = ex.flags;
+        if ex.method.truncated
+            || ex.host.truncated
+            || ex.path.truncated
+            || ex.user_agent.truncated
+            || ex.grpc_message.truncated
+        {
+            flags.insert(Flags::TRUNCATED);
+        }
+        let process =
+            |p: &'a Option<httptop_engine::Process>| p.as_ref().map(|p| (p.pid, p.comm.as_bytes()));
+        ExchangeRecord {
+            ts: ex.ts,
+            client: ex.client,
+            server: ex.server,
+            original_client: ex.original_client,
+            method: ex.method.as_bytes(),
+            host: ex.host.as_bytes(),
+            path: ex.path.as_bytes(),
+            user_agent: ex.user_agent.as_bytes(),
+            version: ex.version,
+            status: ex.status,
+            request_bytes: ex.request_bytes,
+            response_bytes: ex.response_bytes,
+            latency_ns: ex.latency_ns,
+            interim_responses: ex.interim_responses,
+            flags,
+            encap: ex.encap,
+            stream_id: ex.stream_id,
+            reset_code: ex.reset_code,
+            grpc_status: ex.grpc_status,
+            grpc_message: ex.grpc_message.as_bytes(),
+            tls: ex.tls,
+            process: process(&ex.process),
+            peer_process: process(&ex.peer_process),
+        }
+    }
+}
+
+impl<S> ExchangeRecord<S> {
+    /// The same record with each string `s` replaced by `f(s)`, in the order of the
+    /// fields.
+    #[inline]
+    pub fn map<T>(self, mut f: impl FnMut(S) -> T) -> ExchangeRecord<T> {
+        let method = f(self.method);
+        let host = f(self.host);
+        let path = f(self.path);
+        let user_agent = f(self.user_agent);
+        let grpc_message = f(self.grpc_message);
+        let process = self.process.map(|(pid, comm)| (pid, f(comm)));
+        let peer_process = self.peer_process.map(|(pid, comm)| (pid, f(comm)));
+        ExchangeRecord {
+            ts: self.ts,
+            client: self.client,
+            server: self.server,
+            original_client: self.original_client,
+            method,
+            host,
+            path,
+            user_agent,
+            version: self.version,
+            status: self.status,
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+            latency_ns: self.latency_ns,
+            interim_responses: self.interim_responses,
+            flags: self.flags,
+            encap: self.encap,
+            stream_id: self.stream_id,
+            reset_code: self.reset_code,
+            grpc_status: self.grpc_status,
+            grpc_message,
+            tls: self.tls,
+            process,
+            peer_process,
+        }
+    }
+}
+
 impl<W: Write> JsonlWriter<W> {
     pub fn new(w: W) -> Self {
         JsonlWriter {
@@ -277,6 +401,12 @@ impl<W: Write> JsonlWriter<W> {
 
     /// Appends one exchange record.
     pub fn write_exchange(&mut self, ex: &Exchange) {
+        self.write_record(&ExchangeRecord::of(ex));
+    }
+
+    /// Appends one exchange record from what it holds of the exchange (the same line as
+    /// [`JsonlWriter::write_exchange`] of that exchange).
+    pub fn write_record(&mut self, ex: &ExchangeRecord<&[u8]>) {
         if self.error.is_some() {
             return;
         }
@@ -290,15 +420,20 @@ impl<W: Write> JsonlWriter<W> {
         l.extend_from_slice(b",\"original_client\":");
         push_original(l, ex.original_client);
         let seen = &mut self.seen;
-        seen.push_field(l, b",\"method\":", ex.method.as_bytes());
-        seen.push_field(l, b",\"host\":", ex.host.as_bytes());
-        seen.push_field(l, b",\"path\":", ex.path.as_bytes());
-        seen.push_field(l, b",\"section\":", ex.section());
-        seen.push_field(l, b",\"user_agent\":", ex.user_agent.as_bytes());
-        push_version(l, ex.version);
-        l.extend_from_slice(b",\"stream_id\":");
-        push_stream_id(l, ex.stream_id);
-        l.extend_from_slice(b",\"status\":");
+        seen.push_field(l, b",\"method\":", ex.method);
+        seen.push_field(l, b",\"host\":", ex.host);
+        seen.push_field(l, b",\"path\":", ex.path);
+        seen.push_field(l, b",\"section\":", section_of(ex.path));
+        seen.push_field(l, b",\"user_agent\":", ex.user_agent);
+        if ex.version == (Version { major: 1, minor: 1 }) && ex.stream_id == 0 {
+            // Nearly every HTTP/1 exchange: the three fields as one constant.
+            l.extend_from_slice(b",\"version\":\"1.1\",\"stream_id\":null,\"status\":");
+        } else {
+            push_version(l, ex.version);
+            l.extend_from_slice(b",\"stream_id\":");
+            push_stream_id(l, ex.stream_id);
+            l.extend_from_slice(b",\"status\":");
+        }
         match ex.status {
             Some(s) => push_int(l, u64::from(s)),
             None => l.extend_from_slice(b"null"),
@@ -309,6 +444,25 @@ impl<W: Write> JsonlWriter<W> {
         push_int(l, ex.response_bytes);
         l.extend_from_slice(b",\"latency_ms\":");
         push_opt_ms(l, ex.latency_ns);
+        if ex.interim_responses == 0
+            && ex.grpc_status.is_none()
+            && ex.grpc_message.is_empty()
+            && ex.reset_code.is_none()
+            && !ex.tls
+            && ex.process.is_none()
+            && ex.peer_process.is_none()
+            && ex.encap.is_empty()
+            && ex.flags.is_empty()
+        {
+            // Nearly every exchange from the wire: what the fields below write for it, as
+            // one constant.
+            l.extend_from_slice(
+                b",\"interim\":0,\"grpc_status\":null,\"grpc_message\":null,\"reset_code\":null,\
+                  \"tls\":false,\"process\":null,\"peer_process\":null,\"encap\":null,\"flags\":[]}\n",
+            );
+            self.emit();
+            return;
+        }
         l.extend_from_slice(b",\"interim\":");
         push_int(l, u64::from(ex.interim_responses));
         l.extend_from_slice(b",\"grpc_status\":");
@@ -317,7 +471,7 @@ impl<W: Write> JsonlWriter<W> {
         if ex.grpc_message.is_empty() {
             l.extend_from_slice(b"null");
         } else {
-            push_wire(l, ex.grpc_message.as_bytes());
+            push_wire(l, ex.grpc_message);
         }
         l.extend_from_slice(b",\"reset_code\":");
         push_opt(l, ex.reset_code.map(u64::from));
@@ -327,24 +481,12 @@ impl<W: Write> JsonlWriter<W> {
             b",\"tls\":false"
         });
         l.extend_from_slice(b",\"process\":");
-        push_process(l, ex.process.as_ref());
+        push_process(l, ex.process);
         l.extend_from_slice(b",\"peer_process\":");
-        push_process(l, ex.peer_process.as_ref());
+        push_process(l, ex.peer_process);
         push_encap(l, &ex.encap);
         l.extend_from_slice(b",\"flags\":[");
-        let mut flags = ex.flags;
-        for s in [
-            &ex.method,
-            &ex.host,
-            &ex.path,
-            &ex.user_agent,
-            &ex.grpc_message,
-        ] {
-            if s.truncated {
-                flags.insert(Flags::TRUNCATED);
-            }
-        }
-        push_flags(l, flags);
+        push_flags(l, ex.flags);
         l.extend_from_slice(b"}\n");
         self.emit();
     }
@@ -584,8 +726,9 @@ fn push_opt_ms(l: &mut Vec<u8>, ns: Option<u64>) {
     match ns {
         Some(ns) => {
             push_int(l, ns / 1_000_000);
-            l.push(b'.');
-            push_padded(l, ns % 1_000_000, 6);
+            let mut b = [b'.'; 7];
+            b[1..].copy_from_slice(&digits::<6>(ns));
+            l.extend_from_slice(&b);
         }
         None => l.extend_from_slice(b"null"),
     }
@@ -626,13 +769,13 @@ fn push_version(l: &mut Vec<u8>, v: Version) {
 
 /// An HTTP/2 stream id; null for 0 (HTTP/1: stream 0 never carries a request).
 /// `{"pid":..,"comm":..}` or `null`.
-fn push_process(l: &mut Vec<u8>, p: Option<&httptop_engine::Process>) {
+fn push_process(l: &mut Vec<u8>, p: Option<(u32, &[u8])>) {
     match p {
-        Some(p) => {
+        Some((pid, comm)) => {
             l.extend_from_slice(b"{\"pid\":");
-            push_int(l, u64::from(p.pid));
+            push_int(l, u64::from(pid));
             l.extend_from_slice(b",\"comm\":");
-            push_wire(l, p.comm.as_bytes());
+            push_wire(l, comm);
             l.push(b'}');
         }
         None => l.extend_from_slice(b"null"),
@@ -656,13 +799,39 @@ fn push_opt(l: &mut Vec<u8>, v: Option<u64>) {
 
 fn push_ts(l: &mut Vec<u8>, ts: Timestamp) {
     push_int(l, ts.secs());
-    let mut b = *b".000000000";
-    let mut v = ts.nanos() % 1_000_000_000;
-    for d in b[1..].iter_mut().rev() {
-        *d = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
+    let mut b = [b'.'; 10];
+    b[1..].copy_from_slice(&digits::<9>(ts.nanos()));
     l.extend_from_slice(&b);
+}
+
+/// The decimal digits of each number below 100.
+const PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// The last `N` decimal digits of `v` (of `v % 10^N`, zeros in front), two at a time.
+#[inline]
+fn digits<const N: usize>(v: u64) -> [u8; N] {
+    let mut out = [b'0'; N];
+    let mut v = v;
+    let mut i = N;
+    while i >= 2 {
+        let [a, b] = PAIRS[(v % 100) as usize];
+        out[i - 2] = a;
+        out[i - 1] = b;
+        v /= 100;
+        i -= 2;
+    }
+    if i == 1 {
+        out[0] = b'0' + (v % 10) as u8;
+    }
+    out
 }
 
 fn push_original(l: &mut Vec<u8>, oc: Option<httptop_engine::OriginalClient>) {
@@ -1064,11 +1233,8 @@ fn is_plain_ascii(s: &[u8]) -> bool {
     const HI: u64 = 0x8080_8080_8080_8080;
     // High bit set in some byte iff some byte of `v` is zero (exact as a yes/no answer).
     let has_zero = |v: u64| v.wrapping_sub(LO) & !v;
-    let mut words = s.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0; 8];
-        b.copy_from_slice(w);
-        let w = u64::from_le_bytes(b);
+    let plain = |w: &[u8; 8]| {
+        let w = u64::from_le_bytes(*w);
         // A byte >= 0x7f (its high bit, or that of byte + 1: a carry out of a byte
         // comes only from 0xff, found anyway), a byte < 0x20 (exact for a bound
         // <= 0x80), `"`, `\`.
@@ -1077,15 +1243,28 @@ fn is_plain_ascii(s: &[u8]) -> bool {
             | has_zero(w ^ (LO * u64::from(b'"')))
             | has_zero(w ^ (LO * u64::from(b'\\'))))
             & HI;
-        if bad != 0 {
-            return false;
-        }
-    }
-    words
-        .remainder()
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        bad == 0
+    };
+    let Some(last) = s.last_chunk::<8>() else {
+        // Shorter than a word (methods, sections): a byte at a time.
+        return s.iter().all(|&b| PLAIN[usize::from(b)]);
+    };
+    let mut words = s.chunks_exact(8);
+    let whole = words.all(|w| w.first_chunk::<8>().is_some_and(plain));
+    // The last eight bytes (overlapping the last whole word) cover the rest.
+    whole && (words.remainder().is_empty() || plain(last))
 }
+
+/// The bytes [`is_plain_ascii`] accepts.
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0x20;
+    while i < 0x7f {
+        t[i] = i != b'"' as usize && i != b'\\' as usize;
+        i += 1;
+    }
+    t
+};
 
 /// Appends `s` as a JSON string literal, always a string: every byte that is not part of
 /// valid UTF-8 becomes the four characters `\xHH`. Lossy on such bytes (the wire can send
@@ -1747,6 +1926,59 @@ mod tests {
         );
         assert!(v["close_code"].is_null() && v["close_reason"].is_null());
         assert_eq!(v["flags"], serde_json::json!(["truncated"]));
+    }
+
+    #[test]
+    fn plain_ascii_check_finds_a_bad_byte_at_any_place() {
+        for len in 0..40 {
+            let s = vec![b'a'; len];
+            assert!(is_plain_ascii(&s), "{len}");
+            for at in 0..len {
+                for bad in [b'"', b'\\', 0x1f, 0x7f, 0x80, 0xff] {
+                    let mut t = s.clone();
+                    t[at] = bad;
+                    assert!(!is_plain_ascii(&t), "{len} {at} {bad:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_and_milliseconds_keep_their_zeros() {
+        let mut l = Vec::new();
+        push_ts(&mut l, Timestamp(1_700_000_000_000_000_007));
+        push_opt_ms(&mut l, Some(12_000_340));
+        push_opt_ms(&mut l, Some(999_999));
+        assert_eq!(l, b"1700000000.00000000712.0003400.999999");
+    }
+
+    /// The common exchange (HTTP/1.1, nothing of HTTP/2, gRPC or TLS) is written by
+    /// constants: the same fields in the same order as any other.
+    #[test]
+    fn plain_http1_exchange_line() {
+        let ex = Exchange {
+            ts: Timestamp(1_700_000_000_000_000_001),
+            method: WireStr::capped(b"GET", 64),
+            path: WireStr::capped(b"/a/b", 64),
+            version: Version { major: 1, minor: 1 },
+            status: Some(200),
+            request_bytes: 10,
+            response_bytes: 20,
+            latency_ns: Some(1_500_000),
+            ..Exchange::default()
+        };
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write_exchange(&ex);
+        assert_eq!(
+            String::from_utf8(w.into_inner()).unwrap(),
+            "{\"type\":\"exchange\",\"schema\":2,\"ts\":1700000000.000000001,\"client\":null,\
+             \"server\":null,\"original_client\":null,\"method\":\"GET\",\"host\":\"\",\
+             \"path\":\"/a/b\",\"section\":\"/a\",\"user_agent\":\"\",\"version\":\"1.1\",\
+             \"stream_id\":null,\"status\":200,\"request_bytes\":10,\"response_bytes\":20,\
+             \"latency_ms\":1.500000,\"interim\":0,\"grpc_status\":null,\"grpc_message\":null,\
+             \"reset_code\":null,\"tls\":false,\"process\":null,\"peer_process\":null,\
+             \"encap\":null,\"flags\":[]}\n"
+        );
     }
 
     #[test]

@@ -208,10 +208,15 @@ impl Ctx<'_> {
     /// A request head was recognised: counted once, for every consumer.
     fn request_started(&mut self) {
         self.counters.requests += 1;
-        self.out.push(Event::RequestStarted {
-            protocol: Protocol::Http1,
-            ts: self.now,
-        });
+        // `resize_with` writes the small event straight into the queue; `push` would build
+        // a whole `Event` (the size of an exchange) on the stack and copy it in. The
+        // queue grows as `push` grows it.
+        let ts = self.now;
+        self.out
+            .resize_with(self.out.len() + 1, || Event::RequestStarted {
+                protocol: Protocol::Http1,
+                ts,
+            });
     }
 }
 

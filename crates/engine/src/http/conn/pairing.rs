@@ -160,7 +160,16 @@ impl HttpConn {
         self.flush(ctx);
     }
 
-    pub(super) fn push_request(&mut self, ex: Exchange, req_done: bool, ctx: &mut Ctx<'_>) -> u64 {
+    /// Queues a new request that started at `ts`: `fill` builds its exchange in place
+    /// (from `Exchange { ts, ..Exchange::default() }`; no copy of the exchange on its way
+    /// in), then its strings are charged to `queue_strings`. Returns its id.
+    pub(super) fn push_request(
+        &mut self,
+        ts: Timestamp,
+        req_done: bool,
+        ctx: &mut Ctx<'_>,
+        fill: impl FnOnce(&mut Exchange, &mut Ctx<'_>),
+    ) -> u64 {
         let cap = ctx.limits.max_pending_requests.max(1);
         while self.queue.len() >= cap {
             let Some(p) = self.pop_pending() else {
@@ -173,7 +182,7 @@ impl HttpConn {
         if self
             .queue
             .back()
-            .is_some_and(|b| b.resp == Resp::Waiting && b.ex.ts == ex.ts)
+            .is_some_and(|b| b.resp == Resp::Waiting && b.ex.ts == ts)
         {
             self.pipelining = true;
         }
@@ -182,13 +191,21 @@ impl HttpConn {
         if self.queue.capacity() == 0 {
             self.queue = ctx.pool.take();
         }
-        self.queue_strings += ex.heap_bytes();
-        self.queue.push_back(Pending {
+        // `resize_with` writes the new entry straight into the queue (`push_back` would
+        // build it on the stack and copy it in); the queue grows as `push_back` grows it.
+        self.queue.resize_with(self.queue.len() + 1, || Pending {
             id,
-            ex,
+            ex: Exchange {
+                ts,
+                ..Exchange::default()
+            },
             req_done,
             resp: Resp::Waiting,
         });
+        if let Some(p) = self.queue.back_mut() {
+            fill(&mut p.ex, ctx);
+            self.queue_strings += p.ex.heap_bytes();
+        }
         self.flush(ctx);
         id
     }

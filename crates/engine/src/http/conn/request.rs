@@ -23,18 +23,20 @@ impl HttpConn {
     }
     // ---------------------------------------------------------------- requests
 
-    /// Fills method, path, host and version from a request line (and headers, if read).
+    /// Fills method, path, host and version from a request line (and headers, if read)
+    /// into `ex`, a fresh exchange in the queue (see `push_request`); `roles` are the
+    /// connection's client and server.
     pub(super) fn request_exchange(
-        &self,
-        ts: Timestamp,
+        ex: &mut Exchange,
+        roles: (Option<SocketAddr>, Option<SocketAddr>),
         method: &[u8],
         target: &[u8],
         version: Version,
         hs: Option<&mut HeaderSummary>,
         ctx: &mut Ctx<'_>,
-    ) -> Exchange {
-        let mut flags = Flags::empty();
-        let (client, server) = self.roles();
+    ) {
+        let flags = &mut ex.flags;
+        (ex.client, ex.server) = roles;
         let (path, uri_host) = if method == b"CONNECT" {
             (std::borrow::Cow::Borrowed(target), Some(target))
         } else if let Some((authority, path)) = split_absolute(target) {
@@ -42,36 +44,25 @@ impl HttpConn {
         } else {
             (std::borrow::Cow::Borrowed(target), None)
         };
-        let method = Self::wire(method, ctx, &mut flags);
-        let path = Self::wire(&path, ctx, &mut flags);
-        let mut host = WireStr::default();
-        let mut user_agent = WireStr::default();
-        let mut original_client = None;
+        ex.method = Self::wire(method, ctx, flags);
+        ex.path = Self::wire(&path, ctx, flags);
         if let Some(hs) = hs {
-            original_client = hs.original_client();
-            Self::count_capped(&hs.host, ctx, &mut flags);
-            Self::count_capped(&hs.user_agent, ctx, &mut flags);
-            host = hs.host.take().unwrap_or_default();
-            user_agent = hs.user_agent.take().unwrap_or_default();
-        }
-        if host.is_empty() {
-            if let Some(h) = uri_host {
-                host = Self::wire(h, ctx, &mut flags);
+            ex.original_client = hs.original_client();
+            Self::count_capped(&hs.host, ctx, flags);
+            Self::count_capped(&hs.user_agent, ctx, flags);
+            if let Some(h) = hs.host.take() {
+                ex.host = h;
+            }
+            if let Some(u) = hs.user_agent.take() {
+                ex.user_agent = u;
             }
         }
-        Exchange {
-            ts,
-            client,
-            server,
-            method,
-            host,
-            path,
-            user_agent,
-            original_client,
-            version,
-            flags,
-            ..Exchange::default()
+        if ex.host.is_empty() {
+            if let Some(h) = uri_host {
+                ex.host = Self::wire(h, ctx, flags);
+            }
         }
+        ex.version = version;
     }
 
     pub(super) fn request_head(
@@ -90,10 +81,12 @@ impl HttpConn {
         if malformed_line {
             ctx.counters.malformed_requests += 1;
         }
+        let roles = self.roles();
         if rl.simple {
-            let mut ex = self.request_exchange(ts, rl.method, rl.target, rl.version, None, ctx);
-            ex.request_bytes = n64(head.len());
-            self.push_request(ex, true, ctx);
+            self.push_request(ts, true, ctx, |ex, ctx| {
+                Self::request_exchange(ex, roles, rl.method, rl.target, rl.version, None, ctx);
+                ex.request_bytes = n64(head.len());
+            });
             self.sides[i].mode = Mode::Head;
             return;
         }
@@ -106,12 +99,13 @@ impl HttpConn {
                 &mut scanned
             }
         };
-        let mut ex = self.request_exchange(ts, rl.method, rl.target, rl.version, Some(hs), ctx);
-        ex.request_bytes = n64(head.len());
+        // Flags of the head as a whole; the exchange is built in the queue once the
+        // framing (whether a body follows) is known.
+        let mut flags = Flags::empty();
         if malformed_line {
-            ex.flags.insert(Flags::MALFORMED);
+            flags.insert(Flags::MALFORMED);
         }
-        self.note_headers(hs, &mut ex.flags, true, ctx);
+        self.note_headers(hs, &mut flags, true, ctx);
         let mut next = Mode::Head;
         let mut body = false;
         if rl.method == b"CONNECT" && !hs.malformed {
@@ -132,7 +126,7 @@ impl HttpConn {
                 }
                 (TransferEncoding::Other, _) => {
                     ctx.counters.bad_transfer_encoding += 1;
-                    ex.flags.insert(Flags::MALFORMED);
+                    flags.insert(Flags::MALFORMED);
                     next = Mode::Hunt {
                         at_line_start: true,
                         cand: None,
@@ -140,7 +134,7 @@ impl HttpConn {
                 }
                 (TransferEncoding::Absent, ContentLength::Bad) => {
                     ctx.counters.bad_content_length += 1;
-                    ex.flags.insert(Flags::MALFORMED);
+                    flags.insert(Flags::MALFORMED);
                     next = Mode::Hunt {
                         at_line_start: true,
                         cand: None,
@@ -153,7 +147,11 @@ impl HttpConn {
                 (TransferEncoding::Absent, _) => {}
             }
         }
-        let id = self.push_request(ex, !body, ctx);
+        let id = self.push_request(ts, !body, ctx, |ex, ctx| {
+            Self::request_exchange(ex, roles, rl.method, rl.target, rl.version, Some(hs), ctx);
+            ex.request_bytes = n64(head.len());
+            ex.flags.insert(flags);
+        });
         let side = &mut self.sides[i];
         side.target = if body {
             Target::Entry(id)
@@ -206,11 +204,13 @@ impl HttpConn {
                 // has one `RequestStarted` (see `crate::event`).
                 ctx.request_started();
                 let ts = self.sides[i].head_ts;
-                let mut ex =
-                    self.request_exchange(ts, method, target, Version::default(), None, ctx);
-                ex.flags.insert(Flags::MALFORMED);
-                ex.request_bytes = n64(line.len());
-                self.push_request(ex, true, ctx);
+                let roles = self.roles();
+                self.push_request(ts, true, ctx, |ex, ctx| {
+                    let version = Version::default();
+                    Self::request_exchange(ex, roles, method, target, version, None, ctx);
+                    ex.flags.insert(Flags::MALFORMED);
+                    ex.request_bytes = n64(line.len());
+                });
             }
         } else {
             let ts = self.sides[i].head_ts;
@@ -272,10 +272,13 @@ impl HttpConn {
                 Err(_) => return,
             };
             ctx.request_started();
-            let mut ex = self.request_exchange(ts, method, target, version, Some(&mut hs), ctx);
-            ex.flags.insert(flags);
-            ex.request_bytes = n64(buf.len());
-            self.push_request(ex, true, ctx);
+            let roles = self.roles();
+            self.push_request(ts, true, ctx, |ex, ctx| {
+                let hs = Some(&mut hs);
+                Self::request_exchange(ex, roles, method, target, version, hs, ctx);
+                ex.flags.insert(flags);
+                ex.request_bytes = n64(buf.len());
+            });
         } else if let Some(sl) = parse_status_line(line) {
             ctx.counters.responses += 1;
             let interim = (100..200).contains(&sl.code) && sl.code != 101;

@@ -74,10 +74,12 @@ impl HttpConn {
         if let Ok(rl) = parse_request_line(&buf[..=lf]) {
             if rl.version == (Version { major: 0, minor: 9 }) {
                 ctx.request_started();
-                let mut ex =
-                    self.request_exchange(head_ts, rl.method, rl.target, rl.version, None, ctx);
-                ex.request_bytes = n64(buf.len());
-                self.push_request(ex, true, ctx);
+                let roles = self.roles();
+                self.push_request(head_ts, true, ctx, |ex, ctx| {
+                    let (method, target, version) = (rl.method, rl.target, rl.version);
+                    Self::request_exchange(ex, roles, method, target, version, None, ctx);
+                    ex.request_bytes = n64(buf.len());
+                });
                 let side = &mut self.sides[i];
                 side.hunt_from(buf.last() == Some(&b'\n'));
                 side.hbuf = buf;
