@@ -314,13 +314,8 @@ impl FixedEntry {
     /// Moves the head of every window older than `bs` on to it.
     #[inline(never)]
     fn move_heads(&mut self, bs: [u32; WINDOWS]) {
-        for (w, &b) in bs.iter().enumerate() {
-            let h = self.heads[w];
-            if b > h {
-                self.counts.roll(w, h, b);
-                self.heads[w] = b;
-            }
-        }
+        let counts = &mut self.counts;
+        super::table::move_heads(&mut self.heads, bs, |w, from, to| counts.roll(w, from, to));
     }
 
     pub fn count(&self, w: usize, c: u32) -> u32 {

@@ -123,12 +123,23 @@ impl<K, P: Payload> Entry<K, P> {
     /// Moves the head of every window older than `bs` on to it (rolling the payload).
     #[inline(never)]
     fn move_heads(&mut self, bs: [u32; WINDOWS]) {
-        for (w, &b) in bs.iter().enumerate() {
-            let h = self.heads[w];
-            if b > h {
-                self.data.roll(w, h, b);
-                self.heads[w] = b;
-            }
+        let data = &mut self.data;
+        move_heads(&mut self.heads, bs, |w, from, to| data.roll(w, from, to));
+    }
+}
+
+/// Moves each window's head older than `bs` on to it, `roll(window, from, to)` first:
+/// the rare part of a key's touch (out of line at its callers).
+#[inline]
+pub(crate) fn move_heads(
+    heads: &mut [u32; WINDOWS],
+    bs: [u32; WINDOWS],
+    mut roll: impl FnMut(usize, u32, u32),
+) {
+    for (w, (h, &b)) in heads.iter_mut().zip(bs.iter()).enumerate() {
+        if b > *h {
+            roll(w, *h, b);
+            *h = b;
         }
     }
 }
