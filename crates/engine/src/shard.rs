@@ -10,7 +10,8 @@
 //!   single engine would sweep.
 //! - A shard engine is fed only its own segments ([`Engine::on_shard_segment`](crate::Engine::on_shard_segment),
 //!   [`Engine::on_shard_datagram`](crate::Engine::on_shard_datagram)), with the latest time before each, and every sweep
-//!   ([`Engine::on_shard_sweep`](crate::Engine::on_shard_sweep)). It hands its events to a keyed sink ([`Collect`]),
+//!   ([`Engine::on_shard_sweep`](crate::Engine::on_shard_sweep)). It hands its events to a keyed sink (one whose [`Sink::keyed`](crate::event::Sink::keyed) is a vector;
+//!   `cli/src/shards.rs` sends it on in pieces after [`Sink::keyed_drained`](crate::event::Sink::keyed_drained)),
 //!   each with a [`Key`]: the frame's number (sub 0) for what a frame produces; the
 //!   sweep's frame number and the closed connection's last frame (plus one) for a
 //!   connection closed by a sweep, which is the order a single engine closes them in
@@ -33,7 +34,6 @@
 //!   reassembly, protocols) are disjoint and add up ([`Counters::add`]).
 
 use crate::engine::{front, Counters, Front, SweepClock};
-use crate::event::{Event, Exchange, Sink};
 use crate::flow::FlowKey;
 use crate::ipfrag::{Reassembled, Reassembler};
 use crate::limits::Limits;
@@ -208,16 +208,6 @@ impl Detached {
     }
 }
 
-/// A shard's sink: keeps every event with its merge key.
-pub struct Collect<'a>(pub &'a mut Vec<(Key, Event)>);
-
-impl Sink for Collect<'_> {
-    fn on_exchange(&mut self, _: &Exchange) {}
-    fn keyed(&mut self) -> Option<&mut Vec<(Key, Event)>> {
-        Some(self.0)
-    }
-}
-
 impl Counters {
     /// Adds `other`'s counts to these (a router's and its shards' counters are
     /// disjoint parts of one engine's).
@@ -248,9 +238,20 @@ impl Limits {
 mod tests {
     use super::*;
     use crate::engine::Engine;
+    use crate::event::{Event, Exchange, Sink};
     use httptop_wire::build::{ethernet_ipv4_tcp, flags};
     use httptop_wire::LinkType;
     use proptest::prelude::*;
+
+    /// A shard's sink for these tests: keeps every event with its merge key.
+    struct Collect<'a>(&'a mut Vec<(Key, Event)>);
+
+    impl Sink for Collect<'_> {
+        fn on_exchange(&mut self, _: &Exchange) {}
+        fn keyed(&mut self) -> Option<&mut Vec<(Key, Event)>> {
+            Some(self.0)
+        }
+    }
 
     /// Frames of `n` connections, each a request and a response, interleaved, with some
     /// left open for the sweep and the end.
