@@ -31,8 +31,8 @@ use crate::shard::Key;
 use crate::stream::{Dir, StreamEvent};
 use crate::websocket::WebSocketCounters;
 use httptop_wire::{
-    decode_datagram, decode_traced, DecodeError, DecodeErrorCounts, Decoded, Encap, EncapCounters,
-    Frame, TcpSegment, Timestamp, MAX_ENCAP_DEPTH,
+    decode_datagram, decode_plain, decode_traced, DecodeError, DecodeErrorCounts, Decoded, Encap,
+    EncapCounters, Frame, TcpSegment, Timestamp, MAX_ENCAP_DEPTH,
 };
 use std::net::SocketAddr;
 
@@ -149,7 +149,9 @@ pub(crate) enum Front<'a> {
 /// fragments (a complete datagram is decoded again, and a datagram holding a fragment of
 /// a tunnelled one goes one tunnel deeper: the encapsulation cap bounds the loop; its
 /// fragments were counted as frames, the datagram in `frag_reassembled`, its layers
-/// inside the fragments' in `encap`).
+/// inside the fragments' in `encap`). The common case ([`decode_plain`]) is inlined into
+/// the callers; every other frame takes [`front_layers`].
+#[inline]
 pub(crate) fn front<'a>(
     counters: &mut Counters,
     frags: &mut Reassembler,
@@ -158,6 +160,23 @@ pub(crate) fn front<'a>(
 ) -> Front<'a> {
     counters.frames += 1;
     counters.bytes += frame.data.len() as u64;
+    match decode_plain(frame.linktype, frame.data) {
+        Some(seg) => {
+            counters.tcp_segments += 1;
+            Front::Tcp(seg)
+        }
+        None => front_layers(counters, frags, limits, frame),
+    }
+}
+
+/// [`front`] past its common case: every layer, tunnel, fragment and error.
+#[inline(never)]
+fn front_layers<'a>(
+    counters: &mut Counters,
+    frags: &mut Reassembler,
+    limits: &Limits,
+    frame: &Frame<'a>,
+) -> Front<'a> {
     let (decoded, encap) = decode_traced(frame.linktype, frame.data);
     counters.encap.count(encap);
     match decoded {
