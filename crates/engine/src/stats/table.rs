@@ -340,7 +340,7 @@ impl<K: TableKey, P: Payload> Table<K, P> {
         let i = self.index.find(hash, |s| {
             entries
                 .get(s as usize)
-                .is_some_and(|e| e.hash == hash && e.tag == tag && e.key.matches(src))
+                .is_some_and(|e| e.tag == tag && e.key.matches(src))
         })?;
         self.entries.get(i as usize)
     }
@@ -390,7 +390,7 @@ impl<K: TableKey, P: Payload> Table<K, P> {
         if let Some(i) = self.index.find(hash, |s| {
             entries
                 .get(s as usize)
-                .is_some_and(|e| e.hash == hash && e.tag == tag && e.key.matches(src))
+                .is_some_and(|e| e.tag == tag && e.key.matches(src))
         }) {
             let i = i as usize;
             let e = &mut self.entries[i];
@@ -411,6 +411,10 @@ impl<K: TableKey, P: Payload> Table<K, P> {
         self.insert(hash, tag, src, at, c)
     }
 
+    /// [`Table::touch`] for a key not held (out of line: keys are found far more often
+    /// than they enter).
+    #[cold]
+    #[inline(never)]
     fn insert(
         &mut self,
         hash: u32,
