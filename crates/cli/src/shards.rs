@@ -7,10 +7,11 @@
 //!   copied), routes each ([`Router`]), and hands the workers their frames in batches of
 //!   at most [`BATCH`] frames spanning at most [`BATCH_CHUNKS`] chunk(s), at most
 //!   [`DEPTH`] batches ahead of the one being merged. Each worker runs one shard
-//!   [`Engine`] on its frames and every sweep and sends its keyed events back in pieces
-//!   of about [`PIECE`] events as they accumulate, even within one call (a sweep or the
-//!   end can close thousands of connections: `Sink::keyed_drained`); a batch's last
-//!   piece closes it. The calling thread merges frame by frame, pulling pieces as it
+//!   [`Engine`] on its frames and every sweep and sends its events back in pieces of
+//!   about [`PIECE`] events as they accumulate, even within one call (a sweep or the end
+//!   can close thousands of connections): a piece is the engine's own event vector,
+//!   taken whole with the events' merge keys by runs ([`Keyed`]; `Sink::keyed`), so an
+//!   event is never copied on its way; a batch's last piece closes it. The calling thread merges frame by frame, pulling pieces as it
 //!   needs them: a frame's events can only come from the worker its segment went to, or
 //!   from every worker when a sweep follows it ([`Makers`]); they go to statistics,
 //!   alerting and the outputs exactly as after [`Monitor::on_frame`]: the log, the
@@ -89,11 +90,27 @@ struct Job {
 /// pieces covering the frame it is at, so what is in flight stays bounded whatever a
 /// batch's frames produce.
 struct Piece {
-    events: Vec<(Key, Event)>,
+    events: Keyed,
     /// Every event keyed with a frame number below this one has been sent.
     covered: u64,
     /// The batch's last piece: the worker's state after the batch.
     last: Option<BatchEnd>,
+}
+
+/// Events as the shard engine made them, in its own vector (taken whole, never copied),
+/// and their merge keys by runs: run `(key, end)` is the events from the previous run's
+/// end up to `end`. Runs are not empty.
+#[derive(Default)]
+struct Keyed {
+    events: Vec<Event>,
+    runs: Vec<(Key, usize)>,
+}
+
+impl Keyed {
+    fn clear(&mut self) {
+        self.events.clear();
+        self.runs.clear();
+    }
 }
 
 struct BatchEnd {
@@ -117,15 +134,17 @@ struct Worker {
     jobs: SyncSender<Job>,
     done: Receiver<Piece>,
     /// Merged pieces go back to be freed by the thread that made their events.
-    back: Sender<Vec<(Key, Event)>>,
+    back: Sender<Keyed>,
     handle: Option<JoinHandle<()>>,
     /// The batch being filled for this worker.
     job: Job,
     spare_items: Vec<Vec<Item>>,
     counters: Counters,
     open_flows: usize,
-    /// Pieces received and not yet merged through; the merge is at `pos` of the first.
-    pieces: VecDeque<Vec<(Key, Event)>>,
+    /// Pieces received and not yet merged through; the merge is at event `pos`, in run
+    /// `run`, of the first.
+    pieces: VecDeque<Keyed>,
+    run: usize,
     pos: usize,
     covered: u64,
     /// The last piece of the batch being merged has arrived.
@@ -189,6 +208,7 @@ impl Shards {
                 counters: Counters::default(),
                 open_flows: 0,
                 pieces: VecDeque::new(),
+                run: 0,
                 pos: 0,
                 covered: 0,
                 batch_done: false,
@@ -399,7 +419,7 @@ impl Worker {
             self.batch_done = true;
         }
         if self.pieces.is_empty() {
-            self.pos = 0;
+            (self.run, self.pos) = (0, 0);
         }
         self.pieces.push_back(piece.events);
         Ok(())
@@ -411,14 +431,14 @@ impl Worker {
     fn next_key(&mut self, seq: u64) -> anyhow::Result<Option<Key>> {
         loop {
             if let Some(v) = self.pieces.front() {
-                if let Some((k, _)) = v.get(self.pos) {
-                    return Ok((k.seq <= seq).then_some(*k));
+                if let Some(&(k, _)) = v.runs.get(self.run) {
+                    return Ok((k.seq <= seq).then_some(k));
                 }
                 if let Some(v) = self.pieces.pop_front() {
                     // A worker gone (at the end) frees nothing more: dropped here.
                     let _ = self.back.send(v);
                 }
-                self.pos = 0;
+                (self.run, self.pos) = (0, 0);
                 continue;
             }
             // Every event received is merged: more can come only if the worker has not
@@ -428,6 +448,21 @@ impl Worker {
             }
             self.receive()?;
         }
+    }
+
+    /// Hands `to` the events of the run the merge is at, and moves past it.
+    fn take_run(&mut self, to: &mut dyn FnMut(&Event)) {
+        let Some(v) = self.pieces.front() else {
+            return;
+        };
+        let Some(&(_, end)) = v.runs.get(self.run) else {
+            return;
+        };
+        for ev in v.events.get(self.pos..end).unwrap_or_default() {
+            to(ev);
+        }
+        self.run += 1;
+        self.pos = end;
     }
 
     /// The index of `chunk` in the job's chunk list (added when new).
@@ -457,15 +492,18 @@ fn merge(
                 return Ok(());
             };
             loop {
-                // The common case: the next event is in the piece at hand.
-                match w.pieces.front().and_then(|v| v.get(w.pos)) {
-                    Some((k, ev)) if k.seq <= seq => {
-                        to(ev);
-                        w.pos += 1;
+                // The common case: the next run is in the piece at hand.
+                if let Some(v) = w.pieces.front() {
+                    if let Some(&(k, end)) = v.runs.get(w.run) {
+                        if k.seq > seq {
+                            return Ok(());
+                        }
+                        for ev in v.events.get(w.pos..end).unwrap_or_default() {
+                            to(ev);
+                        }
+                        (w.run, w.pos) = (w.run + 1, end);
                         continue;
                     }
-                    Some(_) => return Ok(()),
-                    None => {}
                 }
                 if w.next_key(seq)?.is_none() {
                     return Ok(());
@@ -486,11 +524,8 @@ fn merge(
         let Some((wi, _)) = best else {
             return Ok(());
         };
-        let w = &mut workers[wi];
-        if let Some((_, ev)) = w.pieces.front().and_then(|v| v.get(w.pos)) {
-            to(ev);
-        }
-        w.pos += 1;
+        // No other worker has events with this key.
+        workers[wi].take_run(to);
     }
 }
 
@@ -511,14 +546,9 @@ impl Drop for Shards {
 }
 
 /// A worker: its shard engine over the jobs, until the channel closes.
-fn work(
-    mut engine: Engine,
-    jobs: Receiver<Job>,
-    done: SyncSender<Piece>,
-    back: Receiver<Vec<(Key, Event)>>,
-) {
+fn work(mut engine: Engine, jobs: Receiver<Job>, done: SyncSender<Piece>, back: Receiver<Keyed>) {
     let mut out = Outbox {
-        events: Vec::with_capacity(PIECE_CAPACITY),
+        runs: Vec::with_capacity(PIECE_CAPACITY),
         covered: 0,
         done,
         back,
@@ -567,30 +597,35 @@ fn work(
             counters: engine.counters().clone(),
             open_flows: engine.open_flows(),
         };
-        if !out.send(covered, Some(end)) {
+        let mut sent = false;
+        engine.keyed_events(|events| sent = out.send(events, covered, Some(end)));
+        if !sent {
             return;
         }
     }
 }
 
-/// A worker's sink: the shard engine's keyed events, sent to the merge in pieces of
-/// [`PIECE`] as they accumulate, even within one call (a sweep or the end can close
-/// thousands of connections), so what a worker holds stays bounded.
+/// A worker's sink: the shard engine's events, taken in place (the engine's vector) and
+/// sent to the merge in pieces of about [`PIECE`] as they accumulate, even within one
+/// call (a sweep or the end can close thousands of connections), so what a worker holds
+/// stays bounded.
 struct Outbox {
-    events: Vec<(Key, Event)>,
+    /// The keys of the events in the engine's vector (see [`Keyed`]).
+    runs: Vec<(Key, usize)>,
     /// Every event keyed below this frame number has been made (the current call's).
     covered: u64,
     done: SyncSender<Piece>,
-    back: Receiver<Vec<(Key, Event)>>,
+    back: Receiver<Keyed>,
     /// Emptied pieces kept for reuse (at most [`SPARE_PIECES`]).
-    spare: Vec<Vec<(Key, Event)>>,
+    spare: Vec<Keyed>,
     /// The merge is gone (a run that stopped): the worker ends.
     gone: bool,
 }
 
 impl Outbox {
-    /// Sends what is held as a piece; false when the merge is gone.
-    fn send(&mut self, covered: u64, last: Option<BatchEnd>) -> bool {
+    /// Sends the engine's `events` (taken, an emptied vector left in their place) as a
+    /// piece; false when the merge is gone.
+    fn send(&mut self, events: &mut Vec<Event>, covered: u64, last: Option<BatchEnd>) -> bool {
         // Merged pieces are freed here, where their events were made; a few are kept.
         while let Ok(mut v) = self.back.try_recv() {
             v.clear();
@@ -598,13 +633,14 @@ impl Outbox {
                 self.spare.push(v);
             }
         }
-        let next = self
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(PIECE_CAPACITY));
-        let events = std::mem::replace(&mut self.events, next);
+        let mut next = self.spare.pop().unwrap_or_else(|| Keyed {
+            events: Vec::with_capacity(PIECE_CAPACITY),
+            runs: Vec::with_capacity(PIECE_CAPACITY),
+        });
+        std::mem::swap(events, &mut next.events);
+        std::mem::swap(&mut self.runs, &mut next.runs);
         let piece = Piece {
-            events,
+            events: next,
             covered,
             last,
         };
@@ -617,12 +653,14 @@ impl Outbox {
 
 impl Sink for Outbox {
     fn on_exchange(&mut self, _: &Exchange) {}
-    fn keyed(&mut self) -> Option<&mut Vec<(Key, Event)>> {
-        Some(&mut self.events)
-    }
-    fn keyed_drained(&mut self) {
-        if self.events.len() >= PIECE && !self.gone {
-            self.send(self.covered, None);
+    fn keyed(&mut self, key: Key, out: &mut Vec<Event>) -> bool {
+        let end = out.len();
+        if self.runs.last().map_or(0, |&(_, e)| e) < end {
+            self.runs.push((key, end));
         }
+        if end >= PIECE && !self.gone {
+            self.send(out, self.covered, None);
+        }
+        true
     }
 }

@@ -599,6 +599,51 @@ fn content_length_extremes() {
     assert!(o.counter("http.bad_content_length") >= 3 * u64::from(EACH));
 }
 
+/// Every byte value inside a header name and inside a header value, of requests and of
+/// responses, 4 times over (4,096 connections): the one-pass header reader must take as
+/// malformed exactly the heads `httparse`'s grammar rejects (a name byte that is not a
+/// `tchar` or `:`; a value byte under 0x20 other than a tab, or 0x7f), read the others
+/// whole, and keep every message counted.
+#[test]
+fn every_byte_value_in_header_names_and_values() {
+    const ROUNDS: u32 = 4;
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let bad_name = |b: u8| !tchar(b) && b != b':';
+    let bad_value = |b: u8| (b < 0x20 && b != b'\t') || b == 0x7f;
+    let o = run_case("header_bytes", &[], |s| {
+        interleaved(s, ROUNDS * 256, |s, i| {
+            let b = i as u8;
+            let c = client(19, i);
+            let (cs, ss) = open(s, c)?;
+            let mut req = b"GET /bytes HTTP/1.1\r\nHost: bytes.example\r\nX-N".to_vec();
+            req.extend([b, b'e', b':', b' ', b'v', b]);
+            req.extend(b"v\r\n\r\n");
+            s.tcp(c, SERVER, cs, ss, PSH_ACK, &req)?;
+            let cs = cs.wrapping_add(req.len() as u32);
+            let mut resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-V: a".to_vec();
+            resp.extend([b, b'z']);
+            resp.extend(b"\r\n\r\nok");
+            s.tcp(SERVER, c, ss, cs, PSH_ACK, &resp)?;
+            let ss = ss.wrapping_add(resp.len() as u32);
+            s.tcp(c, SERVER, cs, ss, FIN_ACK, b"")?;
+            s.tcp(SERVER, c, ss, cs + 1, FIN_ACK, b"")
+        })
+    });
+    o.assert_valid_counted();
+    let rounds = u64::from(ROUNDS);
+    let count = |bad: &dyn Fn(u8) -> bool| (0..=255u8).filter(|&b| bad(b)).count() as u64;
+    assert_eq!(o.requests(), 256 * rounds + VALID);
+    assert_eq!(o.row("hosts", "bytes.example"), (256 * rounds, 0));
+    assert_eq!(
+        o.counter("http.malformed_requests"),
+        rounds * count(&|b| bad_name(b) || bad_value(b))
+    );
+    assert_eq!(
+        o.counter("http.malformed_responses"),
+        rounds * count(&bad_value)
+    );
+}
+
 /// Chunk sizes that overflow u64 (17 and 40 hex digits), and the largest that does not,
 /// 1,000 connections each.
 #[test]

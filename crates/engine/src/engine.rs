@@ -31,8 +31,8 @@ use crate::shard::Key;
 use crate::stream::{Dir, StreamEvent};
 use crate::websocket::WebSocketCounters;
 use httptop_wire::{
-    decode_datagram, decode_traced, DecodeError, DecodeErrorCounts, Decoded, Encap, EncapCounters,
-    Frame, TcpSegment, Timestamp, MAX_ENCAP_DEPTH,
+    decode_datagram, decode_plain, decode_traced, DecodeError, DecodeErrorCounts, Decoded, Encap,
+    EncapCounters, Frame, TcpSegment, Timestamp, MAX_ENCAP_DEPTH,
 };
 use std::net::SocketAddr;
 
@@ -149,7 +149,9 @@ pub(crate) enum Front<'a> {
 /// fragments (a complete datagram is decoded again, and a datagram holding a fragment of
 /// a tunnelled one goes one tunnel deeper: the encapsulation cap bounds the loop; its
 /// fragments were counted as frames, the datagram in `frag_reassembled`, its layers
-/// inside the fragments' in `encap`).
+/// inside the fragments' in `encap`). The common case ([`decode_plain`]) is inlined into
+/// the callers; every other frame takes [`front_layers`].
+#[inline]
 pub(crate) fn front<'a>(
     counters: &mut Counters,
     frags: &mut Reassembler,
@@ -158,6 +160,23 @@ pub(crate) fn front<'a>(
 ) -> Front<'a> {
     counters.frames += 1;
     counters.bytes += frame.data.len() as u64;
+    match decode_plain(frame.linktype, frame.data) {
+        Some(seg) => {
+            counters.tcp_segments += 1;
+            Front::Tcp(seg)
+        }
+        None => front_layers(counters, frags, limits, frame),
+    }
+}
+
+/// [`front`] past its common case: every layer, tunnel, fragment and error.
+#[inline(never)]
+fn front_layers<'a>(
+    counters: &mut Counters,
+    frags: &mut Reassembler,
+    limits: &Limits,
+    frame: &Frame<'a>,
+) -> Front<'a> {
     let (decoded, encap) = decode_traced(frame.linktype, frame.data);
     counters.encap.count(encap);
     match decoded {
@@ -257,6 +276,9 @@ pub struct Engine {
     pool: QueuePool,
     counters: Counters,
     out: Vec<Event>,
+    /// Events at the front of `out` already handed to a keyed sink (which left them
+    /// there, see [`Sink::keyed`]).
+    handed: usize,
     /// Latest time seen (frames may go backwards in shuffled captures).
     now: Timestamp,
     /// Packet time of the call in progress: the frame's time, the tick's, or the latest
@@ -289,6 +311,7 @@ impl Engine {
             limits,
             counters: Counters::default(),
             out: Vec::new(),
+            handed: 0,
             now: Timestamp::ZERO,
             clock: Timestamp::ZERO,
             next_sweep: SweepClock::default(),
@@ -486,34 +509,39 @@ impl Engine {
         }
     }
 
-    /// Hands the events out by reference (an event holding an exchange is a few hundred
-    /// bytes: moving each out of the vector again would copy it once more per exchange).
-    /// Events are drained after every packet and after every connection closed in a
-    /// batch (sweep, finish), so the vector holds one packet's or one connection's worth;
-    /// a vector grown past [`MAX_KEPT_EVENTS`] by a burst is shrunk back.
+    /// Hands the events out by reference, or in place to a shard's collector (an event
+    /// holding an exchange is a few hundred bytes: moving each out of the vector again
+    /// would copy it once more per exchange). Events are drained after every packet and
+    /// after every connection closed in a batch (sweep, finish), so the vector holds one
+    /// packet's or one connection's worth (beyond what a collector left in it, at most
+    /// its piece); a vector grown past [`MAX_KEPT_EVENTS`] by a burst is shrunk back.
     fn drain(&mut self, sink: &mut dyn Sink) {
-        if let Some(keyed) = sink.keyed() {
-            // A shard's collector takes the events themselves, with their merge key.
-            let key = self.key;
-            for ev in self.out.drain(..) {
-                if let Event::RequestStarted { protocol, .. } = ev {
-                    self.counters.protocols.get_mut(protocol).requests += 1;
-                }
-                keyed.push((key, ev));
+        let from = self.handed.min(self.out.len());
+        for ev in &self.out[from..] {
+            if let Event::RequestStarted { protocol, .. } = ev {
+                self.counters.protocols.get_mut(*protocol).requests += 1;
             }
-            sink.keyed_drained();
-        } else {
-            for ev in &self.out {
-                if let Event::RequestStarted { protocol, .. } = ev {
-                    self.counters.protocols.get_mut(*protocol).requests += 1;
-                }
-                sink.on_event(ev);
-            }
-            self.out.clear();
         }
+        if sink.keyed(self.key, &mut self.out) {
+            // A shard's collector keeps them or took the vector.
+            self.handed = self.out.len();
+            return;
+        }
+        for ev in &self.out[from..] {
+            sink.on_event(ev);
+        }
+        self.out.clear();
+        self.handed = 0;
         if self.out.capacity() > MAX_KEPT_EVENTS {
             self.out.shrink_to(MAX_KEPT_EVENTS);
         }
+    }
+
+    /// A sharded engine's events handed to its keyed sink and still in its vector, to
+    /// `f` (which may take the vector, leaving an empty one): the collector's batch end.
+    pub fn keyed_events(&mut self, f: impl FnOnce(&mut Vec<Event>)) {
+        f(&mut self.out);
+        self.handed = self.out.len();
     }
 
     /// Connections remembered as recently closed (see [`crate::closed`]).

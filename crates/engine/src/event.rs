@@ -366,15 +366,16 @@ pub trait Sink {
             self.on_exchange(ex)
         }
     }
-    /// A shard's collector (see [`crate::shard`]): takes the events themselves, each
-    /// with its merge key, instead of [`Sink::on_event`]. `None` by default.
-    fn keyed(&mut self) -> Option<&mut Vec<(crate::shard::Key, Event)>> {
-        None
+    /// A shard's collector (see [`crate::shard`]): takes the events in place instead of
+    /// by [`Sink::on_event`], so they are never copied. `out` is the engine's event
+    /// vector: the events handed over before and left in it by the collector, then this
+    /// drain's (one packet's, or one closed connection's, worth), all with merge key
+    /// `key`. The collector may leave them there to grow, or take the vector (leaving an
+    /// empty one) and pass them on before the call ends (a sweep or the end can close
+    /// thousands). Returns false (the default) when the sink is no collector.
+    fn keyed(&mut self, _key: crate::shard::Key, _out: &mut Vec<Event>) -> bool {
+        false
     }
-    /// Called after the engine moved events into [`Sink::keyed`]'s vector (one packet's,
-    /// or one closed connection's, worth), so a collector can pass on what it holds
-    /// before the call ends (a sweep or the end can close thousands).
-    fn keyed_drained(&mut self) {}
 }
 
 impl<F: FnMut(&Exchange)> Sink for F {

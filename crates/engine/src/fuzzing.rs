@@ -22,6 +22,11 @@
 //! [`tls`]: the same kind of script for TLS (optionally inside a CONNECT tunnel), with
 //! small TLS limits; asserts the same events and counters every way, the memory bound,
 //! and the caps of the one TLS record.
+//!
+//! [`http_headers`]: the input is a header block (at most [`MAX_HEADER_BLOCK`] bytes);
+//! the engine's one-pass reader (`http::parse::fields`) must read it, and every prefix
+//! of it, exactly as `httparse` reads it: the same fields in the same order and the same
+//! end, or both reject it.
 
 use crate::http::script::{self, Outcome, Split, Step};
 use crate::http::StreamEvent;
@@ -31,6 +36,62 @@ use httptop_wire::Timestamp;
 
 /// Data bytes a fuzzed transcript may carry (all steps together).
 pub const MAX_TRANSCRIPT_DATA: usize = 64 << 10;
+
+/// Bytes of a fuzzed header block (the rest of the input is ignored).
+pub const MAX_HEADER_BLOCK: usize = 4 << 10;
+
+/// The fields of a header block and the offset past its empty line, as read by the
+/// engine (`None`: the block does not end or breaks the grammar).
+pub type HeaderFields = Option<(usize, Vec<(Vec<u8>, Vec<u8>)>)>;
+
+/// A header block as the engine reads it.
+pub fn header_fields(block: &[u8]) -> HeaderFields {
+    let mut out = Vec::new();
+    let end = crate::http::parse::each_field(block, |n, v| out.push((n.to_vec(), v.to_vec())))?;
+    Some((end, out))
+}
+
+/// A header block as `httparse::parse_headers` reads it (the oracle of the engine's
+/// reader), in batches of 16 fields as the engine read it before.
+pub fn header_fields_by_httparse(block: &[u8]) -> HeaderFields {
+    let mut out = Vec::new();
+    let mut off = 0;
+    loop {
+        let rest = block.get(off..)?;
+        let mut arr = [httparse::EMPTY_HEADER; 16];
+        let field = |h: &httparse::Header| (h.name.as_bytes().to_vec(), h.value.to_vec());
+        match httparse::parse_headers(rest, &mut arr) {
+            Ok(httparse::Status::Complete((n, hs))) => {
+                out.extend(hs.iter().map(field));
+                return Some((off + n, out));
+            }
+            Err(httparse::Error::TooManyHeaders) => {
+                out.extend(arr.iter().map(field));
+                // Resume after the line of the last field of the batch.
+                let last = arr[15].value;
+                let end = (last.as_ptr() as usize - rest.as_ptr() as usize) + last.len();
+                off += end + memchr::memchr(b'\n', rest.get(end..)?)? + 1;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Reads a header block both ways (see the module documentation).
+pub fn http_headers(data: &[u8]) {
+    let block = &data[..data.len().min(MAX_HEADER_BLOCK)];
+    for n in (0..=block.len()).rev() {
+        let (ours, theirs) = (
+            header_fields(&block[..n]),
+            header_fields_by_httparse(&block[..n]),
+        );
+        assert!(
+            ours == theirs,
+            "header block {:?} read\nby the engine: {ours:?}\nby httparse: {theirs:?}",
+            String::from_utf8_lossy(&block[..n])
+        );
+    }
+}
 
 fn diff(what: &str, a: &Outcome, b: &Outcome) -> String {
     format!("{what} differs from the whole feed:\nwhole: {a:?}\nother: {b:?}")

@@ -375,6 +375,15 @@ impl Monitor {
                 alerting.advance(ts, &mut self.events);
             }
         }
+        if self.events.is_empty() && self.signal_events.is_empty() {
+            return;
+        }
+        self.deliver(obs);
+    }
+
+    /// Hands the call's alert events to the observer (out of line: most calls have none).
+    #[inline(never)]
+    fn deliver(&mut self, obs: &mut dyn Observer) {
         if self.signal_events.is_empty() {
             for ev in self.events.drain(..) {
                 obs.on_alert(&ev);

@@ -10,9 +10,9 @@
 //!   single engine would sweep.
 //! - A shard engine is fed only its own segments ([`Engine::on_shard_segment`](crate::Engine::on_shard_segment),
 //!   [`Engine::on_shard_datagram`](crate::Engine::on_shard_datagram)), with the latest time before each, and every sweep
-//!   ([`Engine::on_shard_sweep`](crate::Engine::on_shard_sweep)). It hands its events to a keyed sink (one whose [`Sink::keyed`](crate::event::Sink::keyed) is a vector;
-//!   `cli/src/shards.rs` sends it on in pieces after [`Sink::keyed_drained`](crate::event::Sink::keyed_drained)),
-//!   each with a [`Key`]: the frame's number (sub 0) for what a frame produces; the
+//!   ([`Engine::on_shard_sweep`](crate::Engine::on_shard_sweep)). It hands its events in place to a collector ([`Sink::keyed`](crate::event::Sink::keyed):
+//!   `cli/src/shards.rs` takes the engine's event vector as a piece once it holds enough,
+//!   and [`Engine::keyed_events`](crate::Engine::keyed_events) at a batch's end), each drain's with a [`Key`]: the frame's number (sub 0) for what a frame produces; the
 //!   sweep's frame number and the closed connection's last frame (plus one) for a
 //!   connection closed by a sweep, which is the order a single engine closes them in
 //!   (least recently active first); `u64::MAX` and the connection's id (the number of the
@@ -248,8 +248,9 @@ mod tests {
 
     impl Sink for Collect<'_> {
         fn on_exchange(&mut self, _: &Exchange) {}
-        fn keyed(&mut self) -> Option<&mut Vec<(Key, Event)>> {
-            Some(self.0)
+        fn keyed(&mut self, key: Key, out: &mut Vec<Event>) -> bool {
+            self.0.extend(out.drain(..).map(|ev| (key, ev)));
+            true
         }
     }
 

@@ -1,6 +1,7 @@
-//! Replays the fuzz corpora and regressions of the `http_transcript`, `reassembly`,
-//! `preface`, `monitor`, `http2`, `tls` and `plain` targets (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`) through the same
-//! functions the fuzzer runs, and checks the seeds the corpora were started from: the
+//! Replays the fuzz corpora and regressions of the `http_transcript`, `http_headers`,
+//! `reassembly`, `preface`, `monitor`, `http2`, `tls` and `plain` targets
+//! (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`) through the same functions the
+//! fuzzer runs, and checks the seeds the corpora were started from: the
 //! transcript fixtures (`src/http/testdata/*.t`), and reassembly, monitor and HTTP/2 scripts
 //! written here. With
 //! `HTTPTOP_FUZZ_SEEDS=DIR` set, the seeds are also written to `DIR/<target>/` (see
@@ -8,7 +9,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use httptop_engine::fuzzing::{http2, http_transcript, monitor, plain, preface, reassembly, tls};
+use httptop_engine::fuzzing::{
+    http2, http_headers, http_transcript, monitor, plain, preface, reassembly, tls,
+};
 use std::path::Path;
 
 #[path = "../../../fuzz/replay.rs"]
@@ -18,6 +21,11 @@ use replay::replay;
 #[test]
 fn http_transcript_corpus_replays() {
     replay("http_transcript", http_transcript);
+}
+
+#[test]
+fn http_headers_corpus_replays() {
+    replay("http_headers", http_headers);
 }
 
 #[test]

@@ -8,6 +8,12 @@
 //! A frame cut short by the capture's snaplen still decodes as long as the TCP header is
 //! complete; the bytes lost from the payload are reported in
 //! [`TcpSegment::payload_missing`].
+//!
+//! [`decode_plain`] is the common case alone, for the per-packet path to inline: a TCP
+//! segment in an unfragmented IPv4 packet right under an Ethernet or Linux cooked header.
+//! It runs the same parsers and finds the segment [`decode_traced`] finds, or nothing
+//! (every error included): its caller then falls back on [`decode_traced`], so errors are
+//! only ever reported, and counted, there.
 
 use crate::encap::Encap;
 use crate::error::DecodeError;
@@ -45,6 +51,35 @@ pub fn decode_traced(linktype: LinkType, data: &[u8]) -> (Result<Decoded<'_>, De
     let mut encap = Encap::NONE;
     let r = link::network(linktype, data, &mut encap).and_then(|net| layers(net, &mut encap));
     (r, encap)
+}
+
+/// The common case in line: a complete TCP segment in an unfragmented IPv4 packet right
+/// under an Ethernet or Linux cooked header (no VLAN tag, no tunnel). `Some` only when
+/// [`decode_traced`] gives `Ok(Decoded::Tcp)` with the same segment and no encapsulation
+/// (it runs the same parsers); `None` says nothing else (every error included): a caller
+/// tries this first and falls back on [`decode_traced`].
+#[inline(always)]
+pub fn decode_plain(linktype: LinkType, data: &[u8]) -> Option<TcpSegment<'_>> {
+    const IPV4: [u8; 2] = [0x08, 0x00];
+    let packet = match linktype {
+        LinkType::ETHERNET => match data.split_first_chunk::<14>()? {
+            (h, rest) if h[12..] == IPV4 => rest,
+            _ => return None,
+        },
+        LinkType::LINUX_SLL => match data.split_first_chunk::<16>()? {
+            (h, rest) if h[14..] == IPV4 => rest,
+            _ => return None,
+        },
+        LinkType::LINUX_SLL2 => match data.split_first_chunk::<20>()? {
+            (h, rest) if h[..2] == IPV4 => rest,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    match ipv4::parse(packet) {
+        Ok(Ip::Tcp { src, dst, body }) => tcp::parse(src, dst, body).ok(),
+        _ => None,
+    }
 }
 
 /// The payload of a reassembled datagram (`proto`: IPv4 protocol or the next header of
@@ -348,6 +383,75 @@ mod tests {
         out
     }
 
+    /// [`decode_plain`] on `frame`: its segment is [`decode_traced`]'s, unencapsulated.
+    /// Returns whether it found one.
+    fn plain_agrees(lt: LinkType, frame: &[u8]) -> bool {
+        match decode_plain(lt, frame) {
+            Some(s) => {
+                assert_eq!(
+                    decode_traced(lt, frame),
+                    (Ok(Decoded::Tcp(s)), Encap::NONE),
+                    "{lt:?} {frame:02x?}"
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Frames of the shape [`decode_plain`] takes: IPv4 right under the link header.
+    fn plain_shapes() -> Vec<(LinkType, Vec<u8>)> {
+        let t = request();
+        let mut out = Vec::new();
+        for link in [LinkB::Ethernet(vec![]), LinkB::Sll, LinkB::Sll2] {
+            out.push(link.wrap(false, &v4(&t)));
+            let mut ip = Ipv4B::new(V4_SRC, V4_DST, 6, &t.build());
+            ip.total_len = Some(0);
+            ip.options = vec![1; 8];
+            out.push(link.wrap(false, &ip.build()));
+            let bare = TcpB {
+                flags: 0x10,
+                ..TcpB::default()
+            };
+            let (lt, f) = link.wrap(false, &v4(&bare));
+            out.push((lt, pad_to_min(f)));
+        }
+        out
+    }
+
+    #[test]
+    fn plain_is_the_full_decode_or_nothing() {
+        for (lt, frame) in plain_shapes() {
+            // Whole, cut at every length, and with each header byte (link, IP, TCP)
+            // replaced by values that matter to some check.
+            assert!(plain_agrees(lt, &frame), "{lt:?}");
+            for n in 0..frame.len() {
+                let traced_tcp = matches!(decode_traced(lt, &frame[..n]).0, Ok(Decoded::Tcp(_)));
+                assert_eq!(plain_agrees(lt, &frame[..n]), traced_tcp, "{lt:?} cut {n}");
+            }
+            for i in 0..frame.len().min(80) {
+                for b in [
+                    0x00, 0x01, 0x06, 0x08, 0x20, 0x40, 0x45, 0x4f, 0x50, 0x60, 0xff,
+                ] {
+                    let mut f = frame.clone();
+                    f[i] = b;
+                    plain_agrees(lt, &f);
+                }
+            }
+        }
+        // Everything else (VLAN tags, IPv6, other link types, fragments) is left to the
+        // layers, whatever they make of it.
+        for (lt, frame, _) in corpus() {
+            plain_agrees(lt, &frame);
+        }
+        let mut ip = Ipv4B::new(V4_SRC, V4_DST, 6, &request().build());
+        ip.frag = 0x2000;
+        let f = eth_frame(&[], 0x0800, &ip.build());
+        assert!(!plain_agrees(LinkType::ETHERNET, &f));
+        let f = eth_frame(&[(0x8100, 0)], 0x0800, &v4(&request()));
+        assert!(!plain_agrees(LinkType::ETHERNET, &f));
+    }
+
     #[test]
     fn every_truncated_length_is_an_error_or_a_shorter_view() {
         for (lt, frame, announced) in corpus() {
@@ -602,6 +706,14 @@ mod tests {
         }
 
         #[test]
+        fn random_bytes_plain_is_the_full_decode_or_nothing((lt, bytes) in hostile_frame()) {
+            plain_agrees(lt, &bytes);
+            for known in LINK_TYPES {
+                plain_agrees(known, &bytes);
+            }
+        }
+
+        #[test]
         fn mangled_ipv6_never_panics(p in mangled_ipv6()) {
             if let Ok(Decoded::Tcp(s)) = decode(LinkType::RAW, &p) {
                 prop_assert!(s.payload.len() <= p.len());
@@ -634,6 +746,12 @@ mod tests {
             prop_assert_eq!(got.window, s.tcp.window);
             prop_assert_eq!(got.payload, &s.tcp.payload[..]);
             prop_assert_eq!(got.payload_missing, 0);
+            let plain_link = match &s.link {
+                LinkB::Ethernet(tags) => tags.is_empty(),
+                LinkB::Sll | LinkB::Sll2 => true,
+                _ => false,
+            };
+            prop_assert_eq!(plain_agrees(lt, &frame), plain_link && !s.v6);
         }
     }
 }

@@ -4,9 +4,10 @@
 //! Input format of [`decode`]: the first byte picks the link type (an index into
 //! [`LINKTYPES`], modulo its length); the rest is the captured frame. Beyond "never
 //! panics", it asserts what [`crate::decode`] promises: a TCP payload is a sub-slice of
-//! the frame (zero copy), and decoding is a pure function of its input.
+//! the frame (zero copy), and decoding is a pure function of its input; and that
+//! [`crate::decode_plain`], the common case alone, finds either that segment or nothing.
 
-use crate::{decode as decode_frame, Decoded, LinkType};
+use crate::{decode as decode_frame, decode_plain, Decoded, LinkType};
 
 /// Every link type the decoder understands, plus one it does not (to cover the refusal);
 /// NFLOG was added last so that older corpus entries keep their link type.
@@ -59,4 +60,8 @@ pub fn decode(data: &[u8]) {
         );
     }
     assert_eq!(got, decode_frame(lt, frame), "decode is not deterministic");
+    if let Some(seg) = decode_plain(lt, frame) {
+        assert_eq!(got, Ok(Decoded::Tcp(seg)), "the common case disagrees");
+        assert!(seg.encap.is_empty(), "the common case in a tunnel");
+    }
 }

@@ -42,7 +42,7 @@ mod tcp;
 mod testutil;
 mod tunnel;
 
-pub use decode::{decode, decode_datagram, decode_traced, Decoded};
+pub use decode::{decode, decode_datagram, decode_plain, decode_traced, Decoded};
 pub use encap::{Encap, EncapCounters, EncapKind, MAX_ENCAP_DEPTH};
 pub use error::{DecodeError, DecodeErrorCounts, Layer};
 pub use frame::{Frame, LinkType, Timestamp};

@@ -71,19 +71,25 @@ pub(super) fn next_pcap<R: Read>(
     if !buf.ensure(l.rec_hdr)? {
         return Ok(buf.end(stats));
     }
-    let d = buf.data();
-    if is_header_word(u32_at(d, 0, false)) {
+    let mut h = record_header(buf.data());
+    if is_header_word(u32::from_le_bytes([h[0], h[1], h[2], h[3]])) {
         // Rare (a timestamp equal to a magic number, or captures concatenated): off the
         // per-record path.
-        if let Some(h) = sniff_header(buf)? {
-            return Ok(Step::Header(h));
+        if let Some(header) = sniff_header(buf)? {
+            return Ok(Step::Header(header));
         }
+        // The same bytes, possibly moved to a new chunk.
+        h = record_header(buf.data());
     }
-    let d = buf.data();
-    let sec = u32_at(d, 0, l.be);
-    let frac = u32_at(d, 4, l.be);
-    let caplen = u32_at(d, 8, l.be);
-    let orig_len = u32_at(d, 12, l.be);
+    let word = |i: usize| {
+        let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+        if l.be {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let (sec, frac, caplen, orig_len) = (word(0), word(4), word(8), word(12));
     let total = (caplen as usize).saturating_add(l.rec_hdr);
     if total > buf.max_record {
         return Ok(Step::Damaged(FormatError::RecordTooLong {
@@ -105,6 +111,14 @@ pub(super) fn next_pcap<R: Read>(
         linktype: l.linktype,
         orig_len,
     }))
+}
+
+/// The four fields every record header starts with (timestamp seconds and fraction,
+/// captured and original length), copied out of `d` once `ensure` has made them
+/// available (all zeros otherwise, which cannot happen).
+#[inline]
+fn record_header(d: &[u8]) -> [u8; 16] {
+    d.first_chunk().copied().unwrap_or([0; 16])
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -136,7 +136,18 @@ impl<R: Read> Buf<R> {
 
     /// Makes at least `needed` bytes available. Callers have checked `needed` against
     /// the cap. `Ok(false)` at end of input.
+    #[inline]
     pub(super) fn ensure(&mut self, needed: usize) -> Result<bool, CaptureError> {
+        if self.end - self.start >= needed {
+            return Ok(true);
+        }
+        self.fill(needed)
+    }
+
+    /// [`Buf::ensure`] once the buffered bytes fall short (about once per chunk): reads
+    /// chunks until they do.
+    #[inline(never)]
+    fn fill(&mut self, needed: usize) -> Result<bool, CaptureError> {
         while self.end - self.start < needed {
             if self.eof {
                 return Ok(false);

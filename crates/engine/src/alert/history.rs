@@ -79,6 +79,11 @@ impl History {
         }
     }
 
+    /// When the oldest episode ended, if it has (the next one `purge` can drop).
+    pub(super) fn oldest_end(&self) -> Option<Timestamp> {
+        self.episodes.front().and_then(|e| e.end)
+    }
+
     /// Drops episodes that ended strictly before `cutoff`.
     pub(super) fn purge(&mut self, cutoff: Timestamp) {
         while let Some(Episode { end: Some(end), .. }) = self.episodes.front() {

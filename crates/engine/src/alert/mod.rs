@@ -487,6 +487,9 @@ pub struct Alerting {
     baseline: Option<Baseline>,
     history: History,
     counters: AlertCounters,
+    /// The earliest time at which [`Alerting::advance`] does more than move the clock
+    /// (see [`Alerting::due`]).
+    due: Timestamp,
 }
 
 impl fmt::Debug for Alerting {
@@ -526,7 +529,7 @@ impl Alerting {
                 (phase, ceil_secs(end))
             }
         };
-        Ok(Alerting {
+        let mut a = Alerting {
             history: History::new(cfg.max_history),
             cfg,
             learn,
@@ -541,7 +544,10 @@ impl Alerting {
             phase,
             baseline,
             counters: AlertCounters::default(),
-        })
+            due: start,
+        };
+        a.due = a.due();
+        Ok(a)
     }
 
     /// The checks of [`Alerting::new`]; the learning period on success.
@@ -589,11 +595,23 @@ impl Alerting {
     /// Time has reached `now` (packet time or a wall-clock tick): ends learning if due,
     /// then evaluates every boundary up to `now`, in order, pushing events as they happen.
     /// A `now` at or before the clock does nothing.
+    #[inline]
     pub fn advance(&mut self, now: Timestamp, events: &mut Vec<AlertEvent>) {
         if now <= self.clock {
             return;
         }
         self.clock = now;
+        // Within the current second, before the end of learning and the next expiry in
+        // the history, nothing else changes (the hot path: one call per frame).
+        if now >= self.due {
+            self.advance_due(now, events);
+        }
+    }
+
+    /// [`Alerting::advance`] at or after [`Alerting::due`], the clock already at `now`
+    /// (out of line: once a second at most, and at the end of learning).
+    #[inline(never)]
+    fn advance_due(&mut self, now: Timestamp, events: &mut Vec<AlertEvent>) {
         if let Phase::Learning { .. } = self.phase {
             self.end_learning_if_due(events);
         }
@@ -603,6 +621,23 @@ impl Alerting {
         }
         self.history
             .purge(Timestamp(now.0.saturating_sub(self.cfg.retention_ns)));
+        self.due = self.due();
+    }
+
+    /// The first time at which `advance` can do more than move the clock: the next second
+    /// boundary (its evaluation), the end of learning, or the time at which the oldest
+    /// episode, if it has ended, falls out of the retention period (`purge` drops an
+    /// episode ending strictly before `now − retention`). Never later than the true
+    /// instant (`from_secs` and the additions saturate).
+    fn due(&self) -> Timestamp {
+        let mut due = Timestamp::from_secs(self.cur_sec.saturating_add(1));
+        if let Phase::Learning { end, .. } = self.phase {
+            due = due.min(end);
+        }
+        if let Some(end) = self.history.oldest_end() {
+            due = due.min(end.add_nanos(self.cfg.retention_ns).add_nanos(1));
+        }
+        due
     }
 
     /// The current state, owned.

@@ -324,6 +324,10 @@ pub struct SignalAlerting {
     baseline: Option<SignalBaseline>,
     history: History,
     counters: AlertCounters,
+    /// The earliest time at which [`SignalAlerting::advance`] does more than move the
+    /// clock: the next second boundary, or the end of learning when earlier (see
+    /// [`SignalAlerting::due`]).
+    due: Timestamp,
 }
 
 impl fmt::Debug for SignalAlerting {
@@ -371,7 +375,7 @@ impl SignalAlerting {
             }
         };
         let lat = kind == AlertKind::Latency;
-        Ok(SignalAlerting {
+        let mut m = SignalAlerting {
             kind,
             history: History::new(cfg.max_history),
             cfg,
@@ -394,7 +398,10 @@ impl SignalAlerting {
             phase,
             baseline,
             counters: AlertCounters::default(),
-        })
+            due: start,
+        };
+        m.due = m.due();
+        Ok(m)
     }
 
     pub fn kind(&self) -> AlertKind {
@@ -469,26 +476,46 @@ impl SignalAlerting {
 
     /// Time has reached `now`: ends learning if due, then evaluates every boundary up to
     /// `now`, in order. A `now` at or before the clock does nothing.
+    #[inline]
     pub fn advance(&mut self, now: Timestamp, events: &mut Vec<SignalEvent>) {
         if now <= self.clock {
             return;
         }
         self.clock = now;
-        let target = now.secs();
-        // Within the current second nothing is due but the end of learning: the history
-        // is purged at second boundaries (the hot path: one call per response).
-        let learning = matches!(self.phase, Phase::Learning { .. });
-        if target == self.cur_sec && !learning {
-            return;
+        // Within the current second nothing is due but the end of learning (the hot path:
+        // one call per response).
+        if now >= self.due {
+            self.advance_due(now, events);
         }
-        if learning {
+    }
+
+    /// [`SignalAlerting::advance`] at or after [`SignalAlerting::due`], the clock already
+    /// at `now` (out of line: once a second at most, and at the end of learning).
+    #[inline(never)]
+    fn advance_due(&mut self, now: Timestamp, events: &mut Vec<SignalEvent>) {
+        let target = now.secs();
+        if matches!(self.phase, Phase::Learning { .. }) {
             self.end_learning_if_due(events);
         }
         if target > self.cur_sec {
             self.roll_to(target, events);
         }
+        // The history is purged at second boundaries (while learning it is empty: alerts
+        // need a baseline, and learning never follows one).
         self.history
             .purge(Timestamp(now.0.saturating_sub(self.cfg.retention_ns)));
+        self.due = self.due();
+    }
+
+    /// The first time at which `advance` can do more than move the clock: the next second
+    /// boundary (its evaluation, the history purge), or the end of learning if earlier.
+    /// `from_secs` saturates, so it is never later than the true boundary.
+    fn due(&self) -> Timestamp {
+        let next = Timestamp::from_secs(self.cur_sec.saturating_add(1));
+        match self.phase {
+            Phase::Learning { end, .. } => next.min(end),
+            _ => next,
+        }
     }
 
     pub fn state(&self) -> SignalState {

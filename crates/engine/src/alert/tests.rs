@@ -1498,3 +1498,19 @@ proptest! {
         let _ = Baseline::from_bytes(&prefixed);
     }
 }
+
+#[test]
+fn calls_before_the_due_time_move_the_clock_and_learning_ends_at_its_instant() {
+    // Learning 10 s from 0.5 s: ends at 10.5 s, in the middle of a second.
+    let mut h = H::learning(cfg(10, 10, 0), 500);
+    h.feed(ms(600), 1);
+    assert!(h.tick(ms(700)).is_empty());
+    assert_eq!(h.m.clock(), ms(700));
+    assert!(matches!(h.m.state(), AlertState::Learning(p) if p.elapsed_ns == 200_000_000));
+    assert!(h.tick(ms(10_499)).is_empty());
+    let ev = h.tick(ms(10_500));
+    assert!(
+        matches!(ev.as_slice(), [AlertEvent::LearningFinished { at, .. }] if *at == ms(10_500)),
+        "{ev:?}"
+    );
+}

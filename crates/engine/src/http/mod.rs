@@ -71,11 +71,12 @@
 //!   the next response pairs as after a gap. If a request line still
 //!   shows `token SP`, a MALFORMED exchange (method, target as path) is queued so that
 //!   the server's 400 pairs with it, and, being reported as a request, it is counted in
-//!   `requests` (with a `RequestStarted`); a line without even that is no request. A header block `httparse`
-//!   rejects (after unfolding obsolete line folding, which is tolerated and counted in
-//!   `obs_folds`) keeps the message counted, takes Host/User-Agent from a line-by-line
-//!   salvage, flags MALFORMED, and the side resynchronises after the head (its body
-//!   length cannot be trusted).
+//!   `requests` (with a `RequestStarted`); a line without even that is no request. A
+//!   header block that `httparse`'s grammar rejects (read by `parse::fields`; after
+//!   unfolding obsolete line folding, which is tolerated and counted in `obs_folds`)
+//!   keeps the message counted, takes Host/User-Agent from a line-by-line salvage,
+//!   flags MALFORMED, and the side resynchronises after the head (its body length
+//!   cannot be trusted).
 //! - **Content-Length**: digits only, `n, n` lists and repeated equal fields accepted;
 //!   negative, non-numeric, over `u64::MAX`, or different values count
 //!   `bad_content_length` and flag MALFORMED: a request is then taken as bodiless and
@@ -120,7 +121,7 @@
 //! - For an exchange without request, `version` is the response's.
 
 mod conn;
-mod parse;
+pub(crate) mod parse;
 #[doc(hidden)]
 pub mod script;
 #[cfg(test)]

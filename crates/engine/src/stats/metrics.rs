@@ -77,6 +77,19 @@ impl Counts {
         self.past[w].add(&mut self.cur[w], head, b, v, w == R);
     }
 
+    /// [`Counts::add`] in every window, when `b` is the head of each (the common case:
+    /// the entry's heads equal the exchange's buckets). Same result, no branch.
+    #[inline]
+    pub fn add_head(&mut self, v: u32) {
+        for (w, c) in self.cur.iter_mut().enumerate() {
+            *c = if w == R {
+                c.saturating_add(v)
+            } else {
+                c.wrapping_add(v)
+            };
+        }
+    }
+
     pub fn sum(&self, w: usize, head: u32, c: u32, from: u32) -> u32 {
         self.past[w].sum(self.cur[w], head, c, from)
     }
@@ -139,6 +152,25 @@ impl HostData {
         }
     }
 
+    /// [`HostData::add`] in every window, when `b` is the head of each (then it is in the
+    /// head of the attached windows too). Same result, no branch.
+    #[inline]
+    pub fn add_head(&mut self, x: HostHit) {
+        for w in 0..WINDOWS {
+            if w == R {
+                self.cur_n[w] = self.cur_n[w].saturating_add(x.requests);
+                self.cur_errors[w] = self.cur_errors[w].saturating_add(x.errors);
+                self.cur_req_bytes[w] = self.cur_req_bytes[w].saturating_add(x.request_bytes);
+                self.cur_resp_bytes[w] = self.cur_resp_bytes[w].saturating_add(x.response_bytes);
+            } else {
+                self.cur_n[w] = self.cur_n[w].wrapping_add(x.requests);
+                self.cur_errors[w] = self.cur_errors[w].wrapping_add(x.errors);
+                self.cur_req_bytes[w] = self.cur_req_bytes[w].wrapping_add(x.request_bytes);
+                self.cur_resp_bytes[w] = self.cur_resp_bytes[w].wrapping_add(x.response_bytes);
+            }
+        }
+    }
+
     pub fn count(&self, w: usize, head: u32, c: u32, from: u32) -> u32 {
         self.n[w].sum(self.cur_n[w], head, c, from)
     }
@@ -194,6 +226,21 @@ impl ClientData {
         let sat = w == R;
         self.n[w].add(&mut self.cur_n[w], head, b, req, sat);
         self.bytes[w].add(&mut self.cur_bytes[w], head / RA, b / RA, bytes, sat);
+    }
+
+    /// [`ClientData::add`] in every window, when `b` is the head of each. Same result, no
+    /// branch.
+    #[inline]
+    pub fn add_head(&mut self, req: u32, bytes: u64) {
+        for w in 0..WINDOWS {
+            if w == R {
+                self.cur_n[w] = self.cur_n[w].saturating_add(req);
+                self.cur_bytes[w] = self.cur_bytes[w].saturating_add(bytes);
+            } else {
+                self.cur_n[w] = self.cur_n[w].wrapping_add(req);
+                self.cur_bytes[w] = self.cur_bytes[w].wrapping_add(bytes);
+            }
+        }
     }
 
     pub fn count(&self, w: usize, head: u32, c: u32) -> u32 {

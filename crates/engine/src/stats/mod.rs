@@ -657,8 +657,12 @@ impl Stats {
                 request_bytes: ex.request_bytes,
                 response_bytes: ex.response_bytes,
             };
-            for (w, &b) in bs.iter().enumerate() {
-                e.data.add(w, e.heads[w], b, hit);
+            if e.heads == bs {
+                e.data.add_head(hit);
+            } else {
+                for (w, &b) in bs.iter().enumerate() {
+                    e.data.add(w, e.heads[w], b, hit);
+                }
             }
         }
         if let (true, Some(bin)) = (is_req, latency_bin) {
@@ -720,8 +724,12 @@ impl Stats {
             let i = self.clients.touch(hash, TAG_NONE, &ip, &at, &mut c.clients);
             if let Some(e) = self.clients.entries.get_mut(i) {
                 let bytes = ex.request_bytes.saturating_add(ex.response_bytes);
-                for (w, &b) in bs.iter().enumerate() {
-                    e.data.add(w, e.heads[w], b, req, bytes);
+                if e.heads == bs {
+                    e.data.add_head(req, bytes);
+                } else {
+                    for (w, &b) in bs.iter().enumerate() {
+                        e.data.add(w, e.heads[w], b, req, bytes);
+                    }
                 }
             }
         }
@@ -850,10 +858,17 @@ fn cap(b: &[u8], max: usize) -> (&[u8], bool) {
     }
 }
 
-/// The hash of a string key in its namespace (low 32 bits: all the index uses).
+/// The hash of a string key in its namespace (low 32 bits: all the index uses). The
+/// bytes go to the hasher as one `write` (its length mixes in there), without the length
+/// prefix and the namespace byte `Hash` would add (each a further multiply in `finish`);
+/// the namespace is xored into the result instead. Tables compare the namespace and the
+/// key bytes of every candidate anyway: the hash only has to spread the keys.
 #[inline]
 fn hash_key(h: &foldhash::fast::RandomState, tag: u8, key: &[u8]) -> u32 {
-    h.hash_one((tag, key)) as u32
+    use std::hash::Hasher;
+    let mut s = h.build_hasher();
+    s.write(key);
+    (s.finish() as u32) ^ u32::from(tag)
 }
 
 /// One request for a key of a counts-only table.
@@ -870,8 +885,12 @@ fn count_key(
     let i = t.touch(hash, TAG_NONE, key, at, c);
     if let Some(e) = t.entries.get_mut(i) {
         e.truncated |= truncated;
-        for (w, &b) in at.bs.iter().enumerate() {
-            e.data.add(w, e.heads[w], b, 1);
+        if e.heads == at.bs {
+            e.data.add_head(1);
+        } else {
+            for (w, &b) in at.bs.iter().enumerate() {
+                e.data.add(w, e.heads[w], b, 1);
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Header blocks: the end of a head found across buffer boundaries ([`LineState`],
 //! [`find_head_end`]), and what the parser needs from the fields ([`HeaderSummary`]),
-//! read by `httparse` in batches of [`HEADER_BATCH`], with obsolete line folding
-//! unfolded and a line-by-line salvage of blocks `httparse` rejects. Total over
-//! arbitrary input; strings are capped.
+//! read in one pass ([`each_field`]: `httparse`'s grammar), with obsolete line folding
+//! unfolded and a line-by-line salvage of blocks that grammar rejects. Every field is
+//! counted, also past `Limits::max_headers`, and the framing fields past it are still
+//! honoured. Total over arbitrary input; strings are capped.
 
 use super::*;
 use crate::event::{OriginalClient, WireStr};
@@ -10,12 +11,6 @@ use crate::http::UpgradeTo;
 use crate::preface::forwarded;
 use memchr::{memchr, memchr_iter, memmem, memrchr};
 use std::sync::LazyLock;
-
-/// Headers parsed per `httparse` call (a stack array of this many `EMPTY_HEADER`s, reset
-/// per head: kept small because most heads have fewer than 20 fields). A head with more
-/// is parsed in further batches, so that the count is exact and framing headers past
-/// `Limits::max_headers` are still honoured.
-pub(crate) const HEADER_BATCH: usize = 16;
 
 /// What has been seen of the current line, to find the empty line ending a head across
 /// buffer boundaries.
@@ -280,12 +275,12 @@ fn load(b: &[u8], at: usize, wide: bool) -> Option<u64> {
 }
 
 /// Parses a complete header block (the bytes after the start line, through the empty
-/// line) with `httparse`. Obsolete line folding is replaced by spaces (RFC 9112 §5.2)
+/// line) by [`each_field`]. Obsolete line folding is replaced by spaces (RFC 9112 §5.2)
 /// and the block parsed again; a block that still fails is salvaged line by line
 /// (`name: value` lines) and marked malformed.
 pub(crate) fn scan_headers(block: &[u8], max_headers: usize, max_str: usize) -> HeaderSummary {
     let mut s = HeaderSummary::default();
-    if parse_batches(block, max_headers, max_str, &mut s).is_ok() {
+    if scan_clean_block(block, max_headers, max_str, &mut s).is_some() {
         return s;
     }
     if has_obs_fold(block) {
@@ -294,7 +289,7 @@ pub(crate) fn scan_headers(block: &[u8], max_headers: usize, max_str: usize) -> 
             obs_fold: true,
             ..HeaderSummary::default()
         };
-        if parse_batches(&unfolded, max_headers, max_str, &mut s).is_ok() {
+        if scan_clean_block(&unfolded, max_headers, max_str, &mut s).is_some() {
             return s;
         }
     }
@@ -303,43 +298,7 @@ pub(crate) fn scan_headers(block: &[u8], max_headers: usize, max_str: usize) -> 
     s
 }
 
-/// Feeds every field of `block` to `s`; returns the offset just past the blank line.
-fn parse_batches(
-    block: &[u8],
-    max_headers: usize,
-    max_str: usize,
-    s: &mut HeaderSummary,
-) -> Result<usize, ()> {
-    let mut off = 0;
-    loop {
-        let rest = block.get(off..).ok_or(())?;
-        let mut arr = [httparse::EMPTY_HEADER; HEADER_BATCH];
-        match httparse::parse_headers(rest, &mut arr) {
-            Ok(httparse::Status::Complete((n, hs))) => {
-                for h in hs {
-                    s.take(h.name.as_bytes(), h.value, max_headers, max_str);
-                }
-                return Ok(off + n);
-            }
-            Err(httparse::Error::TooManyHeaders) => {
-                for h in &arr {
-                    s.take(h.name.as_bytes(), h.value, max_headers, max_str);
-                }
-                // Resume after the line of the last header of this batch.
-                let last = arr[HEADER_BATCH - 1].value;
-                let start = (last.as_ptr() as usize)
-                    .checked_sub(rest.as_ptr() as usize)
-                    .ok_or(())?;
-                let end = start.checked_add(last.len()).ok_or(())?;
-                let nl = memchr(b'\n', rest.get(end..).ok_or(())?).ok_or(())?;
-                off += end + nl + 1;
-            }
-            Ok(httparse::Status::Partial) | Err(_) => return Err(()),
-        }
-    }
-}
-
-/// A header block that `httparse` reads as it stands (the common case), in one pass:
+/// A header block that [`each_field`] reads as it stands (the common case), in one pass:
 /// returns the offset just past the blank line that ends it and the summary, exactly
 /// what [`find_head_end`] (from a line start) and [`scan_headers`] give for it (the
 /// summary written into `s`, which must be fresh: filled in place, it is not moved
@@ -352,7 +311,9 @@ pub(crate) fn scan_clean_block(
     max_str: usize,
     s: &mut HeaderSummary,
 ) -> Option<usize> {
-    parse_batches(block, max_headers, max_str, s).ok()
+    each_field(block, |name, value| {
+        s.take(name, value, max_headers, max_str)
+    })
 }
 
 fn has_obs_fold(block: &[u8]) -> bool {
@@ -373,7 +334,7 @@ fn unfold(block: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Lenient reading of a header block that `httparse` rejected or that was cut short:
+/// Lenient reading of a header block that [`each_field`] rejected or that was cut short:
 /// every `name: value` line whose name is a token counts; other lines are skipped. A
 /// last line without LF is read too.
 pub(crate) fn salvage_headers(block: &[u8], max_headers: usize, max_str: usize) -> HeaderSummary {

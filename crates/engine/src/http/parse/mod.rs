@@ -1,7 +1,7 @@
 //! HTTP/1.x syntax over untrusted bytes, one file per part of a message:
 //! [`start_line`] (request and status lines, the methods known by name, and the
 //! resumable start-line detector used to (re)synchronise), [`headers`] (the end-of-head
-//! finder and header blocks, through `httparse`), [`framing`] (Content-Length /
+//! finder and header blocks, whose grammar [`fields`] reads in one pass), [`framing`] (Content-Length /
 //! Transfer-Encoding values and the chunked framing state machine). Shared byte helpers
 //! are here.
 //!
@@ -11,18 +11,20 @@
 //! across calls ([`LineScan`], [`Chunk`], [`LineState`]) give the same answer whatever
 //! way their input is split.
 
+mod fields;
 mod framing;
 mod headers;
 mod start_line;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use fields::each_field;
 pub(crate) use framing::*;
 pub(crate) use headers::*;
 pub(crate) use start_line::*;
 
 /// RFC 9110 `tchar`.
-pub(crate) fn is_tchar(b: u8) -> bool {
+pub(crate) const fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
