@@ -879,7 +879,15 @@ fn run_live(
     }
     notes.clear();
     match src.stats() {
-        Ok(s) => set_counters(monitor, Some(s.samples()), plain.as_ref(), &mut notes),
+        Ok(s) => {
+            set_counters(monitor, Some(s.samples()), plain.as_ref(), &mut notes);
+            // Always, as tcpdump does: "0 dropped" is an answer too.
+            notes.push(format!(
+                "kernel: {} received, {} dropped",
+                s.received,
+                s.dropped.saturating_add(s.if_dropped)
+            ));
+        }
         Err(e) => {
             set_counters(
                 monitor,

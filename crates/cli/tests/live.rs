@@ -184,6 +184,19 @@ fn live_capture_on_loopback_logs_exactly_the_requests_sent() {
     let sent = send_requests(port);
     let rest = run.stop();
 
+    // The kernel's counters, as tcpdump gives them (and as
+    // ../shared/tools/replay-capture-probe.sh reads them): always, 0 dropped included.
+    let kernel: Vec<&str> = rest
+        .lines()
+        .find_map(|l| l.strip_prefix("httptop: kernel: "))
+        .unwrap_or_else(|| panic!("no kernel counters line: {rest}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(kernel.len(), 4, "{rest}");
+    assert_eq!((kernel[1], kernel[3]), ("received,", "dropped"), "{rest}");
+    assert!(kernel[0].parse::<u64>().expect("received") > 0, "{rest}");
+    assert_eq!(kernel[2], "0", "{rest}");
+
     let text = std::fs::read_to_string(&log).expect("log");
     let got: Vec<serde_json::Value> = text
         .lines()
