@@ -13,10 +13,29 @@ const NIL: u32 = u32::MAX;
 
 /// A connection's identity, the same for both directions: the two endpoints in a fixed
 /// (sorted) order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Hashing feeds the two addresses as two 128-bit words and the two ports as one 32-bit
+/// word (three hasher writes, not the six of a derived `Hash`); equal keys hash equally.
+/// [`FlowKey::endpoints`] keeps the derived form for the shard choice, which must not move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     lo: ([u8; 16], u16),
     hi: ([u8; 16], u16),
+}
+
+impl std::hash::Hash for FlowKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from_ne_bytes(self.lo.0));
+        state.write_u128(u128::from_ne_bytes(self.hi.0));
+        state.write_u32(u32::from(self.lo.1) << 16 | u32::from(self.hi.1));
+    }
+}
+
+/// An IPv4 address as the bytes of its IPv4-mapped IPv6 form (`::ffff:a.b.c.d`).
+#[inline]
+fn mapped_bytes(a: u32) -> [u8; 16] {
+    (0xffff_u128 << 32 | u128::from(a)).to_be_bytes()
 }
 
 fn addr_bytes(a: IpAddr) -> [u8; 16] {
@@ -29,20 +48,38 @@ fn addr_bytes(a: IpAddr) -> [u8; 16] {
 impl FlowKey {
     /// The key of the connection carrying a segment from `src` to `dst`, and whether
     /// `src` is the key's `lo` endpoint.
+    #[inline]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool) {
-        let s = (addr_bytes(src), sport);
-        let d = (addr_bytes(dst), dport);
-        let src_is_lo = match (src, dst) {
+        let (s, d, src_is_lo) = match (src, dst) {
             // Two IPv4 addresses share the mapped prefix: their bytes compare as the
             // 32-bit numbers do (one comparison instead of a byte-wise one).
-            (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a), sport) <= (u32::from(b), dport),
-            _ => s <= d,
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let (a, b) = (u32::from(a), u32::from(b));
+                (
+                    (mapped_bytes(a), sport),
+                    (mapped_bytes(b), dport),
+                    (a, sport) <= (b, dport),
+                )
+            }
+            _ => {
+                let s = (addr_bytes(src), sport);
+                let d = (addr_bytes(dst), dport);
+                (s, d, s <= d)
+            }
         };
         if src_is_lo {
             (FlowKey { lo: s, hi: d }, true)
         } else {
             (FlowKey { lo: d, hi: s }, false)
         }
+    }
+
+    /// The two endpoints, sorted: hashed, this is what a derived `Hash` of the key fed
+    /// the hasher (the shard of an IPv6 connection is chosen from it, and must not
+    /// change with the table's hashing).
+    #[allow(clippy::type_complexity)]
+    pub fn endpoints(&self) -> (([u8; 16], u16), ([u8; 16], u16)) {
+        (self.lo, self.hi)
     }
 }
 
@@ -280,6 +317,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn v4_keys_use_the_mapped_bytes() {
+        let a: IpAddr = "1.2.3.4".parse().unwrap();
+        let b: IpAddr = "10.0.0.1".parse().unwrap();
+        let (k, _) = FlowKey::new(a, 1, b, 2);
+        assert_eq!(k.lo.0, addr_bytes(a));
+        assert_eq!(k.hi.0, addr_bytes(b));
+        assert_eq!(
+            mapped_bytes(0x0102_0304),
+            "::ffff:1.2.3.4"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+        );
+    }
+
+    /// `endpoints` hashes exactly as the key's former derived `Hash` did (the shard
+    /// choice of IPv6 connections depends on it).
+    #[test]
+    fn endpoints_hash_as_the_derived_key_did() {
+        use std::hash::BuildHasher;
+        #[derive(Hash)]
+        struct Derived {
+            lo: ([u8; 16], u16),
+            hi: ([u8; 16], u16),
+        }
+        let h = foldhash::fast::FixedState::with_seed(0x6874_7470_746f_7021);
+        let a: IpAddr = "fe80::1".parse().unwrap();
+        let b: IpAddr = "2001:db8::7".parse().unwrap();
+        let (k, _) = FlowKey::new(a, 443, b, 50000);
+        let d = Derived { lo: k.lo, hi: k.hi };
+        assert_eq!(h.hash_one(k.endpoints()), h.hash_one(&d));
+        // Equal keys (either direction) hash equally with the table's hashing.
+        assert_eq!(h.hash_one(k), h.hash_one(FlowKey::new(b, 50000, a, 443).0));
     }
 
     #[test]
