@@ -72,6 +72,7 @@ impl Budget {
     }
 
     /// The total is over the ceiling.
+    #[inline]
     pub fn over(&self) -> bool {
         self.total > self.cap
     }
@@ -83,30 +84,43 @@ impl Budget {
 
     /// Flow `i` (just active) now holds `bytes`: its charge is replaced and, when it holds
     /// anything, it becomes the most recently active holder.
+    ///
+    /// Inlined at the engine's per-packet call (only growing the entries is out of line):
+    /// a flow that holds nothing and held nothing, or that is already the most recent
+    /// holder, costs a few instructions; otherwise one list move.
+    #[inline]
     pub fn charge(&mut self, i: u32, bytes: usize) {
         let k = i as usize;
         if k >= self.entries.len() {
             if bytes == 0 {
                 return;
             }
-            self.entries.resize(k + 1, EMPTY);
+            self.grow(k);
         }
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
-        let old = self.entries[k].charged;
-        if old > 0 && bytes > 0 && self.head == i {
-            // Already the most recently active holder (consecutive packets of a flow).
-            self.total = self.total - old as usize + bytes as usize;
-            self.entries[k].charged = bytes;
+        let Some(e) = self.entries.get_mut(k) else {
             return;
-        }
-        if old > 0 {
+        };
+        let old = e.charged;
+        e.charged = bytes;
+        self.total = self.total - old as usize + bytes as usize;
+        if bytes > 0 {
+            if old == 0 {
+                self.link_front(i);
+            } else if self.head != i {
+                self.unlink(i);
+                self.link_front(i);
+            }
+        } else if old > 0 {
             self.unlink(i);
         }
-        self.total = self.total - old as usize + bytes as usize;
-        self.entries[k].charged = bytes;
-        if bytes > 0 {
-            self.link_front(i);
-        }
+    }
+
+    /// Entries up to slot `k`, none charged.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, k: usize) {
+        self.entries.resize(k + 1, EMPTY);
     }
 
     /// Flow `i` is gone.
@@ -114,6 +128,7 @@ impl Budget {
         self.charge(i, 0);
     }
 
+    #[inline]
     fn unlink(&mut self, i: u32) {
         let Entry { prev, next, .. } = self.entries[i as usize];
         if prev == NIL {
@@ -130,6 +145,7 @@ impl Budget {
         self.entries[i as usize].next = NIL;
     }
 
+    #[inline]
     fn link_front(&mut self, i: u32) {
         let old = self.head;
         self.entries[i as usize].prev = NIL;

@@ -515,7 +515,22 @@ impl Engine {
     /// after every connection closed in a batch (sweep, finish), so the vector holds one
     /// packet's or one connection's worth (beyond what a collector left in it, at most
     /// its piece); a vector grown past [`MAX_KEPT_EVENTS`] by a burst is shrunk back.
+    ///
+    /// Nothing to hand on (the vector empty and not oversized: most packets end no
+    /// message) costs a check: no sink does anything with an empty vector (see
+    /// [`Sink::keyed`]), so all that is left is to reset `handed`.
+    #[inline]
     fn drain(&mut self, sink: &mut dyn Sink) {
+        if self.out.is_empty() && self.out.capacity() <= MAX_KEPT_EVENTS {
+            self.handed = 0;
+            return;
+        }
+        self.drain_events(sink);
+    }
+
+    /// [`Engine::drain`] with events to hand on.
+    #[inline(never)]
+    fn drain_events(&mut self, sink: &mut dyn Sink) {
         let from = self.handed.min(self.out.len());
         for ev in &self.out[from..] {
             if let Event::RequestStarted { protocol, .. } = ev {

@@ -372,7 +372,8 @@ pub trait Sink {
     /// drain's (one packet's, or one closed connection's, worth), all with merge key
     /// `key`. The collector may leave them there to grow, or take the vector (leaving an
     /// empty one) and pass them on before the call ends (a sweep or the end can close
-    /// thousands). Returns false (the default) when the sink is no collector.
+    /// thousands). Returns false (the default) when the sink is no collector. Not called
+    /// when `out` is empty: a collector must do nothing with an empty vector.
     fn keyed(&mut self, _key: crate::shard::Key, _out: &mut Vec<Event>) -> bool {
         false
     }

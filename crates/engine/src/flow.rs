@@ -1,8 +1,8 @@
 //! The flow table: one entry per TCP connection, found from either direction.
 //!
 //! Contract: at most `Limits::max_flows` entries. When full, the least recently active
-//! flow is handed back to the caller to be closed (an LRU list threaded through the slab
-//! makes both the eviction and the idle sweep O(1) per flow). Lookup uses a randomly
+//! flow is handed back to the caller to be closed (an LRU list of slot links kept beside
+//! the slab makes both the eviction and the idle sweep O(1) per flow). Lookup uses a randomly
 //! seeded hash, so crafted addresses cannot degrade it; nothing depends on hash order,
 //! so replays are deterministic.
 
@@ -13,12 +13,35 @@ const NIL: u32 = u32::MAX;
 
 /// A connection's identity, the same for both directions: the two endpoints in a fixed
 /// (sorted) order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Hashing feeds the two addresses as two 128-bit words and the two ports as one 32-bit
+/// word (three hasher writes, not the six of a derived `Hash`); equal keys hash equally.
+/// [`FlowKey::endpoints`] keeps the derived form for the shard choice, which must not move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     lo: ([u8; 16], u16),
     hi: ([u8; 16], u16),
 }
 
+impl std::hash::Hash for FlowKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from_ne_bytes(self.lo.0));
+        state.write_u128(u128::from_ne_bytes(self.hi.0));
+        state.write_u32(u32::from(self.lo.1) << 16 | u32::from(self.hi.1));
+    }
+}
+
+/// An address's [`addr_bytes`] read as a big-endian number.
+#[inline(always)]
+fn addr_number(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => 0xffff_u128 << 32 | u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+#[cfg(test)]
 fn addr_bytes(a: IpAddr) -> [u8; 16] {
     match a {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
@@ -29,44 +52,68 @@ fn addr_bytes(a: IpAddr) -> [u8; 16] {
 impl FlowKey {
     /// The key of the connection carrying a segment from `src` to `dst`, and whether
     /// `src` is the key's `lo` endpoint.
+    #[inline(always)]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool) {
-        let s = (addr_bytes(src), sport);
-        let d = (addr_bytes(dst), dport);
-        let src_is_lo = match (src, dst) {
-            // Two IPv4 addresses share the mapped prefix: their bytes compare as the
-            // 32-bit numbers do (one comparison instead of a byte-wise one).
-            (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a), sport) <= (u32::from(b), dport),
-            _ => s <= d,
-        };
-        if src_is_lo {
-            (FlowKey { lo: s, hi: d }, true)
+        // The address bytes as one big-endian number: comparing the numbers compares the
+        // bytes, and the swap below is a pair of register selects.
+        let (a, b) = (addr_number(src), addr_number(dst));
+        let src_is_lo = (a, sport) <= (b, dport);
+        let ((lo, lo_port), (hi, hi_port)) = if src_is_lo {
+            ((a, sport), (b, dport))
         } else {
-            (FlowKey { lo: d, hi: s }, false)
-        }
+            ((b, dport), (a, sport))
+        };
+        let key = FlowKey {
+            lo: (lo.to_be_bytes(), lo_port),
+            hi: (hi.to_be_bytes(), hi_port),
+        };
+        (key, src_is_lo)
+    }
+
+    /// The two endpoints, sorted: hashed, this is what a derived `Hash` of the key fed
+    /// the hasher (the shard of an IPv6 connection is chosen from it, and must not
+    /// change with the table's hashing).
+    #[allow(clippy::type_complexity)]
+    pub fn endpoints(&self) -> (([u8; 16], u16), ([u8; 16], u16)) {
+        (self.lo, self.hi)
     }
 }
 
 struct Slot<T, K> {
     key: K,
     value: T,
+}
+
+/// A slot's neighbours in the LRU list (`NIL` at the ends and for free slots). Kept apart
+/// from the slots: a touch moves links only, without looking at the entries.
+#[derive(Clone, Copy)]
+struct Link {
     prev: u32,
     next: u32,
 }
+
+const UNLINKED: Link = Link {
+    prev: NIL,
+    next: NIL,
+};
 
 /// A bounded map from [`FlowKey`] (or another key `K`: the TLS plaintext source keys its
 /// connections by process and `SSL*`) to `T` with least-recently-used order.
 pub struct FlowTable<T, K = FlowKey> {
     map: HashMap<K, u32, foldhash::fast::RandomState>,
     slots: Vec<Option<Slot<T, K>>>,
+    /// `links[i]` is slot `i`'s place in the LRU list; as long as `slots`.
+    links: Vec<Link>,
     free: Vec<u32>,
     /// Most recently touched.
     head: u32,
     /// Least recently touched.
     tail: u32,
     cap: usize,
-    /// The last key looked up and its slot: consecutive packets often share a flow (a
-    /// request and its response), and this skips the hash.
+    /// The last key looked up and its slot, when the table remembers it (see
+    /// [`FlowTable::remembering_last`]).
     last: Option<(K, u32)>,
+    remember_last: bool,
 }
 
 impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
@@ -74,11 +121,24 @@ impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
         FlowTable {
             map: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             slots: Vec::new(),
+            links: Vec::new(),
             free: Vec::new(),
             head: NIL,
             tail: NIL,
             cap: cap.max(1),
             last: None,
+            remember_last: false,
+        }
+    }
+
+    /// A table whose lookups first compare the key with the last one looked up, skipping
+    /// the hash when they are equal: for callers whose consecutive lookups mostly share a
+    /// key (the TLS plaintext source: a connection's records come in runs). Packets of a
+    /// capture interleave many connections: there the comparison costs more than it saves.
+    pub fn remembering_last(cap: usize) -> Self {
+        FlowTable {
+            remember_last: true,
+            ..FlowTable::new(cap)
         }
     }
 
@@ -95,12 +155,15 @@ impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
     }
 
     /// The slot index of `key`, marking it most recently used.
+    #[inline]
     pub fn lookup(&mut self, key: &K) -> Option<u32> {
         let idx = match self.last {
             Some((k, i)) if k == *key => i,
             _ => {
                 let i = *self.map.get(key)?;
-                self.last = Some((*key, i));
+                if self.remember_last {
+                    self.last = Some((*key, i));
+                }
                 i
             }
         };
@@ -113,6 +176,7 @@ impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
         self.map.get(key).copied()
     }
 
+    #[inline]
     pub fn get_mut(&mut self, idx: u32) -> Option<&mut T> {
         self.slots
             .get_mut(idx as usize)?
@@ -127,12 +191,7 @@ impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
     /// Inserts a new entry (the caller has made room: see [`FlowTable::is_full`] and
     /// [`FlowTable::lru`]). Returns its slot index.
     pub fn insert(&mut self, key: K, value: T) -> u32 {
-        let slot = Slot {
-            key,
-            value,
-            prev: NIL,
-            next: NIL,
-        };
+        let slot = Slot { key, value };
         let idx = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = Some(slot);
@@ -144,10 +203,12 @@ impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
                     // a cap that is no power of two; the last doubling would leave up to
                     // half of the slots unused).
                     let room = self.cap.saturating_sub(self.slots.len());
-                    self.slots
-                        .reserve_exact(self.slots.len().max(4).min(room).max(1));
+                    let more = self.slots.len().max(4).min(room).max(1);
+                    self.slots.reserve_exact(more);
+                    self.links.reserve_exact(more);
                 }
                 self.slots.push(Some(slot));
+                self.links.push(UNLINKED);
                 (self.slots.len() - 1) as u32
             }
         };
@@ -179,6 +240,8 @@ impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
         self.map.values().copied()
     }
 
+    /// Makes live slot `idx` the most recently used.
+    #[inline]
     fn touch(&mut self, idx: u32) {
         if self.head != idx {
             self.unlink(idx);
@@ -186,13 +249,17 @@ impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
         }
     }
 
+    /// Puts live, unlinked slot `idx` at the front of the list.
+    #[inline]
     fn link_front(&mut self, idx: u32) {
         let old_head = self.head;
-        if let Some(Some(s)) = self.slots.get_mut(idx as usize) {
-            s.prev = NIL;
-            s.next = old_head;
+        if let Some(l) = self.links.get_mut(idx as usize) {
+            *l = Link {
+                prev: NIL,
+                next: old_head,
+            };
         }
-        if let Some(Some(h)) = self.slots.get_mut(old_head as usize) {
+        if let Some(h) = self.links.get_mut(old_head as usize) {
             h.prev = idx;
         }
         self.head = idx;
@@ -201,23 +268,21 @@ impl<T, K: Copy + Eq + std::hash::Hash> FlowTable<T, K> {
         }
     }
 
+    /// Takes live slot `idx` out of the list.
+    #[inline]
     fn unlink(&mut self, idx: u32) {
-        let (prev, next) = match self.slots.get(idx as usize) {
-            Some(Some(s)) => (s.prev, s.next),
-            _ => return,
+        let Some(&Link { prev, next }) = self.links.get(idx as usize) else {
+            return;
         };
-        match self.slots.get_mut(prev as usize) {
-            Some(Some(p)) => p.next = next,
-            _ => self.head = next,
+        match self.links.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => self.head = next,
         }
-        match self.slots.get_mut(next as usize) {
-            Some(Some(n)) => n.prev = prev,
-            _ => self.tail = prev,
+        match self.links.get_mut(next as usize) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
         }
-        if let Some(Some(s)) = self.slots.get_mut(idx as usize) {
-            s.prev = NIL;
-            s.next = NIL;
-        }
+        self.links[idx as usize] = UNLINKED;
     }
 }
 
@@ -280,6 +345,58 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn v4_keys_use_the_mapped_bytes() {
+        let a: IpAddr = "1.2.3.4".parse().unwrap();
+        let b: IpAddr = "10.0.0.1".parse().unwrap();
+        let (k, _) = FlowKey::new(a, 1, b, 2);
+        assert_eq!(k.lo.0, addr_bytes(a));
+        assert_eq!(k.hi.0, addr_bytes(b));
+        for a in [
+            "1.2.3.4",
+            "255.255.255.255",
+            "::1",
+            "fe80::1:2",
+            "::ffff:9.9.9.9",
+        ] {
+            let a: IpAddr = a.parse().unwrap();
+            assert_eq!(addr_number(a).to_be_bytes(), addr_bytes(a), "{a}");
+        }
+    }
+
+    #[test]
+    fn remembering_table_finds_the_same_slots() {
+        let mut t = FlowTable::remembering_last(4);
+        let a = t.insert(key(1), 'a');
+        let b = t.insert(key(2), 'b');
+        assert_eq!(t.lookup(&key(1)), Some(a));
+        assert_eq!(t.lookup(&key(1)), Some(a));
+        assert_eq!(t.lru(), Some(b));
+        t.remove(a);
+        assert_eq!(t.lookup(&key(1)), None);
+        assert_eq!(t.lookup(&key(2)), Some(b));
+    }
+
+    /// `endpoints` hashes exactly as the key's former derived `Hash` did (the shard
+    /// choice of IPv6 connections depends on it).
+    #[test]
+    fn endpoints_hash_as_the_derived_key_did() {
+        use std::hash::BuildHasher;
+        #[derive(Hash)]
+        struct Derived {
+            lo: ([u8; 16], u16),
+            hi: ([u8; 16], u16),
+        }
+        let h = foldhash::fast::FixedState::with_seed(0x6874_7470_746f_7021);
+        let a: IpAddr = "fe80::1".parse().unwrap();
+        let b: IpAddr = "2001:db8::7".parse().unwrap();
+        let (k, _) = FlowKey::new(a, 443, b, 50000);
+        let d = Derived { lo: k.lo, hi: k.hi };
+        assert_eq!(h.hash_one(k.endpoints()), h.hash_one(&d));
+        // Equal keys (either direction) hash equally with the table's hashing.
+        assert_eq!(h.hash_one(k), h.hash_one(FlowKey::new(b, 50000, a, 443).0));
     }
 
     #[test]

@@ -266,7 +266,7 @@ const UNKNOWN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0
 impl PlainTable {
     pub fn new(cap: usize) -> Self {
         PlainTable {
-            conns: FlowTable::new(cap),
+            conns: FlowTable::remembering_last(cap),
             by_tuple: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             next_id: 0,
             held_total: 0,

@@ -461,7 +461,13 @@ impl HalfStream {
     }
 
     /// One segment of this direction. `emit` receives the in-order events it unlocks.
+    ///
+    /// Inlined at the engine's call, with a fast path for the common case: data starting
+    /// exactly at the next byte of a started stream, no FIN, nothing parked, nothing
+    /// buffered and no out-of-order allocation (what [`HalfStream::segment`] would do
+    /// then: deliver, clear `hole_acked`, then a FIN already placed at the new offset).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn on_segment(
         &mut self,
         ts: Timestamp,
@@ -472,6 +478,19 @@ impl HalfStream {
         counters: &mut ReasmCounters,
         emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>),
     ) {
+        if self.started
+            && seq == self.next_seq
+            && !fin
+            && !payload.is_empty()
+            && self.probe & PARKED == 0
+            && self.ooo.capacity() == 0
+        {
+            self.last_ts = ts;
+            self.hole_acked = false;
+            self.deliver(ts, payload, emit);
+            self.maybe_fin(ts, emit);
+            return;
+        }
         if self.probe & PARKED != 0 && (fin || !payload.is_empty()) {
             self.resolve_parked(ts, seq, payload.len(), limits, counters, emit);
         }
@@ -479,6 +498,7 @@ impl HalfStream {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     fn segment(
         &mut self,
         ts: Timestamp,
@@ -542,6 +562,7 @@ impl HalfStream {
     }
 
     /// Sends the bytes at `self.offset` on and advances.
+    #[inline]
     fn deliver(
         &mut self,
         ts: Timestamp,
@@ -756,6 +777,7 @@ impl HalfStream {
         self.hole_acked = false;
     }
 
+    #[inline]
     fn maybe_fin(&mut self, ts: Timestamp, emit: &mut dyn FnMut(Timestamp, StreamEvent<'_>)) {
         if !self.fin_delivered && self.fin_at == Some(self.offset) {
             self.fin_delivered = true;
@@ -1302,6 +1324,55 @@ mod tests {
                     if let StreamEvent::Data(d) = e { out.extend_from_slice(d) } else { out.push(b'#') }
                 });
                 prop_assert_eq!(out, data);
+            }
+
+            /// The in-order fast path of `on_segment` does what the general path does:
+            /// same events, counters and state, on segments near the stream (in order,
+            /// overlapping, ahead, with FINs, probes and a small buffer).
+            #[test]
+            fn fast_path_matches_the_general_path(
+                segs in proptest::collection::vec((0u32..64, 0usize..24, any::<u8>(), any::<u16>()), 1..120),
+                isn in any::<u32>(),
+                syn in any::<bool>(),
+            ) {
+                let l = Limits { max_reasm_bytes: 48, max_reasm_segments: 3, ..Limits::default() };
+                let buf: Vec<u8> = (0..24u8).collect();
+                let (mut fast, mut slow) = (HalfStream::default(), HalfStream::default());
+                let (mut cf, mut cs) = (ReasmCounters::default(), ReasmCounters::default());
+                let (mut ef, mut es) = (Vec::new(), Vec::new());
+                if syn {
+                    fast.on_syn(isn);
+                    slow.on_syn(isn);
+                }
+                for (i, (at, len, bits, ack)) in segs.into_iter().enumerate() {
+                    let ts = Timestamp(i as u64);
+                    let fin = bits & 0x1f == 0;
+                    let len = if bits & 0x20 != 0 { len % 2 } else { len };
+                    // Mostly at or near the next byte, so the fast path is taken often.
+                    let base = if fast.started { fast.next_seq } else { isn };
+                    let seq = base.wrapping_add(at).wrapping_sub(8);
+                    if bits & 0x40 != 0 {
+                        let ack = base.wrapping_add(u32::from(ack % 64));
+                        let window = u16::from(bits & 0x80 == 0);
+                        fast.on_peer_ack(ack, window);
+                        slow.on_peer_ack(ack, window);
+                    }
+                    let p = &buf[..len];
+                    let probe_f = len <= 1 && !fin && fast.on_probe(ts, seq, p, &mut cf);
+                    let probe_s = len <= 1 && !fin && slow.on_probe(ts, seq, p, &mut cs);
+                    prop_assert_eq!(probe_f, probe_s);
+                    if !probe_f {
+                        fast.on_segment(ts, seq, p, fin, &l, &mut cf, &mut |t, e| ef.push((t, Ev::from(e))));
+                        // The general path, as `on_segment` was before the fast path.
+                        if slow.probe & PARKED != 0 && (fin || !p.is_empty()) {
+                            slow.resolve_parked(ts, seq, p.len(), &l, &mut cs, &mut |t, e| es.push((t, Ev::from(e))));
+                        }
+                        slow.segment(ts, seq, p, fin, &l, &mut cs, &mut |t, e| es.push((t, Ev::from(e))));
+                    }
+                    prop_assert_eq!(&ef, &es);
+                    prop_assert_eq!(&cf, &cs);
+                    prop_assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+                }
             }
 
             /// Random segments never exceed the caps and never panic.

@@ -165,9 +165,11 @@ impl Router {
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
                 self.hash.hash_one((lo, hi))
             }
-            _ => self
-                .hash
-                .hash_one(FlowKey::new(seg.src, seg.src_port, seg.dst, seg.dst_port).0),
+            _ => self.hash.hash_one(
+                FlowKey::new(seg.src, seg.src_port, seg.dst, seg.dst_port)
+                    .0
+                    .endpoints(),
+            ),
         };
         (h % self.shards as u64) as usize
     }
