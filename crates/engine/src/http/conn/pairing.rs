@@ -206,7 +206,10 @@ impl HttpConn {
             fill(&mut p.ex, ctx);
             self.queue_strings += p.ex.heap_bytes();
         }
-        self.flush(ctx);
+        // Alone in the queue, the new request waits for its response: nothing to flush.
+        if self.queue.len() > 1 {
+            self.flush(ctx);
+        }
         id
     }
 
