@@ -54,7 +54,7 @@ pub(crate) fn parse_request_line(line: &[u8]) -> Result<RequestLine<'_>, BadRequ
     let line = trim_eol(line);
     let m = line
         .iter()
-        .position(|&b| !is_tchar(b))
+        .position(|&b| !super::fields::TCHAR[usize::from(b)])
         .unwrap_or(line.len());
     if m == 0 || (line.get(m) != Some(&b' ') && !(m == line.len() && is_known_method(&line[..m]))) {
         return Err(BadRequestLine {
