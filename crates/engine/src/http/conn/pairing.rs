@@ -206,7 +206,10 @@ impl HttpConn {
             fill(&mut p.ex, ctx);
             self.queue_strings += p.ex.heap_bytes();
         }
-        self.flush(ctx);
+        // Alone in the queue, the new request waits for its response: nothing to flush.
+        if self.queue.len() > 1 {
+            self.flush(ctx);
+        }
         id
     }
 
@@ -214,6 +217,13 @@ impl HttpConn {
     /// request). Implements the timing rule and the gap-pairing heuristic.
     pub(super) fn pair_response(&mut self, ts: Timestamp, ctx: &mut Ctx<'_>) -> Option<u64> {
         let lost = std::mem::take(&mut self.server_lost);
+        if let (1, Some(p)) = (self.queue.len(), self.queue.front()) {
+            if p.resp == Resp::Waiting && p.ex.ts <= ts {
+                // The common case, one request waiting: it is the answer, nothing is
+                // skipped or finished (what the general path below gives for it).
+                return Some(p.id);
+            }
+        }
         let cursor = self.queue.iter().position(|p| p.resp == Resp::Waiting)?;
         let cands = self
             .queue

@@ -75,7 +75,6 @@ impl HttpConn {
     ) {
         let i = idx(dir);
         let ts = self.sides[i].head_ts;
-        let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
         ctx.request_started();
         let malformed_line = rl.malformed;
         if malformed_line {
@@ -95,6 +94,7 @@ impl HttpConn {
         let hs = match fast {
             Some(hs) => hs,
             None => {
+                let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
                 scanned = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
                 &mut scanned
             }

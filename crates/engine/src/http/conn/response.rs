@@ -100,13 +100,13 @@ impl HttpConn {
     ) {
         let i = idx(dir);
         let ts = self.sides[i].head_ts;
-        let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
         ctx.counters.responses += 1;
         let limits = ctx.limits;
         let scanned;
         let hs: &HeaderSummary = match fast {
             Some(hs) => hs,
             None => {
+                let lf = memchr(b'\n', head).map_or(head.len(), |k| k + 1);
                 scanned = scan_headers(&head[lf..], limits.max_headers, limits.max_string_len);
                 &scanned
             }

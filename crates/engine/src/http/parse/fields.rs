@@ -28,7 +28,7 @@
 use super::is_tchar;
 
 /// `tchar` by byte value.
-static TCHAR: [bool; 256] = {
+pub(super) static TCHAR: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = 0;
     while b < 256 {

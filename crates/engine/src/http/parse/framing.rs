@@ -27,6 +27,15 @@ pub(crate) enum TransferEncoding {
 }
 
 pub(super) fn parse_cl_value(v: &[u8]) -> Option<u64> {
+    // The common value, up to 19 digits alone (no list, no overflow): read at once.
+    if (1..=19).contains(&v.len()) && v.iter().all(u8::is_ascii_digit) {
+        return Some(v.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')));
+    }
+    parse_cl_list(v)
+}
+
+/// A Content-Length value as a list of equal numbers (OWS around each), any length.
+fn parse_cl_list(v: &[u8]) -> Option<u64> {
     let mut out: Option<u64> = None;
     for part in v.split(|&b| b == b',') {
         let part = trim_ows(part);
@@ -206,6 +215,41 @@ impl Chunk {
             }
             Chunk::Data { left } => Err(left),
             _ => Err(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cl_values_read_at_once_are_the_list_reading() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const ALPHABET: &[u8] = b"0123456789999, \tx";
+        for _ in 0..200_000 {
+            let len = (next() % 23) as usize;
+            let v: Vec<u8> = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            assert_eq!(parse_cl_value(&v), parse_cl_list(&v), "{v:?}");
+        }
+        for v in [
+            &b"18446744073709551615"[..],
+            b"18446744073709551616",
+            b"9999999999999999999",
+            b"0000000000000000000",
+            b"00000000000000000000",
+            b"",
+            b"0",
+        ] {
+            assert_eq!(parse_cl_value(v), parse_cl_list(v), "{v:?}");
         }
     }
 }
