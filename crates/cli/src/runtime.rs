@@ -881,11 +881,12 @@ fn run_live(
     match src.stats() {
         Ok(s) => {
             set_counters(monitor, Some(s.samples()), plain.as_ref(), &mut notes);
-            // Always, as tcpdump does: "0 dropped" is an answer too.
+            // Always, as tcpdump gives them: "0 dropped" is an answer too.
             notes.push(format!(
-                "kernel: {} received, {} dropped",
-                s.received,
-                s.dropped.saturating_add(s.if_dropped)
+                "kernel: {} captured, {} dropped ({} received by filter)",
+                monitor.frames(),
+                s.dropped.saturating_add(s.if_dropped),
+                s.received
             ));
         }
         Err(e) => {
