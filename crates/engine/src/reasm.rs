@@ -464,7 +464,7 @@ impl HalfStream {
     ///
     /// Inlined at the engine's call, with a fast path for the common case: data starting
     /// exactly at the next byte of a started stream, no FIN, nothing parked, nothing
-    /// buffered and no out-of-order allocation (what [`HalfStream::segment`] would do
+    /// buffered and no out-of-order allocation (what `HalfStream::segment` would do
     /// then: deliver, clear `hole_acked`, then a FIN already placed at the new offset).
     #[allow(clippy::too_many_arguments)]
     #[inline]
