@@ -239,13 +239,7 @@ mod tests {
         // Bytes that matter to the grammar, and some that do not, so that most blocks
         // go some way before they end or break.
         const ALPHABET: &[u8] = b"::::\r\r\n\n\n  \t\t\x00\x7f\x80\xffaAz-_~@\"(,;=/ 0";
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::http::parse::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let (mut complete, mut broken) = (0, 0);
         for _ in 0..300_000 {
             let len = (next() % 48) as usize;

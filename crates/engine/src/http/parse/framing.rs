@@ -225,13 +225,7 @@ mod tests {
 
     #[test]
     fn cl_values_read_at_once_are_the_list_reading() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::http::parse::xorshift(0x9e37_79b9_7f4a_7c15u64);
         const ALPHABET: &[u8] = b"0123456789999, \tx";
         for _ in 0..200_000 {
             let len = (next() % 23) as usize;

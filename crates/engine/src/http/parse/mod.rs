@@ -23,6 +23,17 @@ pub(crate) use framing::*;
 pub(crate) use headers::*;
 pub(crate) use start_line::*;
 
+/// A deterministic xorshift64 stream, for the randomised tests of these parsers.
+#[cfg(test)]
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 /// RFC 9110 `tchar`.
 pub(crate) const fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()

@@ -495,13 +495,7 @@ mod tests {
     #[test]
     fn common_request_line_is_the_general_reading() {
         const ALPHABET: &[u8] = b"    \tHTTP/1.0.9/a?x \x00\x7f\xff";
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::http::parse::xorshift(0x2545_f491_4f6c_dd1du64);
         let mut answered = 0;
         for round in 0..200_000 {
             let len = (next() % 24) as usize;
