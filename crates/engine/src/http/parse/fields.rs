@@ -80,6 +80,8 @@ pub(crate) fn each_field(block: &[u8], mut each: impl FnMut(&[u8], &[u8])) -> Op
             b'\r' if *block.get(end + 1)? == b'\n' => end + 2,
             _ => return None,
         };
+        // Trailing spaces only: the leading ones are skipped above (`trim_ows`, both
+        // ends, cost 17 M more instructions on the bench slice).
         let mut value = &block[value_start..end];
         while let [v @ .., b' ' | b'\t'] = value {
             value = v;
