@@ -430,14 +430,13 @@ impl Worker {
     /// to the worker on the way.
     fn next_key(&mut self, seq: u64) -> anyhow::Result<Option<Key>> {
         loop {
-            if let Some(v) = self.pieces.front() {
-                if let Some(&(k, _)) = v.runs.get(self.run) {
-                    return Ok((k.seq <= seq).then_some(k));
-                }
-                if let Some(v) = self.pieces.pop_front() {
-                    // A worker gone (at the end) frees nothing more: dropped here.
-                    let _ = self.back.send(v);
-                }
+            if let Some(k) = self.run_key() {
+                return Ok((k.seq <= seq).then_some(k));
+            }
+            if let Some(v) = self.pieces.pop_front() {
+                // Merged through. A worker gone (at the end) frees nothing more: dropped
+                // here.
+                let _ = self.back.send(v);
                 (self.run, self.pos) = (0, 0);
                 continue;
             }
@@ -450,7 +449,16 @@ impl Worker {
         }
     }
 
+    /// The key of the run the merge is at, in the piece at hand (`None`: no piece, or
+    /// merged through).
+    #[inline]
+    fn run_key(&self) -> Option<Key> {
+        let v = self.pieces.front()?;
+        v.runs.get(self.run).map(|&(k, _)| k)
+    }
+
     /// Hands `to` the events of the run the merge is at, and moves past it.
+    #[inline]
     fn take_run(&mut self, to: &mut dyn FnMut(&Event)) {
         let Some(v) = self.pieces.front() else {
             return;
@@ -493,20 +501,14 @@ fn merge(
             };
             loop {
                 // The common case: the next run is in the piece at hand.
-                if let Some(v) = w.pieces.front() {
-                    if let Some(&(k, end)) = v.runs.get(w.run) {
-                        if k.seq > seq {
+                match w.run_key() {
+                    Some(k) if k.seq > seq => return Ok(()),
+                    Some(_) => w.take_run(to),
+                    None => {
+                        if w.next_key(seq)?.is_none() {
                             return Ok(());
                         }
-                        for ev in v.events.get(w.pos..end).unwrap_or_default() {
-                            to(ev);
-                        }
-                        (w.run, w.pos) = (w.run + 1, end);
-                        continue;
                     }
-                }
-                if w.next_key(seq)?.is_none() {
-                    return Ok(());
                 }
             }
         }
